@@ -1,0 +1,428 @@
+"""The calculator: pure Python, never torch. One rule per layer kind, in ``RULES``.
+
+Each rule takes the layer and its input shape (spatial sizes then channels) and
+returns an ``Out``: the output shape, the counts, the multiply-accumulates, the
+values the backend needs (resolved padding and crops) and the sliding window
+used for receptive fields. The human explanation of every formula is written
+beside the formula (``ex``), so the two cannot drift."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+
+from . import model as m
+from .errors import SpecDesignError
+
+AXIS_NAMES = {1: ("length",), 2: ("width", "height"), 3: ("depth", "width", "height")}
+SIDES = {"length": ("start", "end"), "width": ("left", "right"), "height": ("top", "bottom"),
+         "depth": ("front", "back")}
+
+
+class RuleError(Exception):
+    """A short message from a rule; ``analyse`` adds the layer and the line."""
+
+
+@dataclass(slots=True)
+class Out:
+    shape: tuple
+    weights: int = 0
+    biases: int = 0
+    non_trainable: int = 0
+    macs: int = 0
+    geometry: dict | None = None  # resolved values the backend follows
+    window: tuple | None = None   # per axis (kernel, stride, pad_before) for receptive fields
+
+
+@dataclass(slots=True)
+class Row:
+    index: int
+    path: str
+    depth: int
+    layer: object  # the model (m.Conv, ...)
+    input: tuple
+    output: tuple
+    weights: int = 0
+    biases: int = 0
+    non_trainable: int = 0
+    macs: int = 0
+    geometry: dict | None = None
+    window: tuple | None = None
+    explain: list | None = None
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def kind(self) -> str:
+        return self.layer.kind
+
+    @property
+    def trainable(self) -> int:
+        return self.weights + self.biases
+
+    @property
+    def params(self) -> int:
+        return self.weights + self.biases + self.non_trainable
+
+    @property
+    def units(self) -> int:
+        return prod(self.output)
+
+
+@dataclass
+class Summary:
+    network: m.Network
+    rows: list = field(default_factory=list)
+
+    @property
+    def output(self) -> tuple:
+        return self.rows[-1].output if self.rows else self.network.input.shape
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(r, attr) for r in self.rows)
+
+
+def fmt_shape(shape) -> str:
+    return "x".join(str(v) for v in shape)
+
+
+def _names(rank: int) -> tuple:
+    return AXIS_NAMES.get(rank, tuple(f"axis {i + 1}" for i in range(rank)))
+
+
+def _need_map(x: tuple, rank: int, what: str):
+    if len(x) - 1 != rank:
+        if len(x) == 1:
+            raise RuleError(f"{what} needs a {rank}-D feature map, received a flat vector of "
+                            f"{x[0]:,} values (after flatten, a global pool or dense)")
+        raise RuleError(f"{what} has a {rank}-D window but the input is {len(x) - 1}-D "
+                        f"({fmt_shape(x)})")
+
+
+# --- per-axis formulas, each with its explanation ---------------------------------------
+
+def window_axis(n, k, s, d, pad, ceil, axis, ex):
+    """Output size and (before, after) padding of a sliding window (conv, pooling)."""
+    ke = d * (k - 1) + 1
+    kt = f"{ke}" if d == 1 else f"{ke} (kernel {k}, dilation {d})"
+    before, after = SIDES.get(axis, ("before", "after"))
+    if pad == "same":
+        out = -(-n // s)
+        total = max((out - 1) * s + ke - n, 0)
+        b, a = total // 2, total - total // 2
+        if ex is not None:
+            ex.append(f"{axis}: same padding, stride {s}: ceil({n} / {s}) = {out}, "
+                      f"pad {b} {before}, {a} {after}")
+        return out, b, a
+    p = 0 if pad == "valid" else pad
+    span = n + 2 * p - ke
+    if span < 0:
+        raise RuleError(f"the window {kt} is larger than the {axis} {n}"
+                        f"{f' + 2 x {p} padding' if p else ''}; use 'same' padding or a smaller kernel")
+    if ceil:
+        out = -(-span // s) + 1
+        if (out - 1) * s >= n + p:  # PyTorch: the last window must start inside the input
+            out -= 1
+        if ex is not None:
+            ex.append(f"{axis}: ceil(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}")
+        a = max(p, (out - 1) * s + ke - n - p)
+        return out, p, a
+    out = span // s + 1
+    if ex is not None:
+        ex.append(f"{axis}: floor(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}")
+    return out, p, p
+
+
+def deconv_axis(n, k, s, d, pad, axis, ex):
+    """Keras Conv*DTranspose: output size, (crop_before, crop_after) and output padding."""
+    ke = d * (k - 1) + 1
+    if pad == "same":
+        out = n * s
+        total = max(ke - s, 0)
+        crop = (total // 2, total - total // 2)
+        if ex is not None:
+            ex.append(f"{axis}: same: {n} x {s} = {out}")
+    else:
+        out = (n - 1) * s + max(ke, s)
+        crop = (0, 0)
+        if ex is not None:
+            ex.append(f"{axis}: ({n} - 1) x {s} + max({ke}, {s}) = {out}")
+    return out, crop, max(s - ke, 0)
+
+
+def _channels(cin, groups, filters, ex):
+    if cin % groups or filters % groups:
+        raise RuleError(f"groups {groups} must divide the input channels ({cin}) and the filters "
+                        f"({filters})")
+
+
+def _act_flops(layer, units):
+    return units if getattr(layer, "activation", None) not in (None, "linear") else 0
+
+
+# --- the rules --------------------------------------------------------------------------
+
+def conv(layer: m.Conv, x, ex):
+    rank = len(layer.kernel)
+    _need_map(x, rank, "conv")
+    cin, names = x[-1], _names(rank)
+    _channels(cin, layer.groups, layer.filters, ex)
+    outs, pads = [], []
+    for i in range(rank):
+        o, b, a = window_axis(x[i], layer.kernel[i], layer.stride[i], layer.dilation[i],
+                              layer.padding if isinstance(layer.padding, str) else layer.padding[i],
+                              False, names[i], ex)
+        outs.append(o)
+        pads.append((b, a))
+    per_filter = prod(layer.kernel) * (cin // layer.groups)
+    weights = per_filter * layer.filters
+    biases = layer.filters if layer.bias else 0
+    if ex is not None:
+        g = f" / {layer.groups} groups" if layer.groups > 1 else ""
+        ex.append(f"weights: {' x '.join(map(str, layer.kernel))} x {cin}{g} x {layer.filters}"
+                  f" = {weights:,}")
+        ex.append(f"biases: {biases:,}" + (" (one per filter)" if biases else " (nobias)"))
+    shape = (*outs, layer.filters)
+    keff = tuple(d * (k - 1) + 1 for k, d in zip(layer.kernel, layer.dilation))
+    return Out(shape, weights, biases, 0, prod(shape) * per_filter,
+               {"pads": tuple(pads)}, tuple(zip(keff, layer.stride, (p[0] for p in pads))))
+
+
+def deconv(layer: m.Deconv, x, ex):
+    rank = len(layer.kernel)
+    _need_map(x, rank, "deconv")
+    names, cin = _names(rank), x[-1]
+    outs, crops, extra = [], [], []
+    for i in range(rank):
+        o, c, e = deconv_axis(x[i], layer.kernel[i], layer.stride[i], layer.dilation[i],
+                              layer.padding, names[i], ex)
+        outs.append(o)
+        crops.append(c)
+        extra.append(e)
+    weights = prod(layer.kernel) * cin * layer.filters
+    biases = layer.filters if layer.bias else 0
+    if ex is not None:
+        ex.append(f"weights: {' x '.join(map(str, layer.kernel))} x {cin} x {layer.filters}"
+                  f" = {weights:,}")
+        ex.append(f"biases: {biases:,}")
+    # every input value is multiplied by the whole kernel (scatter), whatever is cropped
+    macs = prod(x[:-1]) * weights
+    return Out((*outs, layer.filters), weights, biases, 0, macs,
+               {"crops": tuple(crops), "output_padding": tuple(extra)}, None)
+
+
+def pool(layer, x, ex):
+    rank = len(layer.pool)
+    _need_map(x, rank, layer.kind)
+    names = _names(rank)
+    outs, pads = [], []
+    for i in range(rank):
+        p = layer.padding if isinstance(layer.padding, str) else layer.padding[i]
+        if not isinstance(p, str) and p > layer.pool[i] // 2:
+            raise RuleError(f"pad {p} is more than half the pool size {layer.pool[i]}: a window "
+                            "could see only padding")
+        o, b, a = window_axis(x[i], layer.pool[i], layer.stride[i], 1, p, layer.ceil, names[i], ex)
+        outs.append(o)
+        pads.append((b, a))
+    return Out((*outs, x[-1]), geometry={"pads": tuple(pads)},
+               window=tuple(zip(layer.pool, layer.stride, (p[0] for p in pads))))
+
+
+def global_pool(layer, x, ex):
+    if len(x) < 2:
+        raise RuleError(f"{layer.kind} needs a feature map, received a flat vector of {x[0]:,} values")
+    if ex is not None:
+        ex.append(f"one value per channel: {fmt_shape(x)} -> {x[-1]}")
+    return Out((x[-1],), window=tuple((n, n, 0) for n in x[:-1]))
+
+
+def flatten(layer, x, ex):
+    n = prod(x)
+    if ex is not None:
+        ex.append(f"{' x '.join(map(str, x))} = {n:,}")
+    return Out((n,))
+
+
+def dense(layer: m.Dense, x, ex):
+    cin = x[-1]
+    weights = cin * layer.units
+    biases = layer.units if layer.bias else 0
+    if ex is not None:
+        ex.append(f"weights: {cin:,} x {layer.units:,} = {weights:,}")
+        ex.append(f"biases: {biases:,}")
+        if len(x) > 1:
+            ex.append(f"applied to the last axis of {fmt_shape(x)}, as Keras does")
+    return Out((*x[:-1], layer.units), weights, biases, 0, prod(x[:-1]) * weights)
+
+
+def batchnorm(layer, x, ex):
+    c = x[-1]
+    if ex is not None:
+        ex.append(f"trainable: scale and offset, 2 x {c} = {2 * c:,}; non-trainable: moving mean"
+                  f" and variance, 2 x {c} = {2 * c:,}")
+    return Out(x, c, c, 2 * c)
+
+
+def zeropad(layer: m.ZeroPad, x, ex):
+    rank = len(layer.padding)
+    _need_map(x, rank, "zeropad")
+    outs = tuple(n + 2 * p for n, p in zip(x, layer.padding))
+    if ex is not None:
+        for name, n, p, o in zip(_names(rank), x, layer.padding, outs):
+            ex.append(f"{name}: {n} + 2 x {p} = {o}")
+    return Out((*outs, x[-1]), geometry={"pads": tuple((p, p) for p in layer.padding)},
+               window=tuple((1, 1, p) for p in layer.padding))
+
+
+def upsample(layer: m.Upsample, x, ex):
+    rank = len(layer.factor)
+    _need_map(x, rank, "upsample")
+    outs = tuple(n * f for n, f in zip(x, layer.factor))
+    if ex is not None:
+        for name, n, f, o in zip(_names(rank), x, layer.factor, outs):
+            ex.append(f"{name}: {n} x {f} = {o}")
+    return Out((*outs, x[-1]))
+
+
+def same_shape(layer, x, ex):
+    return Out(x)
+
+
+def add_ref(layer, x, ex, saved):
+    y = saved[layer.ref]
+    if y != x:
+        raise RuleError(f"cannot add {layer.ref!r} ({fmt_shape(y)}) to the current tensor "
+                        f"({fmt_shape(x)}): shapes must match exactly")
+    return Out(x)
+
+
+def concat_ref(layer, x, ex, saved):
+    y = saved[layer.ref]
+    if len(y) != len(x):
+        raise RuleError(f"cannot concatenate {layer.ref!r} ({fmt_shape(y)}) with the current "
+                        f"tensor ({fmt_shape(x)}): ranks differ")
+    offsets = (0,) * (len(x) - 1)
+    if layer.crop:
+        if any(a < b for a, b in zip(y[:-1], x[:-1])):
+            raise RuleError(f"cannot crop {layer.ref!r} ({fmt_shape(y)}) to the current size "
+                            f"({fmt_shape(x[:-1])}): it is smaller")
+        offsets = tuple((a - b) // 2 for a, b in zip(y[:-1], x[:-1]))
+        if ex is not None:
+            ex.append(f"centre crop of {layer.ref}: {fmt_shape(y[:-1])} -> {fmt_shape(x[:-1])}"
+                      f", offsets {offsets}")
+    elif y[:-1] != x[:-1]:
+        raise RuleError(f"cannot concatenate {layer.ref!r} ({fmt_shape(y)}) with the current "
+                        f"tensor ({fmt_shape(x)}): spatial sizes differ (add 'crop' to centre-crop)")
+    out = (*x[:-1], x[-1] + y[-1])
+    if ex is not None:
+        ex.append(f"channels: {x[-1]} + {y[-1]} = {out[-1]}")
+    return Out(out, geometry={"offsets": offsets})
+
+
+RULES = {
+    m.Conv: conv,
+    m.Deconv: deconv,
+    m.MaxPool: pool,
+    m.AvgPool: pool,
+    m.GlobalAvgPool: global_pool,
+    m.GlobalMaxPool: global_pool,
+    m.Flatten: flatten,
+    m.Dense: dense,
+    m.Dropout: same_shape,
+    m.BatchNorm: batchnorm,
+    m.ZeroPad: zeropad,
+    m.Upsample: upsample,
+    m.Act: same_shape,
+}
+REF_RULES = {m.AddRef: add_ref, m.ConcatRef: concat_ref}
+
+
+# --- walking the network -----------------------------------------------------------------
+
+class _Walk:
+    def __init__(self, network: m.Network, explain: bool):
+        self.rows: list[Row] = []
+        self.saved: dict = {}
+        self.explain = explain
+        self.network = network
+
+    def seq(self, nodes, x, depth, prefix):
+        for i, node in enumerate(nodes, 1):
+            path = f"{prefix}{i}"
+            x = self.block(node, x, depth, path) if isinstance(node, (m.Add, m.Concat)) \
+                else self.layer(node, x, depth, path)
+            self.saved[node.name] = x
+        return x
+
+    def fail(self, row: Row, message: str):
+        row.error = message
+        self.rows.append(row)
+        layer = row.layer
+        raise SpecDesignError(message, index=row.index, layer=layer.name, line=layer.line,
+                              column=layer.column, rows=self.rows)
+
+    def layer(self, layer, x, depth, path):
+        row = Row(len(self.rows) + 1, path, depth, layer, x, x,
+                  explain=[] if self.explain else None)
+        try:
+            if type(layer) in REF_RULES:
+                if layer.ref not in self.saved:
+                    raise RuleError(f"{layer.ref!r} is not the name of an earlier layer")
+                out = REF_RULES[type(layer)](layer, x, row.explain, self.saved)
+            else:
+                out = RULES[type(layer)](layer, x, row.explain)
+        except RuleError as e:
+            self.fail(row, str(e))
+        row.output, row.weights, row.biases = out.shape, out.weights, out.biases
+        row.non_trainable, row.macs, row.geometry, row.window = (out.non_trainable, out.macs,
+                                                                 out.geometry, out.window)
+        self.rows.append(row)
+        return out.shape
+
+    def block(self, node, x, depth, path):
+        row = Row(len(self.rows) + 1, path, depth, node, x, x,
+                  explain=[] if self.explain else None)
+        self.rows.append(row)
+        outs = [self.seq(b, x, depth + 1, f"{path}.{node.kind}.{j}.")
+                for j, b in enumerate(node.branches, 1)]
+        self.rows.remove(row)  # keep the block row where it belongs if a branch failed
+        self.rows.insert(row.index - 1, row)
+        if node.kind == "add":
+            for j, y in enumerate(outs[1:], 2):
+                if y != outs[0]:
+                    self.fail_block(row, f"add: branch 1 gives {fmt_shape(outs[0])} but branch {j}"
+                                         f" gives {fmt_shape(y)}; added tensors must have the same "
+                                         "shape")
+            row.output = outs[0]
+        else:
+            for j, y in enumerate(outs[1:], 2):
+                if len(y) != len(outs[0]) or y[:-1] != outs[0][:-1]:
+                    self.fail_block(row, f"concat: branch 1 gives {fmt_shape(outs[0])} but branch "
+                                         f"{j} gives {fmt_shape(y)}; concatenated tensors must "
+                                         "have the same spatial size")
+            row.output = (*outs[0][:-1], sum(y[-1] for y in outs))
+            if row.explain is not None:
+                ex = " + ".join(str(y[-1]) for y in outs)
+                row.explain.append(f"channels: {ex} = {row.output[-1]}")
+        return row.output
+
+    def fail_block(self, row, message):
+        row.error = message
+        raise SpecDesignError(message, index=row.index, layer=row.name, line=row.layer.line,
+                              column=row.layer.column, rows=self.rows)
+
+
+def analyse(network: m.Network, explain: bool = False) -> Summary:
+    """Every layer's output shape and counts. Raises SpecDesignError at the first layer that
+    cannot be built; the error carries the rows computed so far."""
+    shape = network.input.shape
+    if any(isinstance(v, str) for v in shape):
+        raise SpecDesignError("the input has open sizes (" + fmt_shape(shape) + "); use "
+                              "'cnncalc sizes' or give sizes with --input", line=network.input.line,
+                              column=network.input.column)
+    walk = _Walk(network, explain)
+    walk.seq(network.layers, shape, 0, "")
+    return Summary(network, walk.rows)

@@ -1,0 +1,124 @@
+"""The ``cnncalc`` command. Each command imports what it needs when it runs:
+a shape query never imports torch or numpy."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from .errors import CnnCalcError, SpecDesignError
+
+
+def _spec_args(f):
+    f = click.option("--max-bytes", type=int, default=1 << 20, show_default=True,
+                     help="Largest spec file accepted.")(f)
+    f = click.option("--max-layers", type=int, default=100_000, show_default=True,
+                     help="Most layers a spec may expand to.")(f)
+    f = click.option("--max-depth", type=int, default=64, show_default=True,
+                     help="Deepest nesting of blocks.")(f)
+    f = click.option("--input", "input_shape", metavar="SHAPE",
+                     help="Replace the spec's input, e.g. 512x512x3.")(f)
+    f = click.option("-e", "--expr", metavar="TEXT", help="An inline spec instead of a file.")(f)
+    f = click.argument("spec", required=False, type=click.Path(allow_dash=True, dir_okay=False))(f)
+    return f
+
+
+def _errors(f):
+    """Bad input ends in a message and exit code 2, never a traceback."""
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        except CnnCalcError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+    return wrapper
+
+
+def _read(spec, expr) -> tuple[str | bytes, str]:
+    if expr is not None and spec is not None:
+        raise click.UsageError("give a SPEC file or -e TEXT, not both")
+    if expr is not None:
+        return expr, "<expr>"
+    if spec is None:
+        raise click.UsageError("give a SPEC file, '-' for standard input, or -e TEXT")
+    if spec == "-":
+        return sys.stdin.buffer.read(), "<stdin>"
+    try:
+        with open(spec, "rb") as fh:
+            return fh.read(), spec
+    except OSError as e:
+        raise CnnCalcError(f"cannot read the spec: {e.strerror}", file=spec) from None
+
+
+def load_spec(spec, expr, input_shape=None, max_bytes=1 << 20, max_layers=100_000, max_depth=64):
+    from .build import Limits, load, with_input
+    text, file = _read(spec, expr)
+    network = load(text, file, Limits(max_layers=max_layers, max_depth=max_depth,
+                                      max_bytes=max_bytes))
+    return with_input(network, input_shape) if input_shape else network
+
+
+def analyse_or_show(network, fmt="table", explain=False):
+    """Analyse; on a design error, show the rows up to the failing layer, then fail."""
+    from .calc import Summary, analyse
+    try:
+        return analyse(network, explain)
+    except SpecDesignError as e:
+        if fmt == "table" and e.rows:
+            from .render import table
+            click.echo(table(Summary(network, e.rows), e.rows, error=e))
+        raise
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cnncalc")
+def main():
+    """Shapes, parameter counts and more of convolutional networks, from a text spec.
+
+    \b
+    A spec is a list of layers separated by new lines or '|':
+      input 443x592x3 | conv 5x5x6 valid stride 1 | maxpool 2
+    See the README for the whole language.
+    """
+
+
+@main.command()
+@_spec_args
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown", "csv"]),
+              default="table", show_default=True)
+@_errors
+def summary(spec, expr, input_shape, max_depth, max_layers, max_bytes, fmt):
+    """Every layer's output shape, weights, biases, params and units, with totals."""
+    from .render import FORMATS
+    network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    click.echo(FORMATS[fmt](analyse_or_show(network, fmt)), nl=False)
+
+
+@main.command()
+def schema():
+    """The JSON Schema of 'summary --format json'."""
+    import json
+    from .result import schema as _schema
+    click.echo(json.dumps(_schema(), indent=2))
+
+
+@main.command()
+@_spec_args
+@click.option("--device", default="cpu", show_default=True,
+              help="cpu, cuda, cuda:1, or meta (shapes and counts without allocating).")
+@click.option("--batch", type=int, default=1, show_default=True)
+@click.option("--max-memory", metavar="BYTES", help="Refuse runs estimated above this, e.g. 4GiB.")
+@_errors
+def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, batch, max_memory):
+    """Build the spec in PyTorch, run it, and compare every layer with the calculator.
+
+    Exits 1 if any layer's shape or parameter count differs."""
+    network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    summary_ = analyse_or_show(network)
+    from .check import check as run_check, render_check
+    result = run_check(summary_, device=device, batch=batch, max_memory=max_memory)
+    click.echo(render_check(result), nl=False)
+    sys.exit(0 if result.ok else 1)

@@ -1,0 +1,75 @@
+"""One error root. Inner code raises short messages; the public entry points
+attach the file, line, column and layer, so the user sees context, not a chain."""
+
+from __future__ import annotations
+
+
+class CnnCalcError(Exception):
+    """Anything wrong with what the user gave us. The CLI maps it to exit code 2."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 column: int | None = None, context: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.context = context
+        self.hint = hint
+
+    def where(self) -> str:
+        parts = [self.file or "<spec>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def __str__(self) -> str:
+        text = f"{self.where()}: {self.message}"
+        if self.context:
+            text += "\n" + self.context.rstrip("\n")
+        if self.hint:
+            text += "\n" + self.hint
+        return text
+
+
+class SpecSyntaxError(CnnCalcError):
+    """The text does not follow the grammar."""
+
+
+class SpecDesignError(CnnCalcError):
+    """The text parses, but the network it describes cannot be built.
+
+    ``rows`` holds the layers computed before the failing one, so that a
+    summary can show where it went wrong; ``index`` and ``layer`` name it."""
+
+    def __init__(self, message: str, *, index: int | None = None, layer: str | None = None,
+                 rows: list | None = None, **kw):
+        super().__init__(message, **kw)
+        self.index = index
+        self.layer = layer
+        self.rows = rows or []
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.layer is not None:
+            head, _, rest = text.partition(": ")
+            text = f"{head}: layer {self.index} '{self.layer}': {rest}"
+        return text
+
+
+class LimitError(CnnCalcError):
+    """A spec goes past a configured limit (size, depth, layer count, number)."""
+
+
+def context_line(text: str, line: int, column: int) -> str:
+    """The source line with a caret under ``column`` (both 1-based)."""
+    lines = text.splitlines() or [""]
+    src = lines[line - 1] if 0 < line <= len(lines) else ""
+    src = src.replace("\t", " ")
+    if len(src) > 120:  # keep very long lines readable around the caret
+        start = max(0, column - 60)
+        src = src[start:start + 120]
+        column -= start
+    return f"    {src}\n    {' ' * max(column - 1, 0)}^"

@@ -1,0 +1,286 @@
+"""Text → statements. The Lark parser is built once (and cached on disk by Lark);
+the Transformer turns each alias into a small record. Expansion of ``repeat``,
+``def`` and ``$params`` into the network model happens in ``build``."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Union
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from .errors import CnnCalcError, SpecSyntaxError, context_line
+
+KEYWORDS = ("network", "input", "conv", "deconv", "maxpool", "avgpool", "globalavgpool",
+            "globalmaxpool", "flatten", "dense", "dropout", "batchnorm", "zeropad", "upsample",
+            "relu", "sigmoid", "tanh", "softmax", "leakyrelu", "gelu", "linear", "add", "concat",
+            "repeat", "branch", "def", "valid", "same", "pad", "stride", "dilation", "groups",
+            "nobias", "ceil", "crop", "name", "kernel")
+
+
+@dataclass(frozen=True)
+class Param:
+    """``$name``: a parameter of a ``def``, bound when the block is called."""
+    name: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Open:
+    """An open input size: ``?`` or a name such as ``H``."""
+    name: str
+
+
+Atom = Union[int, Param, Open]
+
+
+@dataclass(frozen=True)
+class Dims:
+    """A size written as ``5x5x6``: its atoms and where it stood."""
+    atoms: tuple
+    text: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Opt:
+    name: str
+    value: object
+    line: int
+    column: int
+
+
+@dataclass
+class Stmt:
+    kind: str
+    args: list
+    opts: list
+    line: int
+    column: int
+
+
+@dataclass
+class Block:
+    kind: str  # add, concat, repeat
+    branches: list  # list of bodies (lists of statements); repeat has one
+    line: int
+    column: int
+    count: object = None  # repeat's Dims
+
+
+@dataclass
+class Def:
+    name: str
+    params: list
+    body: list
+    line: int
+    column: int
+
+
+@dataclass
+class Call:
+    name: str
+    args: list
+    line: int
+    column: int
+
+
+@dataclass
+class Spec:
+    statements: list
+    defs: dict = field(default_factory=dict)
+
+
+def _dims(tok: Token) -> Dims:
+    atoms = []
+    col = tok.column
+    for part in str(tok).split("x"):
+        if part.isdigit():
+            atoms.append(int(part))
+        elif part.startswith("$"):
+            atoms.append(Param(part[1:], tok.line, col))
+        else:
+            atoms.append(Open(part))
+        col += len(part) + 1
+    return Dims(tuple(atoms), str(tok), tok.line, tok.column)
+
+
+def _opt(name):
+    @v_args(meta=True)
+    def method(self, meta, children):
+        value = children[0] if children else True
+        if isinstance(value, Token):
+            value = _dims(value) if value.type == "DIMS" else str(value)
+        return Opt(name, value, meta.line, meta.column)
+    return method
+
+
+def _layer(kind):
+    @v_args(meta=True)
+    def method(self, meta, children):
+        args = [c for c in children if not isinstance(c, Opt)]
+        opts = [c for c in children if isinstance(c, Opt)]
+        args = [_dims(a) if isinstance(a, Token) and a.type == "DIMS" else
+                (float(a) if isinstance(a, Token) and a.type == "FLOAT" else
+                 (str(a) if isinstance(a, Token) else a)) for a in args]
+        return Stmt(kind, args, opts, meta.line, meta.column)
+    return method
+
+
+class _ToStatements(Transformer):
+    for _k in ("conv", "deconv", "maxpool", "avgpool", "globalavgpool", "globalmaxpool", "flatten",
+               "dense", "dropout", "batchnorm", "zeropad", "upsample", "activation", "add_ref",
+               "concat_ref"):
+        locals()[_k] = _layer(_k)
+    for _k in ("valid", "same", "pad", "stride", "dilation", "groups", "nobias", "ceil", "crop",
+               "act", "name", "kernel"):
+        locals()[_k] = _opt(_k)
+    del _k
+
+    def start(self, children):
+        return children
+
+    def body(self, children):
+        return children
+
+    @v_args(meta=True)
+    def network(self, meta, children):
+        return Stmt("network", [str(children[0])], [], meta.line, meta.column)
+
+    @v_args(meta=True)
+    def input(self, meta, children):
+        return Stmt("input", [_dims(children[0])], [], meta.line, meta.column)
+
+    def branch(self, children):
+        return children[0]
+
+    @v_args(meta=True)
+    def add(self, meta, children):
+        return Block("add", children, meta.line, meta.column)
+
+    @v_args(meta=True)
+    def concat(self, meta, children):
+        return Block("concat", children, meta.line, meta.column)
+
+    @v_args(meta=True)
+    def repeat(self, meta, children):
+        return Block("repeat", [children[1]], meta.line, meta.column, count=_dims(children[0]))
+
+    @v_args(meta=True)
+    def def_(self, meta, children):
+        name, *params, body = children
+        return Def(str(name), [str(p) for p in params if p is not None], body, meta.line, meta.column)
+
+    @v_args(meta=True)
+    def call(self, meta, children):
+        name, *args = children
+        return Call(str(name), [_dims(a) for a in args if a is not None], meta.line, meta.column)
+
+    def array(self, children):
+        return tuple(float(c) if isinstance(c, Token) else c for c in children if c is not None)
+
+
+_GRAMMAR_PLACES = (Path(__file__).parent / "grammar" / "cnncalc.lark",   # installed wheel
+                   Path(__file__).parent.parent / "grammar" / "cnncalc.lark")  # source tree
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    path = next(p for p in _GRAMMAR_PLACES if p.exists())
+    return Lark(path.read_text(), parser="lalr", propagate_positions=True, cache=True,
+                maybe_placeholders=True)
+
+
+# How the grammar's terminal names read to a person.
+_TERMINALS = {"DIMS": "a size such as 3x3x64", "ID": "a name", "FLOAT": "a number",
+              "NUMBER": "a number", "ACT": "an activation", "_NL": "a new line",
+              "$END": "the end of the spec", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('",
+              "RPAR": "')'", "COMMA": "','", "EQUAL": "'='", "VBAR": "'|'", "LSQB": "'['",
+              "RSQB": "']'"}
+
+
+def _readable(expected) -> list[str]:
+    out = set()
+    for name in expected:
+        if name in _TERMINALS:
+            out.add(_TERMINALS[name])
+        elif name.isupper() and name.lower() in KEYWORDS:
+            out.add(repr(name.lower()))
+        else:
+            out.add(name.lower())
+    return sorted(out)
+
+
+def _word_at(text: str, line: int, column: int) -> str:
+    src = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
+    i = column - 1
+    j = i
+    while j < len(src) and (src[j].isalnum() or src[j] in "_-"):
+        j += 1
+    return src[i:j]
+
+
+def _statement_head(text: str, line: int, column: int) -> tuple[str, int]:
+    """The first word of the statement holding ``column`` and its column."""
+    src = text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""
+    start = max(src.rfind("|", 0, column - 1), src.rfind("{", 0, column - 1)) + 1
+    while start < len(src) and src[start] in " \t":
+        start += 1
+    return _word_at(text, line, start + 1), start + 1
+
+
+def _syntax_error(e: UnexpectedInput, text: str, file: str | None, known: set) -> SpecSyntaxError:
+    line, column = getattr(e, "line", None), getattr(e, "column", None)
+    if isinstance(e, UnexpectedEOF) or line is None or line < 1:
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+    expected = getattr(e, "expected", None) or getattr(e, "allowed", None) or set()
+    if isinstance(e, UnexpectedToken) and e.token.type == "$END":
+        got = "the end of the spec"
+    elif isinstance(e, UnexpectedToken):
+        got = repr(str(e.token)) if e.token.type != "_NL" else "the end of the line"
+    else:
+        got = repr(text.splitlines()[line - 1][column - 1]) if text.splitlines() else "nothing"
+    head, head_col = _statement_head(text, line, column)
+    hint = None
+    if head and head not in KEYWORDS and head not in known:
+        close = difflib.get_close_matches(head, KEYWORDS + tuple(known), n=1, cutoff=0.6)
+        message = f"unknown layer or statement {head!r}"
+        hint = f"did you mean {close[0]!r}?" if close else "see 'cnncalc summary --help' for the layer kinds"
+        column = head_col
+    else:
+        word = _word_at(text, line, column)
+        message = f"unexpected {got}"
+        if expected:
+            message += f"; expected {', '.join(_readable(expected))}"
+        if word and word not in KEYWORDS:
+            close = difflib.get_close_matches(word, KEYWORDS, n=1, cutoff=0.6)
+            if close:
+                hint = f"did you mean {close[0]!r}?"
+    return SpecSyntaxError(message, file=file, line=line, column=column,
+                           context=context_line(text, line, column), hint=hint)
+
+
+def _known_defs(text: str) -> set:
+    import re
+    return set(re.findall(r"\bdef\s+([A-Za-z_][A-Za-z0-9_\-]*)", text))
+
+
+def parse(text: str, file: str | None = None) -> list:
+    """Parse spec text into a list of statements (see ``build`` for the model)."""
+    try:
+        tree = _lark().parse(text)
+        return _ToStatements().transform(tree)
+    except VisitError as e:  # an error raised inside the Transformer
+        if isinstance(e.orig_exc, CnnCalcError):
+            e.orig_exc.file = e.orig_exc.file or file
+            raise e.orig_exc from None
+        raise
+    except UnexpectedInput as e:
+        raise _syntax_error(e, text, file, _known_defs(text)) from None
