@@ -76,10 +76,7 @@ class Row:
 class Summary:
     network: m.Network
     rows: list = field(default_factory=list)
-
-    @property
-    def output(self) -> tuple:
-        return self.rows[-1].output if self.rows else self.network.input.shape
+    output: tuple = ()  # the network's output: the last top-level node's
 
     def total(self, attr: str) -> int:
         return sum(getattr(r, attr) for r in self.rows)
@@ -424,5 +421,5 @@ def analyse(network: m.Network, explain: bool = False) -> Summary:
                               "'cnncalc sizes' or give sizes with --input", line=network.input.line,
                               column=network.input.column)
     walk = _Walk(network, explain)
-    walk.seq(network.layers, shape, 0, "")
-    return Summary(network, walk.rows)
+    out = walk.seq(network.layers, shape, 0, "")
+    return Summary(network, walk.rows, out)

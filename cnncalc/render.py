@@ -80,7 +80,7 @@ def table(summary, rows=None, error=None) -> str:
     body = [["0", "input", "input", fmt_shape(inp), "--", "--", "--", _num(_prod(inp))]]
     body += [_cells(r) for r in rows]
     if error is None:
-        body.append(["", "total", "", fmt_shape(summary.output),
+        body.append(["", "total", "", fmt_shape(summary.output or rows[-1].output),
                      f"{sum(r.weights for r in rows):,}", f"{sum(r.biases for r in rows):,}",
                      f"{sum(r.params for r in rows):,}", f"{sum(r.units for r in rows):,}"])
     widths = [max(len(c), *(len(r[i]) for r in body)) for i, c in enumerate(COLUMNS)]
