@@ -53,9 +53,17 @@ def _read(spec, expr) -> tuple[str | bytes, str]:
         raise CnnCalcError(f"cannot read the spec: {e.strerror}", file=spec) from None
 
 
+class Source:
+    """The spec's text and file name, kept to point at the line of a design error."""
+    text: str = ""
+    file: str | None = None
+
+
 def load_spec(spec, expr, input_shape=None, max_bytes=1 << 20, max_layers=100_000, max_depth=64):
     from .build import Limits, load, with_input
     text, file = _read(spec, expr)
+    Source.file = file
+    Source.text = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     network = load(text, file, Limits(max_layers=max_layers, max_depth=max_depth,
                                       max_bytes=max_bytes))
     return with_input(network, input_shape) if input_shape else network
@@ -64,9 +72,13 @@ def load_spec(spec, expr, input_shape=None, max_bytes=1 << 20, max_layers=100_00
 def analyse_or_show(network, fmt="table", explain=False):
     """Analyse; on a design error, show the rows up to the failing layer, then fail."""
     from .calc import Summary, analyse
+    from .errors import context_line
     try:
         return analyse(network, explain)
     except SpecDesignError as e:
+        e.file = e.file or Source.file
+        if e.line and Source.text:
+            e.context = context_line(Source.text, e.line, e.column or 1)
         if fmt == "table" and e.rows:
             from .render import table
             click.echo(table(Summary(network, e.rows), e.rows, error=e))

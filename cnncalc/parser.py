@@ -200,7 +200,7 @@ def _lark() -> Lark:
 # How the grammar's terminal names read to a person.
 _TERMINALS = {"DIMS": "a size such as 3x3x64", "ID": "a name", "FLOAT": "a number",
               "NUMBER": "a number", "ACT": "an activation", "_NL": "a new line",
-              "$END": "the end of the spec", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('",
+              "$END": "end of the spec", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('",
               "RPAR": "')'", "COMMA": "','", "EQUAL": "'='", "VBAR": "'|'", "LSQB": "'['",
               "RSQB": "']'"}
 
@@ -237,14 +237,15 @@ def _statement_head(text: str, line: int, column: int) -> tuple[str, int]:
 
 def _syntax_error(e: UnexpectedInput, text: str, file: str | None, known: set) -> SpecSyntaxError:
     line, column = getattr(e, "line", None), getattr(e, "column", None)
-    if isinstance(e, UnexpectedEOF) or line is None or line < 1:
-        lines = text.splitlines() or [""]
-        line, column = len(lines), len(lines[-1]) + 1
+    at_end = isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END")
+    if at_end or line is None or line < 1:
+        lines = text.rstrip().splitlines() or [""]
+        line, column = len(lines), len(lines[-1].split("#")[0].rstrip()) + 1
     expected = getattr(e, "expected", None) or getattr(e, "allowed", None) or set()
     if isinstance(e, UnexpectedToken) and e.token.type == "$END":
-        got = "the end of the spec"
+        got = "end of the spec"
     elif isinstance(e, UnexpectedToken):
-        got = repr(str(e.token)) if e.token.type != "_NL" else "the end of the line"
+        got = repr(str(e.token)) if e.token.type != "_NL" else "end of line"
     else:
         got = repr(text.splitlines()[line - 1][column - 1]) if text.splitlines() else "nothing"
     head, head_col = _statement_head(text, line, column)

@@ -70,7 +70,8 @@ def _cells(row) -> list[str]:
     mark = "✗ " if row.error else ""
     return [str(row.index), mark + name, describe(row.layer),
             "??" if row.error else fmt_shape(row.output),
-            _num(row.weights), _num(row.biases), _num(row.params), _num(row.units)]
+            _num(row.weights), _num(row.biases), _num(row.params),
+            "--" if row.error else _num(row.units)]
 
 
 def table(summary, rows=None, error=None) -> str:

@@ -1,0 +1,34 @@
+# Set-up is part of every target: a fresh clone needs only `make demo` or `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+CNN    := $(VENV)/bin/cnncalc
+# torch 2.13.0 is pinned: on this project's machines a CPU build of it lies on disk,
+# while an unpinned torch pulls a CUDA build of several GB.
+TORCH  := torch==2.13.0
+
+.PHONY: demo test bench fuzz install clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)" -e ".[torch,test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(CNN) summary specs/vgg16.cnn
+	$(CNN) check specs/lenet5.cnn
+
+test: install
+	$(PY) -m pytest
+
+fuzz: install
+	CNNCALC_FUZZ_EXAMPLES=$${CNNCALC_FUZZ_EXAMPLES:-100000} $(PY) -m pytest tests/test_fuzz.py -q -p no:cacheprovider
+
+bench: install
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[torch,test,bench]"
+	$(PY) bench/bench.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,149 @@
+"""Every command, format and exit code through click's CliRunner."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cnncalc.cli import main
+from conftest import ROOT, SPECS
+
+VGG = str(SPECS / "vgg16.cnn")
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+def test_summary_table_golden(update_golden):
+    res = run("summary", VGG)
+    assert res.exit_code == 0
+    golden = ROOT / "tests" / "golden" / "vgg16.txt"
+    if update_golden:
+        golden.write_text(res.output)
+    assert res.output == golden.read_text()
+    assert "138,357,544" in res.output  # Keras' count for VGG16
+
+
+def test_summary_json_contract():
+    res = run("summary", VGG, "--format", "json")
+    assert res.exit_code == 0
+    data = json.loads(res.output)
+    assert set(data) == {"name", "input", "output", "layers", "totals"}
+    assert data["input"] == [224, 224, 3] and data["output"] == [1000]
+    assert data["totals"]["params"] == 138_357_544
+    first = data["layers"][0]
+    for key in ("index", "name", "kind", "output", "weights", "biases", "params", "trainable",
+                "non_trainable", "units", "path", "depth"):
+        assert key in first
+    assert first["name"] == "block1_conv1" and first["weights"] == 1728 and first["units"] == 224 * 224 * 64
+
+
+def test_summary_markdown():
+    res = run("summary", VGG, "--format", "markdown")
+    assert res.exit_code == 0 and "| block1_conv1 |" in res.output and "138,357,544" in res.output
+
+
+def test_summary_csv_rows_add_up():
+    import csv
+    import io
+    res = run("summary", VGG, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(res.output)))
+    assert res.exit_code == 0 and rows[0]["name"] == "block1_conv1"
+    assert sum(int(r["params"]) for r in rows) == 138_357_544
+
+
+def test_inline_and_stdin():
+    res = run("summary", "-e", "input 443x592x3 | conv 5x5x6 valid stride 1 | maxpool 2")
+    assert res.exit_code == 0 and "439x588x6" in res.output and "219x294x6" in res.output
+    res = run("summary", "-", input="input 32x32x3\nconv 5x5x16 same\nmaxpool 2\n")
+    assert res.exit_code == 0 and "16x16x16" in res.output
+
+
+def test_input_override():
+    res = run("summary", VGG, "--input", "32x32x3", "--format", "json")
+    data = json.loads(res.output)
+    assert data["input"] == [32, 32, 3]
+    # 32 / 2^5 = 1: flatten gives 512, fc1 has 512 x 4096 + 4096 params
+    assert data["layers"][18]["output"] == [512]
+    assert data["layers"][19]["params"] == 512 * 4096 + 4096
+
+
+def test_schema_is_json_schema():
+    res = run("schema")
+    schema = json.loads(res.output)
+    assert res.exit_code == 0
+    assert set(schema["required"]) >= {"name", "input", "output", "layers", "totals"}
+
+
+def test_check_passes_and_prints_match_column():
+    res = run("check", str(SPECS / "lenet5.cnn"))
+    assert res.exit_code == 0, res.output
+    assert "8 of 8 layers match" in res.output
+
+
+def test_check_meta_device_needs_no_memory():
+    res = run("check", str(SPECS / "vgg16.cnn"), "--device", "meta", "--input", "2048x2048x3")
+    assert res.exit_code == 0, res.output
+    assert "22 of 22 layers match" in res.output
+
+
+def test_check_refuses_too_large_before_allocating():
+    res = run("check", "-e", "input 100000x100000x3 | conv 3x3x64 same")
+    assert res.exit_code == 2
+    assert "needs about" in res.output and "--device meta" in res.output
+
+
+def test_check_max_memory():
+    res = run("check", VGG, "--max-memory", "100MiB")
+    assert res.exit_code == 2 and "more than the --max-memory (100.0 MiB)" in res.output
+
+
+def test_check_mismatch_exits_1(monkeypatch):
+    import cnncalc.check as chk
+    orig = chk._recorder
+
+    def wrong(seen, name):
+        hook = orig(seen, name)
+        return lambda m, a, o: (hook(m, a, o), seen.__setitem__(name, (1,)))[0]
+    monkeypatch.setattr(chk, "_recorder", wrong)
+    res = run("check", "-e", "input 8x8x1 | conv 3x3x2")
+    assert res.exit_code == 1 and "MISMATCH" in res.output
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["summary"], "give a SPEC file"),
+    (["summary", "nope.cnn"], "No such file"),
+    (["summary", "-e", "input 8x8x3", "--format", "yaml"], "Invalid value"),
+    (["summary", "-e", ""], "the spec is empty"),
+    (["summary", "-e", "input 8x8x3", "--input", "8x8"], "--input 8x8"),
+])
+def test_usage_errors_exit_2(args, needle):
+    res = run(*args)
+    assert res.exit_code == 2
+    assert needle in res.output
+
+
+def test_design_error_shows_rows_up_to_the_failure():
+    res = run("summary", "-e", "input 8x8x3 | conv 3x3x6 | conv 7x7x3 name=big | dense 3")
+    assert res.exit_code == 2
+    assert "6x6x6" in res.output and "✗ big" in res.output
+    assert "layer 2 'big'" in res.output and "larger than the width 6" in res.output
+
+
+def test_binary_file_is_an_error(tmp_path):
+    f = tmp_path / "x.cnn"
+    f.write_bytes(b"\x00\x01\x02binary")
+    res = run("summary", str(f))
+    assert res.exit_code == 2 and "binary" in res.output
+
+
+def test_summary_does_not_import_torch():
+    import subprocess
+    import sys
+    code = ("import sys; from cnncalc.cli import main\n"
+            "sys.argv=['cnncalc','summary','" + VGG + "']\n"
+            "try: main()\nexcept SystemExit: pass\n"
+            "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, 'heavy import'")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

@@ -1,0 +1,81 @@
+"""Bad input: the message, the line and the column."""
+
+import pytest
+
+from cnncalc import CnnCalcError, SpecDesignError, SpecSyntaxError, analyse, load
+
+CASES = [
+    # text, error type, line, column, words the message must hold
+    ("input 443x592x3\nconvv 5x5x6 valid", SpecSyntaxError, 2, 1, ["unknown", "'convv'", "did you mean 'conv'"]),
+    ("input 8x8x3\nconv 3x3x4 stride", SpecSyntaxError, 2, 18, ["expected", "a size"]),
+    ("input 8x8x3\nconv 3x3x4 same same", SpecDesignError, 2, 17, ["padding", "give it once"]),
+    ("input 8x8x3\nconv 3x3x4 same pad 1", SpecDesignError, 2, 17, ["'same' and 'pad 1'"]),
+    ("input 8x8x3\nconv 3x3x4 stride 2 stride 1", SpecDesignError, 2, 21, ["stride", "give it once"]),
+    ("input 8x8x3\nmaxpool 2 groups 2", SpecDesignError, 2, 11, ["'groups' does not apply"]),
+    ("input 8x8x3\nconv 3x3x3x4", SpecDesignError, 2, 6, ["expected 2 kernel size(s)"]),
+    ("input 8x8x3\nconv 3x3x4 stride 0", SpecDesignError, 2, 1, ["stride", "greater than or equal to 1", "0"]),
+    ("input 8x8x3\nconv 3x3x4 name=a\nconv 3x3x4 name=a", SpecDesignError, 3, 12, ["'a' is already used on line 2"]),
+    ("conv 3x3x4", SpecDesignError, 1, 1, ["must start with an 'input'"]),
+    ("input 8x8x3\nrepeat 2 { conv 3x3x$f }", SpecDesignError, 2, 21, ["unknown parameter '$f'"]),
+    ("def b(f) { conv 3x3x$f }\ninput 8x8x3\nb(1, 2)", SpecDesignError, 3, 1, ["takes 1 argument", "received 2"]),
+    ("def b(f) { b($f) }\ninput 8x8x3\nb(1)", SpecDesignError, 1, 12, ["calls itself"]),
+    ("input 8x8x3\nblk(1)", SpecDesignError, 2, 1, ["unknown block 'blk'"]),
+    ("input 8x8x3\nconcat x", SpecDesignError, 2, 1, ["'x' is not the name of an earlier layer"]),
+    ("input 8x8x3\ndropout 1.5", SpecDesignError, 2, 1, ["rate", "1.5"]),
+]
+
+
+@pytest.mark.parametrize("text,cls,line,column,words", CASES, ids=[c[0].split("\n")[-1] for c in CASES])
+def test_error_message_line_and_column(text, cls, line, column, words):
+    with pytest.raises(cls) as info:
+        analyse(load(text, file="net.cnn"))
+    e = info.value
+    assert (e.line, e.column) == (line, column), str(e)
+    for w in words:
+        assert w in str(e)
+    if isinstance(e, SpecSyntaxError):
+        assert "^" in str(e) and str(e).startswith(f"net.cnn:{line}:{column}:")
+
+
+DESIGN = [
+    ("input 8x8x3\nconv 9x9x4", 1, "conv_1", "the window 9 is larger than the width 8"),
+    ("input 8x8x3\nflatten\nconv 3x3x4", 2, "conv_1", "needs a 2-D feature map, received a flat vector of 192"),
+    ("input 8x8x3\nflatten\ndense 10\nconv 3x3x4", 3, "conv_1", "needs a 2-D feature map"),
+    ("input 8x8x6\nconv 3x3x4 groups 4", 1, "conv_1", "groups 4 must divide the input channels (6)"),
+    ("input 8x8x6\nadd { branch { conv 3x3x6 } branch { } }", 1, "add_1",
+     "branch 1 gives 6x6x6 but branch 2 gives 8x8x6"),
+    ("input 8x8x6\nconcat { branch { conv 3x3x6 } branch { } }", 1, "concat_1",
+     "branch 1 gives 6x6x6 but branch 2 gives 8x8x6"),
+    ("input 8x8x6 name=x\nconv 3x3x6 name=a\nconv 3x3x6\nadd a", 3, "add_1", "cannot add 'a' (6x6x6)"),
+]
+
+
+@pytest.mark.parametrize("text,index,name,words", DESIGN)
+def test_design_error_names_the_layer(text, index, name, words):
+    if "name=x" in text:
+        text = text.replace(" name=x", "")
+    with pytest.raises(SpecDesignError) as info:
+        analyse(load(text))
+    e = info.value
+    assert (e.index, e.layer) == (index, name)
+    assert words in str(e)
+    assert any(r.error for r in e.rows)
+
+
+@pytest.mark.parametrize("text", ["", "   \n# only a comment\n", "\x00\x01", "input"])
+def test_empty_and_binary_inputs(text):
+    with pytest.raises(CnnCalcError):
+        analyse(load(text))
+
+
+def test_limits():
+    with pytest.raises(CnnCalcError, match="more than 100,000 layers"):
+        load("input 8x8x3\nrepeat 100001 { relu }")
+    with pytest.raises(CnnCalcError, match="more than 100,000 layers"):
+        load("input 8x8x3\nrepeat 1000000 { repeat 1000000 { relu } }")
+    with pytest.raises(CnnCalcError, match="nest deeper than 64"):
+        load("input 8x8x3\n" + "add { branch { " * 70 + "}}" * 70)
+    with pytest.raises(CnnCalcError, match="sizes must be between"):
+        load("input 1000000000000000000000x3")
+    with pytest.raises(CnnCalcError, match="over the limit"):
+        load("input 8x8x3\n" + "relu\n" * 300000)
