@@ -74,12 +74,12 @@ def _check_text(text: str, file, limits: Limits):
     if len(text.encode("utf-8", "replace")) > limits.max_bytes:
         raise LimitError(f"the spec is {len(text):,} bytes, over the limit of {limits.max_bytes:,}"
                          " (raise it with --max-bytes)", file=file)
-    for i, src in enumerate(text.splitlines(), 1):
+    for i, src in enumerate(text.split("\n"), 1):
         if len(src) > limits.max_line:
             raise LimitError(f"line {i} is {len(src):,} characters, over the limit of "
                              f"{limits.max_line:,}", file=file, line=i)
     _check_nesting(text, file, limits)
-    if not text.strip() or all(not s.split("#")[0].strip() for s in text.splitlines()):
+    if not text.strip() or all(not s.split("#")[0].strip() for s in text.split("\n")):
         raise CnnCalcError("the spec is empty; it needs at least an 'input' line, "
                            "e.g. 'input 224x224x3'", file=file)
 
@@ -87,7 +87,7 @@ def _check_text(text: str, file, limits: Limits):
 def _check_nesting(text: str, file, limits: Limits):
     """Refuse deep nesting before parsing, so nothing recurses without bound."""
     depth = 0
-    for i, src in enumerate(text.splitlines(), 1):
+    for i, src in enumerate(text.split("\n"), 1):
         for j, ch in enumerate(src.split("#")[0], 1):
             depth += (ch == "{") - (ch == "}")
             if depth > limits.max_depth:

@@ -9,6 +9,7 @@ beside the formula (``ex``), so the two cannot drift."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from math import prod
 
 from . import model as m
@@ -30,8 +31,10 @@ class Out:
     biases: int = 0
     non_trainable: int = 0
     macs: int = 0
+    ops: int = 0                  # element-wise operations (bias, activation, pooling, ...)
     geometry: dict | None = None  # resolved values the backend follows
     window: tuple | None = None   # per axis (kernel, stride, pad_before) for receptive fields
+    up: bool = False              # window is (kernel, stride, crop_before) of an upsampling
 
 
 @dataclass(slots=True)
@@ -46,10 +49,18 @@ class Row:
     biases: int = 0
     non_trainable: int = 0
     macs: int = 0
+    ops: int = 0
     geometry: dict | None = None
     window: tuple | None = None
+    rf: tuple | None = None  # per axis (size, jump, start); None: the whole input
     explain: list | None = None
     error: str | None = None
+    note: str | None = None
+
+    @property
+    def flops(self) -> int:
+        """2 x MACs plus the element-wise operations (see README, 'Compute')."""
+        return 2 * self.macs + self.ops
 
     @property
     def name(self) -> str:
@@ -156,8 +167,9 @@ def _channels(cin, groups, filters, ex):
                         f"({filters})")
 
 
-def _act_flops(layer, units):
-    return units if getattr(layer, "activation", None) not in (None, "linear") else 0
+def _bias_act_ops(layer, units):
+    """One addition per output for the bias, one operation per output for the activation."""
+    return units * (bool(layer.bias) + (layer.activation not in (None, "linear")))
 
 
 # --- the rules --------------------------------------------------------------------------
@@ -184,7 +196,10 @@ def conv(layer: m.Conv, x, ex):
         ex.append(f"biases: {biases:,}" + (" (one per filter)" if biases else " (nobias)"))
     shape = (*outs, layer.filters)
     keff = tuple(d * (k - 1) + 1 for k, d in zip(layer.kernel, layer.dilation))
-    return Out(shape, weights, biases, 0, prod(shape) * per_filter,
+    macs = prod(shape) * per_filter
+    if ex is not None:
+        ex.append(f"MACs: {fmt_shape(shape)} outputs x {per_filter:,} = {macs:,}")
+    return Out(shape, weights, biases, 0, macs, _bias_act_ops(layer, prod(shape)),
                {"pads": tuple(pads)}, tuple(zip(keff, layer.stride, (p[0] for p in pads))))
 
 
@@ -207,8 +222,14 @@ def deconv(layer: m.Deconv, x, ex):
         ex.append(f"biases: {biases:,}")
     # every input value is multiplied by the whole kernel (scatter), whatever is cropped
     macs = prod(x[:-1]) * weights
-    return Out((*outs, layer.filters), weights, biases, 0, macs,
-               {"crops": tuple(crops), "output_padding": tuple(extra)}, None)
+    if ex is not None:
+        ex.append(f"MACs: {fmt_shape(x[:-1])} inputs x {weights:,} = {macs:,} (each input "
+                  "scatters the whole kernel)")
+    keff = tuple(d * (k - 1) + 1 for k, d in zip(layer.kernel, layer.dilation))
+    shape = (*outs, layer.filters)
+    return Out(shape, weights, biases, 0, macs, _bias_act_ops(layer, prod(shape)),
+               {"crops": tuple(crops), "output_padding": tuple(extra)},
+               tuple(zip(keff, layer.stride, (c[0] for c in crops))), up=True)
 
 
 def pool(layer, x, ex):
@@ -224,7 +245,8 @@ def pool(layer, x, ex):
         o, b, a = window_axis(x[i], layer.pool[i], layer.stride[i], 1, p, layer.ceil, names[i], ex)
         outs.append(o)
         pads.append((b, a))
-    return Out((*outs, x[-1]), geometry={"pads": tuple(pads)},
+    shape = (*outs, x[-1])
+    return Out(shape, ops=prod(shape) * prod(layer.pool), geometry={"pads": tuple(pads)},
                window=tuple(zip(layer.pool, layer.stride, (p[0] for p in pads))))
 
 
@@ -233,7 +255,7 @@ def global_pool(layer, x, ex):
         raise RuleError(f"{layer.kind} needs a feature map, received a flat vector of {x[0]:,} values")
     if ex is not None:
         ex.append(f"one value per channel: {fmt_shape(x)} -> {x[-1]}")
-    return Out((x[-1],), window=tuple((n, n, 0) for n in x[:-1]))
+    return Out((x[-1],), ops=prod(x), window=tuple((n, n, 0) for n in x[:-1]))
 
 
 def flatten(layer, x, ex):
@@ -252,7 +274,12 @@ def dense(layer: m.Dense, x, ex):
         ex.append(f"biases: {biases:,}")
         if len(x) > 1:
             ex.append(f"applied to the last axis of {fmt_shape(x)}, as Keras does")
-    return Out((*x[:-1], layer.units), weights, biases, 0, prod(x[:-1]) * weights)
+    macs = prod(x[:-1]) * weights
+    if ex is not None:
+        ex.append(f"MACs: {macs:,}")
+    out = (*x[:-1], layer.units)
+    return Out(out, weights, biases, 0, macs, _bias_act_ops(layer, prod(out)),
+               window=None if len(x) > 1 else "all")
 
 
 def batchnorm(layer, x, ex):
@@ -260,7 +287,7 @@ def batchnorm(layer, x, ex):
     if ex is not None:
         ex.append(f"trainable: scale and offset, 2 x {c} = {2 * c:,}; non-trainable: moving mean"
                   f" and variance, 2 x {c} = {2 * c:,}")
-    return Out(x, c, c, 2 * c)
+    return Out(x, c, c, 2 * c, ops=2 * prod(x))  # inference: one scale, one shift
 
 
 def zeropad(layer: m.ZeroPad, x, ex):
@@ -281,7 +308,11 @@ def upsample(layer: m.Upsample, x, ex):
     if ex is not None:
         for name, n, f, o in zip(_names(rank), x, layer.factor, outs):
             ex.append(f"{name}: {n} x {f} = {o}")
-    return Out((*outs, x[-1]))
+    return Out((*outs, x[-1]), window=tuple((1, f, 0) for f in layer.factor), up=True)
+
+
+def activation(layer, x, ex):
+    return Out(x, ops=prod(x))
 
 
 def same_shape(layer, x, ex):
@@ -293,7 +324,7 @@ def add_ref(layer, x, ex, saved):
     if y != x:
         raise RuleError(f"cannot add {layer.ref!r} ({fmt_shape(y)}) to the current tensor "
                         f"({fmt_shape(x)}): shapes must match exactly")
-    return Out(x)
+    return Out(x, ops=prod(x))
 
 
 def concat_ref(layer, x, ex, saved):
@@ -332,9 +363,36 @@ RULES = {
     m.BatchNorm: batchnorm,
     m.ZeroPad: zeropad,
     m.Upsample: upsample,
-    m.Act: same_shape,
+    m.Act: activation,
 }
 REF_RULES = {m.AddRef: add_ref, m.ConcatRef: concat_ref}
+
+
+# --- receptive fields (Araujo, Norris and Sim, Distill 2019) --------------------------
+
+def receptive(rf, out: Out):
+    """Per axis (size, jump, start) after a layer, from the one before. ``None`` means
+    every output sees the whole input (after a dense layer on a vector)."""
+    if out.window == "all" or rf is None:
+        return None
+    if out.window is None:
+        return rf
+    new = []
+    for (r, j, start), (k, s, p) in zip(rf, out.window):
+        if out.up:  # an output sees ceil(k / s) inputs; the grid gets s times finer
+            new.append((r + (-(-k // s) - 1) * j, j / s, start + Fraction(2 * p - k + 1, 2 * s) * j))
+        else:
+            new.append((r + (k - 1) * j, j * s, start + (Fraction(k - 1, 2) - p) * j))
+    return tuple(new)
+
+
+def merge_rf(rfs):
+    """Branches joined: the largest field over the paths; False if the centres differ."""
+    if any(r is None for r in rfs):
+        return None, True
+    merged = tuple(max(axis, key=lambda a: a[0]) for axis in zip(*rfs))
+    aligned = all(len({r[2] for r in axis}) == 1 for axis in zip(*rfs))
+    return merged, aligned
 
 
 # --- walking the network -----------------------------------------------------------------
@@ -346,70 +404,73 @@ class _Walk:
         self.explain = explain
         self.network = network
 
-    def seq(self, nodes, x, depth, prefix):
+    def seq(self, nodes, x, rf, depth, prefix):
         for i, node in enumerate(nodes, 1):
             path = f"{prefix}{i}"
-            x = self.block(node, x, depth, path) if isinstance(node, (m.Add, m.Concat)) \
-                else self.layer(node, x, depth, path)
-            self.saved[node.name] = x
-        return x
+            x, rf = self.block(node, x, rf, depth, path) if isinstance(node, (m.Add, m.Concat)) \
+                else self.layer(node, x, rf, depth, path)
+            self.saved[node.name] = (x, rf)
+        return x, rf
 
     def fail(self, row: Row, message: str):
         row.error = message
-        self.rows.append(row)
+        if row not in self.rows:
+            self.rows.append(row)
         layer = row.layer
         raise SpecDesignError(message, index=row.index, layer=layer.name, line=layer.line,
                               column=layer.column, rows=self.rows)
 
-    def layer(self, layer, x, depth, path):
+    def layer(self, layer, x, rf, depth, path):
         row = Row(len(self.rows) + 1, path, depth, layer, x, x,
                   explain=[] if self.explain else None)
         try:
             if type(layer) in REF_RULES:
                 if layer.ref not in self.saved:
                     raise RuleError(f"{layer.ref!r} is not the name of an earlier layer")
-                out = REF_RULES[type(layer)](layer, x, row.explain, self.saved)
+                y, yrf = self.saved[layer.ref]
+                out = REF_RULES[type(layer)](layer, x, row.explain, {layer.ref: y})
+                rf, aligned = merge_rf([rf, yrf])
+                if not aligned:
+                    row.note = f"receptive-field centres of {layer.ref!r} and the current tensor differ"
             else:
                 out = RULES[type(layer)](layer, x, row.explain)
+                rf = receptive(rf, out)
         except RuleError as e:
             self.fail(row, str(e))
         row.output, row.weights, row.biases = out.shape, out.weights, out.biases
-        row.non_trainable, row.macs, row.geometry, row.window = (out.non_trainable, out.macs,
-                                                                 out.geometry, out.window)
+        row.non_trainable, row.macs, row.ops = out.non_trainable, out.macs, out.ops
+        row.geometry, row.window, row.rf = out.geometry, out.window, rf
         self.rows.append(row)
-        return out.shape
+        return out.shape, rf
 
-    def block(self, node, x, depth, path):
+    def block(self, node, x, rf, depth, path):
         row = Row(len(self.rows) + 1, path, depth, node, x, x,
                   explain=[] if self.explain else None)
         self.rows.append(row)
-        outs = [self.seq(b, x, depth + 1, f"{path}.{node.kind}.{j}.")
-                for j, b in enumerate(node.branches, 1)]
-        self.rows.remove(row)  # keep the block row where it belongs if a branch failed
-        self.rows.insert(row.index - 1, row)
+        results = [self.seq(b, x, rf, depth + 1, f"{path}.{node.kind}.{j}.")
+                   for j, b in enumerate(node.branches, 1)]
+        outs = [o for o, _ in results]
         if node.kind == "add":
             for j, y in enumerate(outs[1:], 2):
                 if y != outs[0]:
-                    self.fail_block(row, f"add: branch 1 gives {fmt_shape(outs[0])} but branch {j}"
-                                         f" gives {fmt_shape(y)}; added tensors must have the same "
-                                         "shape")
+                    self.fail(row, f"add: branch 1 gives {fmt_shape(outs[0])} but branch {j}"
+                                   f" gives {fmt_shape(y)}; added tensors must have the same shape")
             row.output = outs[0]
+            row.ops = prod(row.output) * (len(outs) - 1)
         else:
             for j, y in enumerate(outs[1:], 2):
                 if len(y) != len(outs[0]) or y[:-1] != outs[0][:-1]:
-                    self.fail_block(row, f"concat: branch 1 gives {fmt_shape(outs[0])} but branch "
-                                         f"{j} gives {fmt_shape(y)}; concatenated tensors must "
-                                         "have the same spatial size")
+                    self.fail(row, f"concat: branch 1 gives {fmt_shape(outs[0])} but branch "
+                                   f"{j} gives {fmt_shape(y)}; concatenated tensors must "
+                                   "have the same spatial size")
             row.output = (*outs[0][:-1], sum(y[-1] for y in outs))
             if row.explain is not None:
                 ex = " + ".join(str(y[-1]) for y in outs)
                 row.explain.append(f"channels: {ex} = {row.output[-1]}")
-        return row.output
-
-    def fail_block(self, row, message):
-        row.error = message
-        raise SpecDesignError(message, index=row.index, layer=row.name, line=row.layer.line,
-                              column=row.layer.column, rows=self.rows)
+        row.rf, aligned = merge_rf([r for _, r in results])
+        if not aligned:
+            row.note = "receptive-field centres of the branches differ"
+        return row.output, row.rf
 
 
 def analyse(network: m.Network, explain: bool = False) -> Summary:
@@ -421,5 +482,6 @@ def analyse(network: m.Network, explain: bool = False) -> Summary:
                               "'cnncalc sizes' or give sizes with --input", line=network.input.line,
                               column=network.input.column)
     walk = _Walk(network, explain)
-    out = walk.seq(network.layers, shape, 0, "")
+    rf = tuple((1, 1, Fraction(0)) for _ in shape[:-1])
+    out, _ = walk.seq(network.layers, shape, rf, 0, "")
     return Summary(network, walk.rows, out)

@@ -65,9 +65,9 @@ class LimitError(CnnCalcError):
 
 def context_line(text: str, line: int, column: int) -> str:
     """The source line with a caret under ``column`` (both 1-based)."""
-    lines = text.splitlines() or [""]
+    lines = text.split("\n") or [""]
     src = lines[line - 1] if 0 < line <= len(lines) else ""
-    src = src.replace("\t", " ")
+    src = src.rstrip("\r").replace("\t", " ")
     if len(src) > 120:  # keep very long lines readable around the caret
         start = max(0, column - 60)
         src = src[start:start + 120]

@@ -218,7 +218,7 @@ def _readable(expected) -> list[str]:
 
 
 def _word_at(text: str, line: int, column: int) -> str:
-    src = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
+    src = text.split("\n")[line - 1] if line and line <= len(text.split("\n")) else ""
     i = column - 1
     j = i
     while j < len(src) and (src[j].isalnum() or src[j] in "_-"):
@@ -228,7 +228,7 @@ def _word_at(text: str, line: int, column: int) -> str:
 
 def _statement_head(text: str, line: int, column: int) -> tuple[str, int]:
     """The first word of the statement holding ``column`` and its column."""
-    src = text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""
+    src = text.split("\n")[line - 1] if 0 < line <= len(text.split("\n")) else ""
     start = max(src.rfind("|", 0, column - 1), src.rfind("{", 0, column - 1)) + 1
     while start < len(src) and src[start] in " \t":
         start += 1
@@ -239,7 +239,7 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str | None, known: set) -
     line, column = getattr(e, "line", None), getattr(e, "column", None)
     at_end = isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END")
     if at_end or line is None or line < 1:
-        lines = text.rstrip().splitlines() or [""]
+        lines = text.rstrip().split("\n") or [""]
         line, column = len(lines), len(lines[-1].split("#")[0].rstrip()) + 1
     expected = getattr(e, "expected", None) or getattr(e, "allowed", None) or set()
     if isinstance(e, UnexpectedToken) and e.token.type == "$END":
@@ -247,7 +247,9 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str | None, known: set) -
     elif isinstance(e, UnexpectedToken):
         got = repr(str(e.token)) if e.token.type != "_NL" else "end of line"
     else:
-        got = repr(text.splitlines()[line - 1][column - 1]) if text.splitlines() else "nothing"
+        lines = text.split("\n")
+        src = lines[line - 1] if 0 < line <= len(lines) else ""
+        got = repr(src[column - 1]) if 0 < column <= len(src) else "end of line"
     head, head_col = _statement_head(text, line, column)
     hint = None
     if head and head not in KEYWORDS and head not in known:
