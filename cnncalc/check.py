@@ -35,12 +35,13 @@ class LayerCheck:
     torch_shape: tuple | None
     torch_params: int
     torch_buffers: int
+    torch_macs: int
 
     @property
     def ok(self) -> bool:
         r = self.row
         return (self.torch_shape == tuple(r.output) and self.torch_params == r.trainable
-                and self.torch_buffers == r.non_trainable)
+                and self.torch_buffers == r.non_trainable and self.torch_macs == r.macs)
 
 
 @dataclass
@@ -51,10 +52,12 @@ class CheckResult:
     layers: list = field(default_factory=list)
     seconds: float = 0.0
     estimate: int = 0
+    rf: tuple | None = None  # (layer name, calculated extents, measured extents)
+    peak: int | None = None  # measured peak bytes on CUDA
 
     @property
     def ok(self) -> bool:
-        return all(c.ok for c in self.layers)
+        return all(c.ok for c in self.layers) and (self.rf is None or self.rf[1] == self.rf[2])
 
 
 def estimate_bytes(summary: Summary, batch: int, itemsize: int = 4) -> int:
@@ -115,22 +118,81 @@ def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None
     seen = {}
     hooks = [mod.register_forward_hook(_recorder(seen, name)) for name, mod in net.layers.items()]
     x = torch.randn((batch, *summary.network.input.shape), device=dev)
-    with torch.no_grad():
+    from torch.utils.flop_counter import FlopCounterMode
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+        base = torch.cuda.memory_allocated(dev)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
         net(x)
     for h in hooks:
         h.remove()
+    result = CheckResult(summary, str(dev), batch, estimate=need)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
-    result = CheckResult(summary, str(dev), batch, seconds=time.perf_counter() - start,
-                         estimate=need)
+        result.peak = torch.cuda.max_memory_allocated(dev) - base
+    result.seconds = time.perf_counter() - start
+    flops = {fqn.split(".", 1)[-1]: sum(c.values()) for fqn, c in counter.get_flop_counts().items()}
+    where = {id(mod): fqn for fqn, mod in net.named_modules()}
     for row in summary.rows:
         mod = net.layers[row.name]
         own = not hasattr(mod, "branches")  # a block's parameters are its layers' rows
         params = sum(p.numel() for p in mod.parameters()) if own else 0
         buffers = sum(b.numel() for n, b in mod.named_buffers() if not n.endswith("num_batches_tracked")) \
             if own else 0
-        result.layers.append(LayerCheck(row, seen.get(row.name), params, buffers))
+        macs = flops.get(where[id(mod)], 0) // (2 * batch) if own else 0
+        result.layers.append(LayerCheck(row, seen.get(row.name), params, buffers, macs))
+    # measured for chains of convolutions and pooling (Araujo et al.'s setting): an
+    # upsampling layer can leave output units that see no input at all, and a softmax
+    # over one channel has no gradient
+    if dev.type != "meta" and not any(hasattr(m, "branches") for m in net.layers.values()) \
+            and not any(r.kind in ("deconv", "upsample") or getattr(r.layer, "activation", 0)
+                        == "softmax" for r in summary.rows):
+        result.rf = measure_rf(summary, net, dev)
     return result
+
+
+def measure_rf(summary, net, dev):
+    """The receptive field measured: with every weight positive and max pooling read as
+    average pooling over the same windows, the gradient of one central output unit of the
+    last spatial layer is non-zero exactly on its receptive field (clipped by the border).
+    Returns (layer name, calculated extents, measured extents), or None."""
+    import torch
+    rows = [r for r in summary.rows if len(r.output) > 1 and r.rf]
+    if not rows:
+        return None
+    row = rows[-1]
+    shape = summary.network.input.shape
+    centre = [n // 2 for n in row.output[:-1]]
+    expected = []
+    for n, c, (size, jump, start) in zip(shape[:-1], centre, row.rf):
+        mid = start + c * jump
+        lo, hi = mid - (size - 1) / 2, mid + (size - 1) / 2
+        expected.append(int(min(hi, n - 1) - max(lo, 0)) + 1)
+    from .backends.torch import Pool
+    pools = [m for m in net.modules() if isinstance(m, Pool) and m.is_max]
+    saved_state = {k: v.clone() for k, v in net.state_dict().items()}
+    try:
+        for m in pools:
+            m.is_max, m.fn = False, m.avg_fn
+        net.double()
+        with torch.no_grad():  # averaging weights: positive, and no activation saturates
+            for name, p in net.named_parameters():
+                p.fill_(1.0 / p[0].numel() if p.dim() > 1 else float(name.endswith("weight")))
+        out = {}
+        hook = net.layers[row.name].register_forward_hook(lambda m, a, o: out.setdefault("y", o))
+        x = (torch.rand((1, *shape), device=dev, dtype=torch.float64) + 0.5).requires_grad_(True)
+        net(x)
+        hook.remove()
+        out["y"][(0, 0, *centre)].backward()
+        support = x.grad[0].abs().sum(-1).nonzero()
+        measured = [int(support[:, i].max() - support[:, i].min()) + 1 if len(support) else 0
+                    for i in range(len(centre))]
+    finally:
+        for m in pools:
+            m.is_max, m.fn = True, m.max_fn
+        net.float()
+        net.load_state_dict(saved_state)
+    return row.name, tuple(expected), tuple(measured)
 
 
 def _recorder(seen, name):
@@ -158,7 +220,15 @@ def render_check(result: CheckResult) -> str:
              fmt(head), "-" * len(fmt(head))] + [fmt(b) for b in body]
     bad = sum(not c.ok for c in result.layers)
     lines.append("-" * len(fmt(head)))
-    lines.append(f"{len(result.layers) - bad} of {len(result.layers)} layers match"
-                 + (f"; {bad} MISMATCH" if bad else "") + f" ({result.seconds:.2f} s; params "
-                 "shown as trainable + non-trainable buffers)")
+    lines.append(f"{len(result.layers) - bad} of {len(result.layers)} layers match in shape, "
+                 "params (trainable + non-trainable buffers) and MACs (torch.utils.flop_counter)"
+                 + (f"; {bad} MISMATCH" if bad else "") + f"; {result.seconds:.2f} s")
+    if result.rf:
+        name, calc, seen = result.rf
+        verdict = "ok" if calc == seen else "MISMATCH"
+        lines.append(f"receptive field of the centre unit of {name}: calculated "
+                     f"{fmt_shape(calc)}, measured by gradient {fmt_shape(seen)} ({verdict})")
+    if result.peak is not None:
+        lines.append(f"peak memory: measured {human_bytes(result.peak)} "
+                     f"(torch.cuda.max_memory_allocated), estimated at most {human_bytes(result.estimate)}")
     return "\n".join(lines) + "\n"

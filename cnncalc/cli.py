@@ -82,6 +82,7 @@ def analyse_or_show(network, fmt="table", explain=False):
         if fmt == "table" and e.rows:
             from .render import table
             click.echo(table(Summary(network, e.rows), e.rows, error=e))
+            sys.stdout.flush()
         raise
 
 
@@ -97,16 +98,84 @@ def main():
     """
 
 
+def _scale_args(f):
+    f = click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]),
+                     default="adam", show_default=True, help="For the training memory estimate.")(f)
+    f = click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]),
+                     default="float32", show_default=True)(f)
+    f = click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Examples per batch: scales compute and memory.")(f)
+    return f
+
+
 @main.command()
 @_spec_args
+@_scale_args
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown", "csv"]),
               default="table", show_default=True)
+@click.option("--columns", metavar="LIST", help="default, all, or a comma list of: #, name, "
+              "layer, output, weights, biases, params, units, macs, flops, rf, jump, memory.")
 @_errors
-def summary(spec, expr, input_shape, max_depth, max_layers, max_bytes, fmt):
-    """Every layer's output shape, weights, biases, params and units, with totals."""
-    from .render import FORMATS
+def summary(spec, expr, input_shape, max_depth, max_layers, max_bytes, batch, dtype, optimizer,
+            fmt, columns):
+    """Every layer's output shape, weights, biases, params and units, with totals.
+
+    \b
+    --columns all adds MACs, FLOPs (2 x MACs + element-wise operations), the receptive
+    field and its jump, and activation memory."""
+    from .render import FORMATS, Options, columns as parse_columns
+    options = Options(parse_columns(columns), batch, dtype, optimizer)
     network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
-    click.echo(FORMATS[fmt](analyse_or_show(network, fmt)), nl=False)
+    click.echo(FORMATS[fmt](analyse_or_show(network, fmt), options=options), nl=False)
+
+
+@main.command()
+@_spec_args
+@click.option("--layer", "layer_name", metavar="NAME", help="Only this layer.")
+@_errors
+def explain(spec, expr, input_shape, max_depth, max_layers, max_bytes, layer_name):
+    """Each layer's formulas with the numbers put into them."""
+    from .render import describe
+    from .calc import fmt_shape
+    network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    summary_ = analyse_or_show(network, "none", explain=True)
+    rows = [r for r in summary_.rows if layer_name in (None, r.name)]
+    if not rows:
+        raise CnnCalcError(f"--layer {layer_name}: no such layer; layers are "
+                           + ", ".join(r.name for r in summary_.rows[:20]))
+    for r in rows:
+        click.echo(f"{r.index} {r.name}: {describe(r.layer)} (line {r.layer.line})")
+        click.echo(f"    input {fmt_shape(r.input)} -> output {fmt_shape(r.output)}")
+        for step in r.explain:
+            click.echo(f"    {step}")
+        if r.params:
+            click.echo(f"    params: {r.trainable:,} trainable + {r.non_trainable:,} "
+                       f"non-trainable = {r.params:,}")
+
+
+@main.command()
+@_spec_args
+@click.option("--memory", "memory", required=True, metavar="SIZE", help="e.g. 16GiB, 80GB.")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]),
+              default="float32", show_default=True)
+@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default="adam",
+              show_default=True)
+@_errors
+def fit(spec, expr, input_shape, max_depth, max_layers, max_bytes, memory, dtype, optimizer):
+    """The largest batch that fits in MEMORY, for training and for inference."""
+    from .check import parse_bytes
+    from .memory import fit as fit_batch
+    from .render import nbytes
+    network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    s = analyse_or_show(network, "none")
+    res = fit_batch(s, parse_bytes(memory), dtype, optimizer)
+    click.echo(f"{network.name} in {memory} ({dtype}):")
+    click.echo(f"  training ({optimizer}): batch {res['training']:,}  (fixed "
+               f"{nbytes(res['fixed_training_bytes'])} for parameters, gradients and optimizer "
+               f"state; {nbytes(res['per_example_training_bytes'])} of kept activations per example)")
+    click.echo(f"  inference:        batch {res['inference']:,}  (parameters "
+               f"{nbytes(res['param_bytes'])}; peak activations "
+               f"{nbytes(res['per_example_inference_bytes'])} per example)")
 
 
 @main.command()

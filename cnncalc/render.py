@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 
 from .calc import fmt_shape
 
-COLUMNS = ("#", "name", "layer", "output", "weights", "biases", "params", "units")
-_NUMERIC = {"#", "weights", "biases", "params", "units"}
+
+@dataclass
+class Options:
+    """What the user asked to see: columns, and the batch, dtype and optimizer that
+    scale compute and memory."""
+    columns: tuple = ()
+    batch: int = 1
+    dtype: str = "float32"
+    optimizer: str = "adam"
 
 
 def describe(layer) -> str:
@@ -65,81 +73,168 @@ def _num(v) -> str:
     return f"{v:,}" if v else "--"
 
 
-def _cells(row) -> list[str]:
-    name = "  " * row.depth + row.name
-    mark = "✗ " if row.error else ""
-    return [str(row.index), mark + name, describe(row.layer),
-            "??" if row.error else fmt_shape(row.output),
-            _num(row.weights), _num(row.biases), _num(row.params),
-            "--" if row.error else _num(row.units)]
+def si(v) -> str:
+    """15470264320 → '15.47 G'."""
+    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if v >= size:
+            return f"{v / size:.2f} {unit}"
+    return str(v) if v else "--"
 
 
-def table(summary, rows=None, error=None) -> str:
+def nbytes(v) -> str:
+    """553430176 → '527.8 MiB'."""
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if v >= size:
+            return f"{v / size:.1f} {unit}"
+    return f"{v} B" if v else "--"
+
+
+def exact(v):
+    """A Fraction as JSON: an int when whole."""
+    return int(v) if v == int(v) else float(v)
+
+
+def rf_text(rf, which=0) -> str:
+    if rf is None:
+        return "all"
+    return _axes([str(exact(a[which])) for a in rf])
+
+
+# name: (header, cell, total or None); cells get (row, options)
+COLUMNS = {
+    "#": ("#", lambda r, o: str(r.index), None),
+    "name": ("name", lambda r, o: ("✗ " if r.error else "") + "  " * r.depth + r.name, None),
+    "layer": ("layer", lambda r, o: describe(r.layer), None),
+    "output": ("output", lambda r, o: "??" if r.error else fmt_shape(r.output), None),
+    "weights": ("weights", lambda r, o: _num(r.weights), lambda s, o: f"{s.total('weights'):,}"),
+    "biases": ("biases", lambda r, o: _num(r.biases), lambda s, o: f"{s.total('biases'):,}"),
+    "params": ("params", lambda r, o: _num(r.params), lambda s, o: f"{s.total('params'):,}"),
+    "units": ("units", lambda r, o: "--" if r.error else _num(r.units),
+              lambda s, o: f"{s.total('units'):,}"),
+    "macs": ("MACs", lambda r, o: si(r.macs * o.batch), lambda s, o: si(s.total("macs") * o.batch)),
+    "flops": ("FLOPs", lambda r, o: si(r.flops * o.batch),
+              lambda s, o: si(s.total("flops") * o.batch)),
+    "rf": ("receptive field", lambda r, o: rf_text(r.rf), None),
+    "jump": ("jump", lambda r, o: rf_text(r.rf, 1) if r.rf else "--", None),
+    "memory": ("activations", lambda r, o: nbytes(r.units * o.batch * _itemsize(o)),
+               lambda s, o: nbytes(s.total("units") * o.batch * _itemsize(o))),
+}
+DEFAULT = ("#", "name", "layer", "output", "weights", "biases", "params", "units")
+ALL = ("#", "name", "layer", "output", "params", "units", "macs", "flops", "rf", "jump", "memory")
+_LEFT = {"name", "layer", "output", "rf", "jump"}
+
+
+def _itemsize(o) -> int:
+    from .memory import DTYPES
+    return DTYPES[o.dtype]
+
+
+def columns(spec: str | None) -> tuple:
+    """'--columns' text → column names: 'default', 'all', or a comma list."""
+    from .errors import CnnCalcError
+    if not spec or spec == "default":
+        return DEFAULT
+    if spec == "all":
+        return ALL
+    names = tuple(c.strip() for c in spec.split(",") if c.strip())
+    bad = [c for c in names if c not in COLUMNS]
+    if bad:
+        raise CnnCalcError(f"--columns: unknown column {bad[0]!r}; expected default, all, or "
+                           f"a comma list of {', '.join(COLUMNS)}")
+    return names
+
+
+def table(summary, rows=None, error=None, options: Options | None = None) -> str:
+    o = options or Options()
+    cols = o.columns or DEFAULT
     rows = summary.rows if rows is None else rows
     net = summary.network
     inp = net.input.shape
-    body = [["0", "input", "input", fmt_shape(inp), "--", "--", "--", _num(_prod(inp))]]
-    body += [_cells(r) for r in rows]
+    units = 1
+    for v in inp:
+        units *= v
+    first = {"#": "0", "name": "input", "layer": "input", "output": fmt_shape(inp),
+             "units": f"{units:,}", "rf": "1", "memory": nbytes(units * o.batch * _itemsize(o))}
+    body = [[first.get(c, "--") for c in cols]]
+    body += [[COLUMNS[c][1](r, o) for c in cols] for r in rows]
     if error is None:
-        body.append(["", "total", "", fmt_shape(summary.output or rows[-1].output),
-                     f"{sum(r.weights for r in rows):,}", f"{sum(r.biases for r in rows):,}",
-                     f"{sum(r.params for r in rows):,}", f"{sum(r.units for r in rows):,}"])
-    widths = [max(len(c), *(len(r[i]) for r in body)) for i, c in enumerate(COLUMNS)]
+        total = [COLUMNS[c][2](summary, o) if COLUMNS[c][2] else "" for c in cols]
+        if "name" in cols:
+            total[cols.index("name")] = "total"
+        if "output" in cols:
+            total[cols.index("output")] = fmt_shape(summary.output)
+        body.append(total)
+    heads = [COLUMNS[c][0] for c in cols]
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(heads)]
 
     def line(cells):
-        return "  ".join(c.rjust(w) if COLUMNS[i] in _NUMERIC else c.ljust(w)
+        return "  ".join(c.ljust(w) if cols[i] in _LEFT else c.rjust(w)
                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
-    rule = "-" * len(line(COLUMNS))
-    out = [f"{net.name}: input {fmt_shape(inp)}", line(COLUMNS), rule]
-    out += [line(r) for r in body[:-1]] if error is None else [line(r) for r in body]
+    rule = "-" * len(line(heads))
+    out = [f"{net.name}: input {fmt_shape(inp)}", line(heads), rule]
+    out += [line(r) for r in (body[:-1] if error is None else body)]
     if error is None:
         out += [rule, line(body[-1])]
-        trainable = sum(r.trainable for r in rows)
-        frozen = sum(r.non_trainable for r in rows)
-        out.append(f"params: {trainable + frozen:,} (trainable {trainable:,}, non-trainable "
-                   f"{frozen:,}); output {fmt_shape(summary.output)}")
-    return "\n".join(out) + "\n"
+        out.append(footer(summary, o))
+    notes = [f"note: {r.name}: {r.note}" for r in rows if r.note]
+    return "\n".join(out + notes) + "\n"
 
 
-def _prod(shape):
-    n = 1
-    for v in shape:
-        n *= v
-    return n
+def footer(summary, o: Options) -> str:
+    from .memory import estimate
+    mem = estimate(summary, o.batch, o.dtype, o.optimizer)
+    batch = f" at batch {o.batch}" if o.batch > 1 else ""
+    return (f"params: {summary.total('params'):,} (trainable {summary.total('trainable'):,}, "
+            f"non-trainable {summary.total('non_trainable'):,}); output "
+            f"{fmt_shape(summary.output)}\n"
+            f"compute{batch}: {si(summary.total('macs') * o.batch)}MACs, "
+            f"{si(summary.total('flops') * o.batch)}FLOPs; memory ({o.dtype}{batch}): params "
+            f"{nbytes(mem.param_bytes)}, inference peak {nbytes(mem.peak_activation_bytes)}, "
+            f"training with {o.optimizer} {nbytes(mem.training_bytes)}")
 
 
-def json_text(summary) -> str:
+def json_text(summary, options: Options | None = None) -> str:
     from .result import to_result
-    return to_result(summary).model_dump_json(indent=2) + "\n"
+    o = options or Options()
+    return to_result(summary, o.batch, o.dtype, o.optimizer).model_dump_json(indent=2) + "\n"
 
 
-def markdown(summary) -> str:
-    head = ["#", "name", "layer", "output", "weights", "biases", "params", "units"]
+def markdown(summary, options: Options | None = None) -> str:
+    o = options or Options()
+    cols = o.columns or DEFAULT
+    head = [COLUMNS[c][0] for c in cols]
     lines = [f"**{summary.network.name}**: input `{fmt_shape(summary.network.input.shape)}`, "
              f"output `{fmt_shape(summary.output)}`", "",
              "| " + " | ".join(head) + " |",
-             "|" + "|".join("---:" if h in _NUMERIC else "---" for h in head) + "|"]
+             "|" + "|".join("---" if c in _LEFT else "---:" for c in cols) + "|"]
     for r in summary.rows:
-        c = _cells(r)
-        c[1] = "&nbsp;" * 2 * r.depth + r.name
-        c[2] = f"`{c[2]}`"
-        lines.append("| " + " | ".join(c) + " |")
-    tot = [f"{summary.total(k):,}" for k in ("weights", "biases", "params", "units")]
-    lines.append("| | **total** | | `" + fmt_shape(summary.output) + "` | " + " | ".join(tot) + " |")
+        cells = [COLUMNS[c][1](r, o) for c in cols]
+        if "name" in cols:
+            cells[cols.index("name")] = "&nbsp;" * 2 * r.depth + r.name
+        if "layer" in cols:
+            cells[cols.index("layer")] = f"`{cells[cols.index('layer')]}`"
+        lines.append("| " + " | ".join(cells) + " |")
+    total = [COLUMNS[c][2](summary, o) if COLUMNS[c][2] else "" for c in cols]
+    if "name" in cols:
+        total[cols.index("name")] = "**total**"
+    lines.append("| " + " | ".join(total) + " |")
     return "\n".join(lines) + "\n"
 
 
-def csv_text(summary) -> str:
+def csv_text(summary, options: Options | None = None) -> str:
+    o = options or Options()
     buf = io.StringIO()
     fields = ["index", "path", "depth", "name", "kind", "layer", "output", "weights", "biases",
-              "params", "trainable", "non_trainable", "units"]
+              "params", "trainable", "non_trainable", "units", "macs", "flops", "receptive_field",
+              "jump"]
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(fields)
     for r in summary.rows:
         w.writerow([r.index, r.path, r.depth, r.name, r.kind, describe(r.layer),
                     fmt_shape(r.output), r.weights, r.biases, r.params, r.trainable,
-                    r.non_trainable, r.units])
+                    r.non_trainable, r.units, r.macs * o.batch, r.flops * o.batch,
+                    rf_text(r.rf), rf_text(r.rf, 1) if r.rf else ""])
     return buf.getvalue()
 
 

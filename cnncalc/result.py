@@ -14,6 +14,12 @@ class _Out(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
 
 
+class ReceptiveField(_Out):
+    size: int = Field(description="input pixels one output unit sees along the axis")
+    jump: float = Field(description="input pixels between neighbouring output units")
+    start: float = Field(description="centre of the first output unit, in input pixels")
+
+
 class LayerOut(_Out):
     index: int = Field(description="1-based position in the flattened list of layers")
     path: str = Field(description="position in the graph: '3', or '3.add.1.2' inside a branch")
@@ -28,6 +34,14 @@ class LayerOut(_Out):
     trainable: int
     non_trainable: int
     units: int = Field(description="number of values in the output (one example)")
+    macs: int = Field(description="multiply-accumulates of convolutions and dense layers, "
+                                  "times the batch")
+    flops: int = Field(description="2 x macs + element-wise operations (bias, batchnorm, "
+                                   "activation, pooling, add), times the batch")
+    receptive_field: Optional[list[ReceptiveField]] = Field(
+        description="per spatial axis; null when every output sees the whole input")
+    activation_bytes: int = Field(description="bytes of the output at the batch and dtype")
+    note: Optional[str] = None
 
 
 class Totals(_Out):
@@ -37,25 +51,47 @@ class Totals(_Out):
     trainable: int
     non_trainable: int
     units: int
+    macs: int
+    flops: int
+    param_bytes: int
+    peak_activation_bytes: int = Field(description="largest set of activations alive at once "
+                                                   "in inference")
+    training_bytes: int = Field(description="parameters, gradients, optimizer state and the "
+                                            "activations kept for the backward pass")
 
 
 class SummaryOut(_Out):
     name: str
+    batch: int
+    dtype: str
+    optimizer: str
     input: list[int]
     output: list[int]
     layers: list[LayerOut]
     totals: Totals
 
 
-def to_result(summary) -> SummaryOut:
+def to_result(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "adam") -> SummaryOut:
+    from .memory import estimate
+    from .render import exact
+    mem = estimate(summary, batch, dtype, optimizer)
     layers = [LayerOut(index=r.index, path=r.path, depth=r.depth, name=r.name, kind=r.kind,
                        block=r.layer.block, output=list(r.output), weights=r.weights,
                        biases=r.biases, params=r.params, trainable=r.trainable,
-                       non_trainable=r.non_trainable, units=r.units) for r in summary.rows]
+                       non_trainable=r.non_trainable, units=r.units, macs=r.macs * batch,
+                       flops=r.flops * batch, activation_bytes=b, note=r.note,
+                       receptive_field=None if r.rf is None else [
+                           ReceptiveField(size=exact(a[0]), jump=exact(a[1]), start=exact(a[2]))
+                           for a in r.rf])
+              for r, b in zip(summary.rows, mem.activation_bytes)]
     totals = Totals(**{k: summary.total(k) for k in
-                       ("weights", "biases", "params", "trainable", "non_trainable", "units")})
-    return SummaryOut(name=summary.network.name, input=list(summary.network.input.shape),
-                      output=list(summary.output), layers=layers, totals=totals)
+                       ("weights", "biases", "params", "trainable", "non_trainable", "units")},
+                    macs=summary.total("macs") * batch, flops=summary.total("flops") * batch,
+                    param_bytes=mem.param_bytes, peak_activation_bytes=mem.peak_activation_bytes,
+                    training_bytes=mem.training_bytes)
+    return SummaryOut(name=summary.network.name, batch=batch, dtype=dtype, optimizer=optimizer,
+                      input=list(summary.network.input.shape), output=list(summary.output),
+                      layers=layers, totals=totals)
 
 
 def schema() -> dict:

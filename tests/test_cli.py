@@ -29,7 +29,7 @@ def test_summary_json_contract():
     res = run("summary", VGG, "--format", "json")
     assert res.exit_code == 0
     data = json.loads(res.output)
-    assert set(data) == {"name", "input", "output", "layers", "totals"}
+    assert set(data) >= {"name", "input", "output", "layers", "totals"}
     assert data["input"] == [224, 224, 3] and data["output"] == [1000]
     assert data["totals"]["params"] == 138_357_544
     first = data["layers"][0]

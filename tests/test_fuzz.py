@@ -12,7 +12,7 @@ from conftest import SPECS
 
 N = int(os.environ.get("CNNCALC_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck),
-                database=None)
+                database=None, derandomize="CNNCALC_FUZZ_EXAMPLES" not in os.environ)
 SPEC_TEXTS = [p.read_text() for p in sorted(SPECS.glob("*.cnn"))]
 TOKEN = re.compile(r"\s+|[^\s]+")
 WORDS = ["conv", "deconv", "maxpool", "add", "concat", "branch", "{", "}", "|", "repeat", "def",

@@ -79,9 +79,10 @@ class Pool(nn.Module):
         self.pads = _flat_pads(pads) if any(b or a for b, a in pads) else None
         self.rank = rank
         self.kernel, self.stride = layer.pool, layer.stride
-        fn = (F.max_pool1d, F.max_pool2d, F.max_pool3d) if self.is_max else \
-             (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)
-        self.fn = fn[rank - 1]
+        self.layer_kind = layer.kind
+        self.max_fn = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[rank - 1]
+        self.avg_fn = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[rank - 1]
+        self.fn = self.max_fn if self.is_max else self.avg_fn
 
     def forward(self, x):
         if self.pads is None:

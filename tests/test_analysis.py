@@ -1,0 +1,87 @@
+"""Beyond shapes: compute, receptive fields, memory, explain and fit."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cnncalc.cli import main
+from cnncalc.memory import estimate, fit
+from conftest import SPECS, spec_text, summarize
+
+
+def test_vgg16_macs_match_torchvision():
+    # torchvision publishes 15.47 GFLOPS for vgg16, counting multiply-accumulates
+    assert summarize(spec_text("vgg16.cnn")).total("macs") == 15_470_264_320
+
+
+@pytest.mark.parametrize("layer,size,jump", [
+    ("block5_conv3", 196, 16),  # Araujo et al. (Distill 2019) list VGG16's conv5_3 at 196
+    ("block5_pool", 212, 32),
+])
+def test_vgg16_receptive_fields(layer, size, jump):
+    row = next(r for r in summarize(spec_text("vgg16.cnn")).rows if r.name == layer)
+    assert all((a[0], a[1]) == (size, jump) for a in row.rf)
+
+
+def test_receptive_field_by_hand():
+    # two valid 3x3 convolutions then a 2x2 pool: 3, then 5, then 6 with jump 2
+    rows = summarize("input 32x32x1 | conv 3x3x1 | conv 3x3x1 | maxpool 2").rows
+    assert [r.rf[0][:2] for r in rows] == [(3, 1), (5, 1), (6, 2)]
+    # dilation 2 makes a 3x3 kernel see 5 pixels
+    assert summarize("input 32x32x1 | conv 3x3x1 dilation 2").rows[0].rf[0][0] == 5
+
+
+def test_flops_convention():
+    # conv 3x3x2 on 4x4x1 valid: 2x2x2 outputs, 9 MACs each; bias adds 8, relu 8
+    r = summarize("input 4x4x1 | conv 3x3x2 relu").rows[0]
+    assert (r.macs, r.flops) == (72, 2 * 72 + 8 + 8)
+
+
+def test_transposed_convolution_macs_count_every_input():
+    # each of the 10x8 inputs scatters a 3x3x128x32 kernel, cropped or not
+    r = summarize("input 10x8x128 | deconv 3x3x32 stride 2 same").rows[0]
+    assert r.macs == 10 * 8 * 3 * 3 * 128 * 32
+
+
+def test_vgg16_memory():
+    m = estimate(summarize(spec_text("vgg16.cnn")), batch=1)
+    assert m.param_bytes == 138_357_544 * 4  # the well-known 528 MB of VGG16 weights
+    # the peak is block1_conv2 reading and writing 224x224x64 floats
+    assert m.peak_activation_bytes == 2 * 224 * 224 * 64 * 4
+
+
+def test_fit_is_the_largest_batch():
+    s = summarize(spec_text("resnet50.cnn"))
+    budget = 8 * 2**30
+    best = fit(s, budget)
+    assert estimate(s, best["training"]).training_bytes <= budget
+    assert estimate(s, best["training"] + 1).training_bytes > budget
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_explain_cli():
+    res = run("explain", "-e", "input 443x592x3 | conv 5x5x6 valid", "--layer", "conv_1")
+    assert res.exit_code == 0
+    assert "height: floor((592 + 0 - 5) / 1) + 1 = 588" in res.output
+    assert "weights: 5 x 5 x 3 x 6 = 450" in res.output
+
+
+def test_columns_all_and_json_fields():
+    res = run("summary", str(SPECS / "vgg16.cnn"), "--columns", "all")
+    assert res.exit_code == 0 and "15.47 G" in res.output and "527.8 MiB" in res.output
+    data = json.loads(run("summary", str(SPECS / "vgg16.cnn"), "--format", "json", "--batch",
+                          "2").output)
+    assert data["totals"]["macs"] == 2 * 15_470_264_320
+    assert data["totals"]["param_bytes"] == 138_357_544 * 4
+    pool5 = data["layers"][17]
+    assert pool5["receptive_field"][0] == {"size": 212, "jump": 32, "start": 15.5}
+    assert run("summary", "-e", "input 8x8x1", "--columns", "nope").exit_code == 2
+
+
+def test_fit_cli():
+    res = run("fit", str(SPECS / "vgg16.cnn"), "--memory", "16GiB")
+    assert res.exit_code == 0 and "training (adam): batch" in res.output

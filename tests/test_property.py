@@ -1,0 +1,128 @@
+"""Properties: on random specs the calculator and a real PyTorch run agree on every
+layer, or the spec is refused with a clean SpecDesignError (never a crash)."""
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cnncalc import SpecDesignError, analyse, load
+from cnncalc.check import check
+
+ACTS = ["relu", "sigmoid", "tanh", "softmax", "leakyrelu", "gelu", "linear"]
+# Derandomized: CI runs the same cases as a developer; `make fuzz` explores further.
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck),
+                    derandomize=True)
+
+
+def _axes(draw, rank, lo, hi):
+    vals = [draw(st.integers(lo, hi)) for _ in range(rank)]
+    return str(vals[0]) if draw(st.booleans()) else "x".join(map(str, vals))
+
+
+@st.composite
+def map_layer(draw, rank):
+    kind = draw(st.sampled_from(["conv", "conv", "deconv", "maxpool", "avgpool", "batchnorm",
+                                 "dropout", "zeropad", "upsample", "act"]))
+    if kind == "conv":
+        groups = draw(st.sampled_from([1, 1, 2]))
+        words = [f"conv {'x'.join(str(draw(st.integers(1, 4))) for _ in range(rank))}x"
+                 f"{groups * draw(st.integers(1, 4))}"]
+        words.append(draw(st.sampled_from(["", "valid", "same", f"pad {draw(st.integers(0, 2))}"])))
+        words.append(draw(st.sampled_from(["", f"stride {_axes(draw, rank, 1, 3)}"])))
+        words.append(draw(st.sampled_from(["", f"dilation {_axes(draw, rank, 1, 2)}"])))
+        words.append(f"groups {groups}" if groups > 1 else "")
+        words.append(draw(st.sampled_from(["", "nobias"] + ACTS)))
+        return " ".join(words)
+    if kind == "deconv":
+        k = "x".join(str(draw(st.integers(1, 4))) for _ in range(rank))
+        return (f"deconv {k}x{draw(st.integers(1, 6))} stride {_axes(draw, rank, 1, 3)} "
+                f"{draw(st.sampled_from(['', 'valid', 'same']))} "
+                f"{draw(st.sampled_from(['', 'dilation 2']))} {draw(st.sampled_from(['', 'nobias', 'relu']))}")
+    if kind in ("maxpool", "avgpool"):
+        k = draw(st.integers(1, 3))
+        pad = draw(st.sampled_from(["", "valid", "same", f"pad {draw(st.integers(0, k // 2))}"]))
+        return (f"{kind} {k} {draw(st.sampled_from(['', f'stride {draw(st.integers(1, 3))}']))} "
+                f"{pad} {draw(st.sampled_from(['', 'ceil']))}")
+    if kind == "zeropad":
+        return f"zeropad {_axes(draw, rank, 0, 2)}"
+    if kind == "upsample":
+        return f"upsample {_axes(draw, rank, 1, 2)}"
+    if kind == "dropout":
+        return "dropout 0.25"
+    if kind == "act":
+        return draw(st.sampled_from(ACTS))
+    return "batchnorm"
+
+
+@st.composite
+def head(draw):
+    first = draw(st.sampled_from(["flatten", "globalavgpool", "globalmaxpool", ""]))
+    if not first:
+        return []
+    return [first, f"dense {draw(st.integers(1, 5))} {draw(st.sampled_from(['', 'nobias', 'softmax']))}",
+            draw(st.sampled_from(["", "batchnorm", "relu"]))]
+
+
+@st.composite
+def sequential(draw):
+    rank = draw(st.integers(1, 3))
+    top = {1: 40, 2: 16, 3: 8}[rank]
+    size = "x".join(str(draw(st.integers(1, top))) for _ in range(rank))
+    lines = [f"input {size}x{draw(st.integers(1, 4))}"]
+    lines += draw(st.lists(map_layer(rank), min_size=1, max_size=5))
+    lines += [h for h in draw(head()) if h]
+    return "\n".join(lines)
+
+
+def _agree(text):
+    try:
+        summary = analyse(load(text))
+    except SpecDesignError:
+        return  # refused cleanly: a valid outcome
+    result = check(summary, device="cpu", batch=2)
+    assert result.ok, [(c.row.name, c.row.output, c.torch_shape, c.row.trainable, c.torch_params)
+                       for c in result.layers if not c.ok]
+
+
+@SETTINGS
+@given(sequential())
+def test_calculator_matches_pytorch_on_random_chains(text):
+    _agree(text)
+
+
+@st.composite
+def graph_body(draw, depth, channels):
+    items = []
+    for _ in range(draw(st.integers(1, 3))):
+        choice = draw(st.sampled_from(["conv", "conv", "pool", "add", "concat", "repeat", "act"]))
+        if choice == "conv":
+            pad = draw(st.sampled_from(["same", "same", "valid"]))
+            items.append(f"conv {draw(st.sampled_from([1, 3]))}x{draw(st.sampled_from([1, 3]))}x"
+                         f"{draw(st.sampled_from([channels, 2, 3]))} {pad}")
+        elif choice == "pool":
+            items.append(f"maxpool 2 {draw(st.sampled_from(['same', 'valid']))}")
+        elif choice == "act":
+            items.append("relu")
+        elif choice == "repeat":
+            items.append(f"repeat {draw(st.integers(1, 3))} {{ conv 3x3x{channels} same }}")
+        elif depth < 3:
+            branches = [draw(graph_body(depth + 1, channels)) if draw(st.booleans()) else ""
+                        for _ in range(draw(st.integers(1, 3)))]
+            items.append(f"{choice} {{ " + " ".join(f"branch {{ {b} }}" for b in branches) + " }")
+    return " | ".join(items)
+
+
+@st.composite
+def graph(draw):
+    channels = draw(st.integers(1, 4))
+    body = draw(graph_body(0, channels))
+    defs = "def blk(f) { conv 3x3x$f same | relu }\n"
+    call = draw(st.sampled_from(["", f"| blk({channels})", "| blk(2)"]))
+    return f"{defs}input {draw(st.integers(4, 12))}x{draw(st.integers(4, 12))}x{channels}\n" \
+           f"conv 1x1x{channels} name=stem\n{body} {call}\n" + \
+           draw(st.sampled_from(["", "add stem", "concat stem", "concat stem crop"]))
+
+
+@SETTINGS
+@given(graph())
+def test_calculator_matches_pytorch_on_random_graphs(text):
+    _agree(text)
