@@ -37,7 +37,7 @@ def _units(shape) -> int:
 
 def peak_units(summary) -> int:
     """Largest number of activation values alive at once in inference, per example."""
-    keep = _referenced(summary.network.layers)
+    keep = m.referenced(summary.network.layers)
     rows = iter(summary.rows)
 
     def walk(nodes, x, held):
@@ -59,16 +59,6 @@ def peak_units(summary) -> int:
         return peak, x
 
     return walk(summary.network.layers, _units(summary.network.input.shape), 0)[0]
-
-
-def _referenced(nodes) -> set:
-    names = set()
-    for node in nodes:
-        if isinstance(node, (m.AddRef, m.ConcatRef)):
-            names.add(node.ref)
-        for branch in getattr(node, "branches", ()):
-            names |= _referenced(branch)
-    return names
 
 
 def estimate(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "adam") -> Memory:

@@ -159,5 +159,16 @@ class Network(_Frozen):
     layers: tuple[Node, ...]
 
 
+def referenced(nodes) -> set:
+    """Names that ``add ID`` or ``concat ID`` use anywhere in ``nodes``."""
+    names = set()
+    for node in nodes:
+        if isinstance(node, (AddRef, ConcatRef)):
+            names.add(node.ref)
+        for branch in getattr(node, "branches", ()):
+            names |= referenced(branch)
+    return names
+
+
 for _model in (Add, Concat, Network):
     _model.model_rebuild()

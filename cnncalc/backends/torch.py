@@ -223,7 +223,7 @@ class Net(nn.Module):
     def __init__(self, summary: Summary):
         super().__init__()
         self.rank = len(summary.network.input.shape) - 1
-        keep = _referenced(summary.network.layers)
+        keep = m.referenced(summary.network.layers)
         rows = iter(summary.rows)
         self.layers: dict[str, nn.Module] = {}
         self.body = self._seq(summary.network.layers, rows, keep)
@@ -245,16 +245,6 @@ class Net(nn.Module):
         if x.dim() > 2:
             x = x.movedim(-1, 1)
         return _last(self.body(x, {}))
-
-
-def _referenced(nodes) -> set:
-    names = set()
-    for node in nodes:
-        if isinstance(node, (m.AddRef, m.ConcatRef)):
-            names.add(node.ref)
-        for branch in getattr(node, "branches", ()):
-            names |= _referenced(branch)
-    return names
 
 
 def build(spec) -> Net:
