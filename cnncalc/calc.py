@@ -113,35 +113,43 @@ def _need_map(x: tuple, rank: int, what: str):
 # --- per-axis formulas, each with its explanation ---------------------------------------
 
 def window_axis(n, k, s, d, pad, ceil, axis, ex):
-    """Output size and (before, after) padding of a sliding window (conv, pooling)."""
+    """Output size, (before, after) padding and the input rows a floor leaves unused,
+    of a sliding window (conv, pooling)."""
     ke = d * (k - 1) + 1
     kt = f"{ke}" if d == 1 else f"{ke} (kernel {k}, dilation {d})"
     before, after = SIDES.get(axis, ("before", "after"))
+    # Written so that ``n`` may also be a numpy array of sizes (``cnncalc sizes``).
     if pad == "same":
         out = -(-n // s)
-        total = max((out - 1) * s + ke - n, 0)
+        total = _relu((out - 1) * s + ke - n)
         b, a = total // 2, total - total // 2
         if ex is not None:
             ex.append(f"{axis}: same padding, stride {s}: ceil({n} / {s}) = {out}, "
                       f"pad {b} {before}, {a} {after}")
-        return out, b, a
+        return out, b, a, 0
     p = 0 if pad == "valid" else pad
     span = n + 2 * p - ke
-    if span < 0:
+    if isinstance(span, int) and span < 0:
         raise RuleError(f"the window {kt} is larger than the {axis} {n}"
                         f"{f' + 2 x {p} padding' if p else ''}; use 'same' padding or a smaller kernel")
     if ceil:
         out = -(-span // s) + 1
-        if (out - 1) * s >= n + p:  # PyTorch: the last window must start inside the input
-            out -= 1
+        out = out - ((out - 1) * s >= n + p)  # PyTorch: the last window starts inside the input
+        out = out * (span >= 0)  # arrays: a window larger than the input gives no output
         if ex is not None:
             ex.append(f"{axis}: ceil(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}")
-        a = max(p, (out - 1) * s + ke - n - p)
-        return out, p, a
+        return out, p, p + _relu((out - 1) * s + ke - n - 2 * p), 0
     out = span // s + 1
     if ex is not None:
-        ex.append(f"{axis}: floor(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}")
-    return out, p, p
+        dropped = span % s
+        ex.append(f"{axis}: floor(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}"
+                  + (f" ({dropped} left unused at the {after})" if dropped else ""))
+    return out, p, p, span % s
+
+
+def _relu(v):
+    """max(v, 0) for an int or a numpy array."""
+    return v * (v > 0)
 
 
 def deconv_axis(n, k, s, d, pad, axis, ex):
@@ -179,13 +187,14 @@ def conv(layer: m.Conv, x, ex):
     _need_map(x, rank, "conv")
     cin, names = x[-1], _names(rank)
     _channels(cin, layer.groups, layer.filters, ex)
-    outs, pads = [], []
+    outs, pads, dropped = [], [], []
     for i in range(rank):
-        o, b, a = window_axis(x[i], layer.kernel[i], layer.stride[i], layer.dilation[i],
-                              layer.padding if isinstance(layer.padding, str) else layer.padding[i],
-                              False, names[i], ex)
+        o, b, a, d = window_axis(x[i], layer.kernel[i], layer.stride[i], layer.dilation[i],
+                                 layer.padding if isinstance(layer.padding, str) else layer.padding[i],
+                                 False, names[i], ex)
         outs.append(o)
         pads.append((b, a))
+        dropped.append(d)
     per_filter = prod(layer.kernel) * (cin // layer.groups)
     weights = per_filter * layer.filters
     biases = layer.filters if layer.bias else 0
@@ -200,7 +209,8 @@ def conv(layer: m.Conv, x, ex):
     if ex is not None:
         ex.append(f"MACs: {fmt_shape(shape)} outputs x {per_filter:,} = {macs:,}")
     return Out(shape, weights, biases, 0, macs, _bias_act_ops(layer, prod(shape)),
-               {"pads": tuple(pads)}, tuple(zip(keff, layer.stride, (p[0] for p in pads))))
+               {"pads": tuple(pads), "dropped": tuple(dropped)},
+               tuple(zip(keff, layer.stride, (p[0] for p in pads))))
 
 
 def deconv(layer: m.Deconv, x, ex):
@@ -236,17 +246,19 @@ def pool(layer, x, ex):
     rank = len(layer.pool)
     _need_map(x, rank, layer.kind)
     names = _names(rank)
-    outs, pads = [], []
+    outs, pads, dropped = [], [], []
     for i in range(rank):
         p = layer.padding if isinstance(layer.padding, str) else layer.padding[i]
         if not isinstance(p, str) and p > layer.pool[i] // 2:
             raise RuleError(f"pad {p} is more than half the pool size {layer.pool[i]}: a window "
                             "could see only padding")
-        o, b, a = window_axis(x[i], layer.pool[i], layer.stride[i], 1, p, layer.ceil, names[i], ex)
+        o, b, a, d = window_axis(x[i], layer.pool[i], layer.stride[i], 1, p, layer.ceil, names[i], ex)
         outs.append(o)
         pads.append((b, a))
+        dropped.append(d)
     shape = (*outs, x[-1])
-    return Out(shape, ops=prod(shape) * prod(layer.pool), geometry={"pads": tuple(pads)},
+    return Out(shape, ops=prod(shape) * prod(layer.pool),
+               geometry={"pads": tuple(pads), "dropped": tuple(dropped)},
                window=tuple(zip(layer.pool, layer.stride, (p[0] for p in pads))))
 
 

@@ -155,6 +155,41 @@ def explain(spec, expr, input_shape, max_depth, max_layers, max_bytes, layer_nam
 
 @main.command()
 @_spec_args
+@click.option("--range", "span", default="1:4096", show_default=True, metavar="LO:HI",
+              help="Input sizes to try for each open size.")
+@click.option("--show", type=int, default=10, show_default=True,
+              help="How many exact sizes to list with their output size.")
+@_errors
+def sizes(spec, expr, input_shape, max_depth, max_layers, max_bytes, span, show):
+    """Which input sizes the design accepts, for a spec with open sizes (input ?x?x3).
+
+    \b
+    valid: every layer's output is at least 1 and merged branches agree;
+    exact: valid, and no floor leaves input rows unused."""
+    from .sizes import describe_set, sweep
+    lo, _, hi = span.partition(":")
+    if not (lo.isdigit() and hi.isdigit() and 1 <= int(lo) <= int(hi) <= 10**9):
+        raise CnnCalcError(f"--range {span}: expected LO:HI with 1 <= LO <= HI <= 10^9, e.g. 1:4096")
+    network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    for axis in sweep(network, int(lo), int(hi)):
+        valid, exact = axis.values[axis.valid], axis.values[axis.exact]
+        click.echo(f"{axis.name}, {lo} to {hi}:")
+        click.echo(f"  valid: {describe_set(valid)}")
+        click.echo(f"  exact: {describe_set(exact)}")
+        if axis.output is None:
+            click.echo(f"  smallest valid input: {valid[0] if len(valid) else 'none'} (the "
+                       "output is a vector, whatever the size)")
+            continue
+        if len(valid):
+            click.echo(f"  smallest valid input: {valid[0]} (output {axis.output[axis.valid][0]})")
+        if len(exact):
+            click.echo("  exact inputs and their output sizes:")
+        for v, o in list(zip(exact, axis.output[axis.exact]))[:show]:
+            click.echo(f"    {v} -> {o}")
+
+
+@main.command()
+@_spec_args
 @click.option("--memory", "memory", required=True, metavar="SIZE", help="e.g. 16GiB, 80GB.")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]),
               default="float32", show_default=True)

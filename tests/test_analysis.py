@@ -85,3 +85,45 @@ def test_columns_all_and_json_fields():
 def test_fit_cli():
     res = run("fit", str(SPECS / "vgg16.cnn"), "--memory", "16GiB")
     assert res.exit_code == 0 and "training (adam): batch" in res.output
+
+
+SWEEP_SPECS = [
+    "input ?x?x1\nconv 3x3x4\nmaxpool 2\nconv 5x5x4 stride 2\nmaxpool 3 stride 2 ceil",
+    "input ?x?x2\nconv 3x3x2 same stride 2\nadd { branch { conv 3x3x2 same } branch { } }\n"
+    "conv 4x4x2 pad 1 stride 3\nname_me",
+    "input ?x?x1\nconv 3x3x2 name=a\nmaxpool 2\ndeconv 2x2x2 stride 2\nconcat a crop\nconv 3x3x1",
+    "input ?x?x1\nconv 3x3x2 name=a\nmaxpool 2\nupsample 2\nadd a",
+]
+
+
+@pytest.mark.parametrize("text", [t.replace("\nname_me", "") for t in SWEEP_SPECS])
+def test_sizes_agree_with_brute_force(text):
+    from cnncalc import SpecDesignError, analyse, load
+    from cnncalc.build import with_input
+    from cnncalc.sizes import sweep
+    net = load(text)
+    axis = sweep(net, 1, 80)[0]
+    for n in range(1, 81):
+        try:
+            s = analyse(with_input(net, f"{n}x{n}x{net.input.shape[-1]}"))
+        except SpecDesignError:
+            assert not axis.valid[n - 1], n
+            continue
+        assert axis.valid[n - 1], n
+        exact = all(d == 0 for r in s.rows if r.geometry for d in r.geometry.get("dropped", ()))
+        assert axis.exact[n - 1] == exact, n
+        if axis.output is not None:
+            assert axis.output[n - 1] == s.output[0], n
+
+
+def test_sizes_unet_and_vgg():
+    from cnncalc import load
+    from cnncalc.sizes import sweep
+    unet = load(spec_text("unet.cnn").replace("input 572x572x1", "input ?x?x1"))
+    axis = sweep(unet, 1, 1000)[0]
+    assert axis.exact[571] and axis.output[571] == 388  # the paper's 572 -> 388
+    vgg = load(spec_text("vgg16.cnn").replace("input 224x224x3", "input HxWx3"))
+    axis = sweep(vgg, 1, 4096)[0]
+    assert list(axis.values[axis.exact]) == list(range(32, 4097, 32))
+    res = run("sizes", "-e", "input ?x?x1 | conv 5x5x1 | maxpool 2", "--range", "1:20")
+    assert res.exit_code == 0 and "exact: 6 to 20, every 2" in res.output
