@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from . import model as m
-from .errors import CnnCalcError, LimitError, SpecDesignError, context_line
+from .errors import CnnCalcError, LimitError, SpecDesignError, context_line, paused_gc
 from .parser import Block, Call, Def, Dims, Open, Param, Stmt, parse
 
 
@@ -56,7 +56,8 @@ def load(text: str, file: str | None = None, limits: Limits | None = None) -> m.
     if isinstance(text, bytes):
         text = _decode(text, file)
     _check_text(text, file, limits)
-    return build(parse(text, file), text, file, limits)
+    with paused_gc():
+        return build(parse(text, file), text, file, limits)
 
 
 def _decode(data: bytes, file):

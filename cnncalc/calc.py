@@ -13,7 +13,7 @@ from fractions import Fraction
 from math import prod
 
 from . import model as m
-from .errors import SpecDesignError
+from .errors import SpecDesignError, paused_gc
 
 AXIS_NAMES = {1: ("length",), 2: ("width", "height"), 3: ("depth", "width", "height")}
 SIDES = {"length": ("start", "end"), "width": ("left", "right"), "height": ("top", "bottom"),
@@ -392,9 +392,10 @@ def receptive(rf, out: Out):
     new = []
     for (r, j, start), (k, s, p) in zip(rf, out.window):
         if out.up:  # an output sees ceil(k / s) inputs; the grid gets s times finer
-            new.append((r + (-(-k // s) - 1) * j, j / s, start + Fraction(2 * p - k + 1, 2 * s) * j))
+            new.append((r + (-(-k // s) - 1) * j, Fraction(j) / s, start + Fraction(2 * p - k + 1, 2 * s) * j))
         else:
-            new.append((r + (k - 1) * j, j * s, start + (Fraction(k - 1, 2) - p) * j))
+            half = (k - 1 - 2 * p) * j  # twice the shift of the centre; stays an int when it can
+            new.append((r + (k - 1) * j, j * s, start + (half // 2 if half % 2 == 0 else Fraction(half, 2))))
     return tuple(new)
 
 
@@ -494,6 +495,7 @@ def analyse(network: m.Network, explain: bool = False) -> Summary:
                               "'cnncalc sizes' or give sizes with --input", line=network.input.line,
                               column=network.input.column)
     walk = _Walk(network, explain)
-    rf = tuple((1, 1, Fraction(0)) for _ in shape[:-1])
-    out, _ = walk.seq(network.layers, shape, rf, 0, "")
+    rf = tuple((1, 1, 0) for _ in shape[:-1])
+    with paused_gc():
+        out, _ = walk.seq(network.layers, shape, rf, 0, "")
     return Summary(network, walk.rows, out)

@@ -3,6 +3,9 @@ attach the file, line, column and layer, so the user sees context, not a chain."
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
+
 
 class CnnCalcError(Exception):
     """Anything wrong with what the user gave us. The CLI maps it to exit code 2."""
@@ -73,3 +76,16 @@ def context_line(text: str, line: int, column: int) -> str:
         src = src[start:start + 120]
         column -= start
     return f"    {src}\n    {' ' * max(column - 1, 0)}^"
+
+
+@contextmanager
+def paused_gc():
+    """Building a network makes many small objects and no cycles worth collecting;
+    the cyclic collector's passes would make large specs superlinear."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
