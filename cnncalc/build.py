@@ -136,7 +136,7 @@ def build(statements: list, text: str = "", file: str | None = None,
     taken = set(st.names)
     counters: dict = {}
     layers = tuple(_construct(st, r, taken, counters) for r in raw)
-    return m.Network(name=name, input=inp, layers=layers)
+    return m.Network.model_construct(name=name, input=inp, layers=layers)
 
 
 def _input(st: _State, s: Stmt) -> m.Input:
@@ -410,6 +410,8 @@ def _construct(st: _State, raw: _Raw, taken: set, counters: dict):
     if raw.branches is not None:
         fields["branches"] = tuple(tuple(_construct(st, r, taken, counters) for r in b)
                                    for b in raw.branches)
+    if raw.branches is not None:  # a container of layers validated just above
+        return raw.cls.model_construct(line=raw.line, column=raw.column, **fields)
     try:
         return raw.cls(line=raw.line, column=raw.column, **fields)
     except ValidationError as e:

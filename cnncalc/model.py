@@ -4,7 +4,7 @@ Values are normalised before they get here (``stride 2`` on a 2-D input is
 ``(2, 2)``; padding is ``"valid"``, ``"same"`` or per-axis sizes), so the
 rules in ``calc`` never guess."""
 
-from __future__ import annotations
+
 
 from typing import Annotated, Literal, Optional, Union
 
@@ -129,12 +129,12 @@ class ConcatRef(_Layer):
 
 class Add(_Layer):
     kind: Literal["add"] = "add"
-    branches: tuple[tuple["Node", ...], ...]
+    branches: "tuple[tuple[Node, ...], ...]"
 
 
 class Concat(_Layer):
     kind: Literal["concat"] = "concat"
-    branches: tuple[tuple["Node", ...], ...]
+    branches: "tuple[tuple[Node, ...], ...]"
 
 
 LAYER_TYPES = (Conv, Deconv, MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, Flatten, Dense,
@@ -170,5 +170,6 @@ def referenced(nodes) -> set:
     return names
 
 
-for _model in (Add, Concat, Network):
-    _model.model_rebuild()
+# No eager model_rebuild(): with defer_build, each model's validator is built on first use,
+# so a spec pays only for the layer kinds it uses. ``build`` validates every layer and
+# assembles the containers (Add, Concat, Network) from validated parts.

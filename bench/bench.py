@@ -1,0 +1,165 @@
+"""`make bench`: cnncalc against its peers, side by side in one run; medians and ratios.
+
+Writes the table to BENCHMARKS.md with the machine it ran on. No timed assertions
+live in the test suite: this is where speed is measured."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+VGG = ROOT / "specs" / "vgg16.cnn"
+R50 = ROOT / "specs" / "resnet50.cnn"
+ROWS = []
+
+
+def median_time(fn, runs):
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def process(args, runs=7):
+    """Median wall time and peak RSS (MiB) of a whole process."""
+    times, peaks = [], []
+    env = dict(os.environ, KERAS_BACKEND="torch")
+    for _ in range(runs):
+        t = time.perf_counter()
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        _, status, usage = os.wait4(p.pid, 0)
+        times.append(time.perf_counter() - t)
+        peaks.append(usage.ru_maxrss / 1024)
+        if status:
+            raise SystemExit(f"{args} failed: {p.stderr.read().decode()[-2000:]}")
+    return statistics.median(times), statistics.median(peaks)
+
+
+def row(figure, ours, peer, unit, target, holds, ratio=None):
+    if ratio is None and peer:
+        ratio = peer / ours
+    ROWS.append((figure, f"{ours:.4g} {unit}", f"{peer:.4g} {unit}" if peer else "--",
+                 f"{ratio:.1f}x" if ratio else "--", target, "yes" if holds else "NO"))
+    print(" | ".join(ROWS[-1]), flush=True)
+
+
+def whole_process():
+    py = sys.executable
+    t_pass, _ = process([py, "-c", "pass"])
+    t_ours, m_ours = process([py, "-m", "cnncalc", "summary", str(VGG)])
+    t_ti, m_ti = process([py, "-c", "import sys; sys.path.insert(0, 'bench'); import torchinfo, "
+                          "reference; torchinfo.summary(reference.vgg16(), (1, 3, 224, 224))"], 5)
+    row("summary VGG16, whole process (vs torchinfo: import torch, build, summary)", t_ours,
+        t_ti, "s", ">= 20x faster", t_ti / t_ours >= 20)
+    row("summary VGG16, whole process (vs python -c pass)", t_ours, t_pass, "s",
+        "<= 10x python start", t_ours / t_pass <= 10, ratio=t_ours / t_pass)
+    row("summary VGG16, peak memory (vs torchinfo)", m_ours, m_ti, "MiB", "< 60 MiB", m_ours < 60)
+    try:
+        t_k, m_k = process([py, "-c", "import keras; keras.applications.VGG16(weights=None)"
+                            ".summary()"], 3)
+        row("summary VGG16, whole process (vs Keras 3 on torch: import, build, summary)",
+            t_ours, t_k, "s", "faster", t_k > t_ours)
+    except (SystemExit, FileNotFoundError) as e:
+        print(f"keras not measured: {str(e)[:200]}")
+
+
+def in_process():
+    import torch
+    import torchinfo
+    import reference
+    from cnncalc import analyse, load
+    torch.set_num_threads(2)
+    for name, path, model, target in (("VGG16", VGG, reference.vgg16, 0.002),
+                                      ("ResNet-50", R50, reference.resnet50, 0.010)):
+        text = path.read_text()
+        ours = median_time(lambda: analyse(load(text)), 51)
+        net = model()
+        torchinfo.summary(net, (1, 3, 224, 224), verbose=0)  # warm-up
+        peer = median_time(lambda: torchinfo.summary(net, (1, 3, 224, 224), verbose=0), 5)
+        row(f"parse + analyse {name} in process (vs torchinfo.summary on the built model)",
+            ours, peer, "s", f"< {target * 1000:g} ms and >= 100x", ours < target and peer / ours >= 100)
+
+
+def scaling():
+    from cnncalc import analyse, load
+    from cnncalc.build import Limits
+    lim = Limits(max_layers=10**6, max_bytes=1 << 27)
+    for form, make in (("lines", lambda n: "input 64x64x8\n" + "conv 3x3x8 same relu\n" * n),
+                       ("repeat", lambda n: f"input 64x64x8\nrepeat {n} {{ conv 3x3x8 same relu }}")):
+        times = {}
+        for n in (1000, 10_000, 100_000):
+            text = make(n)
+            times[n] = median_time(lambda: analyse(load(text, limits=lim)), 3 if n < 100_000 else 1)
+            print(f"  {form:6s} {n:>7,} layers: {times[n]:.3f} s", flush=True)
+        row(f"10,000-layer spec, {form} (parse + analyse)", times[10_000], 0, "s", "< 1 s",
+            times[10_000] < 1)
+        for a, b in ((1000, 10_000), (10_000, 100_000)):
+            growth = times[b] / times[a]
+            row(f"scaling {form}, {a:,} -> {b:,} layers: time grows", growth, 0, "x",
+                "<= 12x for 10x layers", growth <= 12, ratio=growth)
+
+
+def sweep():
+    from cnncalc import load
+    from cnncalc.sizes import sweep as run_sweep
+    net = load(VGG.read_text().replace("input 224x224x3", "input HxWx3"))
+    t = median_time(lambda: run_sweep(net, 1, 1_000_000), 5)
+    row("sizes over 1,000,000 input sizes (VGG16, both axes)", t, 0, "s", "< 1 s", t < 1)
+
+
+def backend():
+    import torch
+    import reference
+    from cnncalc import analyse, load
+    from cnncalc.backends.torch import Net
+    torch.set_num_threads(2)
+    for name, path, model, runs in (("VGG16", VGG, reference.vgg16, 7),
+                                    ("ResNet-50", R50, reference.resnet50, 11)):
+        ours, hand = Net(analyse(load(path.read_text()))).eval(), model().eval()
+        x_nhwc = torch.randn(1, 224, 224, 3)
+        x_nchw = x_nhwc.permute(0, 3, 1, 2).contiguous()
+        with torch.no_grad():
+            ours(x_nhwc), hand(x_nchw)  # warm-up
+            t_ours, t_hand = [], []
+            for _ in range(runs):  # interleaved, so drift hits both alike
+                t_ours.append(median_time(lambda: ours(x_nhwc), 1))
+                t_hand.append(median_time(lambda: hand(x_nchw), 1))
+        a, b = statistics.median(t_ours), statistics.median(t_hand)
+        row(f"forward pass {name}, CPU, batch 1 (vs hand-written nn.Module)", a, b, "s",
+            "within 5%", a <= 1.05 * b, ratio=a / b)
+
+
+def main():
+    import torch
+    print("figure | cnncalc | peer | ratio | target | holds", flush=True)
+    whole_process()
+    in_process()
+    scaling()
+    sweep()
+    backend()
+    head = "| figure | cnncalc | peer | ratio | target | holds |\n|---|---:|---:|---:|---|---|\n"
+    table = head + "\n".join("| " + " | ".join(r) + " |" for r in ROWS)
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+               f"torch {torch.__version__}, {platform.platform()}")
+    text = (f"# Benchmarks\n\nThe latest `make bench`, run on {time.strftime('%Y-%m-%d')}: "
+            f"{machine}. Times are medians of repeated runs, measured side by side in one run; "
+            "the ratio is the peer's figure over ours (or ours over the reference where the "
+            "target is a bound).\n\n" + table + "\n")
+    gpu = ROOT / "BENCHMARKS.gpu.md"
+    if gpu.exists():
+        text += "\n" + gpu.read_text()
+    (ROOT / "BENCHMARKS.md").write_text(text)
+    print("\n" + table)
+
+
+if __name__ == "__main__":
+    main()
