@@ -29,19 +29,25 @@ def median_time(fn, runs):
     return statistics.median(times)
 
 
+# Peak RSS is read in a small wrapper process: a child forked from this one would
+# count the pages it inherits (torch, once imported here).
+_PEAK = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+         "stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
 def process(args, runs=7):
-    """Median wall time and peak RSS (MiB) of a whole process."""
-    times, peaks = [], []
+    """Median wall time (s) and peak RSS (MiB) of a whole process."""
+    times = []
     env = dict(os.environ, KERAS_BACKEND="torch")
     for _ in range(runs):
         t = time.perf_counter()
-        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        _, status, usage = os.wait4(p.pid, 0)
+        done = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         times.append(time.perf_counter() - t)
-        peaks.append(usage.ru_maxrss / 1024)
-        if status:
-            raise SystemExit(f"{args} failed: {p.stderr.read().decode()[-2000:]}")
-    return statistics.median(times), statistics.median(peaks)
+        if done.returncode:
+            raise SystemExit(f"{args} failed: {done.stderr.decode()[-2000:]}")
+    peak = subprocess.run([sys.executable, "-c", _PEAK, *args], capture_output=True, text=True,
+                          env=env, check=True)
+    return statistics.median(times), int(peak.stdout.split()[-1]) / 1024
 
 
 def row(figure, ours, peer, unit, target, holds, ratio=None):

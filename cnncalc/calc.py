@@ -175,6 +175,30 @@ def _channels(cin, groups, filters, ex):
                         f"({filters})")
 
 
+def array_shape(nested) -> tuple:
+    """Shape of a nested tuple of numbers; RuleError if it is ragged."""
+    if not isinstance(nested, tuple):
+        return ()
+    inner = {array_shape(v) for v in nested}
+    if len(inner) > 1:
+        raise RuleError("kernel=: every row of the array needs the same length")
+    return (len(nested), *(inner.pop() if inner else ()))
+
+
+def _strip_ones(shape):
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def _check_inline(values, expected):
+    given = array_shape(values)
+    if _strip_ones(given) != _strip_ones(expected):
+        raise RuleError(f"kernel=: the array is {fmt_shape(given) or 'empty'}, expected "
+                        f"{fmt_shape(expected)} (filters x channels x kernel; leading 1s may be "
+                        "left out)")
+
+
 def _bias_act_ops(layer, units):
     """One addition per output for the bias, one operation per output for the activation."""
     return units * (bool(layer.bias) + (layer.activation not in (None, "linear")))
@@ -197,6 +221,8 @@ def conv(layer: m.Conv, x, ex):
         dropped.append(d)
     per_filter = prod(layer.kernel) * (cin // layer.groups)
     weights = per_filter * layer.filters
+    if layer.weights is not None:
+        _check_inline(layer.weights, (layer.filters, cin // layer.groups, *layer.kernel))
     biases = layer.filters if layer.bias else 0
     if ex is not None:
         g = f" / {layer.groups} groups" if layer.groups > 1 else ""

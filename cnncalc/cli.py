@@ -11,15 +11,17 @@ import click
 from .errors import CnnCalcError, SpecDesignError
 
 
-def _spec_args(f):
+def _spec_args(f=None, *, override="--input"):
+    if f is None:
+        return lambda g: _spec_args(g, override=override)
     f = click.option("--max-bytes", type=int, default=1 << 20, show_default=True,
                      help="Largest spec file accepted.")(f)
     f = click.option("--max-layers", type=int, default=100_000, show_default=True,
                      help="Most layers a spec may expand to.")(f)
     f = click.option("--max-depth", type=int, default=64, show_default=True,
                      help="Deepest nesting of blocks.")(f)
-    f = click.option("--input", "input_shape", metavar="SHAPE",
-                     help="Replace the spec's input, e.g. 512x512x3.")(f)
+    f = click.option(override, "input_shape", metavar="SHAPE",
+                     help="Replace the spec's input size, e.g. 512x512x3.")(f)
     f = click.option("-e", "--expr", metavar="TEXT", help="An inline spec instead of a file.")(f)
     f = click.argument("spec", required=False, type=click.Path(allow_dash=True, dir_okay=False))(f)
     return f
@@ -151,6 +153,28 @@ def explain(spec, expr, input_shape, max_depth, max_layers, max_bytes, layer_nam
         if r.params:
             click.echo(f"    params: {r.trainable:,} trainable + {r.non_trainable:,} "
                        f"non-trainable = {r.params:,}")
+
+
+@main.command()
+@_spec_args(override="--size")
+@click.option("--input", "data", required=True, metavar="FILE",
+              help="An image (PNG, JPEG, ...), a .npy array, or a text grid of numbers.")
+@click.option("--weights", metavar="FILE", help="safetensors, or a PyTorch state dict "
+              "(loaded with weights_only=True: a file that would run code is refused).")
+@click.option("--maps", metavar="DIR", help="Write every layer's feature maps as PNG grids here.")
+@click.option("--resize", is_flag=True, help="Resize an image to the spec's input size.")
+@click.option("--device", default="cpu", show_default=True)
+@_errors
+def run(spec, expr, input_shape, max_depth, max_layers, max_bytes, data, weights, maps, resize,
+        device):
+    """Run the spec on real data and print the output (small outputs in full)."""
+    from .runner import format_output, run_on
+    network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    s = analyse_or_show(network)
+    result, paths = run_on(s, data, weights, maps, resize, device)
+    click.echo(format_output(result, s))
+    for p in paths:
+        click.echo(f"wrote {p}")
 
 
 @main.command()

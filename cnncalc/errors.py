@@ -29,7 +29,8 @@ class CnnCalcError(Exception):
         return ":".join(parts)
 
     def __str__(self) -> str:
-        text = f"{self.where()}: {self.message}"
+        text = self.message if self.file is None and self.line is None else \
+            f"{self.where()}: {self.message}"
         if self.context:
             text += "\n" + self.context.rstrip("\n")
         if self.hint:

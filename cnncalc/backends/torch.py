@@ -44,6 +44,11 @@ class Conv(nn.Module):
         self.op = cls(row.input[-1], layer.filters, layer.kernel, layer.stride,
                       tuple(b for b, _ in pads) if self.pad is None else 0,
                       layer.dilation, layer.groups, layer.bias)
+        if layer.weights is not None:  # kernel=[[...]] in the spec; the bias starts at zero
+            with torch.no_grad():
+                self.op.weight.copy_(torch.tensor(layer.weights).reshape(self.op.weight.shape))
+                if self.op.bias is not None:
+                    self.op.bias.zero_()
         self.act = _act(layer.activation)
 
     def forward(self, x):

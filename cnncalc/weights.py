@@ -1,0 +1,54 @@
+"""Loading weights safely: safetensors, or a PyTorch state dict read with
+``torch.load(weights_only=True)``, which refuses any pickle that would run code.
+
+Keys are the model's own state-dict keys (``block1_conv1.op.weight``; ``body.`` may be
+left out), as ``cnncalc.backends.torch.Net.state_dict()`` writes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import CnnCalcError
+
+
+def load_file(path: str) -> dict:
+    import torch
+    p = Path(path)
+    if not p.is_file():
+        raise CnnCalcError(f"--weights {path}: no such file")
+    if p.suffix == ".safetensors":
+        from safetensors.torch import load_file as load_safetensors
+        try:
+            return load_safetensors(str(p))
+        except Exception as e:  # safetensors raises its own error types
+            raise CnnCalcError(f"--weights {path}: not a valid safetensors file ({e})") from None
+    try:
+        data = torch.load(str(p), map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError for a pickle that asks to run code, and others
+        first = str(e).strip().split("\n")[0][:200]
+        raise CnnCalcError(f"--weights {path}: refused: only tensors can be loaded, and this file"
+                           f" is not a plain state dict ({first})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise CnnCalcError(f"--weights {path}: expected a state dict of tensors")
+    return data
+
+
+def apply(net, tensors: dict, source: str = "--weights") -> None:
+    """Copy tensors into ``net``; every key must match a parameter or buffer, in shape."""
+    own = net.state_dict()
+    full = {}
+    for key, value in tensors.items():
+        name = key if key in own else f"body.{key}"
+        if name not in own:
+            raise CnnCalcError(f"{source}: {key!r} is not a weight of this network; its weights "
+                               f"are named like {next(iter(own), '(none)')!r}")
+        if tuple(own[name].shape) != tuple(value.shape):
+            raise CnnCalcError(f"{source}: {key!r} has shape {tuple(value.shape)}, the network "
+                               f"expects {tuple(own[name].shape)}")
+        full[name] = value
+    net.load_state_dict(full, strict=False)
+
+
+def save(net, path: str) -> None:
+    from safetensors.torch import save_file
+    save_file({k[len("body."):]: v.contiguous() for k, v in net.state_dict().items()}, path)
