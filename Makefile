@@ -11,7 +11,7 @@ TORCH  := torch==2.13.0
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)" -e ".[torch,test]"
+	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)" -e ".[torch,pictures,test]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -27,7 +27,7 @@ fuzz: install
 	CNNCALC_FUZZ_EXAMPLES=$${CNNCALC_FUZZ_EXAMPLES:-100000} $(PY) -m pytest tests/test_fuzz.py -q -p no:cacheprovider
 
 bench: install
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[torch,test,bench]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[torch,pictures,test,bench]"
 	$(PY) bench/bench.py
 
 clean:

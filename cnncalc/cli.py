@@ -156,6 +156,29 @@ def explain(spec, expr, input_shape, max_depth, max_layers, max_bytes, layer_nam
 
 
 @main.command()
+@_spec_args
+@click.option("-o", "--output", "out", required=True, metavar="FILE",
+              help="net.svg (self-contained) or net.png (needs matplotlib).")
+@_errors
+def draw(spec, expr, input_shape, max_depth, max_layers, max_bytes, out):
+    """Draw the network as the classic convnet figure."""
+    from .draw import layout, png, svg
+    network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    d = layout(analyse_or_show(network))
+    if out.lower().endswith(".png"):
+        try:
+            png(d, out)
+        except ImportError:
+            raise CnnCalcError("PNG output needs matplotlib: pip install 'cnncalc[pictures]'") from None
+    elif out.lower().endswith(".svg"):
+        with open(out, "w") as fh:
+            fh.write(svg(d))
+    else:
+        raise CnnCalcError(f"-o {out}: expected a .svg or .png file name")
+    click.echo(f"wrote {out} ({d.width:.0f} x {d.height:.0f})")
+
+
+@main.command()
 @_spec_args(override="--size")
 @click.option("--input", "data", required=True, metavar="FILE",
               help="An image (PNG, JPEG, ...), a .npy array, or a text grid of numbers.")

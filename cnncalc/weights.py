@@ -22,8 +22,11 @@ def load_file(path: str) -> dict:
             return load_safetensors(str(p))
         except Exception as e:  # safetensors raises its own error types
             raise CnnCalcError(f"--weights {path}: not a valid safetensors file ({e})") from None
+    import warnings
     try:
-        data = torch.load(str(p), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
+            warnings.simplefilter("ignore")
+            data = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError for a pickle that asks to run code, and others
         first = str(e).strip().split("\n")[0][:200]
         raise CnnCalcError(f"--weights {path}: refused: only tensors can be loaded, and this file"

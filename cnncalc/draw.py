@@ -1,0 +1,235 @@
+"""Network diagrams in the classic convnet style: one box per feature map, its height
+and depth scaled by the spatial sizes and its length by the channels (log scales),
+dense layers as bars, branches stacked and joined where they add or concatenate.
+
+The layout is made once, as primitives; ``svg`` writes them by hand (a self-contained
+file any browser opens) and ``png`` draws them with matplotlib."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from html import escape
+
+from . import model as m
+from .calc import fmt_shape
+
+# Layers that do not change a shape are folded into the box before them.
+_FOLD = {"activation", "batchnorm", "dropout"}
+_COLOURS = {"input": "#cfd8dc", "conv": "#64b5f6", "deconv": "#81c784", "maxpool": "#e57373",
+            "avgpool": "#f06292", "globalavgpool": "#ffb74d", "globalmaxpool": "#ffb74d",
+            "dense": "#9575cd", "flatten": "#bdbdbd", "zeropad": "#e0e0e0", "upsample": "#aed581",
+            "add_ref": "#fff59d", "concat_ref": "#fff59d"}
+GAP = 26  # between boxes
+FONT = 9
+
+
+@dataclass
+class Drawing:
+    shapes: list = field(default_factory=list)  # ("poly", points, fill) | ("line", pts, arrow, dash)
+    texts: list = field(default_factory=list)   # (x, y, text, size, anchor)
+    width: float = 0
+    height: float = 0
+
+
+def _side(n):  # spatial size → pixels
+    return 10 + 13 * math.log2(n + 1)
+
+
+def _thick(c):  # channels → pixels
+    return 4 + 5 * math.log2(c + 1)
+
+
+class _Item:
+    """A box (one feature map) or a block (branches); measured, then placed."""
+
+    def __init__(self, row=None, branches=None, merge=None):
+        self.row, self.branches, self.merge = row, branches, merge
+        self.folded = []
+
+    def size(self):
+        if self.branches is None:
+            w, h, d = self.box()
+            label = max(len(fmt_shape(self.row.output)), len(self.row.name)) * FONT * 0.6
+            return max(w + d, label), h + d + 2 * FONT + 8
+        sizes = [_chain_size(b) for b in self.branches]
+        return (max((s[0] for s in sizes), default=0) + 2 * GAP + 16,
+                sum(max(s[1], 20) for s in sizes) + GAP * (len(sizes) - 1))
+
+    def box(self):
+        out = self.row.output if self.row else ()
+        if len(out) >= 3:
+            return _thick(out[-1]), _side(out[0]), _side(out[1]) * 0.35
+        if len(out) == 2:  # 1-D map: no depth
+            return _thick(out[-1]), _side(out[0]), 4
+        return 8, 12 + 8 * math.log2(out[0] + 1) if out else 12, 3  # a vector: a bar
+
+
+def _chain_size(items):
+    if not items:
+        return 0, 20
+    sizes = [i.size() for i in items]
+    return sum(s[0] for s in sizes) + GAP * (len(items) - 1), max(s[1] for s in sizes)
+
+
+def _items(nodes, rows, input_row=None):
+    items = [input_row] if input_row else []
+    for node in nodes:
+        row = next(rows)
+        if isinstance(node, (m.Add, m.Concat)):
+            branches = [_items(b, rows) for b in node.branches]
+            items.append(_Item(row, branches, "+" if isinstance(node, m.Add) else "c"))
+        elif node.kind in _FOLD and items:
+            items[-1].folded.append(row)
+        else:
+            items.append(_Item(row))
+    return items
+
+
+class _Input:
+    """Stands in for a row: the network's input."""
+    def __init__(self, shape):
+        self.output, self.name, self.kind, self.index = shape, "input", "input", 0
+
+
+def layout(summary) -> Drawing:
+    rows = iter(summary.rows)
+    first = _Item(_Input(summary.network.input.shape))
+    items = _items(summary.network.layers, rows, first)
+    d = Drawing()
+    w, h = _chain_size(items)
+    margin = 30
+    arcs = sum(1 for r in summary.rows if r.kind in ("add_ref", "concat_ref"))
+    top = margin + 14 * arcs
+    places = {}
+    _place_chain(d, items, margin, top + h / 2, places)
+    for r in summary.rows:  # skips by name: arcs over the figure
+        if r.kind in ("add_ref", "concat_ref") and r.layer.ref in places and r.name in places:
+            x0, y0 = places[r.layer.ref]
+            x1, y1 = places[r.name]
+            lift = 10 + 14 * (list(places).index(r.name) % max(arcs, 1))
+            d.shapes.append(("line", [(x0, y0), (x0, top - lift), (x1, top - lift), (x1, y1)],
+                             True, True))
+    title = (f"{summary.network.name}: input {fmt_shape(summary.network.input.shape)}, output "
+             f"{fmt_shape(summary.output)}, {summary.total('params'):,} params")
+    d.width, d.height = max(w, len(title) * 11 * 0.6) + 2 * margin, top + h + margin
+    d.texts.append((margin, 16, title, 11, "start"))
+    return d
+
+
+def _place_chain(d, items, x, cy, places):
+    prev = None
+    for item in items:
+        w, h = item.size()
+        left, right = _place(d, item, x, cy, places)
+        if prev is not None:
+            d.shapes.append(("line", [prev, left], True, False))
+        prev = right
+        x += w + GAP
+    return prev
+
+
+def _place(d, item, x, cy, places):
+    """Draw ``item`` with its left edge at x, centred on cy; its in and out points."""
+    w, h = item.size()
+    if item.branches is None:
+        bw, bh, depth = item.box()
+        x0 = x + (w - bw - depth) / 2
+        y0 = cy - bh / 2 + depth / 2
+        kind = item.row.kind
+        colour = _COLOURS.get(kind, "#e0e0e0")
+        d.shapes.append(("poly", [(x0, y0), (x0 + bw, y0), (x0 + bw, y0 + bh), (x0, y0 + bh)], colour))
+        if depth > 3:
+            d.shapes.append(("poly", [(x0, y0), (x0 + depth, y0 - depth), (x0 + bw + depth, y0 - depth),
+                                      (x0 + bw, y0)], _shade(colour, 1.15)))
+            d.shapes.append(("poly", [(x0 + bw, y0), (x0 + bw + depth, y0 - depth),
+                                      (x0 + bw + depth, y0 + bh - depth), (x0 + bw, y0 + bh)],
+                             _shade(colour, 0.85)))
+        name = item.row.name + ("+" if item.folded else "")
+        d.texts.append((x + w / 2, y0 - depth - 4, name, FONT - 1, "middle"))
+        d.texts.append((x + w / 2, y0 + bh + FONT + 2, fmt_shape(item.row.output), FONT, "middle"))
+        places[item.row.name] = (x + w / 2, y0 - depth)
+        for f in item.folded:
+            places[f.name] = places[item.row.name]
+        return (x0, cy + depth / 2), (x0 + bw + depth / 2, cy + depth / 2)
+    # a block: branches stacked, each from a fork point to the merge circle
+    fork, merge = (x + 4, cy), (x + w - 10, cy)
+    sizes = [_chain_size(b) for b in item.branches]
+    y = cy - (sum(max(s[1], 20) for s in sizes) + GAP * (len(sizes) - 1)) / 2
+    for branch, (bw, bh) in zip(item.branches, sizes):
+        bh = max(bh, 20)
+        mid = y + bh / 2
+        if branch:
+            first = x + GAP
+            _place_chain(d, branch, first, mid, places)
+            d.shapes.append(("line", [fork, (fork[0], mid), (first, mid)], False, False))
+            d.shapes.append(("line", [(first + bw, mid), (merge[0], mid), merge], False, False))
+        else:  # identity: a plain shortcut
+            d.shapes.append(("line", [fork, (fork[0], mid), (merge[0], mid), merge], False, False))
+        y += bh + GAP
+    d.shapes.append(("circle", merge, 7, "#fff59d"))
+    d.texts.append((merge[0], merge[1] + 3, item.merge, FONT, "middle"))
+    after = "".join(f" {f.layer.activation if f.kind == 'activation' else f.kind}"
+                    for f in item.folded)
+    d.texts.append((merge[0], merge[1] + 20, fmt_shape(item.row.output) + after, FONT - 1, "middle"))
+    places[item.row.name] = (merge[0], merge[1] - 7)
+    return fork, (merge[0] + 7, merge[1])
+
+
+def _shade(colour, factor):
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return "#%02x%02x%02x" % tuple(min(255, int(v * factor)) for v in (r, g, b))
+
+
+def svg(d: Drawing) -> str:
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{d.width:.0f}" height="{d.height:.0f}" '
+           f'viewBox="0 0 {d.width:.0f} {d.height:.0f}" font-family="Helvetica, Arial, sans-serif">',
+           '<defs><marker id="a" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" '
+           'markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
+           f'<rect width="100%" height="100%" fill="white"/>']
+    for s in d.shapes:
+        if s[0] == "poly":
+            pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in s[1])
+            out.append(f'<polygon points="{pts}" fill="{s[2]}" stroke="#37474f" stroke-width="0.6"/>')
+        elif s[0] == "circle":
+            (x, y), r, fill = s[1], s[2], s[3]
+            out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{fill}" stroke="#555"/>')
+        else:
+            pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in s[1])
+            dash = ' stroke-dasharray="4 3"' if s[3] else ""
+            arrow = ' marker-end="url(#a)"' if s[2] else ""
+            out.append(f'<polyline points="{pts}" fill="none" stroke="#555" stroke-width="1"'
+                       f'{dash}{arrow}/>')
+    for x, y, text, size, anchor in d.texts:
+        out.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
+                   f'fill="#263238">{escape(text)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def png(d: Drawing, path: str, dpi: int = 100) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Circle, Polygon
+    fig = plt.figure(figsize=(d.width / 72, d.height / 72), dpi=dpi)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.set_xlim(0, d.width)
+    ax.set_ylim(d.height, 0)
+    ax.axis("off")
+    for s in d.shapes:
+        if s[0] == "poly":
+            ax.add_patch(Polygon(s[1], closed=True, facecolor=s[2], edgecolor="#37474f", lw=0.5))
+        elif s[0] == "circle":
+            ax.add_patch(Circle(s[1], s[2], facecolor=s[3], edgecolor="#555"))
+        else:
+            xs, ys = zip(*s[1])
+            ax.plot(xs, ys, color="#555", lw=0.8, ls="--" if s[3] else "-")
+            if s[2]:
+                ax.annotate("", xy=s[1][-1], xytext=s[1][-2],
+                            arrowprops={"arrowstyle": "-|>", "color": "#555", "lw": 0.8})
+    for x, y, text, size, anchor in d.texts:
+        ax.text(x, y, text, fontsize=size * 0.75, ha={"start": "left"}.get(anchor, "center"),
+                va="baseline", color="#263238")
+    fig.savefig(path, dpi=dpi, facecolor="white")
+    plt.close(fig)

@@ -1,0 +1,124 @@
+"""The lecture notes' worked examples run for real, and the pictures."""
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cnncalc import CnnCalcError, analyse, load
+from cnncalc.backends.torch import Net
+from cnncalc.cli import main
+from conftest import SPECS
+
+SEED_GRID = "0 10 9 3 4 / 4 3 2 1 5 / 10 2 10 3 0 / 3 -1 -3 -3 -4 / -4 -10 -8 -1 -2"
+LAPLACE = "conv 3x3x1 valid kernel=[[0,1,0],[1,-4,1],[0,1,0]] nobias"
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_seed_convolution_by_the_laplace_kernel(tmp_path):
+    grid = tmp_path / "grid.txt"
+    grid.write_text(SEED_GRID)
+    res = run("run", "-e", f"input 5x5x1 | {LAPLACE}", "--input", str(grid))
+    assert res.exit_code == 0, res.output
+    assert "6 15 9\n14 -36 -4\n-4 10 7" in res.output  # the lecture notes' result
+
+
+def test_seed_max_pooling(tmp_path):
+    grid = tmp_path / "grid.txt"
+    grid.write_text("0 10 9 3\n4 3 2 1\n10 2 10 3\n3 -1 -3 -3\n")
+    res = run("run", "-e", "input 4x4x1 | maxpool 2", "--input", str(grid))
+    assert res.exit_code == 0 and "10 9\n10 10" in res.output
+
+
+def _photo(path, size=(443, 592)):
+    """A generated 'photograph': gradients and shapes, 443 wide and 592 high."""
+    from PIL import Image, ImageDraw
+    x = np.linspace(0, 1, size[0])[None, :, None]
+    y = np.linspace(0, 1, size[1])[:, None, None]
+    rgb = np.concatenate([x + 0 * y, y + 0 * x, (x * y)], axis=2)
+    img = Image.fromarray((rgb * 255).astype(np.uint8))
+    ImageDraw.Draw(img).ellipse((100, 150, 300, 400), fill=(250, 200, 40))
+    img.save(path)
+
+
+def test_seed_photograph_gives_six_439x588_maps(tmp_path):
+    photo = tmp_path / "photo.png"
+    _photo(photo)
+    maps = tmp_path / "maps"
+    res = run("run", str(SPECS / "seed_conv.cnn"), "--input", str(photo), "--maps", str(maps))
+    assert res.exit_code == 0, res.output
+    assert "output 439x588x6" in res.output
+    from PIL import Image
+    conv = Image.open(maps / "001_conv_1.png")
+    assert conv.size[0] > 3 * 439 and conv.size[1] > 2 * 588  # six tiles, 3 by 2
+
+
+def test_image_of_the_wrong_size_is_refused_or_resized(tmp_path):
+    photo = tmp_path / "photo.png"
+    _photo(photo, (100, 80))
+    res = run("run", str(SPECS / "seed_conv.cnn"), "--input", str(photo))
+    assert res.exit_code == 2 and "100x80" in res.output and "--resize" in res.output
+    res = run("run", str(SPECS / "seed_conv.cnn"), "--input", str(photo), "--resize")
+    assert res.exit_code == 0 and "439x588x6" in res.output
+
+
+def test_inline_kernel_of_the_wrong_shape():
+    with pytest.raises(CnnCalcError, match="the array is 3x3, expected 2x1x3x3"):
+        analyse(load("input 5x5x1 | conv 3x3x2 kernel=[[0,1,0],[1,-4,1],[0,1,0]]"))
+
+
+def test_weights_round_trip_and_mismatch(tmp_path):
+    from cnncalc.weights import save
+    spec = "input 6x6x1 | conv 3x3x2 name=c | flatten | dense 3 name=d"
+    net = Net(analyse(load(spec)))
+    save(net, str(tmp_path / "w.safetensors"))
+    grid = tmp_path / "g.npy"
+    x = np.arange(36, dtype=np.float32).reshape(6, 6, 1)
+    np.save(grid, x)
+    res = run("run", "-e", spec, "--input", str(grid), "--weights", str(tmp_path / "w.safetensors"))
+    want = net(torch.tensor(x)[None])[0].detach().numpy()
+    got = [float(v) for v in res.output.split(":")[1].split()]
+    assert np.allclose(got, want, rtol=1e-5)
+    torch.save({"c.op.weight": torch.zeros(1, 1, 3, 3)}, tmp_path / "bad.pt")
+    res = run("run", "-e", spec, "--input", str(grid), "--weights", str(tmp_path / "bad.pt"))
+    assert res.exit_code == 2 and "has shape (1, 1, 3, 3), the network expects (2, 1, 3, 3)" in res.output
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+        return (os.system, ("touch /tmp/cnncalc-pwned",))
+
+
+def test_malicious_pickle_is_refused(tmp_path):
+    import os
+    import pickle
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"c.op.weight": _Evil()}))
+    if os.path.exists("/tmp/cnncalc-pwned"):
+        os.remove("/tmp/cnncalc-pwned")
+    grid = tmp_path / "g.txt"
+    grid.write_text("1 2 3\n4 5 6\n7 8 9\n")
+    res = run("run", "-e", "input 3x3x1 | conv 3x3x1 name=c", "--input", str(grid),
+              "--weights", str(evil))
+    assert res.exit_code == 2 and "refused" in res.output
+    assert not os.path.exists("/tmp/cnncalc-pwned")
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet50", "unet", "inception3a"])
+def test_draw_svg_and_png(tmp_path, name):
+    svg, png = tmp_path / f"{name}.svg", tmp_path / f"{name}.png"
+    assert run("draw", str(SPECS / f"{name}.cnn"), "-o", str(svg)).exit_code == 0
+    root = ET.parse(svg).getroot()
+    texts = {t.text for t in root.iter("{http://www.w3.org/2000/svg}text")}
+    rows = analyse(load((SPECS / f"{name}.cnn").read_text())).rows
+    shown = {r.name for r in rows if r.kind not in ("activation", "batchnorm", "dropout")}
+    assert shown <= {t.rstrip("+") for t in texts} | {r.name for r in rows if r.kind in ("add", "concat")}
+    assert run("draw", str(SPECS / f"{name}.cnn"), "-o", str(png)).exit_code == 0
+    from PIL import Image
+    assert Image.open(png).size[0] > 300
