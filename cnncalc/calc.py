@@ -92,6 +92,10 @@ class Summary:
     def total(self, attr: str) -> int:
         return sum(getattr(r, attr) for r in self.rows)
 
+    def _repr_html_(self) -> str:  # Jupyter shows the summary as a table
+        from .render import html
+        return html(self)
+
 
 def fmt_shape(shape) -> str:
     return "x".join(str(v) for v in shape)

@@ -87,7 +87,9 @@ def _free_bytes(torch, device) -> int | None:
     return None  # meta allocates nothing
 
 
-def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None) -> CheckResult:
+def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None,
+          progress=None) -> CheckResult:
+    """Run the spec in PyTorch and compare every layer; ``progress(1)`` ticks per layer."""
     try:
         import torch
     except ImportError:
@@ -116,7 +118,8 @@ def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None
         net = Net(summary)
     net.eval()
     seen = {}
-    hooks = [mod.register_forward_hook(_recorder(seen, name)) for name, mod in net.layers.items()]
+    hooks = [mod.register_forward_hook(_recorder(seen, name, progress))
+             for name, mod in net.layers.items()]
     x = torch.randn((batch, *summary.network.input.shape), device=dev)
     from torch.utils.flop_counter import FlopCounterMode
     if dev.type == "cuda":
@@ -195,8 +198,10 @@ def measure_rf(summary, net, dev):
     return row.name, tuple(expected), tuple(measured)
 
 
-def _recorder(seen, name):
+def _recorder(seen, name, progress=None):
     def hook(module, args, output):
+        if progress:
+            progress(1)
         shape = tuple(output.shape[1:])
         seen[name] = shape if len(shape) == 1 else (*shape[1:], shape[0])
     return hook

@@ -202,6 +202,71 @@ def run(spec, expr, input_shape, max_depth, max_layers, max_bytes, data, weights
 
 @main.command()
 @_spec_args
+@click.option("--weights", metavar="FILE", help="Trained weights (safetensors or a state dict).")
+@click.option("--layer", "layer_name", required=True, metavar="NAME")
+@click.option("--filter", "which", default="all", show_default=True, help="A filter number, or all.")
+@click.option("-o", "--output", "out", required=True, metavar="FILE.png")
+@click.option("--steps", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@_errors
+def visualize(spec, expr, input_shape, max_depth, max_layers, max_bytes, weights, layer_name,
+              which, out, steps, seed, quiet):
+    """Find inputs that maximise a filter's mean activation (gradient ascent)."""
+    from PIL import Image
+    from .backends.torch import Net
+    from .pictures import map_grid
+    from .visualize import maximise, tiles
+    from .weights import apply, load_file
+    network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    s = analyse_or_show(network)
+    row = next((r for r in s.rows if r.name == layer_name), None)
+    if row is None:
+        raise CnnCalcError(f"--layer {layer_name}: no such layer")
+    if which == "all":
+        filters = list(range(row.output[-1]))
+    elif which.isdigit() and int(which) < row.output[-1]:
+        filters = [int(which)]
+    else:
+        raise CnnCalcError(f"--filter {which}: expected all or 0 to {row.output[-1] - 1}")
+    net = Net(s)
+    if weights:
+        apply(net, load_file(weights))
+    images = []
+    with _progress(len(filters) * steps, quiet, f"visualising {layer_name}") as bar:
+        for k in filters:
+            img, before, after = maximise(net, layer_name, k, s.network.input.shape, steps,
+                                          seed=seed, progress=bar.update)
+            images.append(img)
+            if after == before == 0:
+                click.echo(f"filter {k}: silent for every start tried (a dead ReLU); nothing "
+                           "to maximise", err=True)
+            elif len(filters) == 1 or not quiet:
+                click.echo(f"filter {k}: mean activation {before:.4g} -> {after:.4g}", err=True)
+    Image.fromarray(map_grid(images[0]) if len(images) == 1 else tiles(images)).save(out)
+    click.echo(f"wrote {out}")
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _progress(total, quiet, label):
+    """A progress bar on a terminal; silent when piped or with --quiet."""
+    if quiet or not sys.stderr.isatty():
+        return _NoBar()
+    return click.progressbar(length=total, label=label, file=sys.stderr)
+
+
+@main.command()
+@_spec_args
 @click.option("--range", "span", default="1:4096", show_default=True, metavar="LO:HI",
               help="Input sizes to try for each open size.")
 @click.option("--show", type=int, default=10, show_default=True,
@@ -274,14 +339,21 @@ def schema():
               help="cpu, cuda, cuda:1, or meta (shapes and counts without allocating).")
 @click.option("--batch", type=int, default=1, show_default=True)
 @click.option("--max-memory", metavar="BYTES", help="Refuse runs estimated above this, e.g. 4GiB.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @_errors
-def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, batch, max_memory):
+def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, batch, max_memory,
+          quiet):
     """Build the spec in PyTorch, run it, and compare every layer with the calculator.
 
-    Exits 1 if any layer's shape or parameter count differs."""
+    \b
+    Compares each layer's output shape, trainable parameters, buffers (batchnorm's
+    moving statistics) and MACs (torch.utils.flop_counter), and for chains measures
+    the receptive field by gradient. Exits 1 on any mismatch."""
     network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     summary_ = analyse_or_show(network)
     from .check import check as run_check, render_check
-    result = run_check(summary_, device=device, batch=batch, max_memory=max_memory)
+    with _progress(len(summary_.rows), quiet, "forward pass") as bar:
+        result = run_check(summary_, device=device, batch=batch, max_memory=max_memory,
+                           progress=bar.update)
     click.echo(render_check(result), nl=False)
     sys.exit(0 if result.ok else 1)

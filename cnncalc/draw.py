@@ -31,6 +31,9 @@ class Drawing:
     width: float = 0
     height: float = 0
 
+    def _repr_svg_(self) -> str:  # Jupyter shows the diagram inline
+        return svg(self)
+
 
 def _side(n):  # spatial size → pixels
     return 10 + 13 * math.log2(n + 1)

@@ -238,4 +238,25 @@ def csv_text(summary, options: Options | None = None) -> str:
     return buf.getvalue()
 
 
+def html(summary, options: Options | None = None) -> str:
+    """The table as HTML, for Jupyter (``Summary._repr_html_``)."""
+    from html import escape
+    o = options or Options()
+    cols = o.columns or DEFAULT
+    head = "".join(f"<th>{escape(COLUMNS[c][0])}</th>" for c in cols)
+    body = []
+    for r in summary.rows:
+        cells = [COLUMNS[c][1](r, o) for c in cols]
+        body.append("<tr>" + "".join(
+            f'<td style="text-align:{"left" if c in _LEFT else "right"}">'
+            f'{"&nbsp;" * 2 * r.depth if c == "name" else ""}{escape(v.strip())}</td>'
+            for c, v in zip(cols, cells)) + "</tr>")
+    total = [COLUMNS[c][2](summary, o) if COLUMNS[c][2] else "" for c in cols]
+    foot = "".join(f'<td style="text-align:right"><b>{escape(v)}</b></td>' for v in total)
+    return (f"<p><b>{escape(summary.network.name)}</b>: input "
+            f"{fmt_shape(summary.network.input.shape)}, output {fmt_shape(summary.output)}</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
+            f"<tfoot><tr>{foot}</tr></tfoot></table><p>{escape(footer(summary, o))}</p>")
+
+
 FORMATS = {"table": table, "json": json_text, "markdown": markdown, "csv": csv_text}

@@ -103,7 +103,7 @@ def test_check_mismatch_exits_1(monkeypatch):
     import cnncalc.check as chk
     orig = chk._recorder
 
-    def wrong(seen, name):
+    def wrong(seen, name, progress=None):
         hook = orig(seen, name)
         return lambda m, a, o: (hook(m, a, o), seen.__setitem__(name, (1,)))[0]
     monkeypatch.setattr(chk, "_recorder", wrong)

@@ -122,3 +122,61 @@ def test_draw_svg_and_png(tmp_path, name):
     assert run("draw", str(SPECS / f"{name}.cnn"), "-o", str(png)).exit_code == 0
     from PIL import Image
     assert Image.open(png).size[0] > 300
+
+
+EXAMPLES = SPECS.parent / "examples"
+
+
+def test_visualisation_raises_the_activation_well_above_random():
+    from cnncalc.visualize import maximise
+    from cnncalc.weights import apply, load_file
+    s = analyse(load((EXAMPLES / "shapes.cnn").read_text()))
+    net = Net(s)
+    apply(net, load_file(str(EXAMPLES / "shapes.safetensors")))
+    net.eval()
+    out = {}
+    net.layers["conv2"].register_forward_hook(lambda m, a, o: out.__setitem__("y", o))
+    gen = torch.Generator().manual_seed(1)
+    ratios = []
+    for k in range(16):
+        x, _, after = maximise(net, "conv2", k, (16, 16, 1), steps=100)
+        if after == 0:
+            continue  # a dead filter: nothing responds
+        noise = torch.randn((64, 16, 16, 1), generator=gen)
+        noise *= float(np.linalg.norm(x)) / noise.flatten(1).norm(dim=1)[:, None, None, None]
+        with torch.no_grad():
+            net(noise)  # random inputs of the same energy as the optimised one
+        ratios.append(after / max(float(out["y"][:, k].mean()), 0.01))
+    assert len(ratios) >= 12  # 13 of 16 filters are alive in the shipped weights
+    assert min(ratios) > 2 and sum(ratios) / len(ratios) > 4
+
+
+def test_visualize_cli_writes_a_tiled_png(tmp_path):
+    out = tmp_path / "conv1.png"
+    res = run("visualize", str(EXAMPLES / "shapes.cnn"), "--weights",
+              str(EXAMPLES / "shapes.safetensors"), "--layer", "conv1", "-o", str(out),
+              "--steps", "20", "-q")
+    assert res.exit_code == 0, res.output
+    from PIL import Image
+    assert Image.open(out).size[0] > 3 * 16
+
+
+def test_example_weights_classify_held_out_pictures():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("train_shapes", EXAMPLES / "train_shapes.py")
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    from cnncalc.weights import apply, load_file
+    net = Net(analyse(load((EXAMPLES / "shapes.cnn").read_text())))
+    apply(net, load_file(str(EXAMPLES / "shapes.safetensors")))
+    x, y = train.pictures(256, seed=7)
+    with torch.no_grad():
+        assert (net.eval()(x).argmax(1) == y).float().mean() > 0.95
+
+
+def test_html_and_svg_reprs():
+    s = analyse(load((SPECS / "vgg16.cnn").read_text()))
+    html = s._repr_html_()
+    assert "<table>" in html and "block1_conv1" in html and "138,357,544" in html
+    from cnncalc.draw import layout
+    assert layout(s)._repr_svg_().startswith("<svg")
