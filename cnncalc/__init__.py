@@ -13,10 +13,11 @@ def load(text, file=None, limits=None):
     return _load(text, file, limits)
 
 
-def analyse(network, explain=False):
-    """Every layer's shape and counts (see ``cnncalc.calc``)."""
+def analyse(network, explain=False, open_sizes=False):
+    """Every layer's shape and counts (see ``cnncalc.calc``); with ``open_sizes``, open
+    input sizes become formulas."""
     from .calc import analyse as _analyse
-    return _analyse(network, explain)
+    return _analyse(network, explain, open_sizes)
 
 
 def summarize(text, file=None):

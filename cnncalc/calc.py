@@ -98,7 +98,7 @@ class Summary:
 
 
 def fmt_shape(shape) -> str:
-    return "x".join(str(v) for v in shape)
+    return "x".join(f"({v})" if " " in str(v) else str(v) for v in shape)
 
 
 def _names(rank: int) -> tuple:
@@ -138,8 +138,9 @@ def window_axis(n, k, s, d, pad, ceil, axis, ex):
                         f"{f' + 2 x {p} padding' if p else ''}; use 'same' padding or a smaller kernel")
     if ceil:
         out = -(-span // s) + 1
-        out = out - ((out - 1) * s >= n + p)  # PyTorch: the last window starts inside the input
-        out = out * (span >= 0)  # arrays: a window larger than the input gives no output
+        if not _symbolic(out):  # (a formula leaves out PyTorch's last-window rule)
+            out = out - ((out - 1) * s >= n + p)  # the last window starts inside the input
+            out = out * (span >= 0)  # arrays: a window larger than the input gives no output
         if ex is not None:
             ex.append(f"{axis}: ceil(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}")
         return out, p, p + _relu((out - 1) * s + ke - n - 2 * p), 0
@@ -152,8 +153,13 @@ def window_axis(n, k, s, d, pad, ceil, axis, ex):
 
 
 def _relu(v):
-    """max(v, 0) for an int or a numpy array."""
-    return v * (v > 0)
+    """max(v, 0) for an int, a numpy array or a formula."""
+    return v.relu() if _symbolic(v) else v * (v > 0)
+
+
+def _symbolic(v) -> bool:
+    """An open size as a formula (see ``symbolic.Sym``)."""
+    return getattr(v, "symbolic", False)
 
 
 def deconv_axis(n, k, s, d, pad, axis, ex):
@@ -376,7 +382,7 @@ def concat_ref(layer, x, ex, saved):
                         f"tensor ({fmt_shape(x)}): ranks differ")
     offsets = (0,) * (len(x) - 1)
     if layer.crop:
-        if any(a < b for a, b in zip(y[:-1], x[:-1])):
+        if not any(map(_symbolic, (*y, *x))) and any(a < b for a, b in zip(y[:-1], x[:-1])):
             raise RuleError(f"cannot crop {layer.ref!r} ({fmt_shape(y)}) to the current size "
                             f"({fmt_shape(x[:-1])}): it is smaller")
         offsets = tuple((a - b) // 2 for a, b in zip(y[:-1], x[:-1]))
@@ -421,8 +427,12 @@ def receptive(rf, out: Out):
         return rf
     new = []
     for (r, j, start), (k, s, p) in zip(rf, out.window):
-        if out.up:  # an output sees ceil(k / s) inputs; the grid gets s times finer
+        if out.up and (start is None or _symbolic(p)):
+            new.append((r + (-(-k // s) - 1) * j, Fraction(j) / s, None))
+        elif out.up:  # an output sees ceil(k / s) inputs; the grid gets s times finer
             new.append((r + (-(-k // s) - 1) * j, Fraction(j) / s, start + Fraction(2 * p - k + 1, 2 * s) * j))
+        elif _symbolic(p) or start is None:  # the start depends on an open size
+            new.append((r + (k - 1) * j, j * s, None))
         else:
             half = (k - 1 - 2 * p) * j  # twice the shift of the centre; stays an int when it can
             new.append((r + (k - 1) * j, j * s, start + (half // 2 if half % 2 == 0 else Fraction(half, 2))))
@@ -516,14 +526,21 @@ class _Walk:
         return row.output, row.rf
 
 
-def analyse(network: m.Network, explain: bool = False) -> Summary:
+def analyse(network: m.Network, explain: bool = False, open_sizes: bool = False) -> Summary:
     """Every layer's output shape and counts. Raises SpecDesignError at the first layer that
-    cannot be built; the error carries the rows computed so far."""
+    cannot be built; the error carries the rows computed so far. With ``open_sizes``, open
+    input sizes (``input HxWx3``) run through the rules as formulas."""
     shape = network.input.shape
     if any(isinstance(v, str) for v in shape):
-        raise SpecDesignError("the input has open sizes (" + fmt_shape(shape) + "); use "
-                              "'cnncalc sizes' or give sizes with --input", line=network.input.line,
-                              column=network.input.column)
+        if not open_sizes:
+            raise SpecDesignError("the input has open sizes (" + fmt_shape(shape) + "); this "
+                                  "needs numbers: give them with --input (or see 'cnncalc sizes')",
+                                  line=network.input.line, column=network.input.column)
+        from .symbolic import Sym
+        letters = {"length": "L", "width": "W", "height": "H", "depth": "D"}
+        names = [letters.get(n, n) for n in _names(len(shape) - 1)]
+        shape = tuple(Sym(names[i] if v == "?" else v) if isinstance(v, str) else v
+                      for i, v in enumerate(shape))
     walk = _Walk(network, explain)
     rf = tuple((1, 1, 0) for _ in shape[:-1])
     with paused_gc():

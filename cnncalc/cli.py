@@ -71,12 +71,12 @@ def load_spec(spec, expr, input_shape=None, max_bytes=1 << 20, max_layers=100_00
     return with_input(network, input_shape) if input_shape else network
 
 
-def analyse_or_show(network, fmt="table", explain=False):
+def analyse_or_show(network, fmt="table", explain=False, open_sizes=False):
     """Analyse; on a design error, show the rows up to the failing layer, then fail."""
     from .calc import Summary, analyse
     from .errors import context_line
     try:
-        return analyse(network, explain)
+        return analyse(network, explain, open_sizes)
     except SpecDesignError as e:
         e.file = e.file or Source.file
         if e.line and Source.text:
@@ -128,7 +128,8 @@ def summary(spec, expr, input_shape, max_depth, max_layers, max_bytes, batch, dt
     from .render import FORMATS, Options, columns as parse_columns
     options = Options(parse_columns(columns), batch, dtype, optimizer)
     network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
-    click.echo(FORMATS[fmt](analyse_or_show(network, fmt), options=options), nl=False)
+    s = analyse_or_show(network, fmt, open_sizes=fmt != "json")
+    click.echo(FORMATS[fmt](s, options=options), nl=False)
 
 
 @main.command()
@@ -140,7 +141,7 @@ def explain(spec, expr, input_shape, max_depth, max_layers, max_bytes, layer_nam
     from .render import describe
     from .calc import fmt_shape
     network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
-    summary_ = analyse_or_show(network, "none", explain=True)
+    summary_ = analyse_or_show(network, "none", explain=True, open_sizes=True)
     rows = [r for r in summary_.rows if layer_name in (None, r.name)]
     if not rows:
         raise CnnCalcError(f"--layer {layer_name}: no such layer; layers are "

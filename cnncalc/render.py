@@ -70,11 +70,15 @@ def _axes(values) -> str:
 
 
 def _num(v) -> str:
+    if getattr(v, "symbolic", False):
+        return str(v)
     return f"{v:,}" if v else "--"
 
 
 def si(v) -> str:
     """15470264320 → '15.47 G'."""
+    if getattr(v, "symbolic", False):
+        return str(v)
     for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3)):
         if v >= size:
             return f"{v / size:.2f} {unit}"
@@ -83,6 +87,8 @@ def si(v) -> str:
 
 def nbytes(v) -> str:
     """553430176 → '527.8 MiB'."""
+    if getattr(v, "symbolic", False):
+        return str(v)
     for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if v >= size:
             return f"{v / size:.1f} {unit}"
@@ -90,7 +96,9 @@ def nbytes(v) -> str:
 
 
 def exact(v):
-    """A Fraction as JSON: an int when whole."""
+    """A Fraction as JSON: an int when whole (formulas and unknowns as they are)."""
+    if v is None or getattr(v, "symbolic", False):
+        return v
     return int(v) if v == int(v) else float(v)
 
 
@@ -150,11 +158,13 @@ def table(summary, rows=None, error=None, options: Options | None = None) -> str
     rows = summary.rows if rows is None else rows
     net = summary.network
     inp = net.input.shape
+    if rows:
+        inp = rows[0].input  # the input as the rules saw it: numbers, or formulas of open sizes
     units = 1
     for v in inp:
-        units *= v
+        units = v * units
     first = {"#": "0", "name": "input", "layer": "input", "output": fmt_shape(inp),
-             "units": f"{units:,}", "rf": "1", "memory": nbytes(units * o.batch * _itemsize(o))}
+             "units": _num(units), "rf": "1", "memory": nbytes(units * o.batch * _itemsize(o))}
     body = [[first.get(c, "--") for c in cols]]
     body += [[COLUMNS[c][1](r, o) for c in cols] for r in rows]
     if error is None:
@@ -183,8 +193,13 @@ def table(summary, rows=None, error=None, options: Options | None = None) -> str
 
 def footer(summary, o: Options) -> str:
     from .memory import estimate
-    mem = estimate(summary, o.batch, o.dtype, o.optimizer)
     batch = f" at batch {o.batch}" if o.batch > 1 else ""
+    if any(getattr(v, "symbolic", False) for v in summary.rows[0].input if summary.rows):
+        return (f"params: {summary.total('params'):,} (trainable {summary.total('trainable'):,}, "
+                f"non-trainable {summary.total('non_trainable'):,}); output "
+                f"{fmt_shape(summary.output)}\nopen input sizes: sizes are formulas; "
+                "'cnncalc sizes' lists the valid ones")
+    mem = estimate(summary, o.batch, o.dtype, o.optimizer)
     return (f"params: {summary.total('params'):,} (trainable {summary.total('trainable'):,}, "
             f"non-trainable {summary.total('non_trainable'):,}); output "
             f"{fmt_shape(summary.output)}\n"

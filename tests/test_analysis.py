@@ -127,3 +127,33 @@ def test_sizes_unet_and_vgg():
     assert list(axis.values[axis.exact]) == list(range(32, 4097, 32))
     res = run("sizes", "-e", "input ?x?x1 | conv 5x5x1 | maxpool 2", "--range", "1:20")
     assert res.exit_code == 0 and "exact: 6 to 20, every 2" in res.output
+
+
+def test_open_sizes_as_formulas():
+    from cnncalc import analyse, load
+    s = analyse(load("input HxWx3 | maxpool 4 stride 2"), open_sizes=True)
+    assert [str(v) for v in s.rows[0].output] == ["floor((H - 4) / 2) + 1",
+                                                   "floor((W - 4) / 2) + 1", "3"]
+    res = run("summary", "-e", "input ?x?x1 | conv 5x5x2 | maxpool 2")
+    assert res.exit_code == 0 and "(W - 4)x(H - 4)x2" in res.output
+    assert run("summary", "-e", "input HxWx3 | relu", "--format", "json").exit_code == 2
+
+
+@pytest.mark.parametrize("text", [t.replace("\nname_me", "") for t in SWEEP_SPECS[:2]] + [
+    "input ?x?x1\nconv 3x3x2 same stride 2\ndeconv 3x3x2 stride 2\nupsample 2\nzeropad 1\n"
+    "conv 5x5x1 dilation 2"])
+def test_formulas_agree_with_numbers(text):
+    import math
+    from cnncalc import SpecDesignError, analyse, load
+    from cnncalc.build import with_input
+    net = load(text)
+    formula = str(analyse(net, open_sizes=True).output[0])
+    for n in range(12, 40):
+        try:
+            want = analyse(with_input(net, f"{n}x{n}x{net.input.shape[-1]}")).output[0]
+        except SpecDesignError:
+            continue
+        # our own generated text, evaluated in a closed namespace, in a test only
+        got = eval(formula.replace(" x ", " * ").replace(" mod ", " % "),
+                   {"__builtins__": {}, "floor": math.floor, "ceil": math.ceil, "W": n, "H": n})
+        assert got == want, (n, formula)
