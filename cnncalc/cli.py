@@ -116,7 +116,7 @@ def _scale_args(f):
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown", "csv"]),
               default="table", show_default=True)
 @click.option("--columns", metavar="LIST", help="default, all, or a comma list of: #, name, "
-              "layer, output, weights, biases, params, units, macs, flops, rf, jump, memory.")
+              "layer, block, output, weights, biases, params, units, macs, flops, rf, jump, memory.")
 @_errors
 def summary(spec, expr, input_shape, max_depth, max_layers, max_bytes, batch, dtype, optimizer,
             fmt, columns):
@@ -281,8 +281,10 @@ def sizes(spec, expr, input_shape, max_depth, max_layers, max_bytes, span, show)
     exact: valid, and no floor leaves input rows unused."""
     from .sizes import describe_set, sweep
     lo, _, hi = span.partition(":")
-    if not (lo.isdigit() and hi.isdigit() and 1 <= int(lo) <= int(hi) <= 10**9):
-        raise CnnCalcError(f"--range {span}: expected LO:HI with 1 <= LO <= HI <= 10^9, e.g. 1:4096")
+    if not (lo.isdigit() and hi.isdigit() and 1 <= int(lo) <= int(hi) <= 10**18):
+        raise CnnCalcError(f"--range {span}: expected LO:HI with 1 <= LO <= HI, e.g. 1:4096")
+    if int(hi) - int(lo) >= 10_000_000:  # about 80 MB per array: keep memory bounded
+        raise CnnCalcError(f"--range {span}: at most 10,000,000 sizes at once")
     network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     for axis in sweep(network, int(lo), int(hi)):
         valid, exact = axis.values[axis.valid], axis.values[axis.exact]

@@ -113,6 +113,7 @@ COLUMNS = {
     "#": ("#", lambda r, o: str(r.index), None),
     "name": ("name", lambda r, o: ("✗ " if r.error else "") + "  " * r.depth + r.name, None),
     "layer": ("layer", lambda r, o: describe(r.layer), None),
+    "block": ("from", lambda r, o: r.layer.block or "", None),
     "output": ("output", lambda r, o: "??" if r.error else fmt_shape(r.output), None),
     "weights": ("weights", lambda r, o: _num(r.weights), lambda s, o: f"{s.total('weights'):,}"),
     "biases": ("biases", lambda r, o: _num(r.biases), lambda s, o: f"{s.total('biases'):,}"),
@@ -129,7 +130,14 @@ COLUMNS = {
 }
 DEFAULT = ("#", "name", "layer", "output", "weights", "biases", "params", "units")
 ALL = ("#", "name", "layer", "output", "params", "units", "macs", "flops", "rf", "jump", "memory")
-_LEFT = {"name", "layer", "output", "rf", "jump"}
+_LEFT = {"name", "layer", "block", "output", "rf", "jump"}
+
+
+def _default(rows) -> tuple:
+    """The default columns, with 'from' when layers were expanded from repeat or def."""
+    if any(r.layer.block for r in rows):
+        return DEFAULT[:3] + ("block",) + DEFAULT[3:]
+    return DEFAULT
 
 
 def _itemsize(o) -> int:
@@ -141,7 +149,7 @@ def columns(spec: str | None) -> tuple:
     """'--columns' text → column names: 'default', 'all', or a comma list."""
     from .errors import CnnCalcError
     if not spec or spec == "default":
-        return DEFAULT
+        return ()  # the renderer's default for the rows at hand
     if spec == "all":
         return ALL
     names = tuple(c.strip() for c in spec.split(",") if c.strip())
@@ -154,8 +162,8 @@ def columns(spec: str | None) -> tuple:
 
 def table(summary, rows=None, error=None, options: Options | None = None) -> str:
     o = options or Options()
-    cols = o.columns or DEFAULT
     rows = summary.rows if rows is None else rows
+    cols = o.columns or _default(rows)
     net = summary.network
     inp = net.input.shape
     if rows:
@@ -163,7 +171,7 @@ def table(summary, rows=None, error=None, options: Options | None = None) -> str
     units = 1
     for v in inp:
         units = v * units
-    first = {"#": "0", "name": "input", "layer": "input", "output": fmt_shape(inp),
+    first = {"#": "0", "name": "input", "layer": "input", "block": "", "output": fmt_shape(inp),
              "units": _num(units), "rf": "1", "memory": nbytes(units * o.batch * _itemsize(o))}
     body = [[first.get(c, "--") for c in cols]]
     body += [[COLUMNS[c][1](r, o) for c in cols] for r in rows]
@@ -217,7 +225,7 @@ def json_text(summary, options: Options | None = None) -> str:
 
 def markdown(summary, options: Options | None = None) -> str:
     o = options or Options()
-    cols = o.columns or DEFAULT
+    cols = o.columns or _default(summary.rows)
     head = [COLUMNS[c][0] for c in cols]
     lines = [f"**{summary.network.name}**: input `{fmt_shape(summary.network.input.shape)}`, "
              f"output `{fmt_shape(summary.output)}`", "",
@@ -257,7 +265,7 @@ def html(summary, options: Options | None = None) -> str:
     """The table as HTML, for Jupyter (``Summary._repr_html_``)."""
     from html import escape
     o = options or Options()
-    cols = o.columns or DEFAULT
+    cols = o.columns or _default(summary.rows)
     head = "".join(f"<th>{escape(COLUMNS[c][0])}</th>" for c in cols)
     body = []
     for r in summary.rows:
