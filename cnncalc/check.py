@@ -208,7 +208,8 @@ def _recorder(seen, name, progress=None):
 
 
 def render_check(result: CheckResult) -> str:
-    head = ("#", "name", "calc output", "torch output", "calc params", "torch params", "match")
+    head = ("#", "name", "calc output", "torch output", "calc params", "torch params",
+            "calc MACs", "torch MACs", "match")
     body = []
     for c in result.layers:
         r = c.row
@@ -216,9 +217,9 @@ def render_check(result: CheckResult) -> str:
         cp = f"{r.trainable:,}" + (f" + {r.non_trainable:,}" if r.non_trainable else "")
         body.append((str(r.index), "  " * r.depth + r.name, fmt_shape(r.output),
                      fmt_shape(c.torch_shape) if c.torch_shape else "(not run)", cp, tp,
-                     "ok" if c.ok else "MISMATCH"))
+                     f"{r.macs:,}", f"{c.torch_macs:,}", "ok" if c.ok else "MISMATCH"))
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i in (1, 2, 3, 6) else c.rjust(w)
+    fmt = lambda cells: "  ".join(c.ljust(w) if i in (1, 2, 3, 8) else c.rjust(w)  # noqa: E731
                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     lines = [f"{result.summary.network.name}: PyTorch forward pass on {result.device}, batch "
              f"{result.batch}, input {fmt_shape(result.summary.network.input.shape)}",

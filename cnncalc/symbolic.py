@@ -39,7 +39,7 @@ class Sym:
 
     def __mul__(self, k):
         if isinstance(k, Sym):
-            return _opaque(f"({self}) x ({k})")
+            return Sym(("product", f"{_factor(self)} x {_factor(k)}"))
         if not isinstance(k, int):
             return NotImplemented
         if k == 0:
@@ -84,7 +84,8 @@ class Sym:
         else:
             text = core[1] if isinstance(core, tuple) else core  # opaque or a name
         if self.a != 1:
-            text = f"{self.a} x {_paren_text(text)}" if self.a != -1 else f"-{_paren_text(text)}"
+            inner = text if isinstance(core, tuple) and core[0] == "product" else _paren_text(text)
+            text = f"{self.a} x {inner}" if self.a != -1 else f"-({text})"
         if self.b:
             text += f" + {self.b}" if self.b > 0 else f" - {-self.b}"
         return text
@@ -109,4 +110,13 @@ def _paren(s: Sym):
 
 
 def _paren_text(text):
-    return f"({text})" if " " in text and not text.endswith(")") else text
+    """Parentheses for a sum inside a product."""
+    return f"({text})" if " + " in text or " - " in text else text
+
+
+def _factor(v) -> str:
+    """A factor of a product: a product itself needs no parentheses (x is associative)."""
+    if isinstance(v, Sym) and isinstance(v.core, tuple) and v.core[0] == "product" \
+            and v.a == 1 and not v.b:
+        return str(v)
+    return _paren_text(str(v))
