@@ -87,6 +87,21 @@ def _free_bytes(torch, device) -> int | None:
     return None  # meta allocates nothing
 
 
+def guard_memory(summary: Summary, batch: int, dev, max_memory=None) -> int:
+    """Refuse, before anything is allocated, a run that would not fit; the bytes it needs."""
+    import torch
+    need = estimate_bytes(summary, batch)
+    free = _free_bytes(torch, dev)
+    limit = parse_bytes(max_memory) if max_memory else None
+    for what, cap in (("--max-memory", limit), (f"free memory on {dev}", free)):
+        if cap is not None and need > cap:
+            raise CnnCalcError(f"this run needs about {human_bytes(need)} (parameters and "
+                               f"activations at batch {batch}), more than the {what} "
+                               f"({human_bytes(cap)}); try --device meta, a smaller --batch or "
+                               "--input")
+    return need
+
+
 def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None,
           progress=None) -> CheckResult:
     """Run the spec in PyTorch and compare every layer; ``progress(1)`` ticks per layer."""
@@ -104,15 +119,7 @@ def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None
             raise CnnCalcError("--device cuda: no CUDA device is available here")
     except RuntimeError as e:
         raise CnnCalcError(f"--device {device}: {e}") from None
-    need = estimate_bytes(summary, batch)
-    free = _free_bytes(torch, dev)
-    limit = parse_bytes(max_memory) if max_memory else None
-    for what, cap in (("--max-memory", limit), (f"free memory on {device}", free)):
-        if cap is not None and need > cap:
-            raise CnnCalcError(f"this run needs about {human_bytes(need)} (parameters and "
-                               f"activations at batch {batch}), more than the {what} "
-                               f"({human_bytes(cap)}); try --device meta, a smaller --batch or "
-                               "--input")
+    need = guard_memory(summary, batch, dev, max_memory)
     start = time.perf_counter()
     with torch.device(dev):
         net = Net(summary)

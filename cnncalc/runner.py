@@ -16,6 +16,8 @@ def run_on(summary, data: str, weights: str | None = None, maps: str | None = No
     from .backends.torch import Net
     from .data import read_input
     from .weights import apply, load_file
+    from .check import guard_memory
+    guard_memory(summary, 1, torch.device(device))
     x = read_input(data, summary.network.input.shape, resize)
     net = Net(summary).eval()
     if weights:
