@@ -31,7 +31,6 @@ _OPTIONS = {
     "concat_ref": {"crop"},
 }
 _PADDING_WORDS = {"valid", "same", "pad"}
-_AUTO = {"activation": None, "add_ref": "add", "concat_ref": "concat"}
 
 
 @dataclass

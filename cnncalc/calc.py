@@ -179,7 +179,7 @@ def deconv_axis(n, k, s, d, pad, axis, ex):
     return out, crop, max(s - ke, 0)
 
 
-def _channels(cin, groups, filters, ex):
+def _channels(cin, groups, filters):
     if cin % groups or filters % groups:
         raise RuleError(f"groups {groups} must divide the input channels ({cin}) and the filters "
                         f"({filters})")
@@ -220,7 +220,7 @@ def conv(layer: m.Conv, x, ex):
     rank = len(layer.kernel)
     _need_map(x, rank, "conv")
     cin, names = x[-1], _names(rank)
-    _channels(cin, layer.groups, layer.filters, ex)
+    _channels(cin, layer.groups, layer.filters)
     outs, pads, dropped = [], [], []
     for i in range(rank):
         o, b, a, d = window_axis(x[i], layer.kernel[i], layer.stride[i], layer.dilation[i],
@@ -451,11 +451,10 @@ def merge_rf(rfs):
 # --- walking the network -----------------------------------------------------------------
 
 class _Walk:
-    def __init__(self, network: m.Network, explain: bool):
+    def __init__(self, explain: bool):
         self.rows: list[Row] = []
         self.saved: dict = {}
         self.explain = explain
-        self.network = network
 
     def seq(self, nodes, x, rf, depth, prefix):
         for i, node in enumerate(nodes, 1):
@@ -541,7 +540,7 @@ def analyse(network: m.Network, explain: bool = False, open_sizes: bool = False)
         names = [letters.get(n, n) for n in _names(len(shape) - 1)]
         shape = tuple(Sym(names[i] if v == "?" else v) if isinstance(v, str) else v
                       for i, v in enumerate(shape))
-    walk = _Walk(network, explain)
+    walk = _Walk(explain)
     rf = tuple((1, 1, 0) for _ in shape[:-1])
     with paused_gc():
         out, _ = walk.seq(network.layers, shape, rf, 0, "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from dataclasses import dataclass
 
 import click
 
@@ -55,32 +56,36 @@ def _read(spec, expr) -> tuple[str | bytes, str]:
         raise CnnCalcError(f"cannot read the spec: {e.strerror}", file=spec) from None
 
 
-class Source:
-    """The spec's text and file name, kept to point at the line of a design error."""
-    text: str = ""
-    file: str | None = None
+@dataclass
+class Spec:
+    """A loaded spec with its text and file name, to point at the line of a design error."""
+    network: object
+    text: str
+    file: str
 
 
-def load_spec(spec, expr, input_shape=None, max_bytes=1 << 20, max_layers=100_000, max_depth=64):
+def load_spec(spec, expr, input_shape=None, max_bytes=1 << 20, max_layers=100_000,
+              max_depth=64) -> Spec:
     from .build import Limits, load, with_input
     text, file = _read(spec, expr)
-    Source.file = file
-    Source.text = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     network = load(text, file, Limits(max_layers=max_layers, max_depth=max_depth,
                                       max_bytes=max_bytes))
-    return with_input(network, input_shape) if input_shape else network
+    if input_shape:
+        network = with_input(network, input_shape)
+    return Spec(network, text.decode("utf-8", "replace") if isinstance(text, bytes) else text, file)
 
 
-def analyse_or_show(network, fmt="table", explain=False, open_sizes=False):
+def analyse_or_show(spec: Spec, fmt="table", explain=False, open_sizes=False):
     """Analyse; on a design error, show the rows up to the failing layer, then fail."""
     from .calc import Summary, analyse
     from .errors import context_line
+    network = spec.network
     try:
         return analyse(network, explain, open_sizes)
     except SpecDesignError as e:
-        e.file = e.file or Source.file
-        if e.line and Source.text:
-            e.context = context_line(Source.text, e.line, e.column or 1)
+        e.file = e.file or spec.file
+        if e.line:
+            e.context = context_line(spec.text, e.line, e.column or 1)
         if fmt == "table" and e.rows:
             from .render import table
             click.echo(table(Summary(network, e.rows), e.rows, error=e))
@@ -127,8 +132,8 @@ def summary(spec, expr, input_shape, max_depth, max_layers, max_bytes, batch, dt
     field and its jump, and activation memory."""
     from .render import FORMATS, Options, columns as parse_columns
     options = Options(parse_columns(columns), batch, dtype, optimizer)
-    network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
-    s = analyse_or_show(network, fmt, open_sizes=fmt != "json")
+    loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    s = analyse_or_show(loaded, fmt, open_sizes=fmt != "json")
     click.echo(FORMATS[fmt](s, options=options), nl=False)
 
 
@@ -140,8 +145,8 @@ def explain(spec, expr, input_shape, max_depth, max_layers, max_bytes, layer_nam
     """Each layer's formulas with the numbers put into them."""
     from .render import describe
     from .calc import fmt_shape
-    network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
-    summary_ = analyse_or_show(network, "none", explain=True, open_sizes=True)
+    loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    summary_ = analyse_or_show(loaded, "none", explain=True, open_sizes=True)
     rows = [r for r in summary_.rows if layer_name in (None, r.name)]
     if not rows:
         raise CnnCalcError(f"--layer {layer_name}: no such layer; layers are "
@@ -164,8 +169,8 @@ def explain(spec, expr, input_shape, max_depth, max_layers, max_bytes, layer_nam
 def draw(spec, expr, input_shape, max_depth, max_layers, max_bytes, out):
     """Draw the network as the classic convnet figure."""
     from .draw import layout, png, svg
-    network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
-    d = layout(analyse_or_show(network))
+    loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    d = layout(analyse_or_show(loaded))
     if out.lower().endswith(".png"):
         try:
             png(d, out)
@@ -193,8 +198,8 @@ def run(spec, expr, input_shape, max_depth, max_layers, max_bytes, data, weights
         device):
     """Run the spec on real data and print the output (small outputs in full)."""
     from .runner import format_output, run_on
-    network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
-    s = analyse_or_show(network)
+    loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    s = analyse_or_show(loaded)
     result, paths = run_on(s, data, weights, maps, resize, device)
     click.echo(format_output(result, s))
     for p in paths:
@@ -219,8 +224,8 @@ def visualize(spec, expr, input_shape, max_depth, max_layers, max_bytes, weights
     from .pictures import map_grid
     from .visualize import maximise, tiles
     from .weights import apply, load_file
-    network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
-    s = analyse_or_show(network)
+    loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    s = analyse_or_show(loaded)
     row = next((r for r in s.rows if r.name == layer_name), None)
     if row is None:
         raise CnnCalcError(f"--layer {layer_name}: no such layer")
@@ -285,8 +290,8 @@ def sizes(spec, expr, input_shape, max_depth, max_layers, max_bytes, span, show)
         raise CnnCalcError(f"--range {span}: expected LO:HI with 1 <= LO <= HI, e.g. 1:4096")
     if int(hi) - int(lo) >= 10_000_000:  # about 80 MB per array: keep memory bounded
         raise CnnCalcError(f"--range {span}: at most 10,000,000 sizes at once")
-    network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
-    for axis in sweep(network, int(lo), int(hi)):
+    loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    for axis in sweep(loaded.network, int(lo), int(hi)):
         valid, exact = axis.values[axis.valid], axis.values[axis.exact]
         click.echo(f"{axis.name}, {lo} to {hi}:")
         click.echo(f"  valid: {describe_set(valid)}")
@@ -316,10 +321,10 @@ def fit(spec, expr, input_shape, max_depth, max_layers, max_bytes, memory, dtype
     from .check import parse_bytes
     from .memory import fit as fit_batch
     from .render import nbytes
-    network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
-    s = analyse_or_show(network, "none")
+    loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    s = analyse_or_show(loaded, "none")
     res = fit_batch(s, parse_bytes(memory), dtype, optimizer)
-    click.echo(f"{network.name} in {memory} ({dtype}):")
+    click.echo(f"{loaded.network.name} in {memory} ({dtype}):")
     click.echo(f"  training ({optimizer}): batch {res['training']:,}  (fixed "
                f"{nbytes(res['fixed_training_bytes'])} for parameters, gradients and optimizer "
                f"state; {nbytes(res['per_example_training_bytes'])} of kept activations per example)")
@@ -352,8 +357,8 @@ def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, bat
     Compares each layer's output shape, trainable parameters, buffers (batchnorm's
     moving statistics) and MACs (torch.utils.flop_counter), and for chains measures
     the receptive field by gradient. Exits 1 on any mismatch."""
-    network = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
-    summary_ = analyse_or_show(network)
+    loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    summary_ = analyse_or_show(loaded)
     from .check import check as run_check, render_check
     with _progress(len(summary_.rows), quiet, "forward pass") as bar:
         result = run_check(summary_, device=device, batch=batch, max_memory=max_memory,

@@ -189,7 +189,7 @@ def svg(d: Drawing) -> str:
            f'viewBox="0 0 {d.width:.0f} {d.height:.0f}" font-family="Helvetica, Arial, sans-serif">',
            '<defs><marker id="a" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" '
            'markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
-           f'<rect width="100%" height="100%" fill="white"/>']
+           '<rect width="100%" height="100%" fill="white"/>']
     for s in d.shapes:
         if s[0] == "poly":
             pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in s[1])

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Union
 
 from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from .errors import CnnCalcError, SpecSyntaxError, context_line
 

@@ -65,7 +65,8 @@ class _Sweep:
         try:
             out = RULES[type(node)](node, x, None)
         except RuleError as e:
-            raise SpecDesignError(str(e), layer=node.name, line=node.line, column=node.column)
+            raise SpecDesignError(str(e), layer=node.name, line=node.line,
+                                  column=node.column) from None
         if len(out.shape) > 1:
             for i in range(len(out.shape) - 1):
                 self.valid[i] &= np.asarray(out.shape[i] >= 1)
