@@ -103,7 +103,7 @@ def guard_memory(summary: Summary, batch: int, dev, max_memory=None) -> int:
 
 
 def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None,
-          progress=None) -> CheckResult:
+          progress=None, weights: str | None = None) -> CheckResult:
     """Run the spec in PyTorch and compare every layer; ``progress(1)`` ticks per layer."""
     try:
         import torch
@@ -123,6 +123,9 @@ def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None
     start = time.perf_counter()
     with torch.device(dev):
         net = Net(summary)
+    if weights:
+        from .weights import apply, load_file
+        apply(net, {k: v.to(dev) for k, v in load_file(weights).items()})
     net.eval()
     seen = {}
     hooks = [mod.register_forward_hook(_recorder(seen, name, progress))

@@ -347,10 +347,11 @@ def schema():
               help="cpu, cuda, cuda:1, or meta (shapes and counts without allocating).")
 @click.option("--batch", type=int, default=1, show_default=True)
 @click.option("--max-memory", metavar="BYTES", help="Refuse runs estimated above this, e.g. 4GiB.")
+@click.option("--weights", metavar="FILE", help="Run with these weights (safetensors or a state dict).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @_errors
 def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, batch, max_memory,
-          quiet):
+          weights, quiet):
     """Build the spec in PyTorch, run it, and compare every layer with the calculator.
 
     \b
@@ -362,6 +363,6 @@ def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, bat
     from .check import check as run_check, render_check
     with _progress(len(summary_.rows), quiet, "forward pass") as bar:
         result = run_check(summary_, device=device, batch=batch, max_memory=max_memory,
-                           progress=bar.update)
+                           progress=bar.update, weights=weights)
     click.echo(render_check(result), nl=False)
     sys.exit(0 if result.ok else 1)

@@ -28,9 +28,11 @@ def load_file(path: str) -> dict:
             warnings.simplefilter("ignore")
             data = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError for a pickle that asks to run code, and others
-        first = str(e).strip().split("\n")[0][:200]
-        raise CnnCalcError(f"--weights {path}: refused: only tensors can be loaded, and this file"
-                           f" is not a plain state dict ({first})") from None
+        lines = [ln.strip() for ln in str(e).split("\n")]
+        why = next((ln for ln in lines if "Unsupported" in ln or "GLOBAL" in ln), "")
+        raise CnnCalcError(f"--weights {path}: refused: only a safetensors file or a PyTorch "
+                           "state dict of tensors can be loaded" + (f" ({why[:160]})" if why else
+                                                                    "")) from None
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
         raise CnnCalcError(f"--weights {path}: expected a state dict of tensors")
     return data
