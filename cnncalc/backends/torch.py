@@ -49,12 +49,13 @@ class Conv(nn.Module):
                 self.op.weight.copy_(torch.tensor(layer.weights).reshape(self.op.weight.shape))
                 if self.op.bias is not None:
                     self.op.bias.zero_()
-        self.act = _act(layer.activation)
+        self.act = _act(layer.activation) if layer.activation else None
 
     def forward(self, x):
         if self.pad is not None:
             x = F.pad(x, self.pad)
-        return self.act(self.op(x))
+        x = self.op(x)
+        return x if self.act is None else self.act(x)
 
 
 class Deconv(nn.Module):
@@ -82,6 +83,10 @@ class Pool(nn.Module):
         rank, pads = len(layer.pool), row.geometry["pads"]
         self.is_max = layer.kind == "maxpool"
         self.pads = _flat_pads(pads) if any(b or a for b, a in pads) else None
+        # symmetric padding (at most half the window, as calc checks) runs inside the kernel,
+        # which PyTorch allows only when the input alone is as large as the window
+        native = _symmetric(pads) and all(n >= k for n, k in zip(row.input, layer.pool))
+        self.padding = tuple(b for b, _ in pads) if native else None
         self.rank = rank
         self.kernel, self.stride = layer.pool, layer.stride
         self.layer_kind = layer.kind
@@ -92,6 +97,10 @@ class Pool(nn.Module):
     def forward(self, x):
         if self.pads is None:
             return self.fn(x, self.kernel, self.stride)
+        if self.padding is not None:
+            if self.is_max:
+                return self.fn(x, self.kernel, self.stride, self.padding)
+            return self.fn(x, self.kernel, self.stride, self.padding, count_include_pad=False)
         if self.is_max:
             return self.fn(F.pad(x, self.pads, value=float("-inf")), self.kernel, self.stride)
         ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)
@@ -247,8 +256,8 @@ class Net(nn.Module):
         return Seq(items, keep)
 
     def forward(self, x):
-        if x.dim() > 2:
-            x = x.movedim(-1, 1)
+        if x.dim() > 2:  # one copy to plain channels-first, so every layer runs its usual kernels
+            x = x.movedim(-1, 1).contiguous()
         return _last(self.body(x, {}))
 
 
