@@ -183,9 +183,9 @@ def main():
             "target is a bound). This machine's speed varies by up to 2x between runs minutes "
             "apart (the same in-process VGG16 measured 2.4 ms and 4.8 ms), so single figures "
             "near a target can flip; ratios taken side by side are steadier.\n\n" + table + "\n")
-    gpu = ROOT / "BENCHMARKS.gpu.md"
-    if gpu.exists():
-        text += "\n" + gpu.read_text()
+    notes = ROOT / "bench" / "notes.md"  # kept by hand: the analysis behind the figures
+    if notes.exists():
+        text += "\n" + notes.read_text()
     (ROOT / "BENCHMARKS.md").write_text(text)
     print("\n" + table)
 
