@@ -157,3 +157,16 @@ def test_formulas_agree_with_numbers(text):
         got = eval(formula.replace(" x ", " * ").replace(" mod ", " % "),
                    {"__builtins__": {}, "floor": math.floor, "ceil": math.ceil, "W": n, "H": n})
         assert got == want, (n, formula)
+
+
+def test_branches_take_the_largest_field_and_flag_misaligned_centres():
+    from cnncalc import analyse, load
+    aligned = analyse(load("input 30x30x8 | add { branch { conv 3x3x8 same } "
+                           "branch { zeropad 1 | conv 3x3x8 | conv 1x1x8 } }")).rows[0]
+    assert aligned.rf[0][0] == 3 and aligned.note is None
+    wide = analyse(load("input 30x30x8 | concat { branch { conv 5x5x8 same } branch { } }")).rows[0]
+    assert wide.rf[0][0] == 5  # the largest over the paths
+    # 'same' pads a 2x2 kernel after (0, 1); zeropad 1 then valid then a 2x2 pool sits elsewhere
+    odd = analyse(load("input 30x30x8 | add { branch { conv 2x2x8 same } "
+                       "branch { zeropad 1 | conv 2x2x8 | maxpool 2 stride 1 } }")).rows[0]
+    assert odd.note == "receptive-field centres of the branches differ"
