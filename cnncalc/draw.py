@@ -106,13 +106,13 @@ def layout(summary) -> Drawing:
     top = margin + 14 * arcs
     places = {}
     _place_chain(d, items, margin, top + h / 2, places)
-    for r in summary.rows:  # skips by name: arcs over the figure
-        if r.kind in ("add_ref", "concat_ref") and r.layer.ref in places and r.name in places:
-            x0, y0 = places[r.layer.ref]
-            x1, y1 = places[r.name]
-            lift = 10 + 14 * (list(places).index(r.name) % max(arcs, 1))
-            d.shapes.append(("line", [(x0, y0), (x0, top - lift), (x1, top - lift), (x1, y1)],
-                             True, True))
+    skips = [(places[r.layer.ref], places[r.name]) for r in summary.rows
+             if r.kind in ("add_ref", "concat_ref") and r.layer.ref in places and r.name in places]
+    # skips by name: arcs over the figure, nested so that a longer skip runs higher
+    for lane, ((x0, y0), (x1, y1)) in enumerate(sorted(skips, key=lambda s: s[1][0] - s[0][0])):
+        lift = 10 + 14 * lane
+        d.shapes.append(("line", [(x0, y0), (x0, top - lift), (x1, top - lift), (x1, y1)],
+                         True, True))
     title = (f"{summary.network.name}: input {fmt_shape(summary.network.input.shape)}, output "
              f"{fmt_shape(summary.output)}, {summary.total('params'):,} params")
     d.width, d.height = max(w, len(title) * 11 * 0.6) + 2 * margin, top + h + margin
