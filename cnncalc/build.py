@@ -72,8 +72,8 @@ def _check_text(text: str, file, limits: Limits):
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise CnnCalcError("the spec looks like a binary file (it holds a NUL byte)", file=file, line=line)
     if len(text.encode("utf-8", "replace")) > limits.max_bytes:
-        raise LimitError(f"the spec is {len(text):,} bytes, over the limit of {limits.max_bytes:,}"
-                         " (raise it with --max-bytes)", file=file)
+        raise LimitError(f"the spec is larger than the limit of {limits.max_bytes:,} bytes "
+                         "(raise it with --max-bytes)", file=file)
     for i, src in enumerate(text.split("\n"), 1):
         if len(src) > limits.max_line:
             raise LimitError(f"line {i} is {len(src):,} characters, over the limit of "

@@ -15,12 +15,13 @@ from .errors import CnnCalcError, SpecDesignError
 def _spec_args(f=None, *, override="--input"):
     if f is None:
         return lambda g: _spec_args(g, override=override)
-    f = click.option("--max-bytes", type=int, default=1 << 20, show_default=True,
-                     help="Largest spec file accepted.")(f)
-    f = click.option("--max-layers", type=int, default=100_000, show_default=True,
-                     help="Most layers a spec may expand to.")(f)
-    f = click.option("--max-depth", type=int, default=64, show_default=True,
-                     help="Deepest nesting of blocks.")(f)
+    f = click.option("--max-bytes", type=click.IntRange(min=1), default=1 << 20,
+                     show_default=True, help="Largest spec file accepted.")(f)
+    f = click.option("--max-layers", type=click.IntRange(min=1), default=100_000,
+                     show_default=True, help="Most layers a spec may expand to.")(f)
+    # at most 200: deeper nesting would run into Python's recursion limit
+    f = click.option("--max-depth", type=click.IntRange(min=1, max=200), default=64,
+                     show_default=True, help="Deepest nesting of blocks.")(f)
     f = click.option(override, "input_shape", metavar="SHAPE",
                      help="Replace the spec's input size, e.g. 512x512x3.")(f)
     f = click.option("-e", "--expr", metavar="TEXT", help="An inline spec instead of a file.")(f)
@@ -37,10 +38,19 @@ def _errors(f):
         except CnnCalcError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
+        except RecursionError:
+            click.echo("error: the network nests too deeply for this command; lower the "
+                       "nesting of its blocks", err=True)
+            sys.exit(2)
+        except MemoryError:
+            click.echo("error: out of memory; try a smaller --input or --batch", err=True)
+            sys.exit(2)
     return wrapper
 
 
-def _read(spec, expr) -> tuple[str | bytes, str]:
+def _read(spec, expr, max_bytes: int) -> tuple[str | bytes, str]:
+    """The spec's text and its name; never more than one byte past the size limit, so that a
+    huge file is refused without being read."""
     if expr is not None and spec is not None:
         raise click.UsageError("give a SPEC file or -e TEXT, not both")
     if expr is not None:
@@ -48,10 +58,10 @@ def _read(spec, expr) -> tuple[str | bytes, str]:
     if spec is None:
         raise click.UsageError("give a SPEC file, '-' for standard input, or -e TEXT")
     if spec == "-":
-        return sys.stdin.buffer.read(), "<stdin>"
+        return sys.stdin.buffer.read(max_bytes + 1), "<stdin>"
     try:
         with open(spec, "rb") as fh:
-            return fh.read(), spec
+            return fh.read(max_bytes + 1), spec
     except OSError as e:
         raise CnnCalcError(f"cannot read the spec: {e.strerror}", file=spec) from None
 
@@ -67,7 +77,7 @@ class Spec:
 def load_spec(spec, expr, input_shape=None, max_bytes=1 << 20, max_layers=100_000,
               max_depth=64) -> Spec:
     from .build import Limits, load, with_input
-    text, file = _read(spec, expr)
+    text, file = _read(spec, expr, max_bytes)
     network = load(text, file, Limits(max_layers=max_layers, max_depth=max_depth,
                                       max_bytes=max_bytes))
     if input_shape:

@@ -77,5 +77,18 @@ def test_limits():
         load("input 8x8x3\n" + "add { branch { " * 70 + "}}" * 70)
     with pytest.raises(CnnCalcError, match="sizes must be between"):
         load("input 1000000000000000000000x3")
-    with pytest.raises(CnnCalcError, match="over the limit"):
+    with pytest.raises(CnnCalcError, match="larger than the limit of 1,048,576 bytes"):
         load("input 8x8x3\n" + "relu\n" * 300000)
+
+
+def test_huge_files_are_refused_unread_and_deep_nesting_is_clean(tmp_path):
+    from click.testing import CliRunner
+    from cnncalc.cli import main
+    big = tmp_path / "big.cnn"
+    big.write_text("#" * 3_000_000)
+    res = CliRunner().invoke(main, ["summary", str(big)])
+    assert res.exit_code == 2 and "line 1 is 3,000,000 characters" not in res.output
+    deep = tmp_path / "deep.cnn"
+    deep.write_text("input 8x8x1\n" + "add { branch { " * 100 + "relu" + " } }" * 100)
+    res = CliRunner().invoke(main, ["check", str(deep), "--max-depth", "200", "-q"])
+    assert res.exit_code == 0 and "101 of 101 layers match" in res.output

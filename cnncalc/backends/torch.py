@@ -241,6 +241,7 @@ class Net(nn.Module):
         rows = iter(summary.rows)
         self.layers: dict[str, nn.Module] = {}
         self.body = self._seq(summary.network.layers, rows, keep)
+        self.depth = max((r.depth for r in summary.rows), default=0)
 
     def _seq(self, nodes, rows, keep):
         items = []
@@ -258,7 +259,25 @@ class Net(nn.Module):
     def forward(self, x):
         if x.dim() > 2:  # one copy to plain channels-first, so every layer runs its usual kernels
             x = x.movedim(-1, 1).contiguous()
-        return _last(self.body(x, {}))
+        with _stack(self.depth):
+            return _last(self.body(x, {}))
+
+
+class _stack:
+    """Nested blocks cost several Python frames each in nn.Module calls: give deep graphs
+    room (the spec's nesting is capped, so this stays bounded)."""
+
+    def __init__(self, depth: int):
+        import sys
+        self.sys, self.need = sys, 1000 + 40 * depth
+
+    def __enter__(self):
+        self.old = self.sys.getrecursionlimit()
+        self.sys.setrecursionlimit(max(self.old, self.need))
+
+    def __exit__(self, *exc):
+        self.sys.setrecursionlimit(self.old)
+        return False
 
 
 def build(spec) -> Net:
