@@ -74,7 +74,8 @@ def _check_text(text: str, file, limits: Limits):
     if len(text.encode("utf-8", "replace")) > limits.max_bytes:
         raise LimitError(f"the spec is larger than the limit of {limits.max_bytes:,} bytes "
                          "(raise it with --max-bytes)", file=file)
-    for i, src in enumerate(text.split("\n"), 1):
+    lines = text.split("\n") if len(text) > limits.max_line else ()  # shorter: no line is long
+    for i, src in enumerate(lines, 1):
         if len(src) > limits.max_line:
             raise LimitError(f"line {i} is {len(src):,} characters, over the limit of "
                              f"{limits.max_line:,}", file=file, line=i)
@@ -86,6 +87,8 @@ def _check_text(text: str, file, limits: Limits):
 
 def _check_nesting(text: str, file, limits: Limits):
     """Refuse deep nesting before parsing, so nothing recurses without bound."""
+    if text.count("{") <= limits.max_depth:  # cannot nest deeper than it has braces
+        return
     depth = 0
     for i, src in enumerate(text.split("\n"), 1):
         for j, ch in enumerate(src.split("#")[0], 1):
