@@ -233,6 +233,10 @@ def _readable(expected) -> list[str]:
     return sorted(out)
 
 
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch in "_-"
+
+
 def _word_at(text: str, line: int, column: int) -> str:
     src = text.split("\n")[line - 1] if line and line <= len(text.split("\n")) else ""
     i = column - 1
@@ -266,6 +270,16 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str | None, known: set) -
         lines = text.split("\n")
         src = lines[line - 1] if 0 < line <= len(lines) else ""
         got = repr(src[column - 1]) if 0 < column <= len(src) else "end of line"
+    if not at_end:  # inside a word ('samee' lexes as 'same' + 'e'): report the whole word
+        lines = text.split("\n")
+        src = lines[line - 1] if 0 < line <= len(lines) else ""
+        start = column - 1
+        while 0 < start < len(src) and _is_word(src[start - 1]) and _is_word(src[start]):
+            start -= 1
+        if start < column - 1:
+            column = start + 1
+            got = repr(_word_at(text, line, column))
+            expected = set()  # what was expected after the keyword it began with: misleading
     head, head_col = _statement_head(text, line, column)
     hint = None
     if head and head not in KEYWORDS and head not in known:
@@ -275,7 +289,7 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str | None, known: set) -
         column = head_col
     else:
         word = _word_at(text, line, column)
-        message = f"unexpected {got}"
+        message = f"unexpected {got}" if expected or at_end else f"unknown word {got}"
         if expected:
             message += f"; expected {', '.join(_readable(expected))}"
         if word and word not in KEYWORDS:

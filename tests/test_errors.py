@@ -92,3 +92,15 @@ def test_huge_files_are_refused_unread_and_deep_nesting_is_clean(tmp_path):
     deep.write_text("input 8x8x1\n" + "add { branch { " * 100 + "relu" + " } }" * 100)
     res = CliRunner().invoke(main, ["check", str(deep), "--max-depth", "200", "-q"])
     assert res.exit_code == 0 and "101 of 101 layers match" in res.output
+
+
+@pytest.mark.parametrize("text,column,word,hint", [
+    ("input 8x8x3\nconv 3x3x4 samee", 12, "'samee'", "did you mean 'same'?"),
+    ("input 8x8x3\nconv 3x3x4 stridee 2", 12, "'stridee'", "did you mean 'stride'?"),
+    ("input 8x8x3\ndense 10 reluu", 10, "'reluu'", "did you mean 'relu'?"),
+    ("input 8x8x3\nConv 3x3x4", 1, "'Conv'", "did you mean 'conv'?"),
+])
+def test_misspelt_words_are_reported_whole(text, column, word, hint):
+    with pytest.raises(SpecSyntaxError) as info:
+        load(text)
+    assert info.value.column == column and word in str(info.value) and hint in str(info.value)
