@@ -154,12 +154,7 @@ def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None
             if own else 0
         macs = flops.get(where[id(mod)], 0) // (2 * batch) if own else 0
         result.layers.append(LayerCheck(row, seen.get(row.name), params, buffers, macs))
-    # measured for chains of convolutions and pooling (Araujo et al.'s setting): an
-    # upsampling layer can leave output units that see no input at all, and a softmax
-    # over one channel has no gradient
-    if dev.type != "meta" and not any(hasattr(m, "branches") for m in net.layers.values()) \
-            and not any(r.kind in ("deconv", "upsample") or getattr(r.layer, "activation", 0)
-                        == "softmax" for r in summary.rows):
+    if dev.type != "meta" and not any(hasattr(m, "branches") for m in net.layers.values()):
         result.rf = measure_rf(summary, net, dev)
     return result
 
@@ -167,20 +162,26 @@ def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None
 def measure_rf(summary, net, dev):
     """The receptive field measured: with every weight positive and max pooling read as
     average pooling over the same windows, the gradient of one central output unit of the
-    last spatial layer is non-zero exactly on its receptive field (clipped by the border).
-    Returns (layer name, calculated extents, measured extents), or None."""
+    last spatial layer is non-zero exactly on its receptive field. Measured when that field
+    lies inside the input; returns (layer name, calculated, measured extents) or None."""
     import torch
     rows = [r for r in summary.rows if len(r.output) > 1 and r.rf]
     if not rows:
         return None
     row = rows[-1]
+    # Araujo et al.'s setting is convolution and pooling: an upsampling layer can leave
+    # output units that see no input at all, and a softmax over one channel has no gradient
+    if any(r.kind in ("deconv", "upsample") or getattr(r.layer, "activation", None) == "softmax"
+           for r in summary.rows[:row.index]):
+        return None
     shape = summary.network.input.shape
     centre = [n // 2 for n in row.output[:-1]]
     expected = []
     for n, c, (size, jump, start) in zip(shape[:-1], centre, row.rf):
         mid = start + c * jump
-        lo, hi = mid - (size - 1) / 2, mid + (size - 1) / 2
-        expected.append(int(min(hi, n - 1) - max(lo, 0)) + 1)
+        if mid - (size - 1) / 2 < 0 or mid + (size - 1) / 2 > n - 1:
+            return None  # cut by the border: padding, floors and holes decide what is seen
+        expected.append(int(size))
     from .backends.torch import Pool
     pools = [m for m in net.modules() if isinstance(m, Pool) and m.is_max]
     saved_state = {k: v.clone() for k, v in net.state_dict().items()}

@@ -126,3 +126,29 @@ def graph(draw):
 @given(graph())
 def test_calculator_matches_pytorch_on_random_graphs(text):
     _agree(text)
+
+
+@st.composite
+def conv_pool_chain(draw):
+    """1-D chains of convolutions and pooling on an input wide enough for their field."""
+    layers = []
+    for _ in range(draw(st.integers(1, 5))):
+        if draw(st.booleans()):
+            layers.append(f"conv {draw(st.integers(1, 5))}x2 stride {draw(st.integers(1, 2))} "
+                          f"dilation {draw(st.integers(1, 3))} "
+                          f"{draw(st.sampled_from(['valid', 'same', 'pad 1']))} relu")
+        else:
+            k = draw(st.integers(1, 3))
+            layers.append(f"{draw(st.sampled_from(['maxpool', 'avgpool']))} {k} "
+                          f"stride {draw(st.integers(1, k))}")
+    return "input 400x1\n" + "\n".join(layers)
+
+
+@SETTINGS
+@given(conv_pool_chain())
+def test_receptive_field_matches_the_gradient_support(text):
+    summary = analyse(load(text))
+    result = check(summary, device="cpu")
+    assert result.rf is not None, "the field fits in 400 pixels: it must be measured"
+    name, calculated, measured = result.rf
+    assert calculated == measured, (name, calculated, measured)
