@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from . import model as m
 from .errors import CnnCalcError, LimitError, SpecDesignError, context_line, paused_gc
-from .parser import Block, Call, Def, Dims, Open, Param, Stmt, parse
+from .parser import OPTIONS as _OPTIONS, Block, Call, Def, Dims, Open, Param, Stmt, parse
 
 
 @dataclass
@@ -21,15 +21,6 @@ class Limits:
     max_line: int = 10_000
 
 
-# Options each statement kind accepts, beside ``name=``.
-_OPTIONS = {
-    "conv": {"valid", "same", "pad", "stride", "dilation", "groups", "nobias", "act", "kernel"},
-    "deconv": {"valid", "same", "stride", "dilation", "nobias", "act"},
-    "maxpool": {"valid", "same", "pad", "stride", "ceil"},
-    "avgpool": {"valid", "same", "pad", "stride", "ceil"},
-    "dense": {"nobias", "act"},
-    "concat_ref": {"crop"},
-}
 _PADDING_WORDS = {"valid", "same", "pad"}
 
 

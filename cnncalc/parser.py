@@ -15,6 +15,19 @@ from lark.exceptions import UnexpectedEOF, UnexpectedInput, UnexpectedToken, Vis
 
 from .errors import CnnCalcError, SpecSyntaxError, context_line
 
+# Options each statement kind accepts, beside ``name=`` (the grammar takes any, so that a
+# misplaced one gets a clear message from ``build``).
+OPTIONS = {
+    "conv": {"valid", "same", "pad", "stride", "dilation", "groups", "nobias", "act", "kernel"},
+    "deconv": {"valid", "same", "stride", "dilation", "nobias", "act"},
+    "maxpool": {"valid", "same", "pad", "stride", "ceil"},
+    "avgpool": {"valid", "same", "pad", "stride", "ceil"},
+    "dense": {"nobias", "act"},
+    "concat_ref": {"crop"},
+}
+_OPTION_WORDS = {"VALID", "SAME", "PAD", "STRIDE", "DILATION", "GROUPS", "NOBIAS", "CEIL", "CROP",
+                 "NAME", "KERNEL", "ACT"}
+
 KEYWORDS = ("network", "input", "conv", "deconv", "maxpool", "avgpool", "globalavgpool",
             "globalmaxpool", "flatten", "dense", "dropout", "batchnorm", "zeropad", "upsample",
             "relu", "sigmoid", "tanh", "softmax", "leakyrelu", "gelu", "linear", "add", "concat",
@@ -226,6 +239,8 @@ def _readable(expected) -> list[str]:
     for name in expected:
         if name in _TERMINALS:
             out.add(_TERMINALS[name])
+        elif name in ("NAME", "KERNEL"):
+            out.add(f"'{name.lower()}='")
         elif name.isupper() and name.lower() in KEYWORDS:
             out.add(repr(name.lower()))
         else:
@@ -290,6 +305,10 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str | None, known: set) -
     else:
         word = _word_at(text, line, column)
         message = f"unexpected {got}" if expected or at_end else f"unknown word {got}"
+        if head in KEYWORDS:  # only the options this kind of statement takes
+            kind = {"add": "add_ref", "concat": "concat_ref"}.get(head, head)
+            allowed = {w.upper() for w in OPTIONS.get(kind, ())} | {"NAME"}
+            expected = {t for t in expected if t not in _OPTION_WORDS or t in allowed}
         if expected:
             message += f"; expected {', '.join(_readable(expected))}"
         if word and word not in KEYWORDS:
