@@ -31,6 +31,14 @@ def read_input(path: str, shape: tuple, resize: bool = False):
     if not p.exists() or p.is_dir():
         raise CnnCalcError(f"--input {path}: no such file")
     suffix = p.suffix.lower()
+    values = 1
+    for v in shape:
+        values *= v
+    # never read far more than the input can hold: 8 bytes a value (.npy), 64 (text)
+    per_value = 8 if suffix == ".npy" else 64
+    if suffix not in IMAGE_SUFFIXES and p.stat().st_size > per_value * values + 65536:
+        raise CnnCalcError(f"--input {path}: the file is {p.stat().st_size:,} bytes, far more than "
+                           f"the spec's input ({'x'.join(map(str, shape))}) can hold")
     if suffix == ".npy":
         try:
             arr = np.load(p, allow_pickle=False)
@@ -56,10 +64,14 @@ def _image(p: Path, shape: tuple, resize: bool):
     from PIL import Image, UnidentifiedImageError
     if len(shape) != 3:
         raise CnnCalcError(f"--input {p}: an image needs a 2-D input such as 443x592x3")
+    import warnings
     try:
-        img = Image.open(p)
-        img.load()
-    except (UnidentifiedImageError, OSError) as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(p)
+            img.load()
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as e:
         raise CnnCalcError(f"--input {p}: cannot read the image ({e})") from None
     img = img.convert("L" if shape[-1] == 1 else "RGB")
     if img.size != (shape[0], shape[1]):

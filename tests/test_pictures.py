@@ -181,3 +181,15 @@ def test_html_and_svg_reprs():
     assert "<table>" in html and "block1_conv1" in html and "138,357,544" in html
     from cnncalc.draw import layout
     assert layout(s)._repr_svg_().startswith("<svg")
+
+
+def test_oversized_inputs_are_refused_before_reading(tmp_path):
+    big = tmp_path / "big.npy"
+    np.save(big, np.zeros((1000, 1000)))
+    res = run("run", "-e", "input 4x4x1 | relu", "--input", str(big))
+    assert res.exit_code == 2 and "far more than the spec's input (4x4x1) can hold" in res.output
+    from PIL import Image
+    bomb = tmp_path / "bomb.png"
+    Image.new("L", (12000, 12000)).save(bomb)  # past Pillow's decompression-bomb limit
+    res = run("run", "-e", "input 4x4x1 | relu", "--input", str(bomb), "--resize")
+    assert res.exit_code == 2 and "cannot read the image" in res.output
