@@ -88,6 +88,7 @@ class Summary:
     network: m.Network
     rows: list = field(default_factory=list)
     output: tuple = ()  # the network's output: the last top-level node's
+    input: tuple = ()   # the input as the rules saw it: numbers, or formulas of open sizes
 
     def total(self, attr: str) -> int:
         return sum(getattr(r, attr) for r in self.rows)
@@ -544,4 +545,4 @@ def analyse(network: m.Network, explain: bool = False, open_sizes: bool = False)
     rf = tuple((1, 1, 0) for _ in shape[:-1])
     with paused_gc():
         out, _ = walk.seq(network.layers, shape, rf, 0, "")
-    return Summary(network, walk.rows, out)
+    return Summary(network, walk.rows, out, shape)

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from .calc import Summary, fmt_shape
+from .render import nbytes
 from .errors import CnnCalcError
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
@@ -20,13 +21,6 @@ def parse_bytes(text: str) -> int:
     if not match or match.group(2).lower() not in _UNITS:
         raise CnnCalcError(f"cannot read {text!r} as a size; expected e.g. 512MiB, 16GiB, 2e9")
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
-
-
-def human_bytes(n: int) -> str:
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
 
 
 @dataclass
@@ -60,19 +54,6 @@ class CheckResult:
         return all(c.ok for c in self.layers) and (self.rf is None or self.rf[1] == self.rf[2])
 
 
-def estimate_bytes(summary: Summary, batch: int, itemsize: int = 4) -> int:
-    """Parameters plus every activation of one forward pass: an upper bound for inference."""
-    acts = sum(r.units for r in summary.rows) + _units(summary.network.input.shape)
-    return (summary.total("params") + acts * batch) * itemsize
-
-
-def _units(shape):
-    n = 1
-    for v in shape:
-        n *= v
-    return n
-
-
 def _free_bytes(torch, device) -> int | None:
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
@@ -90,14 +71,16 @@ def _free_bytes(torch, device) -> int | None:
 def guard_memory(summary: Summary, batch: int, dev, max_memory=None) -> int:
     """Refuse, before anything is allocated, a run that would not fit; the bytes it needs."""
     import torch
-    need = estimate_bytes(summary, batch)
+    from .memory import estimate
+    mem = estimate(summary, batch)  # float32: parameters plus every activation, kept
+    need = mem.param_bytes + mem.kept_bytes
     free = _free_bytes(torch, dev)
     limit = parse_bytes(max_memory) if max_memory else None
     for what, cap in (("--max-memory", limit), (f"free memory on {dev}", free)):
         if cap is not None and need > cap:
-            raise CnnCalcError(f"this run needs about {human_bytes(need)} (parameters and "
+            raise CnnCalcError(f"this run needs about {nbytes(need)} (parameters and "
                                f"activations at batch {batch}), more than the {what} "
-                               f"({human_bytes(cap)}); try --device meta, a smaller --batch or "
+                               f"({nbytes(cap)}); try --device meta, a smaller --batch or "
                                "--input")
     return need
 
@@ -246,6 +229,6 @@ def render_check(result: CheckResult) -> str:
         lines.append(f"receptive field of the centre unit of {name}: calculated "
                      f"{fmt_shape(calc)}, measured by gradient {fmt_shape(seen)} ({verdict})")
     if result.peak is not None:
-        lines.append(f"peak memory: measured {human_bytes(result.peak)} "
-                     f"(torch.cuda.max_memory_allocated), estimated at most {human_bytes(result.estimate)}")
+        lines.append(f"peak memory: measured {nbytes(result.peak)} "
+                     f"(torch.cuda.max_memory_allocated), estimated at most {nbytes(result.estimate)}")
     return "\n".join(lines) + "\n"

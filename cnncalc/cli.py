@@ -98,7 +98,7 @@ def analyse_or_show(spec: Spec, fmt="table", explain=False, open_sizes=False):
             e.context = context_line(spec.text, e.line, e.column or 1)
         if fmt == "table" and e.rows:
             from .render import table
-            click.echo(table(Summary(network, e.rows), e.rows, error=e))
+            click.echo(table(Summary(network, e.rows, input=e.rows[0].input), e.rows, error=e))
             sys.stdout.flush()
         raise
 

@@ -4,6 +4,7 @@ images the first axis is the width, as in the lecture notes (443x592 is 443 wide
 
 from __future__ import annotations
 
+from math import prod
 from pathlib import Path
 
 from .errors import CnnCalcError
@@ -31,9 +32,7 @@ def read_input(path: str, shape: tuple, resize: bool = False):
     if not p.exists() or p.is_dir():
         raise CnnCalcError(f"--input {path}: no such file")
     suffix = p.suffix.lower()
-    values = 1
-    for v in shape:
-        values *= v
+    values = prod(shape)
     # never read far more than the input can hold: 8 bytes a value (.npy), 64 (text)
     per_value = 8 if suffix == ".npy" else 64
     if suffix not in IMAGE_SUFFIXES and p.stat().st_size > per_value * values + 65536:

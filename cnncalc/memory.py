@@ -9,6 +9,7 @@ holds parameters, their gradients and the optimizer's state."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 
 from . import model as m
 from .errors import CnnCalcError
@@ -26,13 +27,6 @@ class Memory:
     peak_activation_bytes: int  # inference
     kept_bytes: int  # activations kept for the backward pass
     training_bytes: int
-
-
-def _units(shape) -> int:
-    n = 1
-    for v in shape:
-        n *= v
-    return n
 
 
 def peak_units(summary) -> int:
@@ -58,7 +52,7 @@ def peak_units(summary) -> int:
                 held += row.units
         return peak, x
 
-    return walk(summary.network.layers, _units(summary.network.input.shape), 0)[0]
+    return walk(summary.network.layers, prod(summary.input), 0)[0]
 
 
 def estimate(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "adam") -> Memory:
@@ -72,7 +66,7 @@ def estimate(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "
     params = summary.total("params")
     trainable = summary.total("trainable")
     acts = [r.units * size * batch for r in summary.rows]
-    kept = (sum(r.units for r in summary.rows) + _units(summary.network.input.shape)) * size * batch
+    kept = (sum(r.units for r in summary.rows) + prod(summary.input)) * size * batch
     training = params * size + trainable * size * (1 + OPTIMIZER_STATES[optimizer]) + kept
     return Memory(size, batch, params * size, acts, peak_units(summary) * size * batch, kept,
                   training)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from math import prod
 
 from .calc import fmt_shape
 
@@ -75,24 +76,24 @@ def _num(v) -> str:
     return f"{v:,}" if v else "--"
 
 
-def si(v) -> str:
-    """15470264320 → '15.47 G'."""
+def _scaled(v, steps, digits: int, small: str) -> str:
+    """A count in the largest unit it reaches; formulas as they are, zero as '--'."""
     if getattr(v, "symbolic", False):
         return str(v)
-    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3)):
+    for unit, size in steps:
         if v >= size:
-            return f"{v / size:.2f} {unit}"
-    return str(v) if v else "--"
+            return f"{v / size:.{digits}f} {unit}"
+    return small.format(v) if v else "--"
+
+
+def si(v) -> str:
+    """15470264320 → '15.47 G'."""
+    return _scaled(v, (("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3)), 2, "{}")
 
 
 def nbytes(v) -> str:
     """553430176 → '527.8 MiB'."""
-    if getattr(v, "symbolic", False):
-        return str(v)
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if v >= size:
-            return f"{v / size:.1f} {unit}"
-    return f"{v} B" if v else "--"
+    return _scaled(v, (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)), 1, "{} B")
 
 
 def exact(v):
@@ -165,12 +166,8 @@ def table(summary, rows=None, error=None, options: Options | None = None) -> str
     rows = summary.rows if rows is None else rows
     cols = o.columns or _default(rows)
     net = summary.network
-    inp = net.input.shape
-    if rows:
-        inp = rows[0].input  # the input as the rules saw it: numbers, or formulas of open sizes
-    units = 1
-    for v in inp:
-        units = v * units
+    inp = summary.input
+    units = prod(inp)
     first = {"#": "0", "name": "input", "layer": "input", "block": "", "output": fmt_shape(inp),
              "units": _num(units), "rf": "1", "memory": nbytes(units * o.batch * _itemsize(o))}
     body = [[first.get(c, "--") for c in cols]]
@@ -199,10 +196,15 @@ def table(summary, rows=None, error=None, options: Options | None = None) -> str
     return "\n".join(out + notes) + "\n"
 
 
+def _per(v) -> str:
+    """'15.47 G' to put before a unit such as MACs; '0 ' when there is none."""
+    return si(v) if v else "0 "
+
+
 def footer(summary, o: Options) -> str:
     from .memory import estimate
     batch = f" at batch {o.batch}" if o.batch > 1 else ""
-    if any(getattr(v, "symbolic", False) for v in summary.rows[0].input if summary.rows):
+    if any(getattr(v, "symbolic", False) for v in summary.input):
         return (f"params: {summary.total('params'):,} (trainable {summary.total('trainable'):,}, "
                 f"non-trainable {summary.total('non_trainable'):,}); output "
                 f"{fmt_shape(summary.output)}\nopen input sizes: sizes are formulas; "
@@ -211,8 +213,8 @@ def footer(summary, o: Options) -> str:
     return (f"params: {summary.total('params'):,} (trainable {summary.total('trainable'):,}, "
             f"non-trainable {summary.total('non_trainable'):,}); output "
             f"{fmt_shape(summary.output)}\n"
-            f"compute{batch}: {si(summary.total('macs') * o.batch)}MACs, "
-            f"{si(summary.total('flops') * o.batch)}FLOPs; memory ({o.dtype}{batch}): params "
+            f"compute{batch}: {_per(summary.total('macs') * o.batch)}MACs, "
+            f"{_per(summary.total('flops') * o.batch)}FLOPs; memory ({o.dtype}{batch}): params "
             f"{nbytes(mem.param_bytes)}, inference peak {nbytes(mem.peak_activation_bytes)}, "
             f"training with {o.optimizer} {nbytes(mem.training_bytes)}")
 

@@ -147,3 +147,11 @@ def test_summary_does_not_import_torch():
             "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, 'heavy import'")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("text,shown", [("input 8x8x3", "output 8x8x3"),
+                                        ("input HxWx3", "output HxWx3")])
+def test_a_spec_with_only_an_input(text, shown):
+    res = run("summary", "-e", text)
+    assert res.exit_code == 0, res.output
+    assert shown in res.output and "params: 0" in res.output
