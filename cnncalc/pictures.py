@@ -20,8 +20,8 @@ def map_grid(fmap, max_tiles: int = 256):
     """(spatial..., C) → one grey image with a tile per channel. Images are shown with
     the first axis across (the width, as the spec and the lecture notes write it)."""
     import numpy as np
-    if fmap.ndim == 2:  # 1-D maps: one row per channel
-        fmap = fmap.T[:, :, None].transpose(1, 0, 2)[:, :, 0].T[..., None]
+    if fmap.ndim == 2:  # 1-D maps (length, channels): one picture, a row per channel
+        fmap = fmap.T[..., None]
     if fmap.ndim == 4:  # 3-D maps: the middle slice of the first axis
         fmap = fmap[fmap.shape[0] // 2]
     w, h, c = fmap.shape

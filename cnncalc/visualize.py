@@ -49,5 +49,5 @@ def tiles(images: list):
     """Several (spatial..., C) inputs → one picture, a tile each."""
     import numpy as np
     from .pictures import map_grid
-    stack = np.stack([img.mean(-1) if img.shape[-1] != 3 else img.mean(-1) for img in images], -1)
+    stack = np.stack([img.mean(-1) for img in images], -1)  # one grey tile per input
     return map_grid(stack)
