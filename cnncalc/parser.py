@@ -228,9 +228,10 @@ def _lark() -> Lark:
 
 # How the grammar's terminal names read to a person.
 _TERMINALS = {"DIMS": "a size such as 3x3x64", "ID": "a name", "FLOAT": "a number",
-              "NUMBER": "a number", "ACT": "an activation", "_NL": "a new line",
+              "NUMBER": "a number", "ACT": "an activation",
+              "_SEP": "a new line or '|'",
               "$END": "end of the spec", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('",
-              "RPAR": "')'", "COMMA": "','", "EQUAL": "'='", "VBAR": "'|'", "LSQB": "'['",
+              "RPAR": "')'", "COMMA": "','", "LSQB": "'['",
               "RSQB": "']'"}
 
 
@@ -280,7 +281,8 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str | None, known: set) -
     if isinstance(e, UnexpectedToken) and e.token.type == "$END":
         got = "end of the spec"
     elif isinstance(e, UnexpectedToken):
-        got = repr(str(e.token)) if e.token.type != "_NL" else "end of line"
+        got = repr(str(e.token)) if e.token.type != "_SEP" else (
+            "'|'" if e.token.startswith("|") else "end of line")
     else:
         lines = text.split("\n")
         src = lines[line - 1] if 0 < line <= len(lines) else ""

@@ -197,8 +197,9 @@ def table(summary, rows=None, error=None, options: Options | None = None) -> str
 
 
 def _per(v) -> str:
-    """'15.47 G' to put before a unit such as MACs; '0 ' when there is none."""
-    return si(v) if v else "0 "
+    """'15.47 G' to put before a unit such as MACs; '576 ' and '0 ' below a thousand."""
+    text = si(v) if v else "0"
+    return text if text[-1].isalpha() else text + " "
 
 
 def footer(summary, o: Options) -> str:

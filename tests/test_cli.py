@@ -60,6 +60,12 @@ def test_inline_and_stdin():
     assert res.exit_code == 0 and "16x16x16" in res.output
 
 
+def test_footer_counts_below_a_thousand_keep_their_space():
+    # a 1x1 conv from 3 to 3 channels on 8x8: 8 * 8 * 3 outputs, 3 MACs each
+    res = run("summary", "-e", "input 8x8x3 | conv 1x1x3")
+    assert "compute: 576 MACs," in res.output
+
+
 def test_input_override():
     res = run("summary", VGG, "--input", "32x32x3", "--format", "json")
     data = json.loads(res.output)
