@@ -4,7 +4,6 @@ the Transformer turns each alias into a small record. Expansion of ``repeat``,
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -272,6 +271,7 @@ def _statement_head(text: str, line: int, column: int) -> tuple[str, int]:
 
 
 def _syntax_error(e: UnexpectedInput, text: str, file: str | None, known: set) -> SpecSyntaxError:
+    import difflib  # only a spec with a mistake pays for it
     line, column = getattr(e, "line", None), getattr(e, "column", None)
     at_end = isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END")
     if at_end or line is None or line < 1:

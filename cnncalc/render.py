@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from math import prod
 
@@ -249,6 +247,9 @@ def markdown(summary, options: Options | None = None) -> str:
 
 
 def csv_text(summary, options: Options | None = None) -> str:
+    import csv  # only the csv format needs them
+    import io
+
     o = options or Options()
     buf = io.StringIO()
     fields = ["index", "path", "depth", "name", "kind", "layer", "output", "weights", "biases",
