@@ -51,7 +51,10 @@ class Open:
 Atom = Union[int, Param, Open]
 
 
-@dataclass(frozen=True)
+# The records made for every token (Dims, Opt, Stmt) use slots and plain __init__: a frozen
+# dataclass sets each field through object.__setattr__, which made the Transformer a third
+# of the parse.
+@dataclass(slots=True)
 class Dims:
     """A size written as ``5x5x6``: its atoms and where it stood."""
     atoms: tuple
@@ -60,7 +63,7 @@ class Dims:
     column: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Opt:
     name: str
     value: object
@@ -68,7 +71,7 @@ class Opt:
     column: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Stmt:
     kind: str
     args: list
@@ -110,9 +113,12 @@ class Spec:
 
 
 def _dims(tok: Token) -> Dims:
+    text = str(tok)
+    if text.isdigit():  # the common case: one number
+        return Dims((int(text),), text, tok.line, tok.column)
     atoms = []
     col = tok.column
-    for part in str(tok).split("x"):
+    for part in text.split("x"):
         if part.isdigit():
             atoms.append(int(part))
         elif part.startswith("$"):
@@ -120,16 +126,16 @@ def _dims(tok: Token) -> Dims:
         else:
             atoms.append(Open(part))
         col += len(part) + 1
-    return Dims(tuple(atoms), str(tok), tok.line, tok.column)
+    return Dims(tuple(atoms), text, tok.line, tok.column)
 
 
 _VALUES = {"DIMS", "ID", "FLOAT", "NUMBER", "ACT"}
 
 
 def _split(children):
-    """(line, column) of the statement's first token, and its values without the
-    punctuation and keywords that ``keep_all_tokens`` leaves in."""
-    first = next(c for c in children if isinstance(c, Token))
+    """(line, column) of the statement's first token (its keyword, or the name of a call),
+    and its values without the punctuation and keywords that ``keep_all_tokens`` leaves in."""
+    first = children[0]
     vals = [c for c in children if not isinstance(c, Token) or c.type in _VALUES]
     return first.line, first.column, vals
 
@@ -152,8 +158,13 @@ def _opt(name):
 def _layer(kind):
     def method(self, children):
         line, column, vals = _split(children)
-        args = [_value(v) for v in vals if not isinstance(v, Opt)]
-        return Stmt(kind, args, [v for v in vals if isinstance(v, Opt)], line, column)
+        args, opts = [], []
+        for v in vals:
+            if isinstance(v, Opt):
+                opts.append(v)
+            else:
+                args.append(_value(v))
+        return Stmt(kind, args, opts, line, column)
     return method
 
 
