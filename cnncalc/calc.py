@@ -124,9 +124,11 @@ def window_axis(n, k, s, d, pad, ceil, axis, ex):
     kt = f"{ke}" if d == 1 else f"{ke} (kernel {k}, dilation {d})"
     before, after = SIDES.get(axis, ("before", "after"))
     # Written so that ``n`` may also be a numpy array of sizes (``cnncalc sizes``).
+    # Stride 1 skips the divisions: the same numbers, but an array of a million sizes
+    # (``cnncalc sizes``) no longer pays for a dozen whole-array operations.
     if pad == "same":
-        out = -(-n // s)
-        total = _relu((out - 1) * s + ke - n)
+        out = n if s == 1 else -(-n // s)
+        total = ke - 1 if s == 1 else _relu((out - 1) * s + ke - n)
         b, a = total // 2, total - total // 2
         if ex is not None:
             ex.append(f"{axis}: same padding, stride {s}: ceil({n} / {s}) = {out}, "
@@ -145,12 +147,12 @@ def window_axis(n, k, s, d, pad, ceil, axis, ex):
         if ex is not None:
             ex.append(f"{axis}: ceil(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}")
         return out, p, p + _relu((out - 1) * s + ke - n - 2 * p), 0
-    out = span // s + 1
+    out = span + 1 if s == 1 else span // s + 1
+    dropped = 0 if s == 1 else span % s
     if ex is not None:
-        dropped = span % s
         ex.append(f"{axis}: floor(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}"
                   + (f" ({dropped} left unused at the {after})" if dropped else ""))
-    return out, p, p, span % s
+    return out, p, p, dropped
 
 
 def _relu(v):
