@@ -35,6 +35,7 @@ class Out:
     geometry: dict | None = None  # resolved values the backend follows
     window: tuple | None = None   # per axis (kernel, stride, pad_before) for receptive fields
     up: bool = False              # window is (kernel, stride, crop_before) of an upsampling
+    note: str | None = None       # a caveat for the row, shown under the table
 
 
 @dataclass(slots=True)
@@ -296,9 +297,16 @@ def pool(layer, x, ex):
         pads.append((b, a))
         dropped.append(d)
     shape = (*outs, x[-1])
+    # PyTorch's ceil mode drops a last window that would start in the padding. A formula
+    # cannot say when; it can only fire with padding or a stride beyond the window.
+    can_drop = any(pads[i][0] or layer.pool[i] < layer.stride[i] for i in range(rank))
+    note = ("ceil mode: PyTorch drops a last window that would start in the padding, which "
+            "this formula leaves out for some sizes; 'cnncalc sizes' applies it") \
+        if layer.ceil and layer.padding != "same" and can_drop and any(map(_symbolic, outs)) \
+        else None
     return Out(shape, ops=prod(shape) * prod(layer.pool),
                geometry={"pads": tuple(pads), "dropped": tuple(dropped)},
-               window=tuple(zip(layer.pool, layer.stride, (p[0] for p in pads))))
+               window=tuple(zip(layer.pool, layer.stride, (p[0] for p in pads))), note=note)
 
 
 def global_pool(layer, x, ex):
@@ -490,6 +498,7 @@ class _Walk:
             else:
                 out = RULES[type(layer)](layer, x, row.explain)
                 rf = receptive(rf, out)
+                row.note = out.note
         except RuleError as e:
             self.fail(row, str(e))
         row.output, row.weights, row.biases = out.shape, out.weights, out.biases

@@ -139,6 +139,22 @@ def test_open_sizes_as_formulas():
     assert run("summary", "-e", "input HxWx3 | relu", "--format", "json").exit_code == 2
 
 
+def test_ceil_formula_notes_pytorchs_last_window_rule():
+    import torch
+    from cnncalc import analyse, load
+    from cnncalc.build import with_input
+    # PyTorch on a 5-wide input, pool 2, stride 2, pad 1, ceil mode: the last window would
+    # start in the padding, so it is dropped and 3 remain, where ceil(5 / 2) + 1 says 4.
+    pool = torch.nn.MaxPool2d(2, 2, padding=1, ceil_mode=True)
+    assert pool(torch.zeros(1, 1, 5, 5)).shape[-1] == 3
+    net = load("input HxWx1 | maxpool 2 stride 2 pad 1 ceil")
+    row = analyse(net, open_sizes=True).rows[0]
+    assert str(row.output[0]) == "ceil(H / 2) + 1" and "last window" in row.note
+    assert analyse(with_input(net, "5x5x1")).output[0] == 3
+    # without padding, and with the window at least the stride, the rule never fires
+    assert analyse(load("input HxWx1 | maxpool 3 stride 2 ceil"), open_sizes=True).rows[0].note is None
+
+
 @pytest.mark.parametrize("text", [t.replace("\nname_me", "") for t in SWEEP_SPECS[:2]] + [
     "input ?x?x1\nconv 3x3x2 same stride 2\ndeconv 3x3x2 stride 2\nupsample 2\nzeropad 1\n"
     "conv 5x5x1 dilation 2"])
