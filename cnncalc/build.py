@@ -381,6 +381,7 @@ _CLASSES = {"conv": m.Conv, "deconv": m.Deconv, "maxpool": m.MaxPool, "avgpool":
             "flatten": m.Flatten, "dense": m.Dense, "dropout": m.Dropout, "batchnorm": m.BatchNorm,
             "zeropad": m.ZeroPad, "upsample": m.Upsample, "activation": m.Act,
             "add_ref": m.AddRef, "concat_ref": m.ConcatRef}
+_KIND_OF = {cls: kind for kind, cls in _CLASSES.items()} | {m.Add: "add", m.Concat: "concat"}
 
 
 # --- naming and construction -------------------------------------------------------------
@@ -388,7 +389,7 @@ _CLASSES = {"conv": m.Conv, "deconv": m.Deconv, "maxpool": m.MaxPool, "avgpool":
 def _construct(st: _State, raw: _Raw, taken: set, counters: dict):
     fields = dict(raw.fields)
     if "name" not in fields:
-        kind = raw.cls.model_fields["kind"].default
+        kind = _KIND_OF[raw.cls]  # (model_fields is a slow class property in pydantic)
         base = fields.get("activation") if kind == "activation" else kind
         base = {"add_ref": "add", "concat_ref": "concat"}.get(base, base)
         n = counters.get(base, 0)
