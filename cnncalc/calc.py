@@ -124,9 +124,8 @@ def window_axis(n, k, s, d, pad, ceil, axis, ex):
     ke = d * (k - 1) + 1
     kt = f"{ke}" if d == 1 else f"{ke} (kernel {k}, dilation {d})"
     before, after = SIDES.get(axis, ("before", "after"))
-    # Written so that ``n`` may also be a numpy array of sizes (``cnncalc sizes``).
-    # Stride 1 skips the divisions: the same numbers, but an array of a million sizes
-    # (``cnncalc sizes``) no longer pays for a dozen whole-array operations.
+    # Written so that ``n`` may also be a numpy array of sizes (``cnncalc sizes``). Stride 1
+    # skips the divisions: the same numbers, without a dozen whole-array operations.
     if pad == "same":
         out = n if s == 1 else -(-n // s)
         total = ke - 1 if s == 1 else _relu((out - 1) * s + ke - n)
