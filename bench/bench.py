@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 VGG = ROOT / "specs" / "vgg16.cnn"
 R50 = ROOT / "specs" / "resnet50.cnn"
 ROWS = []
+CURVE = {}  # form -> {layers: seconds}, the scaling curve written under the table
 
 
 def median_time(fn, runs):
@@ -140,6 +141,7 @@ def scaling():
             for n in sizes:
                 runs[n].append(median_time(lambda: analyse(load(texts[n], limits=lim)), 1))
         times = {n: statistics.median(runs[n]) for n in sizes}
+        CURVE[form] = times
         for n in sizes:
             print(f"  {form:6s} {n:>7,} layers: {times[n]:.3f} s "
                   f"({times[n] / n * 1e6:.0f} us a layer)", flush=True)
@@ -184,6 +186,18 @@ def backend():
             "within 5%", a <= 1.05 * b, ratio=a / b)
 
 
+def curve_table() -> str:
+    """Parse + analyse time by spec size: the curve behind the scaling rows."""
+    sizes = sorted({n for times in CURVE.values() for n in times})
+    lines = ["\n## Scaling curve (parse + analyse)\n",
+             "| spec | " + " | ".join(f"{n:,} layers" for n in sizes) + " |",
+             "|---|" + "---:|" * len(sizes)]
+    for form, times in CURVE.items():
+        cells = [f"{times[n]:.3g} s ({times[n] / n * 1e6:.0f} µs a layer)" for n in sizes]
+        lines.append(f"| {form} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     import torch
     print("figure | cnncalc | peer | ratio | target | holds", flush=True)
@@ -202,7 +216,8 @@ def main():
             "target is a bound). This machine's speed varies by up to 2x between runs minutes "
             "apart (the same in-process VGG16 measured 1.98 ms and 4.25 ms in two runs of one day; "
             "CPU time rises with wall time, so it runs slower rather than waiting), so single figures "
-            "near a target can flip; ratios taken side by side are steadier.\n\n" + table + "\n")
+            "near a target can flip; ratios taken side by side are steadier.\n\n" + table + "\n"
+            + curve_table())
     notes = ROOT / "bench" / "notes.md"  # kept by hand: the analysis behind the figures
     if notes.exists():
         text += "\n" + notes.read_text()
