@@ -168,22 +168,28 @@ def backend():
     from cnncalc import analyse, load
     from cnncalc.backends.torch import Net
     torch.set_num_threads(2)
-    for name, path, model, runs in (("VGG16", VGG, reference.vgg16, 11),
-                                    ("ResNet-50", R50, reference.resnet50, 15)):
-        ours, hand = Net(analyse(load(path.read_text()))).eval(), model().eval()
-        x_nhwc = torch.randn(1, 224, 224, 3)
-        x_nchw = x_nhwc.permute(0, 3, 1, 2).contiguous()
-        with torch.no_grad():
-            for _ in range(3):  # warm-up: the first calls set up kernels and memory
-                ours(x_nhwc), hand(x_nchw)
-            t_ours, t_hand = [], []
-            pair = [(t_ours, lambda: ours(x_nhwc)), (t_hand, lambda: hand(x_nchw))]
-            for i in range(runs):  # interleaved, first one then the other first (ABBA), so
-                for times, fn in pair[::1 if i % 2 else -1]:  # drift and order hit both alike
-                    times.append(median_time(fn, 1))
-        a, b = statistics.median(t_ours), statistics.median(t_hand)
-        row(f"forward pass {name}, CPU, batch 1 (vs hand-written nn.Module)", a, b, "s",
-            "within 5%", a <= 1.05 * b, ratio=a / b)
+    # CUDA rows too when torch sees a GPU; each call then waits for the GPU to finish
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        done = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+        for name, path, model, runs in (("VGG16", VGG, reference.vgg16, 11),
+                                        ("ResNet-50", R50, reference.resnet50, 15)):
+            ours = Net(analyse(load(path.read_text()))).eval().to(device)
+            hand = model().eval().to(device)
+            x_nhwc = torch.randn(1, 224, 224, 3, device=device)
+            x_nchw = x_nhwc.permute(0, 3, 1, 2).contiguous()
+            with torch.no_grad():
+                for _ in range(3):  # warm-up: the first calls set up kernels and memory
+                    ours(x_nhwc), hand(x_nchw), done()
+                t_ours, t_hand = [], []
+                pair = [(t_ours, lambda: (ours(x_nhwc), done())),
+                        (t_hand, lambda: (hand(x_nchw), done()))]
+                for i in range(runs):  # interleaved, one then the other first (ABBA), so
+                    for times, fn in pair[::1 if i % 2 else -1]:  # drift and order hit both
+                        times.append(median_time(fn, 1))
+            a, b = statistics.median(t_ours), statistics.median(t_hand)
+            row(f"forward pass {name}, {device.upper()}, batch 1 (vs hand-written nn.Module)",
+                a, b, "s", "within 5%", a <= 1.05 * b, ratio=a / b)
 
 
 def curve_table() -> str:
