@@ -220,9 +220,9 @@ def main():
             f"{machine}. Times are medians of repeated runs, measured side by side in one run; "
             "the ratio is the peer's figure over ours (or ours over the reference where the "
             "target is a bound). This machine's speed varies by up to 2x between runs minutes "
-            "apart (the same in-process VGG16 measured 1.98 ms and 4.25 ms in two runs of one day; "
-            "CPU time rises with wall time, so it runs slower rather than waiting), so single figures "
-            "near a target can flip; ratios taken side by side are steadier.\n\n" + table + "\n"
+            "apart (CPU time rises with wall time: it runs slower rather than waiting), so "
+            "single figures near a target can flip; ratios taken side by side are steadier, "
+            "and the notes below give the ranges seen over many runs.\n\n" + table + "\n"
             + curve_table())
     notes = ROOT / "bench" / "notes.md"  # kept by hand: the analysis behind the figures
     if notes.exists():
