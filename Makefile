@@ -7,7 +7,7 @@ CNN    := $(VENV)/bin/cnncalc
 # while an unpinned torch pulls a CUDA build of several GB.
 TORCH  := torch==2.13.0
 
-.PHONY: demo test bench fuzz install clean
+.PHONY: demo test bench fuzz install clean grammar
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ fuzz: install
 bench: install
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[torch,pictures,test,bench]"
 	$(PY) bench/bench.py
+
+# the parser is generated from the grammar (a test checks that they match)
+grammar: install
+	$(PY) tools/make_grammar.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

@@ -1,25 +1,32 @@
-"""cnncalc: shapes, counts and more of convolutional networks, from a text spec."""
+"""cnncalc: shapes, counts and more of convolutional networks, from a text spec.
+
+    >>> import cnncalc
+    >>> s = cnncalc.summarize("input 32x32x3 | conv 3x3x16 same relu | maxpool 2")
+    >>> s.output, s.totals.params
+    ((16, 16, 16), 448)
+
+Names load lazily, so ``import cnncalc`` costs next to nothing."""
 
 from .errors import CnnCalcError, LimitError, SpecDesignError, SpecSyntaxError
 
-__version__ = "0.1.0"
-__all__ = ["CnnCalcError", "SpecSyntaxError", "SpecDesignError", "LimitError", "load", "analyse",
-           "summarize"]
+__version__ = "0.2.0"
+__all__ = ["parse", "read", "analyse", "summarize", "with_input", "to_torch", "check",
+           "Summary", "Row", "Network", "CnnCalcError", "SpecSyntaxError", "SpecDesignError",
+           "LimitError"]
+
+_LAZY = {"parse": "api", "read": "api", "analyse": "api", "summarize": "api",
+         "with_input": "api", "to_torch": "api", "check": "api",
+         "Summary": "analysis.walk", "Row": "analysis.walk", "Network": "layers.network"}
 
 
-def load(text, file=None, limits=None):
-    """Parse spec text into the frozen network model."""
-    from .build import load as _load
-    return _load(text, file, limits)
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cnncalc' has no attribute {name!r}")
 
 
-def analyse(network, explain=False, open_sizes=False):
-    """Every layer's shape and counts (see ``cnncalc.calc``); with ``open_sizes``, open
-    input sizes become formulas."""
-    from .calc import analyse as _analyse
-    return _analyse(network, explain, open_sizes)
-
-
-def summarize(text, file=None):
-    """Text to summary in one call."""
-    return analyse(load(text, file))
+def __dir__():
+    return sorted(__all__)

@@ -1,5 +1,5 @@
-"""The ``cnncalc`` command. Each command imports what it needs when it runs:
-a shape query never imports torch or numpy."""
+"""The ``cnncalc`` command. Each command imports what it needs when it runs: a shape
+query never imports torch, numpy or pydantic."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ import click
 from .errors import CnnCalcError, SpecDesignError
 
 
-def _spec_args(f=None, *, override="--input"):
-    if f is None:
-        return lambda g: _spec_args(g, override=override)
+def _spec_args(f):
     f = click.option("--max-bytes", type=click.IntRange(min=1), default=1 << 20,
                      show_default=True, help="Largest spec file accepted.")(f)
     f = click.option("--max-layers", type=click.IntRange(min=1), default=100_000,
@@ -22,8 +20,8 @@ def _spec_args(f=None, *, override="--input"):
     # at most 200: deeper nesting would run into Python's recursion limit
     f = click.option("--max-depth", type=click.IntRange(min=1, max=200), default=64,
                      show_default=True, help="Deepest nesting of blocks.")(f)
-    f = click.option(override, "input_shape", metavar="SHAPE",
-                     help="Replace the spec's input size, e.g. 512x512x3.")(f)
+    f = click.option("--input", "input_shape", metavar="SHAPE",
+                     help="Replace the spec's input size, e.g. 512x512x3 (or ?x?x3).")(f)
     f = click.option("-e", "--expr", metavar="TEXT", help="An inline spec instead of a file.")(f)
     f = click.argument("spec", required=False, type=click.Path(allow_dash=True, dir_okay=False))(f)
     return f
@@ -76,31 +74,54 @@ class Spec:
 
 def load_spec(spec, expr, input_shape=None, max_bytes=1 << 20, max_layers=100_000,
               max_depth=64) -> Spec:
-    from .build import Limits, load, with_input
+    from .api import with_input
+    from .language.expand import Limits, load
     text, file = _read(spec, expr, max_bytes)
     network = load(text, file, Limits(max_layers=max_layers, max_depth=max_depth,
                                       max_bytes=max_bytes))
     if input_shape:
         network = with_input(network, input_shape)
+    for w in network.warnings:
+        click.echo(f"warning: {w}", err=True)
     return Spec(network, text.decode("utf-8", "replace") if isinstance(text, bytes) else text, file)
 
 
 def analyse_or_show(spec: Spec, fmt="table", explain=False, open_sizes=False):
     """Analyse; on a design error, show the rows up to the failing layer, then fail."""
-    from .calc import Summary, analyse
-    from .errors import context_line
+    from .analysis.walk import Summary, analyse
     network = spec.network
     try:
         return analyse(network, explain, open_sizes)
     except SpecDesignError as e:
-        e.file = e.file or spec.file
-        if e.line:
-            e.context = context_line(spec.text, e.line, e.column or 1)
         if fmt == "table" and e.rows:
-            from .render import table
-            click.echo(table(Summary(network, e.rows, input=e.rows[0].input), e.rows, error=e))
+            from .render.table import matrix, text
+            s = Summary(network, e.rows, input=e.rows[0].input)
+            click.echo(text(matrix(s, rows=e.rows, failed=True)))
             sys.stdout.flush()
         raise
+
+
+def write_file(path: str, data, what: str = "-o"):
+    """Write text or bytes; a missing folder, a read-only place or a full disk is a clean
+    error, not a traceback."""
+    mode = "wb" if isinstance(data, bytes) else "w"
+    try:
+        with open(path, mode) as fh:
+            fh.write(data)
+    except OSError as e:
+        raise CnnCalcError(f"{what} {path}: cannot write it ({e.strerror or e})") from None
+
+
+def writable(path: str, what: str = "-o"):
+    """Fail early, before a long computation, if ``path`` cannot be written."""
+    import os
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise CnnCalcError(f"{what} {path}: is a folder; give a file name")
+    if not os.path.isdir(folder):
+        raise CnnCalcError(f"{what} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise CnnCalcError(f"{what} {path}: the folder {folder} is not writable")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -111,7 +132,7 @@ def main():
     \b
     A spec is a list of layers separated by new lines or '|':
       input 443x592x3 | conv 5x5x6 valid stride 1 | maxpool 2
-    See the README for the whole language.
+    'cnncalc layers' lists every layer kind; the README has the whole language.
     """
 
 
@@ -128,10 +149,11 @@ def _scale_args(f):
 @main.command()
 @_spec_args
 @_scale_args
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown", "csv"]),
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown", "csv", "html"]),
               default="table", show_default=True)
 @click.option("--columns", metavar="LIST", help="default, all, or a comma list of: #, name, "
-              "layer, block, output, weights, biases, params, units, macs, flops, rf, jump, memory.")
+              "layer, block, output, weights, biases, params, trainable, non_trainable, units, "
+              "macs, flops, rf, jump, memory.")
 @_errors
 def summary(spec, expr, input_shape, max_depth, max_layers, max_bytes, batch, dtype, optimizer,
             fmt, columns):
@@ -140,11 +162,11 @@ def summary(spec, expr, input_shape, max_depth, max_layers, max_bytes, batch, dt
     \b
     --columns all adds MACs, FLOPs (2 x MACs + element-wise operations), the receptive
     field and its jump, and activation memory."""
-    from .render import FORMATS, Options, columns as parse_columns
+    from .render.table import Options, parse_columns, render
     options = Options(parse_columns(columns), batch, dtype, optimizer)
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     s = analyse_or_show(loaded, fmt, open_sizes=fmt != "json")
-    click.echo(FORMATS[fmt](s, options=options), nl=False)
+    click.echo(render(s, fmt, options), nl=False)
 
 
 @main.command()
@@ -153,22 +175,35 @@ def summary(spec, expr, input_shape, max_depth, max_layers, max_bytes, batch, dt
 @_errors
 def explain(spec, expr, input_shape, max_depth, max_layers, max_bytes, layer_name):
     """Each layer's formulas with the numbers put into them."""
-    from .render import describe
-    from .calc import fmt_shape
+    from .fmt import shape
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     summary_ = analyse_or_show(loaded, "none", explain=True, open_sizes=True)
     rows = [r for r in summary_.rows if layer_name in (None, r.name)]
     if not rows:
-        raise CnnCalcError(f"--layer {layer_name}: no such layer; layers are "
-                           + ", ".join(r.name for r in summary_.rows[:20]))
+        import difflib
+        names = [r.name for r in summary_.rows]
+        close = difflib.get_close_matches(layer_name, names, n=3)
+        raise CnnCalcError(f"--layer {layer_name}: no such layer; "
+                           + (f"did you mean {', '.join(close)}?" if close else
+                              "layers are " + ", ".join(names[:20])
+                              + (", ..." if len(names) > 20 else "")))
     for r in rows:
-        click.echo(f"{r.index} {r.name}: {describe(r.layer)} (line {r.layer.line})")
-        click.echo(f"    input {fmt_shape(r.input)} -> output {fmt_shape(r.output)}")
+        click.echo(f"{r.index} {r.name}: {r.layer.describe()} ({where(r.layer)})")
+        click.echo(f"    input {shape(r.input)} -> output {shape(r.output)}")
         for step in r.explain:
             click.echo(f"    {step}")
         if r.params:
             click.echo(f"    params: {r.trainable:,} trainable + {r.non_trainable:,} "
                        f"non-trainable = {r.params:,}")
+
+
+def where(layer) -> str:
+    """'line 5', or 'line 5, from the block called on line 12'."""
+    text = f"line {layer.line}"
+    called = getattr(layer, "called", None)
+    if called and called != layer.line:
+        text += f", from {layer.origin or 'the block'} called on line {called}"
+    return text
 
 
 @main.command()
@@ -178,7 +213,10 @@ def explain(spec, expr, input_shape, max_depth, max_layers, max_bytes, layer_nam
 @_errors
 def draw(spec, expr, input_shape, max_depth, max_layers, max_bytes, out):
     """Draw the network as the classic convnet figure."""
-    from .draw import layout, png, svg
+    from .render.draw import layout, png, svg
+    if not out.lower().endswith((".svg", ".png")):
+        raise CnnCalcError(f"-o {out}: expected a .svg or .png file name")
+    writable(out)
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     d = layout(analyse_or_show(loaded))
     if out.lower().endswith(".png"):
@@ -186,17 +224,22 @@ def draw(spec, expr, input_shape, max_depth, max_layers, max_bytes, out):
             png(d, out)
         except ImportError:
             raise CnnCalcError("PNG output needs matplotlib: pip install 'cnncalc[pictures]'") from None
-    elif out.lower().endswith(".svg"):
-        with open(out, "w") as fh:
-            fh.write(svg(d))
+        except OSError as e:
+            raise CnnCalcError(f"-o {out}: cannot write it ({e.strerror or e})") from None
     else:
-        raise CnnCalcError(f"-o {out}: expected a .svg or .png file name")
+        write_file(out, svg(d))
     click.echo(f"wrote {out} ({d.width:.0f} x {d.height:.0f})")
 
 
+def _random_weights_notice(weights, seed=0):
+    if not weights:
+        click.echo(f"random weights (seed {seed}): the numbers mean nothing until you give "
+                   "--weights FILE", err=True)
+
+
 @main.command()
-@_spec_args(override="--size")
-@click.option("--input", "data", required=True, metavar="FILE",
+@_spec_args
+@click.option("--data", required=True, metavar="FILE",
               help="An image (PNG, JPEG, ...), a .npy array, or a text grid of numbers.")
 @click.option("--weights", metavar="FILE", help="safetensors, or a PyTorch state dict "
               "(loaded with weights_only=True: a file that would run code is refused).")
@@ -207,11 +250,15 @@ def draw(spec, expr, input_shape, max_depth, max_layers, max_bytes, out):
 def run(spec, expr, input_shape, max_depth, max_layers, max_bytes, data, weights, maps, resize,
         device):
     """Run the spec on real data and print the output (small outputs in full)."""
-    from .runner import format_output, run_on
+    import os
+    from .backends.runner import format_output, run_on
+    if maps and os.path.exists(maps) and not os.path.isdir(maps):
+        raise CnnCalcError(f"--maps {maps}: is a file; give a folder")
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     s = analyse_or_show(loaded)
-    result, paths = run_on(s, data, weights, maps, resize, device)
-    click.echo(format_output(result, s))
+    _random_weights_notice(weights)
+    result, paths, labels = run_on(s, data, weights, maps, resize, device)
+    click.echo(format_output(result, s, labels))
     for p in paths:
         click.echo(f"wrote {p}")
 
@@ -229,11 +276,7 @@ def run(spec, expr, input_shape, max_depth, max_layers, max_bytes, data, weights
 def visualize(spec, expr, input_shape, max_depth, max_layers, max_bytes, weights, layer_name,
               which, out, steps, seed, quiet):
     """Find inputs that maximise a filter's mean activation (gradient ascent)."""
-    from PIL import Image
-    from .backends.torch import Net
-    from .pictures import map_grid
-    from .visualize import maximise, tiles
-    from .weights import apply, load_file
+    writable(out)
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     s = analyse_or_show(loaded)
     row = next((r for r in s.rows if r.name == layer_name), None)
@@ -245,7 +288,15 @@ def visualize(spec, expr, input_shape, max_depth, max_layers, max_bytes, weights
         filters = [int(which)]
     else:
         raise CnnCalcError(f"--filter {which}: expected all or 0 to {row.output[-1] - 1}")
-    net = Net(s)
+    import torch
+    from PIL import Image
+    from .backends.torch import Net
+    from .backends.visualize import maximise, tiles
+    from .backends.weights import apply, load_file
+    from .render.pictures import map_grid
+    torch.manual_seed(seed)
+    _random_weights_notice(weights, seed)
+    net = Net(s, inplace=False)
     if weights:
         apply(net, load_file(weights))
     images = []
@@ -259,7 +310,10 @@ def visualize(spec, expr, input_shape, max_depth, max_layers, max_bytes, weights
                            "to maximise", err=True)
             elif len(filters) == 1 or not quiet:
                 click.echo(f"filter {k}: mean activation {before:.4g} -> {after:.4g}", err=True)
-    Image.fromarray(map_grid(images[0]) if len(images) == 1 else tiles(images)).save(out)
+    try:
+        Image.fromarray(map_grid(images[0]) if len(images) == 1 else tiles(images)).save(out)
+    except OSError as e:
+        raise CnnCalcError(f"-o {out}: cannot write it ({e.strerror or e})") from None
     click.echo(f"wrote {out}")
 
 
@@ -287,21 +341,28 @@ def _progress(total, quiet, label):
               help="Input sizes to try for each open size.")
 @click.option("--show", type=int, default=10, show_default=True,
               help="How many exact sizes to list with their output size.")
+@click.option("--open", "open_all", is_flag=True,
+              help="Open every spatial size of the spec's input (input 224x224x3 → ?x?x3).")
 @_errors
-def sizes(spec, expr, input_shape, max_depth, max_layers, max_bytes, span, show):
-    """Which input sizes the design accepts, for a spec with open sizes (input ?x?x3).
+def sizes(spec, expr, input_shape, max_depth, max_layers, max_bytes, span, show, open_all):
+    """Which input sizes the design accepts, for open sizes (input ?x?x3, or --open).
 
     \b
     valid: every layer's output is at least 1 and merged branches agree;
     exact: valid, and no floor leaves input rows unused."""
-    from .sizes import describe_set, sweep
+    from .analysis.sizes import describe_set, sweep
     lo, _, hi = span.partition(":")
     if not (lo.isdigit() and hi.isdigit() and 1 <= int(lo) <= int(hi) <= 10**18):
         raise CnnCalcError(f"--range {span}: expected LO:HI with 1 <= LO <= HI, e.g. 1:4096")
     if int(hi) - int(lo) >= 10_000_000:  # about 80 MB per array: keep memory bounded
         raise CnnCalcError(f"--range {span}: at most 10,000,000 sizes at once")
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
-    for axis in sweep(loaded.network, int(lo), int(hi)):
+    network = loaded.network
+    if open_all:
+        from .api import with_input
+        network = with_input(network, "x".join(["?"] * network.input.rank
+                                               + [str(network.input.shape[-1])]))
+    for axis in sweep(network, int(lo), int(hi)):
         valid, exact = axis.values[axis.valid], axis.values[axis.exact]
         click.echo(f"{axis.name}, {lo} to {hi}:")
         click.echo(f"  valid: {describe_set(valid)}")
@@ -328,17 +389,20 @@ def sizes(spec, expr, input_shape, max_depth, max_layers, max_bytes, span, show)
 @_errors
 def fit(spec, expr, input_shape, max_depth, max_layers, max_bytes, memory, dtype, optimizer):
     """The largest batch that fits in MEMORY, for training and for inference."""
-    from .check import parse_bytes
-    from .memory import fit as fit_batch
-    from .render import nbytes
+    from .analysis.memory import fit as fit_batch
+    from .fmt import nbytes, parse_bytes
+    size = parse_bytes(memory)
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     s = analyse_or_show(loaded, "none")
-    res = fit_batch(s, parse_bytes(memory), dtype, optimizer)
+    res = fit_batch(s, size, dtype, optimizer)
+
+    def batch(n):
+        return f"batch {n:,}" if n else "does not fit, even at batch 1:"
     click.echo(f"{loaded.network.name} in {memory} ({dtype}):")
-    click.echo(f"  training ({optimizer}): batch {res['training']:,}  (fixed "
+    click.echo(f"  training ({optimizer}): {batch(res['training'])}  (fixed "
                f"{nbytes(res['fixed_training_bytes'])} for parameters, gradients and optimizer "
                f"state; {nbytes(res['per_example_training_bytes'])} of kept activations per example)")
-    click.echo(f"  inference:        batch {res['inference']:,}  (parameters "
+    click.echo(f"  inference:        {batch(res['inference'])}  (parameters "
                f"{nbytes(res['param_bytes'])}; peak activations "
                f"{nbytes(res['per_example_inference_bytes'])} per example)")
 
@@ -347,8 +411,19 @@ def fit(spec, expr, input_shape, max_depth, max_layers, max_bytes, memory, dtype
 def schema():
     """The JSON Schema of 'summary --format json'."""
     import json
-    from .result import schema as _schema
+    from .render.result import schema as _schema
     click.echo(json.dumps(_schema(), indent=2))
+
+
+@main.command()
+@click.argument("kind", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table",
+              show_default=True)
+@_errors
+def layers(kind, fmt):
+    """Every layer kind: its options and an example (or one KIND in full)."""
+    from .layers.catalogue import catalogue, one
+    click.echo(one(kind) if kind else catalogue(fmt), nl=False)
 
 
 @main.command()
@@ -370,7 +445,7 @@ def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, bat
     the receptive field by gradient. Exits 1 on any mismatch."""
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     summary_ = analyse_or_show(loaded)
-    from .check import check as run_check, render_check
+    from .backends.check import check as run_check, render_check
     with _progress(len(summary_.rows), quiet, "forward pass") as bar:
         result = run_check(summary_, device=device, batch=batch, max_memory=max_memory,
                            progress=bar.update, weights=weights)

@@ -3,7 +3,8 @@
     python examples/train_shapes.py   # a few seconds on a CPU; deterministic
 
 The pictures are made here (no download): 16x16 grey images of a horizontal bar, a
-vertical bar, a diagonal or a ring, at random places, with noise."""
+vertical bar, a diagonal or a ring, at random places, with noise. Arrays are pictures,
+rows first (as cnncalc reads every array): a horizontal bar is a band of rows."""
 
 from pathlib import Path
 
@@ -22,9 +23,9 @@ def pictures(n: int, seed: int = 0):
     for img, y in zip(xs, ys):
         a, b = rng.integers(3, 13, 2)
         if y == 0:
-            img[:, b - 1:b + 1, 0] = 1  # constant second axis: a bar across the first
+            img[a - 1:a + 1, :, 0] = 1  # a band of rows: a horizontal bar
         elif y == 1:
-            img[a - 1:a + 1, :, 0] = 1
+            img[:, b - 1:b + 1, 0] = 1  # a band of columns: a vertical bar
         elif y == 2:
             img[..., 0] = (np.abs(grid[0] - grid[1] - (a - b)) <= 1)
         else:
@@ -35,10 +36,10 @@ def pictures(n: int, seed: int = 0):
 
 
 def train(steps: int = 300, seed: int = 0):
-    from cnncalc import analyse, load
+    import cnncalc
     from cnncalc.backends.torch import Net
     torch.manual_seed(seed)
-    net = Net(analyse(load((HERE / "shapes.cnn").read_text())))
+    net = Net(cnncalc.summarize(HERE / "shapes.cnn"))
     net.layers["classes"].act = torch.nn.Identity()  # logits for the loss; softmax is in the spec
     opt = torch.optim.Adam(net.parameters(), lr=0.01)
     x, y = pictures(2048, seed)
@@ -55,7 +56,7 @@ def train(steps: int = 300, seed: int = 0):
 
 
 if __name__ == "__main__":
-    from cnncalc.weights import save
+    from cnncalc.backends.weights import save
     net, accuracy = train()
-    save(net, str(HERE / "shapes.safetensors"))
+    save(net, str(HERE / "shapes.safetensors"), labels=CLASSES)
     print(f"held-out accuracy {accuracy:.3f}; wrote {HERE / 'shapes.safetensors'}")

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from cnncalc import analyse, load
+from cnncalc import analyse, parse as load
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from cnncalc.cli import main
-from cnncalc.memory import estimate, fit
+from cnncalc.analysis.memory import estimate, fit
 from conftest import SPECS, spec_text, summarize
 
 
@@ -98,9 +98,9 @@ SWEEP_SPECS = [
 
 @pytest.mark.parametrize("text", [t.replace("\nname_me", "") for t in SWEEP_SPECS])
 def test_sizes_agree_with_brute_force(text):
-    from cnncalc import SpecDesignError, analyse, load
-    from cnncalc.build import with_input
-    from cnncalc.sizes import sweep
+    from cnncalc import SpecDesignError, analyse, parse as load
+    from cnncalc import with_input
+    from cnncalc.analysis.sizes import sweep
     net = load(text)
     axis = sweep(net, 1, 80)[0]
     for n in range(1, 81):
@@ -117,8 +117,8 @@ def test_sizes_agree_with_brute_force(text):
 
 
 def test_sizes_unet_and_vgg():
-    from cnncalc import load
-    from cnncalc.sizes import sweep
+    from cnncalc import parse as load
+    from cnncalc.analysis.sizes import sweep
     unet = load(spec_text("unet.cnn").replace("input 572x572x1", "input ?x?x1"))
     axis = sweep(unet, 1, 1000)[0]
     assert axis.exact[571] and axis.output[571] == 388  # the paper's 572 -> 388
@@ -130,7 +130,7 @@ def test_sizes_unet_and_vgg():
 
 
 def test_open_sizes_as_formulas():
-    from cnncalc import analyse, load
+    from cnncalc import analyse, parse as load
     s = analyse(load("input HxWx3 | maxpool 4 stride 2"), open_sizes=True)
     assert [str(v) for v in s.rows[0].output] == ["floor((H - 4) / 2) + 1",
                                                    "floor((W - 4) / 2) + 1", "3"]
@@ -141,8 +141,8 @@ def test_open_sizes_as_formulas():
 
 def test_ceil_formula_notes_pytorchs_last_window_rule():
     import torch
-    from cnncalc import analyse, load
-    from cnncalc.build import with_input
+    from cnncalc import analyse, parse as load
+    from cnncalc import with_input
     # PyTorch on a 5-wide input, pool 2, stride 2, pad 1, ceil mode: the last window would
     # start in the padding, so it is dropped and 3 remain, where ceil(5 / 2) + 1 says 4.
     pool = torch.nn.MaxPool2d(2, 2, padding=1, ceil_mode=True)
@@ -160,8 +160,8 @@ def test_ceil_formula_notes_pytorchs_last_window_rule():
     "conv 5x5x1 dilation 2"])
 def test_formulas_agree_with_numbers(text):
     import math
-    from cnncalc import SpecDesignError, analyse, load
-    from cnncalc.build import with_input
+    from cnncalc import SpecDesignError, analyse, parse as load
+    from cnncalc import with_input
     net = load(text)
     formula = str(analyse(net, open_sizes=True).output[0])
     for n in range(12, 40):
@@ -176,7 +176,7 @@ def test_formulas_agree_with_numbers(text):
 
 
 def test_branches_take_the_largest_field_and_flag_misaligned_centres():
-    from cnncalc import analyse, load
+    from cnncalc import analyse, parse as load
     aligned = analyse(load("input 30x30x8 | add { branch { conv 3x3x8 same } "
                            "branch { zeropad 1 | conv 3x3x8 | conv 1x1x8 } }")).rows[0]
     assert aligned.rf[0][0] == 3 and aligned.note is None

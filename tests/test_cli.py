@@ -49,8 +49,9 @@ def test_summary_csv_rows_add_up():
     import io
     res = run("summary", VGG, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(res.output)))
-    assert res.exit_code == 0 and rows[0]["name"] == "block1_conv1"
-    assert sum(int(r["params"]) for r in rows) == 138_357_544
+    assert res.exit_code == 0 and rows[0]["name"] == "input" and rows[1]["name"] == "block1_conv1"
+    assert rows[-1]["name"] == "total" and int(rows[-1]["params"]) == 138_357_544
+    assert sum(int(r["params"]) for r in rows[1:-1]) == 138_357_544
 
 
 def test_inline_and_stdin():
@@ -106,7 +107,7 @@ def test_check_max_memory():
 
 
 def test_check_mismatch_exits_1(monkeypatch):
-    import cnncalc.check as chk
+    import cnncalc.backends.check as chk
     orig = chk._recorder
 
     def wrong(seen, name, progress=None):

@@ -75,7 +75,7 @@ def test_huge_sizes_are_exact():
 
 
 def test_explain_reasons_like_the_notes():
-    from cnncalc import analyse, load
+    from cnncalc import analyse, parse as load
     r = analyse(load("input 443x592x3 | conv 5x5x6 valid"), explain=True).rows[0]
     assert "height: floor((592 + 0 - 5) / 1) + 1 = 588" in r.explain
     assert "weights: 5 x 5 x 3 x 6 = 450" in r.explain

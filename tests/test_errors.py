@@ -2,18 +2,18 @@
 
 import pytest
 
-from cnncalc import CnnCalcError, SpecDesignError, SpecSyntaxError, analyse, load
+from cnncalc import CnnCalcError, SpecDesignError, SpecSyntaxError, analyse, parse as load
 
 CASES = [
     # text, error type, line, column, words the message must hold
     ("input 443x592x3\nconvv 5x5x6 valid", SpecSyntaxError, 2, 1, ["unknown", "'convv'", "did you mean 'conv'"]),
-    ("input 8x8x3\nconv 3x3x4 stride", SpecSyntaxError, 2, 18, ["expected", "a size"]),
+    ("input 8x8x3\nconv 3x3x4 stride", SpecSyntaxError, 2, 12, ["stride needs a value", "stride 2"]),
     ("input 8x8x3\nconv 3x3x4 same same", SpecDesignError, 2, 17, ["padding", "give it once"]),
     ("input 8x8x3\nconv 3x3x4 same pad 1", SpecDesignError, 2, 17, ["'same' and 'pad 1'"]),
     ("input 8x8x3\nconv 3x3x4 stride 2 stride 1", SpecDesignError, 2, 21, ["stride", "give it once"]),
-    ("input 8x8x3\nmaxpool 2 groups 2", SpecDesignError, 2, 11, ["'groups' does not apply"]),
+    ("input 8x8x3\nmaxpool 2 groups 2", SpecSyntaxError, 2, 11, ["'groups' does not apply"]),
     ("input 8x8x3\nconv 3x3x3x4", SpecDesignError, 2, 6, ["expected 2 kernel size(s)"]),
-    ("input 8x8x3\nconv 3x3x4 stride 0", SpecDesignError, 2, 1, ["stride", "greater than or equal to 1", "0"]),
+    ("input 8x8x3\nconv 3x3x4 stride 0", SpecDesignError, 2, 12, ["stride must be at least 1, received 0"]),
     ("input 8x8x3\nconv 3x3x4 name=a\nconv 3x3x4 name=a", SpecDesignError, 3, 12, ["'a' is already used on line 2"]),
     ("conv 3x3x4", SpecDesignError, 1, 1, ["must start with an 'input'"]),
     ("input 8x8x3\nrepeat 2 { conv 3x3x$f }", SpecDesignError, 2, 21, ["unknown parameter '$f'"]),
@@ -21,7 +21,7 @@ CASES = [
     ("def b(f) { b($f) }\ninput 8x8x3\nb(1)", SpecDesignError, 1, 12, ["calls itself"]),
     ("input 8x8x3\nblk(1)", SpecDesignError, 2, 1, ["unknown block 'blk'"]),
     ("input 8x8x3\nconcat x", SpecDesignError, 2, 1, ["'x' is not the name of an earlier layer"]),
-    ("input 8x8x3\ndropout 1.5", SpecDesignError, 2, 1, ["rate", "1.5"]),
+    ("input 8x8x3\ndropout 1.5", SpecDesignError, 2, 9, ["the rate must be in [0, 1), received 1.5"]),
 ]
 
 
@@ -46,7 +46,8 @@ DESIGN = [
      "branch 1 gives 6x6x6 but branch 2 gives 8x8x6"),
     ("input 8x8x6\nconcat { branch { conv 3x3x6 } branch { } }", 1, "concat_1",
      "branch 1 gives 6x6x6 but branch 2 gives 8x8x6"),
-    ("input 8x8x6 name=x\nconv 3x3x6 name=a\nconv 3x3x6\nadd a", 3, "add_1", "cannot add 'a' (6x6x6)"),
+    ("input 8x8x6 name=x\nconv 3x3x6 name=a\nconv 3x3x6\nadd a", 3, "add_1",
+     "the current tensor gives 4x4x6 but 'a' gives 6x6x6"),
 ]
 
 

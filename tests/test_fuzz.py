@@ -7,7 +7,7 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnncalc import CnnCalcError, analyse, load
+from cnncalc import CnnCalcError, analyse, parse as load
 from conftest import SPECS
 
 N = int(os.environ.get("CNNCALC_FUZZ_EXAMPLES", "150"))

@@ -7,7 +7,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cnncalc import CnnCalcError, analyse, load
+from cnncalc import CnnCalcError, analyse, parse as load
 from cnncalc.backends.torch import Net
 from cnncalc.cli import main
 from conftest import SPECS
@@ -23,7 +23,7 @@ def run(*args):
 def test_seed_convolution_by_the_laplace_kernel(tmp_path):
     grid = tmp_path / "grid.txt"
     grid.write_text(SEED_GRID)
-    res = run("run", "-e", f"input 5x5x1 | {LAPLACE}", "--input", str(grid))
+    res = run("run", "-e", f"input 5x5x1 | {LAPLACE}", "--data", str(grid))
     assert res.exit_code == 0, res.output
     assert "6 15 9\n14 -36 -4\n-4 10 7" in res.output  # the lecture notes' result
 
@@ -31,7 +31,7 @@ def test_seed_convolution_by_the_laplace_kernel(tmp_path):
 def test_seed_max_pooling(tmp_path):
     grid = tmp_path / "grid.txt"
     grid.write_text("0 10 9 3\n4 3 2 1\n10 2 10 3\n3 -1 -3 -3\n")
-    res = run("run", "-e", "input 4x4x1 | maxpool 2", "--input", str(grid))
+    res = run("run", "-e", "input 4x4x1 | maxpool 2", "--data", str(grid))
     assert res.exit_code == 0 and "10 9\n10 10" in res.output
 
 
@@ -50,7 +50,7 @@ def test_seed_photograph_gives_six_439x588_maps(tmp_path):
     photo = tmp_path / "photo.png"
     _photo(photo)
     maps = tmp_path / "maps"
-    res = run("run", str(SPECS / "seed_conv.cnn"), "--input", str(photo), "--maps", str(maps))
+    res = run("run", str(SPECS / "seed_conv.cnn"), "--data", str(photo), "--maps", str(maps))
     assert res.exit_code == 0, res.output
     assert "output 439x588x6" in res.output
     from PIL import Image
@@ -61,9 +61,9 @@ def test_seed_photograph_gives_six_439x588_maps(tmp_path):
 def test_image_of_the_wrong_size_is_refused_or_resized(tmp_path):
     photo = tmp_path / "photo.png"
     _photo(photo, (100, 80))
-    res = run("run", str(SPECS / "seed_conv.cnn"), "--input", str(photo))
+    res = run("run", str(SPECS / "seed_conv.cnn"), "--data", str(photo))
     assert res.exit_code == 2 and "100x80" in res.output and "--resize" in res.output
-    res = run("run", str(SPECS / "seed_conv.cnn"), "--input", str(photo), "--resize")
+    res = run("run", str(SPECS / "seed_conv.cnn"), "--data", str(photo), "--resize")
     assert res.exit_code == 0 and "439x588x6" in res.output
 
 
@@ -73,19 +73,19 @@ def test_inline_kernel_of_the_wrong_shape():
 
 
 def test_weights_round_trip_and_mismatch(tmp_path):
-    from cnncalc.weights import save
+    from cnncalc.backends.weights import save
     spec = "input 6x6x1 | conv 3x3x2 name=c | flatten | dense 3 name=d"
     net = Net(analyse(load(spec)))
     save(net, str(tmp_path / "w.safetensors"))
     grid = tmp_path / "g.npy"
     x = np.arange(36, dtype=np.float32).reshape(6, 6, 1)
     np.save(grid, x)
-    res = run("run", "-e", spec, "--input", str(grid), "--weights", str(tmp_path / "w.safetensors"))
+    res = run("run", "-e", spec, "--data", str(grid), "--weights", str(tmp_path / "w.safetensors"))
     want = net(torch.tensor(x)[None])[0].detach().numpy()
-    got = [float(v) for v in res.output.split(":")[1].split()]
+    got = [float(v) for v in res.stdout.splitlines()[0].split(":")[1].split()]
     assert np.allclose(got, want, rtol=1e-5)
     torch.save({"c.op.weight": torch.zeros(1, 1, 3, 3)}, tmp_path / "bad.pt")
-    res = run("run", "-e", spec, "--input", str(grid), "--weights", str(tmp_path / "bad.pt"))
+    res = run("run", "-e", spec, "--data", str(grid), "--weights", str(tmp_path / "bad.pt"))
     assert res.exit_code == 2 and "has shape (1, 1, 3, 3), the network expects (2, 1, 3, 3)" in res.output
 
 
@@ -104,7 +104,7 @@ def test_malicious_pickle_is_refused(tmp_path):
         os.remove("/tmp/cnncalc-pwned")
     grid = tmp_path / "g.txt"
     grid.write_text("1 2 3\n4 5 6\n7 8 9\n")
-    res = run("run", "-e", "input 3x3x1 | conv 3x3x1 name=c", "--input", str(grid),
+    res = run("run", "-e", "input 3x3x1 | conv 3x3x1 name=c", "--data", str(grid),
               "--weights", str(evil))
     assert res.exit_code == 2 and "refused" in res.output
     assert not os.path.exists("/tmp/cnncalc-pwned")
@@ -117,8 +117,8 @@ def test_draw_svg_and_png(tmp_path, name):
     root = ET.parse(svg).getroot()
     texts = {t.text for t in root.iter("{http://www.w3.org/2000/svg}text")}
     rows = analyse(load((SPECS / f"{name}.cnn").read_text())).rows
-    shown = {r.name for r in rows if r.kind not in ("activation", "batchnorm", "dropout")}
-    assert shown <= {t.rstrip("+") for t in texts} | {r.name for r in rows if r.kind in ("add", "concat")}
+    shown = {r.name for r in rows if not r.layer.fold and r.branches is None}
+    assert shown <= {t.rstrip("+") for t in texts}
     assert run("draw", str(SPECS / f"{name}.cnn"), "-o", str(png)).exit_code == 0
     from PIL import Image
     assert Image.open(png).size[0] > 300
@@ -128,8 +128,8 @@ EXAMPLES = SPECS.parent / "examples"
 
 
 def test_visualisation_raises_the_activation_well_above_random():
-    from cnncalc.visualize import maximise
-    from cnncalc.weights import apply, load_file
+    from cnncalc.backends.visualize import maximise
+    from cnncalc.backends.weights import apply, load_file
     s = analyse(load((EXAMPLES / "shapes.cnn").read_text()))
     net = Net(s)
     apply(net, load_file(str(EXAMPLES / "shapes.safetensors")))
@@ -147,7 +147,7 @@ def test_visualisation_raises_the_activation_well_above_random():
         with torch.no_grad():
             net(noise)  # random inputs of the same energy as the optimised one
         ratios.append(after / max(float(out["y"][:, k].mean()), 0.01))
-    assert len(ratios) >= 12  # 13 of 16 filters are alive in the shipped weights
+    assert len(ratios) >= 8  # 10 of 16 filters are alive in the shipped weights
     # seen: 2.1x to 13x, 5.3x on average; the bounds leave room for other CPUs' rounding
     assert min(ratios) > 1.5 and sum(ratios) / len(ratios) > 3.5
 
@@ -167,7 +167,7 @@ def test_example_weights_classify_held_out_pictures():
     spec = importlib.util.spec_from_file_location("train_shapes", EXAMPLES / "train_shapes.py")
     train = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(train)
-    from cnncalc.weights import apply, load_file
+    from cnncalc.backends.weights import apply, load_file
     net = Net(analyse(load((EXAMPLES / "shapes.cnn").read_text())))
     apply(net, load_file(str(EXAMPLES / "shapes.safetensors")))
     x, y = train.pictures(256, seed=7)
@@ -179,17 +179,17 @@ def test_html_and_svg_reprs():
     s = analyse(load((SPECS / "vgg16.cnn").read_text()))
     html = s._repr_html_()
     assert "<table>" in html and "block1_conv1" in html and "138,357,544" in html
-    from cnncalc.draw import layout
+    from cnncalc.render.draw import layout
     assert layout(s)._repr_svg_().startswith("<svg")
 
 
 def test_oversized_inputs_are_refused_before_reading(tmp_path):
     big = tmp_path / "big.npy"
     np.save(big, np.zeros((1000, 1000)))
-    res = run("run", "-e", "input 4x4x1 | relu", "--input", str(big))
+    res = run("run", "-e", "input 4x4x1 | relu", "--data", str(big))
     assert res.exit_code == 2 and "far more than the spec's input (4x4x1) can hold" in res.output
     from PIL import Image
     bomb = tmp_path / "bomb.png"
     Image.new("L", (12000, 12000)).save(bomb)  # past Pillow's decompression-bomb limit
-    res = run("run", "-e", "input 4x4x1 | relu", "--input", str(bomb), "--resize")
+    res = run("run", "-e", "input 4x4x1 | relu", "--data", str(bomb), "--resize")
     assert res.exit_code == 2 and "cannot read the image" in res.output

@@ -4,8 +4,8 @@ layer, or the spec is refused with a clean SpecDesignError (never a crash)."""
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnncalc import SpecDesignError, analyse, load
-from cnncalc.check import check
+from cnncalc import SpecDesignError, analyse, parse as load
+from cnncalc.backends.check import check
 
 ACTS = ["relu", "sigmoid", "tanh", "softmax", "leakyrelu", "gelu", "linear"]
 # Derandomized: CI runs the same cases as a developer; `make fuzz` explores further.

@@ -2,9 +2,9 @@
 
 import pytest
 
-from cnncalc.backends.torch import build  # noqa: F401  (torch is part of the test set-up)
-from cnncalc.build import with_input
-from cnncalc.check import check
+from cnncalc.backends.torch import to_torch  # noqa: F401  (torch is part of the test set-up)
+from cnncalc import with_input
+from cnncalc.backends.check import check
 from conftest import spec_text, summarize
 
 # spec, output, total params, trainable, non-trainable; source of the figure
@@ -54,7 +54,7 @@ ALL_SPECS = sorted(p.name for p in (__import__("conftest").SPECS).glob("*.cnn"))
 
 @pytest.mark.parametrize("name", ALL_SPECS)
 def test_every_spec_matches_pytorch(name):
-    from cnncalc import analyse, load
+    from cnncalc import analyse, parse as load
     net = load(spec_text(name))
     if name in SMALLER:
         net = with_input(net, SMALLER[name])

@@ -6,21 +6,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .calc import Summary, fmt_shape
-from .render import nbytes
-from .errors import CnnCalcError
-
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
-          "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "tb": 10**12}
-
-
-def parse_bytes(text: str) -> int:
-    """'16GiB' → 17179869184."""
-    import re
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
-    if not match or match.group(2).lower() not in _UNITS:
-        raise CnnCalcError(f"cannot read {text!r} as a size; expected e.g. 512MiB, 16GiB, 2e9")
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+from .. import fmt
+from ..analysis.walk import Summary
+from ..errors import CnnCalcError
 
 
 @dataclass
@@ -53,6 +41,9 @@ class CheckResult:
     def ok(self) -> bool:
         return all(c.ok for c in self.layers) and (self.rf is None or self.rf[1] == self.rf[2])
 
+    def __str__(self):
+        return render_check(self)
+
 
 def _free_bytes(torch, device) -> int | None:
     if device.type == "cuda":
@@ -71,16 +62,16 @@ def _free_bytes(torch, device) -> int | None:
 def guard_memory(summary: Summary, batch: int, dev, max_memory=None) -> int:
     """Refuse, before anything is allocated, a run that would not fit; the bytes it needs."""
     import torch
-    from .memory import estimate
+    from ..analysis.memory import estimate
     mem = estimate(summary, batch)  # float32: parameters plus every activation, kept
     need = mem.param_bytes + mem.kept_bytes
     free = _free_bytes(torch, dev)
-    limit = parse_bytes(max_memory) if max_memory else None
+    limit = fmt.parse_bytes(max_memory, "--max-memory") if max_memory else None
     for what, cap in (("--max-memory", limit), (f"free memory on {dev}", free)):
         if cap is not None and need > cap:
-            raise CnnCalcError(f"this run needs about {nbytes(need)} (parameters and "
+            raise CnnCalcError(f"this run needs about {fmt.nbytes(need)} (parameters and "
                                f"activations at batch {batch}), more than the {what} "
-                               f"({nbytes(cap)}); try --device meta, a smaller --batch or "
+                               f"({fmt.nbytes(cap)}); try --device meta, a smaller --batch or "
                                "--input")
     return need
 
@@ -92,7 +83,7 @@ def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None
         import torch
     except ImportError:
         raise CnnCalcError("'cnncalc check' needs PyTorch: pip install 'cnncalc[torch]'") from None
-    from .backends.torch import Net
+    from .torch import Net
 
     if batch < 1:
         raise CnnCalcError(f"--batch must be at least 1, received {batch}")
@@ -113,7 +104,8 @@ def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None
     seen = {}
     hooks = [mod.register_forward_hook(_recorder(seen, name, progress))
              for name, mod in net.layers.items()]
-    x = torch.randn((batch, *summary.network.input.shape), device=dev)
+    from .data import picture_shape
+    x = torch.randn((batch, *picture_shape(summary.network.input.shape)), device=dev)
     from torch.utils.flop_counter import FlopCounterMode
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
@@ -131,13 +123,14 @@ def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None
     where = {id(mod): fqn for fqn, mod in net.named_modules()}
     for row in summary.rows:
         mod = net.layers[row.name]
-        own = not hasattr(mod, "branches")  # a block's parameters are its layers' rows
+        own = row.branches is None  # a block's parameters are its layers' rows
         params = sum(p.numel() for p in mod.parameters()) if own else 0
         buffers = sum(b.numel() for n, b in mod.named_buffers() if not n.endswith("num_batches_tracked")) \
             if own else 0
         macs = flops.get(where[id(mod)], 0) // (2 * batch) if own else 0
         result.layers.append(LayerCheck(row, seen.get(row.name), params, buffers, macs))
-    if dev.type != "meta" and not any(hasattr(m, "branches") for m in net.layers.values()):
+    if dev.type != "meta" and not any(r.branches is not None or r.source is not None
+                                      for r in summary.rows):
         result.rf = measure_rf(summary, net, dev)
     return result
 
@@ -154,7 +147,7 @@ def measure_rf(summary, net, dev):
     row = rows[-1]
     # Araujo et al.'s setting is convolution and pooling: an upsampling layer can leave
     # output units that see no input at all, and a softmax over one channel has no gradient
-    if any(r.kind in ("deconv", "upsample") or getattr(r.layer, "activation", None) == "softmax"
+    if any(r.up or getattr(r.layer, "activation", None) == "softmax"
            for r in summary.rows[:row.index]):
         return None
     shape = summary.network.input.shape
@@ -165,7 +158,7 @@ def measure_rf(summary, net, dev):
         if mid - (size - 1) / 2 < 0 or mid + (size - 1) / 2 > n - 1:
             return None  # cut by the border: padding, floors and holes decide what is seen
         expected.append(int(size))
-    from .backends.torch import Pool
+    from .modules import Pool
     pools = [m for m in net.modules() if isinstance(m, Pool) and m.is_max]
     saved_state = {k: v.clone() for k, v in net.state_dict().items()}
     try:
@@ -177,11 +170,15 @@ def measure_rf(summary, net, dev):
                 p.fill_(1.0 / p[0].numel() if p.dim() > 1 else float(name.endswith("weight")))
         out = {}
         hook = net.layers[row.name].register_forward_hook(lambda m, a, o: out.setdefault("y", o))
-        x = (torch.rand((1, *shape), device=dev, dtype=torch.float64) + 0.5).requires_grad_(True)
+        from .data import picture_shape
+        x = (torch.rand((1, *picture_shape(shape)), device=dev, dtype=torch.float64) + 0.5
+             ).requires_grad_(True)
         net(x)
         hook.remove()
         out["y"][(0, 0, *centre)].backward()
-        support = x.grad[0].abs().sum(-1).nonzero()
+        grad = x.grad[0]
+        grad = grad.transpose(-3, -2) if grad.dim() >= 3 else grad  # back to the spec's order
+        support = grad.abs().sum(-1).nonzero()
         measured = [int(support[:, i].max() - support[:, i].min()) + 1 if len(support) else 0
                     for i in range(len(centre))]
     finally:
@@ -202,33 +199,34 @@ def _recorder(seen, name, progress=None):
 
 
 def render_check(result: CheckResult) -> str:
-    head = ("#", "name", "calc output", "torch output", "calc params", "torch params",
-            "calc MACs", "torch MACs", "match")
+    """The comparison as a table, through the same table core as 'summary'."""
+    from ..render.table import Matrix, text
+    keys = ["#", "name", "calc output", "torch output", "calc params", "torch params",
+            "calc MACs", "torch MACs", "match"]
     body = []
     for c in result.layers:
         r = c.row
         tp = f"{c.torch_params:,}" + (f" + {c.torch_buffers:,}" if c.torch_buffers else "")
         cp = f"{r.trainable:,}" + (f" + {r.non_trainable:,}" if r.non_trainable else "")
-        body.append((str(r.index), "  " * r.depth + r.name, fmt_shape(r.output),
-                     fmt_shape(c.torch_shape) if c.torch_shape else "(not run)", cp, tp,
-                     f"{r.macs:,}", f"{c.torch_macs:,}", "ok" if c.ok else "MISMATCH"))
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i in (1, 2, 3, 8) else c.rjust(w)  # noqa: E731
-                                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    lines = [f"{result.summary.network.name}: PyTorch forward pass on {result.device}, batch "
-             f"{result.batch}, input {fmt_shape(result.summary.network.input.shape)}",
-             fmt(head), "-" * len(fmt(head))] + [fmt(b) for b in body]
+        texts = [str(r.index), r.name, fmt.shape(r.output),
+                 fmt.shape(c.torch_shape) if c.torch_shape else "(not run)", cp, tp,
+                 f"{r.macs:,}", f"{c.torch_macs:,}", "ok" if c.ok else "MISMATCH"]
+        body.append((r.depth, texts, texts))
     bad = sum(not c.ok for c in result.layers)
-    lines.append("-" * len(fmt(head)))
-    lines.append(f"{len(result.layers) - bad} of {len(result.layers)} layers match in shape, "
-                 "params (trainable + non-trainable buffers) and MACs (torch.utils.flop_counter)"
-                 + (f"; {bad} MISMATCH" if bad else "") + f"; {result.seconds:.2f} s")
+    footer = [f"{len(result.layers) - bad} of {len(result.layers)} layers match in shape, "
+              "params (trainable + non-trainable buffers) and MACs (torch.utils.flop_counter)"
+              + (f"; {bad} MISMATCH" if bad else "") + f"; {result.seconds:.2f} s"]
     if result.rf:
         name, calc, seen = result.rf
         verdict = "ok" if calc == seen else "MISMATCH"
-        lines.append(f"receptive field of the centre unit of {name}: calculated "
-                     f"{fmt_shape(calc)}, measured by gradient {fmt_shape(seen)} ({verdict})")
+        footer.append(f"receptive field of the centre unit of {name}: calculated "
+                      f"{fmt.shape(calc)}, measured by gradient {fmt.shape(seen)} ({verdict})")
     if result.peak is not None:
-        lines.append(f"peak memory: measured {nbytes(result.peak)} "
-                     f"(torch.cuda.max_memory_allocated), estimated at most {nbytes(result.estimate)}")
-    return "\n".join(lines) + "\n"
+        footer.append(f"peak memory: measured {fmt.nbytes(result.peak)} "
+                      f"(torch.cuda.max_memory_allocated), estimated at most "
+                      f"{fmt.nbytes(result.estimate)}")
+    title = (f"{result.summary.network.name}: PyTorch forward pass on {result.device}, batch "
+             f"{result.batch}, input {fmt.shape(result.summary.network.input.shape)}")
+    m = Matrix(title, keys, keys, [k in ("name", "calc output", "torch output", "match")
+                                   for k in keys], body, footer=footer)
+    return text(m)

@@ -6,13 +6,15 @@ with respect to the input; 3. the input takes a normalised step up that gradient
 
 from __future__ import annotations
 
-from .errors import CnnCalcError
+from ..errors import CnnCalcError
 
 
 def maximise(net, layer: str, k: int, shape: tuple, steps: int = 100, lr: float = 0.1,
              seed: int = 0, progress=None):
-    """The optimised input (spatial..., C) and the mean activation before and after."""
+    """The optimised input (spatial..., C, in the spec's order) and the mean activation
+    before and after."""
     import torch
+    from .data import picture_shape
     module = net.layers[layer]
     out = {}
     hook = module.register_forward_hook(lambda m, a, o: out.__setitem__("y", o))
@@ -20,7 +22,7 @@ def maximise(net, layer: str, k: int, shape: tuple, steps: int = 100, lr: float 
     net.eval()
     try:
         for attempt in range(10):  # a silent filter (ReLU) has no gradient: redraw, louder
-            x = (torch.randn((1, *shape), generator=gen) * 0.05 * 2 ** attempt).requires_grad_(True)
+            x = (torch.randn((1, *picture_shape(shape)), generator=gen) * 0.05 * 2 ** attempt).requires_grad_(True)
             net(x)
             if out["y"].dim() >= 2 and k < out["y"].shape[1] and out["y"][:, k].max() > 0:
                 break
@@ -40,7 +42,8 @@ def maximise(net, layer: str, k: int, shape: tuple, steps: int = 100, lr: float 
                 x += lr * grad / (grad.norm() + 1e-8)
             if progress:
                 progress(1)
-        return x.detach()[0].numpy(), start, loss.item()
+        img = x.detach()[0].numpy()
+        return (img.swapaxes(-3, -2) if img.ndim >= 3 else img), start, loss.item()
     finally:
         hook.remove()
 
@@ -48,6 +51,6 @@ def maximise(net, layer: str, k: int, shape: tuple, steps: int = 100, lr: float 
 def tiles(images: list):
     """Several (spatial..., C) inputs → one picture, a tile each."""
     import numpy as np
-    from .pictures import map_grid
+    from ..render.pictures import map_grid
     stack = np.stack([img.mean(-1) for img in images], -1)  # one grey tile per input
     return map_grid(stack)

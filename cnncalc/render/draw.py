@@ -11,15 +11,8 @@ import math
 from dataclasses import dataclass, field
 from html import escape
 
-from . import model as m
-from .calc import fmt_shape
+from ..fmt import shape as fmt_shape
 
-# Layers that do not change a shape are folded into the box before them.
-_FOLD = {"activation", "batchnorm", "dropout"}
-_COLOURS = {"input": "#cfd8dc", "conv": "#64b5f6", "deconv": "#81c784", "maxpool": "#e57373",
-            "avgpool": "#f06292", "globalavgpool": "#ffb74d", "globalmaxpool": "#ffb74d",
-            "dense": "#9575cd", "flatten": "#bdbdbd", "zeropad": "#e0e0e0", "upsample": "#aed581",
-            "add_ref": "#fff59d", "concat_ref": "#fff59d"}
 GAP = 26  # between boxes
 FONT = 9
 
@@ -75,14 +68,18 @@ def _chain_size(items):
     return sum(s[0] for s in sizes) + GAP * (len(items) - 1), max(s[1] for s in sizes)
 
 
-def _items(nodes, rows, input_row=None):
+_MERGE_SIGNS = {"add": "+", "multiply": "x", "concat": "c"}
+
+
+def _items(rows, input_row=None):
+    """The row tree as boxes; a layer that keeps the shape (an activation, batchnorm) folds
+    into the box before it."""
     items = [input_row] if input_row else []
-    for node in nodes:
-        row = next(rows)
-        if isinstance(node, (m.Add, m.Concat)):
-            branches = [_items(b, rows) for b in node.branches]
-            items.append(_Item(row, branches, "+" if isinstance(node, m.Add) else "c"))
-        elif node.kind in _FOLD and items:
+    for row in rows:
+        if row.branches is not None:
+            branches = [_items(b) for b in row.branches]
+            items.append(_Item(row, branches, _MERGE_SIGNS.get(row.kind, row.kind[0])))
+        elif row.layer.fold and items and row.source is None:
             items[-1].folded.append(row)
         else:
             items.append(_Item(row))
@@ -91,23 +88,26 @@ def _items(nodes, rows, input_row=None):
 
 class _Input:
     """Stands in for a row: the network's input."""
+    colour = "#cfd8dc"
+
     def __init__(self, shape):
         self.output, self.name, self.kind, self.index = shape, "input", "input", 0
+        self.layer = self
 
 
 def layout(summary) -> Drawing:
-    rows = iter(summary.rows)
     first = _Item(_Input(summary.network.input.shape))
-    items = _items(summary.network.layers, rows, first)
+    items = _items(summary.tree, first)
     d = Drawing()
     w, h = _chain_size(items)
     margin = 30
-    arcs = sum(1 for r in summary.rows if r.kind in ("add_ref", "concat_ref"))
+    refs = [r for r in summary.rows if r.source is not None]
+    arcs = len(refs)
     top = margin + 14 * arcs
     places = {}
     _place_chain(d, items, margin, top + h / 2, places)
-    skips = [(places[r.layer.ref], places[r.name]) for r in summary.rows
-             if r.kind in ("add_ref", "concat_ref") and r.layer.ref in places and r.name in places]
+    skips = [(places[r.source.name], places[r.name]) for r in refs
+             if r.source.name in places and r.name in places]
     # skips by name: arcs over the figure, nested so that a longer skip runs higher
     for lane, ((x0, y0), (x1, y1)) in enumerate(sorted(skips, key=lambda s: s[1][0] - s[0][0])):
         lift = 10 + 14 * lane
@@ -139,8 +139,7 @@ def _place(d, item, x, cy, places):
         bw, bh, depth = item.box()
         x0 = x + (w - bw - depth) / 2
         y0 = cy - bh / 2 + depth / 2
-        kind = item.row.kind
-        colour = _COLOURS.get(kind, "#e0e0e0")
+        colour = item.row.layer.colour
         d.shapes.append(("poly", [(x0, y0), (x0 + bw, y0), (x0 + bw, y0 + bh), (x0, y0 + bh)], colour))
         if depth > 3:
             d.shapes.append(("poly", [(x0, y0), (x0 + depth, y0 - depth), (x0 + bw + depth, y0 - depth),
@@ -172,8 +171,7 @@ def _place(d, item, x, cy, places):
         y += bh + GAP
     d.shapes.append(("circle", merge, 7, "#fff59d"))
     d.texts.append((merge[0], merge[1] + 3, item.merge, FONT, "middle"))
-    after = "".join(f" {f.layer.activation if f.kind == 'activation' else f.kind}"
-                    for f in item.folded)
+    after = "".join(f" {f.kind}" for f in item.folded)
     d.texts.append((merge[0], merge[1] + 20, fmt_shape(item.row.output) + after, FONT - 1, "middle"))
     places[item.row.name] = (merge[0], merge[1] - 7)
     return fork, (merge[0] + 7, merge[1])

@@ -2,13 +2,14 @@
 ``torch.load(weights_only=True)``, which refuses any pickle that would run code.
 
 Keys are the model's own state-dict keys (``block1_conv1.op.weight``; ``body.`` may be
-left out), as ``cnncalc.backends.torch.Net.state_dict()`` writes them."""
+left out), as ``cnncalc.backends.torch.Net.state_dict()`` writes them. Kernels in files are
+rows first (kH, kW), as in every PyTorch model; the module keeps them in the spec's order."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import CnnCalcError
+from ..errors import CnnCalcError
 
 
 def load_file(path: str) -> dict:
@@ -40,20 +41,41 @@ def load_file(path: str) -> dict:
 
 def apply(net, tensors: dict, source: str = "--weights") -> None:
     """Copy tensors into ``net``; every key must match a parameter or buffer, in shape."""
+    from .modules import picture_weight
     own = net.state_dict()
     full = {}
     for key, value in tensors.items():
+        value = picture_weight(value)
         name = key if key in own else f"body.{key}"
         if name not in own:
             raise CnnCalcError(f"{source}: {key!r} is not a weight of this network; its weights "
                                f"are named like {next(iter(own), '(none)')!r}")
         if tuple(own[name].shape) != tuple(value.shape):
-            raise CnnCalcError(f"{source}: {key!r} has shape {tuple(value.shape)}, the network "
-                               f"expects {tuple(own[name].shape)}")
+            raise CnnCalcError(f"{source}: {key!r} has shape {tuple(picture_weight(value).shape)}, "
+                               f"the network expects {tuple(picture_weight(own[name]).shape)}")
         full[name] = value
     net.load_state_dict(full, strict=False)
 
 
-def save(net, path: str) -> None:
+def load_labels(path: str):
+    """Class names a safetensors file carries in its metadata ('labels': a JSON list)."""
+    if not str(path).endswith(".safetensors"):
+        return None
+    import json
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as fh:
+        meta = fh.metadata() or {}
+    try:
+        labels = json.loads(meta.get("labels", "null"))
+    except ValueError:
+        return None
+    return labels if isinstance(labels, list) and all(isinstance(v, str) for v in labels) else None
+
+
+def save(net, path: str, labels=None) -> None:
+    import json
     from safetensors.torch import save_file
-    save_file({k[len("body."):]: v.contiguous() for k, v in net.state_dict().items()}, path)
+    from .modules import picture_weight
+    save_file({k[len("body."):]: picture_weight(v).contiguous()
+               for k, v in net.state_dict().items()}, path,
+              metadata={"labels": json.dumps(list(labels))} if labels else None)

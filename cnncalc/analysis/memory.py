@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from . import model as m
-from .errors import CnnCalcError
+from ..errors import CnnCalcError
+from ..layers import referenced
 
 DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # values kept per parameter
@@ -20,7 +20,6 @@ OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # values kept per param
 
 @dataclass
 class Memory:
-    itemsize: int
     batch: int
     param_bytes: int
     activation_bytes: list  # per row, for the batch
@@ -31,45 +30,57 @@ class Memory:
 
 def peak_units(summary) -> int:
     """Largest number of activation values alive at once in inference, per example."""
-    keep = m.referenced(summary.network.layers)
-    rows = iter(summary.rows)
+    keep = referenced(summary.network.layers)
 
-    def walk(nodes, x, held):
-        peak = held + x
-        for node in nodes:
-            row = next(rows)
-            if isinstance(node, (m.Add, m.Concat)):
-                done = 0  # finished branch outputs wait for the merge, the input for the rest
-                for branch in node.branches:
-                    p, out = walk(branch, x, held + x + done)
-                    peak, done = max(peak, p), done + out
-                peak = max(peak, held + done + row.units)
-            else:
-                extra = row.units if node.kind in ("add_ref", "concat_ref") else 0
-                peak = max(peak, held + x + row.units + extra)
-            x = row.units
-            if node.name in keep:
-                held += row.units
-        return peak, x
+    def seq(rows, x, held, counted):
+        """Run ``rows`` on the current tensor of ``x`` values. ``held``: values others keep
+        alive (saved outputs, a block's input for its later branches, finished branches);
+        ``counted``: the current tensor is one of them. Returns the peak, the output's
+        values and the values the rows newly keep alive."""
+        peak, grown = held + (0 if counted else x), 0
+        for row in rows:
+            cur = 0 if counted else x
+            if row.branches is not None:
+                identity = any(not b for b in row.branches)
+                done = 0
+                for j, branch in enumerate(row.branches):
+                    if not branch:
+                        continue
+                    later = identity or any(row.branches[j + 1:])  # the input is read again
+                    if later:
+                        p, out, g = seq(branch, x, held + grown + done + cur, True)
+                    else:
+                        p, out, g = seq(branch, x, held + grown + done, counted)
+                    peak, done, grown = max(peak, p), done + out, grown + g
+                peak = max(peak, held + grown + done + (cur if identity else 0) + row.units)
+            else:  # a reference merge reads a saved tensor, already held
+                peak = max(peak, held + grown + cur + row.units)
+            x, counted = row.units, row.name in keep
+            if counted:
+                grown += x
+        return peak, x, grown
 
-    return walk(summary.network.layers, prod(summary.input), 0)[0]
+    return seq(summary.tree, prod(summary.input), 0, False)[0]
 
 
-def estimate(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "adam") -> Memory:
+def check_options(batch: int, dtype: str, optimizer: str):
     if dtype not in DTYPES:
         raise CnnCalcError(f"--dtype {dtype}: expected one of {', '.join(DTYPES)}")
     if optimizer not in OPTIMIZER_STATES:
         raise CnnCalcError(f"--optimizer {optimizer}: expected one of {', '.join(OPTIMIZER_STATES)}")
     if batch < 1:
         raise CnnCalcError(f"--batch must be at least 1, received {batch}")
+
+
+def estimate(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "adam") -> Memory:
+    check_options(batch, dtype, optimizer)
     size = DTYPES[dtype]
     params = summary.total("params")
     trainable = summary.total("trainable")
     acts = [r.units * size * batch for r in summary.rows]
     kept = (sum(r.units for r in summary.rows) + prod(summary.input)) * size * batch
     training = params * size + trainable * size * (1 + OPTIMIZER_STATES[optimizer]) + kept
-    return Memory(size, batch, params * size, acts, peak_units(summary) * size * batch, kept,
-                  training)
+    return Memory(batch, params * size, acts, peak_units(summary) * size * batch, kept, training)
 
 
 def fit(summary, memory_bytes: int, dtype: str = "float32", optimizer: str = "adam") -> dict:

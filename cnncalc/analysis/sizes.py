@@ -1,0 +1,88 @@
+"""Which input sizes a design accepts: the calculator's own walk run on numpy arrays of
+sizes, one vectorised pass for a whole range (``cnncalc sizes``).
+
+An input size is *valid* when every layer's output is at least 1 and every merge sees
+sizes that agree; it is *exact* when, in addition, no floor leaves input rows unused (a
+valid convolution or pooling whose windows do not tile the input)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import SpecDesignError
+from .walk import Walk
+
+
+@dataclass
+class Axis:
+    name: str        # the open size's name ("H") with its place in the input
+    values: np.ndarray
+    valid: np.ndarray
+    exact: np.ndarray
+    output: np.ndarray | None  # the output size along this axis; None if the output is flat
+
+
+class _Masks:
+    """The sweep's side of the walk: per spatial axis, which sizes stay valid and exact."""
+
+    def __init__(self, rank: int, n: int):
+        self.valid = [np.ones(n, bool) for _ in range(rank)]
+        self.exact = [np.ones(n, bool) for _ in range(rank)]
+
+    def check(self, condition, axis=None):
+        holds = np.asarray(condition)
+        if axis is not None and axis < len(self.valid) and holds.ndim:
+            self.valid[axis] &= holds
+            return True
+        return bool(np.all(holds))
+
+    def after(self, row, out):
+        shape = row.output
+        if len(shape) > 1 and len(row.input) > 1:
+            for i in range(len(shape) - 1):
+                self.valid[i] &= np.asarray(shape[i] >= 1)
+            # sizes below 1 would go on as nonsense: clamp, they are invalid anyway
+            row.output = tuple(np.maximum(v, 1) if i < len(shape) - 1 else v
+                               for i, v in enumerate(shape))
+        if out.geometry and "dropped" in out.geometry:
+            for i, d in enumerate(out.geometry["dropped"]):
+                self.exact[i] &= np.asarray(d == 0)
+
+
+def sweep(network, lo: int, hi: int) -> list[Axis]:
+    """Valid and exact sizes, and output sizes, for every open axis over lo..hi."""
+    spatial = network.input.shape[:-1]
+    values = np.arange(lo, hi + 1, dtype=np.int64)
+    open_axes = [i for i, v in enumerate(spatial) if isinstance(v, str)]
+    if not open_axes:
+        raise SpecDesignError("the input has no open size; write e.g. 'input ?x?x3', or open "
+                              "the sizes of this spec with --open",
+                              line=network.input.line, column=network.input.column)
+    x = tuple(values if isinstance(v, str) else np.full(len(values), v, np.int64) for v in spatial)
+    masks = _Masks(len(spatial), len(values))
+    walk = Walk(check=masks.check, after=masks.after, fields=False)
+    _, out = walk.run(network, (*x, network.input.shape[-1]))
+    result = []
+    shape = "x".join(map(str, network.input.shape))
+    for i in open_axes:
+        final = np.asarray(out[i]) if len(out) - 1 == len(spatial) else None
+        valid = masks.valid[i]
+        result.append(Axis(f"{spatial[i]} (axis {i + 1} of {shape})", values, valid,
+                           valid & masks.exact[i], final))
+    return result
+
+
+def describe_set(values: np.ndarray) -> str:
+    """A compact text for a set of sizes: '32 to 4096, every 32' or a short list."""
+    if len(values) == 0:
+        return "none"
+    if len(values) == 1:
+        return str(values[0])
+    steps = np.diff(values)
+    if np.all(steps == steps[0]):
+        step = "" if steps[0] == 1 else f", every {steps[0]}"
+        return f"{values[0]} to {values[-1]}{step} ({len(values):,} sizes)"
+    head = ", ".join(map(str, values[:8]))
+    return f"{head}, ... ({len(values):,} sizes)" if len(values) > 8 else head

@@ -1,0 +1,308 @@
+"""The calculator's one walk: pure Python, never torch. It runs each layer's rule on the
+shape before it and returns a tree of rows: a merge's row holds its branches' rows, a
+reference's row names the row it takes. Every consumer (renderers, memory, the backend,
+draw, check) reads this tree; none re-derives a rule.
+
+The same walk runs on integers, on formulas of open sizes (``analysis.symbolic``) and on
+numpy arrays of sizes (``analysis.sizes``): only ``check``, which tests a condition on
+sizes (two merged sizes agree), differs between them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from math import prod
+
+from .. import fmt
+from ..errors import SpecDesignError, context_line, paused_gc
+from ..layers import Network, RuleError, referenced
+
+
+@dataclass(slots=True)
+class Row:
+    index: int
+    path: str
+    depth: int
+    layer: object
+    input: tuple
+    output: tuple
+    weights: int = 0
+    biases: int = 0
+    non_trainable: int = 0
+    macs: int = 0
+    ops: int = 0
+    geometry: dict | None = None
+    window: tuple | str | None = None
+    up: bool = False
+    rf: tuple | None = None  # per axis (size, jump, start), exact; None: the whole input
+    explain: list | None = None
+    error: str | None = None
+    note: str | None = None
+    branches: list | None = None  # a merge block: its branches' rows
+    source: "Row | None" = None   # a reference merge: the row whose output it takes
+
+    @property
+    def flops(self) -> int:
+        """2 x MACs plus the element-wise operations (README, 'Conventions')."""
+        return 2 * self.macs + self.ops
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def kind(self) -> str:
+        return self.layer.kind
+
+    @property
+    def trainable(self) -> int:
+        return self.weights + self.biases
+
+    @property
+    def params(self) -> int:
+        return self.weights + self.biases + self.non_trainable
+
+    @property
+    def units(self) -> int:
+        """The number of values in the output, one example."""
+        return prod(self.output)
+
+    @property
+    def field(self) -> tuple | None:
+        """The receptive field as reported: per axis (size, jump, start). The size is the
+        largest number of input pixels one output sees, an integer: after upsampling the
+        exact extent can be fractional, and it is rounded up."""
+        if self.rf is None:
+            return None
+        return tuple((r if fmt.symbolic(r) or r == int(r) else -(-r.numerator // r.denominator),
+                      j, s) for r, j, s in self.rf)
+
+
+class Totals:
+    """The sums of the rows: ``summary.totals.params``."""
+    FIELDS = ("weights", "biases", "params", "trainable", "non_trainable", "units", "macs",
+              "flops")
+
+    def __init__(self, rows):
+        for f in self.FIELDS:
+            setattr(self, f, sum(getattr(r, f) for r in rows))
+
+    def __repr__(self):
+        return "Totals(" + ", ".join(f"{f}={getattr(self, f):,}" for f in self.FIELDS) + ")"
+
+
+@dataclass
+class Summary:
+    """The calculator's answer for a network: ``rows`` in order (a merge's row before its
+    branches'), ``tree`` the top-level rows with their branches."""
+    network: Network
+    rows: list = field(default_factory=list)
+    output: tuple = ()  # the network's output: the last top-level row's
+    input: tuple = ()   # the input as the rules saw it: numbers, or formulas of open sizes
+    tree: list = field(default_factory=list)
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(r, attr) for r in self.rows)
+
+    @property
+    def totals(self) -> Totals:
+        return Totals(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, key):
+        """A row by its position in ``rows`` or by its layer's name."""
+        if isinstance(key, str):
+            for r in self.rows:
+                if r.name == key:
+                    return r
+            raise KeyError(key)
+        return self.rows[key]
+
+    def table(self, format: str = "table", columns=None, batch: int = 1,
+              dtype: str = "float32", optimizer: str = "adam") -> str:
+        """The summary as text: ``format`` table, markdown, csv, html or json."""
+        from ..render import table as t
+        return t.render(self, format, t.Options(t.parse_columns(columns), batch, dtype,
+                                                optimizer))
+
+    def to_dict(self, **options) -> dict:
+        from ..render.result import to_result
+        return to_result(self, **options).model_dump()
+
+    def to_json(self, **options) -> str:
+        from ..render.result import to_result
+        return to_result(self, **options).model_dump_json(indent=2)
+
+    def __str__(self):
+        return self.table()
+
+    def __repr__(self):
+        return (f"<Summary {self.network.name}: {len(self.rows)} layers, "
+                f"{fmt.count(self.total('params'))} params, output {fmt.shape(self.output)}>")
+
+    def _repr_html_(self) -> str:  # Jupyter shows the summary as a table
+        return self.table("html")
+
+
+# --- receptive fields (Araujo, Norris and Sim, Distill 2019) --------------------------
+
+def receptive(rf, window, up):
+    """Per axis (size, jump, start) after a layer, from the one before. ``None`` means
+    every output sees the whole input (after a dense layer on a vector)."""
+    if window == "all" or rf is None:
+        return None
+    if window is None:
+        return rf
+    new = []
+    for (r, j, start), (k, s, p) in zip(rf, window):
+        if up:  # an output sees ceil(k / s) inputs; the grid gets s times finer
+            grow = r + (-(-k // s) - 1) * j
+            if start is None or fmt.symbolic(p):
+                new.append((grow, Fraction(j) / s, None))
+            else:
+                new.append((grow, Fraction(j) / s, start + Fraction(2 * p - k + 1, 2 * s) * j))
+        elif fmt.symbolic(p) or start is None:  # the start depends on an open size
+            new.append((r + (k - 1) * j, j * s, None))
+        else:
+            half = (k - 1 - 2 * p) * j  # twice the shift of the centre; stays an int when it can
+            new.append((r + (k - 1) * j, j * s,
+                        start + (half // 2 if half % 2 == 0 else Fraction(half, 2))))
+    return tuple(new)
+
+
+def merge_rf(rfs):
+    """Inputs joined: the largest field over the paths; False if the centres differ."""
+    if any(r is None for r in rfs):
+        return None, True
+    if len({len(r) for r in rfs}) > 1:  # a broadcast flat vector: its field is the whole map
+        return None, True
+    merged = tuple(max(axis, key=lambda a: a[0]) for axis in zip(*rfs))
+    aligned = all(len({r[2] for r in axis}) == 1 for axis in zip(*rfs))
+    return merged, aligned
+
+
+# --- the walk -------------------------------------------------------------------------------
+
+def _check(condition, axis=None) -> bool:
+    return bool(condition)
+
+
+class Walk:
+    """One pass over a network. ``check(condition, axis)`` tests a condition on sizes; the
+    sizes sweep replaces it to record, per input size, whether it holds."""
+
+    def __init__(self, explain: bool = False, check=_check, after=None, fields=True):
+        self.fields = fields  # receptive fields (not for arrays of sizes)
+        self.network = None
+        self.rows: list[Row] = []
+        self.saved: dict = {}
+        self.keep: set = set()
+        self.explain = explain
+        self.check = check
+        self.after = after  # called with each row's outcome (the sizes sweep)
+
+    def run(self, network: Network, shape: tuple) -> tuple:
+        self.network = network
+        self.keep = referenced(network.layers)
+        rf = tuple((1, 1, 0) for _ in shape[:-1]) if self.fields else None
+        with paused_gc():
+            tree, out, _ = self.seq(network.layers, shape, rf, 0, "")
+        return tree, out
+
+    def seq(self, layers, x, rf, depth, prefix):
+        rows = []
+        for i, layer in enumerate(layers, 1):
+            row = self.node(layer, x, rf, depth, f"{prefix}{i}")
+            x, rf = row.output, row.rf
+            if layer.name in self.keep:
+                self.saved[layer.name] = row
+            rows.append(row)
+        return rows, x, rf
+
+    def fail(self, row: Row, message: str):
+        row.error = message
+        if row not in self.rows:
+            self.rows.append(row)
+        layer = row.layer
+        called = getattr(layer, "called", None)
+        if called and called != layer.line:
+            message += f" (in the block called on line {called})"
+        net = self.network
+        context = context_line(net.text, layer.line, layer.column) if net.text and layer.line \
+            else None
+        raise SpecDesignError(message, index=row.index, layer=layer.name, line=layer.line,
+                              column=layer.column, rows=self.rows, file=net.file,
+                              context=context)
+
+    def node(self, layer, x, rf, depth, path):
+        row = Row(len(self.rows) + 1, path, depth, layer, x, x,
+                  explain=[] if self.explain else None)
+        self.rows.append(row)
+        try:
+            if layer.branches is not None:
+                row.branches, shapes, rfs = [], [], []
+                for j, branch in enumerate(layer.branches, 1):
+                    rows, y, yrf = self.seq(branch, x, rf, depth + 1, f"{path}.{layer.kind}.{j}.")
+                    row.branches.append(rows)
+                    shapes.append(y)
+                    rfs.append(yrf)
+                out = layer.combine(shapes, self.check, row.explain,
+                                    [f"branch {j}" for j in range(1, len(shapes) + 1)])
+                rf, aligned = merge_rf(rfs) if self.fields else (None, True)
+                if not aligned:
+                    row.note = "receptive-field centres of the branches differ"
+            elif layer.ref is not None:
+                source = self.saved.get(layer.ref)
+                if source is None:
+                    known = [r.name for r in self.rows[:-1]][-8:]
+                    raise RuleError(f"{layer.ref!r} is not the name of an earlier layer"
+                                    + (f" (earlier: {', '.join(known)})" if known else ""))
+                row.source = source
+                out = layer.combine([x, source.output], self.check, row.explain,
+                                    ["the current tensor", repr(layer.ref)])
+                rf, aligned = merge_rf([rf, source.rf]) if self.fields else (None, True)
+                if not aligned:
+                    row.note = f"receptive-field centres of {layer.ref!r} and the current " \
+                               "tensor differ"
+            else:
+                out = layer.rule(x, row.explain)
+                rf = receptive(rf, out.window, out.up) if self.fields else None
+                row.note = out.note
+        except RuleError as e:
+            self.fail(row, str(e))
+        row.output, row.weights, row.biases = out.shape, out.weights, out.biases
+        row.non_trainable, row.macs, row.ops = out.buffers, out.macs, out.ops
+        row.geometry, row.window, row.up, row.rf = out.geometry, out.window, out.up, rf
+        row.note = row.note or out.note
+        if self.after is not None:
+            self.after(row, out)
+        return row
+
+
+def open_shape(shape) -> tuple:
+    """The input with its open sizes as formulas (``input HxWx3``)."""
+    from .symbolic import Sym
+    return tuple(Sym(v) if isinstance(v, str) else v for v in shape)
+
+
+def analyse(network: Network, explain: bool = False, open_sizes: bool = False) -> Summary:
+    """Every layer's output shape and counts. Raises SpecDesignError at the first layer
+    that cannot be built; the error carries the rows computed so far. With ``open_sizes``,
+    open input sizes (``input HxWx3``) run through the rules as formulas."""
+    shape = network.input.shape
+    if any(isinstance(v, str) for v in shape):
+        if not open_sizes:
+            raise SpecDesignError("the input has open sizes (" + fmt.shape(shape) + "); this "
+                                  "needs numbers: give them with --input (or see 'cnncalc sizes')",
+                                  line=network.input.line, column=network.input.column,
+                                  file=network.file)
+        shape = open_shape(shape)
+    walk = Walk(explain)
+    tree, out = walk.run(network, shape)
+    return Summary(network, walk.rows, out, shape, tree)
+

@@ -1,0 +1,81 @@
+"""The Python API: read a spec, analyse it, render it, build and check it in PyTorch.
+Errors raised here carry the file, line, column and the line with a caret, as the CLI
+prints them (``str(error)``)."""
+
+from __future__ import annotations
+
+import os
+
+from .errors import CnnCalcError
+
+
+def parse(text: str, file: str | None = None, limits=None):
+    """Spec text → the network (a tree of layers)."""
+    from .language.expand import load
+    return load(text, file, limits)
+
+
+def read(path, limits=None):
+    """A spec file → the network."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as e:
+        raise CnnCalcError(f"cannot read the spec: {e.strerror}", file=str(path)) from None
+    return parse(data, str(path), limits)
+
+
+def analyse(network, explain: bool = False, open_sizes: bool = False):
+    """Every layer's shape, counts, MACs and receptive field: a ``Summary``. With
+    ``open_sizes``, open input sizes (input HxWx3) become formulas."""
+    from .analysis.walk import analyse as _analyse
+    return _analyse(network, explain, open_sizes)
+
+
+def summarize(spec, input: str | None = None, explain: bool = False):
+    """Text, a file (``pathlib.Path``) or a network → its ``Summary``. ``input`` replaces
+    the input size for a what-if: ``summarize(text, input="512x512x3")``."""
+    if isinstance(spec, os.PathLike):
+        network = read(spec)
+    elif isinstance(spec, (str, bytes)):
+        network = parse(spec)
+    else:
+        network = spec
+    if input:
+        network = with_input(network, input)
+    return analyse(network, explain, open_sizes=True)
+
+
+def with_input(network, shape: str):
+    """The same network on another input (``--input 512x512x3``, ``?x?x3``); the rank
+    must stay."""
+    from .language.expand import load
+    try:
+        new = load(f"input {shape}").input
+    except CnnCalcError as e:
+        raise CnnCalcError(f"--input {shape}: {e.message}") from None
+    if new.rank != network.input.rank:
+        raise CnnCalcError(f"--input {shape}: the spec's input is "
+                           f"{'x'.join(map(str, network.input.shape))}; give as many sizes")
+    return network.with_input(new.shape)
+
+
+def to_torch(spec, inplace: bool = True):
+    """An ``nn.Module`` computing the spec (channels last in and out, as the spec)."""
+    try:
+        from .backends.torch import to_torch as _to_torch
+    except ImportError:
+        raise CnnCalcError("this needs PyTorch: pip install 'cnncalc[torch]'") from None
+    return _to_torch(_summary(spec), inplace)
+
+
+def check(spec, device: str = "cpu", batch: int = 1, weights: str | None = None):
+    """Build the spec in PyTorch, run it and compare every layer; ``print`` the result for
+    the table, ``result.ok`` for the verdict."""
+    from .backends.check import check as _check
+    return _check(_summary(spec), device=device, batch=batch, weights=weights)
+
+
+def _summary(spec):
+    from .analysis.walk import Summary
+    return spec if isinstance(spec, Summary) else summarize(spec)

@@ -1,0 +1,422 @@
+"""Statements → the network: expands ``def``, calls and ``repeat``, evaluates values,
+names layers (scoped by the names of the calls and repeats they come from, as PyTorch's
+module paths are), and lets each kind read its own words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import layers as L
+from ..errors import (CnnCalcError, LimitError, SpecDesignError, SpecSyntaxError, context_line,
+                      paused_gc)
+from . import expr
+from .records import Block, Call, Def, Named, Stmt, Value
+from .parser import parse
+
+MAX_NUMBER = 10**18  # sizes up to this are computed exactly; larger ones are refused
+STATEMENTS = ("network", "input", "repeat", "branch", "def")
+
+
+@dataclass
+class Limits:
+    max_layers: int = 100_000
+    max_depth: int = 64
+    max_bytes: int = 1 << 20
+    max_line: int = 10_000
+
+
+@dataclass
+class _Scope:
+    """Where a statement is expanded: parameter values, the name prefix, and the label and
+    call line shown beside layers that came from a def or repeat."""
+    env: dict
+    prefix: tuple = ()       # ('layer1', '0')
+    named: bool = False      # a part of the prefix came from name=
+    origin: str | None = None
+    called: int | None = None
+
+
+@dataclass
+class _State:
+    text: str
+    file: str | None
+    limits: Limits
+    rank: int = 0
+    defs: dict = field(default_factory=dict)
+    names: dict = field(default_factory=dict)  # full name -> line
+    count: int = 0
+    calls: list = field(default_factory=list)
+    counters: dict = field(default_factory=dict)
+
+    def syntax(self, message, where=None):
+        return self.error(message, where, SpecSyntaxError)
+
+    def error(self, message, where=None, cls=SpecDesignError):
+        line, column = getattr(where, "line", None), getattr(where, "column", None)
+        return cls(message, file=self.file, line=line, column=column,
+                   context=context_line(self.text, line, column) if line else None)
+
+    def evaluate(self, value: Value, env: dict) -> tuple:
+        try:
+            return expr.evaluate(value.dims, env)
+        except expr.ExprError as e:
+            raise self.error(e.message, e if e.line else value) from None
+
+
+def load(text, file: str | None = None, limits: Limits | None = None) -> L.Network:
+    """Parse and expand: the one entry point from text to the network."""
+    limits = limits or Limits()
+    if isinstance(text, bytes):
+        text = _decode(text, file)
+    text = _normalise(text)
+    _check_text(text, file, limits)
+    with paused_gc():
+        return expand(parse(text, file), text, file, limits)
+
+
+def _decode(data: bytes, file):
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CnnCalcError(f"the spec is not UTF-8 text (byte {e.start} is {data[e.start]:#04x})",
+                           file=file) from None
+
+
+def _normalise(text: str) -> str:
+    """A byte-order mark (Notepad) and old Mac line endings read as the text they are."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def _check_text(text: str, file, limits: Limits):
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise CnnCalcError("the spec looks like a binary file (it holds a NUL byte)", file=file,
+                           line=line)
+    if len(text) > limits.max_bytes and len(text.encode("utf-8", "replace")) > limits.max_bytes:
+        raise LimitError(f"the spec is larger than the limit of {limits.max_bytes:,} bytes "
+                         "(raise it with --max-bytes)", file=file)
+    lines = text.split("\n") if len(text) > limits.max_line else ()  # shorter: no line is long
+    for i, src in enumerate(lines, 1):
+        if len(src) > limits.max_line:
+            raise LimitError(f"line {i} is {len(src):,} characters, over the limit of "
+                             f"{limits.max_line:,}", file=file, line=i)
+    _check_braces(text, file, limits)
+    if not text.strip() or all(not s.split("#")[0].strip() for s in text.split("\n")):
+        raise CnnCalcError("the spec is empty; it needs at least an 'input' line, "
+                           "e.g. 'input 224x224x3'", file=file)
+
+
+def _check_braces(text: str, file, limits: Limits):
+    """Refuse deep nesting before parsing, so nothing recurses without bound; report a block
+    that is never closed where it was opened."""
+    if "{" not in text and "}" not in text:
+        return
+    opened = []
+    for i, src in enumerate(text.split("\n"), 1):
+        for j, ch in enumerate(src.split("#")[0], 1):
+            if ch == "{":
+                opened.append((i, j))
+                if len(opened) > limits.max_depth:
+                    raise LimitError(f"blocks nest deeper than {limits.max_depth} levels (raise "
+                                     "it with --max-depth)", file=file, line=i, column=j,
+                                     context=context_line(text, i, j))
+            elif ch == "}":
+                if not opened:
+                    from ..errors import SpecSyntaxError
+                    raise SpecSyntaxError("'}' closes no block", file=file, line=i, column=j,
+                                          context=context_line(text, i, j))
+                opened.pop()
+    if opened:
+        from ..errors import SpecSyntaxError
+        i, j = opened[-1]
+        raise SpecSyntaxError("this block is never closed: add '}'", file=file, line=i,
+                              column=j, context=context_line(text, i, j))
+
+
+def expand(statements: list, text: str = "", file: str | None = None,
+           limits: Limits | None = None) -> L.Network:
+    st = _State(text, file, limits or Limits())
+    name = "network"
+    body = []
+    for s in statements:
+        if isinstance(s, Def):
+            if s.name in st.defs:
+                raise st.error(f"block {s.name!r} is defined twice (first on line "
+                               f"{st.defs[s.name].line})", s)
+            if s.name in L.KINDS or s.name in STATEMENTS:
+                raise st.error(f"{s.name!r} is a layer kind or statement; give the block "
+                               "another name", s)
+            st.defs[s.name] = s
+        else:
+            body.append(s)
+    if body and isinstance(body[0], Stmt) and body[0].head == "network":
+        s = body.pop(0)
+        if len(s.items) != 1 or not hasattr(s.items[0], "text"):
+            raise st.error("network needs one name, e.g. 'network vgg16'", s)
+        name = s.items[0].text
+    if not body or not (isinstance(body[0], Stmt) and body[0].head == "input"):
+        raise st.error("the spec must start with an 'input' line such as 'input 224x224x3'"
+                       " (after an optional 'network NAME')", body[0] if body else None)
+    inp, warnings = _input(st, body.pop(0))
+    st.rank = inp.rank
+    layers = tuple(_expand(st, body, _Scope({}), 0))
+    return L.Network(name, inp, layers, warnings, text, file)
+
+
+def _input(st: _State, s: Stmt):
+    if len(s.items) != 1 or not isinstance(s.items[0], Value):
+        raise st.error("input needs its sizes, e.g. 'input 224x224x3'", s)
+    value = s.items[0]
+    shape = list(st.evaluate(value, {}))
+    if len(shape) < 2 or len(shape) > 4:
+        raise st.error(f"input {value.text}: expected 1 to 3 spatial sizes then the channels "
+                       "(e.g. 100x16, 224x224x3, 16x64x64x1)", value)
+    if isinstance(shape[-1], str):
+        raise st.error(f"input {value.text}: the number of channels must be a number", value)
+    for v in shape:
+        if isinstance(v, int) and not 1 <= v <= MAX_NUMBER:
+            raise st.error(f"input {value.text}: sizes must be between 1 and 10^18, received "
+                           f"{v}", value)
+    # each open axis gets its own name: ?x?x3 is WxHx3, Hx?x3 is HxWx3
+    letters = {1: ("L",), 2: ("W", "H"), 3: ("D", "W", "H")}[len(shape) - 1]
+    taken = {v for v in shape if isinstance(v, str) and v != "?"}
+    for i, v in enumerate(shape[:-1]):
+        if v == "?":
+            free = [c for c in (letters[i], *letters, *"ABCEFGIJKMNOPQRSTUVXYZ") if c not in taken]
+            shape[i] = free[0]
+            taken.add(free[0])
+    opens = [v for v in shape if isinstance(v, str)]
+    if len(set(opens)) != len(opens):
+        raise st.error(f"input {value.text}: each open size needs its own name (HxWx3); one "
+                       "name for two axes would tie them together", value)
+    warnings = ()
+    spatial = shape[:-1]
+    if len(spatial) >= 2 and isinstance(spatial[0], int) and spatial[0] <= 4 and \
+            isinstance(shape[-1], int) and shape[-1] >= 16:
+        warnings = (f"input {value.text} reads as {spatial[0]} wide with {shape[-1]} channels; "
+                    "channels come last, as in Keras: did you mean "
+                    f"{'x'.join(map(str, (*shape[1:], shape[0])))}?",)
+    return L.Input(tuple(shape), s.line, s.column), warnings
+
+
+def _expand(st: _State, stmts: list, scope: _Scope, depth: int) -> list:
+    if depth > st.limits.max_depth:
+        raise st.error(f"blocks nest deeper than {st.limits.max_depth} levels (raise it with "
+                       "--max-depth)", stmts[0] if stmts else None, LimitError)
+    out = []
+    for s in stmts:
+        if isinstance(s, Def):
+            raise st.error("'def' must stand at the top level of the spec", s)
+        if isinstance(s, Call):
+            out.extend(_call(st, s, scope, depth))
+        elif isinstance(s, Block) and s.head == "repeat":
+            out.extend(_repeat(st, s, scope, depth))
+        elif isinstance(s, Block):
+            out.append(_count(st, _merge_block(st, s, scope, depth), s))
+        elif s.head in ("input", "network"):
+            raise st.error(f"'{s.head}' may only appear once, at the start of the spec", s)
+        else:
+            out.append(_count(st, _layer(st, s, scope), s))
+    return out
+
+
+def _too_many(st, s):
+    raise st.error(f"the spec expands to more than {st.limits.max_layers:,} layers (raise it "
+                   "with --max-layers)", s, LimitError)
+
+
+def _count(st: _State, layer, s):
+    st.count += 1
+    if st.count > st.limits.max_layers:
+        _too_many(st, s)
+    return layer
+
+
+def _split_name(st, items):
+    """The ``name=`` of a statement, and its other words."""
+    names = [i for i in items if isinstance(i, Named)]
+    if len(names) > 1:
+        raise st.error("name= is given twice; a layer has one name", names[1])
+    return (names[0] if names else None), [i for i in items if not isinstance(i, Named)]
+
+
+def _repeat(st, s: Block, scope: _Scope, depth):
+    named, items = _split_name(st, s.items)
+    if len(items) != 1 or not isinstance(items[0], Value):
+        raise st.error("repeat needs a count and a block, e.g. 'repeat 3 { ... }'", s)
+    n = st.evaluate(items[0], scope.env)
+    if len(n) != 1 or not isinstance(n[0], int) or n[0] < 0:
+        raise st.error(f"repeat: expected a count of 0 or more, received {items[0].text}"
+                       + (f" = {'x'.join(map(str, n))}" if n != (items[0].text,) else ""), items[0])
+    n = n[0]
+    if n * max(len(s.body), 1) + st.count > st.limits.max_layers * 2:
+        _too_many(st, s)
+    prefix = scope.prefix + ((named.text,) if named else ())
+    origin = scope.origin or f"repeat {n}"
+    out = []
+    for i in range(n):
+        inner = _Scope(scope.env, prefix + (str(i),), scope.named or bool(named), origin,
+                       scope.called or s.line)
+        out.extend(_expand(st, s.body, inner, depth + 1))
+    return out
+
+
+def _merge_block(st, s: Block, scope: _Scope, depth):
+    cls = L.KINDS.get(s.head)
+    if cls is None or not getattr(cls, "block", False):
+        if s.head == "branch":
+            raise st.error("'branch' stands only inside add, concat or multiply { ... }", s)
+        blocks = sorted(k for k, c in L.KINDS.items() if getattr(c, "block", False))
+        what = "an unknown word" if cls is None and s.head not in STATEMENTS else "no block"
+        raise st.error(f"{s.head!r} takes {what}: blocks are repeat N {{ ... }} and "
+                       f"{', '.join(blocks)} {{ branch {{ ... }} ... }}", s)
+    named, items = _split_name(st, s.items)
+    branches = []
+    for b in s.body:
+        if not (isinstance(b, Block) and b.head == "branch"):
+            raise st.error(f"inside {s.head} {{ ... }}, write each path as 'branch {{ ... }}'", b)
+        if b.items:
+            raise st.error("branch takes no words, only { ... }", b.items[0])
+        branches.append(tuple(_expand(st, b.body, scope, depth + 1)))
+    if not branches:
+        raise st.error(f"'{s.head}' needs at least one branch {{ ... }}", s)
+    fields = _read(st, cls, s.head, items, scope, s, block=True)
+    fields["branches"] = tuple(branches)
+    return _make(st, cls, s.head, fields, named, scope, s)
+
+
+def _layer(st, s: Stmt, scope: _Scope):
+    cls = L.KINDS.get(s.head)
+    if cls is None:
+        raise st.syntax(*_unknown_kind(st, s))
+    named, items = _split_name(st, s.items)
+    fields = _read(st, cls, s.head, items, scope, s)
+    if fields.get("ref") is not None:
+        fields["ref"] = _resolve_ref(st, fields["ref"], scope, s)
+    return _make(st, cls, s.head, fields, named, scope, s)
+
+
+def _unknown_kind(st, s):
+    import difflib
+    if s.head in ("repeat", "branch", "def") or s.head in st.defs:
+        return (f"{s.head!r} needs {'a block { ... }' if s.head != 'def' else 'a name'}"
+                + (f"; call a block with parentheses: {s.head}(...)" if s.head in st.defs
+                   else ""), s)
+    words = list(L.KINDS) + ["network", "input", "repeat"] + list(st.defs)
+    close = difflib.get_close_matches(s.head, words, n=1, cutoff=0.6)
+    if close:
+        hint = f"did you mean {close[0]!r}?"
+    else:
+        hint = "'cnncalc layers' lists every kind with an example"
+    return (f"unknown layer kind {s.head!r}; {hint}", s)
+
+
+def _read(st, cls, word, items, scope, s, block=False) -> dict:
+    def error(message, item):
+        return st.error(message, item if item is not None and getattr(item, "line", None)
+                        else s)
+    def syntax(message, item):
+        return st.syntax(message, item if item is not None and getattr(item, "line", None)
+                         else s)
+    reader = L.base.Reader(st.rank, lambda v: st.evaluate(v, scope.env), error, word, block,
+                           syntax)
+    return cls.read(word, items, reader)
+
+
+def _resolve_ref(st, ref, scope: _Scope, s):
+    """A name in the nearest scope that has it, innermost first."""
+    for i in range(len(scope.prefix), -1, -1):
+        full = ".".join(scope.prefix[:i] + (ref,))
+        if full in st.names:
+            return full
+    return ref  # unknown: the walk says so, with the names it knows
+
+
+def _make(st, cls, word, fields, named, scope: _Scope, s):
+    if named is not None:
+        name = ".".join(scope.prefix + (named.text,))
+        if name in st.names:
+            raise st.error(f"the name {name!r} is already used on line {st.names[name]}; names "
+                           "must be unique", named)
+    else:
+        base = fields.get("activation") if cls is L.KINDS.get("relu") else word
+        if scope.named:
+            stem = ".".join(scope.prefix) + "." + base
+        else:
+            stem = base
+        n = st.counters.get(stem, 0)
+        while True:
+            n += 1
+            name = f"{stem}_{n}"
+            if name not in st.names:
+                break
+        st.counters[stem] = n
+    st.names[name] = s.line
+    return cls(name, s.line, s.column, scope.origin, called=scope.called, **fields)
+
+
+def _call(st: _State, c: Call, scope: _Scope, depth: int) -> list:
+    d = st.defs.get(c.name)
+    if d is None:
+        import difflib
+        close = difflib.get_close_matches(c.name, list(st.defs), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else (
+            f"; {c.name!r} is a layer kind: write '{c.name} ...' without parentheses"
+            if c.name in L.KINDS else "")
+        raise st.error(f"unknown block {c.name!r}{hint}", c)
+    if c.name in st.calls:
+        chain = " -> ".join(st.calls + [c.name])
+        raise st.error(f"block {c.name!r} calls itself ({chain}); recursion is not allowed", c)
+    named, items = _split_name(st, c.items)
+    if items:
+        raise st.error(f"a call takes only name= after its arguments, received "
+                       f"{getattr(items[0], 'text', '?')!r}", items[0])
+    env = _bind(st, d, c, scope.env)
+    st.calls.append(c.name)
+    try:
+        label = f"{c.name}({', '.join(_show(env[p.name]) for p in d.params)})"
+        prefix = scope.prefix + ((named.text,) if named else ())
+        inner = _Scope(env, prefix, scope.named or bool(named), scope.origin or label,
+                       scope.called or c.line)
+        return _expand(st, d.body, inner, depth + 1)
+    finally:
+        st.calls.pop()
+
+
+def _show(v) -> str:
+    return "x".join(map(str, v))
+
+
+def _bind(st, d: Def, c: Call, outer: dict) -> dict:
+    """Parameter values: positional arguments, then keywords, then defaults."""
+    names = [p.name for p in d.params]
+    sig = ", ".join(p.name + (f"={p.default.text}" if p.default else "") for p in d.params)
+    env = {}
+    seen_key = False
+    for i, a in enumerate(c.args):
+        if a.key is None:
+            if seen_key:
+                raise st.error("a positional argument cannot follow a keyword argument",
+                               a.value)
+            if i >= len(names):
+                raise st.error(f"block {c.name!r} takes {len(names)} argument(s) ({sig}), "
+                               f"received {len(c.args)}", c)
+            key = names[i]
+        else:
+            seen_key, key = True, a.key
+            if key not in names:
+                raise st.error(f"block {c.name!r} has no parameter {key!r}; its parameters: "
+                               f"{sig or 'none'}", a.value)
+        if key in env:
+            raise st.error(f"{key!r} is given twice", a.value)
+        env[key] = st.evaluate(a.value, outer)
+    for p in d.params:
+        if p.name not in env:
+            if p.default is None:
+                raise st.error(f"block {c.name!r} needs {p.name!r} ({sig})", c)
+            env[p.name] = st.evaluate(p.default, env)
+    return env

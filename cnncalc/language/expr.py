@@ -1,0 +1,249 @@
+"""Values in a spec: a size such as ``3x3x64`` is one expression per axis, joined by ``x``.
+An expression is integers, ``$name`` parameters, ``+ - * // /``, parentheses and
+``min``/``max``; open sizes (``?``, ``H``) stand only in the input. Parsed once with the
+statement, evaluated when a ``def`` or ``repeat`` is expanded."""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import CnnCalcError
+
+
+class ExprError(CnnCalcError):
+    """An expression that cannot be read or evaluated; ``column`` points into it."""
+
+
+class Param:
+    __slots__ = ("name", "line", "column")
+
+    def __init__(self, name, line, column):
+        self.name, self.line, self.column = name, line, column
+
+
+class Open:
+    """An open input size: ``?`` or a capital letter such as ``H``."""
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+
+class Op:
+    __slots__ = ("op", "left", "right", "line", "column")
+
+    def __init__(self, op, left, right, line, column):
+        self.op, self.left, self.right, self.line, self.column = op, left, right, line, column
+
+
+class Func:
+    __slots__ = ("name", "args", "line", "column")
+
+    def __init__(self, name, args, line, column):
+        self.name, self.args, self.line, self.column = name, args, line, column
+
+
+_ATOM = re.compile(r"\s*(?:(\d+)|(\$\{[A-Za-z_]\w*\})|(\$[A-Za-z_]\w*)|(min|max)(?=\()|"
+                   r"([A-Z]\d*)|(\?)|(\()|(\$\w*|\S))")
+_AFTER = re.compile(r"\s*(?:([xX])|(//|[-+*/])|(\))|(,)|(\S))")
+
+
+def _tokens(parts):
+    """(kind, text, line, column) from the value's tokens: SIZE texts and OP tokens.
+    Atoms and what follows them alternate, so 'X' after an atom joins and before one names."""
+    out = []
+    for text, line, col in parts:
+        i, want_atom = 0, not out or out[-1][0] in ("op", "x", "(", ",", "func")
+        while i < len(text):
+            m = (_ATOM if want_atom else _AFTER).match(text, i)
+            if m is None:  # only blanks left
+                break
+            j = m.lastindex
+            at = col + m.start(j)
+            if want_atom:
+                kind = ("num", "param", "param", "func", "open", "open", "(", "bad")[j - 1]
+                out.append((kind, m.group(j), line, at))
+                want_atom = kind in ("(", "func")
+            else:
+                kind = ("x", "op", ")", ",", "bad")[j - 1]
+                out.append((kind, m.group(j), line, at))
+                want_atom = kind != ")"
+            i = m.end()
+    return out
+
+
+class _Reader:
+    def __init__(self, toks, where):
+        self.toks, self.i, self.where = toks, 0, where
+
+    def peek(self):
+        return self.toks[self.i] if self.i < len(self.toks) else ("end", "", *self.where)
+
+    def take(self):
+        t = self.peek()
+        self.i += 1
+        return t
+
+    def fail(self, t, expected):
+        got = "the end of the value" if t[0] == "end" else repr(t[1])
+        hint = ""
+        if t[1].startswith("$"):
+            hint = " (a parameter is $name or ${name})"
+        raise ExprError(f"unexpected {got} in a value; expected {expected}{hint}",
+                        line=t[2], column=t[3])
+
+    def dims(self):
+        out = [self.sum()]
+        while self.peek()[0] == "x":
+            self.take()
+            out.append(self.sum())
+        if self.peek()[0] != "end":
+            self.fail(self.peek(), "an operator, 'x' or the end of the value")
+        return tuple(out)
+
+    def sum(self):
+        left = self.product()
+        while self.peek()[1] in ("+", "-") and self.peek()[0] == "op":
+            _, op, line, col = self.take()
+            left = Op(op, left, self.product(), line, col)
+        return left
+
+    def product(self):
+        left = self.atom()
+        while self.peek()[1] in ("*", "//", "/") and self.peek()[0] == "op":
+            _, op, line, col = self.take()
+            left = Op(op, left, self.atom(), line, col)
+        return left
+
+    def atom(self):
+        kind, text, line, col = t = self.take()
+        if kind == "num":
+            return int(text)
+        if kind == "param":
+            return Param(text.strip("${}"), line, col)
+        if kind == "open":
+            return Open(text)
+        if kind == "(":
+            inner = self.sum()
+            if self.take()[0] != ")":
+                self.fail(self.toks[self.i - 1], "')'")
+            return inner
+        if kind == "func":
+            if self.take()[0] != "(":
+                self.fail(self.toks[self.i - 1], "'('")
+            args = [self.sum()]
+            while self.peek()[0] == ",":
+                self.take()
+                args.append(self.sum())
+            if self.take()[0] != ")":
+                self.fail(self.toks[self.i - 1], "')' or ','")
+            return Func(text, tuple(args), line, col)
+        self.fail(t, "a number, $name, '(' or min/max")
+
+
+_PLAIN = re.compile(r"\d+(?:[xX]\d+)*")
+
+
+def parse(parts) -> tuple:
+    """The axes of a value from its tokens [(text, line, column)]; plain integers for the
+    common case of a size of numbers."""
+    if len(parts) == 1 and _PLAIN.fullmatch(parts[0][0]):
+        return tuple(int(v) for v in re.split("[xX]", parts[0][0]))
+    toks = _tokens(parts)
+    last = parts[-1]
+    return _Reader(toks, (last[1], last[2] + len(last[0]))).dims()
+
+
+# --- evaluation ---------------------------------------------------------------------------
+
+def _show(node) -> str:
+    if isinstance(node, int):
+        return str(node)
+    if isinstance(node, Param):
+        return f"${node.name}"
+    if isinstance(node, Open):
+        return node.name
+    if isinstance(node, Func):
+        return f"{node.name}({', '.join(map(_show, node.args))})"
+    inner = f"{_show(node.left)} {node.op} {_show(node.right)}"
+    return inner
+
+
+def _bindings(node, env, out):
+    if isinstance(node, Param) and node.name in env:
+        out[node.name] = env[node.name]
+    elif isinstance(node, Op):
+        _bindings(node.left, env, out)
+        _bindings(node.right, env, out)
+    elif isinstance(node, Func):
+        for a in node.args:
+            _bindings(a, env, out)
+    return out
+
+
+def _with(node, env) -> str:
+    """'$w // 16 with w = 200' for messages."""
+    b = _bindings(node, env, {})
+    values = ", ".join(f"{k} = {'x'.join(map(str, v)) if isinstance(v, tuple) else v}"
+                       for k, v in b.items())
+    return _show(node) + (f" with {values}" if values else "")
+
+
+def scalar(node, env, top=None):
+    """One integer (or a tuple when a parameter bound to a size stands alone)."""
+    if isinstance(node, int):
+        return node
+    if isinstance(node, Param):
+        if node.name not in env:
+            known = ", ".join(f"${k}" for k in env) or "none here: parameters exist inside a def"
+            raise ExprError(f"unknown parameter '${node.name}' (parameters: {known})",
+                            line=node.line, column=node.column)
+        return env[node.name]
+    if isinstance(node, Open):
+        return node.name
+    top = top or node
+    if isinstance(node, Func):
+        args = [_number(scalar(a, env, top), a, env) for a in node.args]
+        return min(args) if node.name == "min" else max(args)
+    a = _number(scalar(node.left, env, top), node.left, env)
+    b = _number(scalar(node.right, env, top), node.right, env)
+    if node.op == "+":
+        return a + b
+    if node.op == "-":
+        return a - b
+    if node.op == "*":
+        return a * b
+    if b == 0:
+        raise ExprError(f"{_with(top, env)}: division by zero", line=node.line,
+                        column=node.column)
+    if node.op == "//":
+        return a // b
+    if a % b:
+        raise ExprError(f"{_with(top, env)} is {a / b:g}, not a whole number: '/' must divide "
+                        "exactly (use // to round down)", line=node.line, column=node.column)
+    return a // b
+
+
+def _number(v, node, env):
+    if isinstance(v, int):
+        return v
+    what = "an open size" if isinstance(v, str) else f"the size {'x'.join(map(str, v))}"
+    raise ExprError(f"{_show(node)} is {what}; arithmetic needs a single number",
+                    line=getattr(node, "line", None), column=getattr(node, "column", None))
+
+
+def evaluate(dims: tuple, env: dict) -> tuple:
+    """The value's numbers: a parameter bound to a size (``3x3``) splices its axes in."""
+    out = []
+    for node in dims:
+        v = node if isinstance(node, int) else scalar(node, env)
+        if isinstance(v, tuple):
+            out.extend(v)
+        else:
+            out.append(v)
+    return tuple(out)
+
+
+def describe(dims: tuple) -> str:
+    return "x".join(_show(d) if not isinstance(d, Op) else f"({_show(d)})" for d in dims) \
+        if len(dims) > 1 else _show(dims[0])

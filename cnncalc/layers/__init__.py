@@ -1,0 +1,16 @@
+"""Every layer kind, one class each (or one table for a family), registered by keyword.
+Importing this package imports every family; ``KINDS`` maps keywords to classes."""
+
+from .base import KINDS, Layer, Outcome, RuleError, axis_names  # noqa: F401
+from .activations import ACTIVATIONS  # noqa: F401
+from . import conv, pooling, dense, norm, regularise, reshaping, merge  # noqa: F401  (register)
+from .network import Input, Network, referenced  # noqa: F401
+
+
+def kinds() -> list:
+    """Each kind once, in the order the families define them."""
+    seen = []
+    for cls in KINDS.values():
+        if cls not in seen:
+            seen.append(cls)
+    return seen

@@ -1,0 +1,83 @@
+"""Activations: one family, one table. Each is a layer of its own (``| relu``) and an
+option of conv, deconv and dense (``conv 3x3x64 relu``). ``ops`` is the element-wise cost
+per value counted in FLOPs (README, 'Conventions')."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import Choice, Layer, Outcome
+
+
+@dataclass(frozen=True)
+class Activation:
+    word: str
+    doc: str
+    torch: tuple        # (torch.nn class, its keyword arguments)
+    keras: str          # Keras' name for it
+    ops: int = 1        # FLOPs per value
+
+    def code(self) -> str:
+        """The torch module as source text, for exporters: ``nn.LeakyReLU(negative_slope=0.2)``."""
+        cls, kwargs = self.torch
+        return f"nn.{cls}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+
+
+ACTIVATIONS = {a.word: a for a in (
+    Activation("relu", "max(x, 0)", ("ReLU", {}), "relu"),
+    Activation("sigmoid", "1 / (1 + exp(-x))", ("Sigmoid", {}), "sigmoid"),
+    Activation("tanh", "hyperbolic tangent", ("Tanh", {}), "tanh"),
+    Activation("softmax", "over the channels", ("Softmax", {"dim": 1}), "softmax"),
+    Activation("leakyrelu", "x if x > 0 else 0.2 x (Keras' slope)", ("LeakyReLU", {"negative_slope": 0.2}),
+               "leaky_relu"),
+    Activation("gelu", "x Φ(x), exact (erf) form", ("GELU", {}), "gelu"),
+    Activation("linear", "the identity; counted as no operation", ("Identity", {}), "linear", 0),
+)}
+
+
+def act_ops(name) -> int:
+    return ACTIVATIONS[name].ops if name else 0
+
+
+def act_module(name):
+    from torch import nn
+    if not name:
+        return nn.Identity()
+    cls, kwargs = ACTIVATIONS[name].torch
+    return getattr(nn, cls)(**kwargs)
+
+
+def option():
+    """The activation as an option of another kind: ``conv 3x3x64 relu``."""
+    return Choice("activation", tuple(ACTIVATIONS), None, help="an activation")
+
+
+class Act(Layer):
+    words = tuple(ACTIVATIONS)
+    doc = "an activation as its own layer"
+    colour = "#fff9c4"
+    fold = True
+
+    @classmethod
+    def read(cls, word, items, r):
+        fields = super().read(word, items, r)
+        fields["activation"] = word
+        return fields
+
+    @property
+    def kind(self):
+        return self.activation
+
+    def describe(self):
+        return self.activation
+
+    def rule(self, x, ex):
+        return Outcome(x, ops=_prod(x) * act_ops(self.activation))
+
+    def module(self, row):
+        return act_module(self.activation)
+
+
+def _prod(x):
+    from math import prod
+    return prod(x)

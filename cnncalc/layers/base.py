@@ -1,0 +1,396 @@
+"""What a layer kind is made of. A kind is one class: its keyword, its arguments and
+options (with their checks and wording), its rule (shape, counts, MACs, element-wise
+operations, receptive-field window, and the explanation beside each formula), its
+one-line description, its colour in diagrams and its torch module (imported lazily).
+An instance of the class is one layer of a network.
+
+Everything that lists kinds derives from the registry here: the words the expander
+accepts, the hints in errors, ``cnncalc layers``, the README's table, the JSON Schema's
+``kind``, diagrams and the backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import ClassVar
+
+from .. import fmt
+from ..language.records import Float, Value, Word
+
+KINDS: dict = {}  # keyword → class
+
+AXIS_NAMES = {1: ("length",), 2: ("width", "height"), 3: ("depth", "width", "height")}
+SIDES = {"length": ("start", "end"), "width": ("left", "right"), "height": ("top", "bottom"),
+         "depth": ("front", "back")}
+
+
+def axis_names(rank: int) -> tuple:
+    return AXIS_NAMES.get(rank, tuple(f"axis {i + 1}" for i in range(rank)))
+
+
+class RuleError(Exception):
+    """A short message from a rule; the walk adds the layer and the line."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a rule computes for one layer."""
+    shape: tuple
+    weights: int = 0
+    biases: int = 0
+    buffers: int = 0              # non-trainable values: batchnorm's moving statistics
+    macs: int = 0
+    ops: int = 0                  # element-wise operations (bias, activation, pooling, ...)
+    geometry: dict | None = None  # resolved values the backends follow (pads, crops)
+    window: tuple | str | None = None  # per axis (kernel, stride, pad_before); "all"
+    up: bool = False              # window is (kernel, stride, crop_before) of an upsampling
+    note: str | None = None       # a caveat for the row, shown under the table
+
+
+def picture(sizes) -> tuple:
+    """Spatial sizes in the spec's order (width before height) → rows first."""
+    sizes = tuple(sizes)
+    return sizes if len(sizes) < 2 else (*sizes[:-2], sizes[-1], sizes[-2])
+
+
+def symbolic(v) -> bool:
+    return getattr(v, "symbolic", False)
+
+
+def need_map(x: tuple, rank: int | None, what: str):
+    """A rule that needs a feature map of ``rank`` spatial axes (any rank when None)."""
+    if len(x) == 1:
+        dims = f"{rank}-D " if rank else ""
+        raise RuleError(f"{what} needs a {dims}feature map, received a flat vector of "
+                        f"{fmt.count(x[0])} values (after flatten, a global pool or dense)")
+    if rank is not None and len(x) - 1 != rank:
+        raise RuleError(f"{what} has a {rank}-D window but the input is {len(x) - 1}-D "
+                        f"({fmt.shape(x)})")
+
+
+# --- reading a statement's words --------------------------------------------------------
+
+class Reader:
+    """What an argument or option needs while reading a statement: the rank of the input,
+    parameter values, and an error that points at the right column."""
+
+    def __init__(self, rank, evaluate, error, kind, block=False, syntax=None):
+        self.rank, self.evaluate, self.error, self.kind = rank, evaluate, error, kind
+        self.block = block  # the statement has a body: 'add { ... }'
+        self.syntax = syntax or error  # an error in the words themselves (SpecSyntaxError)
+
+    def at(self, item) -> "Reader":
+        """The same reader, its errors pointing at ``item`` (an option's word)."""
+        return Reader(self.rank, self.evaluate, lambda message, _: self.error(message, item),
+                      self.kind, self.block, self.syntax)
+
+    def numbers(self, item, label, minimum, per_axis, allow_open=False) -> tuple:
+        """The numbers of a value, per spatial axis or one; each at least ``minimum``."""
+        if not isinstance(item, Value):
+            raise self.syntax(f"{label} needs a whole number here, received "
+                              f"{getattr(item, 'text', 'nothing')!r}", item)
+        v = self.evaluate(item)
+        for n in v:
+            if isinstance(n, str) and not allow_open:
+                raise self.error(f"{label}: the open size {n!r} can only stand in the input", item)
+            if isinstance(n, int) and not minimum <= n <= fmt_max():
+                limit = f"at least {minimum}" if n < minimum else "at most 10^18"
+                raise self.error(f"{label} must be {limit}, received {n}", item)
+        if per_axis:
+            if len(v) == 1:
+                return v * self.rank
+            if len(v) != self.rank:
+                raise self.error(f"{label} {item.text}: expected one number or {self.rank} (one "
+                                 f"per spatial axis of the {self.rank}-D input)", item)
+        elif per_axis is False and len(v) != 1:
+            raise self.error(f"{label}: expected one number, received {item.text}", item)
+        return v
+
+
+def fmt_max():
+    return 10**18
+
+
+class Arg:
+    """A positional argument: ``3x3x64`` of conv, ``2`` of maxpool, ``ID`` of add."""
+    label = "value"
+    example = "N"
+
+    def read(self, item, r: Reader) -> dict:
+        raise NotImplementedError
+
+    def describe(self, layer) -> str:
+        raise NotImplementedError
+
+
+class PerAxis(Arg):
+    def __init__(self, field, label, minimum=1, example="2"):
+        self.field, self.label, self.minimum, self.example = field, label, minimum, example
+
+    def read(self, item, r):
+        return {self.field: r.numbers(item, self.label, self.minimum, True)}
+
+    def describe(self, layer):
+        return fmt.axes(getattr(layer, self.field))
+
+
+class Count(Arg):
+    def __init__(self, field, label, minimum=1, example="64"):
+        self.field, self.label, self.minimum, self.example = field, label, minimum, example
+
+    def read(self, item, r):
+        return {self.field: r.numbers(item, self.label, self.minimum, False)[0]}
+
+    def describe(self, layer):
+        return str(getattr(layer, self.field))
+
+
+class Rate(Arg):
+    """A number in [0, 1): dropout's rate."""
+
+    def __init__(self, field, label, example="0.5"):
+        self.field, self.label, self.example = field, label, example
+
+    def read(self, item, r):
+        if isinstance(item, Float):
+            v = item.value
+        elif isinstance(item, Value):
+            v = r.numbers(item, self.label, 0, False)[0]
+        else:
+            raise r.error(f"{self.label} needs a number such as 0.5", item)
+        if not 0 <= v < 1:
+            raise r.error(f"{self.label} must be in [0, 1), received {v}", item)
+        return {self.field: float(v)}
+
+    def describe(self, layer):
+        return f"{getattr(layer, self.field):g}"
+
+
+# --- options ------------------------------------------------------------------------------
+
+class Option:
+    """Words after the arguments. ``words`` start it; ``field`` is what it sets (two options
+    setting one field, such as 'same' and 'pad 1', are refused); ``takes_value`` says
+    whether a value follows the word."""
+    words: tuple = ()
+    field: str = ""
+    default = None
+    takes_value = False
+    help = ""
+
+    def read(self, word, item, r) -> object:
+        raise NotImplementedError
+
+    def describe(self, value) -> str | None:
+        """The words that write ``value``; None for the default."""
+        raise NotImplementedError
+
+
+class Flag(Option):
+    def __init__(self, word, field, value, default, help=""):
+        self.words, self.field, self.value, self.default = (word,), field, value, default
+        self.help = help or word
+
+    def read(self, word, item, r):
+        return self.value
+
+    def describe(self, value):
+        return self.words[0] if value == self.value else None
+
+
+class Choice(Option):
+    """One of several words: ``valid``/``same``/``half``, ``nearest``/``bilinear``."""
+
+    def __init__(self, field, words, default, help=""):
+        self.field, self.words, self.default = field, tuple(words), default
+        self.help = help or " | ".join(words)
+
+    def read(self, word, item, r):
+        return word
+
+    def describe(self, value):
+        return None if value == self.default or not isinstance(value, str) else value
+
+
+class Amount(Option):
+    """A word and its value: ``stride 2``, ``pad 1x2``, ``groups 4``."""
+    takes_value = True
+
+    def __init__(self, word, field=None, default=1, minimum=1, per_axis=True, example="2",
+                 help=""):
+        self.words, self.field = (word,), field or word
+        self.default, self.minimum, self.per_axis = default, minimum, per_axis
+        self.help = help or f"{word} {example}"
+
+    def read(self, word, item, r):
+        v = r.numbers(item, word, self.minimum, self.per_axis)
+        return v if self.per_axis else v[0]
+
+    def describe(self, value):
+        if isinstance(value, str):  # another option of the same field ('same')
+            return None
+        if self.per_axis:
+            if isinstance(self.default, tuple) and value == self.default:
+                return None
+            if all(v == self.default for v in value):
+                return None
+            return f"{self.words[0]} {fmt.axes(value)}"
+        return None if value == self.default else f"{self.words[0]} {value}"
+
+
+class Real(Option):
+    """A word and a real number: ``eps 1e-6``."""
+    takes_value = True
+
+    def __init__(self, word, field, default, help=""):
+        self.words, self.field, self.default = (word,), field, default
+        self.help = help or f"{word} {default:g}"
+
+    def read(self, word, item, r):
+        if isinstance(item, Float):
+            v = item.value
+        elif isinstance(item, Value):
+            v = r.numbers(item, word, 0, False)[0]
+        else:
+            raise r.error(f"{word} needs a number such as {self.default:g}", item)
+        if v <= 0:
+            raise r.error(f"{word} must be positive, received {v}", item)
+        return float(v)
+
+    def describe(self, value):
+        return None if value == self.default else f"{self.words[0]} {value:g}"
+
+
+# --- the kind -----------------------------------------------------------------------------
+
+class Layer:
+    """One layer of a network; subclasses are the kinds."""
+    keyword: ClassVar[str] = ""
+    words: ClassVar[tuple] = ()       # further keywords of a family (the activations)
+    doc: ClassVar[str] = ""           # one line for 'cnncalc layers' and the README
+    example: ClassVar[str] = ""
+    args: ClassVar[tuple] = ()
+    options: ClassVar[tuple] = ()
+    colour: ClassVar[str] = "#e0e0e0"
+    fold: ClassVar[bool] = False      # drawn inside the box before it (keeps the shape)
+    semantics: ClassVar[str] = "Keras"
+    branches = None                   # a block's branches (tuple of tuples of layers)
+    ref = None                        # the earlier layer a merge takes ('add ID')
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        for word in ((cls.keyword,) if cls.keyword else ()) + cls.words:
+            KINDS[word] = cls
+
+    def __init__(self, name, line=0, column=0, origin=None, **fields):
+        self.name, self.line, self.column, self.origin = name, line, column, origin
+        self.__dict__.update(fields)
+
+    @property
+    def kind(self) -> str:
+        return self.keyword
+
+    @classmethod
+    def defaults(cls, rank: int) -> dict:
+        out = {}
+        for o in cls.options:
+            d = o.default
+            if o.field in out:  # 'same' and 'pad P' share a field: the first gives the default
+                continue
+            per_axis = getattr(o, "per_axis", False) and isinstance(d, int)
+            out[o.field] = (d,) * rank if per_axis else d
+        return out
+
+    @classmethod
+    def read(cls, word, items, r: Reader) -> dict:
+        """The layer's fields from the words of its statement."""
+        fields = cls.defaults(r.rank)
+        rest = cls.read_args(word, list(items), r, fields)
+        cls.read_options(word, rest, r, fields)
+        cls.validate(fields, r)
+        return fields
+
+    @classmethod
+    def read_args(cls, word, rest, r, fields) -> list:
+        for arg in cls.args:
+            if not rest or not _is_value(rest[0]):
+                raise r.syntax(f"{word} needs {arg.label}, e.g. '{word} {arg.example}'",
+                               rest[0] if rest else None)
+            fields.update(arg.read(rest.pop(0), r))
+        return rest
+
+    @classmethod
+    def read_options(cls, word, rest, r, fields):
+        by_word = {w: o for o in cls.options for w in o.words}
+        given = {}
+        i = 0
+        while i < len(rest):
+            item = rest[i]
+            text = getattr(item, "text", None)
+            option = by_word.get(text) if isinstance(item, Word) else None
+            if option is None:
+                raise r.syntax(unknown_option(cls, word, item), item)
+            value_item = None
+            if option.takes_value:
+                if i + 1 >= len(rest) or not _is_value(rest[i + 1]):
+                    raise r.syntax(f"{text} needs a value, e.g. '{option.help}'", item)
+                value_item = rest[i + 1]
+                i += 1
+            written = text if value_item is None else f"{text} {value_item.text}"
+            if option.field in given:
+                raise r.error(f"{word}: {given[option.field]!r} and {written!r} both set the "
+                              f"{option.field}; give it once", item)
+            given[option.field] = written
+            fields[option.field] = option.read(text, value_item, r.at(item))
+            i += 1
+
+    @classmethod
+    def validate(cls, fields, r):
+        """Checks that need several fields together; raise ``r.error``."""
+
+    # --- the rule and its consumers ---------------------------------------------------
+    def rule(self, x: tuple, ex) -> Outcome:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """The layer as a person would write it: ``conv 3x3x64 same relu``."""
+        words = [self.kind] + [a.describe(self) for a in self.args]
+        for o in self.options:
+            text = o.describe(getattr(self, o.field, o.default))
+            if text and text not in words:
+                words.append(text)
+        return " ".join(words)
+
+    def module(self, row):
+        """The torch module computing this layer (channels first inside)."""
+        raise NotImplementedError
+
+
+def _is_value(item) -> bool:
+    return isinstance(item, (Value, Float))
+
+
+def unknown_option(cls, word, item) -> str:
+    """What a word that this kind does not take is, and what it takes instead."""
+    import difflib
+    text = getattr(item, "text", None)
+    takes = ", ".join(o.help for o in cls.options) or "no options"
+    if text is None:
+        return f"{word}: unexpected {type(item).__name__.lower()} here; {word} takes {takes}"
+    if not isinstance(item, Word):
+        return f"{word}: unexpected value {text!r}; {word} takes {takes}"
+    from . import ACTIVATIONS
+    if text in ACTIVATIONS:
+        return (f"{word}: activation {text!r} does not apply here; write it as its own layer "
+                f"('| {text}'). {word} takes {takes}")
+    others = {w for k in set(KINDS.values()) for o in k.options for w in o.words}
+    if text in others:
+        return f"{word}: option {text!r} does not apply here; {word} takes {takes}"
+    close = difflib.get_close_matches(text, [w for o in cls.options for w in o.words], n=1,
+                                      cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{word}: unknown word {text!r}; {word} takes {takes}{hint}"
+
+
+def window_ops(shape, window) -> int:
+    return prod(shape) * prod(window)

@@ -1,0 +1,233 @@
+"""Convolutions: conv (Keras Conv1D/2D/3D) and deconv (Keras Conv*DTranspose), with the
+per-axis window formulas that pooling and the size sweeps share."""
+
+from __future__ import annotations
+
+from math import prod
+
+from .. import fmt
+from ..language.records import Kernel
+from . import activations
+from .base import (SIDES, picture, Amount, Arg, Choice, Flag, Layer, Outcome, RuleError, axis_names,
+                   need_map, symbolic)
+
+
+def window_axis(n, k, s, d, pad, ceil, axis, ex):
+    """Output size, (before, after) padding and the input rows a floor leaves unused, of a
+    sliding window (conv, pooling). ``n`` may be an int, a formula or a numpy array."""
+    ke = d * (k - 1) + 1
+    kt = f"{ke}" if d == 1 else f"{ke} (kernel {k}, dilation {d})"
+    before, after = SIDES.get(axis, ("before", "after"))
+    if pad == "same":  # Keras: the extra pixel of an odd total goes after
+        out = n if s == 1 else -(-n // s)
+        total = ke - 1 if s == 1 else _relu((out - 1) * s + ke - n)
+        b, a = total // 2, total - total // 2
+        if ex is not None:
+            ex.append(f"{axis}: same padding, stride {s}: ceil({n} / {s}) = {out}, "
+                      f"pad {b} {before}, {a} {after}")
+        return out, b, a, 0
+    if pad == "half":  # PyTorch's padding=k//2 on both sides (torchvision's layouts)
+        pad = ke // 2
+        if ex is not None:
+            ex.append(f"{axis}: half padding: {ke} // 2 = {pad} on each side")
+    p = 0 if pad == "valid" else pad
+    span = n + 2 * p - ke
+    if isinstance(span, int) and span < 0:
+        raise RuleError(f"the window {kt} is larger than the {axis} {n}"
+                        f"{f' + 2 x {p} padding' if p else ''}; use 'same' padding or a "
+                        "smaller kernel")
+    if ceil:
+        out = -(-span // s) + 1
+        text = f"{axis}: ceil(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}" if ex is not None else ""
+        if not symbolic(out):  # (a formula leaves out PyTorch's last-window rule)
+            drop = (out - 1) * s >= n + p  # the last window would start in the padding
+            if drop is True and ex is not None:
+                text += (f"; PyTorch drops the last window, which would start at "
+                         f"{(out - 1) * s}, in the padding after {n} + {p}: {out - 1}")
+            out = out - drop
+            out = out * (span >= 0)  # arrays: a window larger than the input gives no output
+        if ex is not None:
+            ex.append(text)
+        return out, p, p + _relu((out - 1) * s + ke - n - 2 * p), 0
+    out = span + 1 if s == 1 else span // s + 1
+    dropped = 0 if s == 1 else span % s
+    if ex is not None:
+        ex.append(f"{axis}: floor(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}"
+                  + (f" ({dropped} left unused at the {after})" if dropped else ""))
+    return out, p, p, dropped
+
+
+def _relu(v):
+    """max(v, 0) for an int, a numpy array or a formula."""
+    return v.relu() if symbolic(v) else v * (v > 0)
+
+
+def deconv_axis(n, k, s, d, pad, axis, ex):
+    """Keras Conv*DTranspose: output size, (crop_before, crop_after) and output padding."""
+    ke = d * (k - 1) + 1
+    if pad == "same":
+        out = n * s
+        total = max(ke - s, 0)
+        crop = (total // 2, total - total // 2)
+        if ex is not None:
+            ex.append(f"{axis}: same: {n} x {s} = {out}" + (
+                f", crop {crop[0]} before and {crop[1]} after" if total else ""))
+    else:
+        out = (n - 1) * s + max(ke, s)
+        crop = (0, 0)
+        if ex is not None:
+            ex.append(f"{axis}: ({n} - 1) x {s} + max({ke}, {s}) = {out}")
+    return out, crop, max(s - ke, 0)
+
+
+class KernelFilters(Arg):
+    """``3x3x64``: the kernel per spatial axis, then the filters."""
+    label = "the kernel and filters"
+    example = "3x3x64"
+
+    def read(self, item, r):
+        v = r.numbers(item, "the kernel and filters", 1, None)
+        if len(v) != r.rank + 1:
+            raise r.error(f"{r.kind} {item.text}: expected {r.rank} kernel size(s) then the "
+                          f"number of filters for the {r.rank}-D input (e.g. "
+                          f"{'x'.join(['3'] * r.rank)}x64)", item)
+        return {"kernel": v[:-1], "filters": v[-1]}
+
+    def describe(self, layer):
+        return fmt.shape((*layer.kernel, layer.filters))
+
+
+def padding_options(words=("valid", "same", "half")):
+    return (Choice("padding", words, "valid", help=" | ".join(words)),
+            Amount("pad", "padding", default=0, minimum=0, example="1"))
+
+
+def bias_act_ops(layer, units):
+    """One addition per output for the bias, the activation's cost per output."""
+    return units * (bool(layer.bias) + activations.act_ops(layer.activation))
+
+
+def _resolve_pad(padding, i):
+    return padding if isinstance(padding, str) else padding[i]
+
+
+class Conv(Layer):
+    keyword = "conv"
+    doc = "convolution: kernel per spatial axis, then filters (Keras Conv1D/2D/3D)"
+    example = "conv 3x3x64 same stride 2 relu"
+    args = (KernelFilters(),)
+    options = (*padding_options(), Amount("stride"), Amount("dilation"),
+               Amount("groups", per_axis=False, example="4"),
+               Flag("nobias", "bias", False, True), activations.option())
+    colour = "#64b5f6"
+
+    @classmethod
+    def read(cls, word, items, r):
+        weights = [i for i in items if isinstance(i, Kernel)]
+        fields = super().read(word, [i for i in items if not isinstance(i, Kernel)], r)
+        fields["weights"] = weights[0].array if weights else None
+        return fields
+
+    def rule(self, x, ex):
+        rank = len(self.kernel)
+        need_map(x, rank, "conv")
+        cin, names = x[-1], axis_names(rank)
+        g = self.groups
+        if cin % g or self.filters % g:
+            raise RuleError(f"groups {g} must divide the input channels ({cin}) and the "
+                            f"filters ({self.filters})")
+        outs, pads, dropped = [], [], []
+        for i in range(rank):
+            o, b, a, d = window_axis(x[i], self.kernel[i], self.stride[i], self.dilation[i],
+                                     _resolve_pad(self.padding, i), False, names[i], ex)
+            outs.append(o)
+            pads.append((b, a))
+            dropped.append(d)
+        per_filter = prod(self.kernel) * (cin // g)
+        weights = per_filter * self.filters
+        if self.weights is not None:
+            # written as on the page: rows first, so the kernel's height comes before its width
+            _check_inline(self.weights, (self.filters, cin // g, *picture(self.kernel)))
+        biases = self.filters if self.bias else 0
+        shape = (*outs, self.filters)
+        macs = prod(shape) * per_filter
+        if ex is not None:
+            gtext = f" / {g} groups" if g > 1 else ""
+            ex.append(f"weights: {' x '.join(map(str, self.kernel))} x {cin}{gtext} x "
+                      f"{self.filters} = {weights:,}")
+            ex.append(f"biases: {biases:,}" + (" (one per filter)" if biases else " (nobias)"))
+            ex.append(f"MACs: {fmt.shape(shape)} outputs x {per_filter:,} = {macs:,}")
+        keff = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
+        return Outcome(shape, weights, biases, 0, macs, bias_act_ops(self, prod(shape)),
+                       {"pads": tuple(pads), "dropped": tuple(dropped)},
+                       tuple(zip(keff, self.stride, (p[0] for p in pads))))
+
+    def module(self, row):
+        from ..backends.modules import Conv
+        return Conv(self, row)
+
+
+class Deconv(Layer):
+    keyword = "deconv"
+    doc = ("transposed convolution as Keras Conv*DTranspose: valid gives (in - 1) x s + "
+           "max(k, s), same gives in x s")
+    example = "deconv 3x3x32 stride 2 same"
+    args = (KernelFilters(),)
+    options = (Choice("padding", ("valid", "same"), "valid"), Amount("stride"),
+               Amount("dilation"), Flag("nobias", "bias", False, True), activations.option())
+    colour = "#81c784"
+
+    def rule(self, x, ex):
+        rank = len(self.kernel)
+        need_map(x, rank, "deconv")
+        names, cin = axis_names(rank), x[-1]
+        outs, crops, extra = [], [], []
+        for i in range(rank):
+            o, c, e = deconv_axis(x[i], self.kernel[i], self.stride[i], self.dilation[i],
+                                  self.padding, names[i], ex)
+            outs.append(o)
+            crops.append(c)
+            extra.append(e)
+        weights = prod(self.kernel) * cin * self.filters
+        biases = self.filters if self.bias else 0
+        # every input value is multiplied by the whole kernel (scatter), whatever is cropped
+        macs = prod(x[:-1]) * weights
+        if ex is not None:
+            ex.append(f"weights: {' x '.join(map(str, self.kernel))} x {cin} x {self.filters}"
+                      f" = {weights:,}")
+            ex.append(f"biases: {biases:,}")
+            ex.append(f"MACs: {fmt.shape(x[:-1])} inputs x {weights:,} = {macs:,} (each input "
+                      "scatters the whole kernel)")
+        keff = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
+        shape = (*outs, self.filters)
+        return Outcome(shape, weights, biases, 0, macs, bias_act_ops(self, prod(shape)),
+                       {"crops": tuple(crops), "output_padding": tuple(extra)},
+                       tuple(zip(keff, self.stride, (c[0] for c in crops))), up=True)
+
+    def module(self, row):
+        from ..backends.modules import Deconv
+        return Deconv(self, row)
+
+
+def array_shape(nested) -> tuple:
+    """Shape of a nested tuple of numbers; RuleError if it is ragged."""
+    if not isinstance(nested, tuple):
+        return ()
+    inner = {array_shape(v) for v in nested}
+    if len(inner) > 1:
+        raise RuleError("kernel=: every row of the array needs the same length")
+    return (len(nested), *(inner.pop() if inner else ()))
+
+
+def _strip_ones(shape):
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def _check_inline(values, expected):
+    given = array_shape(values)
+    if _strip_ones(given) != _strip_ones(expected):
+        raise RuleError(f"kernel=: the array is {fmt.shape(given) or 'empty'}, expected "
+                        f"{fmt.shape(expected)} (filters x channels x kernel; leading 1s may be "
+                        "left out)")

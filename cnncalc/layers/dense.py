@@ -1,0 +1,56 @@
+"""Dense (fully connected) layers and flatten."""
+
+from __future__ import annotations
+
+from math import prod
+
+from .. import fmt
+from . import activations
+from .base import Count, Flag, Layer, Outcome
+from .conv import bias_act_ops
+
+
+class Dense(Layer):
+    keyword = "dense"
+    doc = "fully connected; on a feature map it acts on the last axis per position, as Keras"
+    example = "dense 4096 relu"
+    args = (Count("features", "the number of outputs", example="4096"),)
+    options = (Flag("nobias", "bias", False, True), activations.option())
+    colour = "#9575cd"
+
+    def rule(self, x, ex):
+        cin = x[-1]
+        weights = cin * self.features
+        biases = self.features if self.bias else 0
+        macs = prod(x[:-1]) * weights  # per position on a feature map
+        out = (*x[:-1], self.features)
+        if ex is not None:
+            ex.append(f"weights: {cin:,} x {self.features:,} = {weights:,}")
+            ex.append(f"biases: {biases:,}")
+            if len(x) > 1:
+                ex.append(f"applied to the last axis of {fmt.shape(x)} at each of "
+                          f"{fmt.count(prod(x[:-1]))} positions, as Keras does")
+            ex.append(f"MACs: {macs:,}")
+        return Outcome(out, weights, biases, 0, macs, bias_act_ops(self, prod(out)),
+                       window=None if len(x) > 1 else "all")
+
+    def module(self, row):
+        from ..backends.modules import Dense
+        return Dense(self, row)
+
+
+class Flatten(Layer):
+    keyword = "flatten"
+    doc = "a feature map to a vector, in channels-last order (as Keras)"
+    example = "flatten"
+    colour = "#bdbdbd"
+
+    def rule(self, x, ex):
+        n = prod(x)
+        if ex is not None:
+            ex.append(f"{' x '.join(map(str, x))} = {n:,}")
+        return Outcome((n,))
+
+    def module(self, row):
+        from ..backends.modules import Flatten
+        return Flatten()

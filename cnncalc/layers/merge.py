@@ -1,0 +1,137 @@
+"""Merges: add, multiply and concat. Each has two forms: a block whose branches all take
+the current tensor (``add { branch { ... } branch { } }``), and a reference that merges
+the saved output of an earlier layer into the current tensor (``add ID``)."""
+
+from __future__ import annotations
+
+from math import prod
+
+from .. import fmt
+from ..language.records import Word
+from .base import Flag, Layer, Outcome, RuleError
+
+
+class _Merge(Layer):
+    colour = "#fff59d"
+    block = True  # takes { branch { ... } ... }
+
+    @classmethod
+    def read_args(cls, word, rest, r, fields):
+        """``add ID``: a first word that is no option names the layer; blocks have none."""
+        if rest and isinstance(rest[0], Word) and rest[0].text not in \
+                {w for o in cls.options for w in o.words}:
+            fields["ref"] = rest.pop(0).text
+        elif not r.block:
+            raise r.error(f"{word} needs the name of an earlier layer ('{word} ID') or "
+                          f"branches ('{word} {{ branch {{ ... }} }}')", rest[0] if rest else None)
+        return rest
+
+    def describe(self):
+        words = [self.kind, self.ref] if self.ref else [self.kind]
+        words += [t for o in self.options if (t := o.describe(getattr(self, o.field)))]
+        if self.branches is not None:
+            words.append(f"{{ {len(self.branches)} branches }}")
+        return " ".join(words)
+
+    def combine(self, shapes, check, ex, names) -> Outcome:
+        raise NotImplementedError
+
+
+class _Elementwise(_Merge):
+    """add and multiply: equal shapes, or a 1x1xC (or flat C) tensor broadcast over the
+    spatial axes of the other, as squeeze-and-excitation gates do."""
+
+    def combine(self, shapes, check, ex, names):
+        out = shapes[0]
+        for y, name in zip(shapes[1:], names[1:]):
+            out = _broadcast(out, y, check, self.kind, names[0], name)
+        if ex is not None and any(y != out for y in shapes):
+            ex.append(f"broadcast: {' and '.join(map(fmt.shape, shapes))} give {fmt.shape(out)}")
+        return Outcome(out, ops=prod(out) * (len(shapes) - 1))
+
+
+def _broadcast(a, b, check, kind, an, bn):
+    """Broadcast two channels-last shapes; a flat vector stands for 1 x ... x 1 x C."""
+    rank = max(len(a), len(b)) - 1
+    pa, pb = (1,) * (rank + 1 - len(a)) + tuple(a), (1,) * (rank + 1 - len(b)) + tuple(b)
+    out = []
+    for i, (u, v) in enumerate(zip(pa, pb)):
+        if isinstance(u, int) and u == 1:
+            out.append(v)
+        elif isinstance(v, int) and v == 1:
+            out.append(u)
+        elif check(u == v, i):
+            out.append(u)
+        else:
+            raise RuleError(f"{kind}: {an} gives {fmt.shape(a)} but {bn} gives {fmt.shape(b)}; "
+                            "shapes must be equal, or one may have size 1 (or be a flat vector "
+                            "of the channels) to be broadcast over the other")
+    return tuple(out)
+
+
+class Add(_Elementwise):
+    keyword = "add"
+    doc = ("sums its branches (add { branch {...} branch {} }: an empty branch is the "
+           "identity), or the saved output of layer ID (add ID); broadcasts 1x1xC")
+    example = "add { branch { conv 3x3x64 same } branch { } }"
+
+    def module(self, row):
+        from ..backends.modules import Sum
+        return Sum()
+
+
+class Multiply(_Elementwise):
+    keyword = "multiply"
+    doc = ("multiplies its branches, or the saved output of layer ID; a 1x1xC or flat C "
+           "branch is broadcast over the map (squeeze-and-excitation, attention gates)")
+    example = "multiply { branch { } branch { globalavgpool | dense 16 relu | dense 64 sigmoid } }"
+
+    def module(self, row):
+        from ..backends.modules import Product
+        return Product()
+
+
+class Concat(_Merge):
+    keyword = "concat"
+    doc = ("concatenates along the channels its branches, or (after the current tensor) the "
+           "saved output of layer ID; 'crop' centre-crops ID first, as the original U-Net")
+    example = "concat d1 crop"
+    options = (Flag("crop", "crop", True, False, help="crop (with ID)"),)
+
+    def combine(self, shapes, check, ex, names):
+        x = shapes[0]
+        offsets = None
+        for y, name in zip(shapes[1:], names[1:]):
+            if len(y) != len(x):
+                raise RuleError(f"concat: {names[0]} gives {fmt.shape(x)} but {name} gives "
+                                f"{fmt.shape(y)}; the ranks differ")
+        if self.crop:
+            y = shapes[1]
+            if not any(map(fmt.symbolic, (*y, *x))) and \
+                    not all([check(a >= b, i) for i, (a, b) in enumerate(zip(y[:-1], x[:-1]))]):
+                raise RuleError(f"cannot crop {self.ref!r} ({fmt.shape(y)}) to the current size "
+                                f"({fmt.shape(x[:-1])}): it is smaller")
+            offsets = tuple((a - b) // 2 for a, b in zip(y[:-1], x[:-1]))
+            if ex is not None:
+                ex.append(f"centre crop of {self.ref}: {fmt.shape(y[:-1])} -> "
+                          f"{fmt.shape(x[:-1])}, offsets {offsets}")
+        else:
+            for y, name in zip(shapes[1:], names[1:]):
+                if not all([check(a == b, i) for i, (a, b) in enumerate(zip(x[:-1], y[:-1]))]):
+                    raise RuleError(f"concat: {names[0]} gives {fmt.shape(x)} but {name} gives "
+                                    f"{fmt.shape(y)}; concatenated tensors must have the same "
+                                    "spatial size" + (" (add 'crop' to centre-crop)"
+                                                      if self.ref else ""))
+        out = (*x[:-1], sum(y[-1] for y in shapes))
+        if ex is not None:
+            ex.append(f"channels: {' + '.join(str(y[-1]) for y in shapes)} = {out[-1]}")
+        return Outcome(out, geometry={"offsets": offsets} if offsets else None)
+
+    @classmethod
+    def validate(cls, fields, r):
+        if fields.get("crop") and "ref" not in fields:
+            raise r.error("concat: 'crop' applies to 'concat ID crop' only", None)
+
+    def module(self, row):
+        from ..backends.modules import Cat
+        return Cat(row.geometry["offsets"] if row.geometry else None, row.input[:-1])

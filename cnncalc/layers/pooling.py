@@ -1,0 +1,106 @@
+"""Pooling: max and average windows (Keras MaxPooling/AveragePooling, with PyTorch's
+ceil mode), and the global pools."""
+
+from __future__ import annotations
+
+from math import prod
+
+from .. import fmt
+from .base import Amount, Flag, Layer, Outcome, PerAxis, RuleError, axis_names, need_map, symbolic
+from .conv import padding_options, window_axis
+
+
+class _Pool(Layer):
+    args = (PerAxis("pool", "the pool size", example="2"),)
+    options = (*padding_options(), Amount("stride", default=None),
+               Flag("ceil", "ceil", True, False, help="ceil (PyTorch's ceil_mode)"))
+
+    @classmethod
+    def validate(cls, fields, r):
+        if fields["stride"] is None:  # the stride defaults to the pool size, as in Keras
+            fields["stride"] = fields["pool"]
+
+    def describe(self):
+        text = super().describe()
+        if self.stride == self.pool:
+            text = text.replace(f" stride {fmt.axes(self.stride)}", "")
+        return text
+
+    def rule(self, x, ex):
+        rank = len(self.pool)
+        need_map(x, rank, self.kind)
+        names = axis_names(rank)
+        outs, pads, dropped = [], [], []
+        for i in range(rank):
+            p = self.padding if isinstance(self.padding, str) else self.padding[i]
+            if not isinstance(p, str) and p > self.pool[i] // 2:
+                raise RuleError(f"pad {p} is more than half the pool size {self.pool[i]}: a "
+                                "window could see only padding")
+            o, b, a, d = window_axis(x[i], self.pool[i], self.stride[i], 1, p, self.ceil,
+                                     names[i], ex)
+            outs.append(o)
+            pads.append((b, a))
+            dropped.append(d)
+        shape = (*outs, x[-1])
+        # PyTorch's ceil mode drops a last window that would start in the padding. A formula
+        # cannot say when; it can only fire with padding or a stride beyond the window.
+        can_drop = any(pads[i][0] or self.pool[i] < self.stride[i] for i in range(rank))
+        note = ("ceil mode: PyTorch drops a last window that would start in the padding, "
+                "which this formula leaves out for some sizes; 'cnncalc sizes' applies it") \
+            if self.ceil and self.padding != "same" and can_drop and any(map(symbolic, outs)) \
+            else None
+        if ex is not None:
+            ex.append(f"{self.kind}: {fmt.shape(shape)} outputs, each over "
+                      f"{' x '.join(map(str, self.pool))} values" + (
+                          "; the average counts real pixels only, as Keras does"
+                          if self.kind == "avgpool" and any(b or a for b, a in pads) else ""))
+        return Outcome(shape, ops=prod(shape) * prod(self.pool),
+                       geometry={"pads": tuple(pads), "dropped": tuple(dropped)},
+                       window=tuple(zip(self.pool, self.stride, (p[0] for p in pads))), note=note)
+
+    def module(self, row):
+        from ..backends.modules import Pool
+        return Pool(self, row)
+
+
+class MaxPool(_Pool):
+    keyword = "maxpool"
+    doc = ("max pooling; the stride defaults to the pool size; pad P at most half the pool; "
+           "ceil is PyTorch's ceil_mode with its last-window rule")
+    example = "maxpool 3 stride 2 pad 1"
+    colour = "#e57373"
+
+
+class AvgPool(_Pool):
+    keyword = "avgpool"
+    doc = "average pooling; the average counts real pixels only (Keras), never the padding"
+    example = "avgpool 2"
+    colour = "#f06292"
+
+
+class _GlobalPool(Layer):
+    colour = "#ffb74d"
+
+    def rule(self, x, ex):
+        if len(x) < 2:
+            raise RuleError(f"{self.kind} needs a feature map, received a flat vector of "
+                            f"{fmt.count(x[0])} values")
+        if ex is not None:
+            ex.append(f"one value per channel: {fmt.shape(x)} -> {x[-1]}")
+        return Outcome((x[-1],), ops=prod(x), window=tuple((n, n, 0) for n in x[:-1]))
+
+    def module(self, row):
+        from ..backends.modules import GlobalPool
+        return GlobalPool(self.kind == "globalmaxpool")
+
+
+class GlobalAvgPool(_GlobalPool):
+    keyword = "globalavgpool"
+    doc = "the mean of each channel: a vector of C values"
+    example = "globalavgpool"
+
+
+class GlobalMaxPool(_GlobalPool):
+    keyword = "globalmaxpool"
+    doc = "the maximum of each channel: a vector of C values"
+    example = "globalmaxpool"

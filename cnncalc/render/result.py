@@ -1,0 +1,109 @@
+"""The JSON contract of ``cnncalc summary --format json`` (and its JSON Schema): pydantic
+models, built from the calculator's rows only when JSON or the schema is asked for, so a
+table never pays for pydantic. Shapes leave out the batch; integers are exact."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import fmt
+from ..layers import KINDS
+
+
+class _JSON(BaseModel):
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+
+Kind = Literal[tuple(KINDS)]  # every keyword of the registry
+
+
+class FieldJSON(_JSON):
+    size: int = Field(description="the largest number of input pixels one output unit sees "
+                                  "along the axis")
+    jump: float = Field(description="input pixels between neighbouring output units")
+    start: float = Field(description="centre of the first output unit, in input pixels")
+
+
+class LayerJSON(_JSON):
+    index: int = Field(description="1-based position in the flattened list of layers")
+    path: str = Field(description="position in the graph: '3', or '3.add.1.2' inside a branch")
+    depth: int = Field(description="nesting depth: 0 at the top level")
+    name: str
+    kind: Kind
+    layer: str = Field(description="the layer as written: 'conv 3x3x64 same relu'")
+    ref: Optional[str] = Field(None, description="the earlier layer a merge takes ('add ID')")
+    block: Optional[str] = Field(None, description="the repeat or def the layer came from")
+    line: int = Field(description="the line of the spec the layer is written on")
+    output: list[int] = Field(description="output shape without the batch, channels last")
+    weights: int
+    biases: int
+    params: int = Field(description="trainable + non_trainable, as Keras' count_params()")
+    trainable: int
+    non_trainable: int
+    units: int = Field(description="number of values in the output (one example)")
+    macs: int = Field(description="multiply-accumulates of convolutions and dense layers, "
+                                  "times the batch")
+    flops: int = Field(description="2 x macs + element-wise operations (bias, batchnorm, "
+                                   "activation, pooling, add), times the batch")
+    receptive_field: Optional[list[FieldJSON]] = Field(
+        description="per spatial axis; null when every output sees the whole input")
+    activation_bytes: int = Field(description="bytes of the output at the batch and dtype")
+    note: Optional[str] = None
+
+
+class TotalsJSON(_JSON):
+    weights: int
+    biases: int
+    params: int
+    trainable: int
+    non_trainable: int
+    units: int
+    macs: int
+    flops: int
+    param_bytes: int
+    peak_activation_bytes: int = Field(description="largest set of activations alive at once "
+                                                   "in inference")
+    training_bytes: int = Field(description="parameters, gradients, optimizer state and the "
+                                            "activations kept for the backward pass")
+
+
+class SummaryJSON(_JSON):
+    name: str
+    batch: int
+    dtype: str
+    optimizer: str
+    input: list[int]
+    output: list[int]
+    layers: list[LayerJSON]
+    totals: TotalsJSON
+    warnings: list[str] = Field(default_factory=list)
+
+
+def to_result(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "adam") -> SummaryJSON:
+    from ..analysis.memory import estimate
+    mem = estimate(summary, batch, dtype, optimizer)
+    layers = [LayerJSON(index=r.index, path=r.path, depth=r.depth, name=r.name, kind=r.kind,
+                        layer=r.layer.describe(), ref=r.layer.ref, block=r.layer.origin,
+                        line=r.layer.line, output=list(r.output), weights=r.weights,
+                        biases=r.biases, params=r.params, trainable=r.trainable,
+                        non_trainable=r.non_trainable, units=r.units, macs=r.macs * batch,
+                        flops=r.flops * batch, activation_bytes=b, note=r.note,
+                        receptive_field=None if r.field is None else [
+                            FieldJSON(size=a[0], jump=fmt.exact(a[1]), start=fmt.exact(a[2]))
+                            for a in r.field])
+              for r, b in zip(summary.rows, mem.activation_bytes)]
+    t = summary.totals
+    totals = TotalsJSON(**{k: getattr(t, k) for k in ("weights", "biases", "params", "trainable",
+                                                      "non_trainable", "units")},
+                        macs=t.macs * batch, flops=t.flops * batch, param_bytes=mem.param_bytes,
+                        peak_activation_bytes=mem.peak_activation_bytes,
+                        training_bytes=mem.training_bytes)
+    return SummaryJSON(name=summary.network.name, batch=batch, dtype=dtype, optimizer=optimizer,
+                       input=list(summary.network.input.shape), output=list(summary.output),
+                       layers=layers, totals=totals, warnings=list(summary.network.warnings))
+
+
+def schema() -> dict:
+    return SummaryJSON.model_json_schema()

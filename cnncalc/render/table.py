@@ -1,0 +1,252 @@
+"""One table core: every text format (table, Markdown, HTML, CSV) and check's table render
+from one cell matrix, so they show the same rows, columns, totals, footer and notes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+
+from .. import fmt
+from ..errors import CnnCalcError
+
+
+@dataclass
+class Options:
+    """What the user asked to see: columns, and the batch, dtype and optimizer that scale
+    compute and memory."""
+    columns: tuple = ()
+    batch: int = 1
+    dtype: str = "float32"
+    optimizer: str = "adam"
+
+
+@dataclass
+class Matrix:
+    """Rows of cells, each cell as text and as its exact value (for CSV)."""
+    title: str
+    keys: list
+    headers: list
+    left: list                      # left-aligned columns
+    body: list                      # [(depth, texts, values)]
+    total: list | None = None       # texts
+    total_values: list | None = None
+    footer: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+
+def _itemsize(o) -> int:
+    from ..analysis.memory import DTYPES
+    return DTYPES[o.dtype]
+
+
+def _rf(r, which):
+    f = r.field
+    if f is None:
+        return "all" if which == 0 else "--"
+    return fmt.axes([fmt.ratio(a[which]) for a in f])
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    left: bool
+    value: object            # (row, options) -> exact value
+    text: object = fmt.count  # value -> text
+    total: object = None     # (summary, options) -> exact value, or None
+
+
+COLUMNS = {
+    "#": Column("#", False, lambda r, o: r.index, str),
+    "name": Column("name", True, lambda r, o: r.name, str),
+    "layer": Column("layer", True, lambda r, o: r.layer.describe(), str),
+    "block": Column("from", True, lambda r, o: r.layer.origin or "", str),
+    "output": Column("output", True, lambda r, o: "??" if r.error else fmt.shape(r.output), str),
+    "weights": Column("weights", False, lambda r, o: r.weights, total=lambda s, o: s.total("weights")),
+    "biases": Column("biases", False, lambda r, o: r.biases, total=lambda s, o: s.total("biases")),
+    "params": Column("params", False, lambda r, o: r.params, total=lambda s, o: s.total("params")),
+    "trainable": Column("trainable", False, lambda r, o: r.trainable,
+                        total=lambda s, o: s.total("trainable")),
+    "non_trainable": Column("non-trainable", False, lambda r, o: r.non_trainable,
+                            total=lambda s, o: s.total("non_trainable")),
+    "units": Column("units", False, lambda r, o: None if r.error else r.units,
+                    lambda v: "--" if v is None else fmt.count(v),
+                    total=lambda s, o: s.total("units")),
+    "macs": Column("MACs", False, lambda r, o: r.macs * o.batch, fmt.si,
+                   lambda s, o: s.total("macs") * o.batch),
+    "flops": Column("FLOPs", False, lambda r, o: r.flops * o.batch, fmt.si,
+                    lambda s, o: s.total("flops") * o.batch),
+    "rf": Column("receptive field", True, lambda r, o: _rf(r, 0), str),
+    "jump": Column("jump", True, lambda r, o: _rf(r, 1), str),
+    "memory": Column("activations", False, lambda r, o: r.units * o.batch * _itemsize(o),
+                     fmt.nbytes, lambda s, o: s.total("units") * o.batch * _itemsize(o)),
+}
+DEFAULT = ("#", "name", "layer", "output", "weights", "biases", "params", "units")
+ALL = ("#", "name", "layer", "block", "output", "weights", "biases", "params", "trainable",
+       "non_trainable", "units", "macs", "flops", "rf", "jump", "memory")
+
+
+def parse_columns(spec) -> tuple:
+    """'--columns' text → column keys: 'default', 'all', or a comma list."""
+    if not spec or spec == "default":
+        return ()  # the renderer's default for the rows at hand
+    if not isinstance(spec, str):
+        names = tuple(spec)
+    elif spec == "all":
+        return ALL
+    else:
+        names = tuple(c.strip() for c in spec.split(",") if c.strip())
+    bad = [c for c in names if c not in COLUMNS]
+    if bad:
+        raise CnnCalcError(f"--columns: unknown column {bad[0]!r}; expected default, all, or "
+                           f"a comma list of {', '.join(COLUMNS)}")
+    return names
+
+
+def _default(rows) -> tuple:
+    """The default columns, with 'from' when layers were expanded from repeat or def."""
+    if any(r.layer.origin for r in rows):
+        return DEFAULT[:3] + ("block",) + DEFAULT[3:]
+    return DEFAULT
+
+
+def matrix(summary, options: Options | None = None, rows=None, failed=False) -> Matrix:
+    """The summary as a matrix of cells; with ``failed``, the rows up to a design error."""
+    o = options or Options()
+    rows = summary.rows if rows is None else rows
+    keys = list(o.columns or _default(rows))
+    cols = [COLUMNS[k] for k in keys]
+    inp = summary.input
+    units = prod(inp)
+    first = {"#": 0, "name": "input", "layer": "input", "block": "", "output": fmt.shape(inp),
+             "units": units, "rf": "1", "jump": "1", "memory": units * o.batch * _itemsize(o)}
+    body = [(0, *_cells([first.get(k, 0) for k in keys], cols))]
+    for r in rows:
+        values = [c.value(r, o) for c in cols]
+        texts = [c.text(v) for c, v in zip(cols, values)]
+        if r.error and "name" in keys:
+            texts[keys.index("name")] = "✗ " + texts[keys.index("name")]
+        body.append((r.depth, texts, values))
+    m = Matrix(f"{summary.network.name}: input {fmt.shape(inp)}", keys,
+               [c.header for c in cols], [c.left for c in cols], body)
+    if not failed:
+        values = [c.total(summary, o) if c.total else "" for c in cols]
+        texts = [c.text(v) if c.total else "" for c, v in zip(cols, values)]
+        for key, label in (("name", "total"), ("output", fmt.shape(summary.output))):
+            if key in keys:
+                texts[keys.index(key)] = values[keys.index(key)] = label
+        m.total, m.total_values = texts, values
+        m.footer = footer(summary, o).split("\n")
+    m.notes = [f"{r.name}: {r.note}" for r in rows if r.note]
+    m.notes += list(summary.network.warnings)
+    return m
+
+
+def _cells(values, cols):
+    return [c.text(v) if v != "" else "" for c, v in zip(cols, values)], values
+
+
+def footer(summary, o: Options) -> str:
+    from ..analysis.memory import estimate
+    t = summary.totals
+    counts = (f"params: {fmt.count(t.params) if t.params else 0} (trainable "
+              f"{t.trainable:,}, non-trainable {t.non_trainable:,}); output "
+              f"{fmt.shape(summary.output)}")
+    if any(fmt.symbolic(v) for v in summary.input):
+        return counts + "\nopen input sizes: sizes are formulas; 'cnncalc sizes' lists the valid ones"
+    batch = f" at batch {o.batch}" if o.batch > 1 else ""
+    mem = estimate(summary, o.batch, o.dtype, o.optimizer)
+    return (f"{counts}\ncompute{batch}: {fmt.per(t.macs * o.batch)}MACs, "
+            f"{fmt.per(t.flops * o.batch)}FLOPs; memory ({o.dtype}{batch}): params "
+            f"{fmt.nbytes(mem.param_bytes)}, inference peak {fmt.nbytes(mem.peak_activation_bytes)}, "
+            f"training with {o.optimizer} {fmt.nbytes(mem.training_bytes)}")
+
+
+# --- the formats ------------------------------------------------------------------------------
+
+def text(m: Matrix) -> str:
+    rows = [[("  " * d + t) if k == "name" else t for k, t in zip(m.keys, texts)]
+            for d, texts, _ in m.body]
+    total = [m.total] if m.total else []
+    widths = [max(len(h), *(len(r[i]) for r in rows + total)) for i, h in enumerate(m.headers)]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if left else c.rjust(w)
+                         for c, w, left in zip(cells, widths, m.left)).rstrip()
+
+    rule = "-" * len(line(m.headers))
+    out = [m.title, line(m.headers), rule] + [line(r) for r in rows]
+    if m.total:
+        out += [rule, line(m.total)]
+    elif m.footer:
+        out.append(rule)
+    out += m.footer
+    out += [f"note: {n}" for n in m.notes]
+    return "\n".join(out) + "\n"
+
+
+def markdown(m: Matrix) -> str:
+    def row(cells):
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    lines = [f"**{m.title}**", "", row(m.headers),
+             "|" + "|".join("---" if left else "---:" for left in m.left) + "|"]
+    for d, texts, _ in m.body:
+        cells = [("&nbsp;" * 2 * d + t) if k == "name" else f"`{t}`" if k == "layer" else t
+                 for k, t in zip(m.keys, texts)]
+        lines.append(row(cells))
+    if m.total:
+        lines.append(row([f"**{t}**" if t else "" for t in m.total]))
+    lines += [""] + [f"{line}  " for line in m.footer] if m.footer else []
+    lines += [f"- note: {n}" for n in m.notes]
+    return "\n".join(lines) + "\n"
+
+
+def html(m: Matrix) -> str:
+    from html import escape
+
+    def cells(tag, texts, depth=0):
+        return "".join(
+            f'<{tag} style="text-align:{"left" if left else "right"}">'
+            f'{"&nbsp;" * 2 * depth if k == "name" else ""}{escape(t)}</{tag}>'
+            for k, t, left in zip(m.keys, texts, m.left))
+    body = "".join(f"<tr>{cells('td', texts, d)}</tr>" for d, texts, _ in m.body)
+    foot = f"<tfoot><tr>{cells('th', m.total)}</tr></tfoot>" if m.total else ""
+    notes = "".join(f"<br>note: {escape(n)}" for n in m.notes)
+    return (f"<p><b>{escape(m.title)}</b></p><table><thead><tr>{cells('th', m.headers)}</tr>"
+            f"</thead><tbody>{body}</tbody>{foot}</table>"
+            f"<p>{'<br>'.join(escape(f) for f in m.footer)}{notes}</p>")
+
+
+def csv(m: Matrix) -> str:
+    """Exact values, one row per layer and the total; the footer's figures are in JSON."""
+    import csv as _csv  # only the csv format needs them
+    import io
+    buf = io.StringIO()
+    w = _csv.writer(buf, lineterminator="\n")
+    w.writerow(m.keys + ["depth", "note"])
+    notes = {n.split(": ", 1)[0]: n.split(": ", 1)[1] for n in m.notes if ": " in n}
+    for d, texts, values in m.body:
+        name = values[m.keys.index("name")] if "name" in m.keys else None
+        w.writerow([v if isinstance(v, int) else t for t, v in zip(texts, values)]
+                   + [d, notes.get(name, "")])
+    if m.total:
+        w.writerow([v if isinstance(v, int) else t for t, v in zip(m.total, m.total_values)]
+                   + ["", ""])
+    return buf.getvalue()
+
+
+def json_text(summary, o: Options) -> str:
+    from .result import to_result
+    return to_result(summary, batch=o.batch, dtype=o.dtype, optimizer=o.optimizer) \
+        .model_dump_json(indent=2) + "\n"
+
+
+FORMATS = {"table": text, "markdown": markdown, "csv": csv, "html": html}
+
+
+def render(summary, format: str = "table", options: Options | None = None) -> str:
+    o = options or Options()
+    if format == "json":
+        return json_text(summary, o)
+    if format not in FORMATS:
+        raise CnnCalcError(f"format {format!r}: expected one of json, {', '.join(FORMATS)}")
+    return FORMATS[format](matrix(summary, o))

@@ -1,0 +1,42 @@
+"""The generated parser is the grammar's: it records the grammar's hash, and it parses
+every spec as a Lark parser built from the grammar itself does."""
+
+import importlib.util
+import sys
+
+import pytest
+
+from conftest import ROOT, SPECS
+
+sys.path.insert(0, str(ROOT / "tools"))
+make_grammar = importlib.import_module("make_grammar")
+
+
+def test_generated_parser_records_this_grammar():
+    first = (ROOT / "cnncalc" / "language" / "_lark.py").read_text().split("\n", 1)[0]
+    assert first.endswith(make_grammar.digest()), "run 'make grammar' after changing the grammar"
+
+
+TEXTS = [p.read_text() for p in sorted(SPECS.glob("*.cnn"))] + [
+    "def f(k, c, n=2) {\n repeat $n - 1 { conv ${k}x${k}x$c pad $k // 2 }\n}\ninput 8x8x3\n"
+    "f(3, 8) name=layer1\nf(c=3, k=1)",
+    "input 8x8x3 | conv 1x1x($c * 6) groups $w // 16 | conv ($k)x($k)x$c | dense max($a, 2)",
+    "input 8x8x3 | conv 3x3x3 kernel=[[1,-2,3],[4,5,6],[7,8,9]] | dropout 0.5 | add b1",
+    "input HxWx3 | add { branch { conv 3x3x3 same } branch { } } relu",
+]
+
+
+def _plain(tree):
+    """A tree as nested tuples: rule names and (type, text) of tokens."""
+    if hasattr(tree, "children"):
+        return (str(tree.data), tuple(_plain(c) for c in tree.children))
+    return None if tree is None else (tree.type, str(tree))
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_generated_parser_parses_as_lark_does(text):
+    from lark import Lark
+    from cnncalc.language import _lark
+    reference = Lark(make_grammar.GRAMMAR.read_text(), parser="lalr", maybe_placeholders=True)
+    generated = _lark.Lark_StandAlone()
+    assert _plain(generated.parse(text)) == _plain(reference.parse(text))
