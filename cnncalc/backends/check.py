@@ -95,8 +95,8 @@ def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None
         raise CnnCalcError(f"--device {device}: {e}") from None
     need = guard_memory(summary, batch, dev, max_memory)
     start = time.perf_counter()
-    with torch.device(dev):
-        net = Net(summary)
+    with torch.device(dev):  # no in-place work: the receptive field is measured by gradient
+        net = Net(summary, inplace=False)
     if weights:
         from .weights import apply, load_file
         apply(net, {k: v.to(dev) for k, v in load_file(weights).items()})

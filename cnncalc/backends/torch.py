@@ -17,18 +17,15 @@ from ..layers import referenced
 from .modules import channels_last, picture
 
 
-class Seq(nn.Module):
-    """A chain of layers; merges get the saved tensors, plain layers do not."""
+class Seq:
+    """A chain of layers; merges get the saved tensors, plain layers do not. The layers are
+    registered in ``Net`` under their spec names, so a chain only lists them."""
 
     def __init__(self, items):
-        super().__init__()
-        self.steps = []
-        for name, module, keep in items:
-            self.add_module(name.replace(".", "_"), module)
-            self.steps.append((module, isinstance(module, (Branches, RefMerge)),
-                               name if keep else None))
+        self.steps = [(module, isinstance(module, (Branches, RefMerge)), name if keep else None)
+                      for name, module, keep in items]
 
-    def forward(self, x, saved):
+    def __call__(self, x, saved):
         for module, graph, keep in self.steps:
             x = module(x, saved) if graph else module(x)
             if keep is not None:
@@ -42,7 +39,7 @@ class Branches(nn.Module):
 
     def __init__(self, branches, op, first=None):
         super().__init__()
-        self.branches, self.op, self.first = nn.ModuleList(branches), op, first
+        self.branches, self.op, self.first = branches, op, first
 
     def forward(self, x, saved):
         outs = [b(x, saved) for b in self.branches]
@@ -59,21 +56,26 @@ class RefMerge(nn.Module):
         super().__init__()
         self.op, self.ref, self.inplace = op, ref, inplace
 
+    def extra_repr(self):
+        return f"{self.ref!r}"
+
     def forward(self, x, saved):
         return self.op([x, saved[self.ref]], inplace=self.inplace)
 
 
 class Net(nn.Module):
     """The whole spec. ``forward`` takes a channels-last batch in picture order (N, H, W, C)
-    and returns the output the same way. ``layers`` maps spec names to modules.
-    ``inplace=False`` keeps every layer's output intact (for feature maps)."""
+    and returns the output the same way. ``layers`` maps spec names to modules, and
+    ``named_modules()`` shows the same names (``layer1.0.conv1``), as a PyTorch model's
+    module paths. ``inplace=False`` keeps every layer's output intact (for feature maps)."""
 
     def __init__(self, summary: Summary, inplace: bool = True):
         super().__init__()
         self.layers: dict[str, nn.Module] = {}
         self.inplace = inplace
         self.keep = referenced(summary.network.layers)
-        self.body, _ = self._seq(summary.tree, False)
+        # the chain only wires; its layers are registered by name, so it is kept unregistered
+        self.__dict__["body"] = self._seq(summary.tree, False)[0]
         self.depth = max((r.depth for r in summary.rows), default=0)
 
     def _seq(self, rows, fresh):
@@ -104,10 +106,26 @@ class Net(nn.Module):
                 else:
                     out_fresh = True
             self.layers[row.name] = module
+            self._register(row.name, module)
             keep = row.name in self.keep
             items.append((row.name, module, keep))
             fresh = out_fresh and not keep
         return Seq(items), fresh
+
+    def _register(self, name, module):
+        """Under its dotted name: 'layer1.0.conv1' is module conv1 of 0 of layer1."""
+        *path, last = name.split(".")
+        owner = self
+        for part in path:
+            child = owner._modules.get(part)
+            if child is None:
+                child = nn.Module()
+                owner.add_module(part, child)
+            owner = child
+        if last in owner._modules or any(not p for p in name.split(".")):
+            self.add_module(name.replace(".", "_"), module)  # a name that nests into another
+        else:
+            owner.add_module(last, module)
 
     def forward(self, x):
         if x.dim() > 2:  # one copy to plain channels-first, so every layer runs its usual kernels

@@ -1,8 +1,9 @@
 """Loading weights safely: safetensors, or a PyTorch state dict read with
 ``torch.load(weights_only=True)``, which refuses any pickle that would run code.
 
-Keys are the model's own state-dict keys (``block1_conv1.op.weight``; ``body.`` may be
-left out), as ``cnncalc.backends.torch.Net.state_dict()`` writes them. Kernels in files are
+Keys are the model's own state-dict keys (``block1_conv1.op.weight``), as
+``cnncalc.backends.torch.Net.state_dict()`` writes them (files of earlier releases put
+``body.`` before them, which is accepted). Kernels in files are
 rows first (kH, kW), as in every PyTorch model; the module keeps them in the spec's order."""
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def apply(net, tensors: dict, source: str = "--weights") -> None:
     full = {}
     for key, value in tensors.items():
         value = picture_weight(value)
-        name = key if key in own else f"body.{key}"
+        name = key[len("body."):] if key.startswith("body.") and key not in own else key
         if name not in own:
             raise CnnCalcError(f"{source}: {key!r} is not a weight of this network; its weights "
                                f"are named like {next(iter(own), '(none)')!r}")
@@ -76,6 +77,5 @@ def save(net, path: str, labels=None) -> None:
     import json
     from safetensors.torch import save_file
     from .modules import picture_weight
-    save_file({k[len("body."):]: picture_weight(v).contiguous()
-               for k, v in net.state_dict().items()}, path,
+    save_file({k: picture_weight(v).contiguous() for k, v in net.state_dict().items()}, path,
               metadata={"labels": json.dumps(list(labels))} if labels else None)

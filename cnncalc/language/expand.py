@@ -245,24 +245,38 @@ def _split_name(st, items):
 
 
 def _repeat(st, s: Block, scope: _Scope, depth):
+    """``repeat N [from K] [name=ID] { ... }``: each pass adds its index (K, K+1, ...) to the
+    names of the layers it names, as PyTorch's Sequential does (layer1.0.conv1)."""
     named, items = _split_name(st, s.items)
+    start = 0
+    if len(items) == 3 and getattr(items[1], "text", None) == "from" and \
+            isinstance(items[2], Value):
+        start = _count_value(st, items[2], scope, "repeat ... from")
+        items = items[:1]
     if len(items) != 1 or not isinstance(items[0], Value):
-        raise st.error("repeat needs a count and a block, e.g. 'repeat 3 { ... }'", s)
-    n = st.evaluate(items[0], scope.env)
-    if len(n) != 1 or not isinstance(n[0], int) or n[0] < 0:
-        raise st.error(f"repeat: expected a count of 0 or more, received {items[0].text}"
-                       + (f" = {'x'.join(map(str, n))}" if n != (items[0].text,) else ""), items[0])
-    n = n[0]
+        raise st.syntax("repeat needs a count and a block, e.g. 'repeat 3 { ... }' (or "
+                        "'repeat 3 from 1 { ... }' to number the passes from 1)",
+                        items[1] if len(items) > 1 else s)
+    n = _count_value(st, items[0], scope, "repeat")
     if n * max(len(s.body), 1) + st.count > st.limits.max_layers * 2:
         _too_many(st, s)
     prefix = scope.prefix + ((named.text,) if named else ())
     origin = scope.origin or f"repeat {n}"
     out = []
-    for i in range(n):
+    for i in range(start, start + n):
         inner = _Scope(scope.env, prefix + (str(i),), scope.named or bool(named), origin,
                        scope.called or s.line)
         out.extend(_expand(st, s.body, inner, depth + 1))
     return out
+
+
+def _count_value(st, value, scope, what) -> int:
+    v = st.evaluate(value, scope.env)
+    if len(v) != 1 or not isinstance(v[0], int) or v[0] < 0:
+        shown = "x".join(map(str, v))
+        raise st.error(f"{what}: expected a count of 0 or more, received {value.text}"
+                       + (f" = {shown}" if shown != value.text else ""), value)
+    return v[0]
 
 
 def _merge_block(st, s: Block, scope: _Scope, depth):
@@ -307,7 +321,8 @@ def _unknown_kind(st, s):
                 + (f"; call a block with parentheses: {s.head}(...)" if s.head in st.defs
                    else ""), s)
     words = list(L.KINDS) + ["network", "input", "repeat"] + list(st.defs)
-    close = difflib.get_close_matches(s.head, words, n=1, cutoff=0.6)
+    folded = {w.lower(): w for w in words}
+    close = [folded[c] for c in difflib.get_close_matches(s.head.lower(), folded, n=1, cutoff=0.8)]
     if close:
         hint = f"did you mean {close[0]!r}?"
     else:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 
-from ..errors import CnnCalcError
+from ..errors import SpecSyntaxError
 
 
-class ExprError(CnnCalcError):
-    """An expression that cannot be read or evaluated; ``column`` points into it."""
+class ExprError(SpecSyntaxError):
+    """An expression that cannot be read or evaluated; ``column`` points into it. Read
+    with the statement, it is a syntax error; the expander turns a value that cannot be
+    evaluated into a design error at the same place."""
 
 
 class Param:
@@ -198,7 +200,8 @@ def scalar(node, env, top=None):
             known = ", ".join(f"${k}" for k in env) or "none here: parameters exist inside a def"
             raise ExprError(f"unknown parameter '${node.name}' (parameters: {known})",
                             line=node.line, column=node.column)
-        return env[node.name]
+        v = env[node.name]
+        return v[0] if isinstance(v, tuple) and len(v) == 1 else v
     if isinstance(node, Open):
         return node.name
     top = top or node

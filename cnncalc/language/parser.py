@@ -85,8 +85,12 @@ def parse(text: str, file: str | None = None) -> list:
         return _parser().parse(text)
     except _lark.VisitError as e:  # an error raised inside the Transformer
         if isinstance(e.orig_exc, CnnCalcError):
-            e.orig_exc.file = e.orig_exc.file or file
-            raise e.orig_exc from None
+            err = e.orig_exc
+            err.file = err.file or file
+            if err.line and not err.context:
+                from ..errors import context_line
+                err.context = context_line(text, err.line, err.column or 1)
+            raise err from None
         raise
     except _lark.UnexpectedInput as e:
         from .syntax import syntax_error  # only a spec with a mistake pays for it

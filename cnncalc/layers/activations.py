@@ -32,6 +32,15 @@ ACTIVATIONS = {a.word: a for a in (
                "leaky_relu"),
     Activation("gelu", "x Φ(x), exact (erf) form", ("GELU", {}), "gelu"),
     Activation("linear", "the identity; counted as no operation", ("Identity", {}), "linear", 0),
+    Activation("relu6", "min(max(x, 0), 6) (MobileNet)", ("ReLU6", {}), "relu6"),
+    Activation("silu", "x sigmoid(x) (EfficientNet's swish)", ("SiLU", {}), "silu"),
+    Activation("swish", "the same as silu", ("SiLU", {}), "silu"),
+    Activation("hardswish", "x relu6(x + 3) / 6 (MobileNetV3)", ("Hardswish", {}), "hard_swish"),
+    Activation("hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3's gates)", ("Hardsigmoid", {}),
+               "hard_sigmoid"),
+    Activation("elu", "x if x > 0 else exp(x) - 1", ("ELU", {}), "elu"),
+    Activation("selu", "scaled elu (self-normalising)", ("SELU", {}), "selu"),
+    Activation("mish", "x tanh(softplus(x))", ("Mish", {}), "mish"),
 )}
 
 
@@ -76,6 +85,25 @@ class Act(Layer):
 
     def module(self, row):
         return act_module(self.activation)
+
+
+class PReLU(Layer):
+    keyword = "prelu"
+    doc = ("x if x > 0 else a x, with a learnt slope a per channel: C parameters (PyTorch "
+           "PReLU(C); Keras PReLU with shared_axes over the spatial axes)")
+    example = "prelu"
+    colour = "#fff9c4"
+    fold = True
+
+    def rule(self, x, ex):
+        c = x[-1]
+        if ex is not None:
+            ex.append(f"weights: one slope per channel = {c:,}")
+        return Outcome(x, weights=c, ops=_prod(x))
+
+    def module(self, row):
+        from torch import nn
+        return nn.PReLU(row.input[-1], init=0.25)
 
 
 def _prod(x):

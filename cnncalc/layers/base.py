@@ -176,6 +176,7 @@ class Option:
     field: str = ""
     default = None
     takes_value = False
+    value_words = ()  # words that may stand for the value ('pad half')
     help = ""
 
     def read(self, word, item, r) -> object:
@@ -217,8 +218,8 @@ class Amount(Option):
     takes_value = True
 
     def __init__(self, word, field=None, default=1, minimum=1, per_axis=True, example="2",
-                 help=""):
-        self.words, self.field = (word,), field or word
+                 help="", value_words=()):
+        self.words, self.field, self.value_words = (word,), field or word, tuple(value_words)
         self.default, self.minimum, self.per_axis = default, minimum, per_axis
         self.help = help or f"{word} {example}"
 
@@ -332,6 +333,16 @@ class Layer:
                 raise r.syntax(unknown_option(cls, word, item), item)
             value_item = None
             if option.takes_value:
+                after = rest[i + 1] if i + 1 < len(rest) else None
+                if isinstance(after, Word) and after.text in option.value_words:
+                    fields[option.field] = after.text
+                    written = f"{text} {after.text}"
+                    if option.field in given:
+                        raise r.error(f"{word}: {given[option.field]!r} and {written!r} both set "
+                                      f"the {option.field}; give it once", item)
+                    given[option.field] = written
+                    i += 2
+                    continue
                 if i + 1 >= len(rest) or not _is_value(rest[i + 1]):
                     raise r.syntax(f"{text} needs a value, e.g. '{option.help}'", item)
                 value_item = rest[i + 1]
@@ -386,8 +397,8 @@ def unknown_option(cls, word, item) -> str:
     others = {w for k in set(KINDS.values()) for o in k.options for w in o.words}
     if text in others:
         return f"{word}: option {text!r} does not apply here; {word} takes {takes}"
-    close = difflib.get_close_matches(text, [w for o in cls.options for w in o.words], n=1,
-                                      cutoff=0.6)
+    close = difflib.get_close_matches(text.lower(), [w for o in cls.options for w in o.words],
+                                      n=1, cutoff=0.75)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"{word}: unknown word {text!r}; {word} takes {takes}{hint}"
 

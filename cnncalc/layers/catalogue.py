@@ -24,7 +24,8 @@ def catalogue(fmt: str = "table") -> str:
     for cls in kinds():
         if cls.words:  # a family: the activations
             for a in ACTIVATIONS.values():
-                rows.append((a.word, "", f"{a.doc} ({a.ops} FLOP per value)", a.word))
+                cost = "no FLOPs" if not a.ops else f"{a.ops} FLOP per value"
+                rows.append((a.word, "", f"{a.doc}; {cost}", a.word))
             continue
         rows.append((cls.keyword, _usage(cls)[len(cls.keyword):].strip(), cls.doc, cls.example))
     if fmt == "markdown":
@@ -39,6 +40,8 @@ def catalogue(fmt: str = "table") -> str:
     for word, args, doc, example in rows:
         cls = KINDS[word]
         out.append(f"{word.ljust(width)}  {doc}")
+        if example == word and not cls.options:  # an activation: its word is the example
+            continue
         opts = _options(cls)
         out.append(f"{' ' * width}  e.g. {example}" + (f"   options: {opts}" if opts != "--" else ""))
     out.append("")

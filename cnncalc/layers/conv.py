@@ -97,9 +97,12 @@ class KernelFilters(Arg):
         return fmt.shape((*layer.kernel, layer.filters))
 
 
-def padding_options(words=("valid", "same", "half")):
+def padding_options(words=("valid", "same")):
+    """'valid' (none), 'same' (Keras: the extra pixel after), 'pad P' per axis, and 'pad half'
+    (PyTorch's k // 2 on both sides, as torchvision writes its layers)."""
     return (Choice("padding", words, "valid", help=" | ".join(words)),
-            Amount("pad", "padding", default=0, minimum=0, example="1"))
+            Amount("pad", "padding", default=0, minimum=0, example="1",
+                   help="pad P | pad half", value_words=("half",)))
 
 
 def bias_act_ops(layer, units):

@@ -95,29 +95,70 @@ class _Input:
         self.layer = self
 
 
+MAX_WIDTH = 2400  # a longer network wraps into rows, as text does
+
+
+def _rows(items):
+    """The top-level boxes in rows no wider than MAX_WIDTH (a block is never split)."""
+    rows, row, width = [], [], 0
+    for item in items:
+        w = item.size()[0]
+        if row and width + GAP + w > MAX_WIDTH:
+            rows.append(row)
+            row, width = [], 0
+        row.append(item)
+        width += w + (GAP if len(row) > 1 else 0)
+    return rows + [row] if row else rows
+
+
 def layout(summary) -> Drawing:
     first = _Item(_Input(summary.network.input.shape))
     items = _items(summary.tree, first)
     d = Drawing()
-    w, h = _chain_size(items)
     margin = 30
     refs = [r for r in summary.rows if r.source is not None]
-    arcs = len(refs)
-    top = margin + 14 * arcs
     places = {}
-    _place_chain(d, items, margin, top + h / 2, places)
-    skips = [(places[r.source.name], places[r.name]) for r in refs
-             if r.source.name in places and r.name in places]
-    # skips by name: arcs over the figure, nested so that a longer skip runs higher
-    for lane, ((x0, y0), (x1, y1)) in enumerate(sorted(skips, key=lambda s: s[1][0] - s[0][0])):
-        lift = 10 + 14 * lane
-        d.shapes.append(("line", [(x0, y0), (x0, top - lift), (x1, top - lift), (x1, y1)],
-                         True, True))
+    y, width, ends = margin + 10, 0, []
+    for row in _rows(items):
+        names = set()
+        for item in row:
+            _names(item, names)
+        lanes = sum(1 for r in refs if r.name in names)
+        top = y + 14 * lanes
+        w, h = _chain_size(row)
+        before = dict(places)
+        ends.append((_place_chain(d, row, margin, top + h / 2, places), margin, top + h / 2))
+        # skips inside this row: arcs over it, nested so that a longer skip runs higher
+        inside = [(places[r.source.name], places[r.name]) for r in refs
+                  if r.name in names and r.source.name in places and r.source.name not in before]
+        for lane, ((x0, y0), (x1, y1)) in enumerate(sorted(inside, key=lambda s: s[1][0] - s[0][0])):
+            lift = 10 + 14 * lane
+            d.shapes.append(("line", [(x0, y0), (x0, top - lift), (x1, top - lift), (x1, y1)],
+                             True, True))
+        for r in refs:  # a skip from an earlier row: a dashed line straight to it
+            if r.name in names and r.source.name in before:
+                d.shapes.append(("line", [before[r.source.name], places[r.name]], True, True))
+        y, width = top + h + 2 * GAP, max(width, w)
+    for (out, _, _), (_, x, cy) in zip(ends, ends[1:]):  # the flow from one row to the next
+        turn = (out[1] + cy) / 2
+        d.shapes.append(("line", [out, (out[0] + GAP / 2, out[1]), (out[0] + GAP / 2, turn),
+                                  (x - GAP / 2, turn), (x - GAP / 2, cy), (x, cy)], True, False))
     title = (f"{summary.network.name}: input {fmt_shape(summary.network.input.shape)}, output "
              f"{fmt_shape(summary.output)}, {summary.total('params'):,} params")
-    d.width, d.height = max(w, len(title) * 11 * 0.6) + 2 * margin, top + h + margin
+    d.width = max(width, len(title) * 11 * 0.6) + 2 * margin + GAP
+    d.height = y - 2 * GAP + margin
     d.texts.append((margin, 16, title, 11, "start"))
     return d
+
+
+def _names(item, out):
+    """Every row name an item draws."""
+    if item.row is not None and not isinstance(item.row, _Input):
+        out.add(item.row.name)
+    out.update(f.name for f in item.folded)
+    for branch in item.branches or ():
+        for sub in branch:
+            _names(sub, out)
 
 
 def _place_chain(d, items, x, cy, places):

@@ -1,0 +1,193 @@
+"""The language for real designs (issue 16): arithmetic, whole-word names, defaults and
+keyword arguments, scoped names, 'pad half'. Expressions are checked against Python's own
+integer arithmetic, shapes against hand-worked formulas."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cnncalc
+from cnncalc import SpecDesignError, SpecSyntaxError
+
+
+def out(text):
+    return cnncalc.summarize(text).output
+
+
+# (spec, output) worked by hand
+CASES = [
+    pytest.param("def f(n) { repeat $n - 1 { conv 1x1x4 } }\ninput 8x8x3\nf(3)",
+                 (8, 8, 4), id="repeat-n-minus-1"),
+    pytest.param("def f(c) { conv 1x1x($c * 6) }\ninput 8x8x3\nf(4)", (8, 8, 24), id="c-times-6"),
+    pytest.param("def f(k) { conv ${k}x${k}x8 pad $k // 2 }\ninput 9x9x3\nf(5)", (9, 9, 8),
+                 id="k-floordiv-2"),
+    pytest.param("def f(w) { conv 1x1x$w groups $w // 16 }\ninput 8x8x64\nf(64)", (8, 8, 64),
+                 id="groups-w-floordiv-16"),
+    pytest.param("def f(k, c) { conv ($k)x($k)x$c }\ninput 9x9x3\nf(3, 5)", (7, 7, 5),
+                 id="parenthesised-axes"),
+    pytest.param("def f(exp) { conv 1x1x8 groups $exp }\ninput 8x8x8\nf(2)", (8, 8, 8),
+                 id="a-name-with-x"),
+    pytest.param("def f(x) { conv 1x1x$x }\ninput 8x8x8\nf(3)", (8, 8, 3), id="a-name-x"),
+    pytest.param("def f(k, kx) { conv 1x1x$kx }\ninput 8x8x8\nf(3, 5)", (8, 8, 5),
+                 id="kx-is-not-k-then-x"),
+    pytest.param("def f(a, b) { dense max($a, $b) | dense min($a, $b * 2) }\ninput 2x2\nflatten | f(3, 7)",
+                 (3,), id="min-max"),
+    pytest.param("def f(a) { dense $a / 4 }\ninput 2x2\nflatten | f(12)", (3,), id="exact-division"),
+    pytest.param("def f(c, e=6) { conv 1x1x($c * $e) }\ninput 8x8x3\nf(2)", (8, 8, 12),
+                 id="default"),
+    pytest.param("def f(c, e=6) { conv 1x1x($c * $e) }\ninput 8x8x3\nf(e=1, c=5)", (8, 8, 5),
+                 id="keywords"),
+    pytest.param("def f(c, e=$c + 1) { conv 1x1x$e }\ninput 8x8x3\nf(4)", (8, 8, 5),
+                 id="default-from-an-earlier-parameter"),
+    # torchvision pads k // 2: a 7x7 stride-2 conv with pad 3 on 224 gives 112
+    pytest.param("input 224x224x3 | conv 7x7x64 stride 2 pad half", (112, 112, 64),
+                 id="pad-half-torchvision-conv1"),
+    # an even kernel with pad half: 8 + 2 x 2 - 4 + 1 = 9, as PyTorch's Conv2d(4, padding=2)
+    pytest.param("input 8x8x1 | conv 4x4x1 pad half", (9, 9, 1), id="pad-half-even-kernel"),
+    pytest.param("input 224x224x3 | maxpool 3 stride 2 pad half", (112, 112, 3),
+                 id="pad-half-pool"),
+]
+
+
+@pytest.mark.parametrize("text,output", CASES)
+def test_values(text, output):
+    assert out(text) == output
+
+
+ERRORS = [
+    # text, error, line, column, words
+    ("def f(w) { conv 1x1x8 groups $w / 16 }\ninput 8x8x8\nf(200)", SpecDesignError, 1, 33,
+     ["$w / 16 with w = 200 is 12.5", "use // to round down"]),
+    ("def f(w) { conv 1x1x8 groups $w // 0 }\ninput 8x8x8\nf(2)", SpecDesignError, 1, 33,
+     ["division by zero"]),
+    ("def f(k) { conv $kx$kx8 }\ninput 8x8x8\nf(3)", SpecDesignError, 1, 17,
+     ["unknown parameter '$kx' (parameters: $k)"]),
+    ("def f(a, b=1) { relu }\ninput 8x8x8\nf(c=2)", SpecDesignError, 3, 5,
+     ["no parameter 'c'", "a, b=1"]),
+    ("def f(a, b=1) { relu }\ninput 8x8x8\nf(b=2)", SpecDesignError, 3, 1, ["needs 'a'"]),
+    ("def f(a) { relu }\ninput 8x8x8\nf(a=1, 2)", SpecDesignError, 3, 8,
+     ["positional argument cannot follow"]),
+    ("def f(n) { repeat $n - 3 { relu } }\ninput 8x8x8\nf(2)", SpecDesignError, 1, 19,
+     ["count of 0 or more", "$n - 3"]),
+    ("def f(n) { conv 3x3x($n - 8) }\ninput 8x8x8\nf(2)", SpecDesignError, 1, 17,
+     ["the kernel and filters must be at least 1, received -6"]),
+    ("input 8x8x8 | conv 3x3x(4 +)", SpecSyntaxError, 1, 28, ["unexpected ')'"]),
+]
+
+
+@pytest.mark.parametrize("text,cls,line,column,words", ERRORS, ids=[e[4][0] for e in ERRORS])
+def test_expression_errors(text, cls, line, column, words):
+    with pytest.raises(cls) as info:
+        cnncalc.summarize(text)
+    e = info.value
+    assert (e.line, e.column) == (line, column), str(e)
+    for w in words:
+        assert w in str(e), str(e)
+
+
+# --- expressions evaluate as Python's integers do ---------------------------------------------
+
+@st.composite
+def expressions(draw, depth=0):
+    """(text, python text) of a random integer expression over $a and $b (parentheses
+    nest up to three deep)."""
+    if depth > 2 or draw(st.booleans()):
+        atom = draw(st.sampled_from(["$a", "$b", str(draw(st.integers(0, 50)))]))
+        return atom, atom.replace("$", "")
+    kind = draw(st.sampled_from(["+", "-", "*", "//", "min", "max", "()"]))
+    left, pl = draw(expressions(depth + 1))
+    right, pr = draw(expressions(depth + 1))
+    if kind in ("min", "max"):
+        return f"{kind}({left}, {right})", f"{kind}({pl}, {pr})"
+    if kind == "()":
+        return f"({left})", f"({pl})"
+    if kind == "//":
+        return f"({left}) // ({right})", f"({pl}) // ({pr})"
+    return f"{left} {kind} {right}", f"{pl} {kind} {pr}"
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(expressions(), st.integers(1, 40), st.integers(1, 40))
+def test_expressions_are_pythons_integer_arithmetic(expr, a, b):
+    from cnncalc.language import expr as E
+    from cnncalc.language.parser import parse
+    text, python = expr
+    stmt = parse(f"input 4 | dense {text}")[1]
+    try:
+        want = eval(python, {"a": a, "b": b, "min": min, "max": max})  # our own test's text
+    except ZeroDivisionError:
+        with pytest.raises(E.ExprError, match="division by zero"):
+            E.evaluate(stmt.items[0].dims, {"a": (a,), "b": (b,)})
+        return
+    assert E.evaluate(stmt.items[0].dims, {"a": (a,), "b": (b,)}) == (want,)
+
+
+# --- scoped names --------------------------------------------------------------------------
+
+BLOCKS = """
+def block(c) { conv 3x3x$c same name=conv1 | relu | conv 3x3x$c same name=conv2 }
+def stage(c, n) { block($c) name=0 | repeat $n - 1 from 1 { block($c) } }
+input 16x16x8
+"""
+
+
+def test_names_follow_the_calls_and_passes():
+    s = cnncalc.summarize(BLOCKS + "stage(8, 3) name=layer1\nstage(8, 2) name=layer2")
+    names = [r.name for r in s]
+    assert names[:4] == ["layer1.0.conv1", "layer1.0.relu_1", "layer1.0.conv2", "layer1.1.conv1"]
+    assert "layer1.2.conv2" in names and "layer2.1.conv2" in names
+    assert len(set(names)) == len(names)
+
+
+def test_references_resolve_in_the_nearest_scope():
+    text = """def res(c) { conv 1x1x$c name=a | conv 3x3x$c same name=b | add a }
+input 8x8x4
+conv 1x1x4 name=a
+res(4) name=one
+res(4) name=two
+add a"""
+    s = cnncalc.summarize(text)
+    refs = {r.name: r.source.name for r in s if r.source is not None}
+    assert refs == {"one.add_1": "one.a", "two.add_1": "two.a", "add_1": "a"}
+
+
+def test_the_torch_module_is_named_as_the_spec():
+    import torch  # noqa: F401
+    net = cnncalc.to_torch(BLOCKS + "stage(8, 2) name=layer1")
+    names = {n for n, _ in net.named_modules()}
+    assert {"layer1.0.conv1", "layer1.1.conv2"} <= names
+    assert "layer1.0.conv1.op.weight" in net.state_dict()
+
+
+@st.composite
+def nested(draw, depth=0):
+    """A random nest of named and unnamed calls and repeats, with named layers inside."""
+    parts = []
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["layer", "repeat", "call"] if depth < 3 else ["layer"]))
+        name = draw(st.sampled_from(["", "a", "b", "0", "1"]))
+        tag = f" name={name}" if name else ""
+        if kind == "layer":
+            parts.append(f"relu{tag}")
+        elif kind == "repeat":
+            parts.append(f"repeat {draw(st.integers(1, 3))}{tag} {{ {draw(nested(depth + 1))} }}")
+        else:
+            parts.append(f"blk(){tag}")
+    return " | ".join(parts)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(nested(), nested())
+def test_scoped_names_are_unique_or_refused(body, top):
+    """Names are unique by construction: a spec either expands with unique names, or is
+    refused because one scope names two layers alike."""
+    text = f"def blk() {{ {body} }}\ninput 4x4x1\n{top}"
+    try:
+        s = cnncalc.summarize(text)
+    except SpecDesignError as e:
+        assert "is already used" in str(e) or "calls itself" in str(e)
+        return
+    except SpecSyntaxError:
+        raise
+    names = [r.name for r in s]
+    assert len(set(names)) == len(names)
