@@ -7,7 +7,7 @@ CNN    := $(VENV)/bin/cnncalc
 # while an unpinned torch pulls a CUDA build of several GB.
 TORCH  := torch==2.13.0
 
-.PHONY: demo test bench fuzz install clean grammar
+.PHONY: demo test bench fuzz install clean grammar readme
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ bench: install
 # the parser is generated from the grammar (a test checks that they match)
 grammar: install
 	$(PY) tools/make_grammar.py
+
+# the README's layer table comes from the kinds (a test checks it)
+readme: install
+	$(PY) tools/update_readme.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

@@ -154,16 +154,19 @@ def _scale_args(f):
 @click.option("--columns", metavar="LIST", help="default, all, or a comma list of: #, name, "
               "layer, block, output, weights, biases, params, trainable, non_trainable, units, "
               "macs, flops, rf, jump, memory.")
+@click.option("--counts", type=click.Choice(["keras", "torch"]), default="keras",
+              show_default=True, help="What 'params' counts: Keras' count_params() (batchnorm's "
+              "moving statistics included) or PyTorch's parameters() (they are buffers).")
 @_errors
 def summary(spec, expr, input_shape, max_depth, max_layers, max_bytes, batch, dtype, optimizer,
-            fmt, columns):
+            fmt, columns, counts):
     """Every layer's output shape, weights, biases, params and units, with totals.
 
     \b
     --columns all adds MACs, FLOPs (2 x MACs + element-wise operations), the receptive
     field and its jump, and activation memory."""
     from .render.table import Options, parse_columns, render
-    options = Options(parse_columns(columns), batch, dtype, optimizer)
+    options = Options(parse_columns(columns), batch, dtype, optimizer, counts)
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     s = analyse_or_show(loaded, fmt, open_sizes=fmt != "json")
     click.echo(render(s, fmt, options), nl=False)

@@ -21,11 +21,13 @@ def run(*args, input=None):
 
 def test_receptive_field_after_upsampling_is_a_whole_number_of_pixels():
     # nearest upsampling by 2, then a 2-wide window: two neighbouring outputs of the upsampled
-    # map come from one input pixel or from two, so a unit sees at most 2 input pixels
+    # map come from one input pixel or from two, so a unit sees at most 2 input pixels. Input
+    # pixel i spans [i - 0.5, i + 0.5]; its two copies are centred at i -/+ 0.25, so the
+    # first window (copies -0.25 and +0.25) is centred at 0
     res = run("summary", "--format", "json", "-e", "input 58x4 | upsample 2 | conv 2x4")
     assert res.exit_code == 0, res.output
     field = json.loads(res.stdout)["layers"][1]["receptive_field"][0]
-    assert field == {"size": 2, "jump": 0.5, "start": 0.25}
+    assert field == {"size": 2, "jump": 0.5, "start": 0.0}
 
 
 @pytest.mark.parametrize("ext", ["svg", "png"])

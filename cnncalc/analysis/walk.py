@@ -105,6 +105,19 @@ class Summary:
         return sum(getattr(r, attr) for r in self.rows)
 
     @property
+    def outputs(self) -> list:
+        """The network's outputs, in order: (name, shape) of each 'output' and of the last
+        layer (when it is not one already)."""
+        marked = [((r.source or r).name, (r.source or r).output) for r in self.rows
+                  if r.kind == "output"]
+        last = self.tree[-1] if self.tree else None
+        if last is None:
+            return marked
+        if last.kind != "output":
+            marked.append((last.name, last.output))
+        return marked
+
+    @property
     def totals(self) -> Totals:
         return Totals(self.rows)
 
@@ -124,11 +137,12 @@ class Summary:
         return self.rows[key]
 
     def table(self, format: str = "table", columns=None, batch: int = 1,
-              dtype: str = "float32", optimizer: str = "adam") -> str:
-        """The summary as text: ``format`` table, markdown, csv, html or json."""
+              dtype: str = "float32", optimizer: str = "adam", counts: str = "keras") -> str:
+        """The summary as text: ``format`` table, markdown, csv, html or json; ``counts``
+        'keras' or 'torch' says what 'params' counts."""
         from ..render import table as t
         return t.render(self, format, t.Options(t.parse_columns(columns), batch, dtype,
-                                                optimizer))
+                                                optimizer, counts))
 
     def to_dict(self, **options) -> dict:
         from ..render.result import to_result
@@ -246,8 +260,9 @@ class Walk:
         try:
             if layer.branches is not None:
                 row.branches, shapes, rfs = [], [], []
-                for j, branch in enumerate(layer.branches, 1):
-                    rows, y, yrf = self.seq(branch, x, rf, depth + 1, f"{path}.{layer.kind}.{j}.")
+                inputs = layer.inputs(x, len(layer.branches))
+                for j, (branch, xj) in enumerate(zip(layer.branches, inputs), 1):
+                    rows, y, yrf = self.seq(branch, xj, rf, depth + 1, f"{path}.{layer.kind}.{j}.")
                     row.branches.append(rows)
                     shapes.append(y)
                     rfs.append(yrf)

@@ -40,14 +40,15 @@ class Conv(nn.Module):
     """A convolution; asymmetric padding (Keras' 'same' with a stride) is padded first,
     since PyTorch's own padding is symmetric."""
 
-    def __init__(self, layer, row, inplace=False):
+    def __init__(self, layer, row, filters=None, groups=None, bias=None, activation=True):
         super().__init__()
         rank, pads = len(layer.kernel), row.geometry["pads"]
         self.pad = None if symmetric(pads) else flat_pads(pads)
         cls = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[rank - 1]
-        self.op = cls(row.input[-1], layer.filters, layer.kernel, layer.stride,
+        self.op = cls(row.input[-1], filters or layer.filters, layer.kernel, layer.stride,
                       tuple(b for b, _ in pads) if self.pad is None else 0,
-                      layer.dilation, layer.groups, layer.bias)
+                      layer.dilation, groups or layer.groups,
+                      layer.bias if bias is None else bias)
         if getattr(layer, "weights", None) is not None:  # kernel=[[...]]; the bias starts at 0
             w = self.op.weight
             written = torch.tensor(layer.weights, dtype=w.dtype)  # rows first, as on the page
@@ -55,7 +56,7 @@ class Conv(nn.Module):
                 w.copy_(picture_weight(written.reshape(picture_weight(w).shape)))
                 if self.op.bias is not None:
                     self.op.bias.zero_()
-        self.act = _fused(layer.activation)
+        self.act = _fused(layer.activation) if activation else None
 
     def forward(self, x):
         if self.pad is not None:
@@ -72,6 +73,24 @@ def _fused(name):
     if hasattr(module, "inplace"):
         module.inplace = True
     return module
+
+
+class SepConv(nn.Module):
+    """Keras SeparableConv2D: depthwise (no bias), then pointwise (the bias)."""
+
+    def __init__(self, layer, row):
+        super().__init__()
+        cin = row.input[-1]
+        self.depthwise = Conv(layer, row, filters=cin * layer.multiplier, groups=cin,
+                              bias=False, activation=False)
+        rank = len(layer.kernel)
+        self.pointwise = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[rank - 1](
+            cin * layer.multiplier, layer.filters, 1, bias=layer.bias)
+        self.act = _fused(layer.activation)
+
+    def forward(self, x):
+        y = self.pointwise(self.depthwise(x))
+        return y if self.act is None else self.act(y)
 
 
 class Deconv(nn.Module):
@@ -157,6 +176,112 @@ class Dense(nn.Module):
         else:
             y = self.op(x)
         return y if self.act is None else self.act(y)
+
+
+class ChannelNorm(nn.Module):
+    """LayerNorm over the channels at each position (channels first inside)."""
+
+    def __init__(self, channels, eps):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels, eps=eps)
+
+    def forward(self, x):
+        if x.dim() == 2:
+            return self.norm(x)
+        return self.norm(x.movedim(1, -1)).movedim(-1, 1)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: in training, zero a whole example's input with probability p and
+    scale the rest; in inference, the identity."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device,
+                           dtype=x.dtype).bernoulli_(1 - self.p)
+        return x * keep / (1 - self.p)
+
+
+class LayerScale(nn.Module):
+    def __init__(self, channels, init):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), float(init)))
+
+    def forward(self, x):
+        return x * self.gamma.reshape(1, -1, *(1,) * (x.dim() - 2))
+
+
+class PassOn(nn.Module):
+    """An output marker: the tensor goes on unchanged (the network collects it)."""
+
+    def __init__(self, ref=None):
+        super().__init__()
+        self.ref = ref
+
+    def forward(self, xs, inplace=False):
+        return xs[0] if isinstance(xs, list) else xs
+
+
+def to_keras(x):
+    """Channels-first in the spec's order → channels-last in picture order (Keras' arrays)."""
+    return picture(channels_last(x))
+
+
+def from_keras(y):
+    """The way back: (N, *picture, C) → (N, C, *spec)."""
+    return y if y.dim() == 2 else picture(y).movedim(-1, 1)
+
+
+class Reshape(nn.Module):
+    """Keras Reshape: the values in the order rows, columns, channels."""
+
+    def __init__(self, shape):
+        super().__init__()
+        spatial = tuple(shape[:-1])
+        self.shape = (*(spatial if len(spatial) < 2 else (*spatial[:-2], spatial[-1],
+                                                          spatial[-2])), shape[-1])
+
+    def forward(self, x):
+        return from_keras(to_keras(x).reshape(x.shape[0], *self.shape))
+
+
+class PixelShuffle(nn.Module):
+    """PyTorch's pixel (un)shuffle, on the picture's rows and columns."""
+
+    def __init__(self, factor, inverse):
+        super().__init__()
+        self.factor, self.inverse = factor, inverse
+
+    def forward(self, x):
+        fn = F.pixel_unshuffle if self.inverse else F.pixel_shuffle
+        return fn(x.transpose(-2, -1), self.factor).transpose(-2, -1)
+
+
+class ChannelShuffle(nn.Module):
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        n, c = x.shape[:2]
+        rest = x.shape[2:]
+        return x.reshape(n, self.groups, c // self.groups, *rest).transpose(1, 2) \
+            .reshape(n, c, *rest)
+
+
+class Crop(nn.Module):
+    def __init__(self, crops, size):
+        super().__init__()
+        self.slices = (slice(None), slice(None)) + tuple(
+            slice(b, b + n) for (b, _), n in zip(crops, size))
+
+    def forward(self, x):
+        return x[self.slices]
 
 
 class Pad(nn.Module):

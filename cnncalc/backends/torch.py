@@ -37,12 +37,13 @@ class Branches(nn.Module):
     """A merge block: every branch takes the input; ``op`` combines their outputs.
     ``first`` is a branch whose fresh output the op may overwrite."""
 
-    def __init__(self, branches, op, first=None):
+    def __init__(self, branches, op, first=None, split=None):
         super().__init__()
-        self.branches, self.op, self.first = branches, op, first
+        self.branches, self.op, self.first, self.split = branches, op, first, split
 
     def forward(self, x, saved):
-        outs = [b(x, saved) for b in self.branches]
+        xs = x.split(self.split, 1) if self.split else [x] * len(self.branches)
+        outs = [b(xj, saved) for b, xj in zip(self.branches, xs)]
         if self.first is None:
             return self.op(outs)
         return self.op([outs[self.first]] + outs[:self.first] + outs[self.first + 1:],
@@ -76,6 +77,7 @@ class Net(nn.Module):
         self.keep = referenced(summary.network.layers)
         # the chain only wires; its layers are registered by name, so it is kept unregistered
         self.__dict__["body"] = self._seq(summary.tree, False)[0]
+        self.outputs = [name for name, _ in summary.outputs]
         self.depth = max((r.depth for r in summary.rows), default=0)
 
     def _seq(self, rows, fresh):
@@ -91,7 +93,9 @@ class Net(nn.Module):
                     owned.append(bool(branch) and out_fresh)
                 first = next((j for j, b in enumerate(row.branches) if owned[j]
                               and b[-1].output == row.output), None) if self.inplace else None
-                module = Branches(subs, layer.module(row), first)
+                split = [c[-1] for c in layer.inputs(row.input, len(row.branches))] \
+                    if layer.split else None
+                module = Branches(subs, layer.module(row), first, split)
                 out_fresh = True
             elif row.source is not None:
                 module = RefMerge(layer.module(row), row.source.name,
@@ -130,8 +134,12 @@ class Net(nn.Module):
     def forward(self, x):
         if x.dim() > 2:  # one copy to plain channels-first, so every layer runs its usual kernels
             x = picture(x).movedim(-1, 1).contiguous()
+        saved = {}
         with _stack(self.depth):
-            return picture(channels_last(self.body(x, {})))
+            y = self.body(x, saved)
+        if len(self.outputs) > 1:  # side outputs first, in order, then the last layer's
+            return tuple(picture(channels_last(saved.get(n, y))) for n in self.outputs)
+        return picture(channels_last(y))
 
 
 class _stack:

@@ -41,7 +41,8 @@ class _State:
     text: str
     file: str | None
     limits: Limits
-    rank: int = 0
+    rank: int = 0        # spatial axes of the current tensor (0: a vector), as kinds say
+    input_rank: int = 0
     defs: dict = field(default_factory=dict)
     names: dict = field(default_factory=dict)  # full name -> line
     count: int = 0
@@ -162,7 +163,7 @@ def expand(statements: list, text: str = "", file: str | None = None,
         raise st.error("the spec must start with an 'input' line such as 'input 224x224x3'"
                        " (after an optional 'network NAME')", body[0] if body else None)
     inp, warnings = _input(st, body.pop(0))
-    st.rank = inp.rank
+    st.rank = st.input_rank = inp.rank
     layers = tuple(_expand(st, body, _Scope({}), 0))
     return L.Network(name, inp, layers, warnings, text, file)
 
@@ -172,9 +173,9 @@ def _input(st: _State, s: Stmt):
         raise st.error("input needs its sizes, e.g. 'input 224x224x3'", s)
     value = s.items[0]
     shape = list(st.evaluate(value, {}))
-    if len(shape) < 2 or len(shape) > 4:
-        raise st.error(f"input {value.text}: expected 1 to 3 spatial sizes then the channels "
-                       "(e.g. 100x16, 224x224x3, 16x64x64x1)", value)
+    if len(shape) > 4:
+        raise st.error(f"input {value.text}: expected up to 3 spatial sizes then the channels "
+                       "(e.g. 100 for a vector, 100x16, 224x224x3, 16x64x64x1)", value)
     if isinstance(shape[-1], str):
         raise st.error(f"input {value.text}: the number of channels must be a number", value)
     for v in shape:
@@ -182,7 +183,7 @@ def _input(st: _State, s: Stmt):
             raise st.error(f"input {value.text}: sizes must be between 1 and 10^18, received "
                            f"{v}", value)
     # each open axis gets its own name: ?x?x3 is WxHx3, Hx?x3 is HxWx3
-    letters = {1: ("L",), 2: ("W", "H"), 3: ("D", "W", "H")}[len(shape) - 1]
+    letters = {0: (), 1: ("L",), 2: ("W", "H"), 3: ("D", "W", "H")}[len(shape) - 1]
     taken = {v for v in shape if isinstance(v, str) and v != "?"}
     for i, v in enumerate(shape[:-1]):
         if v == "?":
@@ -220,7 +221,7 @@ def _expand(st: _State, stmts: list, scope: _Scope, depth: int) -> list:
         elif s.head in ("input", "network"):
             raise st.error(f"'{s.head}' may only appear once, at the start of the spec", s)
         else:
-            out.append(_count(st, _layer(st, s, scope), s))
+            out.append(_count(st, _layer(st, s, scope, out[-1] if out else None), s))
     return out
 
 
@@ -289,28 +290,34 @@ def _merge_block(st, s: Block, scope: _Scope, depth):
         raise st.error(f"{s.head!r} takes {what}: blocks are repeat N {{ ... }} and "
                        f"{', '.join(blocks)} {{ branch {{ ... }} ... }}", s)
     named, items = _split_name(st, s.items)
-    branches = []
+    branches, before, after = [], st.rank, None
+    fields = _read(st, cls, s.head, items, scope, s, block=True)
     for b in s.body:
         if not (isinstance(b, Block) and b.head == "branch"):
             raise st.error(f"inside {s.head} {{ ... }}, write each path as 'branch {{ ... }}'", b)
         if b.items:
             raise st.error("branch takes no words, only { ... }", b.items[0])
+        st.rank = before
         branches.append(tuple(_expand(st, b.body, scope, depth + 1)))
+        after = st.rank if after is None else after
     if not branches:
         raise st.error(f"'{s.head}' needs at least one branch {{ ... }}", s)
-    fields = _read(st, cls, s.head, items, scope, s, block=True)
     fields["branches"] = tuple(branches)
+    st.rank = after
     return _make(st, cls, s.head, fields, named, scope, s)
 
 
-def _layer(st, s: Stmt, scope: _Scope):
+def _layer(st, s: Stmt, scope: _Scope, before=None):
     cls = L.KINDS.get(s.head)
     if cls is None:
         raise st.syntax(*_unknown_kind(st, s))
     named, items = _split_name(st, s.items)
     fields = _read(st, cls, s.head, items, scope, s)
-    if fields.get("ref") is not None:
+    if cls.keyword == "output" and fields.get("ref") is None and before is not None:
+        fields["ref"] = before.name  # a bare 'output' marks the layer before it
+    elif fields.get("ref") is not None:
         fields["ref"] = _resolve_ref(st, fields["ref"], scope, s)
+    st.rank = cls.rank_after(fields, st.rank)
     return _make(st, cls, s.head, fields, named, scope, s)
 
 
@@ -337,8 +344,9 @@ def _read(st, cls, word, items, scope, s, block=False) -> dict:
     def syntax(message, item):
         return st.syntax(message, item if item is not None and getattr(item, "line", None)
                          else s)
-    reader = L.base.Reader(st.rank, lambda v: st.evaluate(v, scope.env), error, word, block,
-                           syntax)
+    # on a vector, a kind reads its sizes for the input's rank; its rule then says it needs a map
+    reader = L.base.Reader(st.rank or st.input_rank or 1, lambda v: st.evaluate(v, scope.env),
+                           error, word, block, syntax)
     return cls.read(word, items, reader)
 
 

@@ -175,7 +175,7 @@ class Option:
     words: tuple = ()
     field: str = ""
     default = None
-    takes_value = False
+    takes_value = False  # True, False, or "optional" ('split' or 'split 24x40')
     value_words = ()  # words that may stand for the value ('pad half')
     help = ""
 
@@ -327,37 +327,27 @@ class Layer:
         i = 0
         while i < len(rest):
             item = rest[i]
-            text = getattr(item, "text", None)
-            option = by_word.get(text) if isinstance(item, Word) else None
+            option = by_word.get(item.text) if isinstance(item, Word) else None
             if option is None:
                 raise r.syntax(unknown_option(cls, word, item), item)
-            value_item = None
-            if option.takes_value:
-                after = rest[i + 1] if i + 1 < len(rest) else None
-                if isinstance(after, Word) and after.text in option.value_words:
-                    fields[option.field] = after.text
-                    written = f"{text} {after.text}"
-                    if option.field in given:
-                        raise r.error(f"{word}: {given[option.field]!r} and {written!r} both set "
-                                      f"the {option.field}; give it once", item)
-                    given[option.field] = written
-                    i += 2
-                    continue
-                if i + 1 >= len(rest) or not _is_value(rest[i + 1]):
-                    raise r.syntax(f"{text} needs a value, e.g. '{option.help}'", item)
-                value_item = rest[i + 1]
-                i += 1
-            written = text if value_item is None else f"{text} {value_item.text}"
+            value, i = _option_value(option, rest, i, r)
+            written = item.text + (f" {value.text}" if value is not None else "")
             if option.field in given:
                 raise r.error(f"{word}: {given[option.field]!r} and {written!r} both set the "
                               f"{option.field}; give it once", item)
             given[option.field] = written
-            fields[option.field] = option.read(text, value_item, r.at(item))
-            i += 1
+            fields[option.field] = value.text if isinstance(value, Word) else \
+                option.read(item.text, value, r.at(item))
 
     @classmethod
     def validate(cls, fields, r):
         """Checks that need several fields together; raise ``r.error``."""
+
+    @classmethod
+    def rank_after(cls, fields, rank: int) -> int:
+        """Spatial axes after this layer (0: a vector), so that later layers read their
+        per-axis sizes right; most layers keep the rank."""
+        return rank
 
     # --- the rule and its consumers ---------------------------------------------------
     def rule(self, x: tuple, ex) -> Outcome:
@@ -375,6 +365,18 @@ class Layer:
     def module(self, row):
         """The torch module computing this layer (channels first inside)."""
         raise NotImplementedError
+
+
+def _option_value(option, rest, i, r):
+    """The item that gives an option's value (or None), and the index after the option."""
+    after = rest[i + 1] if i + 1 < len(rest) else None
+    if isinstance(after, Word) and after.text in option.value_words:
+        return after, i + 2
+    if option.takes_value and _is_value(after):
+        return after, i + 2
+    if option.takes_value is True:
+        raise r.syntax(f"{rest[i].text} needs a value, e.g. '{option.help}'", rest[i])
+    return None, i + 1
 
 
 def _is_value(item) -> bool:

@@ -8,8 +8,8 @@ from math import prod
 from .. import fmt
 from ..language.records import Kernel
 from . import activations
-from .base import (SIDES, picture, Amount, Arg, Choice, Flag, Layer, Outcome, RuleError, axis_names,
-                   need_map, symbolic)
+from .base import (SIDES, Amount, Arg, Choice, Flag, Layer, Outcome, PerAxis, RuleError,
+                   axis_names, need_map, picture, symbolic)
 
 
 def window_axis(n, k, s, d, pad, ceil, axis, ex):
@@ -26,6 +26,12 @@ def window_axis(n, k, s, d, pad, ceil, axis, ex):
             ex.append(f"{axis}: same padding, stride {s}: ceil({n} / {s}) = {out}, "
                       f"pad {b} {before}, {a} {after}")
         return out, b, a, 0
+    if pad == "causal":  # Keras Conv1D: everything before, so no output sees the future
+        out = n if s == 1 else (n - 1) // s + 1
+        if ex is not None:
+            ex.append(f"{axis}: causal padding: {ke - 1} before, none after; "
+                      f"floor(({n} - 1) / {s}) + 1 = {out}")
+        return out, ke - 1, 0, 0 if s == 1 else (n - 1) % s
     if pad == "half":  # PyTorch's padding=k//2 on both sides (torchvision's layouts)
         pad = ke // 2
         if ex is not None:
@@ -116,10 +122,11 @@ def _resolve_pad(padding, i):
 
 class Conv(Layer):
     keyword = "conv"
-    doc = "convolution: kernel per spatial axis, then filters (Keras Conv1D/2D/3D)"
+    doc = ("convolution: kernel per spatial axis, then filters (Keras Conv1D/2D/3D); 'causal' "
+           "pads a sequence before only (Keras Conv1D)")
     example = "conv 3x3x64 same stride 2 relu"
     args = (KernelFilters(),)
-    options = (*padding_options(), Amount("stride"), Amount("dilation"),
+    options = (*padding_options(("valid", "same", "causal")), Amount("stride"), Amount("dilation"),
                Amount("groups", per_axis=False, example="4"),
                Flag("nobias", "bias", False, True), activations.option())
     colour = "#64b5f6"
@@ -132,42 +139,109 @@ class Conv(Layer):
         return fields
 
     def rule(self, x, ex):
-        rank = len(self.kernel)
-        need_map(x, rank, "conv")
-        cin, names = x[-1], axis_names(rank)
-        g = self.groups
-        if cin % g or self.filters % g:
-            raise RuleError(f"groups {g} must divide the input channels ({cin}) and the "
-                            f"filters ({self.filters})")
-        outs, pads, dropped = [], [], []
-        for i in range(rank):
-            o, b, a, d = window_axis(x[i], self.kernel[i], self.stride[i], self.dilation[i],
-                                     _resolve_pad(self.padding, i), False, names[i], ex)
-            outs.append(o)
-            pads.append((b, a))
-            dropped.append(d)
-        per_filter = prod(self.kernel) * (cin // g)
-        weights = per_filter * self.filters
-        if self.weights is not None:
-            # written as on the page: rows first, so the kernel's height comes before its width
-            _check_inline(self.weights, (self.filters, cin // g, *picture(self.kernel)))
-        biases = self.filters if self.bias else 0
-        shape = (*outs, self.filters)
-        macs = prod(shape) * per_filter
-        if ex is not None:
-            gtext = f" / {g} groups" if g > 1 else ""
-            ex.append(f"weights: {' x '.join(map(str, self.kernel))} x {cin}{gtext} x "
-                      f"{self.filters} = {weights:,}")
-            ex.append(f"biases: {biases:,}" + (" (one per filter)" if biases else " (nobias)"))
-            ex.append(f"MACs: {fmt.shape(shape)} outputs x {per_filter:,} = {macs:,}")
-        keff = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
-        return Outcome(shape, weights, biases, 0, macs, bias_act_ops(self, prod(shape)),
-                       {"pads": tuple(pads), "dropped": tuple(dropped)},
-                       tuple(zip(keff, self.stride, (p[0] for p in pads))))
+        return conv_rule(self, x, ex, self.filters, self.groups)
 
     def module(self, row):
         from ..backends.modules import Conv
         return Conv(self, row)
+
+
+def conv_rule(layer, x, ex, filters, groups):
+    """A convolution's shape, counts and MACs (conv, dwconv)."""
+    rank = len(layer.kernel)
+    need_map(x, rank, layer.kind)
+    cin, names = x[-1], axis_names(rank)
+    if cin % groups or filters % groups:
+        raise RuleError(f"groups {groups} must divide the input channels ({cin}) and the "
+                        f"filters ({filters})")
+    if layer.padding == "causal" and rank != 1:
+        raise RuleError("causal padding is for 1-D inputs (sequences), as in Keras' Conv1D")
+    outs, pads, dropped = [], [], []
+    for i in range(rank):
+        o, b, a, d = window_axis(x[i], layer.kernel[i], layer.stride[i], layer.dilation[i],
+                                 _resolve_pad(layer.padding, i), False, names[i], ex)
+        outs.append(o)
+        pads.append((b, a))
+        dropped.append(d)
+    per_filter = prod(layer.kernel) * (cin // groups)
+    weights = per_filter * filters
+    if getattr(layer, "weights", None) is not None:
+        # written as on the page: rows first, so the kernel's height comes before its width
+        _check_inline(layer.weights, (filters, cin // groups, *picture(layer.kernel)))
+    biases = filters if layer.bias else 0
+    shape = (*outs, filters)
+    macs = prod(shape) * per_filter
+    if ex is not None:
+        gtext = f" / {groups} groups" if groups > 1 else ""
+        ex.append(f"weights: {' x '.join(map(str, layer.kernel))} x {cin}{gtext} x "
+                  f"{filters} = {weights:,}")
+        ex.append(f"biases: {biases:,}" + (" (one per filter)" if biases else " (nobias)"))
+        ex.append(f"MACs: {fmt.shape(shape)} outputs x {per_filter:,} = {macs:,}")
+    keff = tuple(d * (k - 1) + 1 for k, d in zip(layer.kernel, layer.dilation))
+    return Outcome(shape, weights, biases, 0, macs, bias_act_ops(layer, prod(shape)),
+                   {"pads": tuple(pads), "dropped": tuple(dropped)},
+                   tuple(zip(keff, layer.stride, (p[0] for p in pads))))
+
+
+class DWConv(Layer):
+    keyword = "dwconv"
+    doc = ("depthwise convolution (Keras DepthwiseConv2D): one kernel per channel, times the "
+           "multiplier; the filters are the channels x the multiplier")
+    example = "dwconv 3x3 stride 2 same"
+    args = (PerAxis("kernel", "the kernel", example="3x3"),)
+    options = (*padding_options(("valid", "same")), Amount("stride"), Amount("dilation"),
+               Amount("multiplier", per_axis=False, example="1"),
+               Flag("nobias", "bias", False, True), activations.option())
+    colour = "#42a5f5"
+
+    def rule(self, x, ex):
+        if len(x) > 1:
+            return conv_rule(self, x, ex, x[-1] * self.multiplier, x[-1])
+        need_map(x, len(self.kernel), self.kind)
+
+    def module(self, row):
+        from ..backends.modules import Conv
+        return Conv(self, row, filters=row.output[-1], groups=row.input[-1])
+
+
+class SepConv(Layer):
+    keyword = "sepconv"
+    doc = ("separable convolution (Keras SeparableConv2D): a depthwise kernel per channel, "
+           "then a 1x1 convolution to the filters; the bias on the pointwise part only")
+    example = "sepconv 3x3x64 same relu"
+    args = (KernelFilters(),)
+    options = DWConv.options
+    colour = "#1e88e5"
+
+    def rule(self, x, ex):
+        need_map(x, len(self.kernel), self.kind)
+        depth = conv_rule(_Depthwise(self), x, ex, x[-1] * self.multiplier, x[-1])
+        cin = depth.shape[-1]
+        points = prod(depth.shape[:-1])
+        weights = depth.weights + cin * self.filters
+        biases = self.filters if self.bias else 0
+        macs = depth.macs + points * cin * self.filters
+        shape = (*depth.shape[:-1], self.filters)
+        if ex is not None:
+            ex.append(f"pointwise: {cin} x {self.filters} = {cin * self.filters:,} weights, "
+                      f"{biases:,} biases")
+            ex.append(f"MACs: {depth.macs:,} depthwise + {fmt.shape(shape)} outputs x {cin} = "
+                      f"{macs:,}")
+        return Outcome(shape, weights, biases, 0, macs, bias_act_ops(self, prod(shape)),
+                       depth.geometry, depth.window)
+
+    def module(self, row):
+        from ..backends.modules import SepConv
+        return SepConv(self, row)
+
+
+class _Depthwise:
+    """A separable convolution's depthwise half, as conv_rule reads a layer."""
+    kind, bias, activation, weights = "sepconv", False, None, None
+
+    def __init__(self, layer):
+        self.kernel, self.stride, self.dilation = layer.kernel, layer.stride, layer.dilation
+        self.padding = layer.padding
 
 
 class Deconv(Layer):

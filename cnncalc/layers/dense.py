@@ -45,6 +45,10 @@ class Flatten(Layer):
     example = "flatten"
     colour = "#bdbdbd"
 
+    @classmethod
+    def rank_after(cls, fields, rank):
+        return 0
+
     def rule(self, x, ex):
         n = prod(x)
         if ex is not None:

@@ -8,12 +8,50 @@ from math import prod
 
 from .. import fmt
 from ..language.records import Word
-from .base import Flag, Layer, Outcome, RuleError
+from .base import Flag, Layer, Option, Outcome, RuleError
+
+
+class Split(Option):
+    """'split': the branches share the input's channels, equally or by the given sizes."""
+    words = ("split",)
+    field = "split"
+    takes_value = "optional"
+    help = "split [24x40] (blocks)"
+
+    def read(self, word, item, r):
+        if item is None:
+            return "equal"
+        return r.numbers(item, "split", 1, None)
+
+    def describe(self, value):
+        if value is None:
+            return None
+        return "split" if value == "equal" else f"split {fmt.axes(value) if len(set(value)) > 1 else 'x'.join(map(str, value))}"
 
 
 class _Merge(Layer):
     colour = "#fff59d"
     block = True  # takes { branch { ... } ... }
+    options = (Split(),)
+    split = None
+
+    def inputs(self, x, n: int) -> list:
+        """What each of ``n`` branches takes: the input, or its share of the channels."""
+        if self.split is None:
+            return [x] * n
+        c = x[-1]
+        sizes = [c // n] * n if self.split == "equal" else list(self.split)
+        if self.split == "equal" and c % n:
+            raise RuleError(f"split: {c} channels do not split equally into {n} branches")
+        if len(sizes) != n or sum(sizes) != c:
+            raise RuleError(f"split {'x'.join(map(str, sizes))}: expected {n} sizes adding up to "
+                            f"the {c} channels")
+        return [(*x[:-1], k) for k in sizes]
+
+    @classmethod
+    def validate(cls, fields, r):
+        if fields.get("split") is not None and not r.block:
+            raise r.error("split applies to a block: add split { branch { ... } ... }", None)
 
     @classmethod
     def read_args(cls, word, rest, r, fields):
@@ -94,9 +132,10 @@ class Multiply(_Elementwise):
 class Concat(_Merge):
     keyword = "concat"
     doc = ("concatenates along the channels its branches, or (after the current tensor) the "
-           "saved output of layer ID; 'crop' centre-crops ID first, as the original U-Net")
-    example = "concat d1 crop"
-    options = (Flag("crop", "crop", True, False, help="crop (with ID)"),)
+           "saved output of layer ID; 'crop' centre-crops ID first, as the original U-Net; "
+           "'split' gives each branch its share of the channels (ShuffleNet)")
+    example = "concat split { branch { } branch { conv 1x1x58 relu } }"
+    options = (Flag("crop", "crop", True, False, help="crop (with ID)"), Split())
 
     def combine(self, shapes, check, ex, names):
         x = shapes[0]
@@ -129,6 +168,7 @@ class Concat(_Merge):
 
     @classmethod
     def validate(cls, fields, r):
+        super().validate(fields, r)
         if fields.get("crop") and "ref" not in fields:
             raise r.error("concat: 'crop' applies to 'concat ID crop' only", None)
 

@@ -30,11 +30,14 @@ class Network:
 
 
 def referenced(layers) -> set:
-    """Names whose outputs a later 'add ID', 'concat ID' or 'multiply ID' takes."""
+    """Names whose outputs are needed later: by 'add ID', 'concat ID', 'multiply ID', or
+    as an output of the network ('output')."""
     names = set()
     for layer in layers:
         if layer.ref is not None:
             names.add(layer.ref)
+        elif layer.kind == "output":
+            names.add(layer.name)
         for branch in layer.branches or ():
             names |= referenced(branch)
     return names

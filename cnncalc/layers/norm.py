@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import prod
 
-from .base import Layer, Outcome
+from .base import Count, Flag, Layer, Outcome, Real, RuleError
 
 
 class BatchNorm(Layer):
@@ -27,3 +27,75 @@ class BatchNorm(Layer):
         rank = max(len(row.input) - 1, 1)
         cls = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[rank - 1]
         return cls(row.input[-1], eps=1e-3, momentum=0.01)  # Keras' epsilon and momentum 0.99
+
+
+class _Normal(Layer):
+    """Normalisation over the channels, with a learnt scale and offset per channel."""
+    colour = "#b0bec5"
+    fold = True
+    spatial = False  # statistics over the map too: every output then sees the whole input
+
+    def counts(self, c):
+        return 2 * c  # scale and offset
+
+    def rule(self, x, ex):
+        c = x[-1]
+        self.check(x)
+        w = self.counts(c)
+        if ex is not None:
+            ex.append(f"trainable: scale and offset, {w:,}" if w else "no parameters")
+        return Outcome(x, w // 2, w - w // 2, ops=2 * prod(x),
+                       window="all" if self.spatial and len(x) > 1 else None)
+
+    def check(self, x):
+        pass
+
+
+class LayerNorm(_Normal):
+    keyword = "layernorm"
+    doc = ("normalises each position over its channels, as ConvNeXt and ViT use it (Keras "
+           "LayerNormalization on the channel axis): 2C parameters")
+    example = "layernorm eps 1e-6"
+    options = (Real("eps", "eps", 1e-3, help="eps 1e-3 (Keras' default)"),)
+
+    def module(self, row):
+        from ..backends.modules import ChannelNorm
+        return ChannelNorm(row.input[-1], self.eps)
+
+
+class GroupNorm(_Normal):
+    keyword = "groupnorm"
+    doc = "normalises groups of channels per example (Keras GroupNormalization): 2C parameters"
+    example = "groupnorm 32"
+    spatial = True
+    args = (Count("groups", "the number of groups", example="32"),)
+    options = (Real("eps", "eps", 1e-3, help="eps 1e-3 (Keras' default)"),)
+
+    def check(self, x):
+        if x[-1] % self.groups:
+            raise RuleError(f"groupnorm {self.groups}: the groups must divide the channels "
+                            f"({x[-1]})")
+
+    def module(self, row):
+        from torch import nn
+        return nn.GroupNorm(self.groups, row.input[-1], self.eps)
+
+
+class InstanceNorm(_Normal):
+    keyword = "instancenorm"
+    doc = ("normalises each channel of each example (PyTorch InstanceNorm): no parameters, "
+           "or 2C with 'affine'")
+    example = "instancenorm affine"
+    spatial = True
+    options = (Flag("affine", "affine", True, False), Real("eps", "eps", 1e-5,
+                                                           help="eps 1e-5 (PyTorch's default)"))
+    semantics = "PyTorch (InstanceNorm; Keras has no such layer)"
+
+    def counts(self, c):
+        return 2 * c if self.affine else 0
+
+    def module(self, row):
+        from torch import nn
+        rank = max(len(row.input) - 1, 1)
+        return (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[rank - 1](
+            row.input[-1], self.eps, affine=self.affine)

@@ -3,6 +3,7 @@ ceil mode), and the global pools."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from math import prod
 
 from .. import fmt
@@ -81,6 +82,10 @@ class AvgPool(_Pool):
 class _GlobalPool(Layer):
     colour = "#ffb74d"
 
+    @classmethod
+    def rank_after(cls, fields, rank):
+        return 0
+
     def rule(self, x, ex):
         if len(x) < 2:
             raise RuleError(f"{self.kind} needs a feature map, received a flat vector of "
@@ -104,3 +109,60 @@ class GlobalMaxPool(_GlobalPool):
     keyword = "globalmaxpool"
     doc = "the maximum of each channel: a vector of C values"
     example = "globalmaxpool"
+
+
+def adaptive_windows(n: int, o: int) -> list:
+    """PyTorch's adaptive pooling: output i pools inputs floor(i n / o) to ceil((i+1) n / o)."""
+    return [(i * n // o, -(-(i + 1) * n // o)) for i in range(o)]
+
+
+class _Adaptive(Layer):
+    args = (PerAxis("size", "the output size", example="7x7"),)
+    colour = "#ffcc80"
+    semantics = "PyTorch (AdaptiveAvgPool/AdaptiveMaxPool; Keras has no such layer)"
+
+    def rule(self, x, ex):
+        rank = len(self.size)
+        need_map(x, rank, self.kind)
+        shape = (*self.size, x[-1])
+        if not all(isinstance(n, int) for n in x[:-1]):  # open sizes: the windows depend on them
+            return Outcome(shape, note="window sizes depend on the open input size")
+        counts, window = [], []
+        for name, n, o in zip(axis_names(rank), x, self.size):
+            wins = adaptive_windows(n, o)
+            sizes = [b - a for a, b in wins]
+            counts.append(sum(sizes))
+            window.append((max(sizes), Fraction(n, o), 0))
+            if ex is not None:
+                even = n % o == 0
+                ex.append(f"{name}: {o} windows over {n}: " + (
+                    f"each {n // o} wide, stride {n // o}" if even else
+                    f"window i covers floor(i x {n} / {o}) to ceil((i + 1) x {n} / {o}), "
+                    f"{min(sizes)} to {max(sizes)} wide"))
+        uneven = any(n % o for n, o in zip(x, self.size))
+        return Outcome(shape, ops=prod(counts) * x[-1], window=tuple(window),
+                       note="windows of unequal width: the receptive field is the widest's, "
+                            "the jump the mean" if uneven else None)
+
+
+class AdaptiveAvgPool(_Adaptive):
+    keyword = "adaptiveavgpool"
+    doc = ("average pooling to a fixed output size, with PyTorch's windows (torchvision's "
+           "classifier heads)")
+    example = "adaptiveavgpool 7x7"
+
+    def module(self, row):
+        from torch import nn
+        return (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[
+            len(self.size) - 1](self.size)
+
+
+class AdaptiveMaxPool(_Adaptive):
+    keyword = "adaptivemaxpool"
+    doc = "max pooling to a fixed output size, with PyTorch's windows"
+    example = "adaptivemaxpool 1"
+
+    def module(self, row):
+        from torch import nn
+        return (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)[
+            len(self.size) - 1](self.size)

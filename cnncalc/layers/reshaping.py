@@ -1,37 +1,122 @@
-"""Layers that move values without weights: padding and upsampling."""
+"""Layers that move values without weights: padding, cropping, resampling, reshaping and
+channel shuffles."""
 
 from __future__ import annotations
 
-from .base import Layer, Outcome, PerAxis, axis_names, need_map
+from math import prod
+
+from .. import fmt
+from .base import Arg, Choice, Count, Layer, Outcome, PerAxis, RuleError, axis_names, need_map
 
 
-class ZeroPad(Layer):
-    keyword = "zeropad"
-    doc = "zeros around the map, P on each side of each axis (Keras ZeroPadding)"
-    example = "zeropad 1x2"
-    args = (PerAxis("padding", "the padding", minimum=0, example="1"),)
+class Pads(Arg):
+    """One number for every side, one per axis (both sides), or a pair per axis
+    (before and after): zeropad 1, zeropad 1x2, zeropad 2x0 on a sequence (causal)."""
+    label = "the padding"
+    example = "1"
+
+    def __init__(self, label="the padding"):
+        self.label = label
+
+    def read(self, item, r):
+        v = r.numbers(item, self.label, 0, None)
+        if len(v) == 1:
+            pairs = ((v[0], v[0]),) * r.rank
+        elif len(v) == r.rank:
+            pairs = tuple((p, p) for p in v)
+        elif len(v) == 2 * r.rank:
+            pairs = tuple(zip(v[0::2], v[1::2]))
+        else:
+            raise r.error(f"{self.label} {item.text}: expected 1 number, {r.rank} (one per axis) "
+                          f"or {2 * r.rank} (before and after each axis) for the {r.rank}-D "
+                          "input", item)
+        return {"pads": pairs}
+
+    def describe(self, layer):
+        pairs = layer.pads
+        if all(b == a for b, a in pairs):
+            return fmt.axes([b for b, _ in pairs])
+        return "x".join(f"{b}x{a}" for b, a in pairs)
+
+
+class _Pad(Layer):
+    args = (Pads(),)
     colour = "#e0e0e0"
 
     def rule(self, x, ex):
-        rank = len(self.padding)
-        need_map(x, rank, "zeropad")
-        outs = tuple(n + 2 * p for n, p in zip(x, self.padding))
+        rank = len(self.pads)
+        need_map(x, rank, self.kind)
+        self.check(x)
+        outs = tuple(n + b + a for n, (b, a) in zip(x, self.pads))
         if ex is not None:
-            for name, n, p, o in zip(axis_names(rank), x, self.padding, outs):
-                ex.append(f"{name}: {n} + 2 x {p} = {o}")
-        return Outcome((*outs, x[-1]), geometry={"pads": tuple((p, p) for p in self.padding)},
-                       window=tuple((1, 1, p) for p in self.padding))
+            for name, n, (b, a), o in zip(axis_names(rank), x, self.pads, outs):
+                ex.append(f"{name}: {b} + {n} + {a} = {o}")
+        return Outcome((*outs, x[-1]), geometry={"pads": self.pads},
+                       window=tuple((1, 1, b) for b, _ in self.pads))
+
+    def check(self, x):
+        pass
+
+
+class ZeroPad(_Pad):
+    keyword = "zeropad"
+    doc = ("zeros around the map (Keras ZeroPadding): P on every side, one P per axis, or "
+           "before and after per axis (zeropad 2x0: causal padding of a sequence)")
+    example = "zeropad 1x2"
 
     def module(self, row):
         from ..backends.modules import Pad
-        return Pad(row.geometry["pads"])
+        return Pad(self.pads)
+
+
+class ReflectPad(_Pad):
+    keyword = "reflectpad"
+    doc = "mirrors the map at its borders (PyTorch ReflectionPad); each pad below the size"
+    example = "reflectpad 3"
+    semantics = "PyTorch (ReflectionPad; Keras has no such layer)"
+
+    def check(self, x):
+        for n, (b, a) in zip(x, self.pads):
+            if isinstance(n, int) and max(b, a) >= n:
+                raise RuleError(f"reflectpad {max(b, a)} needs a size above it, received {n}")
+
+    def module(self, row):
+        from ..backends.modules import Pad
+        return Pad(self.pads, "reflect")
+
+
+class Crop(Layer):
+    keyword = "crop"
+    doc = "cuts rows off the borders (Keras Cropping): as zeropad, the other way"
+    example = "crop 2"
+    args = (Pads("the crop"),)
+    colour = "#eeeeee"
+
+    def rule(self, x, ex):
+        rank = len(self.pads)
+        need_map(x, rank, self.kind)
+        outs = tuple(n - b - a for n, (b, a) in zip(x, self.pads))
+        for name, n, o in zip(axis_names(rank), x, outs):
+            if isinstance(o, int) and o < 1:
+                raise RuleError(f"crop {fmt.axes([b + a for b, a in self.pads])} leaves nothing "
+                                f"of the {name} {n}")
+            if ex is not None:
+                ex.append(f"{name}: {n} - {n - o} = {o}")
+        return Outcome((*outs, x[-1]), geometry={"crops": self.pads},
+                       window=tuple((1, 1, -b) for b, _ in self.pads))
+
+    def module(self, row):
+        from ..backends.modules import Crop
+        return Crop(self.pads, row.output[:-1])
 
 
 class Upsample(Layer):
     keyword = "upsample"
-    doc = "repeats each value F times along each axis (nearest, Keras UpSampling)"
-    example = "upsample 2"
+    doc = ("repeats each value F times along each axis (Keras UpSampling, nearest), or "
+           "interpolates ('bilinear': Keras' bilinear, PyTorch's align_corners=False)")
+    example = "upsample 2 bilinear"
     args = (PerAxis("factor", "the factor", example="2"),)
+    options = (Choice("mode", ("nearest", "bilinear"), "nearest"),)
     colour = "#aed581"
 
     def rule(self, x, ex):
@@ -41,9 +126,135 @@ class Upsample(Layer):
         if ex is not None:
             for name, n, f, o in zip(axis_names(rank), x, self.factor, outs):
                 ex.append(f"{name}: {n} x {f} = {o}")
-        return Outcome((*outs, x[-1]), window=tuple((1, f, 0) for f in self.factor), up=True)
+        # on the fine grid, nearest copies each input f times (a window of f); bilinear also
+        # reads the neighbour: f + 1, centred half an input pixel earlier
+        k = 1 if self.mode == "bilinear" else 0
+        return Outcome((*outs, x[-1]), window=tuple((f + k, f, 0) for f in self.factor),
+                       up=True)
 
     def module(self, row):
         from torch import nn
-        return nn.Upsample(scale_factor=self.factor, mode="nearest")
+        if self.mode == "nearest":
+            return nn.Upsample(scale_factor=self.factor, mode="nearest")
+        mode = ("linear", "bilinear", "trilinear")[len(self.factor) - 1]
+        return nn.Upsample(scale_factor=self.factor, mode=mode, align_corners=False)
 
+
+class Shape(Arg):
+    """reshape's target: sizes then channels, one of them '?'."""
+    label = "the new shape"
+    example = "4x4x1024"
+
+    def read(self, item, r):
+        v = r.numbers(item, "reshape", 1, None, allow_open=True)
+        opens = [n for n in v if isinstance(n, str)]
+        if len(opens) > 1 or any(n != "?" for n in opens):
+            raise r.error(f"reshape {item.text}: one size may be '?' (it is worked out), no "
+                          "other letters", item)
+        return {"shape": v}
+
+    def describe(self, layer):
+        return fmt.shape(layer.shape)
+
+
+class Reshape(Layer):
+    keyword = "reshape"
+    doc = ("the same values in another shape (Keras Reshape, in the order rows, columns, "
+           "channels); one size may be '?'")
+    example = "reshape 4x4x1024"
+    args = (Shape(),)
+    colour = "#d7ccc8"
+
+    @classmethod
+    def rank_after(cls, fields, rank):
+        return len(fields["shape"]) - 1
+
+    def rule(self, x, ex):
+        total = prod(x)
+        known = prod(n for n in self.shape if n != "?")
+        if "?" in self.shape:
+            if fmt.symbolic(total) or total % known:
+                raise RuleError(f"reshape {fmt.shape(self.shape)}: {fmt.shape(x)} holds "
+                                f"{fmt.count(total)} values, not a multiple of {known:,}")
+            out = tuple(total // known if n == "?" else n for n in self.shape)
+        else:
+            out = tuple(self.shape)
+            if total != known:
+                raise RuleError(f"reshape {fmt.shape(self.shape)} needs {known:,} values, "
+                                f"{fmt.shape(x)} holds {fmt.count(total)}")
+        if ex is not None:
+            ex.append(f"{fmt.shape(x)} = {fmt.count(total)} values as {fmt.shape(out)}")
+        return Outcome(out, window="all" if len(out) != len(x) else None)
+
+    def module(self, row):
+        from ..backends.modules import Reshape
+        return Reshape(row.output)
+
+
+class PixelShuffle(Layer):
+    keyword = "pixelshuffle"
+    doc = ("depth to space (PyTorch PixelShuffle): C channels become C / R^2 on a map R "
+           "times larger, as ESPCN's upsampling")
+    example = "pixelshuffle 3"
+    args = (Count("factor", "the factor", example="2"),)
+    colour = "#c5e1a5"
+    semantics = "PyTorch (PixelShuffle)"
+
+    def rule(self, x, ex):
+        need_map(x, 2, self.kind)
+        r = self.factor
+        if x[-1] % (r * r):
+            raise RuleError(f"pixelshuffle {r} needs channels divisible by {r * r}, received "
+                            f"{x[-1]}")
+        out = (x[0] * r, x[1] * r, x[-1] // (r * r))
+        if ex is not None:
+            ex.append(f"{fmt.shape(x)} -> {x[0]} x {r}, {x[1]} x {r}, {x[-1]} / {r * r}")
+        return Outcome(out, window=((1, r, 0), (1, r, 0)), up=True)
+
+    def module(self, row):
+        from ..backends.modules import PixelShuffle
+        return PixelShuffle(self.factor, False)
+
+
+class PixelUnshuffle(Layer):
+    keyword = "pixelunshuffle"
+    doc = "space to depth (PyTorch PixelUnshuffle): R x R blocks become R^2 times the channels"
+    example = "pixelunshuffle 2"
+    args = (Count("factor", "the factor", example="2"),)
+    colour = "#c5e1a5"
+    semantics = "PyTorch (PixelUnshuffle)"
+
+    def rule(self, x, ex):
+        need_map(x, 2, self.kind)
+        r = self.factor
+        for name, n in zip(("width", "height"), x):
+            if isinstance(n, int) and n % r:
+                raise RuleError(f"pixelunshuffle {r} needs the {name} divisible by {r}, "
+                                f"received {n}")
+        out = (x[0] // r, x[1] // r, x[-1] * r * r)
+        return Outcome(out, window=((r, r, 0), (r, r, 0)))
+
+    def module(self, row):
+        from ..backends.modules import PixelShuffle
+        return PixelShuffle(self.factor, True)
+
+
+class Shuffle(Layer):
+    keyword = "shuffle"
+    doc = ("channel shuffle over G groups (ShuffleNet): channel g x (C / G) + i goes to "
+           "i x G + g")
+    example = "shuffle 2"
+    args = (Count("groups", "the number of groups", example="2"),)
+    colour = "#e1bee7"
+    fold = True
+    semantics = "PyTorch (torchvision's channel_shuffle)"
+
+    def rule(self, x, ex):
+        if x[-1] % self.groups:
+            raise RuleError(f"shuffle {self.groups}: the groups must divide the channels "
+                            f"({x[-1]})")
+        return Outcome(x)
+
+    def module(self, row):
+        from ..backends.modules import ChannelShuffle
+        return ChannelShuffle(self.groups)

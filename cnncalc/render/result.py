@@ -40,6 +40,8 @@ class LayerJSON(_JSON):
     weights: int
     biases: int
     params: int = Field(description="trainable + non_trainable, as Keras' count_params()")
+    params_torch: int = Field(description="as PyTorch's parameters(): batchnorm's moving "
+                                          "statistics are buffers, not parameters")
     trainable: int
     non_trainable: int
     units: int = Field(description="number of values in the output (one example)")
@@ -56,7 +58,8 @@ class LayerJSON(_JSON):
 class TotalsJSON(_JSON):
     weights: int
     biases: int
-    params: int
+    params: int = Field(description="as Keras' count_params()")
+    params_torch: int = Field(description="as PyTorch's sum(p.numel() for p in parameters())")
     trainable: int
     non_trainable: int
     units: int
@@ -69,13 +72,20 @@ class TotalsJSON(_JSON):
                                             "activations kept for the backward pass")
 
 
+class OutputJSON(_JSON):
+    name: str
+    shape: list[int]
+
+
 class SummaryJSON(_JSON):
     name: str
     batch: int
     dtype: str
     optimizer: str
     input: list[int]
-    output: list[int]
+    output: list[int] = Field(description="the last layer's output")
+    outputs: list[OutputJSON] = Field(description="every output of the network: side outputs "
+                                                  "('output' in the spec), then the last layer")
     layers: list[LayerJSON]
     totals: TotalsJSON
     warnings: list[str] = Field(default_factory=list)
@@ -87,7 +97,8 @@ def to_result(summary, batch: int = 1, dtype: str = "float32", optimizer: str = 
     layers = [LayerJSON(index=r.index, path=r.path, depth=r.depth, name=r.name, kind=r.kind,
                         layer=r.layer.describe(), ref=r.layer.ref, block=r.layer.origin,
                         line=r.layer.line, output=list(r.output), weights=r.weights,
-                        biases=r.biases, params=r.params, trainable=r.trainable,
+                        biases=r.biases, params=r.params, params_torch=r.trainable,
+                        trainable=r.trainable,
                         non_trainable=r.non_trainable, units=r.units, macs=r.macs * batch,
                         flops=r.flops * batch, activation_bytes=b, note=r.note,
                         receptive_field=None if r.field is None else [
@@ -97,11 +108,13 @@ def to_result(summary, batch: int = 1, dtype: str = "float32", optimizer: str = 
     t = summary.totals
     totals = TotalsJSON(**{k: getattr(t, k) for k in ("weights", "biases", "params", "trainable",
                                                       "non_trainable", "units")},
+                        params_torch=t.trainable,
                         macs=t.macs * batch, flops=t.flops * batch, param_bytes=mem.param_bytes,
                         peak_activation_bytes=mem.peak_activation_bytes,
                         training_bytes=mem.training_bytes)
     return SummaryJSON(name=summary.network.name, batch=batch, dtype=dtype, optimizer=optimizer,
                        input=list(summary.network.input.shape), output=list(summary.output),
+                       outputs=[OutputJSON(name=n, shape=list(s)) for n, s in summary.outputs],
                        layers=layers, totals=totals, warnings=list(summary.network.warnings))
 
 

@@ -18,6 +18,7 @@ class Options:
     batch: int = 1
     dtype: str = "float32"
     optimizer: str = "adam"
+    counts: str = "keras"  # what 'params' means: Keras' count_params() or PyTorch's parameters()
 
 
 @dataclass
@@ -37,6 +38,12 @@ class Matrix:
 def _itemsize(o) -> int:
     from ..analysis.memory import DTYPES
     return DTYPES[o.dtype]
+
+
+def _params(r, o) -> int:
+    """Keras counts batchnorm's moving statistics as non-trainable parameters; PyTorch keeps
+    them as buffers, outside ``parameters()``."""
+    return r.trainable if o.counts == "torch" else r.params
 
 
 def _rf(r, which):
@@ -63,7 +70,8 @@ COLUMNS = {
     "output": Column("output", True, lambda r, o: "??" if r.error else fmt.shape(r.output), str),
     "weights": Column("weights", False, lambda r, o: r.weights, total=lambda s, o: s.total("weights")),
     "biases": Column("biases", False, lambda r, o: r.biases, total=lambda s, o: s.total("biases")),
-    "params": Column("params", False, lambda r, o: r.params, total=lambda s, o: s.total("params")),
+    "params": Column("params", False, lambda r, o: _params(r, o),
+                     total=lambda s, o: sum(_params(r, o) for r in s.rows)),
     "trainable": Column("trainable", False, lambda r, o: r.trainable,
                         total=lambda s, o: s.total("trainable")),
     "non_trainable": Column("non-trainable", False, lambda r, o: r.non_trainable,
@@ -148,9 +156,15 @@ def _cells(values, cols):
 def footer(summary, o: Options) -> str:
     from ..analysis.memory import estimate
     t = summary.totals
-    counts = (f"params: {fmt.count(t.params) if t.params else 0} (trainable "
-              f"{t.trainable:,}, non-trainable {t.non_trainable:,}); output "
-              f"{fmt.shape(summary.output)}")
+    if o.counts == "torch":
+        counts = (f"params: {t.trainable:,} (PyTorch's parameters(); buffers "
+                  f"{t.non_trainable:,}); output {fmt.shape(summary.output)}")
+    else:
+        counts = (f"params: {t.params:,} (trainable {t.trainable:,}, non-trainable "
+                  f"{t.non_trainable:,}); output {fmt.shape(summary.output)}")
+    outputs = summary.outputs
+    if len(outputs) > 1:
+        counts += "; outputs " + ", ".join(f"{n} {fmt.shape(s)}" for n, s in outputs)
     if any(fmt.symbolic(v) for v in summary.input):
         return counts + "\nopen input sizes: sizes are formulas; 'cnncalc sizes' lists the valid ones"
     batch = f" at batch {o.batch}" if o.batch > 1 else ""
