@@ -7,7 +7,9 @@ from hypothesis import strategies as st
 from cnncalc import SpecDesignError, analyse, parse as load
 from cnncalc.backends.check import check
 
-ACTS = ["relu", "sigmoid", "tanh", "softmax", "leakyrelu", "gelu", "linear"]
+from cnncalc.layers import ACTIVATIONS
+
+ACTS = list(ACTIVATIONS)
 # Derandomized: CI runs the same cases as a developer; `make fuzz` explores further.
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck),
                     derandomize=True)
@@ -21,12 +23,37 @@ def _axes(draw, rank, lo, hi):
 @st.composite
 def map_layer(draw, rank):
     kind = draw(st.sampled_from(["conv", "conv", "deconv", "maxpool", "avgpool", "batchnorm",
-                                 "dropout", "zeropad", "upsample", "act"]))
+                                 "dropout", "zeropad", "upsample", "act", "dwconv", "sepconv",
+                                 "adaptive", "norm", "pads", "shuffle", "scale"]))
+    k = "x".join(str(draw(st.integers(1, 3))) for _ in range(rank))
+    if kind == "dwconv":
+        return (f"dwconv {k} {draw(st.sampled_from(['', 'same', 'pad half']))} "
+                f"{draw(st.sampled_from(['', 'stride 2', 'multiplier 2']))} "
+                f"{draw(st.sampled_from(['', 'nobias', 'relu6']))}")
+    if kind == "sepconv":
+        return (f"sepconv {k}x{draw(st.integers(1, 4))} {draw(st.sampled_from(['', 'same']))} "
+                f"{draw(st.sampled_from(['', 'stride 2', 'dilation 2']))} "
+                f"{draw(st.sampled_from(['', 'hardswish']))}")
+    if kind == "adaptive":
+        size = "x".join(str(draw(st.integers(1, 5))) for _ in range(rank))
+        return f"{draw(st.sampled_from(['adaptiveavgpool', 'adaptivemaxpool']))} {size}"
+    if kind == "norm":
+        return draw(st.sampled_from(["layernorm", "layernorm eps 1e-6", "groupnorm 1",
+                                     "instancenorm", "instancenorm affine", "prelu"]))
+    if kind == "pads":
+        word = draw(st.sampled_from(["zeropad", "crop", "reflectpad"]))
+        pads = "x".join(str(draw(st.integers(0, 1))) for _ in range(2 * rank))
+        return f"{word} {pads}"
+    if kind == "shuffle":
+        return draw(st.sampled_from(["shuffle 1", "shuffle 2"]))
+    if kind == "scale":
+        return draw(st.sampled_from(["layerscale", "droppath 0.1", "upsample 2 bilinear"]))
     if kind == "conv":
         groups = draw(st.sampled_from([1, 1, 2]))
         words = [f"conv {'x'.join(str(draw(st.integers(1, 4))) for _ in range(rank))}x"
                  f"{groups * draw(st.integers(1, 4))}"]
-        words.append(draw(st.sampled_from(["", "valid", "same", f"pad {draw(st.integers(0, 2))}"])))
+        pads = ["", "valid", "same", f"pad {draw(st.integers(0, 2))}", "pad half"]
+        words.append(draw(st.sampled_from(pads + (["causal"] if rank == 1 else []))))
         words.append(draw(st.sampled_from(["", f"stride {_axes(draw, rank, 1, 3)}"])))
         words.append(draw(st.sampled_from(["", f"dilation {_axes(draw, rank, 1, 2)}"])))
         words.append(f"groups {groups}" if groups > 1 else "")
@@ -93,7 +120,8 @@ def test_calculator_matches_pytorch_on_random_chains(text):
 def graph_body(draw, depth, channels):
     items = []
     for _ in range(draw(st.integers(1, 3))):
-        choice = draw(st.sampled_from(["conv", "conv", "pool", "add", "concat", "repeat", "act"]))
+        choice = draw(st.sampled_from(["conv", "conv", "pool", "add", "concat", "repeat", "act",
+                                       "multiply", "gate", "output"]))
         if choice == "conv":
             pad = draw(st.sampled_from(["same", "same", "valid"]))
             items.append(f"conv {draw(st.sampled_from([1, 3]))}x{draw(st.sampled_from([1, 3]))}x"
@@ -102,12 +130,19 @@ def graph_body(draw, depth, channels):
             items.append(f"maxpool 2 {draw(st.sampled_from(['same', 'valid']))}")
         elif choice == "act":
             items.append("relu")
+        elif choice == "gate":  # squeeze and excitation: a flat gate broadcast over the map
+            items.append(f"multiply {{ branch {{ }} branch {{ globalavgpool | dense {channels} "
+                         "hardsigmoid } }")
+        elif choice == "output":
+            items.append("output")
         elif choice == "repeat":
             items.append(f"repeat {draw(st.integers(1, 3))} {{ conv 3x3x{channels} same }}")
         elif depth < 3:
             branches = [draw(graph_body(depth + 1, channels)) if draw(st.booleans()) else ""
                         for _ in range(draw(st.integers(1, 3)))]
-            items.append(f"{choice} {{ " + " ".join(f"branch {{ {b} }}" for b in branches) + " }")
+            split = draw(st.sampled_from(["", "", "split"]))
+            items.append(f"{choice} {split} {{ " + " ".join(f"branch {{ {b} }}" for b in branches)
+                         + " }")
     return " | ".join(items)
 
 

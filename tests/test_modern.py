@@ -1,0 +1,159 @@
+"""The layers since 2016 (issue 12), each against a PyTorch module written here by hand
+(not cnncalc's backend): the same output shape and the same parameter count. Shapes in
+specs are width first; the hand-written modules take pictures (N, C, rows, columns)."""
+
+import pytest
+import torch
+from torch import nn
+
+import cnncalc
+
+
+def _torch_shape(module, spec_input):
+    """Run ``module`` on a picture of the spec's input; the output in the spec's order."""
+    *spatial, c = spec_input
+    picture = (*spatial[:-2], *spatial[-2:][::-1]) if len(spatial) >= 2 else tuple(spatial)
+    with torch.no_grad():
+        y = module.eval()(torch.randn(2, c, *picture))
+    shape = tuple(y.shape[1:])
+    if len(shape) == 1:
+        return shape
+    c, *sp = shape
+    sp = (*sp[:-2], *sp[-2:][::-1]) if len(sp) >= 2 else sp
+    return (*sp, c)
+
+
+class Flat(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def _ln(c, eps):
+    norm = nn.LayerNorm(c, eps=eps)
+    return nn.Sequential(Flat(lambda x: x.permute(0, 2, 3, 1)), norm,
+                         Flat(lambda x: x.permute(0, 3, 1, 2)))
+
+
+class Scale(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(c, 1, 1))
+
+    def forward(self, x):
+        return x * self.gamma
+
+
+# (spec of one layer on an input, hand-written module, Keras' count where Keras has the layer)
+CASES = [
+    # Keras DepthwiseConv2D(3, depth_multiplier=2) on 32 channels: 3*3*32*2 + 64 = 640
+    # Keras 'same' on 15 and 11 with k 3, stride 2: ceil(n / 2) outputs, (8 - 1) * 2 + 3 - 15 = 2
+    # and (6 - 1) * 2 + 3 - 11 = 2 pixels of padding, one on each side
+    pytest.param("input 15x11x32 | dwconv 3x3 multiplier 2 stride 2 same",
+                 lambda: nn.Conv2d(32, 64, 3, 2, padding=1, groups=32),
+                 640, id="dwconv-keras-depthwiseconv2d"),
+    # Keras SeparableConv2D(64, 3) on 32 channels: 3*3*32 + 32*64 + 64 = 2,400
+    pytest.param("input 12x12x32 | sepconv 3x3x64",
+                 lambda: nn.Sequential(nn.Conv2d(32, 32, 3, groups=32, bias=False), nn.Conv2d(32, 64, 1)),
+                 2400, id="sepconv-keras-separableconv2d"),
+    pytest.param("input 30x4 | conv 3x8 causal dilation 2",
+                 lambda: nn.Sequential(nn.ConstantPad1d((4, 0), 0), nn.Conv1d(4, 8, 3, dilation=2)),
+                 104, id="causal-keras-conv1d"),
+    pytest.param("input 13x10x8 | adaptiveavgpool 7x7", lambda: nn.AdaptiveAvgPool2d(7), 0,
+                 id="adaptiveavgpool-torch"),
+    pytest.param("input 5x3x8 | adaptivemaxpool 7x7", lambda: nn.AdaptiveMaxPool2d(7), 0,
+                 id="adaptivemaxpool-upsampling-torch"),
+    # Keras LayerNormalization on 96 channels: gamma and beta, 192
+    pytest.param("input 7x7x96 | layernorm eps 1e-6", lambda: _ln(96, 1e-6), 192,
+                 id="layernorm-keras"),
+    # Keras GroupNormalization(groups=8) on 64 channels: 128
+    pytest.param("input 7x7x64 | groupnorm 8", lambda: nn.GroupNorm(8, 64), 128,
+                 id="groupnorm-keras"),
+    pytest.param("input 7x7x64 | instancenorm", lambda: nn.InstanceNorm2d(64), None,
+                 id="instancenorm-torch-no-affine"),
+    pytest.param("input 7x7x64 | instancenorm affine", lambda: nn.InstanceNorm2d(64, affine=True),
+                 None, id="instancenorm-torch-affine"),
+    pytest.param("input 7x7x64 | prelu", lambda: nn.PReLU(64), None, id="prelu-torch"),
+    pytest.param("input 9x7x8 | zeropad 1x2x3x4",
+                 lambda: nn.ZeroPad2d((1, 2, 3, 4)), 0, id="zeropad-before-after-keras"),
+    pytest.param("input 9x7x8 | crop 1x2x0x3", lambda: Flat(lambda x: x[:, :, 0:4, 1:7]), 0,
+                 id="crop-keras-cropping2d"),
+    pytest.param("input 9x7x8 | reflectpad 2", lambda: nn.ReflectionPad2d(2), 0,
+                 id="reflectpad-torch"),
+    pytest.param("input 9x7x8 | upsample 2 bilinear",
+                 lambda: nn.Upsample(scale_factor=2, mode="bilinear"), 0, id="upsample-bilinear"),
+    pytest.param("input 9x7x18 | pixelshuffle 3", lambda: nn.PixelShuffle(3), 0,
+                 id="pixelshuffle-torch"),
+    pytest.param("input 8x6x2 | pixelunshuffle 2", lambda: nn.PixelUnshuffle(2), 0,
+                 id="pixelunshuffle-torch"),
+    pytest.param("input 9x7x8 | shuffle 2", lambda: nn.ChannelShuffle(2), 0, id="shuffle-torch"),
+    pytest.param("input 9x7x8 | layerscale", lambda: Scale(8), None, id="layerscale-torch"),
+    pytest.param("input 9x7x8 | droppath 0.2", lambda: nn.Identity(), 0, id="droppath-eval"),
+    pytest.param("input 9x7x8 | relu6", lambda: nn.ReLU6(), 0, id="relu6-torch"),
+]
+
+
+@pytest.mark.parametrize("text,module,keras", CASES)
+def test_kind_against_a_hand_written_module(text, module, keras):
+    row = cnncalc.summarize(text).rows[0]
+    m = module()
+    assert row.output == _torch_shape(m, row.input)
+    assert row.trainable == sum(p.numel() for p in m.parameters())
+    if keras is not None:
+        assert row.params == keras
+
+
+def test_reshape_follows_keras_order():
+    # Keras Reshape((2, 3, 4)) of a 24-vector fills rows, then columns, then channels: the
+    # value at row 1, column 2, channel 3 is index (1 * 3 + 2) * 4 + 3 = 23
+    net = cnncalc.to_torch("input 24 | reshape 3x2x4")  # 3 wide, 2 high
+    y = net(torch.arange(24.)[None])
+    assert y.shape == (1, 2, 3, 4) and y[0, 1, 2, 3] == 23
+
+
+def test_dcgan_generator_of_the_pytorch_example():
+    # the PyTorch DCGAN example's G with nz=100, ngf=64, nc=3 has 3,576,704 parameters
+    text = """network dcgan_g
+input 1x1x100
+deconv 4x4x512 nobias | batchnorm | relu
+deconv 4x4x256 stride 2 same nobias | batchnorm | relu
+deconv 4x4x128 stride 2 same nobias | batchnorm | relu
+deconv 4x4x64 stride 2 same nobias | batchnorm | relu
+deconv 4x4x3 stride 2 same nobias | tanh"""
+    s = cnncalc.summarize(text)
+    assert s.output == (64, 64, 3) and s.totals.trainable == 3_576_704
+
+
+def test_squeeze_and_excitation_broadcasts_the_gate():
+    s = cnncalc.summarize("input 56x56x64 | multiply { branch { } branch { globalavgpool | "
+                          "dense 16 relu | dense 64 sigmoid } }")
+    assert s.output == (56, 56, 64)
+    # the gate's two dense layers: 64*16 + 16 + 16*64 + 64
+    assert s.totals.params == 2_128
+
+
+def test_broadcast_refusal_states_the_rule():
+    with pytest.raises(cnncalc.SpecDesignError, match="one may have size 1"):
+        cnncalc.summarize("input 8x8x4 | add { branch { } branch { globalavgpool | dense 3 } }")
+
+
+def test_counts_keras_or_torch():
+    from click.testing import CliRunner
+    from cnncalc.cli import main
+    spec = "input 8x8x3 | conv 3x3x8 | batchnorm"
+    keras = CliRunner().invoke(main, ["summary", "-e", spec]).output
+    torch_ = CliRunner().invoke(main, ["summary", "-e", spec, "--counts", "torch"]).output
+    # conv 3*3*3*8 + 8 = 224; batchnorm 16 trainable, 16 moving statistics
+    assert "params: 256 (trainable 240, non-trainable 16)" in keras
+    assert "params: 240 (PyTorch's parameters(); buffers 16)" in torch_
+
+
+def test_side_outputs_are_returned_by_the_module():
+    text = "input 32x32x3 | conv 3x3x8 stride 2 same name=c1 | output | conv 3x3x16 stride 2 same"
+    s = cnncalc.summarize(text)
+    assert [(n, sh) for n, sh in s.outputs] == [("c1", (16, 16, 8)), ("conv_1", (8, 8, 16))]
+    outs = cnncalc.to_torch(s)(torch.randn(1, 32, 32, 3))
+    assert [tuple(o.shape) for o in outs] == [(1, 16, 16, 8), (1, 8, 8, 16)]
