@@ -24,6 +24,40 @@ ZOO = [
 ]
 
 
+# torchvision's sum(p.numel() for p in model.parameters()) and torch.utils.flop_counter's
+# FLOPs / 2 (eval mode, no weights), as issue 12 pins them; --counts torch gives the figure
+TORCHVISION = [
+    pytest.param("mobilenet_v2.cnn", 3_504_872, 300_774_272, id="mobilenet_v2-torchvision"),
+    pytest.param("mobilenet_v3_large.cnn", 5_483_032, 216_589_760, id="mobilenet_v3_large-torchvision"),
+    pytest.param("mobilenet_v3_small.cnn", 2_542_856, 56_510_400, id="mobilenet_v3_small-torchvision"),
+    pytest.param("efficientnet_b0.cnn", 5_288_548, 385_814_752, id="efficientnet_b0-torchvision"),
+    pytest.param("convnext_tiny.cnn", 28_589_128, 4_455_531_264, id="convnext_tiny-torchvision"),
+    pytest.param("resnext50_32x4d.cnn", 25_028_904, 4_230_479_872, id="resnext50_32x4d-torchvision"),
+    pytest.param("shufflenet_v2_x1_0.cnn", 2_278_604, 144_907_992, id="shufflenet_v2_x1_0-torchvision"),
+    pytest.param("googlenet.cnn", 6_624_904, 1_498_376_192, id="googlenet-no-aux-torchvision"),
+    pytest.param("inception_v3.cnn", 23_834_568, 5_713_216_096, id="inception_v3-no-aux-299-torchvision"),
+    pytest.param("squeezenet1_0.cnn", 1_248_424, 818_924_576, id="squeezenet1_0-torchvision"),
+    pytest.param("densenet121_torch.cnn", 7_978_856, 2_834_161_664, id="densenet121-torchvision"),
+    pytest.param("regnet_y_400mf.cnn", 4_344_144, 401_842_848, id="regnet_y_400mf-torchvision"),
+    # the PyTorch DCGAN example's G (nz 100, ngf 64) and D (ndf 64)
+    pytest.param("dcgan_generator.cnn", 3_576_704, None, id="dcgan-G-pytorch-example"),
+    pytest.param("dcgan_discriminator.cnn", 2_765_568, None, id="dcgan-D-pytorch-example"),
+    # ESPCN by hand: 5*5*1*64 + 64 + 3*3*64*32 + 32 + 3*3*32*9 + 9
+    pytest.param("espcn.cnn", 22_729, None, id="espcn-by-hand"),
+]
+
+
+@pytest.mark.parametrize("name,params,macs", TORCHVISION)
+def test_torchvision_counts(name, params, macs):
+    s = summarize(spec_text(name))
+    assert s.total("trainable") == params
+    if macs is not None:
+        assert s.total("macs") == macs
+    if name.endswith(("_v2.cnn", "_large.cnn", "_small.cnn", "b0.cnn", "tiny.cnn", "4d.cnn",
+                      "x1_0.cnn", "googlenet.cnn", "v3.cnn", "1_0.cnn", "torch.cnn", "400mf.cnn")):
+        assert s.output == (1000,)
+
+
 @pytest.mark.parametrize("name,output,params,trainable,frozen", ZOO)
 def test_zoo_counts(name, output, params, trainable, frozen):
     s = summarize(spec_text(name))
@@ -48,7 +82,15 @@ def test_vgg16_keras_layer_names():
 SMALLER = {"vgg16.cnn": "64x64x3", "vgg16_blocks.cnn": "64x64x3", "vgg19.cnn": "64x64x3",
            "alexnet.cnn": "127x127x3", "resnet18.cnn": "64x64x3", "resnet50.cnn": "64x64x3",
            "resnet50_keras.cnn": "64x64x3", "densenet121.cnn": "64x64x3",
-           "mobilenet.cnn": "64x64x3", "unet.cnn": "188x188x1", "conv3d.cnn": "8x32x32x3"}
+           "mobilenet.cnn": "64x64x3", "unet.cnn": "188x188x1", "conv3d.cnn": "8x32x32x3",
+           "mobilenet_v2.cnn": "64x64x3", "mobilenet_v3_large.cnn": "64x64x3",
+           "mobilenet_v3_small.cnn": "64x64x3", "efficientnet_b0.cnn": "64x64x3",
+           "convnext_tiny.cnn": "64x64x3", "resnext50_32x4d.cnn": "64x64x3",
+           "shufflenet_v2_x1_0.cnn": "64x64x3", "googlenet.cnn": "64x64x3",
+           "inception_v3.cnn": "96x96x3", "squeezenet1_0.cnn": "64x64x3",
+           "densenet121_torch.cnn": "64x64x3", "regnet_y_400mf.cnn": "64x64x3",
+           "fpn.cnn": "64x64x3", "espcn.cnn": "16x16x1", "tcn.cnn": "100x8",
+           "dcgan_discriminator.cnn": "64x64x3"}
 ALL_SPECS = sorted(p.name for p in (__import__("conftest").SPECS).glob("*.cnn"))
 
 

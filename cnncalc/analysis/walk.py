@@ -78,6 +78,16 @@ class Row:
                       j, s) for r, j, s in self.rf)
 
 
+def _marked(row) -> tuple:
+    """(name, shape) of what an 'output' row marks: a head's last layer, a saved layer, or
+    the current tensor."""
+    if row.branches is not None:
+        head = row.branches[0]
+        return (head[-1].name, head[-1].output) if head else (row.name, row.input)
+    target = row.source or row
+    return target.name, target.output
+
+
 class Totals:
     """The sums of the rows: ``summary.totals.params``."""
     FIELDS = ("weights", "biases", "params", "trainable", "non_trainable", "units", "macs",
@@ -108,8 +118,7 @@ class Summary:
     def outputs(self) -> list:
         """The network's outputs, in order: (name, shape) of each 'output' and of the last
         layer (when it is not one already)."""
-        marked = [((r.source or r).name, (r.source or r).output) for r in self.rows
-                  if r.kind == "output"]
+        marked = [_marked(r) for r in self.rows if r.kind == "output"]
         last = self.tree[-1] if self.tree else None
         if last is None:
             return marked
@@ -267,8 +276,11 @@ class Walk:
                     shapes.append(y)
                     rfs.append(yrf)
                 out = layer.combine(shapes, self.check, row.explain,
-                                    [f"branch {j}" for j in range(1, len(shapes) + 1)])
-                rf, aligned = merge_rf(rfs) if self.fields else (None, True)
+                                    [f"branch {j}" for j in range(1, len(shapes) + 1)], x)
+                if layer.kind == "output":  # a head: the flow goes on from the block's input
+                    aligned = True
+                else:
+                    rf, aligned = merge_rf(rfs) if self.fields else (None, True)
                 if not aligned:
                     row.note = "receptive-field centres of the branches differ"
             elif layer.ref is not None:

@@ -217,14 +217,17 @@ class LayerScale(nn.Module):
 
 
 class PassOn(nn.Module):
-    """An output marker: the tensor goes on unchanged (the network collects it)."""
+    """An output marker: the current tensor goes on unchanged (the network collects the
+    output). A head's block gets [its output, the block's input]: the input goes on."""
 
-    def __init__(self, ref=None):
+    def __init__(self, ref=None, head=False):
         super().__init__()
-        self.ref = ref
+        self.ref, self.head = ref, head
 
     def forward(self, xs, inplace=False):
-        return xs[0] if isinstance(xs, list) else xs
+        if not isinstance(xs, list):
+            return xs
+        return xs[-1] if self.head else xs[0]
 
 
 def to_keras(x):

@@ -44,6 +44,8 @@ class Branches(nn.Module):
     def forward(self, x, saved):
         xs = x.split(self.split, 1) if self.split else [x] * len(self.branches)
         outs = [b(xj, saved) for b, xj in zip(self.branches, xs)]
+        if getattr(self.op, "head", False):  # 'output { ... }': the input goes on
+            return self.op(outs + [x])
         if self.first is None:
             return self.op(outs)
         return self.op([outs[self.first]] + outs[:self.first] + outs[self.first + 1:],
@@ -92,7 +94,8 @@ class Net(nn.Module):
                     subs.append(module)
                     owned.append(bool(branch) and out_fresh)
                 first = next((j for j, b in enumerate(row.branches) if owned[j]
-                              and b[-1].output == row.output), None) if self.inplace else None
+                              and b[-1].output == row.output), None) \
+                    if self.inplace and layer.kind != "output" else None
                 split = [c[-1] for c in layer.inputs(row.input, len(row.branches))] \
                     if layer.split else None
                 module = Branches(subs, layer.module(row), first, split)

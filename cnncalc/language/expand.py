@@ -10,7 +10,7 @@ from .. import layers as L
 from ..errors import (CnnCalcError, LimitError, SpecDesignError, SpecSyntaxError, context_line,
                       paused_gc)
 from . import expr
-from .records import Block, Call, Def, Named, Stmt, Value
+from .records import Block, Call, Def, Named, Stmt, Value, Word
 from .parser import parse
 
 MAX_NUMBER = 10**18  # sizes up to this are computed exactly; larger ones are refused
@@ -57,7 +57,13 @@ class _State:
         return cls(message, file=self.file, line=line, column=column,
                    context=context_line(self.text, line, column) if line else None)
 
-    def evaluate(self, value: Value, env: dict) -> tuple:
+    def evaluate(self, value, env: dict):
+        """A value's numbers; a word (or a parameter holding one) as a WordValue."""
+        if isinstance(value, Word):
+            return expr.WordValue(value.text)
+        passed = expr.word(value.dims, env)  # '$act' handed on to another call
+        if passed is not None:
+            return passed
         try:
             return expr.evaluate(value.dims, env)
         except expr.ExprError as e:
@@ -292,6 +298,11 @@ def _merge_block(st, s: Block, scope: _Scope, depth):
     named, items = _split_name(st, s.items)
     branches, before, after = [], st.rank, None
     fields = _read(st, cls, s.head, items, scope, s, block=True)
+    if getattr(cls, "bare", False):  # 'output { ... }': one body, the flow goes on after it
+        branches = [tuple(_expand(st, s.body, scope, depth + 1))]
+        st.rank = before
+        fields["branches"] = tuple(branches)
+        return _make(st, cls, s.head, fields, named, scope, s)
     for b in s.body:
         if not (isinstance(b, Block) and b.head == "branch"):
             raise st.error(f"inside {s.head} {{ ... }}, write each path as 'branch {{ ... }}'", b)
@@ -308,6 +319,14 @@ def _merge_block(st, s: Block, scope: _Scope, depth):
 
 
 def _layer(st, s: Stmt, scope: _Scope, before=None):
+    if s.head.startswith("$"):  # '| $act': a parameter that holds a layer's word
+        v = scope.env.get(s.head.strip("${}"))
+        if not isinstance(v, expr.WordValue):
+            raise st.error(f"{s.head} stands for a layer only when it holds a word such as "
+                           "relu" + ("" if v is None else f"; it holds {_show(v)}"), s)
+        s = Stmt(str(v), s.items, s.line, s.column)
+    elif not s.head[:1].isalpha() and s.head[:1] != "_":
+        raise st.syntax(f"a statement starts with a layer kind, received {s.head!r}", s)
     cls = L.KINDS.get(s.head)
     if cls is None:
         raise st.syntax(*_unknown_kind(st, s))
@@ -337,6 +356,15 @@ def _unknown_kind(st, s):
     return (f"unknown layer kind {s.head!r}; {hint}", s)
 
 
+def _words(items, env):
+    """Items with each lone parameter that holds a word replaced by that word."""
+    out = []
+    for item in items:
+        w = expr.word(item.dims, env) if isinstance(item, Value) else None
+        out.append(Word(w, item.line, item.column) if w is not None else item)
+    return out
+
+
 def _read(st, cls, word, items, scope, s, block=False) -> dict:
     def error(message, item):
         return st.error(message, item if item is not None and getattr(item, "line", None)
@@ -347,7 +375,7 @@ def _read(st, cls, word, items, scope, s, block=False) -> dict:
     # on a vector, a kind reads its sizes for the input's rank; its rule then says it needs a map
     reader = L.base.Reader(st.rank or st.input_rank or 1, lambda v: st.evaluate(v, scope.env),
                            error, word, block, syntax)
-    return cls.read(word, items, reader)
+    return cls.read(word, _words(items, scope.env), reader)
 
 
 def _resolve_ref(st, ref, scope: _Scope, s):
@@ -411,7 +439,7 @@ def _call(st: _State, c: Call, scope: _Scope, depth: int) -> list:
 
 
 def _show(v) -> str:
-    return "x".join(map(str, v))
+    return v if isinstance(v, str) else "x".join(map(str, v))
 
 
 def _bind(st, d: Def, c: Call, outer: dict) -> dict:

@@ -16,6 +16,10 @@ class ExprError(SpecSyntaxError):
     evaluated into a design error at the same place."""
 
 
+class WordValue(str):
+    """A parameter bound to a word (an activation, say): ``def f(act=relu)``."""
+
+
 class Param:
     __slots__ = ("name", "line", "column")
 
@@ -230,7 +234,8 @@ def scalar(node, env, top=None):
 def _number(v, node, env):
     if isinstance(v, int):
         return v
-    what = "an open size" if isinstance(v, str) else f"the size {'x'.join(map(str, v))}"
+    what = f"the word {v!r}" if isinstance(v, WordValue) else "an open size" \
+        if isinstance(v, str) else f"the size {'x'.join(map(str, v))}"
     raise ExprError(f"{_show(node)} is {what}; arithmetic needs a single number",
                     line=getattr(node, "line", None), column=getattr(node, "column", None))
 
@@ -240,11 +245,23 @@ def evaluate(dims: tuple, env: dict) -> tuple:
     out = []
     for node in dims:
         v = node if isinstance(node, int) else scalar(node, env)
+        if isinstance(v, WordValue):
+            raise ExprError(f"{_show(node)} is the word {v!r}; a number is needed here",
+                            line=getattr(node, "line", None), column=getattr(node, "column", None))
         if isinstance(v, tuple):
             out.extend(v)
         else:
             out.append(v)
     return tuple(out)
+
+
+def word(dims: tuple, env: dict):
+    """The word a value stands for, when it is a lone parameter bound to one ('$act')."""
+    if len(dims) == 1 and isinstance(dims[0], Param):
+        v = env.get(dims[0].name)
+        if isinstance(v, WordValue):
+            return v
+    return None
 
 
 def describe(dims: tuple) -> str:

@@ -210,7 +210,7 @@ class Choice(Option):
         return word
 
     def describe(self, value):
-        return None if value == self.default or not isinstance(value, str) else value
+        return value if value != self.default and value in self.words else None
 
 
 class Amount(Option):
@@ -228,8 +228,8 @@ class Amount(Option):
         return v if self.per_axis else v[0]
 
     def describe(self, value):
-        if isinstance(value, str):  # another option of the same field ('same')
-            return None
+        if isinstance(value, str):  # 'pad half', or another option of the same field ('same')
+            return f"{self.words[0]} {value}" if value in self.value_words else None
         if self.per_axis:
             if isinstance(self.default, tuple) and value == self.default:
                 return None
@@ -277,6 +277,7 @@ class Layer:
     semantics: ClassVar[str] = "Keras"
     branches = None                   # a block's branches (tuple of tuples of layers)
     ref = None                        # the earlier layer a merge takes ('add ID')
+    split = None                      # a block's branches share the channels
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)

@@ -71,7 +71,7 @@ class _Merge(Layer):
             words.append(f"{{ {len(self.branches)} branches }}")
         return " ".join(words)
 
-    def combine(self, shapes, check, ex, names) -> Outcome:
+    def combine(self, shapes, check, ex, names, x=None) -> Outcome:
         raise NotImplementedError
 
 
@@ -79,7 +79,7 @@ class _Elementwise(_Merge):
     """add and multiply: equal shapes, or a 1x1xC (or flat C) tensor broadcast over the
     spatial axes of the other, as squeeze-and-excitation gates do."""
 
-    def combine(self, shapes, check, ex, names):
+    def combine(self, shapes, check, ex, names, x=None):
         out = shapes[0]
         for y, name in zip(shapes[1:], names[1:]):
             out = _broadcast(out, y, check, self.kind, names[0], name)
@@ -137,7 +137,7 @@ class Concat(_Merge):
     example = "concat split { branch { } branch { conv 1x1x58 relu } }"
     options = (Flag("crop", "crop", True, False, help="crop (with ID)"), Split())
 
-    def combine(self, shapes, check, ex, names):
+    def combine(self, shapes, check, ex, names, x=None):
         x = shapes[0]
         offsets = None
         for y, name in zip(shapes[1:], names[1:]):

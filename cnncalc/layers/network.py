@@ -36,6 +36,8 @@ def referenced(layers) -> set:
     for layer in layers:
         if layer.ref is not None:
             names.add(layer.ref)
+        elif layer.kind == "output" and layer.branches and layer.branches[0]:
+            names.add(layer.branches[0][-1].name)  # a head's result
         elif layer.kind == "output":
             names.add(layer.name)
         for branch in layer.branches or ():
