@@ -7,7 +7,7 @@ CNN    := $(VENV)/bin/cnncalc
 # while an unpinned torch pulls a CUDA build of several GB.
 TORCH  := torch==2.13.0
 
-.PHONY: demo test bench fuzz install clean grammar readme
+.PHONY: demo test bench fuzz install clean grammar readme golden
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,7 @@ test: install
 
 fuzz: install
 	CNNCALC_FUZZ_EXAMPLES=$${CNNCALC_FUZZ_EXAMPLES:-100000} $(PY) -m pytest tests/test_fuzz.py -q -p no:cacheprovider
+	CNNCALC_DESIGN_EXAMPLES=$${CNNCALC_DESIGN_EXAMPLES:-2000} $(PY) -m pytest tests/test_good_designs.py -q -p no:cacheprovider
 
 bench: install
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[torch,pictures,test,bench]"
@@ -39,6 +40,11 @@ grammar: install
 # the README's layer table comes from the kinds (a test checks it)
 readme: install
 	$(PY) tools/update_readme.py
+
+# rewrite the golden files from the current output, then show what changed: review it
+golden: install
+	$(PY) -m pytest tests/test_cli.py -k golden --update-golden -q
+	git --no-pager diff --stat -- tests/golden
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

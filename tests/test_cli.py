@@ -15,14 +15,36 @@ def run(*args, input=None):
     return CliRunner().invoke(main, list(args), input=input)
 
 
-def test_summary_table_golden(update_golden):
-    res = run("summary", VGG)
+INCEPTION = str(SPECS / "inception3a.cnn")
+
+# One golden file per format. Each also holds figures from an independent source, checked
+# here: VGG16's 138,357,544 parameters (Keras), the Inception (3a) block's 163,696 and its
+# 28x28x256 output (the GoogLeNet paper). 'make golden' rewrites them; review the diff.
+GOLDEN = [
+    pytest.param(VGG, "table", "default", "vgg16.txt", ["138,357,544"], id="vgg16-table"),
+    pytest.param(INCEPTION, "table", "all", "inception3a.txt", ["163,696", "28x28x256"],
+                 id="inception3a-table-all"),
+    pytest.param(INCEPTION, "markdown", "all", "inception3a.md", ["163,696", "28x28x256"],
+                 id="inception3a-markdown"),
+    pytest.param(INCEPTION, "csv", "all", "inception3a.csv", ["163696", "28x28x256"],
+                 id="inception3a-csv"),
+    pytest.param(INCEPTION, "html", "all", "inception3a.html", ["163,696", "28x28x256"],
+                 id="inception3a-html"),
+    pytest.param(INCEPTION, "json", "default", "inception3a.json", ['"params": 163696'],
+                 id="inception3a-json"),
+]
+
+
+@pytest.mark.parametrize("spec,fmt,columns,name,figures", GOLDEN)
+def test_summary_golden(update_golden, spec, fmt, columns, name, figures):
+    res = run("summary", spec, "--format", fmt, "--columns", columns)
     assert res.exit_code == 0
-    golden = ROOT / "tests" / "golden" / "vgg16.txt"
+    golden = ROOT / "tests" / "golden" / name
     if update_golden:
         golden.write_text(res.output)
     assert res.output == golden.read_text()
-    assert "138,357,544" in res.output  # Keras' count for VGG16
+    for figure in figures:
+        assert figure in res.output
 
 
 def test_summary_json_contract():

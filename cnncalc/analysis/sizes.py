@@ -67,7 +67,9 @@ def sweep(network, lo: int, hi: int) -> list[Axis]:
     result = []
     shape = "x".join(map(str, network.input.shape))
     for i in open_axes:
-        final = np.asarray(out[i]) if len(out) - 1 == len(spatial) else None
+        # an adaptive pool's output is one number whatever the input: as many as the inputs
+        final = np.broadcast_to(np.asarray(out[i]), values.shape) \
+            if len(out) - 1 == len(spatial) else None
         valid = masks.valid[i]
         result.append(Axis(f"{spatial[i]} (axis {i + 1} of {shape})", values, valid,
                            valid & masks.exact[i], final))

@@ -45,11 +45,12 @@ class _Pool(Layer):
         shape = (*outs, x[-1])
         # PyTorch's ceil mode drops a last window that would start in the padding. A formula
         # cannot say when; it can only fire with padding or a stride beyond the window.
-        can_drop = any(pads[i][0] or self.pool[i] < self.stride[i] for i in range(rank))
-        note = ("ceil mode: PyTorch drops a last window that would start in the padding, "
-                "which this formula leaves out for some sizes; 'cnncalc sizes' applies it") \
-            if self.ceil and self.padding != "same" and can_drop and any(map(symbolic, outs)) \
-            else None
+        note = None
+        if self.ceil and self.padding != "same" and any(map(symbolic, outs)):
+            if any(pads[i][0] or self.pool[i] < self.stride[i] for i in range(rank)):
+                note = ("ceil mode: PyTorch drops a last window that would start in the "
+                        "padding, which this formula leaves out for some sizes; 'cnncalc "
+                        "sizes' applies it")
         if ex is not None:
             ex.append(f"{self.kind}: {fmt.shape(shape)} outputs, each over "
                       f"{' x '.join(map(str, self.pool))} values" + (
