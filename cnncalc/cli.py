@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import sys
-from dataclasses import dataclass
 
 import click
 
@@ -64,12 +63,11 @@ def _read(spec, expr, max_bytes: int) -> tuple[str | bytes, str]:
         raise CnnCalcError(f"cannot read the spec: {e.strerror}", file=spec) from None
 
 
-@dataclass
 class Spec:
     """A loaded spec with its text and file name, to point at the line of a design error."""
-    network: object
-    text: str
-    file: str
+
+    def __init__(self, network, text, file):
+        self.network, self.text, self.file = network, text, file
 
 
 def load_spec(spec, expr, input_shape=None, max_bytes=1 << 20, max_layers=100_000,

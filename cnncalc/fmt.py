@@ -3,8 +3,6 @@ byte sizes, all from integers so that huge numbers print without float noise."""
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 from .errors import CnnCalcError
 
 
@@ -75,6 +73,7 @@ def ratio(v) -> str:
     """A jump or start: '2', '1/2' for fractions."""
     if symbolic(v) or v is None:
         return str(v)
+    from fractions import Fraction
     v = Fraction(v)
     return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
 
@@ -98,4 +97,5 @@ def parse_bytes(text: str, option: str = "--memory") -> int:
         why = "a size needs a unit" if match and not unit else "cannot read it as a size"
         raise CnnCalcError(f"{option} {text}: {why}; write e.g. 16GiB, 512MiB, 80GB or "
                            "1000000B")
+    from fractions import Fraction
     return int(Fraction(match.group(1)) * _UNITS[unit])

@@ -8,7 +8,6 @@ holds parameters, their gradients and the optimizer's state."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from math import prod
 
 from ..errors import CnnCalcError
@@ -18,14 +17,15 @@ DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # values kept per parameter
 
 
-@dataclass
 class Memory:
-    batch: int
-    param_bytes: int
-    activation_bytes: list  # per row, for the batch
-    peak_activation_bytes: int  # inference
-    kept_bytes: int  # activations kept for the backward pass
-    training_bytes: int
+    """Bytes: parameters; each row's activations at the batch; the inference peak; the
+    activations kept for the backward pass; all of training."""
+
+    def __init__(self, batch, param_bytes, activation_bytes, peak_activation_bytes, kept_bytes,
+                 training_bytes):
+        self.batch, self.param_bytes, self.activation_bytes = batch, param_bytes, activation_bytes
+        self.peak_activation_bytes, self.kept_bytes = peak_activation_bytes, kept_bytes
+        self.training_bytes = training_bytes
 
 
 def peak_units(summary) -> int:

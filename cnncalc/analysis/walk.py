@@ -9,8 +9,6 @@ sizes (two merged sizes agree), differs between them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from fractions import Fraction
 from math import prod
 
 from .. import fmt
@@ -18,28 +16,24 @@ from ..errors import SpecDesignError, context_line, paused_gc
 from ..layers import Network, RuleError, referenced
 
 
-@dataclass(slots=True)
 class Row:
-    index: int
-    path: str
-    depth: int
-    layer: object
-    input: tuple
-    output: tuple
-    weights: int = 0
-    biases: int = 0
-    non_trainable: int = 0
-    macs: int = 0
-    ops: int = 0
-    geometry: dict | None = None
-    window: tuple | str | None = None
-    up: bool = False
-    rf: tuple | None = None  # per axis (size, jump, start), exact; None: the whole input
-    explain: list | None = None
-    error: str | None = None
-    note: str | None = None
-    branches: list | None = None  # a merge block: its branches' rows
-    source: "Row | None" = None   # a reference merge: the row whose output it takes
+    """One layer's answer. ``rf``: per axis (size, jump, start), exact, or None for the whole
+    input; ``branches``: a merge block's branches' rows; ``source``: the row whose output a
+    reference merge ('add ID') takes."""
+    __slots__ = ("index", "path", "depth", "layer", "input", "output", "weights", "biases",
+                 "non_trainable", "macs", "ops", "geometry", "window", "up", "rf", "explain",
+                 "error", "note", "branches", "source")
+
+    def __init__(self, index, path, depth, layer, input, output, explain=None):
+        self.index, self.path, self.depth, self.layer = index, path, depth, layer
+        self.input, self.output, self.explain = input, output, explain
+        self.weights = self.biases = self.non_trainable = self.macs = self.ops = 0
+        self.geometry = self.window = self.rf = self.error = self.note = None
+        self.branches = self.source = None
+        self.up = False
+
+    def __repr__(self):
+        return f"<Row {self.index} {self.name}: {fmt.shape(self.output)}>"
 
     @property
     def flops(self) -> int:
@@ -101,15 +95,14 @@ class Totals:
         return "Totals(" + ", ".join(f"{f}={getattr(self, f):,}" for f in self.FIELDS) + ")"
 
 
-@dataclass
 class Summary:
     """The calculator's answer for a network: ``rows`` in order (a merge's row before its
-    branches'), ``tree`` the top-level rows with their branches."""
-    network: Network
-    rows: list = field(default_factory=list)
-    output: tuple = ()  # the network's output: the last top-level row's
-    input: tuple = ()   # the input as the rules saw it: numbers, or formulas of open sizes
-    tree: list = field(default_factory=list)
+    branches'), ``output`` the last top-level row's, ``input`` as the rules saw it (numbers,
+    or formulas of open sizes), ``tree`` the top-level rows with their branches."""
+
+    def __init__(self, network: Network, rows=None, output=(), input=(), tree=None):
+        self.network, self.rows, self.output = network, rows or [], output
+        self.input, self.tree = input, tree or []
 
     def total(self, attr: str) -> int:
         return sum(getattr(r, attr) for r in self.rows)
@@ -184,6 +177,7 @@ def receptive(rf, window, up):
     new = []
     for (r, j, start), (k, s, p) in zip(rf, window):
         if up:  # an output sees ceil(k / s) inputs; the grid gets s times finer
+            from fractions import Fraction  # thirds and fifths: only upsampling needs them
             grow = r + (-(-k // s) - 1) * j
             if start is None or fmt.symbolic(p):
                 new.append((grow, Fraction(j) / s, None))
@@ -192,9 +186,9 @@ def receptive(rf, window, up):
         elif fmt.symbolic(p) or start is None:  # the start depends on an open size
             new.append((r + (k - 1) * j, j * s, None))
         else:
-            half = (k - 1 - 2 * p) * j  # twice the shift of the centre; stays an int when it can
-            new.append((r + (k - 1) * j, j * s,
-                        start + (half // 2 if half % 2 == 0 else Fraction(half, 2))))
+            # twice the shift of the centre: an int stays one; a half is exact as a float
+            half = (k - 1 - 2 * p) * j
+            new.append((r + (k - 1) * j, j * s, start + (half // 2 if half % 2 == 0 else half / 2)))
     return tuple(new)
 
 

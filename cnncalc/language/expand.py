@@ -4,8 +4,6 @@ module paths are), and lets each kind read its own words."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .. import layers as L
 from ..errors import (CnnCalcError, LimitError, SpecDesignError, SpecSyntaxError, context_line,
                       paused_gc)
@@ -17,37 +15,35 @@ MAX_NUMBER = 10**18  # sizes up to this are computed exactly; larger ones are re
 STATEMENTS = ("network", "input", "repeat", "branch", "def")
 
 
-@dataclass
 class Limits:
-    max_layers: int = 100_000
-    max_depth: int = 64
-    max_bytes: int = 1 << 20
-    max_line: int = 10_000
+    """How large a spec may be: layers after expansion, nesting, bytes, characters a line."""
+
+    def __init__(self, max_layers=100_000, max_depth=64, max_bytes=1 << 20, max_line=10_000):
+        self.max_layers, self.max_depth = max_layers, max_depth
+        self.max_bytes, self.max_line = max_bytes, max_line
 
 
-@dataclass
 class _Scope:
-    """Where a statement is expanded: parameter values, the name prefix, and the label and
-    call line shown beside layers that came from a def or repeat."""
-    env: dict
-    prefix: tuple = ()       # ('layer1', '0')
-    named: bool = False      # a part of the prefix came from name=
-    origin: str | None = None
-    called: int | None = None
+    """Where a statement is expanded: parameter values, the name prefix (('layer1', '0')),
+    whether a part of it came from name=, and the label and call line shown beside layers
+    that came from a def or repeat."""
+    __slots__ = ("env", "prefix", "named", "origin", "called")
+
+    def __init__(self, env, prefix=(), named=False, origin=None, called=None):
+        self.env, self.prefix, self.named = env, prefix, named
+        self.origin, self.called = origin, called
 
 
-@dataclass
 class _State:
-    text: str
-    file: str | None
-    limits: Limits
-    rank: int = 0        # spatial axes of the current tensor (0: a vector), as kinds say
-    input_rank: int = 0
-    defs: dict = field(default_factory=dict)
-    names: dict = field(default_factory=dict)  # full name -> line
-    count: int = 0
-    calls: list = field(default_factory=list)
-    counters: dict = field(default_factory=dict)
+    """The expansion so far: the rank of the current tensor (0: a vector, as kinds say),
+    the defs, every full name and its line, the layer count, the calls being expanded."""
+
+    def __init__(self, text, file, limits):
+        self.text, self.file, self.limits = text, file, limits
+        self.rank = self.input_rank = 0
+        self.defs, self.names, self.counters = {}, {}, {}
+        self.count = 0
+        self.calls = []
 
     def syntax(self, message, where=None):
         return self.error(message, where, SpecSyntaxError)

@@ -49,19 +49,19 @@ class Func:
         self.name, self.args, self.line, self.column = name, args, line, column
 
 
-_ATOM = re.compile(r"\s*(?:(\d+)|(\$\{[A-Za-z_]\w*\})|(\$[A-Za-z_]\w*)|(min|max)(?=\()|"
-                   r"([A-Z]\d*)|(\?)|(\()|(\$\w*|\S))")
-_AFTER = re.compile(r"\s*(?:([xX])|(//|[-+*/])|(\))|(,)|(\S))")
+_ATOM = r"\s*(?:(\d+)|(\$\{[A-Za-z_]\w*\})|(\$[A-Za-z_]\w*)|(min|max)(?=\()|([A-Z]\d*)|(\?)|(\()|(\$\w*|\S))"
+_AFTER = r"\s*(?:([xX])|(//|[-+*/])|(\))|(,)|(\S))"
 
 
 def _tokens(parts):
     """(kind, text, line, column) from the value's tokens: SIZE texts and OP tokens.
     Atoms and what follows them alternate, so 'X' after an atom joins and before one names."""
+    atom, after = re.compile(_ATOM), re.compile(_AFTER)  # (re caches them)
     out = []
     for text, line, col in parts:
         i, want_atom = 0, not out or out[-1][0] in ("op", "x", "(", ",", "func")
         while i < len(text):
-            m = (_ATOM if want_atom else _AFTER).match(text, i)
+            m = (atom if want_atom else after).match(text, i)
             if m is None:  # only blanks left
                 break
             j = m.lastindex
@@ -147,14 +147,13 @@ class _Reader:
         self.fail(t, "a number, $name, '(' or min/max")
 
 
-_PLAIN = re.compile(r"\d+(?:[xX]\d+)*")
-
-
 def parse(parts) -> tuple:
     """The axes of a value from its tokens [(text, line, column)]; plain integers for the
     common case of a size of numbers."""
-    if len(parts) == 1 and _PLAIN.fullmatch(parts[0][0]):
-        return tuple(int(v) for v in re.split("[xX]", parts[0][0]))
+    if len(parts) == 1:
+        axes = parts[0][0].replace("X", "x").split("x")
+        if all(a.isdigit() for a in axes):  # the common case, without a regex
+            return tuple(int(a) for a in axes)
     toks = _tokens(parts)
     last = parts[-1]
     return _Reader(toks, (last[1], last[2] + len(last[0]))).dims()

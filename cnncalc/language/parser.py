@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from . import _lark
 from . import expr
-from ..errors import CnnCalcError
+from ..errors import CnnCalcError, SpecSyntaxError
 
 
 from .records import (Arg, Block, Call, Def, Float, Kernel, Named, Param, Stmt, Value,
@@ -68,7 +68,20 @@ class _ToStatements(_lark.Transformer):
         return Kernel(c[1], c[0].line, c[0].column)
 
     def array(self, c):
-        return tuple(float(v) if isinstance(v, Token) else v for v in c if v is not None)
+        return tuple(v for v in c if v is not None)
+
+    def number(self, c):
+        sign, value = c
+        text = value.text if isinstance(value, Float) else str(value)
+        if sign is not None and str(sign) not in "+-":
+            raise SpecSyntaxError(f"unexpected {str(sign)!r} in an array; expected numbers "
+                                  "such as -1.5", line=sign.line, column=sign.column)
+        try:
+            number = float(text)
+        except ValueError:
+            raise SpecSyntaxError(f"{text!r} is not a number", line=value.line,
+                                  column=value.column) from None
+        return -number if sign is not None and str(sign) == "-" else number
 
     def FLOAT(self, t):
         return Float(float(t), str(t), t.line, t.column)

@@ -1,96 +1,97 @@
 """The records the parser makes: statements and the words inside them. Kinds read these
-(``layers.base``) without needing the parser itself."""
+(``layers.base``) without needing the parser itself. Plain slotted classes: a dataclass
+decorator costs an exec at import, which a shape query pays for every record type."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+
+class _Record:
+    __slots__ = ()
+
+    def __repr__(self):
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other):
+        return type(other) is type(self) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__)
 
 
-# The records made for every token use slots: a parse makes many of them.
-@dataclass(slots=True)
-class Value:
+class Value(_Record):
     """A size or a number: one expression per axis (plain ints in the common case)."""
-    dims: tuple
-    text: str
-    line: int
-    column: int
+    __slots__ = ("dims", "text", "line", "column")
+
+    def __init__(self, dims, text, line, column):
+        self.dims, self.text, self.line, self.column = dims, text, line, column
 
 
-@dataclass(slots=True)
-class Word:
-    text: str
-    line: int
-    column: int
+class Word(_Record):
+    __slots__ = ("text", "line", "column")
+
+    def __init__(self, text, line, column):
+        self.text, self.line, self.column = text, line, column
 
 
-@dataclass(slots=True)
-class Float:
-    value: float
-    text: str
-    line: int
-    column: int
+class Float(_Record):
+    __slots__ = ("value", "text", "line", "column")
+
+    def __init__(self, value, text, line, column):
+        self.value, self.text, self.line, self.column = value, text, line, column
 
 
-@dataclass(slots=True)
-class Named:
+class Named(_Record):
     """``name=ID``."""
-    text: str
-    line: int
-    column: int
+    __slots__ = ("text", "line", "column")
+
+    def __init__(self, text, line, column):
+        self.text, self.line, self.column = text, line, column
 
 
-@dataclass(slots=True)
-class Kernel:
+class Kernel(_Record):
     """``kernel=[[...]]``: inline weights."""
-    array: tuple
-    line: int
-    column: int
+    __slots__ = ("array", "line", "column")
+
+    def __init__(self, array, line, column):
+        self.array, self.line, self.column = array, line, column
 
 
-@dataclass(slots=True)
-class Stmt:
-    head: str
-    items: list
-    line: int
-    column: int
+class Stmt(_Record):
+    __slots__ = ("head", "items", "line", "column")
+
+    def __init__(self, head, items, line, column):
+        self.head, self.items, self.line, self.column = head, items, line, column
 
 
-@dataclass(slots=True)
-class Block:
-    head: str
-    items: list
-    body: list
-    line: int
-    column: int
+class Block(_Record):
+    __slots__ = ("head", "items", "body", "line", "column")
+
+    def __init__(self, head, items, body, line, column):
+        self.head, self.items, self.body, self.line, self.column = head, items, body, line, column
 
 
-@dataclass(slots=True)
-class Arg:
-    key: str | None
-    value: Value
+class Arg(_Record):
+    __slots__ = ("key", "value")
+
+    def __init__(self, key, value):
+        self.key, self.value = key, value
 
 
-@dataclass(slots=True)
-class Call:
-    name: str
-    args: list
-    items: list
-    line: int
-    column: int
+class Call(_Record):
+    __slots__ = ("name", "args", "items", "line", "column")
+
+    def __init__(self, name, args, items, line, column):
+        self.name, self.args, self.items, self.line, self.column = name, args, items, line, column
 
 
-@dataclass(slots=True)
-class Param:
-    name: str
-    default: Value | None
-    line: int
-    column: int
+class Param(_Record):
+    __slots__ = ("name", "default", "line", "column")
+
+    def __init__(self, name, default, line, column):
+        self.name, self.default, self.line, self.column = name, default, line, column
 
 
-@dataclass(slots=True)
-class Def:
-    name: str
-    params: list
-    body: list
-    line: int
-    column: int
+class Def(_Record):
+    __slots__ = ("name", "params", "body", "line", "column")
+
+    def __init__(self, name, params, body, line, column):
+        self.name, self.params, self.body, self.line, self.column = name, params, body, line, column

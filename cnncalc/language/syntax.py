@@ -10,7 +10,7 @@ from ..errors import SpecSyntaxError, context_line
 from . import _lark
 
 _TERMINALS = {"SIZE": "a number or size such as 3x3x64", "WORD": "a word", "FLOAT": "a number",
-              "NUMBER": "a number", "OP": "an operator", "_SEP": "a new line or '|'",
+"OP": "an operator", "_SEP": "a new line or '|'",
               "$END": "the end of the spec", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('",
               "RPAR": "')'", "COMMA": "','", "LSQB": "'['", "RSQB": "']'", "EQUAL": "'='",
               "NAME": "'name='", "KERNEL": "'kernel='", "DEF": "'def'"}

@@ -4,18 +4,16 @@ per value counted in FLOPs (README, 'Conventions')."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .base import Choice, Layer, Outcome
 
 
-@dataclass(frozen=True)
 class Activation:
-    word: str
-    doc: str
-    torch: tuple        # (torch.nn class, its keyword arguments)
-    keras: str          # Keras' name for it
-    ops: int = 1        # FLOPs per value
+    """One activation: its word, what it computes, its torch.nn class and keyword
+    arguments, Keras' name for it, and its FLOPs per value."""
+    __slots__ = ("word", "doc", "torch", "keras", "ops")
+
+    def __init__(self, word, doc, torch, keras, ops=1):
+        self.word, self.doc, self.torch, self.keras, self.ops = word, doc, torch, keras, ops
 
     def code(self) -> str:
         """The torch module as source text, for exporters: ``nn.LeakyReLU(negative_slope=0.2)``."""

@@ -10,7 +10,6 @@ accepts, the hints in errors, ``cnncalc layers``, the README's table, the JSON S
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from math import prod
 from typing import ClassVar
 
@@ -32,19 +31,20 @@ class RuleError(Exception):
     """A short message from a rule; the walk adds the layer and the line."""
 
 
-@dataclass(slots=True)
 class Outcome:
-    """What a rule computes for one layer."""
-    shape: tuple
-    weights: int = 0
-    biases: int = 0
-    buffers: int = 0              # non-trainable values: batchnorm's moving statistics
-    macs: int = 0
-    ops: int = 0                  # element-wise operations (bias, activation, pooling, ...)
-    geometry: dict | None = None  # resolved values the backends follow (pads, crops)
-    window: tuple | str | None = None  # per axis (kernel, stride, pad_before); "all"
-    up: bool = False              # window is (kernel, stride, crop_before) of an upsampling
-    note: str | None = None       # a caveat for the row, shown under the table
+    """What a rule computes for one layer: its output shape; its weights, biases and
+    buffers (non-trainable values: batchnorm's moving statistics); MACs and element-wise
+    operations; the resolved values the backends follow (pads, crops); the window for
+    receptive fields, per axis (kernel, stride, pad_before) or "all", and whether it is an
+    upsampling's (kernel, stride, crop_before); and a caveat for the row."""
+    __slots__ = ("shape", "weights", "biases", "buffers", "macs", "ops", "geometry", "window",
+                 "up", "note")
+
+    def __init__(self, shape, weights=0, biases=0, buffers=0, macs=0, ops=0, geometry=None,
+                 window=None, up=False, note=None):
+        self.shape, self.weights, self.biases, self.buffers = shape, weights, biases, buffers
+        self.macs, self.ops, self.geometry, self.window = macs, ops, geometry, window
+        self.up, self.note = up, note
 
 
 def picture(sizes) -> tuple:

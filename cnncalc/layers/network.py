@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-
-
-@dataclass(frozen=True, slots=True)
 class Input:
-    shape: tuple  # spatial sizes, then channels (channels last, as Keras); str: an open size
-    line: int = 0
-    column: int = 0
+    """Spatial sizes, then channels (channels last, as Keras); a str is an open size."""
+    __slots__ = ("shape", "line", "column")
+
+    def __init__(self, shape, line=0, column=0):
+        self.shape, self.line, self.column = tuple(shape), line, column
 
     @property
     def rank(self) -> int:
         return len(self.shape) - 1
 
+    def __repr__(self):
+        return f"Input({self.shape})"
 
-@dataclass(frozen=True, slots=True)
+
 class Network:
-    name: str
-    input: Input
-    layers: tuple
-    warnings: tuple = field(default=())
-    text: str = field(default="", repr=False)   # the spec it was read from, for errors
-    file: str | None = None
+    """A spec's network: its name, input and layers, the warnings about it, and the text
+    and file it was read from (for errors)."""
+    __slots__ = ("name", "input", "layers", "warnings", "text", "file")
+
+    def __init__(self, name, input, layers, warnings=(), text="", file=None):
+        self.name, self.input, self.layers = name, input, layers
+        self.warnings, self.text, self.file = warnings, text, file
 
     def with_input(self, shape: tuple) -> "Network":
-        return replace(self, input=replace(self.input, shape=tuple(shape)))
+        return Network(self.name, Input(shape, self.input.line, self.input.column), self.layers,
+                       self.warnings, self.text, self.file)
+
+    def __repr__(self):
+        return f"Network({self.name!r}, {self.input!r}, {len(self.layers)} layers)"
 
 
 def referenced(layers) -> set:

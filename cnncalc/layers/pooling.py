@@ -3,7 +3,6 @@ ceil mode), and the global pools."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from math import prod
 
 from .. import fmt
@@ -128,6 +127,7 @@ class _Adaptive(Layer):
         shape = (*self.size, x[-1])
         if not all(isinstance(n, int) for n in x[:-1]):  # open sizes: the windows depend on them
             return Outcome(shape, note="window sizes depend on the open input size")
+        from fractions import Fraction
         counts, window = [], []
         for name, n, o in zip(axis_names(rank), x, self.size):
             wins = adaptive_windows(n, o)

@@ -3,36 +3,30 @@ from one cell matrix, so they show the same rows, columns, totals, footer and no
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from math import prod
 
 from .. import fmt
 from ..errors import CnnCalcError
 
 
-@dataclass
 class Options:
-    """What the user asked to see: columns, and the batch, dtype and optimizer that scale
-    compute and memory."""
-    columns: tuple = ()
-    batch: int = 1
-    dtype: str = "float32"
-    optimizer: str = "adam"
-    counts: str = "keras"  # what 'params' means: Keras' count_params() or PyTorch's parameters()
+    """What the user asked to see: columns; the batch, dtype and optimizer that scale compute
+    and memory; and what 'params' counts (Keras' count_params() or PyTorch's parameters())."""
+
+    def __init__(self, columns=(), batch=1, dtype="float32", optimizer="adam", counts="keras"):
+        self.columns, self.batch, self.dtype = columns, batch, dtype
+        self.optimizer, self.counts = optimizer, counts
 
 
-@dataclass
 class Matrix:
-    """Rows of cells, each cell as text and as its exact value (for CSV)."""
-    title: str
-    keys: list
-    headers: list
-    left: list                      # left-aligned columns
-    body: list                      # [(depth, texts, values)]
-    total: list | None = None       # texts
-    total_values: list | None = None
-    footer: list = field(default_factory=list)
-    notes: list = field(default_factory=list)
+    """Rows of cells, each cell as text and as its exact value (for CSV): ``body`` holds
+    (depth, texts, values); ``left`` the left-aligned columns."""
+
+    def __init__(self, title, keys, headers, left, body, total=None, total_values=None,
+                 footer=None, notes=None):
+        self.title, self.keys, self.headers, self.left, self.body = title, keys, headers, left, body
+        self.total, self.total_values = total, total_values
+        self.footer, self.notes = footer or [], notes or []
 
 
 def _itemsize(o) -> int:
@@ -53,13 +47,13 @@ def _rf(r, which):
     return fmt.axes([fmt.ratio(a[which]) for a in f])
 
 
-@dataclass(frozen=True)
 class Column:
-    header: str
-    left: bool
-    value: object            # (row, options) -> exact value
-    text: object = fmt.count  # value -> text
-    total: object = None     # (summary, options) -> exact value, or None
+    """A column: its header, alignment, value(row, options), text(value), and total(summary,
+    options) or None."""
+    __slots__ = ("header", "left", "value", "text", "total")
+
+    def __init__(self, header, left, value, text=fmt.count, total=None):
+        self.header, self.left, self.value, self.text, self.total = header, left, value, text, total
 
 
 COLUMNS = {
