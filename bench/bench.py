@@ -86,8 +86,8 @@ def whole_process():
     commands = {
         "pass": [py, "-c", "pass"],
         "click": [py, "-c", "import click"],
-        "ours": [py, "-m", "cnncalc", "summary", str(VGG)],
-        "json": [py, "-m", "cnncalc", "summary", str(VGG), "--format", "json"],
+        "ours": [str(Path(py).parent / "cnncalc"), "summary", str(VGG)],  # the script users run
+        "json": [str(Path(py).parent / "cnncalc"), "summary", str(VGG), "--format", "json"],
         "torchinfo": [sys.executable, "-c", "import sys; sys.path.insert(0, 'bench'); import "
                       "torchinfo, reference; torchinfo.summary(reference.vgg16(), (1, 3, 224, 224))"],
     }

@@ -125,8 +125,9 @@ def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None
         mod = net.layers[row.name]
         own = row.branches is None  # a block's parameters are its layers' rows
         params = sum(p.numel() for p in mod.parameters()) if own else 0
-        buffers = sum(b.numel() for n, b in mod.named_buffers() if not n.endswith("num_batches_tracked")) \
-            if own else 0
+        kept = set(mod.state_dict()) - {n for n, _ in mod.named_parameters()}  # persistent buffers
+        buffers = sum(b.numel() for n, b in mod.named_buffers() if n in kept
+                      and not n.endswith("num_batches_tracked")) if own else 0
         macs = flops.get(where[id(mod)], 0) // (2 * batch) if own else 0
         result.layers.append(LayerCheck(row, seen.get(row.name), params, buffers, macs))
     if dev.type != "meta" and not any(r.branches is not None or r.source is not None

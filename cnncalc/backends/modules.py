@@ -1,6 +1,8 @@
 """Torch modules the kinds build on (``Layer.module``). They never derive a size: padding
 per side, transposed-convolution crops and concat offsets come from the calculator's row.
-Tensors run channels first inside (N, C, *spatial); flat tensors are (N, C)."""
+Tensors run channels first inside (N, C, *spatial); flat tensors are (N, C). Every shape
+decision is made when the module is built (from the row), none from a tensor at run time,
+so that torch.fx traces these modules as plain torch code (``cnncalc import torch``)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ from torch import nn
 from ..layers.activations import act_module
 
 
-def picture(x):
+def picture(x, rank):
     """Spec order (width before height: the spec writes 443x592 for 443 wide) ↔ picture
     order (rows first, as NumPy, Pillow, Keras and PyTorch hold images): the last two
-    spatial axes swap. ``x`` is channels last, (N, *spatial, C); 1-D maps stay as they are."""
-    return x.transpose(-3, -2) if x.dim() >= 4 else x
+    spatial axes swap. ``x`` is channels last, (N, *spatial, C), with ``rank`` spatial axes;
+    1-D maps and vectors stay as they are."""
+    return x.transpose(-3, -2) if rank >= 2 else x
 
 
 def picture_weight(w):
@@ -127,6 +130,10 @@ class Pool(nn.Module):
         self.max_fn = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[rank - 1]
         self.avg_fn = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[rank - 1]
         self.fn = self.max_fn if self.is_max else self.avg_fn
+        if self.pads is not None and self.padding is None and not self.is_max:
+            ones = torch.ones((1, 1, *row.input[:-1]))
+            count = self.avg_fn(F.pad(ones, self.pads), self.kernel, self.stride)
+            self.register_buffer("count", count, persistent=False)  # not a weight: computed
 
     def forward(self, x):
         if self.pads is None:
@@ -137,31 +144,33 @@ class Pool(nn.Module):
             return self.fn(x, self.kernel, self.stride, self.padding, count_include_pad=False)
         if self.is_max:
             return self.fn(F.pad(x, self.pads, value=float("-inf")), self.kernel, self.stride)
-        ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)
-        count = self.fn(F.pad(ones, self.pads), self.kernel, self.stride)
-        return self.fn(F.pad(x, self.pads), self.kernel, self.stride) / count
+        # Keras averages real pixels only: divide by how many each window holds
+        return self.fn(F.pad(x, self.pads), self.kernel, self.stride) / self.count
 
 
 class GlobalPool(nn.Module):
-    def __init__(self, is_max):
+    def __init__(self, is_max, rank):
         super().__init__()
-        self.is_max = is_max
+        self.is_max, self.dims = is_max, tuple(range(2, 2 + rank))
 
     def forward(self, x):
-        dims = tuple(range(2, x.dim()))
-        return x.amax(dims) if self.is_max else x.mean(dims)
+        return x.amax(self.dims) if self.is_max else x.mean(self.dims)
 
 
-def channels_last(x):
+def channels_last(x, rank):
     """Channels-first map → channels-last (Keras order), so flatten and dense match Keras."""
-    return x if x.dim() == 2 else x.movedim(1, -1)
+    return x.movedim(1, -1) if rank else x
 
 
 class Flatten(nn.Module):
     """Flattens in the order Keras does on a picture array: rows, columns, channels."""
 
+    def __init__(self, rank):
+        super().__init__()
+        self.rank = rank
+
     def forward(self, x):
-        return picture(channels_last(x)).flatten(1)
+        return picture(channels_last(x, self.rank), self.rank).flatten(1)
 
 
 class Dense(nn.Module):
@@ -169,51 +178,48 @@ class Dense(nn.Module):
         super().__init__()
         self.op = nn.Linear(row.input[-1], layer.features, layer.bias)
         self.act = _fused(layer.activation)
+        self.on_map = len(row.input) > 1  # Keras applies Dense to the last axis of a map
 
     def forward(self, x):
-        if x.dim() > 2:  # Keras applies Dense to the last axis of a map
-            y = self.op(x.movedim(1, -1)).movedim(-1, 1)
-        else:
-            y = self.op(x)
+        y = self.op(x.movedim(1, -1)).movedim(-1, 1) if self.on_map else self.op(x)
         return y if self.act is None else self.act(y)
 
 
 class ChannelNorm(nn.Module):
     """LayerNorm over the channels at each position (channels first inside)."""
 
-    def __init__(self, channels, eps):
+    def __init__(self, channels, eps, on_map):
         super().__init__()
-        self.norm = nn.LayerNorm(channels, eps=eps)
+        self.norm, self.on_map = nn.LayerNorm(channels, eps=eps), on_map
 
     def forward(self, x):
-        if x.dim() == 2:
-            return self.norm(x)
-        return self.norm(x.movedim(1, -1)).movedim(-1, 1)
+        return self.norm(x.movedim(1, -1)).movedim(-1, 1) if self.on_map else self.norm(x)
 
 
 class DropPath(nn.Module):
     """Stochastic depth: in training, zero a whole example's input with probability p and
     scale the rest; in inference, the identity."""
 
-    def __init__(self, p):
+    def __init__(self, p, rank):
         super().__init__()
-        self.p = p
+        self.p, self.rank = p, rank
 
     def forward(self, x):
         if not self.training or self.p == 0:
             return x
-        keep = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device,
+        keep = torch.empty((x.shape[0],) + (1,) * (self.rank + 1), device=x.device,
                            dtype=x.dtype).bernoulli_(1 - self.p)
         return x * keep / (1 - self.p)
 
 
 class LayerScale(nn.Module):
-    def __init__(self, channels, init):
+    def __init__(self, channels, init, rank):
         super().__init__()
         self.gamma = nn.Parameter(torch.full((channels,), float(init)))
+        self.shape = (1, channels, *(1,) * rank)
 
     def forward(self, x):
-        return x * self.gamma.reshape(1, -1, *(1,) * (x.dim() - 2))
+        return x * self.gamma.reshape(self.shape)
 
 
 class PassOn(nn.Module):
@@ -230,27 +236,29 @@ class PassOn(nn.Module):
         return xs[-1] if self.head else xs[0]
 
 
-def to_keras(x):
+def to_keras(x, rank):
     """Channels-first in the spec's order → channels-last in picture order (Keras' arrays)."""
-    return picture(channels_last(x))
+    return picture(channels_last(x, rank), rank)
 
 
-def from_keras(y):
+def from_keras(y, rank):
     """The way back: (N, *picture, C) → (N, C, *spec)."""
-    return y if y.dim() == 2 else picture(y).movedim(-1, 1)
+    return picture(y, rank).movedim(-1, 1) if rank else y
 
 
 class Reshape(nn.Module):
     """Keras Reshape: the values in the order rows, columns, channels."""
 
-    def __init__(self, shape):
+    def __init__(self, before, after):
         super().__init__()
-        spatial = tuple(shape[:-1])
+        spatial = tuple(after[:-1])
         self.shape = (*(spatial if len(spatial) < 2 else (*spatial[:-2], spatial[-1],
-                                                          spatial[-2])), shape[-1])
+                                                          spatial[-2])), after[-1])
+        self.before, self.after = len(before) - 1, len(after) - 1
 
     def forward(self, x):
-        return from_keras(to_keras(x).reshape(x.shape[0], *self.shape))
+        y = to_keras(x, self.before).reshape(-1, *self.shape)
+        return from_keras(y, self.after)
 
 
 class PixelShuffle(nn.Module):
@@ -266,15 +274,16 @@ class PixelShuffle(nn.Module):
 
 
 class ChannelShuffle(nn.Module):
-    def __init__(self, groups):
+    """torchvision's channel_shuffle: (N, G, C / G, ...) transposed to (N, C / G, G, ...)."""
+
+    def __init__(self, groups, shape):
         super().__init__()
-        self.groups = groups
+        self.groups, self.channels, self.spatial = groups, shape[-1], tuple(shape[:-1])
 
     def forward(self, x):
-        n, c = x.shape[:2]
-        rest = x.shape[2:]
-        return x.reshape(n, self.groups, c // self.groups, *rest).transpose(1, 2) \
-            .reshape(n, c, *rest)
+        g, c = self.groups, self.channels
+        return x.reshape(-1, g, c // g, *self.spatial).transpose(1, 2) \
+            .reshape(-1, c, *self.spatial)
 
 
 class Crop(nn.Module):
@@ -298,10 +307,12 @@ class Pad(nn.Module):
 
 # --- merges: a module that combines a list of tensors -----------------------------------------
 
-def _aligned(xs):
-    """A flat (N, C) tensor broadcast over a map (N, C, *spatial) needs trailing 1s."""
-    rank = max(x.dim() for x in xs)
-    return [x if x.dim() == rank else x.reshape(*x.shape, *(1,) * (rank - x.dim())) for x in xs]
+def align(xs, ranks):
+    """A flat (N, C) tensor broadcast over a map (N, C, *spatial) needs trailing axes of 1;
+    ``ranks`` are the inputs' spatial axes, known when the module is built."""
+    top = max(ranks)
+    return [x if r == top else x[(slice(None), slice(None)) + (None,) * (top - r)]
+            for x, r in zip(xs, ranks)]
 
 
 class Sum(nn.Module):
@@ -310,7 +321,6 @@ class Sum(nn.Module):
     def forward(self, xs, inplace=False):
         if len(xs) == 1:
             return xs[0]
-        xs = _aligned(xs)
         y = xs[0] if inplace else xs[0] + xs[1]
         for o in xs[1 if inplace else 2:]:
             y = y.add_(o) if inplace else y + o
@@ -321,7 +331,6 @@ class Product(nn.Module):
     def forward(self, xs, inplace=False):
         if len(xs) == 1:
             return xs[0]
-        xs = _aligned(xs)
         y = xs[0] if inplace else xs[0] * xs[1]
         for o in xs[1 if inplace else 2:]:
             y = y.mul_(o) if inplace else y * o

@@ -36,7 +36,8 @@ def run_on(summary, data: str, weights: str | None = None, maps: str | None = No
             hooks.append(mod.register_forward_hook(
                 lambda m, a, o, row=row: seen.append((row.index, row.name, _channels_last(o)))))
     with torch.no_grad():
-        y = net(torch.as_tensor(x, device=device)[None])[0].cpu().numpy()
+        y = net(torch.as_tensor(x, device=device)[None])
+    y = (y[-1] if isinstance(y, tuple) else y)[0].cpu().numpy()  # side outputs: the last one
     for h in hooks:
         h.remove()
     paths = []

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..analysis.walk import Summary, analyse
 from ..layers import referenced
-from .modules import channels_last, picture
+from .modules import align, channels_last, picture
 
 
 class Seq:
@@ -37,15 +37,22 @@ class Branches(nn.Module):
     """A merge block: every branch takes the input; ``op`` combines their outputs.
     ``first`` is a branch whose fresh output the op may overwrite."""
 
-    def __init__(self, branches, op, first=None, split=None):
+    def __init__(self, branches, op, first=None, split=None, ranks=None):
         super().__init__()
         self.branches, self.op, self.first, self.split = branches, op, first, split
+        self.ranks = ranks  # the branches' spatial axes, when a flat gate is broadcast
 
     def forward(self, x, saved):
-        xs = x.split(self.split, 1) if self.split else [x] * len(self.branches)
+        if self.split:  # (indexed, not iterated: torch.fx traces this)
+            parts = x.split(self.split, 1)
+            xs = [parts[i] for i in range(len(self.split))]
+        else:
+            xs = [x] * len(self.branches)
         outs = [b(xj, saved) for b, xj in zip(self.branches, xs)]
         if getattr(self.op, "head", False):  # 'output { ... }': the input goes on
             return self.op(outs + [x])
+        if self.ranks is not None:
+            outs = align(outs, self.ranks)
         if self.first is None:
             return self.op(outs)
         return self.op([outs[self.first]] + outs[:self.first] + outs[self.first + 1:],
@@ -55,15 +62,16 @@ class Branches(nn.Module):
 class RefMerge(nn.Module):
     """'add ID', 'concat ID', 'multiply ID': the op on the current and a saved tensor."""
 
-    def __init__(self, op, ref, inplace):
+    def __init__(self, op, ref, inplace, ranks=None):
         super().__init__()
-        self.op, self.ref, self.inplace = op, ref, inplace
+        self.op, self.ref, self.inplace, self.ranks = op, ref, inplace, ranks
 
     def extra_repr(self):
         return f"{self.ref!r}"
 
     def forward(self, x, saved):
-        return self.op([x, saved[self.ref]], inplace=self.inplace)
+        xs = [x, saved[self.ref]]
+        return self.op(xs if self.ranks is None else align(xs, self.ranks), inplace=self.inplace)
 
 
 class Net(nn.Module):
@@ -76,10 +84,13 @@ class Net(nn.Module):
         super().__init__()
         self.layers: dict[str, nn.Module] = {}
         self.inplace = inplace
+        self.spec_name = summary.network.name
         self.keep = referenced(summary.network.layers)
         # the chain only wires; its layers are registered by name, so it is kept unregistered
         self.__dict__["body"] = self._seq(summary.tree, False)[0]
         self.outputs = [name for name, _ in summary.outputs]
+        self.in_rank = len(summary.input) - 1
+        self.out_ranks = [len(shape) - 1 for _, shape in summary.outputs]
         self.depth = max((r.depth for r in summary.rows), default=0)
 
     def _seq(self, rows, fresh):
@@ -98,11 +109,15 @@ class Net(nn.Module):
                     if self.inplace and layer.kind != "output" else None
                 split = [c[-1] for c in layer.inputs(row.input, len(row.branches))] \
                     if layer.split else None
-                module = Branches(subs, layer.module(row), first, split)
+                ranks = [len(b[-1].output if b else row.input) - 1 for b in row.branches]
+                module = Branches(subs, layer.module(row), first, split,
+                                  ranks if len(set(ranks)) > 1 else None)
                 out_fresh = True
             elif row.source is not None:
+                ranks = [len(row.input) - 1, len(row.source.output) - 1]
                 module = RefMerge(layer.module(row), row.source.name,
-                                  self.inplace and fresh and row.input == row.output)
+                                  self.inplace and fresh and row.input == row.output,
+                                  ranks if len(set(ranks)) > 1 else None)
                 out_fresh = True
             else:
                 module = layer.module(row)
@@ -135,14 +150,16 @@ class Net(nn.Module):
             owner.add_module(last, module)
 
     def forward(self, x):
-        if x.dim() > 2:  # one copy to plain channels-first, so every layer runs its usual kernels
-            x = picture(x).movedim(-1, 1).contiguous()
+        if self.in_rank:  # one copy to plain channels-first, so every layer runs its usual kernels
+            x = picture(x, self.in_rank).movedim(-1, 1).contiguous()
         saved = {}
         with _stack(self.depth):
             y = self.body(x, saved)
         if len(self.outputs) > 1:  # side outputs first, in order, then the last layer's
-            return tuple(picture(channels_last(saved.get(n, y))) for n in self.outputs)
-        return picture(channels_last(y))
+            return tuple(picture(channels_last(saved.get(n, y), r), r)
+                         for n, r in zip(self.outputs, self.out_ranks))
+        r = self.out_ranks[-1]
+        return picture(channels_last(y, r), r)
 
 
 class _stack:

@@ -57,4 +57,4 @@ class Flatten(Layer):
 
     def module(self, row):
         from ..backends.modules import Flatten
-        return Flatten()
+        return Flatten(len(row.input) - 1)

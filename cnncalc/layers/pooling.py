@@ -96,7 +96,7 @@ class _GlobalPool(Layer):
 
     def module(self, row):
         from ..backends.modules import GlobalPool
-        return GlobalPool(self.kind == "globalmaxpool")
+        return GlobalPool(self.kind == "globalmaxpool", len(row.input) - 1)
 
 
 class GlobalAvgPool(_GlobalPool):

@@ -34,7 +34,7 @@ class DropPath(Layer):
 
     def module(self, row):
         from ..backends.modules import DropPath
-        return DropPath(self.rate)
+        return DropPath(self.rate, len(row.input) - 1)
 
 
 class LayerScale(Layer):
@@ -52,7 +52,7 @@ class LayerScale(Layer):
 
     def module(self, row):
         from ..backends.modules import LayerScale
-        return LayerScale(row.input[-1], self.init)
+        return LayerScale(row.input[-1], self.init, len(row.input) - 1)
 
 
 def _prod(x):

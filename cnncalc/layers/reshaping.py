@@ -188,7 +188,7 @@ class Reshape(Layer):
 
     def module(self, row):
         from ..backends.modules import Reshape
-        return Reshape(row.output)
+        return Reshape(row.input, row.output)
 
 
 class PixelShuffle(Layer):
@@ -257,4 +257,4 @@ class Shuffle(Layer):
 
     def module(self, row):
         from ..backends.modules import ChannelShuffle
-        return ChannelShuffle(self.groups)
+        return ChannelShuffle(self.groups, row.input)

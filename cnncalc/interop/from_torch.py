@@ -1,0 +1,1104 @@
+"""A PyTorch module as a cnncalc spec: torch.fx traces it (so '+', '*', torch.cat, chunk,
+flatten and view are seen, which forward hooks cannot see), shape propagation gives every
+tensor's shape, and each node maps to a statement (``graph.Op``); ``graph.emit`` writes the
+spec. Module paths become layer names (layer1.0.conv1). Anything without a counterpart is
+listed, with its node and operator, and nothing is guessed."""
+
+from __future__ import annotations
+
+import operator
+
+from ..errors import CnnCalcError
+from .graph import Op, Unsupported, emit
+
+
+class Layout:
+    """Where a tensor keeps its channels and in which order its spatial axes run: PyTorch
+    models hold (N, C, H, W), 'picture' order; cnncalc's own module runs (N, C, W, H)."""
+    __slots__ = ("first", "picture", "rank")
+
+    def __init__(self, first, picture, rank):
+        self.first, self.picture, self.rank = first, picture, rank
+
+    def spec(self, sizes):
+        """Per-axis sizes of this tensor's order → the spec's order (width first)."""
+        sizes = tuple(sizes)
+        if self.picture and len(sizes) >= 2:
+            return (*sizes[:-2], sizes[-1], sizes[-2])
+        return sizes
+
+    def spatial(self, shape):
+        """The spatial sizes (spec order) and channels of a tensor's shape (batch first)."""
+        if self.rank == 0:
+            return (), shape[1]
+        if self.first:
+            return self.spec(shape[2:]), shape[1]
+        return self.spec(shape[1:-1]), shape[-1]
+
+    def channel_dim(self):
+        return 1 if self.first or self.rank == 0 else self.rank + 1
+
+
+def _axes(values) -> str:
+    values = tuple(values)
+    return str(values[0]) if len(set(values)) == 1 else "x".join(map(str, values))
+
+
+def _per_axis(v, rank):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * rank
+
+
+class _Importer:
+    def __init__(self, gm, layout, source):
+        self.gm, self.source = gm, source
+        self.modules = dict(gm.named_modules())
+        self.layouts = {}   # node name -> Layout (None for non-tensors)
+        self.ops = []
+        self.ids = {}       # node name -> op id standing for its tensor
+        self.problems = []
+        self.input_layout = layout
+        self.consts = set()  # nodes computed without the input (buffers, shapes, constants)
+        self.skip = set()    # nodes folded into another
+        self.shuffles = {}   # a channel shuffle's transpose -> (its input, groups)
+
+    # --- helpers ----------------------------------------------------------------------------
+    def shape(self, node):
+        meta = node.meta.get("tensor_meta")
+        return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
+
+    def layout_of(self, arg):
+        return self.layouts.get(getattr(arg, "name", None))
+
+    def fail(self, node, what):
+        self.problems.append((node.name, what))
+
+    def add(self, node, text, inputs, name=None, **kw):
+        op = Op(node.name, text, [self.ids[i.name] for i in inputs], name, f"node {node.name}",
+                **kw)
+        if name is None:  # a function: the module it runs in, if that module makes only it
+            stack = node.meta.get("nn_module_stack") or {}
+            op.meta["module"] = list(stack)[-1] if stack else None
+        self.ops.append(op)
+        self.ids[node.name] = op.id
+        return op
+
+    def alias(self, node, arg, layout=None):
+        """The node is its argument again (a layout change, identity, contiguous)."""
+        self.ids[node.name] = self.ids[arg.name]
+        self.layouts[node.name] = layout or self.layouts[arg.name]
+
+    def name_functions(self):
+        """A function that is the only op of its module (a wrapper) takes the module's path."""
+        count = {}
+        for op in self.ops:
+            m = op.meta.get("module")
+            if m and not op.name:
+                count[m] = count.get(m, 0) + 1
+        owned = {op.name for op in self.ops if op.name}
+        for op in self.ops:
+            m = op.meta.get("module")
+            if m and not op.name and count[m] == 1 and m not in owned:
+                op.name = m
+
+    def ops_by_id(self):
+        return {op.id: op for op in self.ops}
+
+    def pad_before(self, x, node):
+        """The F.pad that makes ``x``, when ``node`` is its only reader and both run in one
+        module (a 'same' conv wrapper): then the padding is the layer's own. A padding layer
+        of its own (nn.ZeroPad2d, cnncalc's zeropad) stays a row."""
+        op = self.ops_by_id().get(self.ids.get(x.name))
+        if op is None or "pads" not in op.meta or list(x.users) != [node]:
+            return None
+        stack = list((node.meta.get("nn_module_stack") or {}))
+        owner = stack[-2] if node.op == "call_module" and len(stack) > 1 else \
+            (stack[-1] if stack and node.op != "call_module" else None)
+        return op if owner is not None and op.meta.get("module") == owner else None
+
+    def drop(self, op):
+        self.ops.remove(op)
+
+    def tensor_args(self, node):
+        return [a for a in _flat(node.args) + _flat(node.kwargs.values())
+                if hasattr(a, "op") and a.name in self.ids]
+
+    # --- the walk -----------------------------------------------------------------------------
+    def run(self, example_shape):
+        graph = self.gm.graph
+        for node in graph.nodes:
+            if node.op == "placeholder":
+                self.ids[node.name] = "input"
+                self.layouts[node.name] = self.input_layout
+            elif node.op == "get_attr":
+                self.consts.add(node.name)
+            elif node.op == "output":
+                self.outputs = [self.ids[a.name] for a in _flat(node.args) if hasattr(a, "name")
+                                and a.name in self.ids]
+            elif node.name in self.skip:
+                continue
+            elif all(not (hasattr(a, "op") and a.name in self.ids)
+                     for a in _flat(node.args) + _flat(node.kwargs.values())):
+                self.consts.add(node.name)  # sizes, shapes and constants: no tensor flows in
+            else:
+                self.node(node)
+        return self.ops
+
+    def node(self, node):
+        if node.op == "call_module":
+            module = self.modules[node.target]
+            handler = MODULES.get(type(module).__name__)
+            if handler is None:
+                self.fail(node, f"module {type(module).__name__} ({node.target})")
+                return
+            handler(self, node, module)
+        else:
+            name = _target_name(node)
+            handler = FUNCTIONS.get(name)
+            if handler is None:
+                self.fail(node, f"{node.op} {name}")
+                return
+            handler(self, node)
+
+
+def _flat(args):
+    out = []
+    for a in args:
+        if isinstance(a, (list, tuple)):
+            out += _flat(a)
+        elif isinstance(a, dict):
+            out += _flat(a.values())
+        else:
+            out.append(a)
+    return out
+
+
+def _target_name(node) -> str:
+    t = node.target
+    if node.op == "call_method":
+        return f"Tensor.{t}"
+    if t in (operator.add, operator.iadd):
+        return "add"
+    if t in (operator.mul, operator.imul):
+        return "mul"
+    if t is operator.getitem:
+        return "getitem"
+    if t in (operator.truediv, operator.itruediv):
+        return "truediv"
+    return f"{getattr(t, '__module__', '')}.{getattr(t, '__name__', t)}".replace(
+        "torch._C._nn", "torch.nn.functional").replace("torch._C._VariableFunctions", "torch")
+
+
+# --- module handlers -----------------------------------------------------------------------------
+
+def _conv(imp, node, m):
+    x = node.args[0]
+    lay = imp.layout_of(x)
+    rank = m.weight.dim() - 2
+    kernel = lay.spec(m.kernel_size)
+    dilation = lay.spec(_per_axis(m.dilation, rank))
+    stride = lay.spec(_per_axis(m.stride, rank))
+    if getattr(m, "padding_mode", "zeros") != "zeros":
+        imp.fail(node, f"padding_mode {m.padding_mode!r} (cnncalc pads with zeros; write "
+                       "reflectpad before the conv)")
+        return
+    if isinstance(m.padding, str):
+        if m.padding == "same" and all(s == 1 for s in stride):
+            padding = " same"
+        elif m.padding == "valid":
+            padding = ""
+        else:
+            imp.fail(node, f"padding {m.padding!r} with stride {stride}")
+            return
+    else:
+        padding = _padding_words(lay.spec(_per_axis(m.padding, rank)), kernel, dilation)
+    pad = imp.pad_before(x, node)
+    if pad is not None and not padding and pad.meta["value"] == 0:
+        words = _side_padding(pad.meta["pads"], kernel, stride, dilation, pad.meta["sizes"])
+        if words is not None:  # F.pad then the conv: Keras' 'same' with a stride, say
+            padding, x = words, pad.meta["of"]
+            imp.drop(pad)
+    cin = lay.spatial(imp.shape(node.args[0]))[1]
+    if m.groups == cin and m.groups > 1 and m.out_channels % cin == 0:
+        text = f"dwconv {'x'.join(map(str, kernel))}"
+        if m.out_channels != cin:
+            text += f" multiplier {m.out_channels // cin}"
+    else:
+        text = f"conv {'x'.join(map(str, kernel))}x{m.out_channels}"
+    text += padding
+    if any(s != 1 for s in stride):
+        text += f" stride {_axes(stride)}"
+    if any(d != 1 for d in dilation):
+        text += f" dilation {_axes(dilation)}"
+    if m.groups != 1 and not text.startswith("dwconv"):
+        text += f" groups {m.groups}"
+    if m.bias is None:
+        text += " nobias"
+    op = imp.add(node, text, [x], node.target)
+    op.meta["cin"] = cin
+    imp.layouts[node.name] = lay
+
+
+def _padding_words(p, kernel, dilation) -> str:
+    if all(v == 0 for v in p):
+        return ""
+    half = tuple((d * (k - 1) + 1) // 2 for k, d in zip(kernel, dilation))
+    if p == half and all(k % 2 for k in kernel):
+        return " pad half"
+    return f" pad {_axes(p)}"
+
+
+def _side_padding(pads, kernel, stride, dilation, sizes):
+    """Padding per side (before, after) per axis folded from an F.pad: Keras' 'same' when it
+    is exactly that at these sizes, 'causal' for a sequence padded before only, else
+    symmetric 'pad P'; None if none of these."""
+    from ..layers.conv import window_axis
+    if len(pads) == 1 and pads[0] == (dilation[0] * (kernel[0] - 1), 0) and pads[0][0]:
+        return " causal"
+    same = []
+    for n, k, s, d in zip(sizes, kernel, stride, dilation):
+        _, b, a, _ = window_axis(n, k, s, d, "same", False, "", None)
+        same.append((b, a))
+    if list(pads) == same:
+        return " same"
+    if all(b == a for b, a in pads):
+        return f" pad {_axes([b for b, _ in pads])}" if any(b for b, _ in pads) else ""
+    return None
+
+
+def _deconv(imp, node, m):
+    x = node.args[0]
+    lay = imp.layout_of(x)
+    rank = m.weight.dim() - 2
+    kernel = lay.spec(m.kernel_size)
+    stride = lay.spec(_per_axis(m.stride, rank))
+    dilation = lay.spec(_per_axis(m.dilation, rank))
+    pad = lay.spec(_per_axis(m.padding, rank))
+    extra = lay.spec(_per_axis(m.output_padding, rank))
+    if m.groups != 1:
+        imp.fail(node, "ConvTranspose with groups")
+        return
+    words = []
+    for k, s, d, p, op in zip(kernel, stride, dilation, pad, extra):
+        ke = d * (k - 1) + 1
+        if p == 0 and op == max(s - ke, 0):
+            words.append("valid")
+        elif ke >= s and (p, p - op) == ((ke - s) // 2, ke - s - (ke - s) // 2):
+            words.append("same")  # Keras crops (k - s) // 2 before, the rest after
+        else:
+            imp.fail(node, f"ConvTranspose with padding {p} and output_padding {op}: it crops "
+                           f"{p} before and {p - op} after, which neither 'valid' nor 'same' "
+                           "(Keras' Conv2DTranspose) does")
+            return
+    if len(set(words)) > 1:
+        imp.fail(node, "ConvTranspose whose axes differ in padding")
+        return
+    text = f"deconv {'x'.join(map(str, kernel))}x{m.out_channels}"
+    text += " same" if words[0] == "same" else ""
+    if any(s != 1 for s in stride):
+        text += f" stride {_axes(stride)}"
+    if any(d != 1 for d in dilation):
+        text += f" dilation {_axes(dilation)}"
+    if m.bias is None:
+        text += " nobias"
+    op = imp.add(node, text, [x], node.target)
+    if words[0] == "valid":  # a crop after it of Keras' 'same' makes it 'deconv ... same'
+        crops = [(max(d * (k - 1) + 1 - s, 0) // 2, max(d * (k - 1) + 1 - s, 0)
+                  - max(d * (k - 1) + 1 - s, 0) // 2)
+                 for k, s, d in zip(kernel, stride, dilation)]
+        op.meta["cropped_same"] = crops if any(b or a for b, a in crops) else None
+    imp.layouts[node.name] = lay
+
+
+def _simple(text_of):
+    """A module or function that keeps the layout and reads one tensor."""
+    def handler(imp, node, m=None):
+        x = node.args[0]
+        text = text_of(imp, node, m)
+        if text is None:
+            return
+        imp.add(node, text, [x], node.target if node.op == "call_module" else None)
+        imp.layouts[node.name] = imp.layout_of(x)
+    return handler
+
+
+def _act(word):
+    return _simple(lambda imp, node, m: word)
+
+
+def _leaky(imp, node, m):
+    slope = m.negative_slope if m is not None else node.kwargs.get(
+        "negative_slope", node.args[1] if len(node.args) > 1 else 0.01)
+    if abs(slope - 0.2) > 1e-9:
+        imp.fail(node, f"LeakyReLU with slope {slope} (cnncalc's leakyrelu has Keras' 0.2)")
+        return None
+    return "leakyrelu"
+
+
+def _softmax(imp, node, m):
+    dim = m.dim if m is not None else node.kwargs.get("dim", node.args[1] if len(node.args) > 1
+                                                      else None)
+    lay = imp.layout_of(node.args[0])
+    if dim is None or dim % (lay.rank + 2) != lay.channel_dim():
+        imp.fail(node, f"softmax over dimension {dim}, not the channels")
+        return None
+    return "softmax"
+
+
+def _batchnorm(imp, node, m):
+    if not m.affine or not m.track_running_stats:
+        imp.fail(node, "BatchNorm without affine or running statistics")
+        return None
+    return "batchnorm"
+
+
+def _pool(kind):
+    def text(imp, node, m):
+        lay = imp.layout_of(node.args[0])
+        rank = lay.rank
+        k = lay.spec(_per_axis(m.kernel_size, rank))
+        s = lay.spec(_per_axis(m.stride if m.stride else m.kernel_size, rank))
+        p = lay.spec(_per_axis(m.padding, rank))
+        if kind == "maxpool" and any(d != 1 for d in _per_axis(m.dilation, rank)):
+            imp.fail(node, "MaxPool with dilation")
+            return None
+        out = f"{kind} {_axes(k)}"
+        if s != k:
+            out += f" stride {_axes(s)}"
+        if any(p):
+            out += f" pad {_axes(p)}"
+            if kind == "avgpool" and m.count_include_pad:
+                out += " countpad"
+        if m.ceil_mode:
+            out += " ceil"
+        return out
+    return _simple(text)
+
+
+def _adaptive(kind):
+    def text(imp, node, m):
+        lay = imp.layout_of(node.args[0])
+        size = m.output_size
+        if size is None or (isinstance(size, tuple) and None in size):
+            imp.fail(node, "adaptive pooling that keeps an axis (None)")
+            return None
+        return f"{kind} {_axes(lay.spec(_per_axis(size, lay.rank)))}"
+    return _simple(text)
+
+
+def _linear(imp, node, m):
+    x = node.args[0]
+    lay = imp.layout_of(x)
+    if lay.rank and lay.first:
+        imp.fail(node, "Linear on the last spatial axis of a channels-first map")
+        return
+    text = f"dense {m.out_features}" + ("" if m.bias is not None else " nobias")
+    imp.add(node, text, [x], node.target)
+    imp.layouts[node.name] = lay
+
+
+def _flatten_to_vector(imp, node, x):
+    imp.add(node, "flatten", [x], node.target if node.op == "call_module" else None)
+    imp.layouts[node.name] = Layout(True, False, 0)
+
+
+def _flatten_module(imp, node, m):
+    lay = imp.layout_of(node.args[0])
+    if m.start_dim != 1 or m.end_dim != -1:
+        imp.fail(node, f"Flatten({m.start_dim}, {m.end_dim})")
+        return
+    if lay.rank == 0:
+        imp.alias(node, node.args[0])
+        return
+    _flatten_to_vector(imp, node, node.args[0])
+
+
+def _dropout(imp, node, m):
+    return f"dropout {m.p:g}" if m.p < 1 else None
+
+
+def _upsample(imp, node, m):
+    lay = imp.layout_of(node.args[0])
+    f = m.scale_factor
+    if f is None or any(float(v) != int(v) for v in _per_axis(f, lay.rank)):
+        imp.fail(node, "Upsample to a size, or by a fraction (cnncalc's upsample takes whole factors)")
+        return None
+    mode = m.mode
+    if mode != "nearest" and (mode not in ("linear", "bilinear", "trilinear") or m.align_corners):
+        imp.fail(node, f"Upsample mode {mode!r}, align_corners {m.align_corners}")
+        return None
+    return f"upsample {_axes(lay.spec([int(v) for v in _per_axis(f, lay.rank)]))}" + (
+        "" if mode == "nearest" else " bilinear")
+
+
+def _pad_module(word):
+    def text(imp, node, m):
+        lay = imp.layout_of(node.args[0])
+        if word == "zeropad" and getattr(m, "value", 0) != 0:
+            imp.fail(node, f"padding with {m.value}, not zeros")
+            return None
+        return f"{word} {_pad_text(lay, m.padding)}"
+    return _simple(text)
+
+
+def _pad_text(lay, padding):
+    """F.pad's order (last axis first: left, right, top, bottom) → before and after per axis
+    in the spec's order."""
+    pads = list(_per_axis(padding, 2 * lay.rank))
+    per_axis = [(pads[2 * i], pads[2 * i + 1]) for i in range(lay.rank)][::-1]  # first axis first
+    per_axis = list(lay.spec(per_axis)) if lay.rank >= 2 else per_axis
+    if all(b == a for b, a in per_axis):
+        return _axes([b for b, _ in per_axis])
+    return "x".join(f"{b}x{a}" for b, a in per_axis)
+
+
+def _layernorm(imp, node, m):
+    lay = imp.layout_of(node.args[0])
+    shape = imp.shape(node.args[0])
+    if tuple(m.normalized_shape) != (shape[-1],) or (lay.rank and lay.first):
+        imp.fail(node, f"LayerNorm over {tuple(m.normalized_shape)} (cnncalc's layernorm is over "
+                       "the channels, on a channels-last tensor)")
+        return None
+    if not m.elementwise_affine:
+        imp.fail(node, "LayerNorm without its scale and offset")
+        return None
+    return f"layernorm eps {m.eps:g}"
+
+
+def _groupnorm(imp, node, m):
+    return f"groupnorm {m.num_groups} eps {m.eps:g}" if m.affine else None
+
+
+def _instancenorm(imp, node, m):
+    return "instancenorm" + (" affine" if m.affine else "") + (
+        f" eps {m.eps:g}" if m.eps != 1e-5 else "")
+
+
+def _prelu(imp, node, m):
+    c = imp.layout_of(node.args[0]).spatial(imp.shape(node.args[0]))[1]
+    if m.num_parameters != c:
+        imp.fail(node, f"PReLU with {m.num_parameters} slope(s) for {c} channels")
+        return None
+    return "prelu"
+
+
+def _identity(imp, node, m=None):
+    imp.alias(node, node.args[0])
+
+
+def _shuffle(imp, node, m):
+    return f"shuffle {m.groups}"
+
+
+MODULES = {
+    **{f"Conv{d}d": _conv for d in (1, 2, 3)},
+    **{f"ConvTranspose{d}d": _deconv for d in (1, 2, 3)},
+    **{f"BatchNorm{d}d": _simple(_batchnorm) for d in (1, 2, 3)},
+    **{f"MaxPool{d}d": _pool("maxpool") for d in (1, 2, 3)},
+    **{f"AvgPool{d}d": _pool("avgpool") for d in (1, 2, 3)},
+    **{f"AdaptiveAvgPool{d}d": _adaptive("adaptiveavgpool") for d in (1, 2, 3)},
+    **{f"AdaptiveMaxPool{d}d": _adaptive("adaptivemaxpool") for d in (1, 2, 3)},
+    **{f"InstanceNorm{d}d": _simple(_instancenorm) for d in (1, 2, 3)},
+    **{f"Dropout{d}": _simple(_dropout) for d in ("", "1d", "2d", "3d")},
+    **{f"ZeroPad{d}d": _pad_module("zeropad") for d in (1, 2, 3)},
+    **{f"ConstantPad{d}d": _pad_module("zeropad") for d in (1, 2, 3)},
+    **{f"ReflectionPad{d}d": _pad_module("reflectpad") for d in (1, 2, 3)},
+    "ReLU": _act("relu"), "ReLU6": _act("relu6"), "SiLU": _act("silu"), "GELU": _act("gelu"),
+    "Hardswish": _act("hardswish"), "Hardsigmoid": _act("hardsigmoid"),
+    "Sigmoid": _act("sigmoid"), "Tanh": _act("tanh"), "ELU": _act("elu"), "SELU": _act("selu"),
+    "Mish": _act("mish"), "LeakyReLU": _simple(_leaky), "Softmax": _simple(_softmax),
+    "PReLU": _simple(_prelu), "Identity": _identity, "Linear": _linear,
+    "Flatten": _flatten_module, "Upsample": _simple(_upsample),
+    "PixelShuffle": _simple(lambda imp, node, m: f"pixelshuffle {m.upscale_factor}"),
+    "PixelUnshuffle": _simple(lambda imp, node, m: f"pixelunshuffle {m.downscale_factor}"),
+    "ChannelShuffle": _simple(_shuffle), "LayerNorm": _simple(_layernorm),
+    "GroupNorm": _simple(_groupnorm),
+    "StochasticDepth": _simple(lambda imp, node, m: f"droppath {m.p:g}"),
+    "DropPath": _simple(lambda imp, node, m: f"droppath {getattr(m, 'p', getattr(m, 'drop_prob', 0)):g}"),
+}
+
+
+# --- function and method handlers ------------------------------------------------------------------
+
+def _arg(node, i, key, default=None):
+    if len(node.args) > i:
+        return node.args[i]
+    return node.kwargs.get(key, default)
+
+
+def _merge(word):
+    def handler(imp, node):
+        tensors = [a for a in node.args[:2] if hasattr(a, "op")]
+        flowing = [a for a in tensors if a.name in imp.ids]
+        if len(flowing) == 2:
+            lay = imp.layout_of(flowing[0])
+            lay2 = imp.layout_of(flowing[1])
+            main = lay if lay.rank >= lay2.rank else lay2
+            imp.add(node, word, flowing)
+            imp.layouts[node.name] = main
+            return
+        x = flowing[0]
+        other = next((a for a in node.args[:2] if a is not x), None)
+        if word == "multiply" and hasattr(other, "op") and other.name in imp.consts:
+            c = imp.layout_of(x).spatial(imp.shape(x))[1]
+            shape = imp.shape(other)
+            if shape is not None and int(_prod(shape)) == c:  # a scale per channel
+                imp.add(node, "layerscale", [x])
+                imp.layouts[node.name] = imp.layout_of(x)
+                return
+        imp.fail(node, f"{'adds' if word == 'add' else 'multiplies by'} a constant")
+    return handler
+
+
+def _prod(v):
+    out = 1
+    for n in v:
+        out *= n
+    return out
+
+
+def _cat(imp, node):
+    tensors = [a for a in _flat(_arg(node, 0, "tensors", ())) if hasattr(a, "op")]
+    dim = _arg(node, 1, "dim", 0)
+    lay = imp.layout_of(tensors[0])
+    if dim % (lay.rank + 2) != lay.channel_dim():
+        imp.fail(node, f"torch.cat along dimension {dim}, not the channels")
+        return
+    if len(tensors) == 1:
+        imp.alias(node, tensors[0])
+        return
+    crop = False
+    if len(tensors) == 2:  # cnncalc's 'concat ID crop': the second centre-cropped to the first
+        second = imp.ops_by_id().get(imp.ids[tensors[1].name])
+        if second is not None and second.kind == "crop" and second.meta.get("centre"):
+            tensors = [tensors[0], second.meta["of"]]
+            imp.ops.remove(second)
+            crop = True
+    op = imp.add(node, "concat", tensors, meta={"crop": crop})
+    op.meta["crop"] = crop
+    imp.layouts[node.name] = lay
+
+
+def _activation(word):
+    def handler(imp, node):
+        x = node.args[0]
+        if word == "leakyrelu" and _leaky(imp, node, None) is None:
+            return
+        if word == "softmax" and _softmax(imp, node, None) is None:
+            return
+        if word == "gelu" and node.kwargs.get("approximate", "none") != "none":
+            imp.fail(node, "GELU with the tanh approximation (cnncalc's gelu is the exact one)")
+            return
+        imp.add(node, word, [x])
+        imp.layouts[node.name] = imp.layout_of(x)
+    return handler
+
+
+def _global(word):
+    def handler(imp, node):
+        x = node.args[0]
+        lay = imp.layout_of(x)
+        dims = _arg(node, 1, "dim")
+        keep = _arg(node, 2, "keepdim", False)
+        dims = tuple(d % (lay.rank + 2) for d in _per_axis(dims, 1)) if dims is not None else ()
+        spatial = tuple(range(2, 2 + lay.rank)) if lay.first else tuple(range(1, 1 + lay.rank))
+        if tuple(sorted(dims)) != spatial:
+            imp.fail(node, f"{word} over dimensions {dims}, not the spatial ones")
+            return
+        imp.add(node, f"adaptive{word[6:]} 1" if keep else word, [x])
+        imp.layouts[node.name] = lay if keep else Layout(True, False, 0)
+    return handler
+
+
+def _fpool(kind):
+    def handler(imp, node):
+        x = node.args[0]
+        lay = imp.layout_of(x)
+        rank = lay.rank
+        k = lay.spec(_per_axis(_arg(node, 1, "kernel_size"), rank))
+        stride = _arg(node, 2, "stride") or _arg(node, 1, "kernel_size")
+        s = lay.spec(_per_axis(stride, rank))
+        p = lay.spec(_per_axis(_arg(node, 3, "padding", 0), rank))
+        ceil = _arg(node, 5 if kind == "maxpool" else 4, "ceil_mode", False)
+        text = f"{kind} {_axes(k)}" + (f" stride {_axes(s)}" if s != k else "")
+        pad = imp.pad_before(x, node)
+        wanted = float("-inf") if kind == "maxpool" else 0
+        words = None
+        if pad is not None and pad.meta["value"] == wanted and not any(p):
+            words = _side_padding(pad.meta["pads"], k, s, (1,) * rank, pad.meta["sizes"])
+        if words is not None:  # F.pad then the pool: padding per side
+            text += words
+            x = pad.meta["of"]
+            imp.drop(pad)
+        elif any(p):
+            text += f" pad {_axes(p)}"
+            if kind == "avgpool" and _arg(node, 5, "count_include_pad", True):
+                text += " countpad"
+        if ceil:
+            text += " ceil"
+        op = imp.add(node, text, [x])
+        op.meta["padded"] = words is not None
+        imp.layouts[node.name] = lay
+    return handler
+
+
+def _truediv(imp, node):
+    """cnncalc's average pooling over asymmetric padding divides by a constant count: with
+    it, the pool averages real pixels only, as Keras does."""
+    x, d = node.args[:2]
+    op = imp.ops_by_id().get(imp.ids.get(getattr(x, "name", None)))
+    if op is not None and op.kind == "avgpool" and op.meta.get("padded") and \
+            getattr(d, "name", None) in imp.consts:
+        imp.alias(node, x)
+        return
+    imp.fail(node, "division")
+
+
+def _adaptive_f(kind):
+    def handler(imp, node):
+        x = node.args[0]
+        lay = imp.layout_of(x)
+        size = _arg(node, 1, "output_size")
+        imp.add(node, f"{kind} {_axes(lay.spec(_per_axis(size, lay.rank)))}", [x])
+        imp.layouts[node.name] = lay
+    return handler
+
+
+def _flatten_f(imp, node):
+    x = node.args[0]
+    start = _arg(node, 1, "start_dim", 0)
+    end = _arg(node, 2, "end_dim", -1)
+    if start != 1 or end != -1:
+        imp.fail(node, f"flatten({start}, {end})")
+        return
+    if imp.layout_of(x).rank == 0:
+        imp.alias(node, x)
+        return
+    _flatten_to_vector(imp, node, x)
+
+
+def _reshape(imp, node):
+    x = node.args[0]
+    lay = imp.layout_of(x)
+    before, after = imp.shape(x), imp.shape(node)
+    if after is None or before is None:
+        imp.fail(node, "a reshape of unknown shape")
+        return
+    source = _shuffled(imp, x)
+    if source is not None:  # the end of a channel shuffle
+        imp.add(node, f"shuffle {source[1]}", [source[0]])
+        imp.layouts[node.name] = imp.layout_of(source[0])
+        return
+    if len(after) == 2 and len(before) > 2:  # x.view(N, -1): a flatten
+        _flatten_to_vector(imp, node, x)
+        return
+    users = list(node.users)
+    if len(after) == len(before) + 1 and lay.first and len(users) == 1 and \
+            _target_name(users[0]) in ("Tensor.transpose", "torch.transpose") and \
+            {d % len(after) for d in users[0].args[1:3]} == {1, 2}:
+        imp.shuffles[users[0].name] = (x, after[1])  # view (N, G, C / G, ...), transpose
+        imp.alias(node, x)
+        return
+    if not lay.first or lay.rank == 0:  # Keras' order: rows, columns, channels
+        target = Layout(False, True, len(after) - 2)
+        spatial, c = target.spatial(after)
+        imp.add(node, f"reshape {'x'.join(map(str, (*spatial, c)))}", [x])
+        imp.layouts[node.name] = target
+        return
+    imp.fail(node, f"reshape of a channels-first tensor {before} to {after} (cnncalc reshapes "
+                   "in Keras' order: rows, columns, channels)")
+
+
+def _shuffled(imp, x):
+    """(input, groups) when ``x`` is a channel shuffle's transpose (maybe made contiguous)."""
+    while _target_name(x) in ("Tensor.contiguous",):
+        x = x.args[0]
+    return imp.shuffles.get(getattr(x, "name", None))
+
+
+def _transpose(imp, node):
+    x = node.args[0]
+    if node.name in imp.shuffles:  # the middle of a channel shuffle: its end emits it
+        imp.alias(node, imp.shuffles[node.name][0])
+        return
+    lay = imp.layout_of(x)
+    n = lay.rank + 2
+    if _target_name(node) in ("Tensor.permute", "torch.permute"):
+        perm = tuple(d % n for d in _flat(node.args[1:]))
+    elif _target_name(node) in ("Tensor.movedim", "torch.movedim"):
+        src, dst = (d % n for d in node.args[1:3])
+        perm = list(range(n))
+        perm.insert(dst, perm.pop(src))
+        perm = tuple(perm)
+    else:
+        a, b = (d % n for d in _flat(node.args[1:3]))
+        perm = list(range(n))
+        perm[a], perm[b] = perm[b], perm[a]
+        perm = tuple(perm)
+    new = _permuted(lay, perm)
+    if new is None:
+        imp.fail(node, f"a transpose {perm} that mixes the channels with the spatial axes")
+        return
+    imp.alias(node, x, new)
+
+
+def _permuted(lay, perm):
+    """The layout after a permutation of a tensor's axes; None unless it moves the channels
+    between first and last or swaps the last two spatial axes."""
+    n = lay.rank + 2
+    first = list(range(n))
+    cf_to_cl = [0, *range(2, n), 1]
+    cl_to_cf = [0, n - 1, *range(1, n - 1)]
+    swap_cf = first[:-2] + [n - 1, n - 2]
+    swap_cl = first[:-3] + [n - 2, n - 3, n - 1] if n >= 4 else None
+    perm = list(perm)
+    if perm == first:
+        return lay
+    if lay.first and perm == cf_to_cl:
+        return Layout(False, lay.picture, lay.rank)
+    if not lay.first and perm == cl_to_cf:
+        return Layout(True, lay.picture, lay.rank)
+    if lay.rank >= 2 and lay.first and perm == swap_cf:
+        return Layout(True, not lay.picture, lay.rank)
+    if lay.rank >= 2 and not lay.first and perm == swap_cl:
+        return Layout(False, not lay.picture, lay.rank)
+    return None
+
+
+def _getitem(imp, node):
+    x, index = node.args[:2]
+    op = imp.ops_by_id().get(imp.ids.get(getattr(x, "name", None)))
+    if op is not None and op.kind == "split" and isinstance(index, int):
+        take = imp.add(node, "take", [x], index=index)
+        take.index = index
+        imp.layouts[node.name] = imp.layout_of(x)
+        return
+    lay = imp.layout_of(x)
+    index = index if isinstance(index, tuple) else (index,)
+    if all(i is None or i == slice(None) for i in index):  # x[:, :, None, None]: a broadcast
+        imp.alias(node, x, Layout(True, lay.picture, len(index) - 2) if lay.rank == 0 else lay)
+        return
+    _slice(imp, node, x, lay, index)
+
+
+def _slice(imp, node, x, lay, index):
+    """x[:, :, a:b, c:d]: a crop (cnncalc's deconv 'same' and concat crop slice so)."""
+    shape = imp.shape(x)
+    if not lay.first or len(index) != lay.rank + 2 or any(i != slice(None) for i in index[:2]):
+        imp.fail(node, f"indexing {index}")
+        return
+    pairs = []
+    for i, n in zip(index[2:], shape[2:]):
+        if not isinstance(i, slice) or i.step not in (None, 1):
+            imp.fail(node, f"indexing {index}")
+            return
+        start, stop, _ = i.indices(n)
+        pairs.append((start, n - stop))
+    pairs = list(lay.spec(pairs))
+    src = imp.ops_by_id().get(imp.ids[x.name])
+    if src is not None and src.kind == "deconv" and len(x.users) == 1 and \
+            src.meta.get("cropped_same") is not None and pairs == src.meta["cropped_same"]:
+        src.text += " same"  # ConvTranspose then its Keras crop: deconv 'same'
+        imp.alias(node, x)
+        return
+    sizes = lay.spatial(shape)[0]
+    text = "crop " + ("x".join(f"{b}x{a}" for b, a in pairs)
+                      if any(b != a for b, a in pairs) else _axes([b for b, _ in pairs]))
+    op = imp.add(node, text, [x])
+    op.meta.update(of=x, centre=all(b == (b + a) // 2 for b, a in pairs), sizes=sizes)
+    imp.layouts[node.name] = lay
+
+
+def _split(imp, node):
+    x = node.args[0]
+    lay = imp.layout_of(x)
+    c = lay.spatial(imp.shape(x))[1]
+    name = _target_name(node)
+    dim = _arg(node, 2, "dim", 0)
+    if dim % (lay.rank + 2) != lay.channel_dim():
+        imp.fail(node, f"{name} along dimension {dim}, not the channels")
+        return
+    arg = _arg(node, 1, "chunks" if "chunk" in name else "split_size_or_sections")
+    if "chunk" in name:
+        sizes = [-(-c // arg)] * (c // -(-c // arg)) + ([c % -(-c // arg)] if c % -(-c // arg) else [])
+    elif isinstance(arg, int):
+        sizes = [arg] * (c // arg) + ([c % arg] if c % arg else [])
+    else:
+        sizes = list(arg)
+    imp.add(node, "split", [x], sizes=sizes)
+    imp.layouts[node.name] = lay
+
+
+def _fpad(imp, node):
+    x = node.args[0]
+    lay = imp.layout_of(x)
+    pads = _arg(node, 1, "pad")
+    mode = _arg(node, 2, "mode", "constant")
+    value = _arg(node, 3, "value", 0.0) or 0.0
+    per_axis = [(pads[2 * i], pads[2 * i + 1]) for i in range(len(pads) // 2)][::-1]
+    per_axis = [(0, 0)] * (lay.rank - len(per_axis)) + per_axis
+    per_axis = list(lay.spec(per_axis))
+    if mode == "reflect":
+        text = "reflectpad " + _pad_text(lay, pads)
+    elif mode == "constant" and value in (0, float("-inf")):
+        text = "zeropad " + _pad_text(lay, pads)
+    else:
+        imp.fail(node, f"padding in mode {mode!r} with value {value}")
+        return
+    op = imp.add(node, text, [x])
+    op.meta.update(pads=per_axis, value=value, of=x, sizes=lay.spatial(imp.shape(x))[0])
+    imp.layouts[node.name] = lay
+
+
+def _interpolate(imp, node):
+    x = node.args[0]
+    lay = imp.layout_of(x)
+    f = _arg(node, 2, "scale_factor")
+    mode = _arg(node, 3, "mode", "nearest")
+    if f is None or any(float(v) != int(v) for v in _per_axis(f, lay.rank)):
+        imp.fail(node, "interpolate to a size or by a fraction")
+        return
+    if mode != "nearest" and (mode not in ("linear", "bilinear", "trilinear") or
+                              _arg(node, 4, "align_corners")):
+        imp.fail(node, f"interpolate in mode {mode!r}")
+        return
+    imp.add(node, f"upsample {_axes(lay.spec([int(v) for v in _per_axis(f, lay.rank)]))}" +
+            ("" if mode == "nearest" else " bilinear"), [x])
+    imp.layouts[node.name] = lay
+
+
+def _fdropout(imp, node):
+    imp.add(node, f"dropout {_arg(node, 1, 'p', 0.5):g}", [node.args[0]])
+    imp.layouts[node.name] = imp.layout_of(node.args[0])
+
+
+def _alias_first(imp, node):
+    imp.alias(node, node.args[0])
+
+
+_ACTS = {"relu": "relu", "relu6": "relu6", "silu": "silu", "gelu": "gelu",
+         "hardswish": "hardswish", "hardsigmoid": "hardsigmoid", "sigmoid": "sigmoid",
+         "tanh": "tanh", "elu": "elu", "selu": "selu", "mish": "mish",
+         "leaky_relu": "leakyrelu", "softmax": "softmax"}
+FUNCTIONS = {"add": _merge("add"), "mul": _merge("multiply"), "truediv": _truediv,
+             "Tensor.add": _merge("add"), "Tensor.add_": _merge("add"),
+             "Tensor.mul": _merge("multiply"), "Tensor.mul_": _merge("multiply"),
+             "torch.add": _merge("add"), "torch.mul": _merge("multiply"),
+             "torch.cat": _cat, "torch.concat": _cat, "getitem": _getitem,
+             "torch.flatten": _flatten_f, "Tensor.flatten": _flatten_f,
+             "Tensor.view": _reshape, "Tensor.reshape": _reshape, "torch.reshape": _reshape,
+             "Tensor.permute": _transpose, "torch.permute": _transpose,
+             "Tensor.transpose": _transpose, "torch.transpose": _transpose,
+             "Tensor.movedim": _transpose, "torch.movedim": _transpose,
+             "Tensor.contiguous": _alias_first, "Tensor.clone": _alias_first,
+             "Tensor.mean": _global("globalavgpool"), "torch.mean": _global("globalavgpool"),
+             "Tensor.amax": _global("globalmaxpool"), "torch.amax": _global("globalmaxpool"),
+             "Tensor.chunk": _split, "torch.chunk": _split, "Tensor.split": _split,
+             "torch.split": _split, "torch.nn.functional.pad": _fpad,
+             "torch.nn.functional.interpolate": _interpolate,
+             "torch.nn.functional.dropout": _fdropout}
+for _name, _word in _ACTS.items():
+    for _prefix in ("torch.nn.functional.", "torch.", "Tensor."):
+        FUNCTIONS[_prefix + _name] = _activation(_word)
+    FUNCTIONS[f"Tensor.{_name}_"] = _activation(_word)
+    FUNCTIONS[f"torch.nn.functional.{_name}_"] = _activation(_word)
+for _d in (1, 2, 3):
+    FUNCTIONS[f"torch.nn.functional.max_pool{_d}d"] = _fpool("maxpool")
+    FUNCTIONS[f"torch.max_pool{_d}d"] = _fpool("maxpool")
+    FUNCTIONS[f"torch.nn.functional.avg_pool{_d}d"] = _fpool("avgpool")
+    FUNCTIONS[f"torch.avg_pool{_d}d"] = _fpool("avgpool")
+    FUNCTIONS[f"torch.nn.functional.adaptive_avg_pool{_d}d"] = _adaptive_f("adaptiveavgpool")
+    FUNCTIONS[f"torch.nn.functional.adaptive_max_pool{_d}d"] = _adaptive_f("adaptivemaxpool")
+    FUNCTIONS[f"torch.adaptive_avg_pool{_d}d"] = _adaptive_f("adaptiveavgpool")
+FUNCTIONS["torch.nn.functional.max_pool2d_with_indices"] = _fpool("maxpool")
+
+
+def _pixel_f(word):
+    def handler(imp, node):
+        x = node.args[0]
+        lay = imp.layout_of(x)
+        if lay.rank != 2 or not lay.first or not lay.picture:
+            imp.fail(node, f"{word} on a tensor that is not (N, C, H, W)")
+            return
+        imp.add(node, f"{word} {_arg(node, 1, 'upscale_factor') or _arg(node, 1, 'downscale_factor')}", [x])
+        imp.layouts[node.name] = lay
+    return handler
+
+
+for _prefix in ("torch.nn.functional.", "torch."):
+    FUNCTIONS[_prefix + "pixel_shuffle"] = _pixel_f("pixelshuffle")
+    FUNCTIONS[_prefix + "pixel_unshuffle"] = _pixel_f("pixelunshuffle")
+
+
+# --- the entry point -------------------------------------------------------------------------------
+
+_ACT_WORDS = set(_ACTS.values()) | {"relu", "linear"}
+_TAKES_ACT = ("conv", "deconv", "dense", "dwconv", "sepconv")
+
+
+def _fuse(ops, outputs):
+    """Statements that cnncalc writes as one but a module runs as two: a conv's fused
+    activation (a module named X.act after X), a separable conv's depthwise and pointwise
+    halves (X.depthwise, X.pointwise), and a wrapper's inner module (X.op)."""
+    by_name = {}
+    for op in ops:
+        if op.name and op.name.endswith(".op"):
+            op.name = op.name[:-3]
+        if op.name:
+            by_name[op.name] = op
+    users = {}
+    for op in ops:
+        for i in op.inputs:
+            users.setdefault(i, []).append(op)
+    gone = {}
+    for op in list(ops):
+        if not op.name or op.id in gone:
+            continue
+        base, _, last = op.name.rpartition(".")
+        owner = by_name.get(base)
+        if owner is None or op.inputs != [owner.id] or len(users.get(owner.id, ())) != 1 \
+                or owner.id in outputs:
+            continue
+        if last == "act" and op.text in _ACT_WORDS and owner.kind in _TAKES_ACT:
+            owner.text += f" {op.text}"
+            gone[op.id] = owner.id
+        elif last == "pointwise" and owner.kind == "dwconv" and op.kind == "conv":
+            pass
+    # X.depthwise then X.pointwise: sepconv (the names leave X itself unnamed)
+    for op in list(ops):
+        if op.name and op.name.endswith(".pointwise") and op.kind == "conv":
+            dw = by_name.get(op.name[:-len("pointwise")] + "depthwise")
+            if dw is None or op.inputs != [dw.id] or dw.kind != "dwconv" or \
+                    len(users.get(dw.id, ())) != 1:
+                continue
+            words = dw.text.split()
+            filters = op.text.split()[1].split("x")[-1]
+            rest = [w for w in words[2:] if w != "nobias"]
+            options = " ".join(rest + [w for w in op.text.split()[2:]])
+            op.text = f"sepconv {words[1]}x{filters} {options}".strip()
+            op.name = op.name[:-len(".pointwise")]
+            op.inputs = dw.inputs
+            gone[dw.id] = None
+    for op in ops:
+        op.inputs = [gone.get(i) or i for i in op.inputs]
+    kept = [op for op in ops if op.id not in gone]
+    outputs = [gone.get(o) or o for o in outputs]
+    return kept, outputs
+
+
+class Imported:
+    """An imported model: its spec ``text`` (``str()`` gives it) and its ``summary``."""
+
+    def __init__(self, text, summary):
+        self.text, self.summary = text, summary
+
+    def __str__(self):
+        return self.text
+
+
+def _is_cnncalc(module) -> bool:
+    return type(module).__module__.startswith("cnncalc.")
+
+
+def trace(module, input_shape: tuple, layout: str):
+    """torch.fx's graph of ``module`` with every tensor's shape, for a spec-order input
+    (width first) fed as the module expects it: 'nchw' or 'nhwc' (picture order)."""
+    import torch
+    import torch.fx
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    class Tracer(torch.fx.Tracer):
+        def is_leaf_module(self, m, name):  # stochastic depth: a row, not a branch on training
+            if type(m).__name__ in ("StochasticDepth", "DropPath"):
+                return True
+            return super().is_leaf_module(m, name)
+
+    was = module.training
+    module.eval()
+    try:
+        graph = Tracer().trace(module)
+    except Exception as e:  # torch.fx raises several types for code it cannot trace
+        raise CnnCalcError(f"torch.fx cannot trace {type(module).__name__}: {e}. cnncalc import "
+                           "needs a module without Python control flow on tensor values") from None
+    finally:
+        module.train(was)
+    gm = torch.fx.GraphModule(module, graph)
+    *spatial, c = input_shape
+    picture = (*spatial[:-2], *spatial[-2:][::-1]) if len(spatial) >= 2 else tuple(spatial)
+    example = torch.randn(1, *picture, c) if layout == "nhwc" else torch.randn(1, c, *picture)
+    gm.eval()
+    with torch.no_grad():
+        try:
+            ShapeProp(gm).propagate(example)
+        except Exception as e:
+            raise CnnCalcError(f"{type(module).__name__} does not run on an input of "
+                               f"{'x'.join(map(str, input_shape))}: {e}") from None
+    return gm
+
+
+def from_torch(module, input: str = "224x224x3", layout: str | None = None,
+               network: str | None = None, partial: bool = False) -> Imported:
+    """The spec of a PyTorch module, and its summary. ``input`` is the spec's input (width
+    first); ``layout`` how the module takes it: 'nchw' (PyTorch's convention, the default)
+    or 'nhwc' (cnncalc's own modules)."""
+    from ..api import summarize
+    from ..language.expand import load
+    shape = load(f"input {input}").input.shape
+    if any(isinstance(v, str) for v in shape):
+        raise CnnCalcError(f"--input {input}: importing needs numbers, e.g. 224x224x3")
+    layout = layout or ("nhwc" if _is_cnncalc(module) else "nchw")
+    rank = len(shape) - 1
+    gm = trace(module, shape, layout)
+    imp = _Importer(gm, Layout(layout == "nchw", True, rank) if rank else Layout(True, False, 0),
+                    type(module).__name__)
+    ops = imp.run(shape)
+    imp.name_functions()
+    if imp.problems and not partial:
+        raise Unsupported(imp.problems, type(module).__name__)
+    outputs = imp.outputs
+    if imp.problems:  # --partial: up to the first node without a counterpart
+        first = imp.problems[0][0]
+        ops = ops[:next((i for i, op in enumerate(ops) if op.id == first), len(ops))]
+        outputs = [ops[-1].id] if ops else []
+    ops, outputs = _fuse(ops, outputs)
+    name = network or getattr(module, "spec_name", None) or _snake(type(module).__name__)
+    text = emit(ops, outputs, "x".join(map(str, shape)), name)
+    if imp.problems:
+        text += (f"# import stopped at node {imp.problems[0][0]}: {imp.problems[0][1]} has no "
+                 "cnncalc counterpart\n")
+    return Imported(text, summarize(text))
+
+
+def _snake(name: str) -> str:
+    import re
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() or "network"
+
+
+def load_factory(where: str):
+    """'path/to/models.py:make_model' → the module its factory returns (running that file:
+    it is the user's own code, and importing it is the point)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+    path, _, factory = where.rpartition(":")
+    if not path or not factory:
+        raise CnnCalcError(f"{where}: expected FILE.py:FACTORY, e.g. models.py:resnet50")
+    file = Path(path)
+    if not file.is_file():
+        raise CnnCalcError(f"{path}: no such file")
+    spec = importlib.util.spec_from_file_location(f"_cnncalc_user_{file.stem}", file)
+    mod = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(file.parent.resolve()))
+    try:
+        spec.loader.exec_module(mod)
+    except Exception as e:
+        raise CnnCalcError(f"{path}: running it failed: {type(e).__name__}: {e}") from None
+    finally:
+        sys.path.pop(0)
+    fn = getattr(mod, factory, None)
+    if fn is None or not callable(fn):
+        names = [n for n in dir(mod) if callable(getattr(mod, n)) and not n.startswith("_")]
+        raise CnnCalcError(f"{path} has no callable {factory!r}; it has: {', '.join(names[:12])}")
+    try:
+        return fn()
+    except Exception as e:
+        raise CnnCalcError(f"{where}(): {type(e).__name__}: {e}") from None

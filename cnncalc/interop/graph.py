@@ -1,0 +1,306 @@
+"""An imported model as a graph of cnncalc statements, and the emitter that writes it as a
+spec: chains as lines; merges as blocks whose branches meet where the paths fork (or as
+'add ID' when one path is the identity); channel splits as 'concat split'; side outputs as
+'output { ... }'; runs of identically built modules (layer1.1, layer1.2, ...) as
+'repeat N from K name=layer1 { ... }'. A graph the language cannot express is refused,
+with the node named."""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import CnnCalcError
+
+MERGES = ("add", "multiply", "concat")
+
+
+class Op:
+    """One node: ``text`` is a cnncalc statement without its name ('conv 3x3x64 pad 1'), or
+    a merge's keyword; ``inputs`` are op ids ('input' is the graph's input). A 'split' op
+    divides the channels ('sizes'), and a 'take' op is one of its parts."""
+    __slots__ = ("id", "text", "name", "inputs", "source", "sizes", "index", "meta")
+
+    def __init__(self, id, text, inputs, name=None, source=None, sizes=None, index=None,
+                 meta=None):
+        self.id, self.text, self.inputs, self.name = id, text, list(inputs), name
+        self.source = source or id  # where it came from, for messages
+        self.sizes, self.index = sizes, index
+        self.meta = meta or {}  # what a later fusion needs (pads, the input's sizes)
+
+    @property
+    def kind(self):
+        return self.text.split()[0] if self.text else ""
+
+    def __repr__(self):
+        return f"Op({self.id!r}, {self.text!r}, {self.inputs})"
+
+
+class Unsupported(CnnCalcError):
+    """Nodes with no counterpart in cnncalc: each with its name, operator and place."""
+
+    def __init__(self, problems, source):
+        lines = [f"  {name}: {what}" for name, what in problems]
+        super().__init__(f"cannot import {source}: {len(problems)} node(s) have no cnncalc "
+                         "counterpart:\n" + "\n".join(lines) + "\n(--partial writes the spec "
+                         "up to the first of them)")
+        self.problems = problems
+
+
+# --- the graph's structure ---------------------------------------------------------------------
+
+def _dominators(ops: dict, order: list) -> dict:
+    """Immediate dominators of a DAG whose only entry is 'input'."""
+    idom = {"input": "input"}
+    index = {"input": -1, **{k: i for i, k in enumerate(order)}}
+
+    def meet(a, b):
+        while a != b:
+            while index[a] > index[b]:
+                a = idom[a]
+            while index[b] > index[a]:
+                b = idom[b]
+        return a
+
+    for k in order:
+        preds = ops[k].inputs
+        d = preds[0]
+        for p in preds[1:]:
+            d = meet(d, p)
+        idom[k] = d
+    return idom
+
+
+class _Emitter:
+    def __init__(self, ops: list, outputs: list):
+        self.ops = {op.id: op for op in ops}
+        self.order = [op.id for op in ops]
+        self.idom = _dominators(self.ops, self.order)
+        self.users = {k: [] for k in ["input", *self.order]}
+        for op in ops:
+            for i in op.inputs:
+                self.users[i].append(op.id)
+        self.emitted = set()
+        self.outputs = outputs
+        self.heads = {}  # attach point -> side outputs branching off there
+        self.marked = set()  # side outputs on the main path: 'output' after them
+        self.final = outputs[-1]
+
+    def fail(self, op_id, why):
+        op = self.ops[op_id]
+        raise CnnCalcError(f"cannot write {op.source} ({op.text}) in cnncalc's language: {why}")
+
+    # a statement list is made of Ops and blocks (kind, ops_or_text, branches)
+    def chain(self, stop: str, node: str) -> list:
+        out = []
+        while node != stop:
+            if node == "input":
+                raise CnnCalcError(f"internal: no path from {stop} to the output")
+            op = self.ops[node]
+            if node in self.emitted:
+                self.fail(node, "its output is used by several parts of the network that do "
+                                "not meet in one block")
+            self.emitted.add(node)
+            for head in self.heads.get(node, ()):
+                out.append(Block(None, "output", None, [self.chain(node, head)]))
+            if node in self.marked:
+                out.append(Op(f"{node}:output", "output", []))
+            if op.kind in MERGES and len(op.inputs) > 1:
+                fork = self.idom[node]
+                branches = [self.chain(fork, i) for i in op.inputs]
+                block, node = self._split_block(op, fork, branches)
+                out.append(block)
+            elif op.kind == "take" and op.inputs == [stop]:  # a branch's share of a split
+                out.append(op)
+                node = stop
+            elif op.kind == "take":
+                self.fail(node, "a part of a channel split that is not merged back by concat")
+            else:
+                out.append(op)
+                node = op.inputs[0] if op.inputs else "input"
+        return out[::-1]
+
+    def _split_block(self, op, fork, branches):
+        """The block, and where the walk goes on: 'concat split { ... }' when every branch
+        starts with its share of one split (the walk then goes on before the split)."""
+        fork_op = self.ops.get(fork)
+        if fork_op is not None and fork_op.kind == "split":
+            starts = [b[0] if b else None for b in branches]
+            if all(isinstance(s, Op) and s.kind == "take" and s.inputs == [fork]
+                   for s in starts) and [s.index for s in starts] == list(range(len(starts))):
+                sizes = fork_op.sizes
+                word = "split" if len(set(sizes)) == 1 else "split " + "x".join(map(str, sizes))
+                self.emitted.add(fork)
+                return Block(op, op.kind, word, [b[1:] for b in branches]), fork_op.inputs[0]
+        return Block(op, op.kind, None, branches, fork), fork
+
+    def attach_heads(self):
+        """Side outputs branch off the path of the final output where they leave it; one on
+        the path is marked with 'output' after it."""
+        path, todo = set(), [self.final]  # every node the final output is made from
+        while todo:
+            node = todo.pop()
+            if node != "input" and node not in path:
+                path.add(node)
+                todo += self.ops[node].inputs
+        for out in self.outputs[:-1]:
+            point = out
+            while point not in path and point != "input":
+                point = self.idom[point]
+            if point == out:
+                self.marked.add(out)
+            else:
+                self.heads.setdefault(point, []).append(out)
+
+    def build(self) -> list:
+        self.attach_heads()
+        body = self.chain("input", self.final)
+        left = [k for k in self.order if k not in self.emitted and self.users[k]]
+        if left:
+            self.fail(left[0], "it is not on a path to an output")
+        return body
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+class Block:
+    """A merge block (or a head: kind 'output') and its branches, as the emitter builds it."""
+    __slots__ = ("op", "kind", "word", "branches", "fork")
+
+    def __init__(self, op, kind, word, branches, fork=None):
+        self.op, self.kind, self.word, self.branches, self.fork = op, kind, word, branches, fork
+
+
+LONG_SKIP = 40  # a branch this long beside an identity (a U-Net skip) reads better as "concat ID"
+
+
+def _references(body, ops):
+    """A merge whose other path is long reads as that path inline, then 'add ID'; short ones
+    (residual blocks) stay blocks, so that runs of them can fold into a repeat."""
+    out = []
+    for item in body:
+        if isinstance(item, Op):
+            out.append(item)
+            continue
+        item.branches = [_references(b, ops) for b in item.branches]
+        empty = [i for i, b in enumerate(item.branches) if not b]
+        fork = ops.get(item.fork)
+        crop = item.op is not None and item.op.meta.get("crop")
+        if item.kind in MERGES and item.word is None and len(item.branches) == 2 \
+                and len(empty) == 1 and fork is not None and fork.name \
+                and (item.kind != "concat" or empty[0] == 1) \
+                and (crop or _length(item.branches[1 - empty[0]]) > LONG_SKIP):
+            out += item.branches[1 - empty[0]]
+            out.append(Op(item.op.id, f"{item.kind} {fork.name}" + (" crop" if crop else ""),
+                          [], item.op.name, item.op.source))
+            continue
+        if crop:
+            raise CnnCalcError(f"cannot write {item.op.source}: a centre-cropped concat whose "
+                               "other path is not the saved tensor of one earlier layer")
+        out.append(item)
+    return out
+
+
+def _length(body) -> int:
+    return sum(1 if isinstance(i, Op) else 1 + sum(_length(b) for b in i.branches) for i in body)
+
+
+def _named(item):
+    if isinstance(item, Op):
+        return [item.name] if item.name else []
+    names = [item.op.name] if isinstance(item.op, Op) and item.op.name else []
+    for b in item.branches:
+        for i in b:
+            names += _named(i)
+    return names
+
+
+_SCOPE = re.compile(r"^(?P<prefix>(?:[^.]+\.)*?[^.]+)\.(?P<index>\d+)\.")
+
+
+def _scope(item):
+    """(P, K) when every name inside the item starts with P.K. (layer1.1.conv1)."""
+    scopes = {(m["prefix"], int(m["index"])) if (m := _SCOPE.match(n)) else None
+              for n in _named(item)}
+    return scopes.pop() if len(scopes) == 1 else None
+
+
+def _render(body, indent, strip=""):
+    pad = "  " * indent
+    out = []
+    for item in body:
+        if isinstance(item, Op):
+            out.append(f"{pad}{item.text}{_name(item.name, strip)}")
+            continue
+        if item.kind == "output":
+            out.append(f"{pad}output {{")
+            out += _render(item.branches[0], indent + 1, strip)
+            out.append(f"{pad}}}")
+            continue
+        word = f" {item.word}" if item.word else ""
+        out.append(f"{pad}{item.kind}{word}{_name(item.op.name, strip)} {{")
+        for b in item.branches:
+            if not b:
+                out.append(f"{pad}  branch {{ }}")
+                continue
+            out.append(f"{pad}  branch {{")
+            out += _render(b, indent + 2, strip)
+            out.append(f"{pad}  }}")
+        out.append(f"{pad}}}")
+    return out
+
+
+def _name(name, strip=""):
+    if not name:
+        return ""
+    return f" name={name[len(strip):] if strip and name.startswith(strip) else name}"
+
+
+def _fold(body, indent):
+    """Runs of items built alike under P.K, P.K+1, ... become one repeat."""
+    groups = []  # [scope or None, [items]]
+    for item in body:
+        scope = _scope(item)
+        if scope is None and not _named(item) and groups and groups[-1][0] is not None:
+            groups[-1][1].append(item)  # an unnamed layer joins the module before it
+        elif groups and scope is not None and groups[-1][0] == scope:
+            groups[-1][1].append(item)
+        else:
+            groups.append([scope, [item]])
+    pad = "  " * indent
+    out = []
+    i = 0
+    while i < len(groups):
+        scope, items = groups[i]
+        if scope is None:
+            out += _render(items, indent)
+            i += 1
+            continue
+        prefix, k = scope
+        text = _render(items, indent + 1, f"{prefix}.{k}.")
+        j = i + 1
+        while j < len(groups) and groups[j][0] == (prefix, k + j - i) and \
+                _render(groups[j][1], indent + 1, f"{prefix}.{k + j - i}.") == text:
+            j += 1
+        if j - i > 1:
+            start = f" from {k}" if k else ""
+            out.append(f"{pad}repeat {j - i}{start} name={prefix} {{")
+            out += text
+            out.append(f"{pad}}}")
+        else:
+            out += _render(items, indent)
+        i = j
+    return out
+
+
+def emit(ops: list, outputs: list, input_text: str, network: str = "network") -> str:
+    """The spec of an imported graph, in cnncalc's language."""
+    names = {}
+    for op in ops:  # a module called twice (torchvision's self.relu): relu, relu_2, ...
+        if op.name:
+            n = names[op.name] = names.get(op.name, 0) + 1
+            if n > 1:
+                op.name = f"{op.name}_{n}"
+    em = _Emitter(ops, outputs)
+    body = _references(em.build(), em.ops)
+    lines = [f"network {network}", f"input {input_text}"] + _fold(body, 0)
+    return "\n".join(lines) + "\n"
