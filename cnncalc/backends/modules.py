@@ -130,7 +130,7 @@ class Pool(nn.Module):
         self.max_fn = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[rank - 1]
         self.avg_fn = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[rank - 1]
         self.fn = self.max_fn if self.is_max else self.avg_fn
-        if self.pads is not None and self.padding is None and not self.is_max:
+        if self.pads is not None and self.padding is None:  # (check reads max pools as average)
             ones = torch.ones((1, 1, *row.input[:-1]))
             count = self.avg_fn(F.pad(ones, self.pads), self.kernel, self.stride)
             self.register_buffer("count", count, persistent=False)  # not a weight: computed
