@@ -452,3 +452,46 @@ def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, bat
                            progress=bar.update, weights=weights)
     click.echo(render_check(result), nl=False)
     sys.exit(0 if result.ok else 1)
+
+
+@main.group(name="import")
+def import_():
+    """Write the spec of a model you already have (PyTorch, ONNX, Darknet, Keras)."""
+
+
+def _write_spec(imported, out):
+    if out:
+        writable(out)
+        write_file(out, imported.text)
+        s = imported.summary
+        click.echo(f"wrote {out}: {len(s.rows)} layers, {s.totals.params:,} params, output "
+                   f"{'x'.join(map(str, s.output))}")
+    else:
+        click.echo(imported.text, nl=False)
+
+
+def _import_options(f):
+    f = click.option("--partial", is_flag=True,
+                     help="Write the spec up to the first node without a counterpart.")(f)
+    f = click.option("--network", metavar="NAME", help="The network's name in the spec.")(f)
+    f = click.option("-o", "--output", "out", metavar="FILE.cnn", help="Write the spec here.")(f)
+    return f
+
+
+@import_.command(name="torch")
+@click.argument("factory", metavar="FILE.py:FACTORY")
+@click.option("--input", "input_shape", required=True, metavar="SHAPE",
+              help="The input as the spec writes it, width first: 224x224x3.")
+@click.option("--layout", type=click.Choice(["nchw", "nhwc"]), default="nchw", show_default=True,
+              help="How the module takes its input.")
+@_import_options
+@_errors
+def import_torch(factory, input_shape, layout, out, network, partial):
+    """A PyTorch nn.Module from a factory in your Python file (it runs that file)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise CnnCalcError("importing a PyTorch module needs PyTorch: pip install 'cnncalc[torch]'") from None
+    from .interop.from_torch import from_torch, load_factory
+    module = load_factory(factory)
+    _write_spec(from_torch(module, input_shape, layout, network, partial), out)

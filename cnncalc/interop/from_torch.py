@@ -94,10 +94,11 @@ class _Importer:
             m = op.meta.get("module")
             if m and not op.name:
                 count[m] = count.get(m, 0) + 1
-        owned = {op.name for op in self.ops if op.name}
+        owned = [op.name for op in self.ops if op.name]
         for op in self.ops:
             m = op.meta.get("module")
-            if m and not op.name and count[m] == 1 and m not in owned:
+            if m and not op.name and count[m] == 1 and \
+                    not any(n == m or n.startswith(m + ".") for n in owned):
                 op.name = m
 
     def ops_by_id(self):
@@ -766,6 +767,9 @@ def _permuted(lay, perm):
 
 def _getitem(imp, node):
     x, index = node.args[:2]
+    if getattr(x, "name", None) in imp.consts:  # a size: x.size()[0]
+        imp.consts.add(node.name)
+        return
     op = imp.ops_by_id().get(imp.ids.get(getattr(x, "name", None)))
     if op is not None and op.kind == "split" and isinstance(index, int):
         take = imp.add(node, "take", [x], index=index)
@@ -910,6 +914,15 @@ for _d in (1, 2, 3):
     FUNCTIONS[f"torch.nn.functional.adaptive_max_pool{_d}d"] = _adaptive_f("adaptivemaxpool")
     FUNCTIONS[f"torch.adaptive_avg_pool{_d}d"] = _adaptive_f("adaptiveavgpool")
 FUNCTIONS["torch.nn.functional.max_pool2d_with_indices"] = _fpool("maxpool")
+
+
+def _size(imp, node):
+    """x.size(), x.dim(), x.shape: numbers, not tensors; shape propagation knows them."""
+    imp.consts.add(node.name)
+
+
+for _name in ("Tensor.size", "Tensor.dim", "builtins.getattr", "_operator.getattr"):
+    FUNCTIONS[_name] = _size
 
 
 def _pixel_f(word):

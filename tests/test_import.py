@@ -1,0 +1,125 @@
+"""Bring your own model (issue 13): a PyTorch module imports as a spec whose summary equals
+what PyTorch measures on the module itself; every spec in specs/ and random specs survive
+spec -> module -> import -> spec row for row; what has no counterpart is refused by name."""
+
+import pytest
+import torch
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+
+import cnncalc
+from cnncalc.cli import main
+from cnncalc.interop.from_torch import from_torch
+from conftest import ROOT, SPECS
+from families import models
+
+SMALL = {"unet.cnn": "188x188x1", "inception_v3.cnn": "96x96x3", "conv3d.cnn": "8x32x32x3",
+         "tcn.cnn": "100x8", "espcn.cnn": "16x16x1", "alexnet.cnn": "127x127x3"}
+
+
+def _key(r):
+    return (r.output, r.weights, r.biases, r.non_trainable, r.macs)
+
+
+def _round_trip(network, ordered=True):
+    s = cnncalc.summarize(network)
+    back = from_torch(cnncalc.to_torch(s), "x".join(map(str, network.input.shape))).summary
+    mine, theirs = [_key(r) for r in s.rows], [_key(r) for r in back.rows]
+    if ordered:
+        assert theirs == mine
+    else:  # 'add ID' may come back as the same merge written as a block (its row first)
+        assert sorted(map(repr, theirs)) == sorted(map(repr, mine))
+    assert [sh for _, sh in back.outputs] == [sh for _, sh in s.outputs]
+
+
+def _degenerate(summary) -> bool:
+    """Designs PyTorch runs as nothing: a merge of one branch (the identity), or a tensor
+    merged with (a crop of) itself. Their rows cannot come back from a module."""
+    return any((r.branches is not None and len(r.branches) == 1 and r.kind != "output")
+               or (r.source is not None and r.source.index == r.index - 1
+                   and r.kind == "concat" and r.layer.crop) for r in summary.rows)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SPECS.glob("*.cnn")))
+def test_every_spec_round_trips(name):
+    net = cnncalc.read(SPECS / name)
+    if name in SMALL:
+        net = cnncalc.with_input(net, SMALL[name])
+    elif net.input.rank == 2 and net.input.shape[0] > 64:
+        net = cnncalc.with_input(net, "64x64x3")
+    _round_trip(net)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(__import__("test_property").graph())
+def test_random_graphs_round_trip(text):
+    try:
+        net = cnncalc.parse(text)
+        s = cnncalc.summarize(net)
+    except cnncalc.SpecDesignError:
+        return
+    if not _degenerate(s):
+        _round_trip(net, ordered=False)
+
+
+def _measured(module, shape_nchw):
+    """PyTorch's own figures for a module: parameters, buffers, MACs, output shape."""
+    from torch.utils.flop_counter import FlopCounterMode
+    module.eval()
+    x = torch.randn(1, *shape_nchw)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        y = module(x)
+    params = sum(p.numel() for p in module.parameters())
+    buffers = sum(b.numel() for n, b in module.named_buffers() if "num_batches" not in n)
+    return params, buffers, counter.get_total_flops() // 2, tuple(y.shape[1:])
+
+
+@pytest.mark.parametrize("factory", ["tiny_resnet", "mobile_block", "shufflenet_tiny",
+                                     "convnext_tiny", "dense_tiny"])
+def test_family_modules_import_to_what_pytorch_measures(factory):
+    module = getattr(models, factory)()
+    imported = from_torch(module, "32x32x3")
+    params, buffers, macs, output = _measured(module, (3, 32, 32))
+    s = imported.summary
+    assert (s.totals.trainable, s.totals.non_trainable) == (params, buffers), imported.text
+    assert s.totals.macs == macs, imported.text
+    assert s.output == output
+    assert cnncalc.check(s).ok  # the spec built again, and compared layer by layer
+
+
+def test_module_names_become_layer_names_and_repeats():
+    text = from_torch(models.tiny_resnet(), "32x32x3").text
+    # layer1.1 and layer1.2 are built alike: one repeat with torchvision's names
+    assert "repeat 2 from 1 name=layer1 {" in text
+    assert "conv 1x1x16 nobias name=conv1" in text and "name=layer1.0.conv1" in text
+    names = [r.name for r in cnncalc.summarize(text)]
+    assert "layer1.2.conv3" in names and "layer1.0.downsample.0" in names
+
+
+def test_shuffle_and_split_read_as_the_paper():
+    text = from_torch(models.shufflenet_tiny(), "32x32x3").text
+    assert "concat split {" in text and "shuffle 2" in text
+
+
+def test_unsupported_operators_are_named():
+    with pytest.raises(cnncalc.CnnCalcError) as info:
+        from_torch(models.sinusoid(), "16x16x3")
+    assert "sin" in str(info.value) and "1 node(s)" in str(info.value)
+    partial = from_torch(models.sinusoid(), "16x16x3", partial=True)
+    assert partial.text.startswith("network sinusoid\ninput 16x16x3\nconv 3x3x8 name=conv")
+    assert "# import stopped at node sin" in partial.text
+
+
+def test_import_torch_cli(tmp_path):
+    path = ROOT / "tests" / "families" / "models.py"
+    out = tmp_path / "resnet.cnn"
+    res = CliRunner().invoke(main, ["import", "torch", f"{path}:tiny_resnet", "--input",
+                                    "32x32x3", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert cnncalc.summarize(out).totals.trainable == \
+        sum(p.numel() for p in models.tiny_resnet().parameters())
+    res = CliRunner().invoke(main, ["import", "torch", f"{path}:sinusoid", "--input", "16x16x3"])
+    assert res.exit_code == 2 and "sin" in res.output
+    res = CliRunner().invoke(main, ["import", "torch", f"{path}:nothing", "--input", "16x16x3"])
+    assert res.exit_code == 2 and "no callable 'nothing'" in res.output
