@@ -495,3 +495,21 @@ def import_torch(factory, input_shape, layout, out, network, partial):
     from .interop.from_torch import from_torch, load_factory
     module = load_factory(factory)
     _write_spec(from_torch(module, input_shape, layout, network, partial), out)
+
+
+@import_.command(name="onnx")
+@click.argument("path", metavar="MODEL.onnx", type=click.Path(dir_okay=False))
+@click.option("--input", "input_shape", metavar="SHAPE",
+              help="The input, width first (224x224x3), when the file leaves sizes open.")
+@click.option("--weights-out", metavar="FILE.safetensors",
+              help="Save the file's weights for 'cnncalc run --weights'.")
+@_import_options
+@_errors
+def import_onnx(path, input_shape, weights_out, out, network, partial):
+    """An ONNX file (its weights stay out of the spec; --weights-out keeps them)."""
+    from .interop.from_onnx import from_onnx
+    if weights_out:
+        writable(weights_out, "--weights-out")
+    _write_spec(from_onnx(path, input_shape, network, partial, weights_out), out)
+    if weights_out:
+        click.echo(f"wrote {weights_out}", err=True)

@@ -18,7 +18,19 @@ def picture(x, rank):
     order (rows first, as NumPy, Pillow, Keras and PyTorch hold images): the last two
     spatial axes swap. ``x`` is channels last, (N, *spatial, C), with ``rank`` spatial axes;
     1-D maps and vectors stay as they are."""
-    return x.transpose(-3, -2) if rank >= 2 else x
+    return x.transpose(rank - 1, rank) if rank >= 2 else x
+
+
+# Axes are moved with explicit, positive permutations: PyTorch's ONNX exporter writes an
+# invalid Transpose for movedim(-1, 1).
+def to_last(x, rank):
+    """(N, C, *spatial) → (N, *spatial, C)."""
+    return x.permute(0, *range(2, rank + 2), 1) if rank else x
+
+
+def to_first(x, rank):
+    """(N, *spatial, C) → (N, C, *spatial)."""
+    return x.permute(0, rank + 1, *range(1, rank + 1)) if rank else x
 
 
 def picture_weight(w):
@@ -159,7 +171,7 @@ class GlobalPool(nn.Module):
 
 def channels_last(x, rank):
     """Channels-first map → channels-last (Keras order), so flatten and dense match Keras."""
-    return x.movedim(1, -1) if rank else x
+    return to_last(x, rank)
 
 
 class Flatten(nn.Module):
@@ -178,22 +190,22 @@ class Dense(nn.Module):
         super().__init__()
         self.op = nn.Linear(row.input[-1], layer.features, layer.bias)
         self.act = _fused(layer.activation)
-        self.on_map = len(row.input) > 1  # Keras applies Dense to the last axis of a map
+        self.rank = len(row.input) - 1  # on a map, Keras applies Dense to its last axis
 
     def forward(self, x):
-        y = self.op(x.movedim(1, -1)).movedim(-1, 1) if self.on_map else self.op(x)
+        y = to_first(self.op(to_last(x, self.rank)), self.rank) if self.rank else self.op(x)
         return y if self.act is None else self.act(y)
 
 
 class ChannelNorm(nn.Module):
     """LayerNorm over the channels at each position (channels first inside)."""
 
-    def __init__(self, channels, eps, on_map):
+    def __init__(self, channels, eps, rank):
         super().__init__()
-        self.norm, self.on_map = nn.LayerNorm(channels, eps=eps), on_map
+        self.norm, self.rank = nn.LayerNorm(channels, eps=eps), rank
 
     def forward(self, x):
-        return self.norm(x.movedim(1, -1)).movedim(-1, 1) if self.on_map else self.norm(x)
+        return to_first(self.norm(to_last(x, self.rank)), self.rank) if self.rank else self.norm(x)
 
 
 class DropPath(nn.Module):
@@ -243,7 +255,7 @@ def to_keras(x, rank):
 
 def from_keras(y, rank):
     """The way back: (N, *picture, C) → (N, C, *spec)."""
-    return picture(y, rank).movedim(-1, 1) if rank else y
+    return to_first(picture(y, rank), rank)
 
 
 class Reshape(nn.Module):
@@ -270,7 +282,7 @@ class PixelShuffle(nn.Module):
 
     def forward(self, x):
         fn = F.pixel_unshuffle if self.inverse else F.pixel_shuffle
-        return fn(x.transpose(-2, -1), self.factor).transpose(-2, -1)
+        return fn(x.transpose(2, 3), self.factor).transpose(2, 3)
 
 
 class ChannelShuffle(nn.Module):

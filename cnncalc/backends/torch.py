@@ -14,7 +14,7 @@ from torch import nn
 
 from ..analysis.walk import Summary, analyse
 from ..layers import referenced
-from .modules import align, channels_last, picture
+from .modules import align, channels_last, picture, to_first
 
 
 class Seq:
@@ -151,7 +151,7 @@ class Net(nn.Module):
 
     def forward(self, x):
         if self.in_rank:  # one copy to plain channels-first, so every layer runs its usual kernels
-            x = picture(x, self.in_rank).movedim(-1, 1).contiguous()
+            x = to_first(picture(x, self.in_rank), self.in_rank).contiguous()
         saved = {}
         with _stack(self.depth):
             y = self.body(x, saved)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 
 from ..errors import CnnCalcError
-from .graph import Op, Unsupported, emit
+from .graph import Op, Unsupported, emit, fuse
 
 
 class Layout:
@@ -742,26 +742,29 @@ def _transpose(imp, node):
     imp.alias(node, x, new)
 
 
+def _labels(lay):
+    """What each axis of a tensor holds: 'N', 'C', and spatial axes by their place in the
+    spec (0 is the width for a 2-D map)."""
+    spatial = list(range(lay.rank))
+    if lay.picture and lay.rank >= 2:
+        spatial[-2:] = spatial[-2:][::-1]
+    return ["N", "C", *spatial] if lay.first else ["N", *spatial, "C"]
+
+
 def _permuted(lay, perm):
-    """The layout after a permutation of a tensor's axes; None unless it moves the channels
-    between first and last or swaps the last two spatial axes."""
-    n = lay.rank + 2
-    first = list(range(n))
-    cf_to_cl = [0, *range(2, n), 1]
-    cl_to_cf = [0, n - 1, *range(1, n - 1)]
-    swap_cf = first[:-2] + [n - 1, n - 2]
-    swap_cl = first[:-3] + [n - 2, n - 3, n - 1] if n >= 4 else None
-    perm = list(perm)
-    if perm == first:
-        return lay
-    if lay.first and perm == cf_to_cl:
-        return Layout(False, lay.picture, lay.rank)
-    if not lay.first and perm == cl_to_cf:
-        return Layout(True, lay.picture, lay.rank)
-    if lay.rank >= 2 and lay.first and perm == swap_cf:
-        return Layout(True, not lay.picture, lay.rank)
-    if lay.rank >= 2 and not lay.first and perm == swap_cl:
-        return Layout(False, not lay.picture, lay.rank)
+    """The layout after any permutation of a tensor's axes; None when the batch leaves the
+    front, the channels land between spatial axes, or the spatial axes are scrambled beyond
+    a swap of the last two."""
+    old = _labels(lay)
+    new = [old[p] for p in perm]
+    if new[0] != "N" or "C" not in (new[1], new[-1]):
+        return None
+    first = new[1] == "C" and lay.rank > 0
+    spatial = new[2:] if first else new[1:-1]
+    for picture in (False, True):
+        if _labels(Layout(first, picture, lay.rank)) == new:
+            return Layout(first, picture, lay.rank)
+    del spatial
     return None
 
 
@@ -944,60 +947,6 @@ for _prefix in ("torch.nn.functional.", "torch."):
 
 # --- the entry point -------------------------------------------------------------------------------
 
-_ACT_WORDS = set(_ACTS.values()) | {"relu", "linear"}
-_TAKES_ACT = ("conv", "deconv", "dense", "dwconv", "sepconv")
-
-
-def _fuse(ops, outputs):
-    """Statements that cnncalc writes as one but a module runs as two: a conv's fused
-    activation (a module named X.act after X), a separable conv's depthwise and pointwise
-    halves (X.depthwise, X.pointwise), and a wrapper's inner module (X.op)."""
-    by_name = {}
-    for op in ops:
-        if op.name and op.name.endswith(".op"):
-            op.name = op.name[:-3]
-        if op.name:
-            by_name[op.name] = op
-    users = {}
-    for op in ops:
-        for i in op.inputs:
-            users.setdefault(i, []).append(op)
-    gone = {}
-    for op in list(ops):
-        if not op.name or op.id in gone:
-            continue
-        base, _, last = op.name.rpartition(".")
-        owner = by_name.get(base)
-        if owner is None or op.inputs != [owner.id] or len(users.get(owner.id, ())) != 1 \
-                or owner.id in outputs:
-            continue
-        if last == "act" and op.text in _ACT_WORDS and owner.kind in _TAKES_ACT:
-            owner.text += f" {op.text}"
-            gone[op.id] = owner.id
-        elif last == "pointwise" and owner.kind == "dwconv" and op.kind == "conv":
-            pass
-    # X.depthwise then X.pointwise: sepconv (the names leave X itself unnamed)
-    for op in list(ops):
-        if op.name and op.name.endswith(".pointwise") and op.kind == "conv":
-            dw = by_name.get(op.name[:-len("pointwise")] + "depthwise")
-            if dw is None or op.inputs != [dw.id] or dw.kind != "dwconv" or \
-                    len(users.get(dw.id, ())) != 1:
-                continue
-            words = dw.text.split()
-            filters = op.text.split()[1].split("x")[-1]
-            rest = [w for w in words[2:] if w != "nobias"]
-            options = " ".join(rest + [w for w in op.text.split()[2:]])
-            op.text = f"sepconv {words[1]}x{filters} {options}".strip()
-            op.name = op.name[:-len(".pointwise")]
-            op.inputs = dw.inputs
-            gone[dw.id] = None
-    for op in ops:
-        op.inputs = [gone.get(i) or i for i in op.inputs]
-    kept = [op for op in ops if op.id not in gone]
-    outputs = [gone.get(o) or o for o in outputs]
-    return kept, outputs
-
-
 class Imported:
     """An imported model: its spec ``text`` (``str()`` gives it) and its ``summary``."""
 
@@ -1072,7 +1021,7 @@ def from_torch(module, input: str = "224x224x3", layout: str | None = None,
         first = imp.problems[0][0]
         ops = ops[:next((i for i, op in enumerate(ops) if op.id == first), len(ops))]
         outputs = [ops[-1].id] if ops else []
-    ops, outputs = _fuse(ops, outputs)
+    ops, outputs = fuse(ops, outputs)
     name = network or getattr(module, "spec_name", None) or _snake(type(module).__name__)
     text = emit(ops, outputs, "x".join(map(str, shape)), name)
     if imp.problems:

@@ -106,7 +106,15 @@ class _Emitter:
                 out.append(Op(f"{node}:output", "output", []))
             if op.kind in MERGES and len(op.inputs) > 1:
                 fork = self.idom[node]
-                branches = [self.chain(fork, i) for i in op.inputs]
+                branches = []
+                for members, meet in self._grouped(op, fork):
+                    if len(members) == 1:
+                        branches.append(self.chain(fork, members[0]))
+                        continue
+                    inner = Op(f"{op.id}:{members[0]}", "concat", members, source=op.source)
+                    nested = Block(inner, "concat", None, [self.chain(meet, i) for i in members],
+                                   meet)
+                    branches.append(self.chain(fork, meet) + [nested])
                 block, node = self._split_block(op, fork, branches)
                 out.append(block)
             elif op.kind == "take" and op.inputs == [stop]:  # a branch's share of a split
@@ -118,6 +126,30 @@ class _Emitter:
                 out.append(op)
                 node = op.inputs[0] if op.inputs else "input"
         return out[::-1]
+
+    def _meet(self, a, b):
+        index = {"input": -1, **{k: i for i, k in enumerate(self.order)}}
+        while a != b:
+            while index[a] > index[b]:
+                a = self.idom[a]
+            while index[b] > index[a]:
+                b = self.idom[b]
+        return a
+
+    def _grouped(self, op, fork):
+        """A merge's inputs as runs [(members, where they meet)]: for concat, consecutive
+        inputs whose paths meet below the fork form one run, since an exporter flattens
+        cat(a, cat(b, c)) into one concat of a, b, c."""
+        runs = []
+        for i in op.inputs:
+            if op.kind == "concat" and runs:
+                members, meet = runs[-1]
+                joined = self._meet(meet, i)
+                if joined != fork:
+                    runs[-1] = (members + [i], joined)
+                    continue
+            runs.append(([i], i))
+        return runs
 
     def _split_block(self, op, fork, branches):
         """The block, and where the walk goes on: 'concat split { ... }' when every branch
@@ -158,6 +190,61 @@ class _Emitter:
         if left:
             self.fail(left[0], "it is not on a path to an output")
         return body
+
+
+_ACT_WORDS = {"relu", "relu6", "silu", "gelu", "hardswish", "hardsigmoid", "sigmoid", "tanh",
+              "elu", "selu", "mish", "leakyrelu", "softmax", "linear"}
+_TAKES_ACT = ("conv", "deconv", "dense", "dwconv", "sepconv")
+
+
+def fuse(ops, outputs):
+    """Statements that cnncalc writes as one but a module runs as two: a conv's fused
+    activation (a module named X.act after X), a separable conv's depthwise and pointwise
+    halves (X.depthwise, X.pointwise), and a wrapper's inner module (X.op)."""
+    by_name = {}
+    for op in ops:
+        if op.name and op.name.endswith(".op"):
+            op.name = op.name[:-3]
+        if op.name:
+            by_name[op.name] = op
+    users = {}
+    for op in ops:
+        for i in op.inputs:
+            users.setdefault(i, []).append(op)
+    gone = {}
+    for op in list(ops):
+        if not op.name or op.id in gone:
+            continue
+        base, _, last = op.name.rpartition(".")
+        owner = by_name.get(base)
+        if owner is None or op.inputs != [owner.id] or len(users.get(owner.id, ())) != 1 \
+                or owner.id in outputs:
+            continue
+        if last == "act" and op.text in _ACT_WORDS and owner.kind in _TAKES_ACT:
+            owner.text += f" {op.text}"
+            gone[op.id] = owner.id
+        elif last == "pointwise" and owner.kind == "dwconv" and op.kind == "conv":
+            pass
+    # X.depthwise then X.pointwise: sepconv (the names leave X itself unnamed)
+    for op in list(ops):
+        if op.name and op.name.endswith(".pointwise") and op.kind == "conv":
+            dw = by_name.get(op.name[:-len("pointwise")] + "depthwise")
+            if dw is None or op.inputs != [dw.id] or dw.kind != "dwconv" or \
+                    len(users.get(dw.id, ())) != 1:
+                continue
+            words = dw.text.split()
+            filters = op.text.split()[1].split("x")[-1]
+            rest = [w for w in words[2:] if w != "nobias"]
+            options = " ".join(rest + [w for w in op.text.split()[2:]])
+            op.text = f"sepconv {words[1]}x{filters} {options}".strip()
+            op.name = op.name[:-len(".pointwise")]
+            op.inputs = dw.inputs
+            gone[dw.id] = None
+    for op in ops:
+        op.inputs = [gone.get(i) or i for i in op.inputs]
+    kept = [op for op in ops if op.id not in gone]
+    outputs = [gone.get(o) or o for o in outputs]
+    return kept, outputs
 
 
 # --- writing ------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ class _State:
         self.defs, self.names, self.counters = {}, {}, {}
         self.count = 0
         self.calls = []
+        self.reserved = set()  # names the spec gives: automatic names keep clear of them
 
     def syntax(self, message, where=None):
         return self.error(message, where, SpecSyntaxError)
@@ -166,6 +167,7 @@ def expand(statements: list, text: str = "", file: str | None = None,
                        " (after an optional 'network NAME')", body[0] if body else None)
     inp, warnings = _input(st, body.pop(0))
     st.rank = st.input_rank = inp.rank
+    st.reserved = _explicit_names(statements)
     layers = tuple(_expand(st, body, _Scope({}), 0))
     return L.Network(name, inp, layers, warnings, text, file)
 
@@ -224,6 +226,19 @@ def _expand(st: _State, stmts: list, scope: _Scope, depth: int) -> list:
             raise st.error(f"'{s.head}' may only appear once, at the start of the spec", s)
         else:
             out.append(_count(st, _layer(st, s, scope, out[-1] if out else None), s))
+    return out
+
+
+def _explicit_names(statements) -> set:
+    """Every name= in the spec, as written (a later 'relu name=relu_1' keeps 'relu_1' from
+    an unnamed relu before it)."""
+    out = set()
+    for s in statements:
+        for item in getattr(s, "items", ()):
+            if isinstance(item, Named):
+                out.add(item.text)
+        for body in ([s.body] if isinstance(s, (Block, Def)) else []):
+            out |= _explicit_names(body)
     return out
 
 
@@ -399,7 +414,7 @@ def _make(st, cls, word, fields, named, scope: _Scope, s):
         while True:
             n += 1
             name = f"{stem}_{n}"
-            if name not in st.names:
+            if name not in st.names and name not in st.reserved:
                 break
         st.counters[stem] = n
     st.names[name] = s.line

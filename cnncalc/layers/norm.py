@@ -60,7 +60,7 @@ class LayerNorm(_Normal):
 
     def module(self, row):
         from ..backends.modules import ChannelNorm
-        return ChannelNorm(row.input[-1], self.eps, len(row.input) > 1)
+        return ChannelNorm(row.input[-1], self.eps, len(row.input) - 1)
 
 
 class GroupNorm(_Normal):

@@ -1,0 +1,102 @@
+"""ONNX files as specs (issue 13): every spec survives spec -> module -> ONNX (PyTorch's
+exporter) -> import row for row; the shipped example's weights come back so that cnncalc
+computes what ONNX Runtime computes on the file; operators without a counterpart are named."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import cnncalc
+from cnncalc.cli import main
+from cnncalc.interop.from_onnx import from_onnx
+from conftest import ROOT, SPECS
+
+SMALL = {"unet.cnn": "188x188x1", "inception_v3.cnn": "96x96x3", "conv3d.cnn": "8x32x32x3",
+         "tcn.cnn": "100x8", "espcn.cnn": "16x16x1", "alexnet.cnn": "127x127x3"}
+
+
+class Pictures(torch.nn.Module):
+    """ONNX files take channels first, as PyTorch models do."""
+
+    def __init__(self, net, rank):
+        super().__init__()
+        self.net, self.rank = net, rank
+
+    def forward(self, x):
+        return self.net(x.permute(0, *range(2, self.rank + 2), 1) if self.rank else x)
+
+
+def _key(r):
+    return (r.output, r.weights, r.biases, r.non_trainable, r.macs)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SPECS.glob("*.cnn")))
+def test_every_spec_round_trips_through_onnx(tmp_path, name):
+    net = cnncalc.read(SPECS / name)
+    if name in SMALL:
+        net = cnncalc.with_input(net, SMALL[name])
+    elif net.input.rank == 2 and net.input.shape[0] > 64:
+        net = cnncalc.with_input(net, "64x64x3")
+    s = cnncalc.summarize(net)
+    *spatial, c = net.input.shape
+    picture = (*spatial[:-2], *spatial[-2:][::-1]) if len(spatial) >= 2 else tuple(spatial)
+    path = tmp_path / "model.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Pictures(cnncalc.to_torch(s).eval(), len(spatial)),
+                          (torch.randn(1, c, *picture),), str(path), dynamo=False,
+                          do_constant_folding=False)
+    back = from_onnx(path).summary
+    # an inference graph holds no dropout: those rows cannot come back
+    kept = [_key(r) for r in s.rows if r.kind not in ("dropout", "droppath")]
+    assert [_key(r) for r in back.rows] == kept
+
+
+def test_example_weights_compute_what_onnx_runtime_computes(tmp_path):
+    import onnxruntime as ort
+    weights = tmp_path / "w.safetensors"
+    imported = from_onnx(ROOT / "examples" / "shapes.onnx", weights_out=str(weights))
+    rng = np.random.default_rng(0)
+    picture = rng.random((16, 16), dtype=np.float32)
+    session = ort.InferenceSession(str(ROOT / "examples" / "shapes.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    want = session.run(None, {"picture": picture[None, None]})[0][0]
+    from cnncalc.backends.weights import apply, load_file
+    net = cnncalc.to_torch(imported.summary).eval()
+    apply(net, load_file(str(weights)))
+    got = net(torch.tensor(picture)[None, :, :, None]).detach().numpy()[0]
+    assert np.allclose(got, want, atol=1e-6)
+
+
+def _tiny_onnx(path, op="Sin"):
+    import onnx
+    from onnx import TensorProto, helper
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], np.ones(108, np.float32).tolist())
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             helper.make_node(op, ["c"], ["y"], name="wave")]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, ["N", 3, "H", "W"])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, None)], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_unsupported_operators_and_open_sizes(tmp_path):
+    path = tmp_path / "tiny.onnx"
+    _tiny_onnx(path)
+    run = CliRunner().invoke
+    res = run(main, ["import", "onnx", str(path)])
+    assert res.exit_code == 2 and "give them with --input" in res.output
+    res = run(main, ["import", "onnx", str(path), "--input", "8x8x3"])
+    assert res.exit_code == 2 and "wave: operator Sin" in res.output
+    res = run(main, ["import", "onnx", str(path), "--input", "8x8x3", "--partial"])
+    assert res.exit_code == 0 and "conv 3x3x4 nobias\n# import stopped at node wave" in res.stdout
+    _tiny_onnx(path, "Relu")
+    res = run(main, ["import", "onnx", str(path), "--input", "8x8x3"])
+    assert res.exit_code == 0 and "conv 3x3x4 nobias" in res.stdout
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("not a model")
+    res = run(main, ["import", "onnx", str(bad)])
+    assert res.exit_code == 2 and "not an ONNX file" in res.output
