@@ -60,7 +60,10 @@ def _read(spec, expr, max_bytes: int) -> tuple[str | bytes, str]:
         with open(spec, "rb") as fh:
             return fh.read(max_bytes + 1), spec
     except OSError as e:
-        raise CnnCalcError(f"cannot read the spec: {e.strerror}", file=spec) from None
+        inline = "|" in spec or spec.lstrip().startswith("input ")
+        raise CnnCalcError(f"cannot read the spec: {e.strerror}", file=spec,
+                           hint=f"an inline spec goes after -e: -e '{spec}'" if inline
+                           else None) from None
 
 
 class Spec:

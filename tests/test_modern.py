@@ -106,6 +106,16 @@ def test_kind_against_a_hand_written_module(text, module, keras):
         assert row.params == keras
 
 
+def test_leakyrelu_slope_is_darknets_point_one():
+    # Darknet's leaky activation and torch's LeakyReLU(0.1) map -2 to -0.2 (the default slope
+    # is that of Keras' activation="leaky_relu", 0.2)
+    x = torch.tensor([[-2.0, 3.0]], dtype=torch.float64)
+    assert cnncalc.to_torch("input 2 | leakyrelu slope 0.1").double()(x).tolist() == \
+        nn.LeakyReLU(0.1)(x).tolist() == [[-0.2, 3.0]]
+    with pytest.raises(cnncalc.SpecSyntaxError, match="leakyrelu's option"):
+        cnncalc.parse("input 2 | relu slope 0.1")
+
+
 def test_reshape_follows_keras_order():
     # Keras Reshape((2, 3, 4)) of a 24-vector fills rows, then columns, then channels: the
     # value at row 1, column 2, channel 3 is index (1 * 3 + 2) * 4 + 3 = 23

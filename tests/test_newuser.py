@@ -158,6 +158,11 @@ def test_byte_order_mark_and_old_mac_line_endings():
     assert info.value.line == 2
 
 
+def test_an_inline_spec_given_as_a_file_name_points_at_dash_e():
+    res = run("summary", "input 8x8x3 | conv 3x3x4")
+    assert res.exit_code == 2 and "-e 'input 8x8x3 | conv 3x3x4'" in res.output
+
+
 @pytest.mark.parametrize("text,hint", [
     ("input 8x8x3 | conv 3x3x8 stride=2", "write 'stride 2'"),
     ("input 8x8x3 | conv 3x3x8 activation=relu", "write the activation as a word: 'relu'"),

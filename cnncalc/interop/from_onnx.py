@@ -336,10 +336,8 @@ def _clip(imp, node):
 
 
 def _leaky(imp, node):
-    if abs(_attrs(node).get("alpha", 0.01) - 0.2) > 1e-6:
-        imp.fail(node, "LeakyRelu with a slope other than Keras' 0.2")
-        return None
-    return "leakyrelu"
+    slope = _attrs(node).get("alpha", 0.01)
+    return "leakyrelu" if abs(slope - 0.2) < 1e-6 else f"leakyrelu slope {slope:.6g}"
 
 
 def _hardsigmoid(imp, node):

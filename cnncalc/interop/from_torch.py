@@ -329,10 +329,7 @@ def _act(word):
 def _leaky(imp, node, m):
     slope = m.negative_slope if m is not None else node.kwargs.get(
         "negative_slope", node.args[1] if len(node.args) > 1 else 0.01)
-    if abs(slope - 0.2) > 1e-9:
-        imp.fail(node, f"LeakyReLU with slope {slope} (cnncalc's leakyrelu has Keras' 0.2)")
-        return None
-    return "leakyrelu"
+    return "leakyrelu" if abs(slope - 0.2) < 1e-9 else f"leakyrelu slope {slope:g}"
 
 
 def _softmax(imp, node, m):
@@ -582,14 +579,13 @@ def _cat(imp, node):
 def _activation(word):
     def handler(imp, node):
         x = node.args[0]
-        if word == "leakyrelu" and _leaky(imp, node, None) is None:
-            return
+        text = _leaky(imp, node, None) if word == "leakyrelu" else word
         if word == "softmax" and _softmax(imp, node, None) is None:
             return
         if word == "gelu" and node.kwargs.get("approximate", "none") != "none":
             imp.fail(node, "GELU with the tanh approximation (cnncalc's gelu is the exact one)")
             return
-        imp.add(node, word, [x])
+        imp.add(node, text, [x])
         imp.layouts[node.name] = imp.layout_of(x)
     return handler
 

@@ -4,7 +4,7 @@ per value counted in FLOPs (README, 'Conventions')."""
 
 from __future__ import annotations
 
-from .base import Choice, Layer, Outcome
+from .base import Choice, Layer, Outcome, Real
 
 
 class Activation:
@@ -62,6 +62,7 @@ def option():
 class Act(Layer):
     words = tuple(ACTIVATIONS)
     doc = "an activation as its own layer"
+    options = (Real("slope", "slope", 0.2, help="slope 0.1 (leakyrelu only)"),)
     colour = "#fff9c4"
     fold = True
 
@@ -69,6 +70,8 @@ class Act(Layer):
     def read(cls, word, items, r):
         fields = super().read(word, items, r)
         fields["activation"] = word
+        if word != "leakyrelu" and fields["slope"] != 0.2:
+            raise r.syntax(f"{word}: 'slope' is leakyrelu's option", None)
         return fields
 
     @property
@@ -76,12 +79,15 @@ class Act(Layer):
         return self.activation
 
     def describe(self):
-        return self.activation
+        return self.activation + (f" slope {self.slope:g}" if self.slope != 0.2 else "")
 
     def rule(self, x, ex):
         return Outcome(x, ops=_prod(x) * act_ops(self.activation))
 
     def module(self, row):
+        if self.activation == "leakyrelu":
+            from torch import nn
+            return nn.LeakyReLU(self.slope)
         return act_module(self.activation)
 
 

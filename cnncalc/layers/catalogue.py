@@ -40,7 +40,7 @@ def catalogue(fmt: str = "table") -> str:
     for word, args, doc, example in rows:
         cls = KINDS[word]
         out.append(f"{word.ljust(width)}  {doc}")
-        if example == word and not cls.options:  # an activation: its word is the example
+        if example == word:  # an activation: its word is the example
             continue
         opts = _options(cls)
         out.append(f"{' ' * width}  e.g. {example}" + (f"   options: {opts}" if opts != "--" else ""))
