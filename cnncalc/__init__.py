@@ -11,11 +11,13 @@ from .errors import CnnCalcError, LimitError, SpecDesignError, SpecSyntaxError
 
 __version__ = "0.2.0"
 __all__ = ["parse", "read", "analyse", "summarize", "with_input", "to_torch", "check",
-           "Summary", "Row", "Network", "CnnCalcError", "SpecSyntaxError", "SpecDesignError",
+           "from_torch", "from_onnx", "from_darknet", "Summary", "Row", "Network", "CnnCalcError", "SpecSyntaxError", "SpecDesignError",
            "LimitError"]
 
 _LAZY = {"parse": "api", "read": "api", "analyse": "api", "summarize": "api",
          "with_input": "api", "to_torch": "api", "check": "api",
+         "from_torch": "interop.from_torch", "from_onnx": "interop.from_onnx",
+         "from_darknet": "interop.from_darknet",
          "Summary": "analysis.walk", "Row": "analysis.walk", "Network": "layers.network"}
 
 

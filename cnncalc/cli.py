@@ -500,6 +500,18 @@ def import_torch(factory, input_shape, layout, out, network, partial):
     _write_spec(from_torch(module, input_shape, layout, network, partial), out)
 
 
+@import_.command(name="darknet")
+@click.argument("path", metavar="MODEL.cfg", type=click.Path(dir_okay=False))
+@click.option("--input", "input_shape", metavar="SHAPE",
+              help="Replace the [net] section's size, width first: 608x608x3.")
+@_import_options
+@_errors
+def import_darknet(path, input_shape, out, network, partial):
+    """A Darknet cfg file (YOLO's format; the text is read, the weights are not needed)."""
+    from .interop.from_darknet import from_darknet
+    _write_spec(from_darknet(path, input_shape, network, partial), out)
+
+
 @import_.command(name="onnx")
 @click.argument("path", metavar="MODEL.onnx", type=click.Path(dir_okay=False))
 @click.option("--input", "input_shape", metavar="SHAPE",

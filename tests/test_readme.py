@@ -22,3 +22,34 @@ def test_python_example_runs(monkeypatch):
     s = namespace["s"]
     assert s.totals.params == 25_610_152 and s.output == (1000,)  # torchvision + buffers
     assert namespace["s2"].output == (64, 64, 16)
+
+
+def _shown_commands():
+    """Each '$ cnncalc ...' of the README's examples with the lines shown after it."""
+    readme = (ROOT / "README.md").read_text()
+    for block in re.findall(r"```\n(.*?)```", readme, re.S):
+        parts = re.split(r"^\$ ", block, flags=re.M)
+        for part in parts[1:]:
+            command, _, shown = part.partition("\n")
+            yield command, [line for line in shown.splitlines() if line.strip() not in ("", "...")]
+
+
+def test_every_command_the_readme_shows_prints_what_it_shows(tmp_path, monkeypatch):
+    import shlex
+    from click.testing import CliRunner
+    from cnncalc.cli import main
+    for name in ("specs", "examples", "tests"):  # the README's relative paths, and a clean cwd
+        (tmp_path / name).symlink_to(ROOT / name)
+    monkeypatch.chdir(tmp_path)
+    commands = list(_shown_commands())
+    assert len(commands) >= 10
+    for command, shown in commands:
+        command = command.split(" | ")[0] if "| tail" in command else command
+        args = shlex.split(command)
+        assert args[0] == "cnncalc", command
+        res = CliRunner().invoke(main, args[1:])
+        error = any(line.startswith("error:") for line in shown)
+        assert res.exit_code == (2 if error else 0), (command, res.output)
+        out = res.output.splitlines()
+        for line in shown:
+            assert line in out, (command, line)

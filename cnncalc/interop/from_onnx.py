@@ -7,7 +7,7 @@ spec; --weights-out saves them for 'cnncalc run --weights'."""
 from __future__ import annotations
 
 from ..errors import CnnCalcError
-from .graph import Op, Unsupported, emit, fuse
+from .graph import Imported, Op, Unsupported, emit, fuse
 from .from_torch import Layout, _axes, _pad_text, _side_padding
 
 
@@ -761,7 +761,7 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
         raise CnnCalcError("importing ONNX needs the onnx package: pip install 'cnncalc[onnx]'") from None
     from pathlib import Path
     from ..api import summarize
-    from .from_torch import Imported
+
     try:
         model = onnx.load(str(path))
     except Exception as e:

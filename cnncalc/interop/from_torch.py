@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 
 from ..errors import CnnCalcError
-from .graph import Op, Unsupported, emit, fuse
+from .graph import Imported, Op, Unsupported, emit, fuse
 
 
 class Layout:
@@ -942,16 +942,6 @@ for _prefix in ("torch.nn.functional.", "torch."):
 
 
 # --- the entry point -------------------------------------------------------------------------------
-
-class Imported:
-    """An imported model: its spec ``text`` (``str()`` gives it) and its ``summary``."""
-
-    def __init__(self, text, summary):
-        self.text, self.summary = text, summary
-
-    def __str__(self):
-        return self.text
-
 
 def _is_cnncalc(module) -> bool:
     return type(module).__module__.startswith("cnncalc.")

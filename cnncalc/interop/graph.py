@@ -35,6 +35,16 @@ class Op:
         return f"Op({self.id!r}, {self.text!r}, {self.inputs})"
 
 
+class Imported:
+    """An imported model: its spec ``text`` (``str()`` gives it) and its ``summary``."""
+
+    def __init__(self, text, summary):
+        self.text, self.summary = text, summary
+
+    def __str__(self):
+        return self.text
+
+
 class Unsupported(CnnCalcError):
     """Nodes with no counterpart in cnncalc: each with its name, operator and place."""
 
@@ -347,7 +357,7 @@ def _fold(body, indent):
     groups = []  # [scope or None, [items]]
     for item in body:
         scope = _scope(item)
-        if scope is None and not _named(item) and groups and groups[-1][0] is not None:
+        if scope is None and groups and (groups[-1][0] is None or not _named(item)):
             groups[-1][1].append(item)  # an unnamed layer joins the module before it
         elif groups and scope is not None and groups[-1][0] == scope:
             groups[-1][1].append(item)
@@ -359,7 +369,7 @@ def _fold(body, indent):
     while i < len(groups):
         scope, items = groups[i]
         if scope is None:
-            out += _render(items, indent)
+            out += _repeats(items, indent)
             i += 1
             continue
         prefix, k = scope
@@ -375,6 +385,25 @@ def _fold(body, indent):
             out.append(f"{pad}}}")
         else:
             out += _render(items, indent)
+        i = j
+    return out
+
+
+def _repeats(items, indent):
+    """Runs of identical unnamed blocks (a Darknet cfg's residuals) as 'repeat N { ... }'."""
+    pad = "  " * indent
+    out, i = [], 0
+    while i < len(items):
+        text = _render([items[i]], indent + 1)
+        j = i + 1
+        if isinstance(items[i], Block) and not _named(items[i]):
+            while j < len(items) and isinstance(items[j], Block) and not _named(items[j]) \
+                    and _render([items[j]], indent + 1) == text:
+                j += 1
+        if j - i > 1:
+            out += [f"{pad}repeat {j - i} {{", *text, f"{pad}}}"]
+        else:
+            out += _render([items[i]], indent)
         i = j
     return out
 
