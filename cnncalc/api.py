@@ -5,6 +5,7 @@ prints them (``str(error)``)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from .errors import CnnCalcError
 
@@ -69,11 +70,44 @@ def to_torch(spec, inplace: bool = True):
     return _to_torch(_summary(spec), inplace)
 
 
-def check(spec, device: str = "cpu", batch: int = 1, weights: str | None = None):
+def check(spec, device: str = "cpu", batch: int = 1, weights: str | None = None,
+          against=None):
     """Build the spec in PyTorch, run it and compare every layer; ``print`` the result for
-    the table, ``result.ok`` for the verdict."""
+    the table, ``result.ok`` for the verdict. With ``against`` (an nn.Module, or
+    'FILE.py:FACTORY', 'model.onnx', 'model.cfg'), compare the spec layer for layer with that
+    model instead, imported at the spec's input size."""
+    summary = _summary(spec)
+    if against is not None:
+        from .analysis.compare import compare
+        return compare(summary, _import_any(against, summary).summary,
+                       against if isinstance(against, str) else type(against).__name__)
     from .backends.check import check as _check
-    return _check(_summary(spec), device=device, batch=batch, weights=weights)
+    return _check(summary, device=device, batch=batch, weights=weights)
+
+
+def _import_any(model, summary):
+    """The import of ``model`` at the spec's input size, by what it is."""
+    from .fmt import shape
+    size = shape(summary.network.input.shape)
+    model = str(model) if isinstance(model, Path) else model
+    if not isinstance(model, str):
+        from .interop.from_torch import from_torch
+        return from_torch(model, size)
+    if model.endswith(".onnx"):
+        from .interop.from_onnx import from_onnx
+        return from_onnx(model, size)
+    if model.endswith(".cfg"):
+        from .interop.from_darknet import from_darknet
+        return from_darknet(model, size)
+    if ".py:" in model:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise CnnCalcError("comparing with a PyTorch module needs PyTorch: "
+                               "pip install 'cnncalc[torch]'") from None
+        from .interop.from_torch import from_torch, load_factory
+        return from_torch(load_factory(model), size)
+    raise CnnCalcError(f"--against {model}: expected FILE.py:FACTORY, MODEL.onnx or MODEL.cfg")
 
 
 def _summary(spec):

@@ -179,7 +179,7 @@ def summary(spec, expr, input_shape, max_depth, max_layers, max_bytes, batch, dt
 @_errors
 def explain(spec, expr, input_shape, max_depth, max_layers, max_bytes, layer_name):
     """Each layer's formulas with the numbers put into them."""
-    from .fmt import shape
+    from .fmt import shape, where
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     summary_ = analyse_or_show(loaded, "none", explain=True, open_sizes=True)
     rows = [r for r in summary_.rows if layer_name in (None, r.name)]
@@ -199,15 +199,6 @@ def explain(spec, expr, input_shape, max_depth, max_layers, max_bytes, layer_nam
         if r.params:
             click.echo(f"    params: {r.trainable:,} trainable + {r.non_trainable:,} "
                        f"non-trainable = {r.params:,}")
-
-
-def where(layer) -> str:
-    """'line 5', or 'line 5, from the block called on line 12'."""
-    text = f"line {layer.line}"
-    called = getattr(layer, "called", None)
-    if called and called != layer.line:
-        text += f", from {layer.origin or 'the block'} called on line {called}"
-    return text
 
 
 @main.command()
@@ -438,9 +429,12 @@ def layers(kind, fmt):
 @click.option("--max-memory", metavar="BYTES", help="Refuse runs estimated above this, e.g. 4GiB.")
 @click.option("--weights", metavar="FILE", help="Run with these weights (safetensors or a state dict).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--against", metavar="MODEL",
+              help="Compare layer for layer with a model you have instead: FILE.py:FACTORY "
+                   "(PyTorch; runs your file), MODEL.onnx or MODEL.cfg (Darknet).")
 @_errors
 def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, batch, max_memory,
-          weights, quiet):
+          weights, quiet, against):
     """Build the spec in PyTorch, run it, and compare every layer with the calculator.
 
     \b
@@ -449,6 +443,11 @@ def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, bat
     the receptive field by gradient. Exits 1 on any mismatch."""
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     summary_ = analyse_or_show(loaded)
+    if against:
+        from .api import check as api_check
+        result = api_check(summary_, against=against)
+        click.echo(str(result), nl=False)
+        sys.exit(0 if result.ok else 1)
     from .backends.check import check as run_check, render_check
     with _progress(len(summary_.rows), quiet, "forward pass") as bar:
         result = run_check(summary_, device=device, batch=batch, max_memory=max_memory,

@@ -99,3 +99,12 @@ def parse_bytes(text: str, option: str = "--memory") -> int:
                            "1000000B")
     from fractions import Fraction
     return int(Fraction(match.group(1)) * _UNITS[unit])
+
+
+def where(layer) -> str:
+    """'line 5', or 'line 5, from the block called on line 12'."""
+    text = f"line {layer.line}"
+    called = getattr(layer, "called", None)
+    if called and called != layer.line:
+        text += f", from {layer.origin or 'the block'} called on line {called}"
+    return text
