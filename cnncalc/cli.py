@@ -456,6 +456,49 @@ def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, bat
     sys.exit(0 if result.ok else 1)
 
 
+@main.command()
+@_spec_args
+@click.option("--to", "target", type=click.Choice(["pytorch", "onnx"]), required=True,
+              help="pytorch: a standalone .py file; onnx: an .onnx file (needs torch and onnx).")
+@click.option("-o", "--output", "out", metavar="FILE",
+              help="Write here (a .py file is printed when -o is left out).")
+@click.option("--class-name", metavar="NAME", help="The nn.Module's class name.")
+@_errors
+def export(spec, expr, input_shape, max_depth, max_layers, max_bytes, target, out, class_name):
+    """Write the spec for a framework: a PyTorch file you would have written, or ONNX.
+
+    \b
+    The PyTorch file imports only torch, takes (N, C, H, W), and has the spec's shapes
+    and parameter counts; the ONNX file is that module exported with a dynamic batch."""
+    loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
+    summary_ = analyse_or_show(loaded, "none")
+    from .interop.to_pytorch import to_pytorch_code
+    if target == "onnx" and not out:
+        raise click.UsageError("--to onnx needs -o FILE.onnx")
+    if out:
+        writable(out)
+    code = to_pytorch_code(summary_, class_name, loaded.file)
+    if target == "pytorch":
+        if out:
+            write_file(out, code)
+            t = summary_.totals
+            from .interop.to_pytorch import class_name
+            click.echo(f"wrote {out}: class {class_name(code)}, {t.trainable:,} trainable "
+                       "parameters; run it with python to see its output shape")
+        else:
+            click.echo(code, nl=False)
+        return
+    from .interop.to_onnx import to_onnx
+    to_onnx(summary_, out, code)
+    click.echo(f"wrote {out}: input (batch, {', '.join(map(str, _input_nchw(summary_)))})")
+
+
+def _input_nchw(summary):
+    from .layers.base import picture
+    shape = summary.network.input.shape
+    return (shape[-1], *picture(shape[:-1]))
+
+
 @main.group(name="import")
 def import_():
     """Write the spec of a model you already have (PyTorch, ONNX, Darknet, Keras)."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from .. import fmt
 
-_SKIP = ("dropout", "droppath")  # identities when the model is run for inference
+# identities when the model runs for inference; and zero padding, which shows in the next
+# layer's output and MACs (an exporter may write 'same' as a pad, then the convolution)
+_SKIP = ("dropout", "droppath", "zeropad")
 
 
 class Step:

@@ -106,7 +106,11 @@ class _Onnx:
             if handler is None:
                 self.fail(node, f"operator {node.op_type}")
                 continue
-            handler(self, node)
+            try:
+                handler(self, node)
+            except (IndexError, KeyError, ValueError, TypeError) as e:  # a form not foreseen
+                self.fail(node, f"{node.op_type} in a form cnncalc cannot read "
+                          f"({type(e).__name__}: {str(e)[:80]})")
         self.outputs = [self.ids[o.name] for o in self.graph.output if o.name in self.ids]
         return self.ops
 
@@ -542,6 +546,9 @@ def _reshape(imp, node):
         source, groups = imp.shuffle.pop(x)
         imp.add(node, f"shuffle {groups}", [source])
         imp.layouts[node.output[0]] = imp.layouts[source]
+        return
+    if len(after) < 2:
+        imp.fail(node, f"Reshape of {before} to {after}, without a batch axis")
         return
     if not lay.first or lay.rank == 0:
         target = Layout(False, True, len(after) - 2)

@@ -4,7 +4,7 @@ per value counted in FLOPs (README, 'Conventions')."""
 
 from __future__ import annotations
 
-from .base import Choice, Layer, Outcome, Real
+from .base import Choice, Layer, Outcome, Real, nn_call
 
 
 class Activation:
@@ -90,6 +90,11 @@ class Act(Layer):
             return nn.LeakyReLU(self.slope)
         return act_module(self.activation)
 
+    def code(self, row):
+        if self.activation == "leakyrelu":
+            return [("", nn_call("nn.LeakyReLU", negative_slope=self.slope))]
+        return [("", ACTIVATIONS[self.activation].code())]
+
 
 class PReLU(Layer):
     keyword = "prelu"
@@ -108,6 +113,9 @@ class PReLU(Layer):
     def module(self, row):
         from torch import nn
         return nn.PReLU(row.input[-1], init=0.25)
+
+    def code(self, row):
+        return [("", nn_call("nn.PReLU", row.input[-1]))]
 
 
 def _prod(x):

@@ -367,6 +367,41 @@ class Layer:
         """The torch module computing this layer (channels first inside)."""
         raise NotImplementedError
 
+    #: source of a small nn.Module class that ``code`` names, copied into an exported file
+    torch_helper: ClassVar[str] = ""
+
+    def code(self, row) -> list:
+        """This layer as PyTorch source, for 'cnncalc export --to pytorch': a list of
+        (suffix, expression) run in turn on a channels-first tensor in picture order
+        (N, C, H, W); the first gets the layer's name, the others name_suffix."""
+        from ..errors import CnnCalcError
+        raise CnnCalcError(f"layer '{row.name}' ({self.describe()}): cnncalc cannot write "
+                           f"'{self.kind}' as PyTorch source yet")
+
+
+def nn_call(cls: str, *args, **kwargs) -> str:
+    """``nn.Conv2d(3, 64, kernel_size=3)``: keyword arguments left out when None; per-axis
+    tuples of one repeated value written as that value. A class without 'nn.' is one of
+    the file's own (a kind's ``torch_helper``): ``LayerScale(96, init=1e-06)``."""
+    def text(v):
+        if isinstance(v, tuple) and v and all(i == v[0] for i in v):
+            v = v[0]
+        return repr(v)
+    parts = [text(a) for a in args] + [f"{k}={text(v)}" for k, v in kwargs.items()
+                                       if v is not None]
+    return f"{cls}({', '.join(parts)})"
+
+
+def act_code(name):
+    """[(suffix, expression)] for a fused activation ('conv 3x3x64 relu'), in place."""
+    from .activations import ACTIVATIONS
+    if not name or name == "linear":
+        return []
+    code = ACTIVATIONS[name].code()
+    if code in ("nn.ReLU()", "nn.ReLU6()", "nn.Hardswish()", "nn.SiLU()", "nn.Hardsigmoid()"):
+        code = code[:-1] + "inplace=True)"
+    return [("act", code)]
+
 
 def _option_value(option, rest, i, r):
     """The item that gives an option's value (or None), and the index after the option."""

@@ -9,7 +9,7 @@ from .. import fmt
 from ..language.records import Kernel
 from . import activations
 from .base import (SIDES, Amount, Arg, Choice, Flag, Layer, Outcome, PerAxis, RuleError,
-                   axis_names, need_map, picture, symbolic)
+                   act_code, axis_names, need_map, nn_call, picture, symbolic)
 
 
 def window_axis(n, k, s, d, pad, ceil, axis, ex):
@@ -145,6 +145,39 @@ class Conv(Layer):
         from ..backends.modules import Conv
         return Conv(self, row)
 
+    def code(self, row):
+        return conv_code(self, row, self.filters, self.groups, self.bias)
+
+
+def _unless(values: tuple, default):
+    """None (an argument left out) when every axis has PyTorch's default."""
+    return None if all(v == default for v in values) else values
+
+
+def pad_code(pads, rank, value=None):
+    """[(suffix, expression)] padding ahead of a window when PyTorch's own symmetric
+    padding cannot say it: ``nn.ZeroPad2d((0, 1, 0, 1))`` (left, right, top, bottom)."""
+    flat = []
+    for b, a in reversed(pads):
+        flat += [b, a]
+    if value is None:
+        return [("pad", nn_call(f"nn.ZeroPad{rank}d", tuple(flat)))]
+    return [("pad", f"nn.ConstantPad{rank}d({tuple(flat)!r}, {value})")]
+
+
+def conv_code(layer, row, filters, groups, bias, activation=True):
+    """A convolution as PyTorch source; asymmetric padding ('same' with a stride) first."""
+    rank, pads = len(layer.kernel), picture(row.geometry["pads"])
+    even = all(b == a for b, a in pads)
+    out = [] if even else pad_code(pads, rank)
+    out.append(("", nn_call(f"nn.Conv{rank}d", row.input[-1], filters, picture(layer.kernel),
+                            stride=_unless(picture(layer.stride), 1),
+                            padding=_unless(tuple(b for b, _ in pads), 0) if even else None,
+                            dilation=_unless(picture(layer.dilation), 1),
+                            groups=groups if groups != 1 else None,
+                            bias=None if bias else False)))
+    return out + (act_code(layer.activation) if activation else [])
+
 
 def conv_rule(layer, x, ex, filters, groups):
     """A convolution's shape, counts and MACs (conv, dwconv)."""
@@ -203,6 +236,9 @@ class DWConv(Layer):
         from ..backends.modules import Conv
         return Conv(self, row, filters=row.output[-1], groups=row.input[-1])
 
+    def code(self, row):
+        return conv_code(self, row, row.output[-1], row.input[-1], self.bias)
+
 
 class SepConv(Layer):
     keyword = "sepconv"
@@ -233,6 +269,15 @@ class SepConv(Layer):
     def module(self, row):
         from ..backends.modules import SepConv
         return SepConv(self, row)
+
+    def code(self, row):
+        cin = row.input[-1]
+        depth = [("depthwise" if not s else s, c) for s, c in
+                 conv_code(_Depthwise(self), row, cin * self.multiplier, cin, False)]
+        rank = len(self.kernel)
+        return depth + [("pointwise", nn_call(f"nn.Conv{rank}d", cin * self.multiplier,
+                                              self.filters, 1, bias=None if self.bias else False))
+                        ] + act_code(self.activation)
 
 
 class _Depthwise:
@@ -284,6 +329,20 @@ class Deconv(Layer):
     def module(self, row):
         from ..backends.modules import Deconv
         return Deconv(self, row)
+
+    def code(self, row):
+        crops = picture(row.geometry["crops"])
+        if any(b != a for b, a in crops):
+            return super().code(row)  # an uneven crop: PyTorch's padding crops both sides
+        rank = len(self.kernel)
+        extra = picture(row.geometry["output_padding"])
+        return [("", nn_call(f"nn.ConvTranspose{rank}d", row.input[-1], self.filters,
+                             picture(self.kernel), stride=_unless(picture(self.stride), 1),
+                             padding=_unless(tuple(b for b, _ in crops), 0),
+                             output_padding=_unless(extra, 0),
+                             bias=None if self.bias else False,
+                             dilation=_unless(picture(self.dilation), 1)))] + \
+            act_code(self.activation)
 
 
 def array_shape(nested) -> tuple:

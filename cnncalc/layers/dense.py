@@ -6,7 +6,7 @@ from math import prod
 
 from .. import fmt
 from . import activations
-from .base import Count, Flag, Layer, Outcome
+from .base import Count, Flag, Layer, Outcome, act_code, nn_call
 from .conv import bias_act_ops
 
 
@@ -38,6 +38,14 @@ class Dense(Layer):
         from ..backends.modules import Dense
         return Dense(self, row)
 
+    def code(self, row):
+        rank = len(row.input) - 1
+        if rank:  # per position on a map: the same weights as a 1x1 convolution
+            return [("", nn_call(f"nn.Conv{rank}d", row.input[-1], self.features, 1,
+                                 bias=None if self.bias else False))] + act_code(self.activation)
+        return [("", nn_call("nn.Linear", row.input[-1], self.features,
+                             bias=None if self.bias else False))] + act_code(self.activation)
+
 
 class Flatten(Layer):
     keyword = "flatten"
@@ -58,3 +66,6 @@ class Flatten(Layer):
     def module(self, row):
         from ..backends.modules import Flatten
         return Flatten(len(row.input) - 1)
+
+    def code(self, row):
+        return [("", "nn.Flatten()")]

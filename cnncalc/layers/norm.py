@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import prod
 
-from .base import Count, Flag, Layer, Outcome, Real, RuleError
+from .base import Count, Flag, Layer, Outcome, Real, RuleError, nn_call
 
 
 class BatchNorm(Layer):
@@ -27,6 +27,10 @@ class BatchNorm(Layer):
         rank = max(len(row.input) - 1, 1)
         cls = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[rank - 1]
         return cls(row.input[-1], eps=1e-3, momentum=0.01)  # Keras' epsilon and momentum 0.99
+
+    def code(self, row):
+        rank = max(len(row.input) - 1, 1)
+        return [("", nn_call(f"nn.BatchNorm{rank}d", row.input[-1], eps=1e-3, momentum=0.01))]
 
 
 class _Normal(Layer):
@@ -62,6 +66,20 @@ class LayerNorm(_Normal):
         from ..backends.modules import ChannelNorm
         return ChannelNorm(row.input[-1], self.eps, len(row.input) - 1)
 
+    torch_helper = '''class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels at each position of an (N, C, H, W) map."""
+
+    def forward(self, x):
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+'''
+
+    def code(self, row):
+        if len(row.input) == 1:
+            return [("", nn_call("nn.LayerNorm", row.input[-1], eps=self.eps))]
+        if len(row.input) != 3:
+            return super().code(row)
+        return [("", nn_call("LayerNorm2d", row.input[-1], eps=self.eps))]
+
 
 class GroupNorm(_Normal):
     keyword = "groupnorm"
@@ -79,6 +97,9 @@ class GroupNorm(_Normal):
     def module(self, row):
         from torch import nn
         return nn.GroupNorm(self.groups, row.input[-1], self.eps)
+
+    def code(self, row):
+        return [("", nn_call("nn.GroupNorm", self.groups, row.input[-1], eps=self.eps))]
 
 
 class InstanceNorm(_Normal):
@@ -99,3 +120,8 @@ class InstanceNorm(_Normal):
         rank = max(len(row.input) - 1, 1)
         return (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[rank - 1](
             row.input[-1], self.eps, affine=self.affine)
+
+    def code(self, row):
+        rank = max(len(row.input) - 1, 1)
+        return [("", nn_call(f"nn.InstanceNorm{rank}d", row.input[-1], eps=self.eps,
+                             affine=True if self.affine else None))]

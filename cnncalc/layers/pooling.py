@@ -6,8 +6,9 @@ from __future__ import annotations
 from math import prod
 
 from .. import fmt
-from .base import Amount, Flag, Layer, Outcome, PerAxis, RuleError, axis_names, need_map, symbolic
-from .conv import padding_options, window_axis
+from .base import (Amount, Flag, Layer, Outcome, PerAxis, RuleError, axis_names, need_map,
+                   nn_call, picture, symbolic)
+from .conv import _unless, pad_code, padding_options, window_axis
 
 
 class _Pool(Layer):
@@ -63,6 +64,25 @@ class _Pool(Layer):
         from ..backends.modules import Pool
         return Pool(self, row)
 
+    def code(self, row):
+        rank, pads = len(self.pool), picture(row.geometry["pads"])
+        is_max = self.kind == "maxpool"
+        padded = any(b or a for b, a in pads)
+        native = all(b == a for b, a in pads) and all(
+            n >= k for n, k in zip(picture(row.input[:-1]), picture(self.pool)))
+        out = []
+        if padded and not native:
+            if not is_max:  # Keras averages the real pixels of each window only
+                return super().code(row)
+            out = pad_code(pads, rank, 'float("-inf")')
+        cls = f"nn.{'Max' if is_max else 'Avg'}Pool{rank}d"
+        inside = padded and native
+        return out + [("", nn_call(
+            cls, picture(self.pool), stride=None if self.stride == self.pool else
+            picture(self.stride), padding=tuple(b for b, _ in pads) if inside else None,
+            ceil_mode=True if self.ceil else None,
+            count_include_pad=False if inside and not is_max else None))]
+
 
 class MaxPool(_Pool):
     keyword = "maxpool"
@@ -97,6 +117,11 @@ class _GlobalPool(Layer):
     def module(self, row):
         from ..backends.modules import GlobalPool
         return GlobalPool(self.kind == "globalmaxpool", len(row.input) - 1)
+
+    def code(self, row):
+        rank = len(row.input) - 1
+        kind = "Max" if self.kind == "globalmaxpool" else "Avg"
+        return [("", nn_call(f"nn.Adaptive{kind}Pool{rank}d", 1)), ("flat", "nn.Flatten()")]
 
 
 class GlobalAvgPool(_GlobalPool):
@@ -157,6 +182,9 @@ class AdaptiveAvgPool(_Adaptive):
         return (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[
             len(self.size) - 1](self.size)
 
+    def code(self, row):
+        return [("", nn_call(f"nn.AdaptiveAvgPool{len(self.size)}d", picture(self.size)))]
+
 
 class AdaptiveMaxPool(_Adaptive):
     keyword = "adaptivemaxpool"
@@ -167,3 +195,6 @@ class AdaptiveMaxPool(_Adaptive):
         from torch import nn
         return (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)[
             len(self.size) - 1](self.size)
+
+    def code(self, row):
+        return [("", nn_call(f"nn.AdaptiveMaxPool{len(self.size)}d", picture(self.size)))]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Layer, Outcome, Rate, Real
+from .base import Layer, Outcome, Rate, Real, nn_call
 
 
 class Dropout(Layer):
@@ -18,6 +18,9 @@ class Dropout(Layer):
     def module(self, row):
         from torch import nn
         return nn.Dropout(self.rate)
+
+    def code(self, row):
+        return [("", nn_call("nn.Dropout", self.rate))]
 
 
 class DropPath(Layer):
@@ -36,6 +39,24 @@ class DropPath(Layer):
         from ..backends.modules import DropPath
         return DropPath(self.rate, len(row.input) - 1)
 
+    torch_helper = '''class DropPath(nn.Module):
+    """Stochastic depth (torchvision's StochasticDepth, row mode): in training, drops a
+    whole example's branch with probability p and scales the rest; in inference, nothing."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1 - self.p)
+        return x * keep / (1 - self.p)
+'''
+
+    def code(self, row):
+        return [("", nn_call("DropPath", self.rate))]
+
 
 class LayerScale(Layer):
     keyword = "layerscale"
@@ -53,6 +74,20 @@ class LayerScale(Layer):
     def module(self, row):
         from ..backends.modules import LayerScale
         return LayerScale(row.input[-1], self.init, len(row.input) - 1)
+
+    torch_helper = '''class LayerScale(nn.Module):
+    """Multiplies each channel by a learnt scale (ConvNeXt's layer_scale)."""
+
+    def __init__(self, channels, init=1e-6):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), init))
+
+    def forward(self, x):
+        return x * self.gamma.view(1, -1, *(1,) * (x.dim() - 2))
+'''
+
+    def code(self, row):
+        return [("", nn_call("LayerScale", row.input[-1], init=self.init))]
 
 
 def _prod(x):

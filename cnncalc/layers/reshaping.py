@@ -6,7 +6,8 @@ from __future__ import annotations
 from math import prod
 
 from .. import fmt
-from .base import Arg, Choice, Count, Layer, Outcome, PerAxis, RuleError, axis_names, need_map
+from .base import (Arg, Choice, Count, Layer, Outcome, PerAxis, RuleError, axis_names, need_map,
+                   nn_call, picture)
 
 
 class Pads(Arg):
@@ -68,6 +69,10 @@ class ZeroPad(_Pad):
         from ..backends.modules import Pad
         return Pad(self.pads)
 
+    def code(self, row):
+        from .conv import pad_code
+        return [("", pad_code(picture(self.pads), len(self.pads))[0][1])]
+
 
 class ReflectPad(_Pad):
     keyword = "reflectpad"
@@ -83,6 +88,11 @@ class ReflectPad(_Pad):
     def module(self, row):
         from ..backends.modules import Pad
         return Pad(self.pads, "reflect")
+
+    def code(self, row):
+        from .conv import pad_code
+        zero = pad_code(picture(self.pads), len(self.pads))[0][1]
+        return [("", zero.replace("ZeroPad", "ReflectionPad"))]
 
 
 class Crop(Layer):
@@ -131,6 +141,14 @@ class Upsample(Layer):
         k = 1 if self.mode == "bilinear" else 0
         return Outcome((*outs, x[-1]), window=tuple((f + k, f, 0) for f in self.factor),
                        up=True)
+
+    def code(self, row):
+        factor = tuple(float(f) for f in picture(self.factor))
+        if self.mode == "nearest":
+            return [("", nn_call("nn.Upsample", scale_factor=factor, mode="nearest"))]
+        mode = ("linear", "bilinear", "trilinear")[len(self.factor) - 1]
+        return [("", nn_call("nn.Upsample", scale_factor=factor, mode=mode,
+                             align_corners=False))]
 
     def module(self, row):
         from torch import nn
@@ -186,6 +204,12 @@ class Reshape(Layer):
             ex.append(f"{fmt.shape(x)} = {fmt.count(total)} values as {fmt.shape(out)}")
         return Outcome(out, window="all" if len(out) != len(x) else None)
 
+    def code(self, row):
+        if len(row.input) != 1 or len(row.output) < 2:
+            return super().code(row)
+        out = row.output
+        return [("", nn_call("nn.Unflatten", 1, (out[-1], *picture(out[:-1]))))]
+
     def module(self, row):
         from ..backends.modules import Reshape
         return Reshape(row.input, row.output)
@@ -215,6 +239,9 @@ class PixelShuffle(Layer):
         from ..backends.modules import PixelShuffle
         return PixelShuffle(self.factor, False)
 
+    def code(self, row):
+        return [("", nn_call("nn.PixelShuffle", self.factor))]
+
 
 class PixelUnshuffle(Layer):
     keyword = "pixelunshuffle"
@@ -238,6 +265,9 @@ class PixelUnshuffle(Layer):
         from ..backends.modules import PixelShuffle
         return PixelShuffle(self.factor, True)
 
+    def code(self, row):
+        return [("", nn_call("nn.PixelUnshuffle", self.factor))]
+
 
 class Shuffle(Layer):
     keyword = "shuffle"
@@ -258,3 +288,21 @@ class Shuffle(Layer):
     def module(self, row):
         from ..backends.modules import ChannelShuffle
         return ChannelShuffle(self.groups, row.input)
+
+    torch_helper = '''class ChannelShuffle(nn.Module):
+    """torchvision's channel_shuffle: (N, G, C / G, H, W), transposed, flattened back."""
+
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        x = x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2)
+        return x.reshape(n, c, h, w)
+'''
+
+    def code(self, row):
+        if len(row.input) != 3:
+            return super().code(row)
+        return [("", nn_call("ChannelShuffle", self.groups))]

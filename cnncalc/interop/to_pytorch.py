@@ -1,0 +1,225 @@
+"""A spec as a standalone PyTorch file: one nn.Module class whose __init__ holds each layer
+(its kind writes it: ``Layer.code``) and whose forward wires them as the row tree does.
+The file imports only torch, takes (N, C, H, W) as PyTorch models do, and has the spec's
+shapes and parameter counts; it is written once, for a person to read and change."""
+
+from __future__ import annotations
+
+import keyword
+import re
+
+from .. import fmt
+from ..analysis.walk import Summary
+from ..errors import CnnCalcError
+from ..layers import KINDS
+from ..layers.base import picture
+from ..layers.network import referenced
+
+_RESERVED = {"forward", "training", "input", "x", "torch", "nn", "self", "add_module", "cuda",
+             "cpu", "to", "train", "eval", "parameters", "modules", "children", "apply",
+             "float", "half", "double", "type", "state_dict"}
+
+
+class _Writer:
+    def __init__(self, summary: Summary):
+        self.summary = summary
+        self.attrs = []  # (attribute, expression)
+        self.lines = []  # forward's body
+        self.taken, self.variables = set(), set()
+        self.saved = {}  # spec name -> variable holding its output
+        self.keep = referenced(summary.network.layers) | {n for n, _ in summary.outputs}
+        self.count = 0
+        self.needs_torch_ops = False
+
+    def attr(self, name: str) -> str:
+        base = re.sub(r"\W", "_", name).strip("_") or "layer"
+        if base[0].isdigit():
+            base = "l" + base
+        if keyword.iskeyword(base) or base in _RESERVED:
+            base += "_"
+        out, n = base, 1
+        while out in self.taken:
+            n += 1
+            out = f"{base}_{n}"
+        self.taken.add(out)
+        return out
+
+    def fresh(self, stem="y") -> str:
+        self.count += 1
+        return f"{stem}{self.count}"
+
+    def emit(self, line, depth=0):
+        self.lines.append(line)
+
+    def chain(self, rows, src: str, dst: str) -> str:
+        """Writes the rows reading ``src``; returns the variable holding the result."""
+        for row in rows:
+            src = self.row(row, src, dst)
+        return src
+
+    def row(self, row, src, dst) -> str:
+        layer, kind = row.layer, row.kind
+        if row.branches is not None and kind == "output":  # a head: the flow goes on
+            out = self.chain(row.branches[0], src, self.fresh("head"))
+            self.saved[row.name] = out
+            return src
+        if kind == "output":
+            self.saved[row.name] = self.saved[layer.ref] if layer.ref else src
+            return src
+        if row.branches is not None:
+            out = self.block(row, src, dst)
+        elif row.source is not None:
+            other = self.align(self.saved[row.source.name], row.source.output, row.output)
+            mine = self.align(src, row.input, row.output)
+            if kind == "concat":
+                if row.geometry and row.geometry.get("offsets"):
+                    other = self.crop(other, row.geometry["offsets"], row.input)
+                self.needs_torch_ops = True
+                self.emit(f"{dst} = torch.cat([{mine}, {other}], 1)")
+            else:
+                self.emit(f"{dst} = {mine} {'+' if kind == 'add' else '*'} {other}")
+            out = dst
+        else:
+            for suffix, expr in layer.code(row):
+                name = self.attr(row.name + (f"_{suffix}" if suffix else ""))
+                self.attrs.append((name, expr))
+                self.emit(f"{dst} = self.{name}({src})")
+                src = dst
+            out = src
+        if row.name in self.keep:
+            keep = self.variable(row.name)
+            self.emit(f"{keep} = {out}")
+            self.saved[row.name] = keep
+        return out
+
+    def variable(self, name: str) -> str:
+        """A saved output's variable: conv1_out."""
+        base = re.sub(r"\W", "_", name).strip("_") + "_out"
+        out, n = base, 1
+        while out in self.variables:
+            n += 1
+            out = f"{base}_{n}"
+        self.variables.add(out)
+        return out
+
+    def block(self, row, src, dst):
+        layer, kind = row.layer, row.kind
+        inputs = [src] * len(row.branches)
+        if getattr(layer, "split", None):
+            sizes = [c[-1] for c in layer.inputs(row.input, len(row.branches))]
+            parts = self.fresh("parts")
+            self.needs_torch_ops = True
+            self.emit(f"{parts} = torch.split({src}, {sizes}, 1)")
+            inputs = [f"{parts}[{i}]" for i in range(len(sizes))]
+        outs = []
+        for branch, x in zip(row.branches, inputs):
+            if not branch:
+                outs.append((x, row.input))
+                continue
+            outs.append((self.chain(branch, x, self.fresh()), branch[-1].output))
+        values = [self.align(v, shape, row.output) for v, shape in outs]
+        if kind == "concat":
+            self.needs_torch_ops = True
+            self.emit(f"{dst} = torch.cat([{', '.join(values)}], 1)")
+        else:
+            self.emit(f"{dst} = {(' + ' if kind == 'add' else ' * ').join(values)}")
+        return dst
+
+    @staticmethod
+    def align(var, shape, target) -> str:
+        """A flat (N, C) gate broadcast over a map needs trailing axes of 1."""
+        extra = len(target) - len(shape)
+        return f"{var}[:, :{', None' * extra}]" if extra > 0 else var
+
+    @staticmethod
+    def crop(var, offsets, size) -> str:
+        """A centre crop of a saved map to the current size (U-Net's copy and crop)."""
+        slices = [f"{o}:{o + n}" for o, n in zip(picture(offsets), picture(size[:-1]))]
+        return f"{var}[:, :, {', '.join(slices)}]"
+
+
+def to_pytorch_code(spec, class_name: str | None = None, source: str | None = None) -> str:
+    """The spec as the source of a standalone PyTorch file (a string)."""
+    from ..api import summarize
+    summary = spec if isinstance(spec, Summary) else summarize(spec)
+    net = summary.network
+    if any(fmt.symbolic(n) for n in net.input.shape):
+        raise CnnCalcError("export needs a fixed input size: give one with --input, "
+                           "e.g. --input 224x224x3")
+    w = _Writer(summary)
+    y = w.chain(summary.tree, "x", "x")
+    names = [n for n, _ in summary.outputs]
+    results = [w.saved.get(n, y) for n in names] if len(names) > 1 else [y]
+    cls = class_name or "".join(p.capitalize() for p in re.split(r"[^A-Za-z0-9]+", net.name)
+                                if p) or "Network"
+    if cls[0].isdigit():
+        cls = "Net" + cls
+    helpers = [k.torch_helper for k in dict.fromkeys(KINDS.values()) if k.torch_helper
+               and any(e.startswith(k.torch_helper.split()[1].split("(")[0] + "(")
+                       for _, e in w.attrs)]
+    shape = net.input.shape
+    picture_in = (shape[-1], *picture(shape[:-1]))
+    t = summary.totals
+    origin = {None: "its spec", "<expr>": "an inline spec", "<stdin>": "standard input"}.get(
+        source, source)
+    head = [f'"""{net.name}, written by cnncalc from {origin}.',
+            "",
+            f"Input (N, {', '.join(map(str, picture_in))}): channels first, rows before columns, "
+            "as PyTorch takes pictures.",
+            f"Output {', '.join(_shape(s) for _, s in summary.outputs)}; "
+            f"{t.trainable:,} trainable parameters"
+            + (f" and {t.non_trainable:,} in buffers" if t.non_trainable else "") + ".",
+            *_notes(summary, w.attrs), '"""',
+            "", "import torch", "from torch import nn", "", ""]
+    body = []
+    for h in helpers:
+        body += h.rstrip("\n").splitlines() + ["", ""]
+    body += [f"class {cls}(nn.Module):", "    def __init__(self):", "        super().__init__()"]
+    body += [f"        self.{a} = {e}" for a, e in w.attrs]
+    used = " ".join(w.lines + results)
+    lines = [line for line in w.lines  # a saved output nothing reads (the last layer's)
+             if not (m := re.match(r"(\w+_out(?:_\d+)?) = \w+$", line))
+             or len(re.findall(rf"\b{m[1]}\b", used)) > 1]
+    body += ["", "    def forward(self, x):"] + [f"        {line}" for line in lines]
+    body.append(f"        return {results[0] if len(results) == 1 else '(' + ', '.join(results) + ')'}")
+    demo = ["", "", 'if __name__ == "__main__":', f"    model = {cls}().eval()",
+            f"    y = model(torch.zeros(1, {', '.join(map(str, picture_in))}))",
+            "    for out in (y if isinstance(y, tuple) else (y,)):",
+            "        print(tuple(out.shape))",
+            "    print(sum(p.numel() for p in model.parameters()), \"parameters\")"]
+    return "\n".join(head + body + demo) + "\n"
+
+
+def _shape(shape) -> str:
+    """A row's shape as PyTorch holds it: (C, H, W) for maps, (C,) for vectors."""
+    if len(shape) == 1:
+        return f"(N, {shape[0]})"
+    return f"(N, {', '.join(map(str, (shape[-1], *picture(shape[:-1]))))})"
+
+
+def class_name(code: str) -> str:
+    """The network's class in a file to_pytorch_code wrote."""
+    return re.search(r"^class (\w+)\(nn.Module\):\n    def __init__\(self\):", code, re.M)[1]
+
+
+def load_class(code: str):
+    """The class of a file to_pytorch_code wrote (our own source, never a user's)."""
+    namespace = {"__name__": "cnncalc_export"}
+    exec(compile(code, "<cnncalc export>", "exec"), namespace)
+    return namespace[class_name(code)]
+
+
+def _notes(summary, attrs) -> list:
+    """Where the file and the Keras-minded spec differ in more than spelling."""
+    code = " ".join(e for _, e in attrs)
+    notes = []
+    if "BatchNorm" in code:
+        notes.append("Batchnorm keeps the spec's Keras settings: eps 1e-3, momentum 0.01.")
+    if any(r.kind in ("flatten", "reshape") and len(r.input) > 1 and any(
+            n != 1 for n in r.input[:-1]) or r.kind == "reshape" for r in summary.rows):
+        notes.append("nn.Flatten and nn.Unflatten order values channels first, where the "
+                     "spec (as Keras)\norders rows, columns, channels: the same counts, but "
+                     "Keras weights need reordering.")
+    if any(r.kind == "dense" and len(r.input) > 1 for r in summary.rows):
+        notes.append("A dense layer on a map is the 1x1 convolution written here.")
+    return notes

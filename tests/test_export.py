@@ -1,0 +1,147 @@
+"""'cnncalc export' (issue 14): every spec in specs/ becomes a standalone PyTorch file that
+is ruff-clean, runs as a script, has the published parameter counts and the spec's shapes,
+and computes what cnncalc's own module computes with the same weights; and an ONNX file
+that ONNX Runtime runs at any batch and that imports back to the same layers."""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import cnncalc
+from cnncalc.cli import main
+from cnncalc.interop.to_pytorch import load_class
+from cnncalc.layers.base import picture
+from conftest import ROOT, SPECS
+
+SMALL = {"unet.cnn": "188x188x1", "conv3d.cnn": "8x32x32x3"}
+
+
+def _summary(name, size=None):
+    net = cnncalc.read(SPECS / name)
+    size = size or SMALL.get(name)
+    return cnncalc.summarize(cnncalc.with_input(net, size) if size else net)
+
+
+def _nchw(shape):
+    return (shape[-1], *picture(shape[:-1]))
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SPECS.glob("*.cnn")))
+def test_every_spec_exports_with_its_shapes_and_counts(name):
+    s = _summary(name)
+    model = load_class(cnncalc.to_pytorch_code(s))().eval()
+    with torch.no_grad():
+        y = model(torch.zeros(1, *_nchw(s.network.input.shape)))
+    ys = y if isinstance(y, tuple) else (y,)
+    assert [tuple(t.shape[1:]) for t in ys] == [_nchw(shape) for _, shape in s.outputs]
+    assert sum(p.numel() for p in model.parameters()) == s.totals.trainable
+    assert sum(b.numel() for n, b in model.named_buffers()
+               if not n.endswith("num_batches_tracked")) == s.totals.non_trainable
+
+
+@pytest.mark.parametrize("name,published", [
+    ("resnet18.cnn", 11_689_512),       # torchvision resnet18
+    ("vgg16.cnn", 138_357_544),         # torchvision / Keras VGG16
+    ("convnext_tiny.cnn", 28_589_128),  # torchvision convnext_tiny
+    ("efficientnet_b0.cnn", 5_288_548),  # torchvision efficientnet_b0
+])
+def test_the_file_runs_as_a_script_and_is_ruff_clean(tmp_path, name, published):
+    path = tmp_path / "net.py"
+    res = CliRunner().invoke(main, ["export", str(SPECS / name), "--to", "pytorch", "-o",
+                                    str(path)])
+    assert res.exit_code == 0, res.output
+    run = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["(1, 1000)", f"{published} parameters"]
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--select",
+                           "E,F,W,I", "--ignore", "E501", str(path)], capture_output=True,
+                          text=True)
+    assert lint.returncode == 0, lint.stdout
+
+
+def _copy_weights(ours, theirs):
+    """cnncalc's module holds kernels in the spec's axis order (width first) and a dense
+    layer on a map as nn.Linear; the exported file as PyTorch does."""
+    mine = list(ours.parameters())
+    other = list(theirs.parameters())
+    assert len(mine) == len(other)
+    with torch.no_grad():
+        for a, b in zip(mine, other):
+            if a.dim() >= 4:
+                a = a.transpose(-2, -1)
+            b.copy_(a.reshape(b.shape))
+
+
+@pytest.mark.parametrize("name,size", [
+    ("resnet18.cnn", "64x48x3"), ("mobilenet_v3_small.cnn", "64x64x3"),
+    ("convnext_tiny.cnn", "64x64x3"), ("unet.cnn", "188x188x1"), ("fpn.cnn", "64x64x3"),
+    ("shufflenet_v2_x1_0.cnn", "64x64x3"), ("inception3a.cnn", None), ("tcn.cnn", None),
+    ("espcn.cnn", "12x10x1"), ("densenet_block.cnn", None),
+])
+def test_the_file_computes_what_cnncalcs_module_computes(name, size):
+    s = _summary(name, size)
+    ours = cnncalc.to_torch(s).eval()
+    theirs = load_class(cnncalc.to_pytorch_code(s))().eval()
+    torch.manual_seed(0)
+    for p in ours.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    _copy_weights(ours, theirs)
+    shape = s.network.input.shape
+    x = torch.randn(2, *_nchw(shape))  # N, C, H, W
+    rank = len(shape) - 1
+    with torch.no_grad():
+        want = ours(x.permute(0, *range(2, rank + 2), 1) if rank else x)  # cnncalc: N, H, W, C
+        got = theirs(x)
+    want = want if isinstance(want, tuple) else (want,)
+    got = got if isinstance(got, tuple) else (got,)
+    for w, g in zip(want, got, strict=True):
+        r = g.dim() - 2
+        g = g.permute(0, *range(2, r + 2), 1) if r > 0 else g
+        assert torch.allclose(w, g, rtol=1e-4, atol=1e-4), (w - g).abs().max()
+
+
+def test_onnx_runs_at_any_batch_and_imports_back(tmp_path):
+    import onnx
+    import onnxruntime as ort
+    s = _summary("resnet18.cnn", "64x64x3")
+    path = tmp_path / "resnet18.onnx"
+    torch_model = load_class(cnncalc.to_pytorch_code(s))().eval()
+    cnncalc.to_onnx(s, str(path), module=torch_model)
+    assert onnx.load(str(path)).graph.value_info  # every tensor's shape is in the file
+    x = np.random.default_rng(0).standard_normal((3, 3, 64, 64)).astype(np.float32)
+    (y,) = ort.InferenceSession(str(path)).run(None, {"input": x})  # batch 3, exported at 1
+    with torch.no_grad():
+        want = torch_model(torch.from_numpy(x)).numpy()
+    assert y.shape == (3, 1000) and np.allclose(y, want, atol=1e-4)
+    res = CliRunner().invoke(main, ["check", str(SPECS / "resnet18.cnn"), "--input",
+                                    "64x64x3", "--against", str(path)])
+    assert res.exit_code == 0 and "agree: 68 steps" in res.output, res.output
+
+
+@pytest.mark.parametrize("name", ["unet.cnn", "convnext_tiny.cnn", "fpn.cnn",
+                                  "efficientnet_b0.cnn", "inception3a.cnn"])
+def test_onnx_files_import_to_the_spec_they_came_from(tmp_path, name):
+    s = _summary(name)
+    path = tmp_path / "net.onnx"
+    cnncalc.to_onnx(s, str(path))
+    assert cnncalc.check(s, against=str(path)).ok
+
+
+@pytest.mark.parametrize("args,message", [
+    (["-e", "input 8x8x3 | reshape 64x3", "--to", "pytorch"],
+     "layer 'reshape_1' (reshape 64x3): cnncalc cannot write 'reshape' as PyTorch source"),
+    (["-e", "input 8x8x3 | conv 3x3x4", "--to", "onnx"], "--to onnx needs -o FILE.onnx"),
+    (["-e", "input WxHx3 | conv 3x3x4", "--to", "pytorch"], "the input has open sizes (WxHx3)"),
+    (["-e", "input 8x8x3 | conv 3x3x4", "--to", "pytorch", "-o", "/no/such/folder/x.py"],
+     "does not exist"),
+])
+def test_what_cannot_be_written_is_said(args, message):
+    res = CliRunner().invoke(main, ["export", *args])
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert "Traceback" not in res.output
