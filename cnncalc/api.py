@@ -99,6 +99,9 @@ def _import_any(model, summary):
     if model.endswith(".cfg"):
         from .interop.from_darknet import from_darknet
         return from_darknet(model, size)
+    if model.endswith((".keras", ".json")):
+        from .interop.from_keras import from_keras
+        return from_keras(model, size)
     if ".py:" in model:
         try:
             import torch  # noqa: F401
@@ -107,7 +110,8 @@ def _import_any(model, summary):
                                "pip install 'cnncalc[torch]'") from None
         from .interop.from_torch import from_torch, load_factory
         return from_torch(load_factory(model), size)
-    raise CnnCalcError(f"--against {model}: expected FILE.py:FACTORY, MODEL.onnx or MODEL.cfg")
+    raise CnnCalcError(f"--against {model}: expected FILE.py:FACTORY, MODEL.onnx, MODEL.cfg, "
+                       "MODEL.keras or MODEL.json (Keras)")
 
 
 def _summary(spec):

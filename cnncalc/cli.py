@@ -431,7 +431,7 @@ def layers(kind, fmt):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--against", metavar="MODEL",
               help="Compare layer for layer with a model you have instead: FILE.py:FACTORY "
-                   "(PyTorch; runs your file), MODEL.onnx or MODEL.cfg (Darknet).")
+                   "(PyTorch; runs your file), MODEL.onnx, MODEL.cfg (Darknet) or MODEL.keras.")
 @_errors
 def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, batch, max_memory,
           weights, quiet, against):
@@ -552,6 +552,19 @@ def import_darknet(path, input_shape, out, network, partial):
     """A Darknet cfg file (YOLO's format; the text is read, the weights are not needed)."""
     from .interop.from_darknet import from_darknet
     _write_spec(from_darknet(path, input_shape, network, partial), out)
+
+
+@import_.command(name="keras")
+@click.argument("path", metavar="MODEL.keras|MODEL.json", type=click.Path(dir_okay=False))
+@click.option("--input", "input_shape", metavar="SHAPE",
+              help="The input, width first (224x224x3), when the model leaves sizes open.")
+@_import_options
+@_errors
+def import_keras(path, input_shape, out, network, partial):
+    """A Keras model: a .keras file, or the JSON of model.to_json() (read as data; Keras
+    is not needed)."""
+    from .interop.from_keras import from_keras
+    _write_spec(from_keras(path, input_shape, network, partial), out)
 
 
 @import_.command(name="onnx")

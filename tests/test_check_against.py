@@ -59,7 +59,7 @@ def test_against_an_onnx_file_and_a_darknet_cfg(tmp_path):
 
 def test_a_model_of_another_kind_is_a_usage_error():
     res = run("check", SPECS / "lenet5.cnn", "--against", "model.h5")
-    assert res.exit_code == 2 and "expected FILE.py:FACTORY, MODEL.onnx or MODEL.cfg" in res.output
+    assert res.exit_code == 2 and "expected FILE.py:FACTORY, MODEL.onnx, MODEL.cfg" in res.output
 
 
 def test_the_python_api_takes_a_module():

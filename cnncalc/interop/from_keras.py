@@ -1,0 +1,282 @@
+"""A Keras model's architecture as a spec: a '.keras' file (its config.json) or the JSON of
+model.to_json(), Keras 3 or tf.keras 2. The language follows Keras' semantics, so most
+layers are one statement each; sizes are written width first (Keras holds H, W). The JSON
+is read as data: no Keras, no code from the file."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from .. import fmt
+from ..errors import CnnCalcError
+from ..layers.base import picture
+from .graph import Imported, Op, Unsupported, emit
+
+# Keras' activation names, as cnncalc's words
+ACTIVATIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "softmax": "softmax",
+               "gelu": "gelu", "silu": "silu", "swish": "silu", "relu6": "relu6",
+               "hard_swish": "hardswish", "hard_silu": "hardswish",
+               "hard_sigmoid": "hardsigmoid", "elu": "elu", "selu": "selu", "mish": "mish",
+               "leaky_relu": "leakyrelu", "linear": None}
+
+
+def read_config(path) -> dict:
+    """The model's config from a .keras file or a to_json() JSON file."""
+    path = Path(path)
+    try:
+        if path.suffix == ".keras":
+            import zipfile
+            with zipfile.ZipFile(path) as z:
+                return json.loads(z.read("config.json"))
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as e:
+        raise CnnCalcError(f"cannot read the model: {e.strerror}", file=str(path)) from None
+    except (ValueError, KeyError) as e:  # a zip without config.json, text that is not JSON
+        raise CnnCalcError(f"not a Keras model file (expected a .keras file or the JSON of "
+                           f"model.to_json()): {type(e).__name__}: {str(e)[:120]}",
+                           file=str(path)) from None
+
+
+def _axes(values) -> str:
+    """Keras' per-axis values (rows first) in the spec's order (width first); one value
+    when all axes agree."""
+    return fmt.axes(picture(tuple(values)))
+
+
+def _kernel(cfg) -> str:
+    """A kernel with every axis, then the filters: 3x3x64."""
+    return "x".join(map(str, (*picture(tuple(cfg["kernel_size"])), cfg["filters"])))
+
+
+def _act(cfg, problems, name):
+    word = cfg.get("activation", "linear")
+    if isinstance(word, dict):
+        word = word.get("config", {}).get("name", word.get("class_name"))
+    if word not in ACTIVATIONS:
+        problems.append((name, f"activation '{word}'"))
+        return ""
+    return f" {ACTIVATIONS[word]}" if ACTIVATIONS[word] else ""
+
+
+def _window_options(cfg, default_stride=None) -> str:
+    words = []
+    if cfg.get("padding", "valid") != "valid":
+        words.append(cfg["padding"])
+    strides = cfg.get("strides") or default_stride
+    if strides and any(s != 1 for s in strides) and strides != default_stride:
+        words.append(f"stride {_axes(strides)}")
+    dilation = cfg.get("dilation_rate") or [1]
+    if any(d != 1 for d in dilation):
+        words.append(f"dilation {_axes(dilation)}")
+    return "".join(f" {w}" for w in words)
+
+
+def _layer(cls, cfg, problems, name) -> str | None:
+    """One Keras layer as a cnncalc statement; None for a layer that passes its input on."""
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        problems.append((name, f"{cls} with data_format={cfg['data_format']}"))
+        return None
+    nobias = "" if cfg.get("use_bias", True) else " nobias"
+    if cls in ("Conv1D", "Conv2D", "Conv3D"):
+        groups = cfg.get("groups", 1)
+        return (f"conv {_kernel(cfg)}{_window_options(cfg)}"
+                + (f" groups {groups}" if groups != 1 else "") + nobias
+                + _act(cfg, problems, name))
+    if cls in ("DepthwiseConv1D", "DepthwiseConv2D"):
+        m = cfg.get("depth_multiplier", 1)
+        return (f"dwconv {_axes(cfg['kernel_size'])}{_window_options(cfg)}"
+                + (f" multiplier {m}" if m != 1 else "") + nobias + _act(cfg, problems, name))
+    if cls in ("SeparableConv1D", "SeparableConv2D"):
+        m = cfg.get("depth_multiplier", 1)
+        return (f"sepconv {_kernel(cfg)}{_window_options(cfg)}"
+                + (f" multiplier {m}" if m != 1 else "") + nobias + _act(cfg, problems, name))
+    if cls in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
+        if cfg.get("output_padding"):
+            problems.append((name, f"{cls} with output_padding"))
+            return None
+        return (f"deconv {_kernel(cfg)}{_window_options(cfg)}"
+                + nobias + _act(cfg, problems, name))
+    if cls == "Dense":
+        return f"dense {cfg['units']}{nobias}{_act(cfg, problems, name)}"
+    if cls == "Flatten":
+        return "flatten"
+    if re.fullmatch(r"(Max|Average)Pooling[123]D", cls):
+        word = "maxpool" if cls.startswith("Max") else "avgpool"
+        pool = cfg["pool_size"]
+        return f"{word} {_axes(pool)}{_window_options(cfg, default_stride=pool)}"
+    if re.fullmatch(r"Global(Max|Average)Pooling[123]D", cls):
+        if cfg.get("keepdims"):
+            problems.append((name, f"{cls} with keepdims=True"))
+            return None
+        return "globalmaxpool" if "Max" in cls else "globalavgpool"
+    if cls == "BatchNormalization":
+        if not (cfg.get("center", True) and cfg.get("scale", True)):
+            problems.append((name, "BatchNormalization without its scale or offset "
+                             "(InceptionV3's scale=False)"))
+            return None
+        if cfg.get("axis", -1) not in (-1, [-1], 3, [3]):
+            problems.append((name, f"BatchNormalization on axis {cfg['axis']}"))
+            return None
+        return "batchnorm"
+    if cls == "LayerNormalization":
+        return f"layernorm eps {cfg.get('epsilon', 1e-3):g}"
+    if cls == "GroupNormalization":
+        return f"groupnorm {cfg['groups']} eps {cfg.get('epsilon', 1e-3):g}"
+    if cls == "Activation":
+        word = _act(cfg, problems, name).strip()
+        return word or None
+    if cls == "ReLU":
+        top, slope = cfg.get("max_value"), cfg.get("negative_slope", 0) or 0
+        if top == 6 and not slope and not cfg.get("threshold"):
+            return "relu6"
+        if top is None and not cfg.get("threshold"):
+            return "relu" if not slope else f"leakyrelu slope {slope:g}"
+        problems.append((name, f"ReLU with max_value={top}, threshold={cfg.get('threshold')}"))
+        return None
+    if cls == "LeakyReLU":
+        slope = cfg.get("negative_slope", cfg.get("alpha", 0.3))
+        return f"leakyrelu slope {slope:g}"
+    if cls == "Softmax":
+        return "softmax"
+    if cls == "PReLU":
+        return "prelu"
+    if cls in ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"):
+        return f"dropout {cfg['rate']:g}"
+    if cls in ("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D",
+               "Cropping3D"):
+        key = "padding" if cls.startswith("Zero") else "cropping"
+        pads = cfg[key]
+        pads = [pads] if isinstance(pads, int) or (pads and isinstance(pads[0], int)
+                                                   and cls.endswith("1D")) else pads
+        pairs = [(p, p) if isinstance(p, int) else tuple(p) for p in pads]
+        word = "zeropad" if key == "padding" else "crop"
+        return f"{word} {'x'.join(f'{b}x{a}' for b, a in picture(pairs))}"
+    if cls in ("UpSampling1D", "UpSampling2D", "UpSampling3D"):
+        size = cfg["size"] if isinstance(cfg["size"], list) else [cfg["size"]]
+        mode = cfg.get("interpolation", "nearest")
+        if mode not in ("nearest", "bilinear"):
+            problems.append((name, f"UpSampling with interpolation={mode}"))
+            return None
+        return f"upsample {_axes(size)}" + (" bilinear" if mode == "bilinear" else "")
+    if cls == "Reshape":
+        return f"reshape {_axes(cfg['target_shape'][:-1])}x{cfg['target_shape'][-1]}" \
+            if len(cfg["target_shape"]) > 1 else f"reshape {cfg['target_shape'][0]}"
+    if cls in ("Add", "Multiply"):
+        return cls.lower()
+    if cls == "Concatenate":
+        if cfg.get("axis", -1) not in (-1, 3):
+            problems.append((name, f"Concatenate on axis {cfg['axis']}, not the channels"))
+            return None
+        return "concat"
+    problems.append((name, f"layer class {cls}"))
+    return None
+
+
+def _sources(node) -> list:
+    """The layer names a call of a layer reads, in Keras 3 and in tf.keras 2 form."""
+    if isinstance(node, dict):  # Keras 3: {"args": [tensor or [tensors]], "kwargs": {}}
+        names = []
+
+        def walk(v):
+            if isinstance(v, dict) and v.get("class_name") == "__keras_tensor__":
+                names.append(v["config"]["keras_history"][0])
+            elif isinstance(v, (list, tuple)):
+                for i in v:
+                    walk(i)
+        walk(node.get("args", []))
+        return names
+    return [entry[0] for entry in node]  # tf.keras 2: [[name, node, tensor, kwargs], ...]
+
+
+def from_keras(path, input: str | None = None, network: str | None = None,
+               partial: bool = False) -> Imported:
+    """The spec of a Keras model file (.keras, or model.to_json()'s JSON), and its summary."""
+    from ..api import summarize
+    config = read_config(path)
+    if not isinstance(config, dict) or "config" not in config:
+        raise CnnCalcError("not a Keras model file: no 'config' at its top", file=str(path))
+    kind, body = config.get("class_name"), config["config"]
+    layers = body.get("layers") if isinstance(body, dict) else None
+    if not isinstance(layers, list) or not layers:
+        raise CnnCalcError(f"not a Keras model file: a {kind} without layers", file=str(path))
+    sequential = kind == "Sequential"
+    first = layers[0]
+    shape = None
+    if first.get("class_name") == "InputLayer":
+        cfg = first["config"]
+        shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
+    elif sequential:
+        shape = layers[0]["config"].get("batch_input_shape") or \
+            (layers[0].get("build_config") or {}).get("input_shape")
+    if input:
+        input_text = input
+    elif shape and all(isinstance(n, int) for n in shape[1:]):
+        *spatial, c = shape[1:]
+        input_text = "x".join(map(str, (*picture(spatial), c)))
+    else:
+        raise CnnCalcError(f"the model's input sizes are open ({shape}); give them with "
+                           "--input, e.g. 224x224x3", file=str(path))
+    problems, ops, ids, failed = [], [], {}, set()
+    previous = "input"
+    for layer in layers:
+        cls, cfg = layer.get("class_name"), layer.get("config", {})
+        name = layer.get("name") or cfg.get("name")
+        if cls == "InputLayer":
+            ids[name] = "input"
+            continue
+        if cls in ("Functional", "Sequential", "Model"):
+            problems.append((name, f"a nested {cls} model (import it on its own)"))
+            failed.add(name)
+            continue
+        nodes = layer.get("inbound_nodes", [])
+        if sequential:
+            sources = [previous]
+        else:
+            if len(nodes) != 1:
+                problems.append((name, f"a layer called {len(nodes)} times (shared weights)"))
+                continue
+            names = _sources(nodes[0])
+            if any(n in failed for n in names):
+                failed.add(name)  # after a layer already named: not reported again
+                continue
+            sources = [ids.get(n) for n in names]
+            if None in sources or not sources:
+                problems.append((name, "an input that is not a layer of this model"))
+                failed.add(name)
+                continue
+        count = len(problems)
+        text = _layer(cls, cfg, problems, name)
+        if len(problems) > count:
+            failed.add(name)
+            continue
+        if text is None:
+            ids[name] = previous = sources[0]  # passes its input on
+            continue
+        ops.append(Op(name, text, sources, name=name, source=f"layer {name} ({cls})"))
+        ids[name] = previous = name
+    if problems and not partial:
+        raise Unsupported(problems, Path(path).name)
+    if problems:
+        first_bad = problems[0][0]
+        names = [layer.get("name") or layer.get("config", {}).get("name") for layer in layers]
+        stop = names.index(first_bad) if first_bad in names else len(names)
+        kept = set(names[:stop])
+        ops = [op for op in ops if op.id in kept]
+        outputs = [ops[-1].id] if ops else []
+    elif sequential:
+        outputs = [ops[-1].id]
+    else:
+        outs = body.get("output_layers") or []
+        outs = [outs] if outs and isinstance(outs[0], str) else outs
+        outputs = [ids[o[0]] for o in outs]
+    if not ops:
+        raise CnnCalcError("nothing to import: the model has no layers cnncalc can write",
+                           file=str(path))
+    name = network or re.sub(r"[^\w.\-]", "_", body.get("name") or Path(path).stem)
+    text = emit(ops, outputs, input_text, name)
+    if problems:
+        text += f"# import stopped at layer {problems[0][0]}: {problems[0][1]} has no " \
+                "cnncalc counterpart\n"
+    return Imported(text, summarize(text))

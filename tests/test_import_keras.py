@@ -1,0 +1,143 @@
+"""Keras models as specs (issue 13): Keras' own applications (built with weights=None, no
+download) import with the counts Keras reports, every layer's output shape as Keras has it,
+from a .keras file and from model.to_json(); tf.keras 2's JSON form too; what has no
+counterpart is named."""
+
+import json
+import os
+import re
+import zipfile
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras on the PyTorch the tests already have
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+from keras import layers  # noqa: E402
+
+import cnncalc  # noqa: E402
+from cnncalc.cli import main  # noqa: E402
+from cnncalc.layers.base import picture  # noqa: E402
+
+# Keras on torch warns of NumPy 2's copy keyword at every weight it creates
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _trainable(model):
+    return sum(int(w.numpy().size) for w in model.trainable_weights)
+
+
+def _spec_shape(keras_shape):
+    """Keras' (None, H, W, C) as cnncalc writes it, width first."""
+    *spatial, c = keras_shape[1:]
+    return (*picture(spatial), c)
+
+
+def _same_rows(imported, model):
+    rows = {r.name: r for r in imported.summary.rows}
+    compared = 0
+    for layer in model.layers:
+        if layer.name in rows:
+            assert rows[layer.name].output == _spec_shape(layer.output.shape), layer.name
+            assert rows[layer.name].params == layer.count_params(), layer.name
+            compared += 1
+    return compared
+
+
+@pytest.mark.parametrize("factory,published", [
+    ("MobileNetV2", 3_538_984), ("ResNet50", 25_636_712), ("DenseNet121", 8_062_504),
+    ("VGG16", 138_357_544),
+])
+def test_keras_applications_import_with_keras_counts(tmp_path, factory, published):
+    model = getattr(keras.applications, factory)(weights=None)
+    path = tmp_path / f"{factory}.keras"
+    model.save(path)
+    imported = cnncalc.from_keras(path)
+    s = imported.summary
+    assert s.totals.params == model.count_params() == published
+    assert s.totals.trainable == _trainable(model)
+    assert _same_rows(imported, model) >= len(model.layers) * 0.9
+    (tmp_path / "model.json").write_text(model.to_json())
+    assert cnncalc.from_keras(tmp_path / "model.json").text == imported.text
+
+
+def test_a_functional_model_with_every_common_layer(tmp_path):
+    inp = keras.Input((37, 29, 3))
+    x = layers.ZeroPadding2D(((1, 2), (0, 3)))(inp)
+    x = layers.Conv2D(16, (3, 5), strides=2, padding="same", activation="relu")(x)
+    skip = layers.SeparableConv2D(16, 3, padding="same", use_bias=False)(x)
+    skip = layers.BatchNormalization()(skip)
+    skip = layers.LeakyReLU(negative_slope=0.1)(skip)
+    y = layers.MaxPooling2D(2)(skip)
+    y = layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same")(y)
+    y = layers.Conv2DTranspose(16, 3, strides=2, padding="same")(y)
+    y = layers.Cropping2D(((0, 0), (0, 1)))(y)
+    up = layers.UpSampling2D(interpolation="bilinear")(y)
+    merged = layers.Concatenate()([layers.Cropping2D(((0, 0), (1, 0)))(skip), y])
+    side = layers.Conv2D(4, 1, name="side")(up)
+    out = layers.Add()([layers.Conv2D(32, 1)(merged), layers.Conv2D(32, 1)(merged)])
+    out = layers.GlobalAveragePooling2D()(out)
+    out = layers.Dropout(0.3)(out)
+    out = layers.Dense(5, activation="softmax", name="classes")(out)
+    model = keras.Model(inp, [side, out])
+    path = tmp_path / "net.keras"
+    model.save(path)
+    imported = cnncalc.from_keras(path)
+    assert imported.summary.totals.params == model.count_params()
+    assert _same_rows(imported, model) == len(model.layers) - 1  # all but the input
+    assert [s for _, s in imported.summary.outputs] == [_spec_shape(model.outputs[0].shape),
+                                                        (5,)]
+
+
+# tf.keras 2's to_json(): inbound nodes as [[name, node, tensor, kwargs]]; a 28x28x1 input
+TF_KERAS = {"class_name": "Functional", "config": {"name": "mnist", "layers": [
+    {"class_name": "InputLayer", "name": "in", "inbound_nodes": [],
+     "config": {"batch_input_shape": [None, 28, 28, 1], "name": "in"}},
+    {"class_name": "Conv2D", "name": "c1", "inbound_nodes": [[["in", 0, 0, {}]]],
+     "config": {"name": "c1", "filters": 8, "kernel_size": [3, 3], "strides": [1, 1],
+                "padding": "valid", "activation": "relu", "use_bias": True}},
+    {"class_name": "Flatten", "name": "f", "inbound_nodes": [[["c1", 0, 0, {}]]],
+     "config": {"name": "f"}},
+    {"class_name": "Dense", "name": "out", "inbound_nodes": [[["f", 0, 0, {}]]],
+     "config": {"name": "out", "units": 10, "activation": "softmax", "use_bias": True}}],
+    "input_layers": [["in", 0, 0]], "output_layers": [["out", 0, 0]]}}
+
+
+def test_tf_keras_2_json(tmp_path):
+    path = tmp_path / "mnist.json"
+    path.write_text(json.dumps(TF_KERAS))
+    res = CliRunner().invoke(main, ["import", "keras", str(path)])
+    assert res.exit_code == 0, res.output
+    s = cnncalc.summarize(res.output)
+    # conv: 3*3*1*8 + 8 = 80; dense: 26*26*8*10 + 10 = 54,090
+    assert s.totals.params == 80 + 54_090 and s.output == (10,)
+
+
+def test_what_has_no_counterpart_is_named(tmp_path):
+    model = keras.applications.InceptionV3(weights=None, input_shape=(75, 75, 3))
+    path = tmp_path / "inception.keras"
+    model.save(path)
+    res = CliRunner().invoke(main, ["import", "keras", str(path)])
+    assert res.exit_code == 2
+    # (Keras numbers its layer names per session: batch_normalization, batch_normalization_1)
+    assert re.search(r"batch_normalization\w*: BatchNormalization without its scale", res.output)
+    assert res.output.count("\n  ") == 1  # the layers after it are not listed again
+    res = CliRunner().invoke(main, ["import", "keras", str(path), "--partial"])
+    assert res.exit_code == 0 and "# import stopped at layer batch_normalization" in res.output
+    assert cnncalc.summarize(res.output).output == (37, 37, 32)  # Keras' first conv, 3x3/2
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"not json", "not a Keras model file"),
+    (None, "not a Keras model file"),  # a zip without config.json
+])
+def test_files_of_the_wrong_kind(tmp_path, content, message):
+    path = tmp_path / "model.keras"
+    if content is None:
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("other.txt", "x")
+    else:
+        path = tmp_path / "model.json"
+        path.write_bytes(content)
+    res = CliRunner().invoke(main, ["import", "keras", str(path)])
+    assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
