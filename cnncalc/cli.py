@@ -499,6 +499,23 @@ def _input_nchw(summary):
     return (shape[-1], *picture(shape[:-1]))
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Where to listen (0.0.0.0 for every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@_errors
+def serve(host, port):
+    """The playground in your browser: type a spec, see its table, diagram and formulas."""
+    try:
+        import uvicorn
+        from .web.app import app
+    except ImportError:
+        raise CnnCalcError("the playground needs Starlette and uvicorn: "
+                           "pip install 'cnncalc[serve]'") from None
+    click.echo(f"cnncalc playground on http://{host}:{port}/ (Ctrl+C stops it)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 @main.group(name="import")
 def import_():
     """Write the spec of a model you already have (PyTorch, ONNX, Darknet, Keras)."""

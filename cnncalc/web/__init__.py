@@ -1,0 +1,1 @@
+"""The playground: 'cnncalc serve' (Starlette, the 'serve' extra)."""
