@@ -7,7 +7,7 @@ CNN    := $(VENV)/bin/cnncalc
 # while an unpinned torch pulls a CUDA build of several GB.
 TORCH  := torch==2.13.0
 
-.PHONY: demo test bench fuzz install clean grammar readme golden
+.PHONY: demo test bench fuzz install clean grammar readme golden test-browser screenshots
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,15 @@ readme: install
 golden: install
 	$(PY) -m pytest tests/test_cli.py -k golden --update-golden -q
 	git --no-pager diff --stat -- tests/golden
+
+# the playground in Debian's chromium (apt install chromium), driven by Playwright
+test-browser: install
+	$(PY) -m pip install -q --disable-pip-version-check playwright
+	$(PY) -m pytest tests/test_browser.py -rs
+
+screenshots: install
+	$(PY) -m pip install -q --disable-pip-version-check playwright
+	$(PY) tools/screenshots.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
