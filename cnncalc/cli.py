@@ -516,6 +516,46 @@ def serve(host, port):
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
+@main.command(name="fmt")
+@click.argument("files", nargs=-1, required=True, metavar="SPEC...")
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file would change.")
+@_errors
+def fmt_(files, check):
+    """Lay specs out canonically, in place ('-' formats standard input to standard output).
+
+    \b
+    Blocks indent two spaces a level, ' | ' separates chained layers, runs of spaces become
+    one (aligned argument columns stay); comments stay. The network never changes."""
+    from .language.fmt import check_same, format_spec
+    changed = []
+    for name in files:
+        if name == "-":
+            text = sys.stdin.read()
+        else:
+            try:
+                with open(name, encoding="utf-8-sig") as fh:
+                    text = fh.read()
+            except (OSError, UnicodeDecodeError) as e:
+                raise CnnCalcError(f"cannot read the spec: {getattr(e, 'strerror', None) or e}",
+                                   file=name) from None
+        out = format_spec(text)
+        check_same(text, out, name if name != "-" else "<stdin>")
+        if name == "-":
+            if not check:
+                click.echo(out, nl=False)
+            elif out != text:
+                changed.append("<stdin>")
+            continue
+        if out != text:
+            changed.append(name)
+            if not check:
+                write_file(name, out, "fmt")
+    for name in changed:
+        click.echo(f"{'would reformat' if check else 'reformatted'} {name}", err=True)
+    if check and changed:
+        sys.exit(1)
+
+
 @main.group(name="import")
 def import_():
     """Write the spec of a model you already have (PyTorch, ONNX, Darknet, Keras)."""
