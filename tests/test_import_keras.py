@@ -8,7 +8,7 @@ import os
 import re
 import zipfile
 
-os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras on the PyTorch the tests already have
+os.environ.setdefault("KERAS_BACKEND", "jax")  # as test_keras_values.py: one backend a process
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
@@ -19,7 +19,7 @@ import cnncalc  # noqa: E402
 from cnncalc.cli import main  # noqa: E402
 from cnncalc.layers.base import picture  # noqa: E402
 
-# Keras on torch warns of NumPy 2's copy keyword at every weight it creates
+# Keras warns of NumPy 2's copy keyword at every weight it creates
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
