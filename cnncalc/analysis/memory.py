@@ -41,18 +41,15 @@ def peak_units(summary) -> int:
         for row in rows:
             cur = 0 if counted else x
             if row.branches is not None:
-                identity = any(not b for b in row.branches)
+                # the block's input lives until the merge, as in a module's forward (its
+                # argument is referenced until it returns): measured on real runs
                 done = 0
-                for j, branch in enumerate(row.branches):
+                for branch in row.branches:
                     if not branch:
                         continue
-                    later = identity or any(row.branches[j + 1:])  # the input is read again
-                    if later:
-                        p, out, g = seq(branch, x, held + grown + done + cur, True)
-                    else:
-                        p, out, g = seq(branch, x, held + grown + done, counted)
+                    p, out, g = seq(branch, x, held + grown + done + cur, True)
                     peak, done, grown = max(peak, p), done + out, grown + g
-                peak = max(peak, held + grown + done + (cur if identity else 0) + row.units)
+                peak = max(peak, held + grown + done + cur + row.units)
             else:  # a reference merge reads a saved tensor, already held
                 peak = max(peak, held + grown + cur + row.units)
             x, counted = row.units, row.name in keep
