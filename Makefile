@@ -11,7 +11,7 @@ TORCH  := torch==2.13.0
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)" -e ".[torch,pictures,test]"
+	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)" -e ".[torch,pictures,serve,onnx,test]"
 	# byte-compile as a wheel install does (this machine sets PYTHONDONTWRITEBYTECODE)
 	$(PY) -m compileall -q cnncalc >/dev/null
 	touch $@

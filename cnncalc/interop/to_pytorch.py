@@ -109,7 +109,7 @@ class _Writer:
             sizes = [c[-1] for c in layer.inputs(row.input, len(row.branches))]
             parts = self.fresh("parts")
             self.needs_torch_ops = True
-            self.emit(f"{parts} = torch.split({src}, {sizes}, 1)")
+            self.emit(f"{parts} = {src}.split({sizes}, 1)")
             inputs = [f"{parts}[{i}]" for i in range(len(sizes))]
         outs = []
         for branch, x in zip(row.branches, inputs):

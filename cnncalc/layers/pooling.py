@@ -71,6 +71,14 @@ class _Pool(Layer):
         native = all(b == a for b, a in pads) and all(
             n >= k for n, k in zip(picture(row.input[:-1]), picture(self.pool)))
         out = []
+        ceil = self.ceil
+        if padded and not native and is_max and all(b == 0 for b, _ in pads) and all(
+                -(-(n - k) // s) + 1 == o for n, k, s, o in zip(
+                    picture(row.input[:-1]), picture(self.pool), picture(self.stride),
+                    picture(row.output[:-1]))):
+            # padding after only, to take the last partial window: PyTorch's ceil_mode
+            # (as torchvision's GoogLeNet writes it)
+            padded, ceil = False, True
         if padded and not native:
             if not is_max:  # Keras averages the real pixels of each window only
                 return super().code(row)
@@ -80,7 +88,7 @@ class _Pool(Layer):
         return out + [("", nn_call(
             cls, picture(self.pool), stride=None if self.stride == self.pool else
             picture(self.stride), padding=tuple(b for b, _ in pads) if inside else None,
-            ceil_mode=True if self.ceil else None,
+            ceil_mode=True if ceil else None,
             count_include_pad=False if inside and not is_max else None))]
 
 

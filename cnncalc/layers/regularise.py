@@ -83,10 +83,12 @@ class LayerScale(Layer):
         self.gamma = nn.Parameter(torch.full((channels,), init))
 
     def forward(self, x):
-        return x * self.gamma.view(1, -1, *(1,) * (x.dim() - 2))
+        return x * self.gamma[:, None, None]
 '''
 
     def code(self, row):
+        if len(row.input) != 3:  # the helper is written for pictures, (N, C, H, W)
+            return super().code(row)
         return [("", nn_call("LayerScale", row.input[-1], init=self.init))]
 
 
