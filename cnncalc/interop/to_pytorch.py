@@ -20,6 +20,16 @@ _RESERVED = {"forward", "training", "input", "x", "torch", "nn", "self", "add_mo
              "float", "half", "double", "type", "state_dict"}
 
 
+def _unique(base: str, taken: set) -> str:
+    """base, or base_2, base_3, ...: the first not taken (then taken)."""
+    out, n = base, 1
+    while out in taken:
+        n += 1
+        out = f"{base}_{n}"
+    taken.add(out)
+    return out
+
+
 class _Writer:
     def __init__(self, summary: Summary):
         self.summary = summary
@@ -37,12 +47,7 @@ class _Writer:
             base = "l" + base
         if keyword.iskeyword(base) or base in _RESERVED:
             base += "_"
-        out, n = base, 1
-        while out in self.taken:
-            n += 1
-            out = f"{base}_{n}"
-        self.taken.add(out)
-        return out
+        return _unique(base, self.taken)
 
     def fresh(self, stem="y") -> str:
         self.count += 1
@@ -94,13 +99,7 @@ class _Writer:
 
     def variable(self, name: str) -> str:
         """A saved output's variable: conv1_out."""
-        base = re.sub(r"\W", "_", name).strip("_") + "_out"
-        out, n = base, 1
-        while out in self.variables:
-            n += 1
-            out = f"{base}_{n}"
-        self.variables.add(out)
-        return out
+        return _unique(re.sub(r"\W", "_", name).strip("_") + "_out", self.variables)
 
     def block(self, row, src, dst):
         layer, kind = row.layer, row.kind
