@@ -269,3 +269,10 @@ def test_large_networks_wrap_into_rows():
     from cnncalc.render.draw import MAX_WIDTH, layout
     d = layout(cnncalc.summarize(SPECS / "densenet121.cnn"))
     assert d.width <= MAX_WIDTH + 200 and d.height > 1000
+
+
+def test_arithmetic_in_braces_points_at_parentheses():
+    res = run("summary", "-e", "input 8x8x3 | def f(p) { conv 1x1x${p * 4} } | f(2)")
+    assert res.exit_code == 2 and "an expression goes in parentheses: '($p * 4)'" in res.output
+    assert cnncalc.summarize("input 8x8x3 | def f(p) { conv 1x1x($p * 4) } | f(2)").output \
+        == (8, 8, 8)

@@ -61,6 +61,10 @@ def _hint(src: str, column: int, got: str):
         if word == "padding":
             return f"write '{value}' ('same', 'valid', 'half') or 'pad N'"
         return f"options take no '=': write '{word} {value}'"
+    braced = re.match(r"\$\{([^}]*[-+*/ ][^}]*)\}", after)
+    if braced:  # ${k} names a parameter; arithmetic goes in parentheses
+        expr = re.sub(r"(?<![\w$])([A-Za-z_]\w*)", r"$\1", braced.group(1).strip())
+        return f"an expression goes in parentheses: '({expr})'"
     if got.startswith("'") and got[1:-1] in "<>!@%^&;:" and got[1:-1]:
         return "sizes are written 3x3x64; arithmetic uses + - * // / and ( )"
     if re.match(r"\s*[A-Za-z_]", after):
