@@ -458,8 +458,9 @@ def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, bat
 
 @main.command()
 @_spec_args
-@click.option("--to", "target", type=click.Choice(["pytorch", "onnx"]), required=True,
-              help="pytorch: a standalone .py file; onnx: an .onnx file (needs torch and onnx).")
+@click.option("--to", "target", type=click.Choice(["pytorch", "keras", "onnx"]), required=True,
+              help="pytorch or keras: a standalone .py file; onnx: an .onnx file (needs torch "
+                   "and onnx).")
 @click.option("-o", "--output", "out", metavar="FILE",
               help="Write here (a .py file is printed when -o is left out).")
 @click.option("--class-name", metavar="NAME", help="The nn.Module's class name.")
@@ -477,6 +478,16 @@ def export(spec, expr, input_shape, max_depth, max_layers, max_bytes, target, ou
         raise click.UsageError("--to onnx needs -o FILE.onnx")
     if out:
         writable(out)
+    if target == "keras":
+        from .interop.to_keras import to_keras_code
+        code = to_keras_code(summary_, loaded.file)
+        if out:
+            write_file(out, code)
+            click.echo(f"wrote {out}: build() returns the Keras model, "
+                       f"{summary_.totals.params:,} parameters")
+        else:
+            click.echo(code, nl=False)
+        return
     code = to_pytorch_code(summary_, class_name, loaded.file)
     if target == "pytorch":
         if out:

@@ -90,6 +90,11 @@ class Act(Layer):
             return nn.LeakyReLU(self.slope)
         return act_module(self.activation)
 
+    def keras_code(self, row):
+        if self.activation == "leakyrelu":
+            return [nn_call("layers.LeakyReLU", negative_slope=self.slope)]
+        return [nn_call("layers.Activation", ACTIVATIONS[self.activation].keras or "linear")]
+
     def code(self, row):
         if self.activation == "leakyrelu":
             return [("", nn_call("nn.LeakyReLU", negative_slope=self.slope))]
@@ -116,6 +121,10 @@ class PReLU(Layer):
 
     def code(self, row):
         return [("", nn_call("nn.PReLU", row.input[-1]))]
+
+    def keras_code(self, row):
+        rank = len(row.input) - 1
+        return [nn_call("layers.PReLU", shared_axes=list(range(1, rank + 1)) or None)]
 
 
 def _prod(x):

@@ -370,6 +370,12 @@ class Layer:
     #: source of a small nn.Module class that ``code`` names, copied into an exported file
     torch_helper: ClassVar[str] = ""
 
+    def keras_code(self, row) -> list:
+        """This layer as Keras source, for 'cnncalc export --to keras': a list of
+        expressions ('layers.Conv2D(64, 3, padding="same")') applied in turn to a
+        channels-last tensor in picture order (N, H, W, C)."""
+        keras_code_default(self, row)
+
     def code(self, row) -> list:
         """This layer as PyTorch source, for 'cnncalc export --to pytorch': a list of
         (suffix, expression) run in turn on a channels-first tensor in picture order
@@ -390,6 +396,18 @@ def nn_call(cls: str, *args, **kwargs) -> str:
     parts = [text(a) for a in args] + [f"{k}={text(v)}" for k, v in kwargs.items()
                                        if v is not None]
     return f"{cls}({', '.join(parts)})"
+
+
+def keras_code_default(layer, row):
+    from ..errors import CnnCalcError
+    raise CnnCalcError(f"layer '{row.name}' ({layer.describe()}): cnncalc cannot write "
+                       f"'{layer.kind}' as Keras source yet")
+
+
+def keras_act(name):
+    """A fused activation as Keras' argument: activation="relu" (None for none)."""
+    from .activations import ACTIVATIONS
+    return None if not name or name == "linear" else ACTIVATIONS[name].keras
 
 
 def act_code(name):

@@ -9,7 +9,7 @@ from .. import fmt
 from ..language.records import Kernel
 from . import activations
 from .base import (SIDES, Amount, Arg, Choice, Flag, Layer, Outcome, PerAxis, RuleError,
-                   act_code, axis_names, need_map, nn_call, picture, symbolic)
+                   act_code, axis_names, keras_act, need_map, nn_call, picture, symbolic)
 
 
 def window_axis(n, k, s, d, pad, ceil, axis, ex):
@@ -148,6 +148,14 @@ class Conv(Layer):
     def code(self, row):
         return conv_code(self, row, self.filters, self.groups, self.bias)
 
+    def keras_code(self, row):
+        return keras_window(self, row, "Conv", self.filters, picture(self.kernel),
+                            strides=_unless(picture(self.stride), 1),
+                            dilation_rate=_unless(picture(self.dilation), 1),
+                            groups=self.groups if self.groups != 1 else None,
+                            use_bias=None if self.bias else False,
+                            activation=keras_act(self.activation))
+
 
 def _unless(values: tuple, default):
     """None (an argument left out) when every axis has PyTorch's default."""
@@ -163,6 +171,26 @@ def pad_code(pads, rank, value=None):
     if value is None:
         return [("pad", nn_call(f"nn.ZeroPad{rank}d", tuple(flat)))]
     return [("pad", f"nn.ConstantPad{rank}d({tuple(flat)!r}, {value})")]
+
+
+def keras_pad(pads, rank) -> str:
+    """Keras' ZeroPadding, rows first: ((top, bottom), (left, right))."""
+    pairs = tuple(tuple(p) for p in picture(pads))
+    return nn_call(f"layers.ZeroPadding{rank}D", pairs[0] if rank == 1 else pairs)
+
+
+def keras_window(layer, row, cls, *args, **kwargs) -> list:
+    """A windowed Keras layer: Keras' own padding word, or explicit pads first."""
+    rank = len(getattr(layer, "kernel", None) or getattr(layer, "pool"))
+    pads = row.geometry["pads"] if "pads" in (row.geometry or {}) else ()
+    word = layer.padding if isinstance(layer.padding, str) and layer.padding != "half" \
+        else "valid"
+    out = []
+    if word == "valid" and any(b or a for b, a in pads):
+        out.append(keras_pad(pads, rank))
+    out.append(nn_call(f"layers.{cls}{rank}D", *args,
+                       padding=word if word != "valid" else None, **kwargs))
+    return out
 
 
 def conv_code(layer, row, filters, groups, bias, activation=True):
@@ -239,6 +267,14 @@ class DWConv(Layer):
     def code(self, row):
         return conv_code(self, row, row.output[-1], row.input[-1], self.bias)
 
+    def keras_code(self, row):
+        return keras_window(self, row, "DepthwiseConv", picture(self.kernel),
+                            strides=_unless(picture(self.stride), 1),
+                            depth_multiplier=self.multiplier if self.multiplier != 1 else None,
+                            dilation_rate=_unless(picture(self.dilation), 1),
+                            use_bias=None if self.bias else False,
+                            activation=keras_act(self.activation))
+
 
 class SepConv(Layer):
     keyword = "sepconv"
@@ -269,6 +305,14 @@ class SepConv(Layer):
     def module(self, row):
         from ..backends.modules import SepConv
         return SepConv(self, row)
+
+    def keras_code(self, row):
+        return keras_window(self, row, "SeparableConv", self.filters, picture(self.kernel),
+                            strides=_unless(picture(self.stride), 1),
+                            depth_multiplier=self.multiplier if self.multiplier != 1 else None,
+                            dilation_rate=_unless(picture(self.dilation), 1),
+                            use_bias=None if self.bias else False,
+                            activation=keras_act(self.activation))
 
     def code(self, row):
         cin = row.input[-1]
@@ -329,6 +373,15 @@ class Deconv(Layer):
     def module(self, row):
         from ..backends.modules import Deconv
         return Deconv(self, row)
+
+    def keras_code(self, row):
+        rank = len(self.kernel)
+        return [nn_call(f"layers.Conv{rank}DTranspose", self.filters, picture(self.kernel),
+                        strides=_unless(picture(self.stride), 1),
+                        padding="same" if self.padding == "same" else None,
+                        dilation_rate=_unless(picture(self.dilation), 1),
+                        use_bias=None if self.bias else False,
+                        activation=keras_act(self.activation))]
 
     def code(self, row):
         crops = picture(row.geometry["crops"])

@@ -6,7 +6,7 @@ from math import prod
 
 from .. import fmt
 from . import activations
-from .base import Count, Flag, Layer, Outcome, act_code, nn_call
+from .base import Count, Flag, Layer, Outcome, act_code, keras_act, nn_call
 from .conv import bias_act_ops
 
 
@@ -37,6 +37,10 @@ class Dense(Layer):
     def module(self, row):
         from ..backends.modules import Dense
         return Dense(self, row)
+
+    def keras_code(self, row):
+        return [nn_call("layers.Dense", self.features, use_bias=None if self.bias else False,
+                        activation=keras_act(self.activation))]
 
     def code(self, row):
         rank = len(row.input) - 1
@@ -69,3 +73,6 @@ class Flatten(Layer):
 
     def code(self, row):
         return [("", "nn.Flatten()")]
+
+    def keras_code(self, row):
+        return ["layers.Flatten()"]

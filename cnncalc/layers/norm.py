@@ -28,6 +28,9 @@ class BatchNorm(Layer):
         cls = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[rank - 1]
         return cls(row.input[-1], eps=1e-3, momentum=0.01)  # Keras' epsilon and momentum 0.99
 
+    def keras_code(self, row):
+        return ["layers.BatchNormalization()"]
+
     def code(self, row):
         rank = max(len(row.input) - 1, 1)
         return [("", nn_call(f"nn.BatchNorm{rank}d", row.input[-1], eps=1e-3, momentum=0.01))]
@@ -77,6 +80,9 @@ class LayerNorm(_Normal):
         return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 '''
 
+    def keras_code(self, row):
+        return [nn_call("layers.LayerNormalization", epsilon=self.eps)]
+
     def code(self, row):
         if len(row.input) == 1:
             return [("", nn_call("nn.LayerNorm", row.input[-1], eps=self.eps))]
@@ -101,6 +107,9 @@ class GroupNorm(_Normal):
     def module(self, row):
         from torch import nn
         return nn.GroupNorm(self.groups, row.input[-1], self.eps)
+
+    def keras_code(self, row):
+        return [nn_call("layers.GroupNormalization", self.groups, epsilon=self.eps)]
 
     def code(self, row):
         return [("", nn_call("nn.GroupNorm", self.groups, row.input[-1], eps=self.eps))]

@@ -64,6 +64,15 @@ class _Pool(Layer):
         from ..backends.modules import Pool
         return Pool(self, row)
 
+    def keras_code(self, row):
+        explicit = not isinstance(self.padding, str) or self.padding == "half"
+        if self.ceil or (explicit and any(b or a for b, a in row.geometry["pads"])):
+            return super().keras_code(row)  # Keras has neither ceil_mode nor a pad for pools
+        cls = "MaxPooling" if self.kind == "maxpool" else "AveragePooling"
+        return [nn_call(f"layers.{cls}{len(self.pool)}D", picture(self.pool),
+                        strides=None if self.stride == self.pool else picture(self.stride),
+                        padding="same" if self.padding == "same" else None)]
+
     def code(self, row):
         rank, pads = len(self.pool), picture(row.geometry["pads"])
         is_max = self.kind == "maxpool"
@@ -125,6 +134,10 @@ class _GlobalPool(Layer):
     def module(self, row):
         from ..backends.modules import GlobalPool
         return GlobalPool(self.kind == "globalmaxpool", len(row.input) - 1)
+
+    def keras_code(self, row):
+        kind = "Max" if self.kind == "globalmaxpool" else "Average"
+        return [f"layers.Global{kind}Pooling{len(row.input) - 1}D()"]
 
     def code(self, row):
         rank = len(row.input) - 1
@@ -193,6 +206,11 @@ class AdaptiveAvgPool(_Adaptive):
     def code(self, row):
         return [("", nn_call(f"nn.AdaptiveAvgPool{len(self.size)}d", picture(self.size)))]
 
+    def keras_code(self, row):
+        if any(n != 1 for n in self.size):  # Keras has only the global form
+            return super().keras_code(row)
+        return [f"layers.GlobalAveragePooling{len(self.size)}D(keepdims=True)"]
+
 
 class AdaptiveMaxPool(_Adaptive):
     keyword = "adaptivemaxpool"
@@ -206,3 +224,8 @@ class AdaptiveMaxPool(_Adaptive):
 
     def code(self, row):
         return [("", nn_call(f"nn.AdaptiveMaxPool{len(self.size)}d", picture(self.size)))]
+
+    def keras_code(self, row):
+        if any(n != 1 for n in self.size):
+            return super().keras_code(row)
+        return [f"layers.GlobalMaxPooling{len(self.size)}D(keepdims=True)"]

@@ -22,6 +22,9 @@ class Dropout(Layer):
     def code(self, row):
         return [("", nn_call("nn.Dropout", self.rate))]
 
+    def keras_code(self, row):
+        return [nn_call("layers.Dropout", self.rate)]
+
 
 class DropPath(Layer):
     keyword = "droppath"

@@ -73,6 +73,10 @@ class ZeroPad(_Pad):
         from .conv import pad_code
         return [("", pad_code(picture(self.pads), len(self.pads))[0][1])]
 
+    def keras_code(self, row):
+        from .conv import keras_pad
+        return [keras_pad(self.pads, len(self.pads))]
+
 
 class ReflectPad(_Pad):
     keyword = "reflectpad"
@@ -115,6 +119,11 @@ class Crop(Layer):
         return Outcome((*outs, x[-1]), geometry={"crops": self.pads},
                        window=tuple((1, 1, -b) for b, _ in self.pads))
 
+    def keras_code(self, row):
+        rank = len(self.pads)
+        pairs = tuple(tuple(p) for p in picture(self.pads))
+        return [nn_call(f"layers.Cropping{rank}D", pairs[0] if rank == 1 else pairs)]
+
     def module(self, row):
         from ..backends.modules import Crop
         return Crop(self.pads, row.output[:-1])
@@ -141,6 +150,12 @@ class Upsample(Layer):
         k = 1 if self.mode == "bilinear" else 0
         return Outcome((*outs, x[-1]), window=tuple((f + k, f, 0) for f in self.factor),
                        up=True)
+
+    def keras_code(self, row):
+        rank = len(self.factor)
+        size = picture(self.factor)
+        return [nn_call(f"layers.UpSampling{rank}D", size[0] if rank == 1 else size,
+                        interpolation="bilinear" if self.mode == "bilinear" else None)]
 
     def code(self, row):
         factor = tuple(float(f) for f in picture(self.factor))
@@ -203,6 +218,10 @@ class Reshape(Layer):
         if ex is not None:
             ex.append(f"{fmt.shape(x)} = {fmt.count(total)} values as {fmt.shape(out)}")
         return Outcome(out, window="all" if len(out) != len(x) else None)
+
+    def keras_code(self, row):
+        out = row.output
+        return [nn_call("layers.Reshape", (*picture(out[:-1]), out[-1]))]
 
     def code(self, row):
         if len(row.input) != 1 or len(row.output) < 2:

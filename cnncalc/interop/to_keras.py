@@ -1,0 +1,113 @@
+"""A spec as a standalone Keras 3 file: a function building the functional model, each
+layer written by its kind (``Layer.keras_code``) under the spec's name. The spec's
+semantics are Keras', so the file computes what the spec says; input in picture order,
+channels last (H, W, C), as Keras takes it."""
+
+from __future__ import annotations
+
+import re
+
+from .. import fmt
+from ..analysis.walk import Summary
+from ..errors import CnnCalcError
+from ..layers.base import picture
+from .to_pytorch import _unique
+
+
+class _Writer:
+    def __init__(self, keep):
+        self.lines, self.saved, self.names, self.count = [], {}, set(), 0
+        self.keep, self.variables = keep, set()
+
+    def name(self, spec_name: str) -> str:
+        return _unique(re.sub(r"[^\w]", "_", spec_name).strip("_") or "layer", self.names)
+
+    def fresh(self) -> str:
+        self.count += 1
+        return f"y{self.count}"
+
+    def chain(self, rows, src, dst):
+        for row in rows:
+            src = self.row(row, src, dst)
+        return src
+
+    def row(self, row, src, dst):
+        kind = row.kind
+        if kind == "output":
+            if row.branches is not None:
+                self.saved[row.name] = self.chain(row.branches[0], src, self.fresh())
+            else:
+                self.saved[row.name] = self.saved[row.layer.ref] if row.layer.ref else src
+            return src
+        if row.branches is not None or row.source is not None:
+            if getattr(row.layer, "split", None):
+                raise CnnCalcError(f"layer '{row.name}' (concat split): cnncalc cannot write a "
+                                   "channel split as Keras source yet")
+            if row.source is not None:
+                values = [src, self.saved[row.source.name]]
+                offsets = (row.geometry or {}).get("offsets")
+                if offsets:  # the centre crop of the saved map to the current size
+                    pairs = tuple((o, big - small - o) for o, big, small in zip(
+                        picture(offsets), picture(row.source.output[:-1]),
+                        picture(row.input[:-1])))
+                    crop = self.name(row.name + "_crop")
+                    self.lines.append(f'{dst}_crop = layers.Cropping{len(pairs)}D('
+                                      f'{pairs!r}, name="{crop}")({values[1]})')
+                    values[1] = f"{dst}_crop"
+            else:
+                values = [self.chain(b, src, self.fresh()) if b else src for b in row.branches]
+            cls = {"add": "Add", "multiply": "Multiply", "concat": "Concatenate"}[kind]
+            self.lines.append(f'{dst} = layers.{cls}(name="{self.name(row.name)}")'
+                              f'([{", ".join(values)}])')
+            out = dst
+        else:
+            exprs = row.layer.keras_code(row)
+            for i, expr in enumerate(exprs):
+                name = self.name(row.name + ("" if i == len(exprs) - 1 else f"_{i + 1}"))
+                expr = expr[:-1] + (", " if not expr.endswith("()") else "") + f'name="{name}")'
+                self.lines.append(f"{dst} = {expr}({src})")
+                src = dst
+            out = src
+        if row.name in self.keep:  # read again later: a variable of its own
+            keep = _unique(re.sub(r"\W", "_", row.name).strip("_") + "_out", self.variables)
+            self.lines.append(f"{keep} = {out}")
+            out = keep
+        self.saved[row.name] = out
+        return out
+
+
+def to_keras_code(spec, source: str | None = None) -> str:
+    """The spec as the source of a standalone Keras 3 file (a string)."""
+    from ..api import summarize
+    summary = spec if isinstance(spec, Summary) else summarize(spec)
+    net = summary.network
+    shape = net.input.shape
+    if any(fmt.symbolic(n) for n in shape):
+        raise CnnCalcError("export needs a fixed input size: give one with --input")
+    from ..layers.network import referenced
+    w = _Writer(referenced(net.layers) | {n for n, _ in summary.outputs})
+    y = w.chain(summary.tree, "x", "x")
+    names = [n for n, _ in summary.outputs]
+    outs = [w.saved.get(n, y) for n in names] if len(names) > 1 else [y]
+    picture_in = (*picture(shape[:-1]), shape[-1])
+    origin = {None: "its spec", "<expr>": "an inline spec"}.get(source, source)
+    t = summary.totals
+    lines = [f'"""{net.name}, written by cnncalc from {origin}: a Keras 3 functional model.',
+             "",
+             f"Input (N, {', '.join(map(str, picture_in))}), channels last; "
+             f"{t.params:,} parameters ({t.trainable:,} trainable).",
+             '"""', "", "import keras", "from keras import layers", "", "",
+             "def build():",
+             f'    x = inputs = keras.Input({tuple(picture_in)!r}, name="input")']
+    lines += [f"    {line}" for line in w.lines]
+    result = outs[0] if len(outs) == 1 else "[" + ", ".join(outs) + "]"
+    lines += [f'    return keras.Model(inputs, {result}, name="{net.name}")', "", "",
+              'if __name__ == "__main__":', "    build().summary()"]
+    return "\n".join(lines) + "\n"
+
+
+def load_model(code: str):
+    """The model a file to_keras_code wrote builds (our own source, never a user's)."""
+    namespace = {"__name__": "cnncalc_export"}
+    exec(compile(code, "<cnncalc export>", "exec"), namespace)
+    return namespace["build"]()

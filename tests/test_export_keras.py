@@ -1,0 +1,68 @@
+"""'cnncalc export --to keras' (issue 14): the zoo specs Keras can express build in Keras 3
+with Keras' own count_params() equal to the spec's, every output shape Keras infers equal
+to the spec's, the file lint-clean; the others are refused with the layer named."""
+
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "jax")  # as the other Keras tests: one backend
+
+import pytest  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+import cnncalc  # noqa: E402
+from cnncalc.cli import main  # noqa: E402
+from cnncalc.interop.to_keras import load_model  # noqa: E402
+from cnncalc.layers.base import picture  # noqa: E402
+from conftest import SPECS  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+SMALL = {"unet.cnn": "188x188x1", "conv3d.cnn": "8x32x32x3"}
+# Keras has no PyTorch-style padded or ceil_mode pools, no stochastic depth, layer scale or
+# pixel shuffle layer: these specs are refused, each at its first such layer
+REFUSED = {"convnext_tiny.cnn": "layerscale", "densenet121_torch.cnn": "maxpool",
+           "efficientnet_b0.cnn": "droppath", "espcn.cnn": "pixelshuffle",
+           "googlenet.cnn": "maxpool", "inception_v3.cnn": "avgpool", "resnet18.cnn": "maxpool",
+           "resnet50.cnn": "maxpool", "resnext50_32x4d.cnn": "maxpool",
+           "shufflenet_v2_x1_0.cnn": "maxpool", "squeezenet1_0.cnn": "maxpool"}
+
+
+def _summary(name):
+    net = cnncalc.read(SPECS / name)
+    return cnncalc.summarize(cnncalc.with_input(net, SMALL[name]) if name in SMALL else net)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SPECS.glob("*.cnn")
+                                        if p.name not in REFUSED))
+def test_keras_builds_the_spec_with_its_counts_and_shapes(name):
+    s = _summary(name)
+    model = load_model(cnncalc.to_keras_code(s))
+    assert model.count_params() == s.totals.params
+    assert [tuple(o.shape[1:]) for o in model.outputs] == \
+        [(*picture(shape[:-1]), shape[-1]) for _, shape in s.outputs]
+    rows = {r.name.replace(".", "_"): r for r in s.rows}
+    for layer in model.layers:  # each Keras layer under the spec's name, the spec's shape
+        if layer.name in rows:
+            shape = rows[layer.name].output
+            assert tuple(layer.output.shape[1:]) == (*picture(shape[:-1]), shape[-1])
+
+
+@pytest.mark.parametrize("name,kind", sorted(REFUSED.items()))
+def test_what_keras_cannot_say_is_named(name, kind):
+    res = CliRunner().invoke(main, ["export", str(SPECS / name), "--to", "keras"])
+    assert res.exit_code == 2 and f"cannot write '{kind}' as Keras source" in res.output
+
+
+def test_the_keras_file_is_lint_clean_and_runs(tmp_path):
+    path = tmp_path / "vgg16_keras.py"
+    res = CliRunner().invoke(main, ["export", str(SPECS / "vgg16.cnn"), "--to", "keras", "-o",
+                                    str(path)])
+    assert res.exit_code == 0 and "138,357,544 parameters" in res.output
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--select",
+                           "E,F,W,I", "--ignore", "E501", str(path)], capture_output=True,
+                          text=True)
+    assert lint.returncode == 0, lint.stdout
+    run = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert run.returncode == 0 and "138,357,544" in run.stdout, run.stderr[-500:]
