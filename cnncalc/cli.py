@@ -429,12 +429,15 @@ def layers(kind, fmt):
 @click.option("--max-memory", metavar="BYTES", help="Refuse runs estimated above this, e.g. 4GiB.")
 @click.option("--weights", metavar="FILE", help="Run with these weights (safetensors or a state dict).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--backend", type=click.Choice(["torch", "keras"]), default="torch",
+              show_default=True, help="keras: build the spec in Keras 3 and compare each "
+              "layer's shape and count_params() instead.")
 @click.option("--against", metavar="MODEL",
               help="Compare layer for layer with a model you have instead: FILE.py:FACTORY "
                    "(PyTorch; runs your file), MODEL.onnx, MODEL.cfg (Darknet) or MODEL.keras.")
 @_errors
 def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, batch, max_memory,
-          weights, quiet, against):
+          weights, quiet, backend, against):
     """Build the spec in PyTorch, run it, and compare every layer with the calculator.
 
     \b
@@ -443,6 +446,11 @@ def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, bat
     the receptive field by gradient. Exits 1 on any mismatch."""
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     summary_ = analyse_or_show(loaded)
+    if backend == "keras":
+        from .interop.to_keras import keras_check
+        result = keras_check(summary_)
+        click.echo(str(result), nl=False)
+        sys.exit(0 if result.ok else 1)
     if against:
         from .api import check as api_check
         result = api_check(summary_, against=against)

@@ -66,3 +66,26 @@ def test_the_keras_file_is_lint_clean_and_runs(tmp_path):
     run = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
                          timeout=300, env={**os.environ, "KERAS_BACKEND": "jax"})
     assert run.returncode == 0 and "138,357,544" in run.stdout, run.stderr[-500:]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SPECS.glob("*.cnn")
+                                        if p.name not in REFUSED))
+def test_check_backend_keras_agrees_across_the_zoo(name):
+    from cnncalc.interop.to_keras import keras_check
+    result = keras_check(_summary(name))
+    assert result.ok, str(result)
+    assert len(result.rows) == sum(r.kind != "output" for r in _summary(name).rows)
+
+
+def test_check_backend_keras_catches_a_wrong_row(monkeypatch):
+    import cnncalc.analysis.walk as walk
+    honest = walk.analyse
+
+    def spoilt(*args, **kwargs):
+        s = honest(*args, **kwargs)
+        s["conv_2"].weights += 1
+        return s
+    monkeypatch.setattr(walk, "analyse", spoilt)
+    res = CliRunner().invoke(main, ["check", "-e", "input 8x8x3 | conv 3x3x4 | conv 3x3x2",
+                                    "--backend", "keras"])
+    assert res.exit_code == 1 and "MISMATCH" in res.output and "1 of 2 layers" in res.output

@@ -111,3 +111,75 @@ def load_model(code: str):
     namespace = {"__name__": "cnncalc_export"}
     exec(compile(code, "<cnncalc export>", "exec"), namespace)
     return namespace["build"]()
+
+
+class KerasCheck:
+    """The spec built in Keras, compared layer by layer: each row with Keras' output shape
+    and count_params() for the layers written under its name."""
+
+    def __init__(self, summary, rows):
+        self.summary, self.rows = summary, rows  # (row, keras shape or None, keras params)
+
+    def mismatched(self, entry) -> bool:
+        row, shape, params = entry
+        return shape != _picture_shape(row.output) or params != row.params
+
+    @property
+    def ok(self) -> bool:
+        return not any(self.mismatched(e) for e in self.rows)
+
+    def __str__(self):
+        from ..render.table import Matrix, text
+        keys = ["#", "name", "calc output", "keras output", "calc params", "keras params",
+                "match"]
+        body = []
+        for entry in self.rows:
+            row, shape, params = entry
+            cells = [str(row.index), row.name, fmt.shape(row.output),
+                     fmt.shape((*picture(shape[:-1]), shape[-1])) if shape else "(none)",
+                     f"{row.params:,}", f"{params:,}",
+                     "MISMATCH" if self.mismatched(entry) else "ok"]
+            body.append((row.depth, cells, cells))
+        bad = sum(self.mismatched(e) for e in self.rows)
+        footer = [f"{len(self.rows) - bad} of {len(self.rows)} layers match in shape and "
+                  "params (Keras' count_params(), batchnorm's moving statistics included)"
+                  + (f"; {bad} MISMATCH" if bad else "")]
+        title = f"{self.summary.network.name}: built in Keras {_keras_version()}"
+        return text(Matrix(title, keys, keys, [k in ("name", "calc output", "keras output",
+                                                     "match") for k in keys], body,
+                           footer=footer))
+
+
+def _picture_shape(shape) -> tuple:
+    return (*picture(shape[:-1]), shape[-1])
+
+
+def _keras_version() -> str:
+    import keras
+    return f"{keras.__version__} on {keras.backend.backend()}"
+
+
+def keras_check(summary) -> KerasCheck:
+    """Build the spec in Keras and compare every leaf row with its Keras layers."""
+    try:
+        import keras  # noqa: F401
+    except ImportError:
+        raise CnnCalcError("'check --backend keras' needs Keras 3: pip install keras "
+                           "(and a backend: jax, torch or tensorflow)") from None
+    model = load_model(to_keras_code(summary))
+    by_name = {}
+    for layer in model.layers:  # a row's layers: its name, and name_1, name_2 for pads
+        base = re.sub(r"_\d+$", "", layer.name)
+        by_name.setdefault(layer.name, []).append(layer)
+        if base != layer.name:
+            by_name.setdefault(base, []).append(layer)
+    rows = []
+    for row in summary.rows:
+        if row.kind == "output":
+            continue
+        name = re.sub(r"[^\w]", "_", row.name).strip("_")
+        mine = by_name.get(name, [])
+        last = next((lay for lay in mine if lay.name == name), None)
+        shape = tuple(last.output.shape[1:]) if last is not None else None
+        rows.append((row, shape, sum(lay.count_params() for lay in mine if lay.built)))
+    return KerasCheck(summary, rows)
