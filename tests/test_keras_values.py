@@ -18,6 +18,7 @@ if keras.backend.backend() != "jax":  # another test module imported Keras first
 from keras import layers as L  # noqa: E402
 
 import cnncalc  # noqa: E402
+from cnncalc.layers.base import picture  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -195,3 +196,59 @@ def test_a_concat_crop_matches_keras():
     with torch.no_grad():
         got = net(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(got, np.asarray(model(x)), rtol=1e-4, atol=1e-4)
+
+
+# --- random specs from the property generators ------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from test_property import sequential  # noqa: E402
+
+RANDOM = settings(max_examples=int(os.environ.get("CNNCALC_KERAS_EXAMPLES", "25")),
+                  deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+
+
+def _copy_into_keras(net, model):
+    """cnncalc's parameters, module by module, into the Keras layers that hold weights, in
+    the walk's order (a separable convolution: two torch modules, one Keras layer)."""
+    ours = [m for m in net.modules() if any(True for _ in m.parameters(recurse=False))]
+    for layer in [lay for lay in model.layers if lay.weights]:
+        target = layer.get_weights()
+        if isinstance(layer, L.SeparableConv2D) or isinstance(layer, L.SeparableConv1D):
+            dw, pw = ours.pop(0), ours.pop(0)
+            values = [_keras_weight("depthwise", dw.weight, target[0].shape),
+                      _keras_weight("plain", pw.weight, target[1].shape).reshape(target[1].shape)]
+            if len(target) > 2:
+                values.append(pw.bias.detach().numpy())
+        else:
+            m = ours.pop(0)
+            values = [m.weight, m.bias, m.running_mean, m.running_var] \
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) else \
+                [p for p in (getattr(m, "weight", None), getattr(m, "bias", None)) if p is not None]
+            kind = "depthwise" if "Depthwise" in type(layer).__name__ else "plain"
+            values = [_keras_weight(kind, v, t.shape).reshape(t.shape)
+                      for v, t in zip(values, target)]
+        layer.set_weights(values)
+    assert not ours
+
+
+@RANDOM
+@given(sequential())
+def test_random_chains_compute_what_keras_computes(text):
+    from cnncalc.interop.to_keras import load_model, to_keras_code
+    try:
+        s = cnncalc.summarize(text)
+        code = to_keras_code(s)
+    except cnncalc.CnnCalcError:
+        return  # refused: the property tests hold refusals to PyTorch's
+    model = load_model(code)
+    net = cnncalc.to_torch(s).eval()
+    _randomise(net)
+    _copy_into_keras(net, model)
+    shape = s.network.input.shape
+    x = np.random.default_rng(3).standard_normal(
+        (2, *(*picture(shape[:-1]), shape[-1]))).astype(np.float32)
+    with torch.no_grad():
+        got = net(torch.from_numpy(x)).numpy()
+    want = np.asarray(model(x))
+    np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-3)

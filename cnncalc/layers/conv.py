@@ -175,8 +175,12 @@ def pad_code(pads, rank, value=None):
 
 def keras_pad(pads, rank) -> str:
     """Keras' ZeroPadding, rows first: ((top, bottom), (left, right))."""
-    pairs = tuple(tuple(p) for p in picture(pads))
-    return nn_call(f"layers.ZeroPadding{rank}D", pairs[0] if rank == 1 else pairs)
+    pairs = tuple(tuple(p) for p in picture(pads))  # written whole: one pair per axis
+    return f"layers.ZeroPadding{rank}D({pairs[0] if rank == 1 else pairs!r})"
+
+
+def _flat(v) -> tuple:
+    return tuple(v) if isinstance(v, tuple) else (v,)
 
 
 def keras_window(layer, row, cls, *args, **kwargs) -> list:
@@ -185,6 +189,11 @@ def keras_window(layer, row, cls, *args, **kwargs) -> list:
     pads = row.geometry["pads"] if "pads" in (row.geometry or {}) else ()
     word = layer.padding if isinstance(layer.padding, str) and layer.padding != "half" \
         else "valid"
+    strides, dilation = kwargs.get("strides") or (1,), kwargs.get("dilation_rate") or (1,)
+    if any(v > 1 for v in _flat(strides)) and any(v > 1 for v in _flat(dilation)):
+        from ..errors import CnnCalcError
+        raise CnnCalcError(f"layer '{row.name}' ({layer.describe()}): Keras refuses a stride "
+                           "above 1 together with a dilation above 1")
     out = []
     if word == "valid" and any(b or a for b, a in pads):
         out.append(keras_pad(pads, rank))

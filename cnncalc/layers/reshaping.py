@@ -122,7 +122,7 @@ class Crop(Layer):
     def keras_code(self, row):
         rank = len(self.pads)
         pairs = tuple(tuple(p) for p in picture(self.pads))
-        return [nn_call(f"layers.Cropping{rank}D", pairs[0] if rank == 1 else pairs)]
+        return [f"layers.Cropping{rank}D({pairs[0] if rank == 1 else pairs!r})"]
 
     def module(self, row):
         from ..backends.modules import Crop
@@ -153,6 +153,8 @@ class Upsample(Layer):
 
     def keras_code(self, row):
         rank = len(self.factor)
+        if self.mode == "bilinear" and rank != 2:  # Keras interpolates in 2-D only
+            return super().keras_code(row)
         size = picture(self.factor)
         return [nn_call(f"layers.UpSampling{rank}D", size[0] if rank == 1 else size,
                         interpolation="bilinear" if self.mode == "bilinear" else None)]
