@@ -21,8 +21,11 @@ def run(*args):
 @pytest.mark.parametrize("spec,factory,steps", [
     ("lenet5", "lenet5", 12),        # 5 weighted layers, 5 activations, 2 pools
     ("alexnet", "alexnet", 19),      # 8 weighted layers, 7 ReLUs, 3 pools, a flatten
+    # stem conv, bn, relu, pool (4); 8 blocks of conv, bn, relu, conv, bn, add, relu (56);
+    # 3 downsamples of conv, bn (6); the global pool and fc (2)
     ("resnet18", "resnet18", 68),
-    ("inception3a", "inception3a", 13),
+    # 6 convolutions and their 6 ReLUs, the 3x3 max pool of the fourth branch, the concat
+    ("inception3a", "inception3a", 14),
 ])
 def test_a_spec_agrees_with_the_module_written_by_hand(spec, factory, steps):
     res = run("check", SPECS / f"{spec}.cnn", "--against", f"{ZOO}:{factory}")
@@ -43,7 +46,7 @@ def test_a_stride_on_the_wrong_convolution_is_named_with_its_line():
 def test_swapped_concat_branches_are_caught():
     res = run("check", SPECS / "inception3a.cnn", "--against", f"{ZOO}:inception3a_swapped")
     assert res.exit_code == 1
-    assert "differ at step 3 of 13" in res.output and "layer 'conv_2' (line 6)" in res.output
+    assert "differ at step 3 of 14" in res.output and "layer 'conv_2' (line 6)" in res.output
     assert "model: 'branch3.0', conv 1x1x16" in res.output
 
 
@@ -93,3 +96,12 @@ def test_every_spec_agrees_with_its_plain_pytorch_file(tmp_path, name):
     path.write_text(code)
     result = cnncalc.check(net, against=f"{path}:{class_name(code)}")
     assert result.ok, str(result)
+
+
+def test_a_pool_that_keeps_the_size_is_compared_too():
+    # Inception's pool branch without its 3x3/1 max pool: every shape and count agrees, the
+    # pool is the only difference
+    spec = SPECS / "inception3a.cnn"
+    text = spec.read_text().replace("maxpool 3 stride 1 same | ", "")
+    res = run("check", "-e", text, "--against", f"{ZOO}:inception3a")
+    assert res.exit_code == 1 and "model: 'branch4.0', maxpool 3" in res.output, res.output

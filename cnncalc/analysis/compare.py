@@ -8,11 +8,6 @@ from __future__ import annotations
 
 from .. import fmt
 
-# identities when the model runs for inference; and zero padding, which shows in the next
-# layer's output and MACs (an exporter may write 'same' as a pad, then the convolution)
-_SKIP = ("dropout", "droppath", "zeropad")
-
-
 class Step:
     __slots__ = ("row", "what", "key")
 
@@ -34,7 +29,7 @@ def steps(rows) -> list:
     out = []
     for row in rows:
         kind = row.kind
-        if kind == "input" or kind in _SKIP:
+        if kind == "input" or row.layer.transparent:
             continue
         if row.branches is not None:
             branches = [steps(b) for b in row.branches]
@@ -52,8 +47,9 @@ def steps(rows) -> list:
             out.append(Step(row, "act", ("act", act, _canon(row.output))))
             continue
         trainable = row.weights + row.biases
-        if trainable == 0 and row.macs == 0 and _canon(row.input or ()) == _canon(row.output):
-            continue  # a shape-keeping layer without weights (an identity, a reshape to itself)
+        if trainable == 0 and row.macs == 0 and _canon(row.input or ()) == _canon(row.output) \
+                and all(w[0] == 1 for w in row.window or ()):
+            continue  # an identity: a flatten of 1x1xC, a pool whose windows are one pixel
         out.append(Step(row, kind, ("layer", _canon(row.output), trainable, row.non_trainable,
                                     row.macs)))
         if act and act != "linear":

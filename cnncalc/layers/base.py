@@ -367,6 +367,10 @@ class Layer:
         """The torch module computing this layer (channels first inside)."""
         raise NotImplementedError
 
+    #: 'check --against' passes over it: an identity in inference (dropout), or padding that
+    #: shows in the next layer's output and MACs (an exporter may write 'same' as a pad)
+    transparent: ClassVar[bool] = False
+
     #: source of a small nn.Module class that ``code`` names, copied into an exported file
     torch_helper: ClassVar[str] = ""
 

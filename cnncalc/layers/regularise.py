@@ -7,6 +7,7 @@ from .base import Layer, Outcome, Rate, Real, nn_call
 
 class Dropout(Layer):
     keyword = "dropout"
+    transparent = True
     doc = "drops values with the rate P in training; the identity in inference"
     example = "dropout 0.5"
     args = (Rate("rate", "the rate"),)
@@ -28,6 +29,7 @@ class Dropout(Layer):
 
 class DropPath(Layer):
     keyword = "droppath"
+    transparent = True
     doc = ("stochastic depth: drops a residual branch per example in training; the identity "
            "in inference, counted as nothing")
     example = "droppath 0.1"

@@ -61,6 +61,7 @@ class _Pad(Layer):
 
 class ZeroPad(_Pad):
     keyword = "zeropad"
+    transparent = True
     doc = ("zeros around the map (Keras ZeroPadding): P on every side, one P per axis, or "
            "before and after per axis (zeropad 2x0: causal padding of a sequence)")
     example = "zeropad 1x2"
