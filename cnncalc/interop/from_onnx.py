@@ -7,6 +7,7 @@ spec; --weights-out saves them for 'cnncalc run --weights'."""
 from __future__ import annotations
 
 from ..errors import CnnCalcError
+from ..layers import takes_activation
 from .graph import Imported, Op, Unsupported, emit, fuse
 from .from_torch import Layout, _axes, _pad_text, _side_padding
 
@@ -841,9 +842,6 @@ def _names(ops):
             op.name = s[len(common):] or None
 
 
-_TAKES_ACT = ("conv", "deconv", "dense", "dwconv")
-
-
 def _fuse_activations(ops, outputs):
     """An activation the exporter scoped as X/act right after X/op is the layer's own
     (cnncalc's 'conv 3x3x64 relu'): one statement again."""
@@ -858,7 +856,7 @@ def _fuse_activations(ops, outputs):
             continue
         owner = by_id.get(op.inputs[0])
         if owner is None or owner.meta.get("role") != (role[0], "op") or \
-                owner.kind not in _TAKES_ACT or len(users.get(owner.id, ())) != 1 or \
+                not takes_activation(owner.kind) or len(users.get(owner.id, ())) != 1 or \
                 owner.id in outputs:
             continue
         owner.text += f" {op.text}"

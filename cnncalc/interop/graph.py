@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from ..errors import CnnCalcError
+from ..layers import ACTIVATIONS, takes_activation
 
 MERGES = ("add", "multiply", "concat")
 
@@ -202,9 +203,6 @@ class _Emitter:
         return body
 
 
-_ACT_WORDS = {"relu", "relu6", "silu", "gelu", "hardswish", "hardsigmoid", "sigmoid", "tanh",
-              "elu", "selu", "mish", "leakyrelu", "softmax", "linear"}
-_TAKES_ACT = ("conv", "deconv", "dense", "dwconv", "sepconv")
 
 
 def fuse(ops, outputs):
@@ -230,7 +228,7 @@ def fuse(ops, outputs):
         if owner is None or op.inputs != [owner.id] or len(users.get(owner.id, ())) != 1 \
                 or owner.id in outputs:
             continue
-        if last == "act" and op.text in _ACT_WORDS and owner.kind in _TAKES_ACT:
+        if last == "act" and op.text in ACTIVATIONS and takes_activation(owner.kind):
             owner.text += f" {op.text}"
             gone[op.id] = owner.id
         elif last == "pointwise" and owner.kind == "dwconv" and op.kind == "conv":
