@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CnnCalcError
-from .graph import Imported, Op, Unsupported, emit
+from .graph import Imported, Op, Unsupported, emit, network_name
 
 # Darknet's activation names, as cnncalc statements ('linear' adds none)
 ACTIVATIONS = {"leaky": "leakyrelu slope 0.1", "relu": "relu", "relu6": "relu6",
@@ -268,12 +268,7 @@ def from_darknet(path, input: str | None = None, network: str | None = None,
     ops = r.ops
     kept = {op.id for op in r.ops}
     outputs = [o for o in r.outputs if o != r.here and o in kept] + [r.here]
-    body = emit(ops, outputs, f"{w}x{h}x{c}", network or _network(path))
+    body = emit(ops, outputs, f"{w}x{h}x{c}", network or network_name(path.stem))
     if r.problems:
         body += (f"# import stopped at {r.problems[0][0]}: {r.problems[0][1]}\n")
     return Imported(body, summarize(body))
-
-
-def _network(path) -> str:
-    import re
-    return re.sub(r"[^\w.\-]", "_", path.stem) or "network"

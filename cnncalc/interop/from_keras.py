@@ -12,7 +12,7 @@ from pathlib import Path
 from .. import fmt
 from ..errors import CnnCalcError
 from ..layers.base import picture
-from .graph import Imported, Op, Unsupported, emit
+from .graph import Imported, Op, Unsupported, emit, network_name
 
 # Keras' activation names, as cnncalc's words
 ACTIVATIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "softmax": "softmax",
@@ -274,7 +274,7 @@ def from_keras(path, input: str | None = None, network: str | None = None,
     if not ops:
         raise CnnCalcError("nothing to import: the model has no layers cnncalc can write",
                            file=str(path))
-    name = network or re.sub(r"[^\w.\-]", "_", body.get("name") or Path(path).stem)
+    name = network or network_name(body.get("name") or Path(path).stem)
     text = emit(ops, outputs, input_text, name)
     if problems:
         text += f"# import stopped at layer {problems[0][0]}: {problems[0][1]} has no " \

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..errors import CnnCalcError
 from ..layers import takes_activation
-from .graph import Imported, Op, Unsupported, emit, fuse
+from .graph import Imported, Op, Unsupported, emit, fuse, network_name
 from .from_torch import Layout, _axes, _pad_text, _side_padding
 
 
@@ -218,18 +218,24 @@ def _conv(imp, node):
     else:
         text = f"conv {'x'.join(map(str, kernel))}x{filters}" + (
             f" groups {group}" if group != 1 else "")
-    text += words
+    _windowed(imp, node, text + words, x_in, weight, stride, dilation, lay)
+    imp.layouts[node.output[0]] = lay
+
+
+def _windowed(imp, node, text, x, weight, stride, dilation, lay):
+    """A Conv or ConvTranspose node's statement with its stride, dilation and bias, and its
+    weights kept for --weights-out."""
     if any(s != 1 for s in stride):
         text += f" stride {_axes(stride)}"
     if any(d != 1 for d in dilation):
         text += f" dilation {_axes(dilation)}"
     if len(node.input) < 3 or not node.input[2]:
         text += " nobias"
-    op = imp.add(node, text, [x_in])
+    op = imp.add(node, text, [x])
     imp.weights[op.id] = [("weight", weight)] + (
         [("bias", imp.const(node.input[2]))] if len(node.input) > 2 and node.input[2] else [])
     op.meta["picture"] = lay.picture  # the kernel's axes run as the tensor's do
-    imp.layouts[node.output[0]] = lay
+    return op
 
 
 def _conv_transpose(imp, node):
@@ -259,16 +265,7 @@ def _conv_transpose(imp, node):
         return
     word = words.pop()
     text = f"deconv {'x'.join(map(str, kernel))}x{weight.shape[1]}{word}"
-    if any(s != 1 for s in stride):
-        text += f" stride {_axes(stride)}"
-    if any(d != 1 for d in dilation):
-        text += f" dilation {_axes(dilation)}"
-    if len(node.input) < 3 or not node.input[2]:
-        text += " nobias"
-    op = imp.add(node, text, [x])
-    imp.weights[op.id] = [("weight", weight)] + (
-        [("bias", imp.const(node.input[2]))] if len(node.input) > 2 and node.input[2] else [])
-    op.meta["picture"] = lay.picture
+    op = _windowed(imp, node, text, x, weight, stride, dilation, lay)
     if not word:  # a Slice after it of Keras' 'same' crop makes it 'deconv ... same'
         crops = [(max(d * (k - 1) + 1 - s, 0) // 2, max(d * (k - 1) + 1 - s, 0)
                   - max(d * (k - 1) + 1 - s, 0) // 2) for k, s, d in zip(kernel, stride, dilation)]
@@ -821,11 +818,9 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
 
 
 def _network(path, graph) -> str:
-    import re
     from pathlib import Path
-    name = graph.name if graph.name and graph.name not in ("main_graph", "torch_jit") else \
-        Path(path).stem
-    return re.sub(r"[^\w.\-]", "_", name) or "network"
+    return network_name(graph.name if graph.name and graph.name not in
+                        ("main_graph", "torch_jit") else Path(path).stem)
 
 
 def _names(ops):

@@ -406,6 +406,11 @@ def _repeats(items, indent):
     return out
 
 
+def network_name(name: str | None) -> str:
+    """A model's or file's name as the spec's 'network' word."""
+    return re.sub(r"[^\w.\-]", "_", name or "") or "network"
+
+
 def emit(ops: list, outputs: list, input_text: str, network: str = "network") -> str:
     """The spec of an imported graph, in cnncalc's language."""
     names = {}
