@@ -7,7 +7,7 @@ CNN    := $(VENV)/bin/cnncalc
 # while an unpinned torch pulls a CUDA build of several GB.
 TORCH  := torch==2.13.0
 
-.PHONY: demo test bench fuzz install clean grammar readme golden test-browser screenshots
+.PHONY: demo test bench fuzz mutate install clean grammar readme golden test-browser screenshots
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ fuzz: install
 	CNNCALC_FUZZ_EXAMPLES=$${CNNCALC_FUZZ_EXAMPLES:-100000} $(PY) -m pytest tests/test_fuzz.py -q -p no:cacheprovider
 	CNNCALC_DESIGN_EXAMPLES=$${CNNCALC_DESIGN_EXAMPLES:-2000} $(PY) -m pytest tests/test_good_designs.py -q -p no:cacheprovider
 	CNNCALC_KERAS_EXAMPLES=$${CNNCALC_KERAS_EXAMPLES:-1000} $(PY) -m pytest tests/test_keras_values.py -k random -q -p no:cacheprovider
+
+# mutation testing (MUTATION.md): slow, kept out of `make test`; re-runs reuse mutants/
+mutate: install
+	$(PY) -m pip install -q --disable-pip-version-check "mutmut==3.8.1"
+	$(VENV)/bin/mutmut run --max-children $$(nproc)
+	$(VENV)/bin/mutmut results > mutants/survivors.txt; $(PY) tools/mutation_score.py
 
 bench: install
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[torch,pictures,test,bench]"

@@ -59,6 +59,13 @@ CASES = [
     pytest.param("input 12x12x32 | sepconv 3x3x64",
                  lambda: nn.Sequential(nn.Conv2d(32, 32, 3, groups=32, bias=False), nn.Conv2d(32, 64, 1)),
                  2400, id="sepconv-keras-separableconv2d"),
+    # PyTorch's ceil_mode lets a window hang over a small input: MaxPool2d(3, 2,
+    # ceil_mode=True) on 9 rows and 2 columns gives ceil((9 - 3) / 2) + 1 = 4 rows and
+    # ceil((2 - 3) / 2) + 1 = 1 column (found by the property test's refusal check)
+    pytest.param("input 2x9x4 | maxpool 3 stride 2 ceil",
+                 lambda: nn.MaxPool2d(3, 2, ceil_mode=True), None, id="maxpool-ceil-overhang"),
+    pytest.param("input 2x1x3 | avgpool 3 ceil",
+                 lambda: nn.AvgPool2d(3, ceil_mode=True), None, id="avgpool-ceil-overhang"),
     pytest.param("input 30x4 | conv 3x8 causal dilation 2",
                  lambda: nn.Sequential(nn.ConstantPad1d((4, 0), 0), nn.Conv1d(4, 8, 3, dilation=2)),
                  104, id="causal-keras-conv1d"),

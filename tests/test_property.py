@@ -1,6 +1,16 @@
 """Properties: on random specs the calculator and a real PyTorch run agree on every
-layer, or the spec is refused with a clean SpecDesignError (never a crash)."""
+layer, or the spec is refused with a clean SpecDesignError (never a crash) that the
+framework agrees with: PyTorch or Keras refuses the same layer too."""
 
+import os
+import re
+
+os.environ.setdefault("KERAS_BACKEND", "jax")  # one backend per process (see test_keras_values)
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -103,8 +113,9 @@ def sequential(draw):
 def _agree(text):
     try:
         summary = analyse(load(text))
-    except SpecDesignError:
-        return  # refused cleanly: a valid outcome
+    except SpecDesignError as e:
+        framework_refuses(text, e)
+        return
     result = check(summary, device="cpu", batch=2)
     assert result.ok, [(c.row.name, c.row.output, c.torch_shape, c.row.trainable, c.torch_params)
                        for c in result.layers if not c.ok]
@@ -187,3 +198,106 @@ def test_receptive_field_matches_the_gradient_support(text):
     assert result.rf is not None, "the field fits in 400 pixels: it must be measured"
     name, calculated, measured = result.rf
     assert calculated == measured, (name, calculated, measured)
+
+
+# --- a refusal is right only if the framework refuses the same layer ----------------------
+
+def _layers(layers):
+    for layer in layers:
+        yield layer
+        for branch in layer.branches or ():
+            yield from _layers(branch)
+
+
+def _keras_shape(shape):
+    """A spec shape (width first, channels last) as Keras' (rows first)."""
+    from cnncalc.backends.data import picture_shape
+    return picture_shape(shape)
+
+
+def framework_refuses(text, error):
+    """PyTorch builds the layer on a map (the backend's framework); Keras decides crops,
+    merges and splits (cnncalc follows its semantics; PyTorch's slicing would crop to
+    nothing without complaint). A refusal with no framework check here fails the test."""
+    layer = next(x for x in _layers(load(text).layers) if x.name == error.layer)
+    if layer.kind in ("add", "concat", "multiply"):
+        return _keras_refuses_merge(error.message)
+    if text.startswith("def "):  # a layer inside a graph: its window and input, as said
+        m = re.search(r"window (\d+).* larger than the \w+ (\d+)(?: \+ (\d+) x (\d+))?",
+                      error.message)
+        assert m, f"no framework check for this refusal: {error}"
+        window, size, pad = int(m[1]), int(m[2]), int(m[4] or 0)
+        with pytest.raises(RuntimeError):
+            F.conv1d(torch.zeros(1, 1, size), torch.zeros(1, 1, window), padding=pad)
+        return
+    # a chain: the lines before the refused one give its input
+    before = analyse(load("\n".join(text.split("\n")[:error.line - 1])))
+    _torch_refuses(layer, before.rows[-1].output if before.rows else before.input)
+
+
+def _torch_refuses(layer, shape):
+    *spatial, c = shape
+    x = torch.zeros(1, c, *spatial)  # spec axis order throughout, as the layer's fields
+    if layer.kind == "crop":  # Keras' Cropping refuses a crop that leaves nothing
+        import keras
+        pairs = tuple(tuple(p) for p in reversed(layer.pads[-2:])) if len(spatial) > 1 \
+            else layer.pads[0]
+        pairs = (*layer.pads[:-2], *pairs) if len(spatial) == 3 else pairs
+        crop = getattr(keras.layers, f"Cropping{len(spatial)}D")(pairs)
+        with pytest.raises(ValueError):
+            crop(keras.Input(_keras_shape(shape)))
+        return
+    with pytest.raises((RuntimeError, ValueError)):
+        _torch_layer(layer, c, len(spatial))(x)
+
+
+def _torch_layer(layer, c, rank):
+    kind = layer.kind
+    if kind == "shuffle":
+        return nn.ChannelShuffle(layer.groups)
+    if kind == "reflectpad":
+        flat = [p for pair in reversed(layer.pads) for p in pair]
+        return lambda x: F.pad(x, flat, mode="reflect")
+    pad = layer.padding
+    k = layer.kernel if hasattr(layer, "kernel") else layer.pool
+    dilation = getattr(layer, "dilation", (1,) * rank)
+    if pad == "valid":
+        pad = 0
+    elif pad == "half":
+        pad = tuple(((kk - 1) * d + 1) // 2 for kk, d in zip(k, dilation))
+    elif pad == "same":  # Keras pads the window's size less one: never too small
+        total = [(kk - 1) * d for kk, d in zip(k, dilation)]
+        flat = [p for t in reversed(total) for p in (t // 2, t - t // 2)]
+        inner = _torch_layer(_with(layer, padding="valid"), c, rank)
+        return lambda x: inner(F.pad(x, flat))
+    if kind in ("maxpool", "avgpool"):
+        cls = getattr(nn, f"{'Max' if kind == 'maxpool' else 'Avg'}Pool{rank}d")
+        return cls(k, layer.stride, pad, ceil_mode=layer.ceil)
+    conv = getattr(nn, f"Conv{rank}d")
+    if kind == "conv":
+        return conv(c, layer.filters, k, layer.stride, pad, dilation, layer.groups)
+    if kind in ("dwconv", "sepconv"):  # the depthwise step meets the window first
+        return conv(c, c, k, layer.stride, pad, dilation, groups=c)
+    raise AssertionError(f"no PyTorch layer written here for '{kind}'")
+
+
+def _with(layer, **fields):
+    twin = type(layer).__new__(type(layer))
+    twin.__dict__.update(layer.__dict__, **fields)
+    return twin
+
+
+def _keras_refuses_merge(message):
+    import keras
+    kind = re.search(r"(add|concat|multiply|split):", message)[1]
+    shapes = re.findall(r"gives (\d+(?:x\d+)*)", message)
+    if m := re.search(r"(\d+) channels do not split equally into (\d+)", message):
+        with pytest.raises(ValueError):
+            keras.ops.split(keras.Input((int(m[1]),)), int(m[2]), axis=-1)
+        return
+    assert len(shapes) == 2, message
+    inputs = [keras.Input(_keras_shape(tuple(map(int, s.split("x"))))) for s in shapes]
+    merge = {"add": keras.layers.Add, "concat": keras.layers.Concatenate,
+             "multiply": keras.layers.Multiply}[kind]()
+    with pytest.raises(ValueError):
+        merge(inputs)

@@ -374,13 +374,13 @@ class Layer:
     #: source of a small nn.Module class that ``code`` names, copied into an exported file
     torch_helper: ClassVar[str] = ""
 
-    def keras_code(self, row) -> list:
+    def keras_code(self, row) -> list:  # pragma: no mutate block (export, tested apart)
         """This layer as Keras source, for 'cnncalc export --to keras': a list of
         expressions ('layers.Conv2D(64, 3, padding="same")') applied in turn to a
         channels-last tensor in picture order (N, H, W, C)."""
         keras_code_default(self, row)
 
-    def code(self, row) -> list:
+    def code(self, row) -> list:  # pragma: no mutate block (export, tested apart)
         """This layer as PyTorch source, for 'cnncalc export --to pytorch': a list of
         (suffix, expression) run in turn on a channels-first tensor in picture order
         (N, C, H, W); the first gets the layer's name, the others name_suffix."""

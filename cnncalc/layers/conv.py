@@ -38,11 +38,12 @@ def window_axis(n, k, s, d, pad, ceil, axis, ex):
             ex.append(f"{axis}: half padding: {ke} // 2 = {pad} on each side")
     p = 0 if pad == "valid" else pad
     span = n + 2 * p - ke
-    if isinstance(span, int) and span < 0:
-        raise RuleError(f"the window {kt} is larger than the {axis} {n}"
-                        f"{f' + 2 x {p} padding' if p else ''}; use 'same' padding or a "
-                        "smaller kernel")
-    if ceil:
+    too_large = RuleError(f"the window {kt} is larger than the {axis} {n}"
+                          f"{f' + 2 x {p} padding' if p else ''}; use 'same' padding or a "
+                          "smaller kernel")
+    if isinstance(span, int) and span < 0 and not ceil:
+        raise too_large
+    if ceil:  # PyTorch lets the last window hang over the end, even past a small input
         out = -(-span // s) + 1
         text = f"{axis}: ceil(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}" if ex is not None else ""
         if not symbolic(out):  # (a formula leaves out PyTorch's last-window rule)
@@ -51,7 +52,9 @@ def window_axis(n, k, s, d, pad, ceil, axis, ex):
                 text += (f"; PyTorch drops the last window, which would start at "
                          f"{(out - 1) * s}, in the padding after {n} + {p}: {out - 1}")
             out = out - drop
-            out = out * (span >= 0)  # arrays: a window larger than the input gives no output
+            out = out * (out > 0)  # arrays: no window at all gives no output
+        if isinstance(out, int) and out < 1:
+            raise too_large
         if ex is not None:
             ex.append(text)
         return out, p, p + _relu((out - 1) * s + ke - n - 2 * p), 0
@@ -145,10 +148,10 @@ class Conv(Layer):
         from ..backends.modules import Conv
         return Conv(self, row)
 
-    def code(self, row):
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
         return conv_code(self, row, self.filters, self.groups, self.bias)
 
-    def keras_code(self, row):
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return keras_window(self, row, "Conv", self.filters, picture(self.kernel),
                             strides=_unless(picture(self.stride), 1),
                             dilation_rate=_unless(picture(self.dilation), 1),
@@ -273,10 +276,10 @@ class DWConv(Layer):
         from ..backends.modules import Conv
         return Conv(self, row, filters=row.output[-1], groups=row.input[-1])
 
-    def code(self, row):
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
         return conv_code(self, row, row.output[-1], row.input[-1], self.bias)
 
-    def keras_code(self, row):
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return keras_window(self, row, "DepthwiseConv", picture(self.kernel),
                             strides=_unless(picture(self.stride), 1),
                             depth_multiplier=self.multiplier if self.multiplier != 1 else None,
@@ -315,7 +318,7 @@ class SepConv(Layer):
         from ..backends.modules import SepConv
         return SepConv(self, row)
 
-    def keras_code(self, row):
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return keras_window(self, row, "SeparableConv", self.filters, picture(self.kernel),
                             strides=_unless(picture(self.stride), 1),
                             depth_multiplier=self.multiplier if self.multiplier != 1 else None,
@@ -323,7 +326,7 @@ class SepConv(Layer):
                             use_bias=None if self.bias else False,
                             activation=keras_act(self.activation))
 
-    def code(self, row):
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
         cin = row.input[-1]
         depth = [("depthwise" if not s else s, c) for s, c in
                  conv_code(_Depthwise(self), row, cin * self.multiplier, cin, False)]
@@ -383,7 +386,7 @@ class Deconv(Layer):
         from ..backends.modules import Deconv
         return Deconv(self, row)
 
-    def keras_code(self, row):
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         rank = len(self.kernel)
         return [nn_call(f"layers.Conv{rank}DTranspose", self.filters, picture(self.kernel),
                         strides=_unless(picture(self.stride), 1),
@@ -392,7 +395,7 @@ class Deconv(Layer):
                         use_bias=None if self.bias else False,
                         activation=keras_act(self.activation))]
 
-    def code(self, row):
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
         crops = picture(row.geometry["crops"])
         if any(b != a for b, a in crops):
             return super().code(row)  # an uneven crop: PyTorch's padding crops both sides

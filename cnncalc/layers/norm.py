@@ -28,10 +28,10 @@ class BatchNorm(Layer):
         cls = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[rank - 1]
         return cls(row.input[-1], eps=1e-3, momentum=0.01)  # Keras' epsilon and momentum 0.99
 
-    def keras_code(self, row):
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return ["layers.BatchNormalization()"]
 
-    def code(self, row):
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
         rank = max(len(row.input) - 1, 1)
         return [("", nn_call(f"nn.BatchNorm{rank}d", row.input[-1], eps=1e-3, momentum=0.01))]
 
@@ -80,10 +80,10 @@ class LayerNorm(_Normal):
         return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 '''
 
-    def keras_code(self, row):
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return [nn_call("layers.LayerNormalization", epsilon=self.eps)]
 
-    def code(self, row):
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
         if len(row.input) == 1:
             return [("", nn_call("nn.LayerNorm", row.input[-1], eps=self.eps))]
         if len(row.input) != 3:
@@ -108,10 +108,10 @@ class GroupNorm(_Normal):
         from torch import nn
         return nn.GroupNorm(self.groups, row.input[-1], self.eps)
 
-    def keras_code(self, row):
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return [nn_call("layers.GroupNormalization", self.groups, epsilon=self.eps)]
 
-    def code(self, row):
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
         return [("", nn_call("nn.GroupNorm", self.groups, row.input[-1], eps=self.eps))]
 
 
@@ -134,7 +134,7 @@ class InstanceNorm(_Normal):
         return (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[rank - 1](
             row.input[-1], self.eps, affine=self.affine)
 
-    def code(self, row):
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
         rank = max(len(row.input) - 1, 1)
         return [("", nn_call(f"nn.InstanceNorm{rank}d", row.input[-1], eps=self.eps,
                              affine=True if self.affine else None))]

@@ -64,7 +64,7 @@ class _Pool(Layer):
         from ..backends.modules import Pool
         return Pool(self, row)
 
-    def keras_code(self, row):
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         explicit = not isinstance(self.padding, str) or self.padding == "half"
         if self.ceil or (explicit and any(b or a for b, a in row.geometry["pads"])):
             return super().keras_code(row)  # Keras has neither ceil_mode nor a pad for pools
@@ -73,7 +73,7 @@ class _Pool(Layer):
                         strides=None if self.stride == self.pool else picture(self.stride),
                         padding="same" if self.padding == "same" else None)]
 
-    def code(self, row):
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
         rank, pads = len(self.pool), picture(row.geometry["pads"])
         is_max = self.kind == "maxpool"
         padded = any(b or a for b, a in pads)
@@ -135,11 +135,11 @@ class _GlobalPool(Layer):
         from ..backends.modules import GlobalPool
         return GlobalPool(self.kind == "globalmaxpool", len(row.input) - 1)
 
-    def keras_code(self, row):
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         kind = "Max" if self.kind == "globalmaxpool" else "Average"
         return [f"layers.Global{kind}Pooling{len(row.input) - 1}D()"]
 
-    def code(self, row):
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
         rank = len(row.input) - 1
         kind = "Max" if self.kind == "globalmaxpool" else "Avg"
         return [("", nn_call(f"nn.Adaptive{kind}Pool{rank}d", 1)), ("flat", "nn.Flatten()")]
@@ -203,10 +203,10 @@ class AdaptiveAvgPool(_Adaptive):
         return (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[
             len(self.size) - 1](self.size)
 
-    def code(self, row):
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
         return [("", nn_call(f"nn.AdaptiveAvgPool{len(self.size)}d", picture(self.size)))]
 
-    def keras_code(self, row):
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         if any(n != 1 for n in self.size):  # Keras has only the global form
             return super().keras_code(row)
         return [f"layers.GlobalAveragePooling{len(self.size)}D(keepdims=True)"]
@@ -222,10 +222,10 @@ class AdaptiveMaxPool(_Adaptive):
         return (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)[
             len(self.size) - 1](self.size)
 
-    def code(self, row):
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
         return [("", nn_call(f"nn.AdaptiveMaxPool{len(self.size)}d", picture(self.size)))]
 
-    def keras_code(self, row):
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         if any(n != 1 for n in self.size):
             return super().keras_code(row)
         return [f"layers.GlobalMaxPooling{len(self.size)}D(keepdims=True)"]
