@@ -34,7 +34,8 @@ fuzz: install
 mutate: install
 	$(PY) -m pip install -q --disable-pip-version-check "mutmut==3.8.1"
 	$(VENV)/bin/mutmut run --max-children $$(nproc)
-	$(VENV)/bin/mutmut results > mutants/survivors.txt; $(PY) tools/mutation_score.py
+	$(VENV)/bin/mutmut results --all true > mutants/results.txt
+	$(PY) tools/mutation_score.py mutants/results.txt
 
 bench: install
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[torch,pictures,test,bench]"

@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from cnncalc.cli import main
 from cnncalc.analysis.memory import estimate, fit
+from cnncalc.backends.check import check
 from conftest import SPECS, spec_text, summarize
 
 
@@ -186,3 +187,29 @@ def test_branches_take_the_largest_field_and_flag_misaligned_centres():
     odd = analyse(load("input 30x30x8 | add { branch { conv 2x2x8 same } "
                        "branch { zeropad 1 | conv 2x2x8 | maxpool 2 stride 1 } }")).rows[0]
     assert odd.note == "receptive-field centres of the branches differ"
+
+
+# The receptive field, size and place, of the centre unit measured by gradient (check's
+# measure: positive weights, max pools read as averages) for every kind with a window,
+# between two convolutions so that offsets, strides and dilations compose.
+FIELD_KINDS = [
+    "conv 3x2x3 stride 2x1 pad 1x0", "conv 2x2x3 same stride 2", "conv 3x3x4 dilation 2",
+    "conv 3x3x4 pad half dilation 2", "conv 3x3x4 groups 2", "dwconv 3x2 stride 2",
+    "dwconv 2x2 same multiplier 2", "sepconv 3x3x4 dilation 2 stride 2",
+    "maxpool 3 stride 2", "avgpool 2", "maxpool 3 stride 2 pad 1", "maxpool 2 same",
+    "avgpool 3 stride 2 same", "maxpool 3 stride 2 ceil", "zeropad 2x0x1x3", "crop 3x0x1x2",
+    "reflectpad 1x2", "pixelunshuffle 2", "shuffle 2", "batchnorm",
+    "groupnorm 2", "instancenorm affine", "prelu", "dropout 0.5", "droppath 0.2",
+    "layerscale", "relu6", "add { branch { conv 3x3x4 same } branch { conv 1x1x4 } }",
+    "concat { branch { maxpool 3 stride 1 same } branch { conv 5x5x4 same } }",
+    "conv 3x3x4 name=a | conv 3x3x4 | conv 3x3x4 | concat a crop",
+    "conv 3x3x4 same name=b | conv 3x3x4 same | add b",
+]
+
+
+@pytest.mark.parametrize("kind", FIELD_KINDS)
+def test_the_receptive_field_is_where_the_gradient_says(kind):
+    s = summarize(f"input 42x38x4 | conv 3x3x4 | {kind} | conv 3x2x4 stride 2 | conv 3x3x4")
+    result = check(s, device="cpu")
+    assert result.rf is not None and result.rf_from is not None, "the field must be measured"
+    assert (result.rf[1], result.rf_from[0]) == (result.rf[2], result.rf_from[1])

@@ -61,3 +61,67 @@ def test_the_peak_scales_with_the_batch():
     s = cnncalc.summarize(SPECS / "vgg16.cnn")
     assert estimate(s, 8).peak_activation_bytes == 8 * estimate(s, 1).peak_activation_bytes
     assert measured_peak(s, 8)[0] > 190 * 2**20
+
+
+# Peaks worked out by hand from the definition (README, "Memory"): a tensor lives from the
+# layer that makes it until its last reader; a block's input until its merge (as in a
+# module's forward); a saved tensor ('name=a', read by 'add a') to the end. Units per example.
+HAND = [
+    # 8x8x16 = 1,024 in, 1,024 out, both alive in the conv
+    ("input 8x8x16 | conv 1x1x16", 2048),
+    # the input lives until the merge: input + branch output + concat's new tensor
+    ("input 8x8x16 | concat { branch { conv 1x1x16 } }", 3072),
+    # 32 in -> 64 -> 16: the first conv holds 32 + 64, the second 64 + 16
+    ("input 4x4x2 | conv 1x1x4 | conv 1x1x1", 96),
+    # branch 1: 32 + 64; branch 2: 32 + 64 + 128; merge: 32 + 64 + 128 + 192
+    ("input 4x4x2 | concat { branch { conv 1x1x4 } branch { conv 1x1x8 } }", 416),
+    # a (32) stays saved: 32 + 64, then 32 + 64 + 32, add 32 + 32 + 32, last 32 + 32 + 128
+    ("input 4x4x2 | conv 1x1x2 name=a | conv 1x1x4 | conv 1x1x2 | add a | conv 1x1x8", 192),
+    # an empty branch is the input itself: 32 + 32, then the merge 32 + 32 + 64
+    ("input 4x4x2 | concat { branch { } branch { conv 1x1x2 } }", 128),
+    # split parts are views of the input (64): 64 + 32, 64 + 32 + 64, merge 64 + 96 + 96
+    ("input 4x4x4 | concat split { branch { conv 1x1x2 } branch { conv 1x1x4 } }", 256),
+    # outer branch 1 ends with 32 (peak 96); inner block under input 32 + 32 done: 64 + 16,
+    # 64 + 16 + 16, merge 64 + 32 + 32 = 128; outer merge 32 + 32 + 32 + 32 = 128
+    ("input 4x4x2 | add { branch { conv 1x1x2 | conv 1x1x2 } branch { concat { branch "
+     "{ conv 1x1x1 } branch { conv 1x1x1 } } } }", 128),
+]
+
+
+@pytest.mark.parametrize("text, units", HAND, ids=[str(i) for i in range(len(HAND))])
+def test_small_peaks_worked_out_by_hand(text, units):
+    s = cnncalc.summarize(text)
+    assert estimate(s, 1).peak_activation_bytes == 4 * units
+    assert estimate(s, 3, dtype="float16").peak_activation_bytes == 2 * 3 * units
+    peak, held_input = measured_peak(s, 3)  # and a real run agrees
+    assert 4 * 3 * units <= peak <= 4 * 3 * units + held_input
+
+
+def test_training_and_fit_worked_out_by_hand():
+    # conv 3x3x4 on 2 channels: 3*3*2*4 + 4 = 76 params; batchnorm 4 * 4 = 16 (8 trainable,
+    # 8 moving statistics): 92 params, 84 trainable. Activations kept for the backward pass:
+    # input 32 + conv 64 + batchnorm 64 = 160 values per example.
+    s = cnncalc.summarize("input 4x4x2 | conv 3x3x4 same | batchnorm")
+    m = estimate(s, 1)  # float32, adam: weights + (gradient + 2 moments) per trainable one
+    assert (m.param_bytes, m.kept_bytes) == (92 * 4, 160 * 4)
+    assert m.training_bytes == 92 * 4 + 84 * 4 * 3 + 160 * 4 == 2016
+    assert m.activation_bytes == [64 * 4, 64 * 4]
+    assert estimate(s, 2, optimizer="sgd").training_bytes == 368 + 84 * 4 + 2 * 640
+    assert estimate(s, 1, optimizer="momentum").training_bytes == 368 + 84 * 4 * 2 + 640
+    assert estimate(s, 1, dtype="float64").training_bytes == 2 * 2016
+    assert estimate(s, 5, dtype="bfloat16").kept_bytes == 5 * 160 * 2
+    # 10,000 bytes: training (10,000 - 368 - 1,008) // 640 = 13 examples; inference
+    # (10,000 - 368) // (peak 128 values * 4 = 512) = 18
+    fit = cnncalc.analysis.memory.fit(s, 10_000)
+    assert (fit["training"], fit["inference"]) == (13, 18)
+    assert (fit["fixed_training_bytes"], fit["per_example_training_bytes"]) == (1376, 640)
+    assert (fit["param_bytes"], fit["per_example_inference_bytes"]) == (368, 512)
+    assert cnncalc.analysis.memory.fit(s, 100) == {**fit, "training": 0, "inference": 0}
+
+
+@pytest.mark.parametrize("kw, word", [({"batch": 0}, "--batch"), ({"dtype": "int8"}, "--dtype"),
+                                      ({"optimizer": "lion"}, "--optimizer")])
+def test_bad_memory_options_are_named(kw, word):
+    s = cnncalc.summarize("input 4x4x2 | conv 3x3x4")
+    with pytest.raises(cnncalc.CnnCalcError, match=word):
+        estimate(s, **kw)

@@ -18,11 +18,12 @@ from ..layers import Network, RuleError, referenced
 
 class Row:
     """One layer's answer. ``rf``: per axis (size, jump, start), exact, or None for the whole
-    input; ``branches``: a merge block's branches' rows; ``source``: the row whose output a
+    input (at a merge, the largest over the paths; ``misaligned`` when their centres
+    differ, so that the largest is not the union); ``branches``: a merge block's branches' rows; ``source``: the row whose output a
     reference merge ('add ID') takes."""
     __slots__ = ("index", "path", "depth", "layer", "input", "output", "weights", "biases",
                  "non_trainable", "macs", "ops", "geometry", "window", "up", "rf", "explain",
-                 "error", "note", "branches", "source")
+                 "error", "note", "branches", "source", "misaligned")
 
     def __init__(self, index, path, depth, layer, input, output, explain=None):
         self.index, self.path, self.depth, self.layer = index, path, depth, layer
@@ -30,7 +31,7 @@ class Row:
         self.weights = self.biases = self.non_trainable = self.macs = self.ops = 0
         self.geometry = self.window = self.rf = self.error = self.note = None
         self.branches = self.source = None
-        self.up = False
+        self.up = self.misaligned = False
 
     def __repr__(self):
         return f"<Row {self.index} {self.name}: {fmt.shape(self.output)}>"
@@ -277,6 +278,7 @@ class Walk:
                     rf, aligned = merge_rf(rfs) if self.fields else (None, True)
                 if not aligned:
                     row.note = "receptive-field centres of the branches differ"
+                    row.misaligned = True
             elif layer.ref is not None:
                 source = self.saved.get(layer.ref)
                 if source is None:
@@ -286,10 +288,15 @@ class Walk:
                 row.source = source
                 out = layer.combine([x, source.output], self.check, row.explain,
                                     ["the current tensor", repr(layer.ref)])
-                rf, aligned = merge_rf([rf, source.rf]) if self.fields else (None, True)
+                src = source.rf
+                offsets = (out.geometry or {}).get("offsets")
+                if src and offsets:  # 'concat ID crop' reads ID from its offset on
+                    src = tuple((r, j, s + o * j) for (r, j, s), o in zip(src, offsets))
+                rf, aligned = merge_rf([rf, src]) if self.fields else (None, True)
                 if not aligned:
                     row.note = f"receptive-field centres of {layer.ref!r} and the current " \
                                "tensor differ"
+                    row.misaligned = True
             else:
                 out = layer.rule(x, row.explain)
                 rf = receptive(rf, out.window, out.up) if self.fields else None

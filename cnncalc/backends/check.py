@@ -35,11 +35,13 @@ class CheckResult:
     seconds: float = 0.0
     estimate: int = 0
     rf: tuple | None = None  # (layer name, calculated extents, measured extents)
+    rf_from: tuple | None = None  # (calculated, measured) first input pixel of that field
     peak: int | None = None  # measured peak bytes on CUDA
 
     @property
     def ok(self) -> bool:
-        return all(c.ok for c in self.layers) and (self.rf is None or self.rf[1] == self.rf[2])
+        return all(c.ok for c in self.layers) and (self.rf is None or self.rf[1] == self.rf[2]) \
+            and (self.rf_from is None or self.rf_from[0] == self.rf_from[1])
 
     def __str__(self):
         return render_check(self)
@@ -130,9 +132,11 @@ def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None
                       and not n.endswith("num_batches_tracked")) if own else 0
         macs = flops.get(where[id(mod)], 0) // (2 * batch) if own else 0
         result.layers.append(LayerCheck(row, seen.get(row.name), params, buffers, macs))
-    if dev.type != "meta" and not any(r.branches is not None or r.source is not None
-                                      for r in summary.rows):
-        result.rf = measure_rf(summary, net, dev)
+    # a graph's field is the largest of its paths' when their centres agree: measurable
+    if dev.type != "meta" and not any(r.misaligned for r in summary.rows):
+        measured = measure_rf(summary, net, dev)
+        if measured:
+            result.rf, result.rf_from = measured[:3], measured[3:]
     return result
 
 
@@ -140,7 +144,8 @@ def measure_rf(summary, net, dev):
     """The receptive field measured: with every weight positive and max pooling read as
     average pooling over the same windows, the gradient of one central output unit of the
     last spatial layer is non-zero exactly on its receptive field. Measured when that field
-    lies inside the input; returns (layer name, calculated, measured extents) or None."""
+    lies inside the input; returns (layer name, calculated, measured extents, calculated,
+    measured first pixels) or None: the field's place is checked as well as its size."""
     import torch
     rows = [r for r in summary.rows if len(r.output) > 1 and r.rf]
     if not rows:
@@ -153,12 +158,13 @@ def measure_rf(summary, net, dev):
         return None
     shape = summary.network.input.shape
     centre = [n // 2 for n in row.output[:-1]]
-    expected = []
+    expected, first = [], []
     for n, c, (size, jump, start) in zip(shape[:-1], centre, row.rf):
         mid = start + c * jump
         if mid - (size - 1) / 2 < 0 or mid + (size - 1) / 2 > n - 1:
             return None  # cut by the border: padding, floors and holes decide what is seen
         expected.append(int(size))
+        first.append(mid - (size - 1) / 2)
     from .modules import Pool
     pools = [m for m in net.modules() if isinstance(m, Pool) and m.is_max]
     saved_state = {k: v.clone() for k, v in net.state_dict().items()}
@@ -168,7 +174,7 @@ def measure_rf(summary, net, dev):
         net.double()
         with torch.no_grad():  # averaging weights: positive, and no activation saturates
             for name, p in net.named_parameters():
-                p.fill_(1.0 / p[0].numel() if p.dim() > 1 else float(name.endswith("weight")))
+                p.fill_(1.0 / p[0].numel() if p.dim() > 1 else float(not name.endswith("bias")))
         out = {}
         hook = net.layers[row.name].register_forward_hook(lambda m, a, o: out.setdefault("y", o))
         from .data import picture_shape
@@ -182,12 +188,14 @@ def measure_rf(summary, net, dev):
         support = grad.abs().sum(-1).nonzero()
         measured = [int(support[:, i].max() - support[:, i].min()) + 1 if len(support) else 0
                     for i in range(len(centre))]
+        seen_first = [int(support[:, i].min()) if len(support) else None
+                      for i in range(len(centre))]
     finally:
         for m in pools:
             m.is_max, m.fn = True, m.max_fn
         net.float()
         net.load_state_dict(saved_state)
-    return row.name, tuple(expected), tuple(measured)
+    return row.name, tuple(expected), tuple(measured), tuple(first), tuple(seen_first)
 
 
 def _recorder(seen, name, progress=None):
@@ -220,8 +228,14 @@ def render_check(result: CheckResult) -> str:
     if result.rf:
         name, calc, seen = result.rf
         verdict = "ok" if calc == seen else "MISMATCH"
+        where = ""
+        if result.rf_from and result.rf_from[0] != result.rf_from[1]:
+            verdict, where = "MISMATCH", (
+                f"; it starts at input pixel {_at(result.rf_from[0])} by the calculation, "
+                f"{_at(result.rf_from[1])} by the gradient")
         footer.append(f"receptive field of the centre unit of {name}: calculated "
-                      f"{fmt.shape(calc)}, measured by gradient {fmt.shape(seen)} ({verdict})")
+                      f"{fmt.shape(calc)}, measured by gradient {fmt.shape(seen)}{where} "
+                      f"({verdict})")
     if result.peak is not None:
         footer.append(f"peak memory: measured {fmt.nbytes(result.peak)} "
                       f"(torch.cuda.max_memory_allocated), estimated at most "
@@ -231,3 +245,7 @@ def render_check(result: CheckResult) -> str:
     m = Matrix(title, keys, keys, [k in ("name", "calc output", "torch output", "match")
                                    for k in keys], body, footer=footer)
     return text(m)
+
+
+def _at(first):
+    return "(" + ", ".join(f"{v:g}" for v in first) + ")"

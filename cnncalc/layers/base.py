@@ -10,7 +10,6 @@ accepts, the hints in errors, ``cnncalc layers``, the README's table, the JSON S
 
 from __future__ import annotations
 
-from math import prod
 from typing import ClassVar
 
 from .. import fmt
@@ -389,7 +388,7 @@ class Layer:
                            f"'{self.kind}' as PyTorch source yet")
 
 
-def nn_call(cls: str, *args, **kwargs) -> str:
+def nn_call(cls: str, *args, **kwargs) -> str:  # pragma: no mutate block (export, tested apart)
     """``nn.Conv2d(3, 64, kernel_size=3)``: keyword arguments left out when None; per-axis
     tuples of one repeated value written as that value. A class without 'nn.' is one of
     the file's own (a kind's ``torch_helper``): ``LayerScale(96, init=1e-06)``."""
@@ -408,13 +407,13 @@ def keras_code_default(layer, row):
                        f"'{layer.kind}' as Keras source yet")
 
 
-def keras_act(name):
+def keras_act(name):  # pragma: no mutate block (export, tested apart)
     """A fused activation as Keras' argument: activation="relu" (None for none)."""
     from .activations import ACTIVATIONS
     return None if not name or name == "linear" else ACTIVATIONS[name].keras
 
 
-def act_code(name):
+def act_code(name):  # pragma: no mutate block (export, tested apart)
     """[(suffix, expression)] for a fused activation ('conv 3x3x64 relu'), in place."""
     from .activations import ACTIVATIONS
     if not name or name == "linear":
@@ -462,6 +461,3 @@ def unknown_option(cls, word, item) -> str:
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"{word}: unknown word {text!r}; {word} takes {takes}{hint}"
 
-
-def window_ops(shape, window) -> int:
-    return prod(shape) * prod(window)

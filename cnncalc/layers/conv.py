@@ -165,7 +165,7 @@ def _unless(values: tuple, default):
     return None if all(v == default for v in values) else values
 
 
-def pad_code(pads, rank, value=None):
+def pad_code(pads, rank, value=None):  # pragma: no mutate block (export, tested apart)
     """[(suffix, expression)] padding ahead of a window when PyTorch's own symmetric
     padding cannot say it: ``nn.ZeroPad2d((0, 1, 0, 1))`` (left, right, top, bottom)."""
     flat = []
@@ -205,7 +205,7 @@ def keras_window(layer, row, cls, *args, **kwargs) -> list:
     return out
 
 
-def conv_code(layer, row, filters, groups, bias, activation=True):
+def conv_code(layer, row, filters, groups, bias, activation=True):  # pragma: no mutate block (export, tested apart)
     """A convolution as PyTorch source; asymmetric padding ('same' with a stride) first."""
     rank, pads = len(layer.kernel), picture(row.geometry["pads"])
     even = all(b == a for b, a in pads)

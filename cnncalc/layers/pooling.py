@@ -8,7 +8,7 @@ from math import prod
 from .. import fmt
 from .base import (Amount, Flag, Layer, Outcome, PerAxis, RuleError, axis_names, need_map,
                    nn_call, picture, symbolic)
-from .conv import _unless, pad_code, padding_options, window_axis
+from .conv import pad_code, padding_options, window_axis
 
 
 class _Pool(Layer):

@@ -52,8 +52,7 @@ class _Pad(Layer):
         if ex is not None:
             for name, n, (b, a), o in zip(axis_names(rank), x, self.pads, outs):
                 ex.append(f"{name}: {b} + {n} + {a} = {o}")
-        return Outcome((*outs, x[-1]), geometry={"pads": self.pads},
-                       window=tuple((1, 1, b) for b, _ in self.pads))
+        return Outcome((*outs, x[-1]), window=tuple((1, 1, b) for b, _ in self.pads))
 
     def check(self, x):
         pass
@@ -117,8 +116,7 @@ class Crop(Layer):
                                 f"of the {name} {n}")
             if ex is not None:
                 ex.append(f"{name}: {n} - {n - o} = {o}")
-        return Outcome((*outs, x[-1]), geometry={"crops": self.pads},
-                       window=tuple((1, 1, -b) for b, _ in self.pads))
+        return Outcome((*outs, x[-1]), window=tuple((1, 1, -b) for b, _ in self.pads))
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         rank = len(self.pads)
