@@ -71,9 +71,10 @@ def to_torch(spec, inplace: bool = True):
 
 
 def check(spec, device: str = "cpu", batch: int = 1, weights: str | None = None,
-          against=None):
+          against=None, max_memory: str | None = None):
     """Build the spec in PyTorch, run it and compare every layer; ``print`` the result for
-    the table, ``result.ok`` for the verdict. With ``against`` (an nn.Module, or
+    the table, ``result.ok`` for the verdict. ``max_memory`` ('2GiB') refuses a run that
+    would need more, as the command's --max-memory. With ``against`` (an nn.Module, or
     'FILE.py:FACTORY', 'model.onnx', 'model.cfg'), compare the spec layer for layer with that
     model instead, imported at the spec's input size."""
     summary = _summary(spec)
@@ -82,7 +83,7 @@ def check(spec, device: str = "cpu", batch: int = 1, weights: str | None = None,
         return compare(summary, _import_any(against, summary).summary,
                        against if isinstance(against, str) else type(against).__name__)
     from .backends.check import check as _check
-    return _check(summary, device=device, batch=batch, weights=weights)
+    return _check(summary, device=device, batch=batch, weights=weights, max_memory=max_memory)
 
 
 def _import_any(model, summary):

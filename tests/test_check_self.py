@@ -23,10 +23,15 @@ def _spoil(summary, field):
         row.macs += 9
     elif field == "rf":
         row.rf = tuple((size + 2, jump, start) for size, jump, start in row.rf)
+    elif field == "rf start":  # the right size in the wrong place
+        row.rf = tuple((size, jump, start + 1) for size, jump, start in row.rf)
     return row.name
 
 
-@pytest.mark.parametrize("field", ["output", "weights", "non_trainable", "macs", "rf"])
+FIELDS = ["output", "weights", "non_trainable", "macs", "rf", "rf start"]
+
+
+@pytest.mark.parametrize("field", FIELDS)
 def test_a_wrong_row_is_caught(field):
     s = cnncalc.summarize(SPEC)
     assert cnncalc.check(s).ok  # the honest calculator agrees with PyTorch
@@ -35,11 +40,14 @@ def test_a_wrong_row_is_caught(field):
     assert not result.ok
     if field == "rf":
         assert result.rf[0] == name and result.rf[1] != result.rf[2]
+    elif field == "rf start":
+        assert result.rf[1] == result.rf[2] and result.rf_from[0] != result.rf_from[1]
+        assert "by the calculation" in str(result) and "MISMATCH" in str(result)
     else:
         assert [c.row.name for c in result.layers if not c.ok] == [name]
 
 
-@pytest.mark.parametrize("field", ["output", "weights", "non_trainable", "macs", "rf"])
+@pytest.mark.parametrize("field", FIELDS)
 def test_the_command_exits_1(monkeypatch, field):
     import cnncalc.analysis.walk as walk
     honest = walk.analyse
@@ -51,3 +59,32 @@ def test_the_command_exits_1(monkeypatch, field):
     monkeypatch.setattr(walk, "analyse", spoilt)
     res = CliRunner().invoke(main, ["check", "-e", SPEC])
     assert res.exit_code == 1 and "MISMATCH" in res.output, res.output
+
+
+def test_a_run_that_would_not_fit_is_refused_before_it_starts():
+    # VGG16 at batch 2: parameters 138,357,544 x 4 bytes = 553,430,176; activations kept,
+    # (15,112,168 outputs + 150,528 input) x 4 x 2 = 122,101,568: 675,531,744 bytes
+    s = cnncalc.summarize(cnncalc.api.Path(__file__).parent.parent / "specs" / "vgg16.cnn")
+    with pytest.raises(cnncalc.CnnCalcError, match=r"about 644\.2 MiB .* --max-memory "
+                       r"\(600\.0 MiB\)"):
+        cnncalc.check(s, batch=2, max_memory="600MiB")
+    assert cnncalc.check(s, device="meta", batch=2, max_memory="700MiB").estimate == 675_531_744
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"batch": 0}, "--batch must be at least 1, received 0"),
+    ({"device": "nonsense"}, "--device nonsense"),
+])
+def test_bad_check_options_are_named(kw, message):
+    with pytest.raises(cnncalc.CnnCalcError, match=message):
+        cnncalc.check(cnncalc.summarize(SPEC), **kw)
+
+
+def test_check_on_meta_compares_shapes_and_counts_without_running():
+    # conv 3x3x8 on 3 channels, no bias: 216 weights; batchnorm: 16 + 16; conv 3x3x4: 292
+    result = cnncalc.check(cnncalc.summarize(SPEC), device="meta")
+    assert result.ok and result.rf is None and result.device == "meta"
+    assert [(c.torch_params, c.torch_buffers) for c in result.layers] == \
+        [(216, 0), (16, 16), (0, 0), (0, 0), (292, 0)]
+    # MACs: 10 x 10 x 8 outputs x 27 = 21,600; 3 x 3 x 4 outputs x 72 = 2,592
+    assert result.layers[0].torch_macs == 21_600 and result.layers[-1].torch_macs == 2_592

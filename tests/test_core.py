@@ -89,3 +89,102 @@ def test_totals_are_sums_of_rows():
     for attr in ("weights", "biases", "params", "trainable", "non_trainable", "units"):
         assert s.total(attr) == sum(getattr(r, attr) for r in s.rows)
     assert s.total("params") == s.total("trainable") + s.total("non_trainable")
+
+
+# --- every explanation's arithmetic holds ---------------------------------------------------
+
+def _arithmetic(line):
+    """(expression, stated result) for each 'a op b ... = n' in an explanation line."""
+    import re
+    for m in re.finditer(r"((?:floor|ceil|\(|\d)[\d ,+\-x/()floorceil]*?) = ([\d,]+)\b", line):
+        expr, value = m[1].strip(), int(m[2].replace(",", ""))
+        if re.search(r"\d\s*[+\-x/]\s*[\d(]", expr):
+            yield expr, value
+
+
+def _evaluate(expr):
+    """Exact arithmetic of '+ - x /' with floor() and ceil(), by walking Python's AST
+    (never eval): thousands separators dropped, 'x' read as times."""
+    import ast
+    import math
+    import re
+    from fractions import Fraction
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", expr).replace(" x ", " * ")
+    ops = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+           ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: Fraction(a) / b}
+    calls = {"floor": math.floor, "ceil": math.ceil}
+
+    def walk(node):
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in ops:
+            return ops[type(node.op)](walk(node.left), walk(node.right))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in calls:
+            return calls[node.func.id](walk(node.args[0]))
+        raise ValueError(f"not arithmetic: {expr!r}")
+    return walk(ast.parse(text, mode="eval"))
+
+
+def _explanations_hold(text):
+    from cnncalc import analyse, parse as load
+    checked = 0
+    for row in analyse(load(text), explain=True).rows:
+        for line in row.explain or []:
+            for expr, value in _arithmetic(line):
+                assert _evaluate(expr) == value, (row.name, line)
+                checked += 1
+    return checked
+
+
+def test_every_explanation_of_the_zoo_computes():
+    from conftest import SPECS
+    assert sum(_explanations_hold(p.read_text()) for p in sorted(SPECS.glob("*.cnn"))) > 2000
+
+
+def test_explanations_of_random_designs_compute():
+    from hypothesis import HealthCheck, given, settings
+    from test_property import sequential
+
+    @settings(max_examples=150, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(sequential())
+    def check(text):
+        try:
+            _explanations_hold(text)
+        except Exception as e:
+            if type(e).__name__ != "SpecDesignError":
+                raise
+    check()
+
+
+def test_the_summary_object_of_vgg16():
+    # Keras' and torchvision's VGG16: 138,357,544 params; biases by hand: convs 2 x 64 +
+    # 2 x 128 + 3 x 256 + 6 x 512 = 4,224, dense 4,096 + 4,096 + 1,000 = 9,192: 13,416
+    import cnncalc
+    from cnncalc.cli import main
+    from click.testing import CliRunner
+    from conftest import SPECS
+    s = cnncalc.summarize(SPECS / "vgg16.cnn")
+    t = s.totals
+    assert (t.params, t.biases, t.weights, t.trainable, t.non_trainable) == \
+        (138_357_544, 13_416, 138_344_128, 138_357_544, 0)
+    # outputs by hand: 224^2 x 64 x 2 + 112^2 x 64 + ... + 4,096 + 4,096 + 1,000
+    assert t.units == 15_112_168
+    assert t.flops == 2 * t.macs + sum(r.ops for r in s.rows)
+    assert "params=138,357,544" in repr(t) and "units=15,112,168" in repr(t)
+    first = s["block1_conv1"]  # 3 x 3 x 3 x 64 + 64 = 1,792 (Keras)
+    assert first is s[0] and first.params == 1792 and len(s) == 22 == len(list(s))
+    # 224 x 224 x 64 outputs x 27 MACs; a bias and a relu per output
+    assert (first.macs, first.ops, first.flops) == (86_704_128, 6_422_528, 179_830_784)
+    assert repr(first) == "<Row 1 block1_conv1: 224x224x64>"
+    assert repr(s) == "<Summary vgg16: 22 layers, 138,357,544 params, output 1000>"
+    assert s.outputs == [("predictions", (1000,))] and s.input == (224, 224, 3)
+    with pytest.raises(KeyError):
+        s["no_such_layer"]
+    cli = CliRunner().invoke(main, ["summary", str(SPECS / "vgg16.cnn")]).output
+    assert str(s).rstrip("\n") == s.table().rstrip("\n") == cli.rstrip("\n")
+    assert "138,357,544" in s._repr_html_() and "<table" in s._repr_html_()
+    assert s.to_dict()["totals"]["params"] == 138_357_544
+    assert '"params": 138357544' in s.to_json()
