@@ -88,3 +88,31 @@ def test_check_on_meta_compares_shapes_and_counts_without_running():
         [(216, 0), (16, 16), (0, 0), (0, 0), (292, 0)]
     # MACs: 10 x 10 x 8 outputs x 27 = 21,600; 3 x 3 x 4 outputs x 72 = 2,592
     assert result.layers[0].torch_macs == 21_600 and result.layers[-1].torch_macs == 2_592
+
+
+def test_the_check_table_reads_as_worked_out_by_hand():
+    # 12 - 3 + 1 = 10; 3 x 3 x 3 x 8 = 216 weights; batchnorm 2 x 8 trained + 2 x 8 moving;
+    # conv_2 3 x 3 x 8 x 4 + 4 = 292; MACs 10 x 10 x 8 x 27 = 21,600 and 3 x 3 x 4 x 72 =
+    # 2,592; field 3, then the pool's 2 (4), then 3 at jump 2: 4 + 2 x 2 = 8
+    text = str(cnncalc.check(SPEC)).splitlines()
+    assert text[0] == "network: PyTorch forward pass on cpu, batch 1, input 12x12x3"
+    assert text[1].split() == ["#", "name", "calc", "output", "torch", "output", "calc", "params",
+                               "torch", "params", "calc", "MACs", "torch", "MACs", "match"]
+    assert [line.split() for line in text[3:8]] == [
+        ["1", "conv_1", "10x10x8", "10x10x8", "216", "216", "21,600", "21,600", "ok"],
+        ["2", "batchnorm_1", "10x10x8", "10x10x8", "16", "+", "16", "16", "+", "16", "0", "0", "ok"],
+        ["3", "relu_1", "10x10x8", "10x10x8", "0", "0", "0", "0", "ok"],
+        ["4", "maxpool_1", "5x5x8", "5x5x8", "0", "0", "0", "0", "ok"],
+        ["5", "conv_2", "3x3x4", "3x3x4", "292", "292", "2,592", "2,592", "ok"]]
+    assert text[9].startswith("5 of 5 layers match in shape, params (trainable + non-trainable "
+                              "buffers) and MACs (torch.utils.flop_counter); ")
+    assert text[10] == ("receptive field of the centre unit of conv_2: calculated 8x8, "
+                        "measured by gradient 8x8 (ok)")
+
+
+def test_a_mismatch_reads_as_one():
+    s = cnncalc.summarize(SPEC)
+    s["conv_2"].macs += 9
+    text = str(cnncalc.check(s))
+    assert "2,601       2,592  MISMATCH" in text and "4 of 5 layers match" in text
+    assert "; 1 MISMATCH; " in text

@@ -188,3 +188,47 @@ def test_the_summary_object_of_vgg16():
     assert "138,357,544" in s._repr_html_() and "<table" in s._repr_html_()
     assert s.to_dict()["totals"]["params"] == 138_357_544
     assert '"params": 138357544' in s.to_json()
+
+
+def test_outputs_are_what_pytorch_returns():
+    # a head's last layer, a marked current tensor, and the last layer, in order
+    import cnncalc
+    import torch
+    s = cnncalc.summarize("input 8x8x3 | conv 3x3x4 same | output { conv 1x1x2 name=head } "
+                          "| conv 3x3x6 | output | relu")
+    assert [name for name, _ in s.outputs] == ["head", "conv_2", "relu_1"]
+    ys = cnncalc.to_torch(s)(torch.zeros(1, 8, 8, 3))  # pictures: (N, H, W, C)
+    assert [tuple(y.shape[1:]) for y in ys] == [(8, 8, 2), (6, 6, 6), (6, 6, 6)]
+    assert [shape for _, shape in s.outputs] == [(8, 8, 2), (6, 6, 6), (6, 6, 6)]
+    # an empty head marks the tensor the block receives
+    empty = cnncalc.summarize("input 8x8x3 | conv 3x3x4 same | output { } | conv 3x3x6")
+    assert empty.outputs == [("output_1", (8, 8, 4)), ("conv_2", (6, 6, 6))]
+
+
+def test_the_table_method_takes_the_commands_options():
+    # conv 3x3x4 on 2 channels: 72 + 4 = 76; batchnorm: 8 trained + 8 moving statistics
+    import cnncalc
+    s = cnncalc.summarize("input 4x4x2 | conv 3x3x4 same | batchnorm")
+    assert "params: 92 (trainable 84, non-trainable 8)" in s.table()
+    assert "params: 84 (PyTorch's parameters(); buffers 8)" in s.table(counts="torch")
+    assert s.table("csv", columns="name,params").splitlines()[:3] == \
+        ["name,params,depth,note", "input,0,0,", "conv_1,76,0,"]
+    # peak at batch 8: (input 32 + conv 64) ... batchnorm 64 + 64 = 128 values x 4 B x 8
+    assert "inference peak 4.0 KiB" in s.table(batch=8)
+    assert "memory (float16)" in s.table(dtype="float16")
+    assert "training with sgd" in s.table(optimizer="sgd")
+    # at batch 8: MACs 4 x 4 x 4 outputs x 18 x 8; training 368 + 84 x 4 x 3 + 160 x 4 x 8
+    totals = s.to_dict(batch=8)["totals"]
+    assert (totals["peak_activation_bytes"], totals["macs"], totals["training_bytes"]) == \
+        (128 * 4 * 8, 1152 * 8, 6496)
+    assert '\n  "' in s.to_json() and '"peak_activation_bytes": 4096' in s.to_json(batch=8)
+
+
+def test_a_softmax_leaves_the_field_unmeasured():
+    # with the measure's equal weights every channel is the same, and a softmax of equal
+    # values is 1 / C whatever comes in: no gradient reaches the input, so check does not
+    # measure the field (a measurement would read 0 and disagree)
+    import cnncalc
+    result = cnncalc.check("input 20x20x2 | conv 3x3x2 softmax | conv 3x3x2")
+    assert result.ok and result.rf is None
+    assert cnncalc.check("input 20x20x2 | conv 3x3x2 relu | conv 3x3x2").rf is not None

@@ -152,7 +152,8 @@ def measure_rf(summary, net, dev):
         return None
     row = rows[-1]
     # Araujo et al.'s setting is convolution and pooling: an upsampling layer can leave
-    # output units that see no input at all, and a softmax over one channel has no gradient
+    # output units that see no input at all, and a softmax of the equal channels that equal
+    # weights make is 1 / C whatever comes in: no gradient
     if any(r.up or getattr(r.layer, "activation", None) == "softmax"
            for r in summary.rows[:row.index]):
         return None
