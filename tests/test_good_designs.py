@@ -5,6 +5,7 @@ sizes with exit code 0, and the JSON validates against 'cnncalc schema'."""
 import json
 import os
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 
@@ -45,12 +46,14 @@ def _renders(text, tmp):
     assert res.exit_code == 0, res.output
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(sequential())
 def test_every_valid_chain_renders(tmp_path_factory, text):
     _renders(text, tmp_path_factory.mktemp("d"))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(graph())
 def test_every_valid_graph_renders(tmp_path_factory, text):

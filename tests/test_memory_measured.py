@@ -47,6 +47,7 @@ def measured_peak(summary, batch):
     return live["peak"], x.nbytes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["vgg16", "resnet50", "unet", "inception3a"])
 @pytest.mark.parametrize("batch", [1, 8])
 def test_the_inference_peak_is_what_a_run_holds(name, batch):
@@ -56,6 +57,7 @@ def test_the_inference_peak_is_what_a_run_holds(name, batch):
     assert want <= peak <= want + held_input
 
 
+@pytest.mark.slow
 def test_the_peak_scales_with_the_batch():
     # the bug the mutation run found: a peak that ignored --batch (VGG16: 24.5 MiB, not 196)
     s = cnncalc.summarize(SPECS / "vgg16.cnn")

@@ -190,6 +190,7 @@ def conv_pool_chain(draw):
     return "input 400x1\n" + "\n".join(layers)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(conv_pool_chain())
 def test_receptive_field_matches_the_gradient_support(text):
