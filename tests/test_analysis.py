@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from cnncalc.cli import main
 from cnncalc.analysis.memory import estimate, fit
 from cnncalc.backends.check import check
+import cnncalc
 from conftest import SPECS, spec_text, summarize
 
 
@@ -213,3 +214,79 @@ def test_the_receptive_field_is_where_the_gradient_says(kind):
     result = check(s, device="cpu")
     assert result.rf is not None and result.rf_from is not None, "the field must be measured"
     assert (result.rf[1], result.rf_from[0]) == (result.rf[2], result.rf_from[1])
+
+
+# --- the bugs of issue 17, each worked out by hand here (Keras' values are the other source,
+# tests/test_keras_values.py): 1-D so that every number can be checked on paper ---------------
+
+def _run_1d(text, kernels, x):
+    """cnncalc's module for a 1-D spec with one channel, its kernels set to ``kernels`` in
+    order and every bias to 0, run on the sequence ``x``; the output per channel."""
+    import torch
+    net = cnncalc.to_torch(text).eval()
+    weights = [p for p in net.parameters() if p.dim() > 1]
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        for p, k in zip(weights, kernels, strict=True):
+            p.copy_(torch.tensor(k, dtype=p.dtype).reshape(p.shape))
+        y = net(torch.tensor(x, dtype=torch.float32).reshape(1, -1, 1))
+    return y[0].T.tolist()
+
+
+@pytest.mark.parametrize("text, kernel, n, want", [
+    # even kernel, stride 1: total padding 1, TensorFlow puts it after (before = total // 2):
+    # y[i] = x[i] + 10 x[i + 1], the last reads a zero
+    ("input 5x1 | conv 2x1 same", [1, 10], 5, [[21, 32, 43, 54, 5]]),
+    # kernel 4, stride 2 on 7: ceil(7 / 2) = 4 outputs, total (4 - 1) x 2 + 4 - 7 = 3, so 1
+    # before and 2 after: windows over [0 1 2 3], [2 3 4 5], [4 5 6 7], [6 7 0 0]
+    ("input 7x1 | conv 4x1 same stride 2", [1, 10, 100, 1000], 7, [[3210, 5432, 7654, 76]]),
+    # transposed, kernel 3, stride 2 on 5: the full output has (5 - 1) x 2 + 3 = 11 values,
+    # y[2i + k] += x[i] w[k]; 'same' keeps 10, cropping k - s = 1, after (as the conv pads)
+    ("input 5x1 | deconv 3x1 stride 2 same", [1, 10, 100], 5,
+     [[1, 10, 102, 20, 203, 30, 304, 40, 405, 50]]),
+])
+def test_placement_by_hand(text, kernel, n, want):
+    assert _run_1d(text, [kernel], list(range(1, n + 1))) == want
+
+
+def test_average_pooling_counts_only_real_pixels():
+    # the issue's figure, measured in TensorFlow: 3 x 3 windows, stride 2, 'same' on a 6 x 6
+    # picture holding 1..36: the top-right window has six real pixels, 5 6 11 12 17 18: 11.5
+    import torch
+    net = cnncalc.to_torch("input 6x6x1 | avgpool 3 stride 2 same")
+    y = net(torch.arange(1.0, 37.0).reshape(1, 6, 6, 1))
+    assert y[0, 0, 2, 0].item() == pytest.approx(11.5, abs=1e-5)
+
+
+def test_a_centre_crop_of_an_odd_difference_starts_at_its_floor():
+    # a keeps x (a 1-wide kernel of 1); the valid 4-wide conv leaves 4 of 7: 3 to crop, the
+    # odd one after, as Keras U-Nets write Cropping1D((3 // 2, 3 - 3 // 2)): x[1:5]
+    out = _run_1d("input 7x1 | conv 1x1 name=a | conv 4x1 | concat a crop",
+                  [[1], [1, 1, 1, 1]], [1, 2, 3, 4, 5, 6, 7])
+    assert out[1] == [2, 3, 4, 5] and out[0] == [10, 14, 18, 22]
+
+
+def test_a_dense_layer_on_a_map_works_at_every_position():
+    # Keras Dense on 4x4x8 maps each of the 16 positions: 16 x 8 x 3 = 384 MACs, 27 params;
+    # PyTorch's flop counter agrees through check
+    s = summarize("input 4x4x8 | dense 3")
+    assert (s.rows[0].output, s.rows[0].macs, s.rows[0].params) == ((4, 4, 3), 384, 27)
+    assert check(s).layers[0].torch_macs == 384
+
+
+def test_linear_costs_nothing():
+    # conv 1x1x8 on 4x4x8: 4 x 4 x 8 x 8 = 1,024 MACs, one bias addition per output (128);
+    # 'linear' is the identity, no operation, while relu is one per output
+    ops = [summarize(f"input 4x4x8 | conv 1x1x8 {a}").rows[0].ops for a in ("linear", "", "relu")]
+    assert ops == [128, 128, 256]
+    assert summarize("input 4x4x8 | conv 1x1x8 linear").rows[0].flops == 2 * 1024 + 128
+
+
+def test_batchnorm_is_built_with_keras_constants():
+    # Keras BatchNormalization: epsilon 1e-3, momentum 0.99 (PyTorch's momentum is the new
+    # value's weight: 1 - 0.99); PyTorch's own defaults are 1e-5 and 0.1
+    import torch
+    bn = [m for m in cnncalc.to_torch("input 4x4x3 | batchnorm").modules()
+          if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)][0]
+    assert bn.eps == 1e-3 and bn.momentum == pytest.approx(0.01)
