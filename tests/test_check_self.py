@@ -40,9 +40,11 @@ def test_a_wrong_row_is_caught(field):
     assert not result.ok
     if field == "rf":
         assert result.rf[0] == name and result.rf[1] != result.rf[2]
-    elif field == "rf start":
-        assert result.rf[1] == result.rf[2] and result.rf_from[0] != result.rf_from[1]
-        assert "by the calculation" in str(result) and "MISMATCH" in str(result)
+        assert str(result).rstrip().endswith("(MISMATCH)")
+    elif field == "rf start":  # the centre unit of 3x3: its 8x8 field from (2, 2), not (3, 3)
+        assert result.rf[1] == result.rf[2] and result.rf_from == ((3, 3), (2, 2))
+        assert str(result).rstrip().endswith("it starts at input pixel (3, 3) by the calculation, "
+                                    "(2, 2) by the gradient (MISMATCH)")
     else:
         assert [c.row.name for c in result.layers if not c.ok] == [name]
 
@@ -94,8 +96,14 @@ def test_the_check_table_reads_as_worked_out_by_hand():
     # 12 - 3 + 1 = 10; 3 x 3 x 3 x 8 = 216 weights; batchnorm 2 x 8 trained + 2 x 8 moving;
     # conv_2 3 x 3 x 8 x 4 + 4 = 292; MACs 10 x 10 x 8 x 27 = 21,600 and 3 x 3 x 4 x 72 =
     # 2,592; field 3, then the pool's 2 (4), then 3 at jump 2: 4 + 2 x 2 = 8
-    text = str(cnncalc.check(SPEC)).splitlines()
+    result = cnncalc.check(SPEC)
+    text = str(result).splitlines()
+    assert "MISMATCH" not in str(result) and "(not run)" not in str(result)
     assert text[0] == "network: PyTorch forward pass on cpu, batch 1, input 12x12x3"
+    assert text[1] == ("#  name         calc output  torch output  calc params  torch params  "
+                       "calc MACs  torch MACs  match")
+    assert text[4] == ("2  batchnorm_1  10x10x8      10x10x8           16 + 16       16 + 16  "
+                       "        0           0  ok")
     assert text[1].split() == ["#", "name", "calc", "output", "torch", "output", "calc", "params",
                                "torch", "params", "calc", "MACs", "torch", "MACs", "match"]
     assert [line.split() for line in text[3:8]] == [
@@ -116,3 +124,13 @@ def test_a_mismatch_reads_as_one():
     text = str(cnncalc.check(s))
     assert "2,601       2,592  MISMATCH" in text and "4 of 5 layers match" in text
     assert "; 1 MISMATCH; " in text
+
+
+def test_a_layer_pytorch_never_ran_and_a_measured_peak_read_as_such():
+    result = cnncalc.check(SPEC)
+    result.layers[0].torch_shape = None
+    result.peak, result.estimate = 3 * 2**20, 4 * 2**20
+    text = str(result)
+    assert "(not run)" in text and "; 1 MISMATCH; " in text
+    assert text.rstrip().endswith("peak memory: measured 3.0 MiB (torch.cuda.max_memory_allocated), "
+                         "estimated at most 4.0 MiB")

@@ -184,3 +184,23 @@ def test_a_spec_with_only_an_input(text, shown):
     res = run("summary", "-e", text)
     assert res.exit_code == 0, res.output
     assert shown in res.output and "params: 0" in res.output
+
+
+def test_the_golden_inception_figures_from_the_paper():
+    # GoogLeNet's table 1, inception (3a) on 28x28x192: #1x1 64, #3x3 reduce 96, #3x3 128,
+    # #5x5 reduce 16, #5x5 32, pool proj 32. Params k x k x in x out + out; MACs per
+    # position the weights (same padding, stride 1): 784 x 163,328 = 128,049,152 in all
+    rows = {line.split()[1]: line.split() for line in
+            (ROOT / "tests" / "golden" / "inception3a.txt").read_text().splitlines()[3:12]}
+    want = {"conv_1": (1 * 192 * 64, 64), "conv_2": (192 * 96, 96), "conv_3": (9 * 96 * 128, 128),
+            "conv_4": (192 * 16, 16), "conv_5": (25 * 16 * 32, 32), "conv_6": (192 * 32, 32)}
+    for name, (weights, biases) in want.items():
+        cells = [c.replace(",", "") for c in rows[name]]
+        assert str(weights) in cells and str(biases) in cells and str(weights + biases) in cells
+        assert f"{784 * weights / 1e6:.2f}" in cells  # MACs, in millions
+    total = (ROOT / "tests" / "golden" / "inception3a.txt").read_text()
+    assert "128.05 MMACs" in total
+    # training with adam: params x 4 B x (1 + gradient + 2 moments) + activations kept,
+    # (639,744 outputs + 150,528 input) x 4 B: 5,780,224 B = 5.5 MiB
+    assert 163_696 * 16 + (639_744 + 150_528) * 4 == 5_780_224
+    assert "training with adam 5.5 MiB" in total and "639,744" in total

@@ -211,6 +211,11 @@ def test_the_table_method_takes_the_commands_options():
     s = cnncalc.summarize("input 4x4x2 | conv 3x3x4 same | batchnorm")
     assert "params: 92 (trainable 84, non-trainable 8)" in s.table()
     assert "params: 84 (PyTorch's parameters(); buffers 8)" in s.table(counts="torch")
+    with pytest.raises(cnncalc.CnnCalcError, match="counts 'tf'"):
+        s.table(counts="tf")
+    # FLOPs: 2 x 1,152 MACs, a bias per conv output (64), scale and shift per batchnorm one
+    assert repr(s.totals) == ("Totals(weights=76, biases=8, params=92, trainable=84, "
+                              "non_trainable=8, units=128, macs=1,152, flops=2,496)")
     assert s.table("csv", columns="name,params").splitlines()[:3] == \
         ["name,params,depth,note", "input,0,0,", "conv_1,76,0,"]
     # peak at batch 8: (input 32 + conv 64) ... batchnorm 64 + 64 = 128 values x 4 B x 8

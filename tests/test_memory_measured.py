@@ -119,6 +119,8 @@ def test_training_and_fit_worked_out_by_hand():
     assert (fit["fixed_training_bytes"], fit["per_example_training_bytes"]) == (1376, 640)
     assert (fit["param_bytes"], fit["per_example_inference_bytes"]) == (368, 512)
     assert cnncalc.analysis.memory.fit(s, 100) == {**fit, "training": 0, "inference": 0}
+    # with sgd nothing is kept per weight but its gradient: (10,000 - 368 - 336) // 640 = 14
+    assert cnncalc.analysis.memory.fit(s, 10_000, optimizer="sgd")["training"] == 14
 
 
 @pytest.mark.parametrize("kw, word", [({"batch": 0}, "--batch"), ({"dtype": "int8"}, "--dtype"),

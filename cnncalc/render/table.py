@@ -14,6 +14,9 @@ class Options:
     and memory; and what 'params' counts (Keras' count_params() or PyTorch's parameters())."""
 
     def __init__(self, columns=(), batch=1, dtype="float32", optimizer="adam", counts="keras"):
+        if counts not in ("keras", "torch"):  # the command's --counts is a choice already
+            from ..errors import CnnCalcError
+            raise CnnCalcError(f"counts {counts!r}: expected 'keras' or 'torch'")
         self.columns, self.batch, self.dtype = columns, batch, dtype
         self.optimizer, self.counts = optimizer, counts
 
