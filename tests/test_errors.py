@@ -105,3 +105,23 @@ def test_misspelt_words_are_reported_whole(text, column, word, hint):
     with pytest.raises(SpecSyntaxError) as info:
         load(text)
     assert info.value.column == column and word in str(info.value) and hint in str(info.value)
+
+
+def test_an_error_inside_a_block_names_the_call():
+    # 12 - 3 + 1 = 10, 10 - 9 + 1 = 2: the second call's 3x3 window meets a 2-wide map
+    import cnncalc
+    text = "def down(f) {\n  conv 3x3x$f\n  conv 9x9x$f\n}\ninput 12x12x3\ndown(8)\ndown(4)\n"
+    with pytest.raises(cnncalc.SpecDesignError) as caught:
+        cnncalc.summarize(text)
+    e = caught.value
+    assert str(e) == ("<spec>:2:3: layer 3 'conv_3': the window 3 is larger than the width 2; "
+                      "use 'same' padding or a smaller kernel (in the block called on line 7)\n"
+                      "      conv 3x3x$f\n      ^")
+    assert (e.line, e.column, e.layer, e.index) == (2, 3, "conv_3", 3)
+    # the rows computed so far, the failing one last, carrying its error
+    assert [r.name for r in e.rows] == ["conv_1", "conv_2", "conv_3"]
+    assert e.rows[-1].error.startswith("the window 3 is larger than the width 2")
+    # a layer written at top level names no call
+    with pytest.raises(cnncalc.SpecDesignError) as caught:
+        cnncalc.summarize("input 2x2x1\nconv 3x3x1")
+    assert "called on line" not in str(caught.value) and caught.value.line == 2
