@@ -174,3 +174,47 @@ def test_side_outputs_are_returned_by_the_module():
     assert [(n, sh) for n, sh in s.outputs] == [("c1", (16, 16, 8)), ("conv_1", (8, 8, 16))]
     outs = cnncalc.to_torch(s)(torch.randn(1, 32, 32, 3))
     assert [tuple(o.shape) for o in outs] == [(1, 16, 16, 8), (1, 8, 8, 16)]
+
+
+# --- values of the kinds Keras lacks, against torch.nn.functional on the same picture -------
+
+def _picture_run(spec, x):
+    """cnncalc's module on a picture batch (N, H, W, C); the output as (N, C, H, W)."""
+    with torch.no_grad():
+        y = cnncalc.to_torch(spec).eval()(x.permute(0, 2, 3, 1))
+    return y.permute(0, 3, 1, 2) if y.dim() == 4 else y
+
+
+F = torch.nn.functional
+# (spec on a 6-wide, 4-high, 8-channel picture, the same done by PyTorch's own function on
+# (N, C, H, W); the spec writes width first, PyTorch height first)
+FUNCTIONAL = [
+    ("reflectpad 1x2", lambda x: F.pad(x, (1, 1, 2, 2), mode="reflect")),
+    ("reflectpad 2x0x1x3", lambda x: F.pad(x, (2, 0, 1, 3), mode="reflect")),
+    ("pixelshuffle 2", lambda x: F.pixel_shuffle(x, 2)),
+    ("pixelunshuffle 2", lambda x: F.pixel_unshuffle(x, 2)),
+    ("shuffle 4", lambda x: nn.ChannelShuffle(4)(x)),
+    ("adaptiveavgpool 4x3", lambda x: F.adaptive_avg_pool2d(x, (3, 4))),
+    ("adaptivemaxpool 5x3", lambda x: F.adaptive_max_pool2d(x, (3, 5))),
+    ("instancenorm", lambda x: F.instance_norm(x, eps=1e-5)),
+    ("instancenorm eps 0.1", lambda x: F.instance_norm(x, eps=0.1)),
+    ("maxpool 3 stride 2 ceil", lambda x: F.max_pool2d(x, 3, 2, ceil_mode=True)),
+    ("avgpool 3 stride 2 pad 1 ceil", lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True,
+                                                            count_include_pad=False)),
+    ("maxpool 2x3 stride 1x2 pad 1", lambda x: F.max_pool2d(x, (3, 2), (2, 1), (1, 1))),
+    ("layerscale init 0.5", lambda x: x * 0.5),
+    ("droppath 0.5", lambda x: x),
+    ("dropout 0.5", lambda x: x),
+    ("upsample 2x3", lambda x: F.interpolate(x, scale_factor=(3, 2), mode="nearest")),
+    ("upsample 2 bilinear", lambda x: F.interpolate(x, scale_factor=2, mode="bilinear",
+                                                    align_corners=False)),
+]
+
+
+@pytest.mark.parametrize("spec, fn", FUNCTIONAL, ids=[s for s, _ in FUNCTIONAL])
+def test_values_of_kinds_keras_lacks(spec, fn):
+    x = torch.randn(2, 8, 4, 6, generator=torch.Generator().manual_seed(0))
+    got = _picture_run(f"input 6x4x8 | {spec}", x)
+    want = fn(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
