@@ -290,3 +290,32 @@ def test_batchnorm_is_built_with_keras_constants():
     bn = [m for m in cnncalc.to_torch("input 4x4x3 | batchnorm").modules()
           if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)][0]
     assert bn.eps == 1e-3 and bn.momentum == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("text, measured", [
+    # a sequence: 3, then a 2-pool (4), then 3 at jump 2: 4 + 2 x 2 = 8
+    ("input 40x2 | conv 3x2 | maxpool 2 | conv 3x2", ((8,), (16,))),
+    # two 'same' 5-convs: 9 pixels; the centre unit (4 of 9) sees all of 0..8, touching both
+    # borders; a unit off centre would be cut and could not be measured
+    ("input 9x1 | conv 5x1 same | conv 5x1 same", ((9,), (0,))),
+    # LeNet-5's C5 sees the whole 32 x 32 picture from its corner
+    (SPECS / "lenet5.cnn", ((32, 32), (0, 0))),
+    # nothing measured when the centre unit's field sticks out of the input (left only here:
+    # 8 zeros before, so its 5 pixels start at -1)
+    ("input 10x1 | zeropad 8x0 | conv 5x1", None),
+])
+def test_the_centre_units_field_is_measured_where_it_lies_inside(text, measured):
+    result = check(cnncalc.summarize(text))
+    assert result.ok
+    if measured is None:
+        assert result.rf is None
+    else:
+        assert (result.rf[2], result.rf_from[1]) == measured
+
+
+def test_a_gate_seeing_the_whole_map_leaves_the_centres_aligned():
+    # squeeze and excitation: the gate's path sees everything (no field), the other path its
+    # own; nothing to warn about
+    s = summarize("input 20x20x4 | conv 3x3x4 | multiply { branch { } branch { globalavgpool "
+                  "| dense 4 hardsigmoid } } | conv 3x3x4")
+    assert not any(r.note or r.misaligned for r in s.rows)
