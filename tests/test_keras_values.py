@@ -20,7 +20,9 @@ from keras import layers as L  # noqa: E402
 import cnncalc  # noqa: E402
 from cnncalc.layers.base import picture  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+# slow: every case compiles in JAX (about 20 s in all), too long to repeat for each mutant of
+# 'make mutate', whose runs lean on the hand-worked placements of test_analysis.py instead
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.slow]
 
 
 def _keras_weight(kind, w, shape):
