@@ -303,6 +303,10 @@ def test_batchnorm_is_built_with_keras_constants():
     # nothing measured when the centre unit's field sticks out of the input (left only here:
     # 8 zeros before, so its 5 pixels start at -1)
     ("input 10x1 | zeropad 8x0 | conv 5x1", None),
+    # by one pixel: 4 zeros and a 9-wide window give 6 outputs; the centre (3) sees -1..7
+    ("input 10x1 | zeropad 4x0 | conv 9x1", None),
+    # and on the right: 2 zeros after, 4 outputs; the centre (2) sees 2..10 of 0..9
+    ("input 10x1 | zeropad 0x2 | conv 9x1", None),
 ])
 def test_the_centre_units_field_is_measured_where_it_lies_inside(text, measured):
     result = check(cnncalc.summarize(text))
