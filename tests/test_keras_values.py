@@ -234,7 +234,6 @@ def _copy_into_keras(net, model):
     assert not ours
 
 
-@pytest.mark.slow
 @RANDOM
 @given(sequential())
 def test_random_chains_compute_what_keras_computes(text):
