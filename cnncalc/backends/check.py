@@ -142,8 +142,8 @@ def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None
 
 def measure_rf(summary, net, dev):
     """The receptive field measured: with every weight positive and max pooling read as
-    average pooling over the same windows, the gradient of one central output unit of the
-    last spatial layer is non-zero exactly on its receptive field. Measured when that field
+    average pooling over the same windows, the gradient of the central output unit (all its
+    channels) of the last spatial layer is non-zero exactly on its receptive field. Measured when that field
     lies inside the input; returns (layer name, calculated, measured extents, calculated,
     measured first pixels) or None: the field's place is checked as well as its size."""
     import torch
@@ -183,7 +183,9 @@ def measure_rf(summary, net, dev):
              ).requires_grad_(True)
         net(x)
         hook.remove()
-        out["y"][(0, 0, *centre)].backward()
+        # every channel of the centre unit: after a channel split, channels of one path see
+        # less than another's; the calculator reports the largest, their union
+        out["y"][(0, slice(None), *centre)].sum().backward()
         grad = x.grad[0]
         grad = grad.transpose(-3, -2) if grad.dim() >= 3 else grad  # back to the spec's order
         support = grad.abs().sum(-1).nonzero()
