@@ -134,3 +134,37 @@ def test_a_layer_pytorch_never_ran_and_a_measured_peak_read_as_such():
     assert "(not run)" in text and "; 1 MISMATCH; " in text
     assert text.rstrip().endswith("peak memory: measured 3.0 MiB (torch.cuda.max_memory_allocated), "
                          "estimated at most 4.0 MiB")
+
+
+def test_check_with_weights_runs_them_and_refuses_a_wrong_file(tmp_path):
+    # conv_1's kernel: 3 x 3 x 3 x 8 values, saved in PyTorch's (out, in, rows, columns)
+    import torch
+    from safetensors.torch import save_file
+    good = tmp_path / "good.safetensors"
+    save_file({"conv_1.op.weight": torch.ones(8, 3, 3, 3)}, str(good))
+    assert cnncalc.check(SPEC, weights=str(good)).ok
+    bad = tmp_path / "bad.safetensors"
+    save_file({"conv_1.op.weight": torch.ones(8, 3, 5, 5)}, str(bad))
+    with pytest.raises(cnncalc.CnnCalcError, match=r"'conv_1.op.weight' has shape \(8, 3, 5, 5\), "
+                       r"the network expects \(8, 3, 3, 3\)"):
+        cnncalc.check(SPEC, weights=str(bad))
+
+
+def test_check_ticks_once_per_layer_and_times_itself():
+    import time
+    from cnncalc.backends.check import check
+    ticks = []
+    start = time.perf_counter()
+    result = check(cnncalc.summarize(SPEC), progress=ticks.append)
+    assert ticks == [1] * 5
+    assert 0 < result.seconds <= time.perf_counter() - start
+
+
+def test_cuda_is_checked_where_there_is_one_and_refused_where_there_is_none():
+    import torch
+    if torch.cuda.is_available():  # the measured peak comes with it
+        result = cnncalc.check(SPEC, device="cuda")
+        assert result.ok and result.peak is not None and result.device.startswith("cuda")
+    else:
+        with pytest.raises(cnncalc.CnnCalcError, match="no CUDA device is available here"):
+            cnncalc.check(SPEC, device="cuda")
