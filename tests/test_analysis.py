@@ -323,3 +323,21 @@ def test_a_gate_seeing_the_whole_map_leaves_the_centres_aligned():
     s = summarize("input 20x20x4 | conv 3x3x4 | multiply { branch { } branch { globalavgpool "
                   "| dense 4 hardsigmoid } } | conv 3x3x4")
     assert not any(r.note or r.misaligned for r in s.rows)
+
+
+@pytest.mark.parametrize("k, size", [(2, 2), (3, 2), (4, 3), (5, 3)])
+def test_the_field_after_nearest_upsampling(k, size):
+    # upsampled pixel j copies input j // 2, so k neighbours j..j+k-1 read inputs j // 2 ..
+    # (j + k - 1) // 2: at most k // 2 + 1 of them (k = 3: 2; k = 4: 3). Counted here by
+    # brute force: the gradient of every output unit, its widest support
+    import torch
+    s = summarize(f"input 12x1 | upsample 2 | conv {k}x1")
+    assert s.rows[-1].field[0][0] == size == k // 2 + 1
+    net = cnncalc.to_torch(s, inplace=False).double()
+    widest = 0
+    for unit in range(s.rows[-1].output[0]):
+        x = torch.rand(1, 12, 1, dtype=torch.float64, requires_grad=True)
+        net(x)[0, unit, 0].backward()
+        seen = x.grad[0, :, 0].nonzero()
+        widest = max(widest, int(seen.max() - seen.min()) + 1)
+    assert widest == size

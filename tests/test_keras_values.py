@@ -180,15 +180,18 @@ def test_leakyrelu_slope_matches_keras():
     _compare("input 6 | leakyrelu slope 0.1", [L.LeakyReLU(negative_slope=0.1)], (6,))
 
 
-def test_a_concat_crop_matches_keras():
-    # 'concat a crop' centre-crops the saved 9x9 map to the current 7x7: one pixel a side
-    net = cnncalc.to_torch("input 9x9x2 | conv 1x1x3 name=a | conv 3x3x4 | concat a crop")
+@pytest.mark.parametrize("kernel, crop", [(3, 1), (4, ((1, 2), (1, 2)))])
+def test_a_concat_crop_matches_keras(kernel, crop):
+    # 'concat a crop' centre-crops the saved 9x9 map to the current one: 7x7 leaves one
+    # pixel a side; 6x6 leaves 3, the odd one after, as Keras U-Nets write their Cropping2D
+    net = cnncalc.to_torch(f"input 9x9x2 | conv 1x1x3 name=a | conv {kernel}x{kernel}x4 | "
+                           "concat a crop")
     net.eval()
     _randomise(net)
     x_in = keras.Input((9, 9, 2))
     a = L.Conv2D(3, 1)(x_in)
-    b = L.Conv2D(4, 3)(a)
-    model = keras.Model(x_in, L.Concatenate()([b, L.Cropping2D(1)(a)]))
+    b = L.Conv2D(4, kernel)(a)
+    model = keras.Model(x_in, L.Concatenate()([b, L.Cropping2D(crop)(a)]))
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     for m, layer in zip(convs, [lay for lay in model.layers if lay.weights]):
         t = layer.get_weights()
