@@ -183,6 +183,9 @@ def explain(spec, expr, input_shape, max_depth, max_layers, max_bytes, layer_nam
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     summary_ = analyse_or_show(loaded, "none", explain=True, open_sizes=True)
     rows = [r for r in summary_.rows if layer_name in (None, r.name)]
+    if not rows and layer_name is None:  # a spec of only its input
+        click.echo(f"input {shape(summary_.input)}: no layers to explain")
+        return
     if not rows:
         import difflib
         names = [r.name for r in summary_.rows]

@@ -83,6 +83,23 @@ HAND = [
     ("input 4x4x2 | concat { branch { } branch { conv 1x1x2 } }", 128),
     # split parts are views of the input (64): 64 + 32, 64 + 32 + 64, merge 64 + 96 + 96
     ("input 4x4x4 | concat split { branch { conv 1x1x2 } branch { conv 1x1x4 } }", 256),
+    # nothing but the input
+    ("input 8x8x3", 192),
+    # the peak inside a branch: the block's input (32) lives on beside 1,024 and 16
+    ("input 4x4x2 | concat { branch { conv 1x1x64 | conv 1x1x1 } branch { conv 1x1x1 } }",
+     1072),
+    # ... and beside the finished branch's 16 too
+    ("input 4x4x2 | concat { branch { conv 1x1x1 } branch { conv 1x1x64 | conv 1x1x1 } }",
+     1088),
+    # s (32) is saved for the add and is the block's input: 32 + 1,024 + 16 in branch 1
+    ("input 4x4x2 | conv 1x1x2 name=s | concat { branch { conv 1x1x64 | conv 1x1x1 } branch "
+     "{ conv 1x1x1 } } | add s", 1072),
+    # t (32), saved inside a branch, lives to the end: 32 (block out) + 32 + 1,024 later
+    ("input 4x4x2 | add { branch { conv 1x1x2 name=t | conv 1x1x2 } branch { conv 1x1x2 } } "
+     "| conv 1x1x64 | conv 1x1x2 | add t", 1088),
+    # the merge is the peak with s saved: s 32 + branches 128 + 128 + concat 256
+    ("input 4x4x2 | conv 1x1x2 name=s | concat { branch { conv 1x1x8 } branch { conv 1x1x8 } "
+     "} | conv 1x1x2 | add s", 544),
     # outer branch 1 ends with 32 (peak 96); inner block under input 32 + 32 done: 64 + 16,
     # 64 + 16 + 16, merge 64 + 32 + 32 = 128; outer merge 32 + 32 + 32 + 32 = 128
     ("input 4x4x2 | add { branch { conv 1x1x2 | conv 1x1x2 } branch { concat { branch "

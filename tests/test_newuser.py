@@ -276,3 +276,14 @@ def test_arithmetic_in_braces_points_at_parentheses():
     assert res.exit_code == 2 and "an expression goes in parentheses: '($p * 4)'" in res.output
     assert cnncalc.summarize("input 8x8x3 | def f(p) { conv 1x1x($p * 4) } | f(2)").output \
         == (8, 8, 8)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["summary"], "params: 0 (trainable 0, non-trainable 0); output 8x8x3"),
+    (["check"], "0 of 0 layers match"),
+    (["explain"], "input 8x8x3: no layers to explain"),
+])
+def test_a_spec_of_only_its_input_answers(args, says):
+    # found by the mutation run: the backend and the check table crashed on it
+    res = run(*args, "-e", "input 8x8x3")
+    assert res.exit_code == 0 and says in res.output, res.output

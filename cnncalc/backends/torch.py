@@ -150,6 +150,8 @@ class Net(nn.Module):
             owner.add_module(last, module)
 
     def forward(self, x):
+        if not self.outputs:  # a spec of only its input
+            return x
         if self.in_rank:  # one copy to plain channels-first, so every layer runs its usual kernels
             x = to_first(picture(x, self.in_rank), self.in_rank).contiguous()
         saved = {}

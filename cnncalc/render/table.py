@@ -178,7 +178,7 @@ def text(m: Matrix) -> str:
     rows = [[("  " * d + t) if k == "name" else t for k, t in zip(m.keys, texts)]
             for d, texts, _ in m.body]
     total = [m.total] if m.total else []
-    widths = [max(len(h), *(len(r[i]) for r in rows + total)) for i, h in enumerate(m.headers)]
+    widths = [max([len(h), *(len(r[i]) for r in rows + total)]) for i, h in enumerate(m.headers)]
 
     def line(cells):
         return "  ".join(c.ljust(w) if left else c.rjust(w)
