@@ -121,7 +121,7 @@ def test_training_and_fit_worked_out_by_hand():
     # 8 moving statistics): 92 params, 84 trainable. Activations kept for the backward pass:
     # input 32 + conv 64 + batchnorm 64 = 160 values per example.
     s = cnncalc.summarize("input 4x4x2 | conv 3x3x4 same | batchnorm")
-    m = estimate(s, 1)  # float32, adam: weights + (gradient + 2 moments) per trainable one
+    m = estimate(s)  # batch 1, float32, adam: weights + (gradient + 2 moments) per trainable
     assert (m.param_bytes, m.kept_bytes) == (92 * 4, 160 * 4)
     assert m.training_bytes == 92 * 4 + 84 * 4 * 3 + 160 * 4 == 2016
     assert m.activation_bytes == [64 * 4, 64 * 4]
