@@ -97,6 +97,9 @@ HAND = [
     # t (32), saved inside a branch, lives to the end: 32 (block out) + 32 + 1,024 later
     ("input 4x4x2 | add { branch { conv 1x1x2 name=t | conv 1x1x2 } branch { conv 1x1x2 } } "
      "| conv 1x1x64 | conv 1x1x2 | add t", 1088),
+    # two saved tensors alive together: a and b (32 each) beside 1,024 and 32
+    ("input 4x4x2 | conv 1x1x2 name=a | conv 1x1x2 name=b | conv 1x1x64 | conv 1x1x2 | add b "
+     "| add a", 1120),
     # the merge is the peak with s saved: s 32 + branches 128 + 128 + concat 256
     ("input 4x4x2 | conv 1x1x2 name=s | concat { branch { conv 1x1x8 } branch { conv 1x1x8 } "
      "} | conv 1x1x2 | add s", 544),
@@ -124,7 +127,8 @@ def test_training_and_fit_worked_out_by_hand():
     m = estimate(s)  # batch 1, float32, adam: weights + (gradient + 2 moments) per trainable
     assert (m.param_bytes, m.kept_bytes) == (92 * 4, 160 * 4)
     assert m.training_bytes == 92 * 4 + 84 * 4 * 3 + 160 * 4 == 2016
-    assert m.activation_bytes == [64 * 4, 64 * 4]
+    assert m.activation_bytes == [64 * 4, 64 * 4] and m.batch == 1
+    assert estimate(s, 2).activation_bytes == [64 * 4 * 2] * 2 and estimate(s, 2).batch == 2
     assert estimate(s, 2, optimizer="sgd").training_bytes == 368 + 84 * 4 + 2 * 640
     assert estimate(s, 1, optimizer="momentum").training_bytes == 368 + 84 * 4 * 2 + 640
     assert estimate(s, 1, dtype="float64").training_bytes == 2 * 2016
