@@ -347,5 +347,5 @@ def test_fields_with_open_sizes():
     # 'same' with stride 2 pads by an amount that depends on the open size, so where a field
     # starts is unknown, but its size is not: r + (k - 1) x jump (Araujo et al.): 3; 3 + 2 x 2
     # = 7; 7 + 2 x 2 = 11, at a jump of 2
-    s = summarize("input ?x?x1 | conv 3x3x1 same stride 2 | conv 3x3x1 | conv 3x3x1")
+    s = cnncalc.summarize("input ?x?x1 | conv 3x3x1 same stride 2 | conv 3x3x1 | conv 3x3x1")
     assert [r.rf for r in s.rows] == [((size, 2, None),) * 2 for size in (3, 7, 11)]
