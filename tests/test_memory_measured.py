@@ -97,6 +97,8 @@ HAND = [
     # t (32), saved inside a branch, lives to the end: 32 (block out) + 32 + 1,024 later
     ("input 4x4x2 | add { branch { conv 1x1x2 name=t | conv 1x1x2 } branch { conv 1x1x2 } } "
      "| conv 1x1x64 | conv 1x1x2 | add t", 1088),
+    # a small branch on a large input: 1,024 + 64, merged 1,024 + 64 + 64
+    ("input 8x8x16 | concat { branch { conv 1x1x1 } }", 1152),
     # two saved tensors alive together: a and b (32 each) beside 1,024 and 32
     ("input 4x4x2 | conv 1x1x2 name=a | conv 1x1x2 name=b | conv 1x1x64 | conv 1x1x2 | add b "
      "| add a", 1120),
