@@ -241,10 +241,10 @@ def _torch_refuses(layer, shape):
     x = torch.zeros(1, c, *spatial)  # spec axis order throughout, as the layer's fields
     if layer.kind == "crop":  # Keras' Cropping refuses a crop that leaves nothing
         import keras
-        pairs = tuple(tuple(p) for p in reversed(layer.pads[-2:])) if len(spatial) > 1 \
-            else layer.pads[0]
-        pairs = (*layer.pads[:-2], *pairs) if len(spatial) == 3 else pairs
-        crop = getattr(keras.layers, f"Cropping{len(spatial)}D")(pairs)
+        from cnncalc.layers.base import picture  # the pads in Keras' order, rows first
+        pairs = picture(tuple(tuple(p) for p in layer.pads))
+        crop = getattr(keras.layers, f"Cropping{len(spatial)}D")(
+            pairs[0] if len(spatial) == 1 else pairs)
         with pytest.raises(ValueError):
             crop(keras.Input(_keras_shape(shape)))
         return
