@@ -349,3 +349,40 @@ def test_fields_with_open_sizes():
     # = 7; 7 + 2 x 2 = 11, at a jump of 2
     s = cnncalc.summarize("input ?x?x1 | conv 3x3x1 same stride 2 | conv 3x3x1 | conv 3x3x1")
     assert [r.rf for r in s.rows] == [((size, 2, None),) * 2 for size in (3, 7, 11)]
+
+
+def test_fields_after_upsampling_with_open_sizes():
+    # a transposed 3-kernel at stride 2 after a jump of 2: output o takes inputs o/2 - 1 and
+    # o/2 (even o) or one (odd o): two neighbours, 3 + 1 x 2 = 5 pixels, on a grid twice as
+    # fine (jump 1); a 3-kernel on it: three neighbouring inputs at most, 3 + 2 x 2 = 7
+    s = cnncalc.summarize("input ?x?x1 | conv 3x3x1 same stride 2 | deconv 3x3x1 stride 2 "
+                          "| conv 3x3x1")
+    assert [r.field for r in s.rows] == [((size, jump, None),) * 2
+                                         for size, jump in ((3, 2), (5, 1), (7, 1))]
+
+
+def test_field_centres_by_hand():
+    # the first output of a 4-kernel sees pixels 0..3, centred on 1.5; a 3-kernel at stride 2
+    # on that sees outputs 0..2: pixels 0..5, centre 2.5, jump 2; a 2-kernel on that sees two
+    # of those, 2 apart: pixels 0..7, centre 3.5
+    s = cnncalc.summarize("input 8x8x1 | conv 4x4x1 | conv 3x3x1 stride 2 | conv 2x2x1")
+    assert [r.rf for r in s.rows] == [((4, 1, 1.5),) * 2, ((6, 2, 2.5),) * 2, ((8, 2, 3.5),) * 2]
+
+
+def test_a_head_leaves_the_field_of_the_flow():
+    # 'output { ... }' is a side output: the next layer reads the block's input, so its field
+    # is 3 + 2 = 5 (not the head's 3 + 4 = 7 grown to 9), and nothing is merged: no note
+    s = cnncalc.summarize("input 32x32x3 | conv 3x3x8 | output { conv 5x5x2 } | conv 3x3x8")
+    head, inside, after = s.rows[1], s.rows[2], s.rows[3]
+    assert inside.field == ((7, 1, 3),) * 2
+    assert head.field == ((3, 1, 1),) * 2 and after.field == ((5, 1, 2),) * 2
+    assert head.note is None and not head.misaligned
+
+
+def test_a_concat_block_explains_its_channels():
+    # the branches give 4 and 6 channels: 10
+    text = "input 8x8x3 | concat { branch { conv 1x1x4 } branch { conv 3x3x6 same } }"
+    result = CliRunner().invoke(main, ["explain", "-e", text])
+    assert result.exit_code == 0
+    block = result.output.split("\n2 ")[0]
+    assert "channels: 4 + 6 = 10" in block

@@ -20,9 +20,9 @@ from keras import layers as L  # noqa: E402
 import cnncalc  # noqa: E402
 from cnncalc.layers.base import picture  # noqa: E402
 
-# slow: every case compiles in JAX (about 20 s in all), too long to repeat for each mutant of
-# 'make mutate', whose runs lean on the hand-worked placements of test_analysis.py instead
-pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.slow]
+# each case compiles in JAX (about a second): 'make mutate' runs only the cases that reach a
+# mutated function; the random chains are left to 'make test' (slow)
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
 def _keras_weight(kind, w, shape):
@@ -237,6 +237,7 @@ def _copy_into_keras(net, model):
     assert not ours
 
 
+@pytest.mark.slow
 @RANDOM
 @given(sequential())
 def test_random_chains_compute_what_keras_computes(text):
