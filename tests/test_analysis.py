@@ -386,3 +386,39 @@ def test_a_concat_block_explains_its_channels():
     assert result.exit_code == 0
     block = result.output.split("\n2 ")[0]
     assert "channels: 4 + 6 = 10" in block
+
+
+@pytest.mark.parametrize("text, where", [
+    # 'same' pads a 2-kernel 0 before, 1 after: its first output is centred on pixel 0.5;
+    # a 3-kernel padded 1 before on pixel 0; a 1x1 on pixel 0
+    ("input 8x8x3 | concat { branch { conv 2x2x4 same } branch { conv 3x3x4 same } }",
+     "the branches"),
+    ("input 8x8x3 | conv 1x1x4 name=a | conv 2x2x4 same | add a", "'a' and the current tensor"),
+])
+def test_merged_paths_whose_centres_differ_are_marked(text, where):
+    row = next(r for r in cnncalc.summarize(text).rows if r.kind in ("concat", "add"))
+    assert row.misaligned is True
+    assert row.note == f"receptive-field centres of {where} differ"
+
+
+def test_a_residual_add_keeps_the_wider_field():
+    # two 3x3 'same' convolutions see 5x5, the skip 3x3, both centred on pixel 0: the sum
+    # sees 5x5 (and is aligned)
+    text = "input 16x16x3 | conv 3x3x4 same name=a | conv 3x3x4 same | add a"
+    row = cnncalc.summarize(text).rows[-1]
+    assert row.field == ((5, 1, 0),) * 2 and not row.misaligned and row.note is None
+
+
+def test_a_reference_merge_explains_its_channels():
+    # 'concat a' puts a's 4 channels after the current 6
+    text = "input 8x8x3 | conv 1x1x4 name=a | conv 3x3x6 same | concat a"
+    result = CliRunner().invoke(main, ["explain", "-e", text])
+    assert result.exit_code == 0 and "channels: 6 + 4 = 10" in result.output.split("\n3 ")[1]
+
+
+def test_an_unknown_reference_names_the_eight_layers_before():
+    # ten layers before 'add nope': the message lists the last eight of them, in order
+    text = "input 8x8x3 | " + " | ".join(["relu"] * 10) + " | add nope"
+    result = CliRunner().invoke(main, ["summary", "-e", text])
+    assert result.exit_code == 2
+    assert "(earlier: " + ", ".join(f"relu_{i}" for i in range(3, 11)) + ")" in result.output
