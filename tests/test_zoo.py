@@ -104,3 +104,60 @@ def test_every_spec_matches_pytorch(name):
     bad = [(c.row.name, c.row.output, c.torch_shape) for c in result.layers if not c.ok]
     assert result.ok, bad
     assert len(result.layers) == len(analyse(net).rows)
+
+
+# graphs where a tensor is read again after a layer that could overwrite it: a saved
+# output, a block's input, a branch that passes its input on
+ALIASED = ["input 8x8x4 | conv 1x1x4 name=a | add a | add a",
+           "input 8x8x4 | conv 1x1x4 name=a | relu | add a | multiply a",
+           "input 8x8x4 | conv 1x1x4 | add { branch { relu } branch { conv 1x1x4 } }",
+           "input 8x8x4 | conv 1x1x4 | concat { branch { } branch { relu } branch { sigmoid } }",
+           "input 8x8x4 | conv 1x1x4 | add { branch { } branch { relu } } | add { branch { } branch { } }",
+           "input 8x8x4 | conv 1x1x4 name=a | multiply { branch { relu } branch { add a } }",
+           "input 8x8x4 | conv 1x1x4 | output { relu } | add { branch { relu } branch { } }"]
+
+
+@pytest.mark.parametrize("name", ["resnet18.cnn", "densenet_block.cnn", "inception3a.cnn",
+                                  "mobilenet_v3_small.cnn", "shufflenet_v2_x1_0.cnn",
+                                  "convnext_tiny.cnn", "fpn.cnn", "unet.cnn"] + ALIASED)
+def test_working_in_place_changes_no_value(name):
+    # in inference the module overwrites tensors nothing reads later (ReLU(inplace=True),
+    # out += identity): every output must equal that of a run where nothing is overwritten,
+    # with the same weights, and the caller's input must stay as it was
+    import torch
+    from cnncalc import analyse, parse as load
+    net = load(spec_text(name) if name.endswith(".cnn") else name)
+    if name in SMALLER:
+        net = with_input(net, SMALLER[name])
+    s = analyse(net)
+    fast, plain = to_torch(s).eval(), to_torch(s, inplace=False).eval()
+    plain.load_state_dict(fast.state_dict())
+    shape = (2, *reversed(s.input[:-1]), s.input[-1])
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    before = x.clone()
+    with torch.no_grad():
+        got, want = fast(x), plain(x)
+    got, want = (o if isinstance(o, tuple) else (o,) for o in (got, want))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert torch.equal(g, w)
+    assert torch.equal(x, before)
+
+
+@pytest.mark.parametrize("text, by_hand", [
+    ("add a | add a", lambda a: 3 * a),
+    ("relu | add a | multiply a", lambda a: (a.relu() + a) * a),
+    ("add { branch { relu } branch { } }", lambda a: a.relu() + a),
+    ("concat { branch { } branch { relu } branch { sigmoid } }",
+     lambda a: __import__("torch").cat([a, a.relu(), a.sigmoid()], -1)),
+])
+def test_reused_tensors_by_hand(text, by_hand):
+    # what the graph computes from the convolution's output a, written out in torch: an
+    # in-place layer must not change a tensor that is read again
+    import torch
+    s = summarize("input 8x8x4 | conv 1x1x4 name=a | " + text)
+    net = to_torch(s).eval()
+    x = torch.randn(1, 8, 8, 4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a = net.layers["a"](x.permute(0, 3, 2, 1)).permute(0, 3, 2, 1)
+        assert torch.allclose(net(x), by_hand(a), atol=1e-6)
