@@ -139,6 +139,11 @@ CASES = [
     ("input 7x5x2 | avgpool 2 same", [L.AveragePooling2D(2, padding="same")], (5, 7, 2)),
     ("input 7x7x2 | maxpool 3 stride 2 same", [L.MaxPooling2D(3, 2, "same")], (7, 7, 2)),
     ("input 7x6x2 | maxpool 2", [L.MaxPooling2D(2)], (6, 7, 2)),
+    # padding the same on both sides: PyTorch pads inside its own kernel (count_include_pad off)
+    ("input 6x5x2 | avgpool 3 stride 1 same", [L.AveragePooling2D(3, 1, "same")], (5, 6, 2)),
+    ("input 6x5x2 | maxpool 3 stride 1 same", [L.MaxPooling2D(3, 1, "same")], (5, 6, 2)),
+    ("input 4x4x2 | avgpool 5 stride 1 same", [L.AveragePooling2D(5, 1, "same")], (4, 4, 2)),
+    ("input 7x6x2 | avgpool 2x3 stride 1x2", [L.AveragePooling2D((3, 2), (2, 1))], (6, 7, 2)),
     ("input 7x6x2 | globalavgpool", [L.GlobalAveragePooling2D()], (6, 7, 2)),
     ("input 7x6x2 | globalmaxpool", [L.GlobalMaxPooling2D()], (6, 7, 2)),
     # reshaping
