@@ -422,3 +422,13 @@ def test_an_unknown_reference_names_the_eight_layers_before():
     result = CliRunner().invoke(main, ["summary", "-e", text])
     assert result.exit_code == 2
     assert "(earlier: " + ", ".join(f"relu_{i}" for i in range(3, 11)) + ")" in result.output
+
+
+def test_a_cropped_skip_lines_up_by_hand():
+    # a: 2x2 windows at stride 2, unit i sees pixels 2i..2i+1 (centre 2i + 0.5), 10 wide; a
+    # 3x3 on a: units 0..2 of a, pixels 0..5, centre 2.5, 8 wide. 'concat a crop' takes a from
+    # offset (10 - 8) / 2 = 1: its unit 1 sees pixels 2..3, centre 2.5, the same centre
+    text = "input 20x20x1 | conv 2x2x2 stride 2 name=a | conv 3x3x2 | concat a crop"
+    row = cnncalc.summarize(text).rows[-1]
+    assert row.field == ((6, 2, 2.5),) * 2
+    assert not row.misaligned and row.note is None
