@@ -114,7 +114,8 @@ ALIASED = ["input 8x8x4 | conv 1x1x4 name=a | add a | add a",
            "input 8x8x4 | conv 1x1x4 | concat { branch { } branch { relu } branch { sigmoid } }",
            "input 8x8x4 | conv 1x1x4 | add { branch { } branch { relu } } | add { branch { } branch { } }",
            "input 8x8x4 | conv 1x1x4 name=a | multiply { branch { relu } branch { add a } }",
-           "input 8x8x4 | conv 1x1x4 | output { relu } | add { branch { relu } branch { } }"]
+           "input 8x8x4 | conv 1x1x4 | output { relu } | add { branch { relu } branch { } }",
+           "input 16 | relu | dense 3", "input 16x2 | relu | add { branch { sigmoid } branch { } }"]
 
 
 @pytest.mark.parametrize("name", ["resnet18.cnn", "densenet_block.cnn", "inception3a.cnn",
@@ -146,10 +147,14 @@ def test_working_in_place_changes_no_value(name):
 
 @pytest.mark.parametrize("text, by_hand", [
     ("add a | add a", lambda a: 3 * a),
+    # dropout in inference hands on the very tensor it got (a): the add must not overwrite it
+    ("dropout 0.5 | add a | add a", lambda a: 3 * a),
     ("relu | add a | multiply a", lambda a: (a.relu() + a) * a),
     ("add { branch { relu } branch { } }", lambda a: a.relu() + a),
     ("concat { branch { } branch { relu } branch { sigmoid } }",
      lambda a: __import__("torch").cat([a, a.relu(), a.sigmoid()], -1)),
+    # a side output, then the flow from the block's input: two outputs, in that order
+    ("output { relu } | add { branch { relu } branch { } }", lambda a: (a.relu(), a.relu() + a)),
 ])
 def test_reused_tensors_by_hand(text, by_hand):
     # what the graph computes from the convolution's output a, written out in torch: an
@@ -160,4 +165,31 @@ def test_reused_tensors_by_hand(text, by_hand):
     x = torch.randn(1, 8, 8, 4, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         a = net.layers["a"](x.permute(0, 3, 2, 1)).permute(0, 3, 2, 1)
-        assert torch.allclose(net(x), by_hand(a), atol=1e-6)
+        got, want = net(x), by_hand(a)
+    if isinstance(want, tuple):
+        assert isinstance(got, tuple) and len(got) == len(want)
+        assert all(torch.allclose(g, w, atol=1e-6) for g, w in zip(got, want))
+    else:
+        assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_in_place_where_torchvision_works_in_place():
+    # torchvision's BasicBlock: ReLU(inplace=True) after each batchnorm, 'out += identity',
+    # then ReLU(inplace=True) on the sum
+    s = summarize("input 8x8x4 | conv 3x3x4 same | relu | conv 3x3x4 same | batchnorm | relu "
+                  "| conv 3x3x4 same | add relu_1 | relu")
+    net = to_torch(s)
+    assert all(net.layers[name].inplace is True for name in ("relu_1", "relu_2", "relu_3", "add_1"))
+    # but not on a tensor read again: 'a' is added after the ReLU, whose output is new
+    net = to_torch(summarize("input 8x8x4 | conv 3x3x4 same name=a | relu | add a"))
+    assert net.layers["relu_1"].inplace is False and net.layers["add_1"].inplace is True
+    plain = to_torch(s, inplace=False)
+    assert not any(getattr(m, "inplace", False) for m in plain.modules())
+
+
+def test_an_error_inside_the_model_reaches_the_caller():
+    # a wrong input is PyTorch's error, raised through the model (not swallowed)
+    import torch
+    net = to_torch(summarize("input 8x8x3 | conv 3x3x4"))
+    with pytest.raises(RuntimeError, match="channels"):
+        net(torch.zeros(1, 8, 8, 5))
