@@ -180,9 +180,9 @@ def test_in_place_where_torchvision_works_in_place():
                   "| conv 3x3x4 same | add relu_1 | relu")
     net = to_torch(s)
     assert all(net.layers[name].inplace is True for name in ("relu_1", "relu_2", "relu_3", "add_1"))
-    # but not on a tensor read again: 'a' is added after the ReLU, whose output is new
+    # but not on a tensor read again: 'a' is added after the ReLU
     net = to_torch(summarize("input 8x8x4 | conv 3x3x4 same name=a | relu | add a"))
-    assert net.layers["relu_1"].inplace is False and net.layers["add_1"].inplace is True
+    assert net.layers["relu_1"].inplace is False
     plain = to_torch(s, inplace=False)
     assert not any(getattr(m, "inplace", False) for m in plain.modules())
 
