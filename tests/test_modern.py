@@ -218,3 +218,22 @@ def test_values_of_kinds_keras_lacks(spec, fn):
     want = fn(x)
     assert got.shape == want.shape
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("spec", ["input 3x2x4 | droppath 0.25", "input 5x4 | droppath 0.25",
+                                  "input 4 | droppath 0.25"])
+def test_droppath_in_training_drops_whole_examples(spec):
+    # stochastic depth (Huang et al. 2016; timm's drop_path): in training each example is
+    # zeroed as a whole with probability p, the others scaled by 1 / (1 - p); 4,000 examples
+    # at p = 0.25: about 1,000 dropped (a binomial's standard deviation is 27)
+    s = cnncalc.summarize(spec)
+    net = cnncalc.to_torch(s).train()
+    x = torch.rand(4000, *reversed(s.input[:-1]), s.input[-1]) + 1
+    torch.manual_seed(0)
+    y = net(x)
+    flat_x, flat_y = x.reshape(4000, -1), y.reshape(4000, -1)
+    dropped = (flat_y == 0).all(1)
+    kept = torch.isclose(flat_y, flat_x / 0.75).all(1)
+    assert bool((dropped | kept).all())
+    assert 850 < int(dropped.sum()) < 1150
+    assert torch.equal(net.eval()(x), x)
