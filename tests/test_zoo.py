@@ -146,15 +146,25 @@ def test_working_in_place_changes_no_value(name):
 
 
 @pytest.mark.parametrize("text, by_hand", [
-    ("add a | add a", lambda a: 3 * a),
+    ("add a | add a", lambda a, f: 3 * a),
     # dropout in inference hands on the very tensor it got (a): the add must not overwrite it
-    ("dropout 0.5 | add a | add a", lambda a: 3 * a),
-    ("relu | add a | multiply a", lambda a: (a.relu() + a) * a),
-    ("add { branch { relu } branch { } }", lambda a: a.relu() + a),
+    ("dropout 0.5 | add a | add a", lambda a, f: 3 * a),
+    ("relu | add a | multiply a", lambda a, f: (a.relu() + a) * a),
+    ("add { branch { relu } branch { } }", lambda a, f: a.relu() + a),
+    ("add { branch { } branch { relu } branch { sigmoid } }",
+     lambda a, f: a + a.relu() + a.sigmoid()),
+    ("multiply { branch { sigmoid } branch { } branch { relu } }",
+     lambda a, f: a.sigmoid() * a * a.relu()),
+    # fresh outputs of convolutions: the sum and the product may go into the first
+    ("add { branch { } branch { conv 1x1x4 name=b } branch { conv 1x1x4 name=c } }",
+     lambda a, f: a + f("b", a) + f("c", a)),
+    ("multiply { branch { conv 1x1x4 name=b } branch { } branch { conv 1x1x4 name=c } }",
+     lambda a, f: f("b", a) * a * f("c", a)),
     ("concat { branch { } branch { relu } branch { sigmoid } }",
-     lambda a: __import__("torch").cat([a, a.relu(), a.sigmoid()], -1)),
+     lambda a, f: __import__("torch").cat([a, a.relu(), a.sigmoid()], -1)),
     # a side output, then the flow from the block's input: two outputs, in that order
-    ("output { relu } | add { branch { relu } branch { } }", lambda a: (a.relu(), a.relu() + a)),
+    ("output { relu } | add { branch { relu } branch { } }",
+     lambda a, f: (a.relu(), a.relu() + a)),
 ])
 def test_reused_tensors_by_hand(text, by_hand):
     # what the graph computes from the convolution's output a, written out in torch: an
@@ -162,10 +172,14 @@ def test_reused_tensors_by_hand(text, by_hand):
     import torch
     s = summarize("input 8x8x4 | conv 1x1x4 name=a | " + text)
     net = to_torch(s).eval()
+
+    def layer(name, t):  # one of the spec's layers on a channels-last tensor
+        return net.layers[name](t.permute(0, 3, 2, 1)).permute(0, 3, 2, 1)
+
     x = torch.randn(1, 8, 8, 4, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        a = net.layers["a"](x.permute(0, 3, 2, 1)).permute(0, 3, 2, 1)
-        got, want = net(x), by_hand(a)
+        want = by_hand(layer("a", x), layer)
+        got = net(x)
     if isinstance(want, tuple):
         assert isinstance(got, tuple) and len(got) == len(want)
         assert all(torch.allclose(g, w, atol=1e-6) for g, w in zip(got, want))
