@@ -143,6 +143,9 @@ CASES = [
     ("input 6x5x2 | avgpool 3 stride 1 same", [L.AveragePooling2D(3, 1, "same")], (5, 6, 2)),
     ("input 6x5x2 | maxpool 3 stride 1 same", [L.MaxPooling2D(3, 1, "same")], (5, 6, 2)),
     ("input 4x4x2 | avgpool 5 stride 1 same", [L.AveragePooling2D(5, 1, "same")], (4, 4, 2)),
+    # padded after only: a window of negative values next to the padding takes their maximum
+    ("input 7x5x2 | maxpool 2 same", [L.MaxPooling2D(2, padding="same")], (5, 7, 2)),
+    ("input 3x3x2 | maxpool 5 stride 1 same", [L.MaxPooling2D(5, 1, "same")], (3, 3, 2)),
     ("input 7x6x2 | avgpool 2x3 stride 1x2", [L.AveragePooling2D((3, 2), (2, 1))], (6, 7, 2)),
     ("input 7x6x2 | globalavgpool", [L.GlobalAveragePooling2D()], (6, 7, 2)),
     ("input 7x6x2 | globalmaxpool", [L.GlobalMaxPooling2D()], (6, 7, 2)),
