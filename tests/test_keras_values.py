@@ -128,6 +128,11 @@ CASES = [
     ("input 8x7x3 | dwconv 3x3 same stride 2 multiplier 2",
      [L.DepthwiseConv2D(3, 2, "same", depth_multiplier=2)], (7, 8, 3)),
     ("input 8x8x3 | sepconv 3x3x5 same", [L.SeparableConv2D(5, 3, padding="same")], (8, 8, 3)),
+    # the activation after the pointwise step only; no bias means none in either step
+    ("input 8x7x3 | sepconv 3x3x5 same relu", [L.SeparableConv2D(5, 3, padding="same",
+                                                                 activation="relu")], (7, 8, 3)),
+    ("input 8x7x3 | sepconv 3x3x5 nobias multiplier 2",
+     [L.SeparableConv2D(5, 3, depth_multiplier=2, use_bias=False)], (7, 8, 3)),
     # transposed convolution: valid and same, odd and even kernels
     ("input 5x4x3 | deconv 3x3x4 stride 2", [L.Conv2DTranspose(4, 3, 2)], (4, 5, 3)),
     ("input 5x4x3 | deconv 3x3x4 stride 2 same", [L.Conv2DTranspose(4, 3, 2, "same")],
@@ -158,12 +163,19 @@ CASES = [
     ("input 9x7x2 | crop 1x2x0x3", [L.Cropping2D(((0, 3), (1, 2)))], (7, 9, 2)),
     ("input 4x3x2 | flatten", [L.Flatten()], (3, 4, 2)),
     ("input 24 | reshape 3x2x4", [L.Reshape((2, 3, 4))], (24,)),
+    # Keras reshapes the values in the order rows, columns, channels
+    ("input 4x3x2 | reshape 6x4", [L.Reshape((6, 4))], (3, 4, 2)),
+    ("input 4x3x2 | reshape 2x3x4", [L.Reshape((3, 2, 4))], (3, 4, 2)),
+    ("input 2x3x4x2 | reshape 4x3x4", [L.Reshape((3, 4, 4))], (2, 4, 3, 2)),
+    ("input 6x4 | reshape 2x3x4", [L.Reshape((3, 2, 4))], (6, 4)),
     # dense, on a vector and on a map (per position)
     ("input 12 | dense 5 relu", [L.Dense(5, activation="relu")], (12,)),
     ("input 4x3x6 | dense 5", [L.Dense(5)], (3, 4, 6)),
     # normalisation with Keras' epsilon
     ("input 5x4x6 | batchnorm", [L.BatchNormalization()], (4, 5, 6)),
     ("input 5x4x6 | layernorm eps 1e-6", [L.LayerNormalization(epsilon=1e-6)], (4, 5, 6)),
+    ("input 5x4x6 | layernorm eps 0.5", [L.LayerNormalization(epsilon=0.5)], (4, 5, 6)),
+    ("input 6 | layernorm eps 0.5", [L.LayerNormalization(epsilon=0.5)], (6,)),
     ("input 5x4x8 | groupnorm 4", [L.GroupNormalization(4)], (4, 5, 8)),
     ("input 5x4x8 | prelu", [L.PReLU(shared_axes=[1, 2])], (4, 5, 8)),
 ]

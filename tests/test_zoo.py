@@ -165,6 +165,12 @@ def test_working_in_place_changes_no_value(name):
     # a side output, then the flow from the block's input: two outputs, in that order
     ("output { relu } | add { branch { relu } branch { } }",
      lambda a, f: (a.relu(), a.relu() + a)),
+    # 'output a' collects a and passes the current tensor on
+    ("conv 1x1x4 name=b | output a | relu", lambda a, f: (a, f("b", a).relu())),
+    # a squeeze-and-excitation gate by reference: a vector of 4 scales each channel of a
+    ("globalavgpool | dense 4 sigmoid name=g | multiply a",
+     lambda a, f: a * f("g", a.mean((1, 2)))[:, None, None, :]),
+    ("globalavgpool | dense 4 name=g | add a", lambda a, f: a + f("g", a.mean((1, 2)))[:, None, None, :]),
 ])
 def test_reused_tensors_by_hand(text, by_hand):
     # what the graph computes from the convolution's output a, written out in torch: an
@@ -173,7 +179,9 @@ def test_reused_tensors_by_hand(text, by_hand):
     s = summarize("input 8x8x4 | conv 1x1x4 name=a | " + text)
     net = to_torch(s).eval()
 
-    def layer(name, t):  # one of the spec's layers on a channels-last tensor
+    def layer(name, t):  # one of the spec's layers on a channels-last tensor (or a vector)
+        if t.dim() == 2:
+            return net.layers[name](t)
         return net.layers[name](t.permute(0, 3, 2, 1)).permute(0, 3, 2, 1)
 
     x = torch.randn(1, 8, 8, 4, generator=torch.Generator().manual_seed(1))
