@@ -135,6 +135,8 @@ CASES = [
      [L.SeparableConv2D(5, 3, depth_multiplier=2, use_bias=False)], (7, 8, 3)),
     # transposed convolution: valid and same, odd and even kernels
     ("input 5x4x3 | deconv 3x3x4 stride 2", [L.Conv2DTranspose(4, 3, 2)], (4, 5, 3)),
+    ("input 5x4x3 | deconv 3x3x4 stride 2 same tanh",
+     [L.Conv2DTranspose(4, 3, 2, "same", activation="tanh")], (4, 5, 3)),
     ("input 5x4x3 | deconv 3x3x4 stride 2 same", [L.Conv2DTranspose(4, 3, 2, "same")],
      (4, 5, 3)),
     ("input 5x4x3 | deconv 4x4x4 stride 2 same", [L.Conv2DTranspose(4, 4, 2, "same")],

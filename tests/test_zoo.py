@@ -151,6 +151,7 @@ def test_working_in_place_changes_no_value(name):
     ("dropout 0.5 | add a | add a", lambda a, f: 3 * a),
     ("relu | add a | multiply a", lambda a, f: (a.relu() + a) * a),
     ("add { branch { relu } branch { } }", lambda a, f: a.relu() + a),
+    ("multiply { branch { relu } }", lambda a, f: a.relu()),
     ("add { branch { } branch { relu } branch { sigmoid } }",
      lambda a, f: a + a.relu() + a.sigmoid()),
     ("multiply { branch { sigmoid } branch { } branch { relu } }",
