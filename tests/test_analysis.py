@@ -432,3 +432,17 @@ def test_a_cropped_skip_lines_up_by_hand():
     row = cnncalc.summarize(text).rows[-1]
     assert row.field == ((6, 2, 2.5),) * 2
     assert not row.misaligned and row.note is None
+
+
+def test_open_sizes_need_numbers_unless_asked_for():
+    # every way in refuses an open size with the same message, the backend too; explanations
+    # are computed only when asked for
+    from cnncalc import parse as load
+    from cnncalc.analysis.walk import analyse as walk_analyse
+    from cnncalc.backends.torch import to_torch
+    net = load("input HxWx3 | relu")
+    for build in (walk_analyse, to_torch, cnncalc.analyse):
+        with pytest.raises(cnncalc.SpecDesignError, match="needs numbers"):
+            build(net)
+    assert walk_analyse(load("input 8x8x3 | relu")).rows[0].explain is None
+    assert walk_analyse(load("input 8x8x3 | relu"), explain=True).rows[0].explain
