@@ -444,5 +444,6 @@ def test_open_sizes_need_numbers_unless_asked_for():
     for build in (walk_analyse, to_torch, cnncalc.analyse):
         with pytest.raises(cnncalc.SpecDesignError, match="needs numbers"):
             build(net)
-    assert walk_analyse(load("input 8x8x3 | relu")).rows[0].explain is None
-    assert walk_analyse(load("input 8x8x3 | relu"), explain=True).rows[0].explain
+    conv = load("input 8x8x3 | conv 3x3x4")
+    assert walk_analyse(conv).rows[0].explain is None
+    assert "weights: 3 x 3 x 3 x 4 = 108" in walk_analyse(conv, explain=True).rows[0].explain
