@@ -1,6 +1,7 @@
 """Beyond shapes: compute, receptive fields, memory, explain and fit."""
 
 import json
+from fractions import Fraction
 
 import pytest
 from click.testing import CliRunner
@@ -447,3 +448,18 @@ def test_open_sizes_need_numbers_unless_asked_for():
     conv = load("input 8x8x3 | conv 3x3x4")
     assert walk_analyse(conv).rows[0].explain is None
     assert "weights: 3 x 3 x 3 x 4 = 108" in walk_analyse(conv, explain=True).rows[0].explain
+
+
+@pytest.mark.parametrize("text, field", [
+    # a transposed convolution puts input i's centre on output s*i - p + (k - 1) / 2 (PyTorch's
+    # ConvTranspose: o = s*i - p + t): output 0 lies at input (p - (k - 1) / 2) / s = -1/4 for
+    # k 4, s 2 and the crop p 1 of 'same'; input units are 2 pixels apart, unit 0 centred on
+    # pixel 1: 1 - 2/4 = 0.5. Two neighbours of 3 pixels at a jump of 2: 5
+    ("input 16x16x1 | conv 3x3x1 stride 2 | deconv 4x4x1 stride 2 same", (5, 1, 0.5)),
+    # nearest upsampling by 3 maps output u to input (u + 1/2) / 3 - 1/2 (half-pixel
+    # centres, as PyTorch's Upsample and TensorFlow's resize): -1/3, pixel 1 - 2/3 = 1/3
+    ("input 16x16x1 | conv 3x3x1 stride 2 | upsample 3", (3, Fraction(2, 3), Fraction(1, 3))),
+    ("input 16x16x1 | conv 2x2x1 stride 2 | upsample 2", (2, 1, 0)),
+])
+def test_upsampled_fields_are_centred_by_the_half_pixel_rule(text, field):
+    assert cnncalc.summarize(text).rows[-1].field == (field,) * 2
