@@ -63,6 +63,29 @@ def test_the_command_exits_1(monkeypatch, field):
     assert res.exit_code == 1 and "MISMATCH" in res.output, res.output
 
 
+def test_free_memory_on_the_cpu_is_what_the_kernel_says(monkeypatch):
+    # /proc/meminfo counts kibibytes: MemAvailable 1000 kB is 1,024,000 bytes; no file, no
+    # figure (and no guard from it)
+    import io
+    import torch
+    from cnncalc.backends import check as module
+    meminfo = "MemTotal:       2000 kB\nMemFree:         500 kB\nMemAvailable:   1000 kB\n"
+    monkeypatch.setattr(module, "open", lambda path: io.StringIO(meminfo), raising=False)
+    assert module._free_bytes(torch, torch.device("cpu")) == 1_024_000
+    # a 3x3x8 convolution on 64x64x3: 224 params, 12,288 input and 30,752 output values, 4
+    # bytes each: 173,056 bytes (169.0 KiB), more than the 100 kB said to be free
+    meminfo = meminfo.replace("1000 kB", "100 kB")
+    with pytest.raises(cnncalc.CnnCalcError, match=r"needs about 169\.0 KiB .* than the free "
+                       r"memory on cpu \(100\.0 KiB\)"):
+        cnncalc.check(cnncalc.summarize("input 64x64x3 | conv 3x3x8"))
+
+    def missing(path):
+        raise FileNotFoundError(path)
+    monkeypatch.setattr(module, "open", missing, raising=False)
+    assert module._free_bytes(torch, torch.device("cpu")) is None
+    assert module._free_bytes(torch, torch.device("meta")) is None
+
+
 def test_a_run_that_would_not_fit_is_refused_before_it_starts():
     # VGG16 at batch 2: parameters 138,357,544 x 4 bytes = 553,430,176; activations kept,
     # (15,112,168 outputs + 150,528 input) x 4 x 2 = 122,101,568: 675,531,744 bytes
@@ -76,6 +99,8 @@ def test_a_run_that_would_not_fit_is_refused_before_it_starts():
 @pytest.mark.parametrize("kw, message", [
     ({"batch": 0}, "--batch must be at least 1, received 0"),
     ({"device": "nonsense"}, "--device nonsense"),
+    ({"max_memory": "600"}, "--max-memory 600: a size needs a unit"),
+    ({"max_memory": "lots"}, "--max-memory lots: cannot read it as a size"),
 ])
 def test_bad_check_options_are_named(kw, message):
     with pytest.raises(cnncalc.CnnCalcError, match=message):
