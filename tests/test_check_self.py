@@ -25,10 +25,12 @@ def _spoil(summary, field):
         row.rf = tuple((size + 2, jump, start) for size, jump, start in row.rf)
     elif field == "rf start":  # the right size in the wrong place
         row.rf = tuple((size, jump, start + 1) for size, jump, start in row.rf)
+    elif field == "rf size":  # two pixels wider, from the same first pixel
+        row.rf = tuple((size + 2, jump, start + 1) for size, jump, start in row.rf)
     return row.name
 
 
-FIELDS = ["output", "weights", "non_trainable", "macs", "rf", "rf start"]
+FIELDS = ["output", "weights", "non_trainable", "macs", "rf", "rf start", "rf size"]
 
 
 @pytest.mark.parametrize("field", FIELDS)
@@ -41,6 +43,10 @@ def test_a_wrong_row_is_caught(field):
     if field == "rf":
         assert result.rf[0] == name and result.rf[1] != result.rf[2]
         assert str(result).rstrip().endswith("(MISMATCH)")
+    elif field == "rf size":
+        assert result.rf[1:] == ((10, 10), (8, 8)) and result.rf_from == ((2, 2), (2, 2))
+        assert str(result).rstrip().endswith("calculated 10x10, measured by gradient 8x8 "
+                                             "(MISMATCH)")
     elif field == "rf start":  # the centre unit of 3x3: its 8x8 field from (2, 2), not (3, 3)
         assert result.rf[1] == result.rf[2] and result.rf_from == ((3, 3), (2, 2))
         assert str(result).rstrip().endswith("it starts at input pixel (3, 3) by the calculation, "
@@ -94,6 +100,10 @@ def test_a_run_that_would_not_fit_is_refused_before_it_starts():
                        r"\(600\.0 MiB\)"):
         cnncalc.check(s, batch=2, max_memory="600MiB")
     assert cnncalc.check(s, device="meta", batch=2, max_memory="700MiB").estimate == 675_531_744
+    # exactly enough is enough; one byte less is not
+    assert cnncalc.check(s, device="meta", batch=2, max_memory="675531744B").ok
+    with pytest.raises(cnncalc.CnnCalcError, match=r"--max-memory \(644\.2 MiB\)"):
+        cnncalc.check(s, device="meta", batch=2, max_memory="675531743B")
 
 
 @pytest.mark.parametrize("kw, message", [
@@ -156,7 +166,9 @@ def test_a_layer_pytorch_never_ran_and_a_measured_peak_read_as_such():
     result.layers[0].torch_shape = None
     result.peak, result.estimate = 3 * 2**20, 4 * 2**20
     text = str(result)
-    assert "(not run)" in text and "; 1 MISMATCH; " in text
+    assert text.splitlines()[3].split() == ["1", "conv_1", "10x10x8", "(not", "run)", "216",
+                                            "216", "21,600", "21,600", "MISMATCH"]
+    assert "; 1 MISMATCH; " in text
     assert text.rstrip().endswith("peak memory: measured 3.0 MiB (torch.cuda.max_memory_allocated), "
                          "estimated at most 4.0 MiB")
 
