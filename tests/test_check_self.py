@@ -134,6 +134,8 @@ def test_the_check_table_reads_as_worked_out_by_hand():
     result = cnncalc.check(SPEC)
     text = str(result).splitlines()
     assert "MISMATCH" not in str(result) and "(not run)" not in str(result)
+    from cnncalc.backends.check import check as backend_check  # its defaults: cpu, batch 1
+    assert str(backend_check(cnncalc.summarize(SPEC))).splitlines()[0] == text[0]
     assert text[0] == "network: PyTorch forward pass on cpu, batch 1, input 12x12x3"
     assert text[1] == ("#  name         calc output  torch output  calc params  torch params  "
                        "calc MACs  torch MACs  match")
