@@ -112,7 +112,8 @@ ALIASED = ["input 8x8x4 | conv 1x1x4 name=a | add a | add a",
            "input 8x8x4 | conv 1x1x4 name=a | relu | add a | multiply a",
            "input 8x8x4 | conv 1x1x4 | add { branch { relu } branch { conv 1x1x4 } }",
            "input 8x8x4 | conv 1x1x4 | concat { branch { } branch { relu } branch { sigmoid } }",
-           "input 8x8x4 | conv 1x1x4 | add { branch { } branch { relu } } | add { branch { } branch { } }",
+           "input 8x8x4 | conv 1x1x4 | add { branch { } branch { relu } } "
+           "| add { branch { } branch { } }",
            "input 8x8x4 | conv 1x1x4 name=a | multiply { branch { relu } branch { add a } }",
            "input 8x8x4 | conv 1x1x4 | output { relu } | add { branch { relu } branch { } }",
            "input 16 | relu | dense 3", "input 16x2 | relu | add { branch { sigmoid } branch { } }"]
@@ -171,7 +172,8 @@ def test_working_in_place_changes_no_value(name):
     # a squeeze-and-excitation gate by reference: a vector of 4 scales each channel of a
     ("globalavgpool | dense 4 sigmoid name=g | multiply a",
      lambda a, f: a * f("g", a.mean((1, 2)))[:, None, None, :]),
-    ("globalavgpool | dense 4 name=g | add a", lambda a, f: a + f("g", a.mean((1, 2)))[:, None, None, :]),
+    ("globalavgpool | dense 4 name=g | add a",
+     lambda a, f: a + f("g", a.mean((1, 2)))[:, None, None, :]),
 ])
 def test_reused_tensors_by_hand(text, by_hand):
     # what the graph computes from the convolution's output a, written out in torch: an
@@ -202,7 +204,7 @@ def test_in_place_where_torchvision_works_in_place():
     s = summarize("input 8x8x4 | conv 3x3x4 same | relu | conv 3x3x4 same | batchnorm | relu "
                   "| conv 3x3x4 same | add relu_1 | relu")
     net = to_torch(s)
-    assert all(net.layers[name].inplace is True for name in ("relu_1", "relu_2", "relu_3", "add_1"))
+    assert all(net.layers[n].inplace is True for n in ("relu_1", "relu_2", "relu_3", "add_1"))
     # but not on a tensor read again: 'a' is added after the ReLU
     net = to_torch(summarize("input 8x8x4 | conv 3x3x4 same name=a | relu | add a"))
     assert net.layers["relu_1"].inplace is False
