@@ -210,6 +210,9 @@ def test_in_place_where_torchvision_works_in_place():
     assert net.layers["relu_1"].inplace is False
     plain = to_torch(s, inplace=False)
     assert not any(getattr(m, "inplace", False) for m in plain.modules())
+    # an activation fused into its layer works on that layer's own output: in place
+    fused = to_torch(summarize("input 8x8x3 | conv 3x3x4 relu | flatten | dense 2 relu"))
+    assert fused.layers["conv_1"].act.inplace is True and fused.layers["dense_1"].act.inplace
 
 
 def test_an_error_inside_the_model_reaches_the_caller():
