@@ -463,3 +463,32 @@ def test_open_sizes_need_numbers_unless_asked_for():
 ])
 def test_upsampled_fields_are_centred_by_the_half_pixel_rule(text, field):
     assert cnncalc.summarize(text).rows[-1].field == (field,) * 2
+
+
+def test_dense_on_a_1d_map_works_per_position():
+    # Keras' Dense on the last axis: 10 positions x 4 x 3 = 120 MACs, each output sees its own
+    # position only (field 1); a vector has no positions to speak of
+    s = cnncalc.summarize("input 10x4 | dense 3", explain=True)
+    row = s.rows[0]
+    assert row.output == (10, 3) and row.macs == 120 and row.field == ((1, 1, 0),)
+    assert "applied to the last axis of 10x4 at each of 10 positions, as Keras does" in row.explain
+    flat = cnncalc.summarize("input 12 | dense 3", explain=True).rows[0]
+    assert flat.field is None and not any("positions" in line for line in flat.explain)
+
+
+def test_layerscale_by_hand():
+    # one scale per channel (8 weights), one multiplication per value: 4 x 3 x 8 = 96
+    row = cnncalc.summarize("input 4x3x8 | layerscale", explain=True).rows[0]
+    assert (row.weights, row.ops) == (8, 96)
+    assert "weights: one scale per channel = 8" in row.explain
+
+
+def test_output_of_a_saved_layer_passes_the_current_tensor_on():
+    # a: 8 - 2 = 6; conv_1: 6 - 2 = 4; 'output a' collects a (6x6x4) and the 1x1 goes on
+    # from conv_1's 4x4x2
+    s = cnncalc.summarize("input 8x8x3 | conv 3x3x4 name=a | conv 3x3x2 | output a | conv 1x1x5")
+    assert [r.output for r in s.rows] == [(6, 6, 4), (4, 4, 2), (4, 4, 2), (4, 4, 5)]
+    assert s.outputs == [("a", (6, 6, 4)), ("conv_2", (4, 4, 5))]
+    with pytest.raises(cnncalc.SpecDesignError, match="output takes a layer's name or a block, "
+                                                     "not both"):
+        cnncalc.parse("input 8x8x3 | conv 3x3x4 name=a | output a { conv 1x1x2 }")
