@@ -474,6 +474,10 @@ def test_dense_on_a_1d_map_works_per_position():
     assert "applied to the last axis of 10x4 at each of 10 positions, as Keras does" in row.explain
     flat = cnncalc.summarize("input 12 | dense 3", explain=True).rows[0]
     assert flat.field is None and not any("positions" in line for line in flat.explain)
+    # besides the MACs: one addition per output for the bias, one comparison for a ReLU
+    ops = [cnncalc.summarize(f"input 12 | dense 3 {o}").rows[0].ops
+           for o in ("", "relu", "nobias", "nobias relu")]
+    assert ops == [3, 6, 0, 3]
 
 
 def test_layerscale_by_hand():
