@@ -228,7 +228,8 @@ def test_droppath_in_training_drops_whole_examples(spec):
     # at p = 0.25: about 1,000 dropped (a binomial's standard deviation is 27)
     s = cnncalc.summarize(spec)
     net = cnncalc.to_torch(s).train()
-    x = torch.rand(4000, *reversed(s.input[:-1]), s.input[-1]) + 1
+    from cnncalc.backends.data import picture_shape
+    x = torch.rand(4000, *picture_shape(s.input)) + 1
     torch.manual_seed(0)
     y = net(x)
     flat_x, flat_y = x.reshape(4000, -1), y.reshape(4000, -1)

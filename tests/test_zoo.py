@@ -134,8 +134,8 @@ def test_working_in_place_changes_no_value(name):
     s = analyse(net)
     fast, plain = to_torch(s).eval(), to_torch(s, inplace=False).eval()
     plain.load_state_dict(fast.state_dict())
-    shape = (2, *reversed(s.input[:-1]), s.input[-1])
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    from cnncalc.backends.data import picture_shape
+    x = torch.randn((2, *picture_shape(s.input)), generator=torch.Generator().manual_seed(0))
     before = x.clone()
     with torch.no_grad():
         got, want = fast(x), plain(x)
@@ -179,13 +179,13 @@ def test_reused_tensors_by_hand(text, by_hand):
     # what the graph computes from the convolution's output a, written out in torch: an
     # in-place layer must not change a tensor that is read again
     import torch
+    from cnncalc.backends.modules import from_keras, to_keras
     s = summarize("input 8x8x4 | conv 1x1x4 name=a | " + text)
     net = to_torch(s).eval()
 
-    def layer(name, t):  # one of the spec's layers on a channels-last tensor (or a vector)
-        if t.dim() == 2:
-            return net.layers[name](t)
-        return net.layers[name](t.permute(0, 3, 2, 1)).permute(0, 3, 2, 1)
+    def layer(name, t):  # one of the spec's layers on a picture-order tensor (or a vector)
+        rank = t.dim() - 2
+        return to_keras(net.layers[name](from_keras(t, rank)), rank)
 
     x = torch.randn(1, 8, 8, 4, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
