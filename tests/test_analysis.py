@@ -201,7 +201,7 @@ FIELD_KINDS = [
     "maxpool 3 stride 2", "avgpool 2", "maxpool 3 stride 2 pad 1", "maxpool 2 same",
     "avgpool 3 stride 2 same", "maxpool 3 stride 2 ceil", "zeropad 2x0x1x3", "crop 3x0x1x2",
     "reflectpad 1x2", "pixelunshuffle 2", "shuffle 2", "batchnorm",
-    "groupnorm 2", "instancenorm affine", "prelu", "dropout 0.5", "droppath 0.2",
+    "groupnorm 2", "instancenorm affine", "layernorm", "prelu", "dropout 0.5", "droppath 0.2",
     "layerscale", "relu6", "add { branch { conv 3x3x4 same } branch { conv 1x1x4 } }",
     "concat { branch { maxpool 3 stride 1 same } branch { conv 5x5x4 same } }",
     "conv 3x3x4 name=a | conv 3x3x4 | conv 3x3x4 | concat a crop",

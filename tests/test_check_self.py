@@ -3,10 +3,13 @@ field (output shape, trainable parameters, buffers, MACs, receptive field) makes
 report that layer as a mismatch and the command exit 1."""
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 import cnncalc
 from cnncalc.cli import main
+
+F = torch.nn.functional
 
 SPEC = "input 12x12x3 | conv 3x3x8 nobias | batchnorm | relu | maxpool 2 | conv 3x3x4"
 
@@ -207,3 +210,14 @@ def test_cuda_is_checked_where_there_is_one_and_refused_where_there_is_none():
     else:
         with pytest.raises(cnncalc.CnnCalcError, match="no CUDA device is available here"):
             cnncalc.check(SPEC, device="cuda")
+
+
+def test_a_unit_no_input_reaches_has_no_field_to_measure():
+    # a layernorm over one channel outputs its offset whatever comes in (PyTorch: no
+    # gradient at all), so the gradient cannot show a field: check says nothing of it
+    x = torch.rand(1, 1, 5, 5, requires_grad=True)
+    (g,) = torch.autograd.grad(F.layer_norm(x.permute(0, 2, 3, 1), (1,)).sum(), x)
+    assert not g.any()
+    out = CliRunner().invoke(main, ["check", "-e", "input 7x7x1 | conv 3x3x1 | layernorm"])
+    assert out.exit_code == 0, out.output
+    assert "2 of 2 layers match" in out.output and "receptive field" not in out.output

@@ -238,3 +238,122 @@ def test_droppath_in_training_drops_whole_examples(spec):
     assert bool((dropped | kept).all())
     assert 850 < int(dropped.sum()) < 1150
     assert torch.equal(net.eval()(x), x)
+
+
+# --- normalisations and PReLU on every rank: PyTorch builds what the calculator counts, and
+# the values are PyTorch's functions' (the mutation runs found 1-D maps never run) ----------
+
+NORMS = ["layernorm", "groupnorm 2", "instancenorm", "instancenorm affine", "batchnorm",
+         "prelu"]
+
+
+@pytest.mark.parametrize("shape", ["7x8", "7x6x8", "6x7x6x8"])
+@pytest.mark.parametrize("kind", NORMS)
+def test_normalisations_on_every_rank_are_what_pytorch_builds(kind, shape):
+    # check compares parameters and buffers with the module PyTorch built, and measures the
+    # field by gradient: one pixel for a layernorm (over the channels at each position),
+    # the whole map for a group or instance norm (no field is reported: it is "all")
+    s = cnncalc.summarize(f"input {shape} | conv 3x8 | {kind} | conv 3x8".replace(
+        "3x8", "x".join(["3"] * (shape.count("x")) + ["8"])))
+    result = cnncalc.check(s, device="cpu")
+    assert result.ok, [(c.row.name, c.torch_params, c.row.trainable) for c in result.layers]
+    whole = kind.startswith(("groupnorm", "instancenorm"))
+    assert (s.rows[1].rf is None) == whole
+    if not whole:  # conv, the kind, conv: a 3-wide window twice, 5 pixels on every axis
+        assert result.rf[1] == result.rf[2] == (5,) * shape.count("x")
+
+
+def _channels_first(y, rank):
+    return y.permute(0, rank + 1, *range(1, rank + 1))
+
+
+@pytest.mark.parametrize("kind, fn", [
+    ("instancenorm", lambda x: F.instance_norm(x, eps=1e-5)),
+    ("instancenorm affine eps 0.1", lambda x: F.instance_norm(x, eps=0.1)),  # γ 1, β 0 at first
+    ("groupnorm 2", lambda x: F.group_norm(x, 2, eps=1e-3)),
+    ("layernorm eps 0.5", lambda x: F.layer_norm(x.transpose(1, 2), (8,), eps=0.5).transpose(1, 2)),
+    ("batchnorm", lambda x: F.batch_norm(x, torch.zeros(8), torch.ones(8), eps=1e-3)),
+    ("prelu", lambda x: F.prelu(x, torch.full((8,), 0.25))),
+])
+def test_normalisations_on_a_1d_map_compute_pytorchs_functions(kind, fn):
+    # on (N, C, L): InstanceNorm2d would read such a tensor as one unbatched picture
+    x = torch.randn(3, 8, 11, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        got = cnncalc.to_torch(f"input 11x8 | {kind}").eval()(x.transpose(1, 2)).transpose(1, 2)
+    torch.testing.assert_close(got, fn(x), rtol=1e-5, atol=1e-5)
+
+
+def test_prelu_starts_as_pytorchs():
+    # a fresh PReLU's slopes are PyTorch's default, 0.25 (Keras starts at 0; the backend is
+    # PyTorch's), one per channel
+    net = cnncalc.to_torch("input 5x4x6 | prelu")
+    assert torch.equal(next(net.parameters()).detach(), nn.PReLU(6).weight.detach())
+
+
+def test_instancenorm_on_a_vector_is_refused_as_pytorch_refuses_it():
+    # F.instance_norm on (N, C): "Expected more than 1 spatial element"
+    with pytest.raises(ValueError, match="more than 1 spatial element"):
+        F.instance_norm(torch.zeros(4, 8))
+    with pytest.raises(cnncalc.SpecDesignError, match="instancenorm needs a feature map"):
+        cnncalc.summarize("input 8 | instancenorm affine")
+
+
+@pytest.mark.parametrize("kind, ops", [
+    # README, 'Conventions': two operations per value for a normalisation (scale and shift),
+    # one for an activation, PReLU's too; 7 x 5 x 8 = 280 values
+    ("layernorm", 560), ("groupnorm 4", 560), ("instancenorm", 560),
+    ("instancenorm affine", 560), ("batchnorm", 560), ("prelu", 280), ("relu", 280),
+    ("leakyrelu slope 0.1", 280), ("linear", 0),
+])
+def test_element_wise_operations_by_hand(kind, ops):
+    row = cnncalc.summarize(f"input 7x5x8 | {kind}").rows[0]
+    assert (row.ops, row.flops, row.macs) == (ops, ops, 0)
+
+
+@pytest.mark.parametrize("kind, weights, said", [
+    # 8 channels: a scale and an offset each
+    ("instancenorm", 0, "no parameters"), ("instancenorm affine", 8, "scale and offset, 16"),
+    ("layernorm", 8, "scale and offset, 16"), ("groupnorm 2", 8, "scale and offset, 16"),
+])
+def test_normalisation_parameters_by_hand(kind, weights, said):
+    s = cnncalc.summarize(f"input 3x3x8 | {kind}", explain=True)
+    row = s.rows[0]
+    assert (row.weights, row.biases, row.params) == (weights, weights, 2 * weights)
+    assert said in row.explain[0]
+    from click.testing import CliRunner
+    from cnncalc.cli import main
+    out = CliRunner().invoke(main, ["summary", "-e", f"input 3x3x8 | {kind}", "--format", "csv",
+                                    "--columns", "weights,biases,params"]).output
+    import csv
+    cells = list(csv.DictReader(out.splitlines()))[-1]
+    assert (cells["weights"], cells["biases"], cells["params"]) == (
+        str(weights), str(weights), str(2 * weights))  # whole numbers, no "8.0"
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("leakyrelu slope 0.1", "leakyrelu slope 0.1"), ("leakyrelu", "leakyrelu"),
+    ("leakyrelu slope 0.2", "leakyrelu"), ("relu", "relu"),
+])
+def test_leakyrelu_shows_its_slope_unless_it_is_keras_default(text, shown):
+    assert cnncalc.summarize(f"input 4 | {text}").rows[0].layer.describe() == shown
+
+
+# --- adaptive pooling's windows, as PyTorch takes them -------------------------------------
+
+@pytest.mark.parametrize("n, o", [(5, 3), (10, 4), (7, 7), (3, 5), (10, 3), (13, 4), (2, 1)])
+def test_adaptive_pool_windows_are_pytorchs(n, o):
+    # the inputs each output depends on, by gradient through F.adaptive_avg_pool1d: their
+    # count summed over the outputs is the layer's operations per channel, the widest is the
+    # receptive field
+    x = torch.rand(1, 1, n, requires_grad=True)
+    widths = []
+    for i in range(o):
+        (g,) = torch.autograd.grad(F.adaptive_avg_pool1d(x, o)[0, 0, i], x)
+        seen = g[0, 0].nonzero().flatten()
+        widths.append(int(seen.max() - seen.min()) + 1)
+        assert len(seen) == widths[-1]  # a window: no holes
+    row = cnncalc.summarize(f"input {n}x3 | adaptiveavgpool {o}").rows[0]
+    assert row.ops == 3 * sum(widths)
+    assert row.rf[0][0] == max(widths)
+    wide = cnncalc.summarize(f"input {n}x{n}x2 | adaptivemaxpool {o}x1").rows[0]
+    assert wide.ops == 2 * sum(widths) * n

@@ -254,6 +254,8 @@ def _torch_refuses(layer, shape):
 
 def _torch_layer(layer, c, rank):
     kind = layer.kind
+    if kind == "instancenorm":  # on a vector: "Expected more than 1 spatial element"
+        return F.instance_norm
     if kind == "shuffle":
         return nn.ChannelShuffle(layer.groups)
     if kind == "reflectpad":

@@ -173,9 +173,16 @@ def measure_rf(summary, net, dev):
         for m in pools:
             m.is_max, m.fn = False, m.avg_fn
         net.double()
-        with torch.no_grad():  # averaging weights: positive, and no activation saturates
+        # weights about an average's (positive: no activation saturates, no paths cancel),
+        # unequal: equal ones give equal channels, which a layernorm turns to constants
+        g = torch.Generator().manual_seed(0)
+        with torch.no_grad():
             for name, p in net.named_parameters():
-                p.fill_(1.0 / p[0].numel() if p.dim() > 1 else float(not name.endswith("bias")))
+                if p.dim() > 1:
+                    p.copy_((torch.rand(p.shape, generator=g, dtype=torch.float64) + 0.5)
+                            / p[0].numel())
+                else:
+                    p.fill_(float(not name.endswith("bias")))
         out = {}
         hook = net.layers[row.name].register_forward_hook(lambda m, a, o: out.setdefault("y", o))
         from .data import picture_shape
@@ -184,15 +191,18 @@ def measure_rf(summary, net, dev):
         net(x)
         hook.remove()
         # every channel of the centre unit: after a channel split, channels of one path see
-        # less than another's; the calculator reports the largest, their union
-        out["y"][(0, slice(None), *centre)].sum().backward()
+        # less than another's; the calculator reports the largest, their union. Weighted
+        # unequally: the plain sum of a layernorm's channels is constant, without gradient
+        unit = out["y"][(0, slice(None), *centre)]
+        (unit * torch.linspace(1, 2, len(unit), device=dev, dtype=unit.dtype)).sum().backward()
         grad = x.grad[0]
         grad = grad.transpose(-3, -2) if grad.dim() >= 3 else grad  # back to the spec's order
         support = grad.abs().sum(-1).nonzero()
-        measured = [int(support[:, i].max() - support[:, i].min()) + 1 if len(support) else 0
+        if not len(support):
+            return None  # nothing reaches the unit (a constant output): nothing to measure
+        measured = [int(support[:, i].max() - support[:, i].min()) + 1
                     for i in range(len(centre))]
-        seen_first = [int(support[:, i].min()) if len(support) else None
-                      for i in range(len(centre))]
+        seen_first = [int(support[:, i].min()) for i in range(len(centre))]
     finally:
         for m in pools:
             m.is_max, m.fn = True, m.max_fn

@@ -128,6 +128,12 @@ class InstanceNorm(_Normal):
     def counts(self, c):
         return 2 * c if self.affine else 0
 
+    def check(self, x):
+        if len(x) == 1:  # PyTorch would read (N, C) as one unbatched example of length C
+            raise RuleError(f"instancenorm needs a feature map: on a flat vector of {x[0]:,} "
+                            "values each channel has one value per example, nothing to "
+                            "normalise over")
+
     def module(self, row):
         from torch import nn
         rank = max(len(row.input) - 1, 1)
