@@ -46,6 +46,11 @@ DESIGN = [
      "branch 1 gives 6x6x6 but branch 2 gives 8x8x6"),
     ("input 8x8x6\nconcat { branch { conv 3x3x6 } branch { } }", 1, "concat_1",
      "branch 1 gives 6x6x6 but branch 2 gives 8x8x6"),
+    # after a global pool the sizes are read per axis of the input's rank, so the error is
+    # the vector, not "expected one number or 1"
+    ("input 8x8x3\nglobalavgpool\nmaxpool 2x2", 2, "maxpool_1",
+     "needs a 2-D feature map, received a flat vector of 3 values"),
+    ("input 8x8x3\nglobalmaxpool\nupsample 2x3", 2, "upsample_1", "received a flat vector of 3"),
     ("input 8x8x6 name=x\nconv 3x3x6 name=a\nconv 3x3x6\nadd a", 3, "add_1",
      "the current tensor gives 4x4x6 but 'a' gives 6x6x6"),
 ]

@@ -357,3 +357,39 @@ def test_adaptive_pool_windows_are_pytorchs(n, o):
     assert row.rf[0][0] == max(widths)
     wide = cnncalc.summarize(f"input {n}x{n}x2 | adaptivemaxpool {o}x1").rows[0]
     assert wide.ops == 2 * sum(widths) * n
+
+
+def test_adaptive_pool_field_by_gradient():
+    # 12 into 4: windows [0, 3), [3, 6), ...: 3 wide, jump 3; a 3-wide convolution after it
+    # sees 3 + 2 x 3 = 9 pixels, its first unit 0..8, centred on 4. PyTorch's gradient:
+    x = torch.rand(1, 1, 12, requires_grad=True)
+    y = F.conv1d(F.adaptive_avg_pool1d(x, 4), torch.ones(1, 1, 3))
+    (g,) = torch.autograd.grad(y[0, 0, 0], x)
+    seen = g[0, 0].nonzero().flatten().tolist()
+    assert seen == list(range(9))
+    text = "input 12x3 | adaptiveavgpool 4 | conv 3x3"
+    assert cnncalc.summarize(text).rows[1].field == ((9, 3, 4),)
+    # uneven windows: the note says what the field means; even ones need no note
+    assert cnncalc.summarize(text).rows[0].note is None
+    assert cnncalc.summarize("input 5x3 | adaptiveavgpool 3").rows[0].note == (
+        "windows of unequal width: the receptive field is the widest's, the jump the mean")
+
+
+@pytest.mark.parametrize("size, line", [
+    ("12x3", "length: 4 windows over 12: each 3 wide, stride 3"),
+    # 5 into 4: windows [0, 2), [1, 3), [2, 4), [3, 5): 2 wide each, yet not a stride
+    ("5x3", "length: 4 windows over 5: window i covers floor(i x 5 / 4) to "
+            "ceil((i + 1) x 5 / 4), 2 to 2 wide"),
+])
+def test_adaptive_pool_explains_its_windows(size, line):
+    assert cnncalc.summarize(f"input {size} | adaptiveavgpool 4", explain=True).rows[0].explain \
+        == [line]
+
+
+@pytest.mark.parametrize("text", ["input 10x?x3 | adaptiveavgpool 4",
+                                  "input ?x10x3 | adaptivemaxpool 4", "input ?x?x3 | adaptiveavgpool 4"])
+def test_adaptive_pool_on_open_sizes(text):
+    # the output size is the layer's whatever the input; its windows are not known
+    from cnncalc.api import analyse, parse
+    row = analyse(parse(text), open_sizes=True).rows[0]
+    assert (row.output, row.note) == ((4, 4, 3), "window sizes depend on the open input size")
