@@ -491,3 +491,20 @@ def test_output_of_a_saved_layer_passes_the_current_tensor_on():
     with pytest.raises(cnncalc.SpecDesignError, match="output takes a layer's name or a block, "
                                                      "not both"):
         cnncalc.parse("input 8x8x3 | conv 3x3x4 name=a | output a { conv 1x1x2 }")
+
+
+@pytest.mark.parametrize("kind", ["globalavgpool", "globalmaxpool"])
+def test_a_global_pool_explains_one_value_per_channel(kind):
+    # 7 wide, 5 high, 16 channels: 16 values, each over the 35 of its channel
+    row = cnncalc.summarize(f"input 7x5x16 | {kind}", explain=True).rows[0]
+    assert row.explain == ["one value per channel: 7x5x16 -> 16"]
+    assert (row.output, row.ops) == ((16,), 7 * 5 * 16)
+
+
+@pytest.mark.parametrize("spec, seen", [
+    # its one output per channel reads every pixel: 7 by 5 input pixels centred on pixel
+    # (3, 2); after a 3x3 convolution on 9 by 7, all 9 by 7, centred on (4, 3)
+    ("input 7x5x16", [(7, 3), (5, 2)]), ("input 9x7x16 | conv 3x3x16", [(9, 4), (7, 3)])])
+def test_a_global_pool_sees_its_whole_input(spec, seen):
+    row = cnncalc.summarize(f"{spec} | globalavgpool").rows[-1]
+    assert [(size, start) for size, _, start in row.field] == seen

@@ -89,6 +89,16 @@ def test_footer_counts_below_a_thousand_keep_their_space():
     assert "compute: 576 MACs," in res.output
 
 
+def test_an_input_override_keeps_the_file_for_errors(tmp_path):
+    # the error of a layer the new input breaks points at its line of the user's file
+    spec = tmp_path / "net.cnn"
+    spec.write_text("input 32x32x3\nconv 5x5x8\n")
+    res = run("summary", str(spec), "--input", "4x4x3")
+    assert res.exit_code == 2
+    assert f"{spec}:2:1: layer 1 'conv_1': the window 5 is larger than the width 4" in res.output
+    assert "    conv 5x5x8\n    ^" in res.output
+
+
 def test_input_override():
     res = run("summary", VGG, "--input", "32x32x3", "--format", "json")
     data = json.loads(res.output)
