@@ -123,3 +123,28 @@ def test_import_torch_cli(tmp_path):
     assert res.exit_code == 2 and "sin" in res.output
     res = CliRunner().invoke(main, ["import", "torch", f"{path}:nothing", "--input", "16x16x3"])
     assert res.exit_code == 2 and "no callable 'nothing'" in res.output
+
+
+# every activation torch names without arguments, as a module and as a function (torch's
+# names, written here from its documentation), imports to the word that computes the same
+ACTIVATIONS = [("ReLU", "relu"), ("ReLU6", "relu6"), ("SiLU", "silu"), ("GELU", "gelu"),
+               ("Hardswish", "hardswish"), ("Hardsigmoid", "hardsigmoid"),
+               ("Sigmoid", "sigmoid"), ("Tanh", "tanh"), ("ELU", "elu"), ("SELU", "selu"),
+               ("Mish", "mish")]
+
+
+@pytest.mark.parametrize("cls, word", ACTIVATIONS)
+def test_every_torch_activation_imports(cls, word):
+    F = torch.nn.functional
+    fn = getattr(F, cls.lower(), None) or getattr(torch, cls.lower())
+
+    class Functional(torch.nn.Module):
+        def forward(self, x):
+            return fn(x)
+
+    x = torch.randn(2, 3, 4, 5) * 4
+    for module in (getattr(torch.nn, cls)(), Functional()):
+        imported = from_torch(module, "5x4x3")
+        assert [r.layer.describe() for r in imported.summary.rows] == [word]
+        got = cnncalc.to_torch(imported.summary).eval()(x.permute(0, 2, 3, 1))
+        torch.testing.assert_close(got.permute(0, 3, 1, 2), module(x))

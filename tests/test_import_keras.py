@@ -141,3 +141,31 @@ def test_files_of_the_wrong_kind(tmp_path, content, message):
         path.write_bytes(content)
     res = CliRunner().invoke(main, ["import", "keras", str(path)])
     assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
+
+
+# every activation name Keras 3 has for one cnncalc computes (its keras.activations,
+# 'swish' and 'hard_silu' its own synonyms), on a convolution and as a layer of its own;
+# the values of cnncalc's module against Keras' on the same weights
+@pytest.mark.parametrize("name, word", [
+    ("relu", "relu"), ("sigmoid", "sigmoid"), ("tanh", "tanh"), ("softmax", "softmax"),
+    ("gelu", "gelu"), ("silu", "silu"), ("swish", "silu"), ("relu6", "relu6"),
+    ("hard_swish", "hardswish"), ("hard_silu", "hardswish"), ("hard_sigmoid", "hardsigmoid"),
+    ("elu", "elu"), ("selu", "selu"), ("mish", "mish"), ("leaky_relu", "leakyrelu")])
+def test_every_keras_activation_imports(tmp_path, name, word):
+    import numpy as np
+    import torch
+    model = keras.Sequential([keras.Input((4, 5, 3)), layers.Conv2D(2, 3, activation=name),
+                              layers.Activation(name)])
+    (tmp_path / "m.json").write_text(model.to_json())
+    imported = cnncalc.from_keras(tmp_path / "m.json")
+    assert [r.layer.describe() for r in imported.summary.rows] == \
+        [f"conv 3x3x2 {word}", word]
+    net = cnncalc.to_torch(imported.summary).eval()
+    kernel, bias = model.layers[0].get_weights()
+    conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor(kernel).permute(3, 2, 1, 0))  # (F, C, width, height)
+        conv.bias.copy_(torch.tensor(bias))
+    x = np.random.default_rng(0).normal(size=(2, 4, 5, 3)).astype("float32") * 3
+    got = net(torch.tensor(x)).detach().numpy()  # the module takes Keras' arrays
+    np.testing.assert_allclose(got, np.asarray(model(x)), rtol=1e-4, atol=1e-5)

@@ -92,11 +92,48 @@ def test_unsupported_operators_and_open_sizes(tmp_path):
     res = run(main, ["import", "onnx", str(path), "--input", "8x8x3"])
     assert res.exit_code == 2 and "wave: operator Sin" in res.output
     res = run(main, ["import", "onnx", str(path), "--input", "8x8x3", "--partial"])
-    assert res.exit_code == 0 and "conv 3x3x4 nobias\n# import stopped at node wave" in res.stdout
+    assert res.exit_code == 0 and "conv 3x3x4 nobias name=conv\n# import stopped at node wave" in res.stdout
     _tiny_onnx(path, "Relu")
     res = run(main, ["import", "onnx", str(path), "--input", "8x8x3"])
-    assert res.exit_code == 0 and "conv 3x3x4 nobias" in res.stdout
+    assert res.exit_code == 0 and "conv 3x3x4 nobias name=conv" in res.stdout
     bad = tmp_path / "bad.onnx"
     bad.write_text("not a model")
     res = run(main, ["import", "onnx", str(bad)])
     assert res.exit_code == 2 and "not an ONNX file" in res.output
+
+
+# every ONNX operator without attributes that computes one of cnncalc's activations (the
+# operator names of the ONNX specification), after a convolution: cnncalc's module on the
+# imported weights computes what ONNX Runtime computes on the file
+@pytest.mark.parametrize("op, word", [
+    ("Relu", "relu"), ("Sigmoid", "sigmoid"), ("Tanh", "tanh"), ("HardSwish", "hardswish"),
+    ("Elu", "elu"), ("Selu", "selu"), ("Mish", "mish")])
+def test_every_onnx_activation_imports(tmp_path, op, word):
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(0)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3],
+                           rng.normal(size=108).astype(np.float32).tolist())
+    # nodes named as a hand-made file names them (no exporter's scopes), one not at all: the
+    # weights are placed by the node's name, or its output's
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="" if op == "Relu" else "conv"),
+             helper.make_node(op, ["c"], ["y"], name="act")]
+    graph = helper.make_graph(nodes, "acts", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 3, 6, 7])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, None)], [w])
+    path = tmp_path / "acts.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    weights = tmp_path / "w.safetensors"
+    imported = from_onnx(path, weights_out=str(weights))
+    assert " ".join(r.layer.describe() for r in imported.summary.rows) == \
+        f"conv 3x3x4 nobias {word}"  # the activation a layer of its own, or fused
+    assert imported.summary.rows[0].name == ("c" if op == "Relu" else "conv")
+    x = rng.normal(size=(1, 3, 6, 7)).astype(np.float32)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0]
+    from cnncalc.backends.weights import apply, load_file
+    net = cnncalc.to_torch(imported.summary).eval()
+    apply(net, load_file(str(weights)))
+    got = net(torch.tensor(x).permute(0, 2, 3, 1)).detach().permute(0, 3, 1, 2).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

@@ -11,15 +11,12 @@ from pathlib import Path
 
 from .. import fmt
 from ..errors import CnnCalcError
+from ..layers.activations import named
 from ..layers.base import picture
 from .graph import Imported, Op, Unsupported, emit, network_name
 
-# Keras' activation names, as cnncalc's words
-ACTIVATIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "softmax": "softmax",
-               "gelu": "gelu", "silu": "silu", "swish": "silu", "relu6": "relu6",
-               "hard_swish": "hardswish", "hard_silu": "hardswish",
-               "hard_sigmoid": "hardsigmoid", "elu": "elu", "selu": "selu", "mish": "mish",
-               "leaky_relu": "leakyrelu", "linear": None}
+# Keras' activation names, as cnncalc's words: the table's, and Keras' own synonyms
+ACTIVATIONS = {**named("keras"), "swish": "silu", "hard_silu": "hardswish", "linear": None}
 
 
 def read_config(path) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..errors import CnnCalcError
 from ..layers import takes_activation
+from ..layers.activations import named
 from .graph import Imported, Op, Unsupported, emit, fuse, network_name
 from .from_torch import Layout, _axes, _pad_text, _side_padding
 
@@ -56,6 +57,7 @@ class _Onnx:
         op = Op(node.output[0], text, [self.ids[i] for i in inputs], None,
                 f"node {node.name or node.output[0]} ({node.op_type})", **kw)
         op.meta["scope"] = _scope(node)
+        op.meta["node"] = node.name or node.output[0]
         parts = [p for p in node.name.split("/") if p][:-1]
         op.meta["where"] = "/".join(parts)
         if parts:  # the exporter numbers a module's repeated calls: 'act_1' is 'act' again
@@ -740,10 +742,9 @@ def _layernorm(imp, node):
 
 HANDLERS = {
     "Conv": _conv, "ConvTranspose": _conv_transpose, "Gemm": _gemm, "MatMul": _matmul,
-    "BatchNormalization": _batchnorm, "Relu": _simple("relu"), "Clip": _simple(_clip),
-    "Sigmoid": _simple("sigmoid"), "Tanh": _simple("tanh"), "HardSwish": _simple("hardswish"),
-    "HardSigmoid": _simple(_hardsigmoid), "LeakyRelu": _simple(_leaky), "Elu": _simple("elu"),
-    "Selu": _simple("selu"), "Mish": _simple("mish"), "Gelu": _simple(_gelu),
+    "BatchNormalization": _batchnorm, "Clip": _simple(_clip),
+    **{op: _simple(word) for op, word in named("onnx").items()},
+    "HardSigmoid": _simple(_hardsigmoid), "LeakyRelu": _simple(_leaky), "Gelu": _simple(_gelu),
     "Softmax": _simple(_softmax), "PRelu": _prelu,
     "MaxPool": _pool("maxpool"), "AveragePool": _pool("avgpool"),
     "GlobalAveragePool": _global("globalavgpool"), "GlobalMaxPool": _global("globalmaxpool"),
@@ -805,7 +806,7 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
         ops = ops[:next((i for i, op in enumerate(ops) if op.id == first), len(ops))]
         outputs = [ops[-1].id] if ops else []
     _fuse_activations(ops, outputs)
-    _names(ops)
+    _names(ops, imp.weights)
     ops, outputs = fuse(ops, outputs)
     text = emit(ops, outputs, "x".join(map(str, (*spatial, c))), network or _network(path, graph))
     if imp.problems:
@@ -823,8 +824,11 @@ def _network(path, graph) -> str:
                         ("main_graph", "torch_jit") else Path(path).stem)
 
 
-def _names(ops):
-    """Layer names from the exporter's scopes, where each scope holds one layer."""
+def _names(ops, weights):
+    """Layer names from the exporter's scopes, where each scope holds one layer; a layer
+    with weights and no scope (a file from another exporter) takes its node's name, which
+    places its weights in the file that 'weights_out' writes."""
+    import re
     count = {}
     for op in ops:
         s = op.meta.get("scope")
@@ -835,6 +839,9 @@ def _names(ops):
         s = op.meta.get("scope")
         if s and count.get(s) == 1 and op.kind not in ("take", "split"):
             op.name = s[len(common):] or None
+        if op.name is None and op.id in weights:
+            name = re.sub(r"[^\w.\-]", "_", op.meta["node"]).strip("_.-")
+            op.name = name if name[:1].isalpha() else f"node_{name}"
 
 
 def _fuse_activations(ops, outputs):
@@ -882,11 +889,12 @@ def _save_weights(summary, ops, weights, path):
     own = net.state_dict()
     by_name = {op.name: op for op in ops if op.name}
     by_id = {op.id: op for op in ops}
-    new = dict(own)
+    new, placed = dict(own), set()
     for row in summary.rows:
         op = by_name.get(row.name)
         if op is None or op.id not in weights:
             continue
+        placed.add(op.id)
         keys = sorted((k for k in own if k.startswith(f"{row.name}.") and "num_batches" not in k),
                       key=_order)
         for (role, value), key in zip(weights[op.id], keys):
@@ -900,6 +908,10 @@ def _save_weights(summary, ops, weights, path):
                 new[key] = picture_weight(t.reshape(picture_weight(own[key]).shape))
             else:
                 new[key] = t.reshape(own[key].shape)
+    lost = [by_id[i].source for i in weights if i in by_id and i not in placed]
+    if lost:  # never a file of fresh random weights under the model's name
+        raise CnnCalcError(f"cannot place the weights of {', '.join(lost[:3])} in the imported "
+                           "spec's layers; no weights file written")
     net.load_state_dict(new)
     save(net, path)
 

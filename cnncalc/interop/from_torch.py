@@ -9,6 +9,7 @@ from __future__ import annotations
 import operator
 
 from ..errors import CnnCalcError
+from ..layers.activations import named
 from .graph import Imported, Op, Unsupported, emit, fuse
 
 
@@ -500,10 +501,8 @@ MODULES = {
     **{f"ZeroPad{d}d": _pad_module("zeropad") for d in (1, 2, 3)},
     **{f"ConstantPad{d}d": _pad_module("zeropad") for d in (1, 2, 3)},
     **{f"ReflectionPad{d}d": _pad_module("reflectpad") for d in (1, 2, 3)},
-    "ReLU": _act("relu"), "ReLU6": _act("relu6"), "SiLU": _act("silu"), "GELU": _act("gelu"),
-    "Hardswish": _act("hardswish"), "Hardsigmoid": _act("hardsigmoid"),
-    "Sigmoid": _act("sigmoid"), "Tanh": _act("tanh"), "ELU": _act("elu"), "SELU": _act("selu"),
-    "Mish": _act("mish"), "LeakyReLU": _simple(_leaky), "Softmax": _simple(_softmax),
+    **{cls: _act(word) for cls, word in named("torch").items()},
+    "LeakyReLU": _simple(_leaky), "Softmax": _simple(_softmax),
     "PReLU": _simple(_prelu), "Identity": _identity, "Linear": _linear,
     "Flatten": _flatten_module, "Upsample": _simple(_upsample),
     "PixelShuffle": _simple(lambda imp, node, m: f"pixelshuffle {m.upscale_factor}"),
@@ -874,13 +873,21 @@ def _fdropout(imp, node):
     imp.layouts[node.name] = imp.layout_of(node.args[0])
 
 
+def _hardtanh(imp, node):
+    """F.hardtanh(x, 0, 6): what nn.ReLU6 calls (traced as a model of its own)."""
+    lo, hi = _arg(node, 1, "min_val", -1.0), _arg(node, 2, "max_val", 1.0)
+    if (lo, hi) != (0, 6):
+        imp.fail(node, f"hardtanh to [{lo:g}, {hi:g}] (cnncalc has relu6: [0, 6])")
+        return
+    _activation("relu6")(imp, node)
+
+
 def _alias_first(imp, node):
     imp.alias(node, node.args[0])
 
 
-_ACTS = {"relu": "relu", "relu6": "relu6", "silu": "silu", "gelu": "gelu",
-         "hardswish": "hardswish", "hardsigmoid": "hardsigmoid", "sigmoid": "sigmoid",
-         "tanh": "tanh", "elu": "elu", "selu": "selu", "mish": "mish",
+# torch's functions are its modules' names in lower case (F.relu6, torch.sigmoid, ...)
+_ACTS = {**{cls.lower(): word for cls, word in named("torch").items()},
          "leaky_relu": "leakyrelu", "softmax": "softmax"}
 FUNCTIONS = {"add": _merge("add"), "mul": _merge("multiply"), "truediv": _truediv,
              "Tensor.add": _merge("add"), "Tensor.add_": _merge("add"),
@@ -898,7 +905,8 @@ FUNCTIONS = {"add": _merge("add"), "mul": _merge("multiply"), "truediv": _truedi
              "Tensor.chunk": _split, "torch.chunk": _split, "Tensor.split": _split,
              "torch.split": _split, "torch.nn.functional.pad": _fpad,
              "torch.nn.functional.interpolate": _interpolate,
-             "torch.nn.functional.dropout": _fdropout}
+             "torch.nn.functional.dropout": _fdropout,
+             "torch.nn.functional.hardtanh": _hardtanh}
 for _name, _word in _ACTS.items():
     for _prefix in ("torch.nn.functional.", "torch.", "Tensor."):
         FUNCTIONS[_prefix + _name] = _activation(_word)

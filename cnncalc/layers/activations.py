@@ -9,11 +9,13 @@ from .base import Choice, Layer, Outcome, Real, nn_call
 
 class Activation:
     """One activation: its word, what it computes, its torch.nn class and keyword
-    arguments, Keras' name for it, and its FLOPs per value."""
-    __slots__ = ("word", "doc", "torch", "keras", "ops")
+    arguments, Keras' name for it, its ONNX operator (when one without attributes computes
+    it) and its FLOPs per value. Exporters and importers read their names here."""
+    __slots__ = ("word", "doc", "torch", "keras", "onnx", "ops")
 
-    def __init__(self, word, doc, torch, keras, ops=1):
-        self.word, self.doc, self.torch, self.keras, self.ops = word, doc, torch, keras, ops
+    def __init__(self, word, doc, torch, keras, onnx=None, ops=1):
+        self.word, self.doc, self.torch, self.keras = word, doc, torch, keras
+        self.onnx, self.ops = onnx, ops
 
     def code(self) -> str:  # pragma: no mutate block (export, tested apart)
         """The torch module as source text, for exporters: ``nn.LeakyReLU(negative_slope=0.2)``."""
@@ -22,24 +24,38 @@ class Activation:
 
 
 ACTIVATIONS = {a.word: a for a in (
-    Activation("relu", "max(x, 0)", ("ReLU", {}), "relu"),
-    Activation("sigmoid", "1 / (1 + exp(-x))", ("Sigmoid", {}), "sigmoid"),
-    Activation("tanh", "hyperbolic tangent", ("Tanh", {}), "tanh"),
+    Activation("relu", "max(x, 0)", ("ReLU", {}), "relu", "Relu"),
+    Activation("sigmoid", "1 / (1 + exp(-x))", ("Sigmoid", {}), "sigmoid", "Sigmoid"),
+    Activation("tanh", "hyperbolic tangent", ("Tanh", {}), "tanh", "Tanh"),
     Activation("softmax", "over the channels", ("Softmax", {"dim": 1}), "softmax"),
     Activation("leakyrelu", "x if x > 0 else 0.2 x (Keras' slope)", ("LeakyReLU", {"negative_slope": 0.2}),
                "leaky_relu"),
     Activation("gelu", "x Φ(x), exact (erf) form", ("GELU", {}), "gelu"),
-    Activation("linear", "the identity; counted as no operation", ("Identity", {}), "linear", 0),
+    Activation("linear", "the identity; counted as no operation", ("Identity", {}), "linear",
+               ops=0),
     Activation("relu6", "min(max(x, 0), 6) (MobileNet)", ("ReLU6", {}), "relu6"),
     Activation("silu", "x sigmoid(x) (EfficientNet's swish)", ("SiLU", {}), "silu"),
     Activation("swish", "the same as silu", ("SiLU", {}), "silu"),
-    Activation("hardswish", "x relu6(x + 3) / 6 (MobileNetV3)", ("Hardswish", {}), "hard_swish"),
+    Activation("hardswish", "x relu6(x + 3) / 6 (MobileNetV3)", ("Hardswish", {}), "hard_swish",
+               "HardSwish"),
     Activation("hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3's gates)", ("Hardsigmoid", {}),
                "hard_sigmoid"),
-    Activation("elu", "x if x > 0 else exp(x) - 1", ("ELU", {}), "elu"),
-    Activation("selu", "scaled elu (self-normalising)", ("SELU", {}), "selu"),
-    Activation("mish", "x tanh(softplus(x))", ("Mish", {}), "mish"),
+    Activation("elu", "x if x > 0 else exp(x) - 1", ("ELU", {}), "elu", "Elu"),
+    Activation("selu", "scaled elu (self-normalising)", ("SELU", {}), "selu", "Selu"),
+    Activation("mish", "x tanh(softplus(x))", ("Mish", {}), "mish", "Mish"),
 )}
+
+
+def named(framework: str) -> dict:
+    """The activations a framework names with no arguments, by that name → cnncalc's word
+    (the first word wins: silu before swish): "torch" (torch.nn classes), "keras", "onnx"."""
+    found = {}
+    for a in ACTIVATIONS.values():
+        name = a.torch[0] if framework == "torch" and not a.torch[1] else \
+            getattr(a, framework) if framework != "torch" else None
+        if name and a.ops:  # the identity is no activation to import
+            found.setdefault(name, a.word)
+    return found
 
 
 def act_ops(name) -> int:
