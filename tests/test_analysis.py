@@ -508,3 +508,43 @@ def test_a_global_pool_explains_one_value_per_channel(kind):
 def test_a_global_pool_sees_its_whole_input(spec, seen):
     row = cnncalc.summarize(f"{spec} | globalavgpool").rows[-1]
     assert [(size, start) for size, _, start in row.field] == seen
+
+
+@pytest.mark.parametrize("pool, lines", [
+    # 9 wide, 8 high: (9 + 2 - 3) / 2 + 1 = 5; (8 + 2 - 3) / 2 = 3.5, floored: 4 rows, and
+    # the last row of the padded input is never read
+    ("maxpool 3 stride 2 pad 1", ["width: floor((9 + 2 - 3) / 2) + 1 = 5",
+                                  "height: floor((8 + 2 - 3) / 2) + 1 = 4 (1 left unused at "
+                                  "the bottom)", "maxpool: 5x4x3 outputs, each over 3 x 3 values"]),
+    # Keras' same: ceil(9 / 2) = 5 outputs need (5 - 1) 2 + 3 = 11 pixels, 2 of padding, one
+    # each side; ceil(8 / 2) = 4 need 9, one pixel after
+    ("avgpool 3 stride 2 same", ["width: same padding, stride 2: ceil(9 / 2) = 5, pad 1 left, "
+                                 "1 right", "height: same padding, stride 2: ceil(8 / 2) = 4, "
+                                 "pad 0 top, 1 bottom", "avgpool: 5x4x3 outputs, each over 3 x 3 "
+                                 "values; the average counts real pixels only, as Keras does"]),
+])
+def test_a_pool_explains_its_sizes(pool, lines):
+    assert cnncalc.summarize(f"input 9x8x3 | {pool}", explain=True).rows[0].explain == lines
+
+
+CEIL_NOTE = ("ceil mode: PyTorch drops a last window that would start in the padding, which "
+             "this formula leaves out for some sizes; 'cnncalc sizes' applies it")
+
+
+@pytest.mark.parametrize("pool, k, s, p", [
+    ("maxpool 3 stride 2 pad 1 ceil", 3, 2, 1), ("maxpool 1 stride 2 ceil", 1, 2, 0),
+    ("avgpool 2 ceil", 2, 2, 0), ("maxpool 3 stride 2 ceil", 3, 2, 0),
+    ("maxpool 3 stride 2 pad 1", 3, 2, None), ("maxpool 3 stride 2 same ceil", 3, 2, None)])
+def test_the_ceil_note_on_open_sizes_is_where_pytorch_drops_a_window(pool, k, s, p):
+    # PyTorch's ceil mode, run on every size from the window up to 40: where it gives one
+    # window fewer than ceil((n + 2p - k) / s) + 1 for some n, an open size needs the note
+    # (floor mode and 'same' never count a window past the input)
+    import math
+    import torch
+    drops = p is not None and any(
+        torch.nn.functional.max_pool1d(torch.zeros(1, 1, n), k, s, p, ceil_mode=True).shape[-1]
+        < math.ceil((n + 2 * p - k) / s) + 1 for n in range(max(k, 2 * p + 1), 41))
+    from cnncalc.api import analyse, parse
+    row = analyse(parse(f"input ?x9x3 | {pool}"), open_sizes=True).rows[0]
+    assert row.note == (CEIL_NOTE if drops else None)
+    assert cnncalc.summarize(f"input 9x9x3 | {pool}").rows[0].note is None  # numbers: exact

@@ -46,6 +46,8 @@ DESIGN = [
      "branch 1 gives 6x6x6 but branch 2 gives 8x8x6"),
     ("input 8x8x6\nconcat { branch { conv 3x3x6 } branch { } }", 1, "concat_1",
      "branch 1 gives 6x6x6 but branch 2 gives 8x8x6"),
+    ("input 2x8x3\navgpool 3", 1, "avgpool_1", "the window 3 is larger than the width 2"),
+    ("input 8x2x3\nmaxpool 3", 1, "maxpool_1", "the window 3 is larger than the height 2"),
     # after a global pool the sizes are read per axis of the input's rank, so the error is
     # the vector, not "expected one number or 1"
     ("input 8x8x3\nglobalavgpool\nmaxpool 2x2", 2, "maxpool_1",

@@ -44,10 +44,11 @@ class _Pool(Layer):
             dropped.append(d)
         shape = (*outs, x[-1])
         # PyTorch's ceil mode drops a last window that would start in the padding. A formula
-        # cannot say when; it can only fire with padding or a stride beyond the window.
+        # cannot say when; the last start s ceil((n + 2p - k) / s) is at most n + 2p - k + s - 1,
+        # past the input (n + p) for some n exactly when p + s > k.
         note = None
         if self.ceil and self.padding != "same" and any(map(symbolic, outs)):
-            if any(pads[i][0] or self.pool[i] < self.stride[i] for i in range(rank)):
+            if any(pads[i][0] + self.stride[i] > self.pool[i] for i in range(rank)):
                 note = ("ceil mode: PyTorch drops a last window that would start in the "
                         "padding, which this formula leaves out for some sizes; 'cnncalc "
                         "sizes' applies it")
