@@ -22,6 +22,11 @@ CASES = [
     ("input 8x8x3\nblk(1)", SpecDesignError, 2, 1, ["unknown block 'blk'"]),
     ("input 8x8x3\nconcat x", SpecDesignError, 2, 1, ["'x' is not the name of an earlier layer"]),
     ("input 8x8x3\ndropout 1.5", SpecDesignError, 2, 9, ["the rate must be in [0, 1), received 1.5"]),
+    # an activation's mistakes name the activation as written
+    ("input 8x8x3\nrelu same", SpecSyntaxError, 2, 6, ["relu: option 'same' does not apply",
+                                                        "relu takes slope"]),
+    ("input 8x8x3\nleakyrelu slope 0.1 slope 0.3", SpecDesignError, 2, 21,
+     ["leakyrelu: 'slope 0.1' and 'slope 0.3' both set the slope"]),
 ]
 
 

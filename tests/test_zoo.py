@@ -169,6 +169,11 @@ def test_working_in_place_changes_no_value(name):
      lambda a, f: (a.relu(), a.relu() + a)),
     # 'output a' collects a and passes the current tensor on
     ("conv 1x1x4 name=b | output a | relu", lambda a, f: (a, f("b", a).relu())),
+    # a bare 'output' first in a branch collects the block's input: the ReLU after it
+    # must leave it as it was
+    ("add { branch { output | relu } }", lambda a, f: (a, a.relu())),
+    ("concat { branch { output | relu } branch { conv 1x1x4 name=b } }",
+     lambda a, f: (a, __import__("torch").cat([a.relu(), f("b", a)], -1))),
     # a squeeze-and-excitation gate by reference: a vector of 4 scales each channel of a
     ("globalavgpool | dense 4 sigmoid name=g | multiply a",
      lambda a, f: a * f("g", a.mean((1, 2)))[:, None, None, :]),
