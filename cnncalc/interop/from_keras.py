@@ -11,9 +11,8 @@ from pathlib import Path
 
 from .. import fmt
 from ..errors import CnnCalcError
-from ..layers.activations import named
 from ..layers.base import picture
-from .graph import Imported, Op, Unsupported, emit, network_name
+from .graph import Imported, Op, Unsupported, emit, named, network_name
 
 # Keras' activation names, as cnncalc's words: the table's, and Keras' own synonyms
 ACTIVATIONS = {**named("keras"), "swish": "silu", "hard_silu": "hardswish", "linear": None}

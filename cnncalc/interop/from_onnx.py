@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from ..errors import CnnCalcError
 from ..layers import takes_activation
-from ..layers.activations import named
-from .graph import Imported, Op, Unsupported, emit, fuse, network_name
+from .graph import Imported, Op, Unsupported, emit, fuse, named, network_name
 from .from_torch import Layout, _axes, _pad_text, _side_padding
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import operator
 
 from ..errors import CnnCalcError
-from ..layers.activations import named
-from .graph import Imported, Op, Unsupported, emit, fuse
+from .graph import Imported, Op, Unsupported, emit, fuse, named
 
 
 class Layout:
