@@ -1,6 +1,7 @@
 """Beyond shapes: compute, receptive fields, memory, explain and fit."""
 
 import json
+import re
 from fractions import Fraction
 
 import pytest
@@ -96,6 +97,9 @@ SWEEP_SPECS = [
     "conv 4x4x2 pad 1 stride 3\nname_me",
     "input ?x?x1\nconv 3x3x2 name=a\nmaxpool 2\ndeconv 2x2x2 stride 2\nconcat a crop\nconv 3x3x1",
     "input ?x?x1\nconv 3x3x2 name=a\nmaxpool 2\nupsample 2\nadd a",
+    # floor(n / 2) and ceil(n / 2) agree for even sizes only
+    "input ?x?x3\nconcat { branch { maxpool 2 } branch { conv 3x3x3 same stride 2 } }",
+    "input ?x?x3\nconv 3x3x2 name=a\nmaxpool 2\nconcat { branch { } branch { conv 3x3x2 same } }",
 ]
 
 
@@ -548,3 +552,71 @@ def test_the_ceil_note_on_open_sizes_is_where_pytorch_drops_a_window(pool, k, s,
     row = analyse(parse(f"input ?x9x3 | {pool}"), open_sizes=True).rows[0]
     assert row.note == (CEIL_NOTE if drops else None)
     assert cnncalc.summarize(f"input 9x9x3 | {pool}").rows[0].note is None  # numbers: exact
+
+
+# --- concat: its words, its checks and its crop, by hand -------------------------------------
+
+@pytest.mark.parametrize("block, described, params, kept", [
+    # 8 channels split 2 and 6: a 1x1 convolution from 6 to 6 channels, 36 + 6
+    ("concat split 2x6 { branch { } branch { conv 1x1x6 } }", "concat split 2x6 { 2 branches }",
+     42, 2),
+    # equal halves: 4 to 4, 16 + 4; a share of one channel is allowed: 7 to 7, 49 + 7
+    ("concat split { branch { } branch { conv 1x1x4 } }", "concat split { 2 branches }", 20, 4),
+    ("concat split 1x7 { branch { } branch { conv 1x1x7 } }", "concat split 1x7 { 2 branches }",
+     56, 1),
+    ("concat split 4x4 { branch { } branch { conv 1x1x4 } }", "concat split 4x4 { 2 branches }",
+     20, 4),
+])
+def test_a_split_gives_each_branch_its_channels(block, described, params, kept):
+    import torch
+    s = cnncalc.summarize(f"input 5x4x8 | {block}")
+    row = s.rows[0]
+    total = sum(r.params for r in s.rows)  # the block's row counts nothing of its own
+    assert (row.layer.describe(), row.output, total) == (described, (5, 4, 8), params)
+    # the empty first branch passes its share on untouched: the first channels
+    x = torch.randn(2, 4, 5, 8)
+    with torch.no_grad():
+        y = cnncalc.to_torch(s).eval()(x)
+    torch.testing.assert_close(y[..., :kept], x[..., :kept])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("input 5x4x8 | concat split 0x8 { branch { } branch { } }", "split must be at least 1, "
+     "received 0"),
+    ("input 5x4x8 | concat split 3x6 { branch { } branch { } }", "split 3x6: expected 2 sizes "
+     "adding up to the 8 channels"),
+    ("input 8x8x3 | concat crop { branch { } }", "concat: 'crop' applies to 'concat ID crop' only"),
+    # a crop needs the saved map at least as large on every axis: 8 < 10 in both, then 6 < 8
+    # in the height alone
+    ("input 8x8x2 | conv 1x1x2 name=a | zeropad 1 | concat a crop",
+     "cannot crop 'a' (8x8x2) to the current size (10x10): it is smaller"),
+    ("input 10x6x2 | conv 1x1x2 name=a | crop 1x0 | zeropad 0x1 | concat a crop",
+     "cannot crop 'a' (10x6x2) to the current size (8x8): it is smaller"),
+    ("input 8x8x2 | conv 1x1x2 name=a | globalavgpool | concat a",
+     "concat: the current tensor gives 2 but 'a' gives 8x8x2; the ranks differ"),
+    # the sizes must agree on every axis: the height alone, then the width alone
+    ("input 8x8x3 | concat { branch { conv 1x3x4 } branch { } }",
+     "branch 1 gives 8x6x4 but branch 2 gives 8x8x3; concatenated tensors must have the same"),
+    ("input 8x8x3 | concat { branch { conv 3x1x4 } branch { } }",
+     "branch 1 gives 6x8x4 but branch 2 gives 8x8x3"),
+])
+def test_concat_refuses_what_cannot_be_joined(text, message):
+    with pytest.raises((cnncalc.SpecDesignError, cnncalc.SpecSyntaxError), match=re.escape(message)):
+        cnncalc.summarize(text)
+
+
+def test_a_cropped_concat_explains_its_crop():
+    # a 12-wide map: a is 10 wide, the current tensor 8: (10 - 8) / 2 = 1 pixel off each side
+    s = cnncalc.summarize("input 12x12x1 | conv 3x3x2 name=a | conv 3x3x2 | concat a crop",
+                          explain=True)
+    assert s.rows[-1].explain == ["centre crop of a: 10x10 -> 8x8, offsets (1, 1)",
+                                  "channels: 2 + 2 = 4"]
+    assert s.rows[-1].layer.describe() == "concat a crop"
+
+
+@pytest.mark.parametrize("text, described", [
+    ("add a", "add a"), ("multiply a", "multiply a"), ("concat a", "concat a"),
+    ("add { branch { } branch { relu } }", "add { 2 branches }")])
+def test_a_merge_shows_what_it_merges(text, described):
+    row = cnncalc.summarize(f"input 8x8x2 | conv 1x1x2 name=a | {text}").rows[1]
+    assert row.layer.describe() == described
