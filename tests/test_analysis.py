@@ -620,3 +620,17 @@ def test_a_cropped_concat_explains_its_crop():
 def test_a_merge_shows_what_it_merges(text, described):
     row = cnncalc.summarize(f"input 8x8x2 | conv 1x1x2 name=a | {text}").rows[1]
     assert row.layer.describe() == described
+
+
+@pytest.mark.parametrize("text, ops, explain", [
+    # README: one operation per output per extra input: 4 x 4 x 2 = 32 outputs, 2 extra
+    ("input 4x4x2 | add { branch { } branch { relu } branch { sigmoid } }", 64, []),
+    ("input 4x4x2 | multiply { branch { } branch { relu } }", 32, []),
+    # a squeeze-and-excitation gate: 4 scales broadcast over an 8x8x4 map, 256 products
+    ("input 8x8x4 | conv 1x1x4 name=a | globalavgpool | dense 4 sigmoid | multiply a", 256,
+     ["broadcast: 4 and 8x8x4 give 8x8x4"]),
+])
+def test_an_elementwise_merge_by_hand(text, ops, explain):
+    row = next(r for r in cnncalc.summarize(text, explain=True).rows
+               if r.kind in ("add", "multiply"))
+    assert (row.ops, row.explain) == (ops, explain)
