@@ -99,6 +99,17 @@ def test_an_input_override_keeps_the_file_for_errors(tmp_path):
     assert "    conv 5x5x8\n    ^" in res.output
 
 
+def test_sizes_with_an_input_override_points_at_the_input(tmp_path):
+    # --input closes the open sizes: 'sizes' has nothing to sweep and says where the input
+    # is written (line 2, column 3 of the user's file)
+    spec = tmp_path / "net.cnn"
+    spec.write_text("# a net\n  input ?x?x3\n  conv 3x3x4\n")
+    res = run("sizes", str(spec), "--input", "32x32x3")
+    assert res.exit_code == 2
+    assert f"{spec}:2:3: the input has no open size" in res.output
+    assert "      input ?x?x3\n      ^" in res.output
+
+
 def test_input_override():
     res = run("summary", VGG, "--input", "32x32x3", "--format", "json")
     data = json.loads(res.output)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SpecDesignError
+from ..errors import SpecDesignError, context_line
 from .walk import Walk
 
 
@@ -57,9 +57,11 @@ def sweep(network, lo: int, hi: int) -> list[Axis]:
     values = np.arange(lo, hi + 1, dtype=np.int64)
     open_axes = [i for i, v in enumerate(spatial) if isinstance(v, str)]
     if not open_axes:
+        inp = network.input
         raise SpecDesignError("the input has no open size; write e.g. 'input ?x?x3', or open "
-                              "the sizes of this spec with --open",
-                              line=network.input.line, column=network.input.column)
+                              "the sizes of this spec with --open", file=network.file,
+                              line=inp.line, column=inp.column, context=context_line(
+                                  network.text, inp.line, inp.column) if network.text else None)
     x = tuple(values if isinstance(v, str) else np.full(len(values), v, np.int64) for v in spatial)
     masks = _Masks(len(spatial), len(values))
     walk = Walk(check=masks.check, after=masks.after, fields=False)
