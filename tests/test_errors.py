@@ -56,7 +56,9 @@ DESIGN = [
     # after a global pool the sizes are read per axis of the input's rank, so the error is
     # the vector, not "expected one number or 1"
     ("input 8x8x3\nglobalavgpool\nmaxpool 2x2", 2, "maxpool_1",
-     "needs a 2-D feature map, received a flat vector of 3 values"),
+     "maxpool needs a 2-D feature map, received a flat vector of 3 values"),
+    ("input 8x8x3\nflatten\nadaptiveavgpool 2", 2, "adaptiveavgpool_1",
+     "adaptiveavgpool needs a 2-D feature map, received a flat vector of 192 values"),
     ("input 8x8x3\nglobalmaxpool\nupsample 2x3", 2, "upsample_1", "received a flat vector of 3"),
     ("input 8x8x6 name=x\nconv 3x3x6 name=a\nconv 3x3x6\nadd a", 3, "add_1",
      "the current tensor gives 4x4x6 but 'a' gives 6x6x6"),
