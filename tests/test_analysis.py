@@ -605,6 +605,19 @@ def test_concat_refuses_what_cannot_be_joined(text, message):
         cnncalc.summarize(text)
 
 
+@pytest.mark.parametrize("text, message", [
+    ("input 8x8x3 | concat crop { branch { } }", "concat: 'crop' applies to 'concat ID crop' only"),
+    ("input 8x8x2 | conv 1x1x2 name=a | concat a split", "split applies to a block: add split "
+     "{ branch { ... } ... }"),
+    ("input 8x8x2 | conv 1x1x2 name=a | add a split", "split applies to a block: add split "
+     "{ branch { ... } ... }"),
+])
+def test_options_of_the_wrong_form_of_merge_are_refused(text, message):
+    with pytest.raises(cnncalc.SpecDesignError) as e:
+        cnncalc.summarize(text)
+    assert e.value.message == message
+
+
 def test_a_cropped_concat_explains_its_crop():
     # a 12-wide map: a is 10 wide, the current tensor 8: (10 - 8) / 2 = 1 pixel off each side
     s = cnncalc.summarize("input 12x12x1 | conv 3x3x2 name=a | conv 3x3x2 | concat a crop",
