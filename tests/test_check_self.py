@@ -221,3 +221,12 @@ def test_a_unit_no_input_reaches_has_no_field_to_measure():
     out = CliRunner().invoke(main, ["check", "-e", "input 7x7x1 | conv 3x3x1 | layernorm"])
     assert out.exit_code == 0, out.output
     assert "2 of 2 layers match" in out.output and "receptive field" not in out.output
+
+
+def test_the_field_is_measured_through_a_deep_relu_chain():
+    # six 3x3 convolutions with ReLUs on one channel: 1 + 6 x 2 = 13 pixels. The measure
+    # needs positive weights (a ReLU of a negative sum has no gradient): with signed ones a
+    # chain this deep would lose part of the field, or all of it
+    spec = "input 21x21x1" + " | conv 3x3x1 relu" * 6
+    result = cnncalc.check(cnncalc.summarize(spec), device="cpu")
+    assert result.rf is not None and result.rf[1] == result.rf[2] == (13, 13)
