@@ -2,6 +2,9 @@
 (not cnncalc's backend): the same output shape and the same parameter count. Shapes in
 specs are width first; the hand-written modules take pictures (N, C, rows, columns)."""
 
+import itertools
+from fractions import Fraction
+
 import pytest
 import torch
 from torch import nn
@@ -395,3 +398,180 @@ def test_adaptive_pool_on_open_sizes(text):
     from cnncalc.api import analyse, parse
     row = analyse(parse(text), open_sizes=True).rows[0]
     assert (row.output, row.note) == ((4, 4, 3), "window sizes depend on the open input size")
+
+
+# --- reshaping kinds, by hand and against PyTorch's own refusals (what mutation found
+# unpinned: pixelshuffle's field and explanation, the modes of 1-D and 3-D linear upsampling,
+# reshape's open size) ---------------------------------------------------------------------
+
+def _supports(spec):
+    """Per output unit of a 1-row network: the input columns its gradient reaches (brute
+    force, no formula), as (first, last)."""
+    from cnncalc.backends.data import picture_shape
+    net = cnncalc.to_torch(spec, inplace=False).double()
+    out = []
+    for unit in range(spec.rows[-1].output[0]):
+        x = torch.rand(1, *picture_shape(spec.input), dtype=torch.float64, requires_grad=True)
+        net(x)[0, 0, unit].sum().backward()
+        seen = x.grad[0].abs().sum(-1).sum(0).nonzero()
+        out.append((int(seen.min()), int(seen.max())))
+    return out
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
+def test_pixelshuffle_sees_what_nearest_upsampling_sees(k):
+    # PixelShuffle(2) puts the 4 channels of input pixel i on outputs 2i and 2i + 1 of each
+    # axis, where nearest upsampling copies pixel i: k neighbours j..j+k-1 read inputs j // 2
+    # .. (j + k - 1) // 2, at most k // 2 + 1 of them. Both counted by brute force
+    shuffled = cnncalc.summarize(f"input 12x1x4 | pixelshuffle 2 | conv {k}x1x1")
+    copied = cnncalc.summarize(f"input 12x1x1 | upsample 2 | conv {k}x1x1")
+    seen = _supports(shuffled)
+    widest = max(b - a + 1 for a, b in seen)
+    assert widest == max(b - a + 1 for a, b in _supports(copied)) == k // 2 + 1
+    assert shuffled.rows[-1].field[0][:2] == (widest, Fraction(1, 2))
+    # the same pixels, so the same field, centred by the half-pixel rule of upsampling
+    # (test_analysis.py); it placed a shuffled output u at u / 2 instead, off by a quarter
+    assert shuffled.rows[-1].field == copied.rows[-1].field
+
+
+def test_pixelshuffle_counts_and_explains_by_hand():
+    # 18 channels on 9x7 become 18 / 3^2 = 2 channels on 27x21 (ESPCN's sub-pixel layer)
+    row = cnncalc.summarize("input 9x7x18 | pixelshuffle 3", explain=True).rows[0]
+    assert row.output == (27, 21, 2) and all(type(n) is int for n in row.output)
+    assert row.explain == ["9x7x18 -> 9 x 3, 7 x 3, 18 / 9"]
+    assert [f[1] for f in row.field] == [Fraction(1, 3)] * 2  # a grid three times finer
+
+
+@pytest.mark.parametrize("kind", ["pixelshuffle", "pixelunshuffle"])
+def test_pixel_shuffles_need_a_picture(kind):
+    # PyTorch's pixel_(un)shuffle works on the last three axes: a sequence (N, C, L) reads as
+    # one picture whose channels are the batch, a volume (N, C, D, H, W) as pictures whose
+    # channels are its depth: (2, 8, 4, 4, 4) comes out (2, 8, 1, 8, 8), not 2 channels on 8^3
+    assert tuple(F.pixel_shuffle(torch.zeros(2, 8, 4, 4, 4), 2).shape) == (2, 8, 1, 8, 8)
+    for spec, dims in (("input 12x4", "1-D (12x4)"), ("input 4x4x4x8", "3-D (4x4x4x8)")):
+        with pytest.raises(cnncalc.CnnCalcError) as e:
+            cnncalc.summarize(f"{spec} | {kind} 2")
+        assert f"{kind} has a 2-D window but the input is {dims}" in str(e.value)
+
+
+@pytest.mark.parametrize("n, want", [
+    # half-pixel centres (PyTorch's align_corners=False, TensorFlow's resize): output u reads
+    # input (u + 1/2) / 2 - 1/2, clamped to the ends: 0, 1/4, 3/4, 5/4, ..., 11/4, 3
+    (4, [0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3]),
+    (2, [0, 0.25, 0.75, 1]),
+])
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_linear_upsampling_on_every_rank_by_hand(n, want, rank):
+    # a ramp along the first axis, constant along the others: linear, bilinear and trilinear
+    # interpolation all give the 1-D values along it
+    sizes = [n] + [2] * (rank - 1)
+    row = cnncalc.summarize(f"input {'x'.join(map(str, sizes))}x1 | upsample 2 bilinear").rows[0]
+    net = cnncalc.to_torch(cnncalc.summarize(
+        f"input {'x'.join(map(str, sizes))}x1 | upsample 2 bilinear"))
+    from cnncalc.backends.data import picture_shape
+    ramp = torch.arange(n, dtype=torch.float32).reshape(n, *[1] * (rank - 1), 1)
+    x = ramp.expand(*sizes, 1)  # the spec's order: the ramp along its first axis
+    x = x.transpose(-3, -2) if rank >= 2 else x
+    assert tuple(x.shape) == picture_shape((*sizes, 1))
+    y = net(x[None])[0]
+    y = y.transpose(-3, -2) if rank >= 2 else y  # back to the spec's order
+    assert row.output == (*[2 * s for s in sizes], 1)
+    for rest in itertools.product(*[range(2 * s) for s in sizes[1:]]):
+        assert y[(slice(None), *rest, 0)].tolist() == want
+
+
+def test_reshape_with_an_open_size_by_hand():
+    # 4x3x2 holds 24 values: as ?x4, 24 / 4 = 6; as 2x?x4, 24 / 8 = 3; a rank that changes
+    # leaves no field in pixels (Keras' Reshape of values in the order rows, columns, channels
+    # is compared value by value in test_keras_values.py)
+    rows = [cnncalc.summarize(f"input 4x3x2 | reshape {t}", explain=True).rows[0]
+            for t in ("?x4", "2x?x4")]
+    assert [r.output for r in rows] == [(6, 4), (2, 3, 4)]
+    assert all(type(n) is int for r in rows for n in r.output)
+    assert rows[0].explain == ["4x3x2 = 24 values as 6x4"]
+    assert rows[0].field is None and rows[1].field is not None
+    refused = {"?x5": "reshape ?x5: 4x3x2 holds 24 values, not a multiple of 5",
+               "?x?x4": "reshape ?x?x4: one size may be '?' (it is worked out), no other letters",
+               "?xAx4": "no other letters", "0x24": "reshape must be at least 1, received 0",
+               "5x5": "reshape 5x5 needs 25 values, 4x3x2 holds 24"}
+    for target, said in refused.items():
+        with pytest.raises(cnncalc.CnnCalcError) as e:
+            cnncalc.summarize(f"input 4x3x2 | reshape {target}")
+        assert said in str(e.value)
+    # an open input size: the number of values is not known, so neither is '?'
+    with pytest.raises(cnncalc.CnnCalcError, match=r"Wx3x2 holds 6 x W values, not a multiple"):
+        cnncalc.api.analyse(cnncalc.api.parse("input ?x3x2 | reshape ?x2"), open_sizes=True)
+
+
+def test_a_crop_may_leave_one_pixel():
+    # Keras' Cropping2D(((0, 0), (3, 4))) leaves 8 - 7 = 1 column; 4 + 4 leaves none
+    assert cnncalc.summarize("input 8x8x3 | crop 3x4x0x0").rows[0].output == (1, 8, 3)
+    with pytest.raises(cnncalc.CnnCalcError, match="crop 8x0 leaves nothing of the width 8"):
+        cnncalc.summarize("input 8x8x3 | crop 4x4x0x0")
+    with pytest.raises(cnncalc.CnnCalcError, match="crop needs a 1-D feature map"):
+        cnncalc.summarize("input 8 | crop 1")
+
+
+def test_the_field_after_bilinear_upsampling_by_brute_force():
+    # bilinear output u reads inputs floor(s) and floor(s) + 1, s = (u + 1/2) / 2 - 1/2: a
+    # 3-kernel after it reads 3 inputs (nearest: 2); counted over every output unit
+    for mode, size in (("bilinear", 3), ("", 2)):
+        s = cnncalc.summarize(f"input 12x1x1 | upsample 2 {mode} | conv 3x1x1")
+        assert max(b - a + 1 for a, b in _supports(s)) == size == s.rows[-1].field[0][0]
+
+
+@pytest.mark.parametrize("kind, dims", [("upsample 2", "1-D"), ("pixelshuffle 2", "2-D"),
+                                        ("sepconv 3x4", "1-D"), ("maxpool 2", "1-D"),
+                                        ("zeropad 1", "1-D"), ("crop 1", "1-D")])
+def test_a_kind_on_a_flat_vector_says_which_kind(kind, dims):
+    # after flatten every kind with a window is refused by name, as PyTorch refuses a
+    # (N, C) tensor for Upsample, PixelShuffle, Conv1d (unbatched (C, L) misread), MaxPool1d;
+    # per-axis sizes were read for the 1-D map before it, pixelshuffle's are always 2-D
+    word = kind.split()[0]
+    with pytest.raises(cnncalc.CnnCalcError) as e:
+        cnncalc.summarize(f"input 8x8 | flatten | {kind}")
+    assert f"{word} needs a {dims} feature map, received a flat vector of 64 values" in \
+        str(e.value)
+
+
+def test_reflection_padding_stops_where_pytorch_stops():
+    # ReflectionPad2d needs each pad below the size it reflects: 3 on 4 pixels runs, 4 fails
+    assert tuple(nn.ReflectionPad2d(3)(torch.zeros(1, 1, 4, 4)).shape) == (1, 1, 10, 10)
+    with pytest.raises(RuntimeError):
+        nn.ReflectionPad2d(4)(torch.zeros(1, 1, 4, 4))
+    assert cnncalc.summarize("input 4x4x1 | reflectpad 3").rows[0].output == (10, 10, 1)
+    with pytest.raises(cnncalc.CnnCalcError, match="reflectpad 4 needs a size above it, received 4"):
+        cnncalc.summarize("input 4x4x1 | reflectpad 4")
+
+
+@pytest.mark.parametrize("bias, params", [("", 2400), (" nobias", 2336)])
+def test_separable_convolution_counts_against_pytorch(bias, params):
+    # Keras SeparableConv2D(64, 3) on 32 channels: 3*3*32 + 32*64 (+ 64 biases); MACs from
+    # PyTorch's flop counter on the two convolutions written out, on a 12x10 map (10x8 out)
+    from torch.utils.flop_counter import FlopCounterMode
+    row = cnncalc.summarize(f"input 12x10x32 | sepconv 3x3x64{bias}", explain=True).rows[0]
+    m = nn.Sequential(nn.Conv2d(32, 32, 3, groups=32, bias=False),
+                      nn.Conv2d(32, 64, 1, bias=not bias))
+    with FlopCounterMode(display=False) as count:
+        m(torch.zeros(1, 32, 10, 12))
+    assert (row.params, row.biases) == (params, 0 if bias else 64)
+    assert row.params == sum(p.numel() for p in m.parameters())
+    assert row.macs == count.get_total_flops() // 2 == 186_880
+    # the depthwise part's lines, then the pointwise part's: 10x8 outputs x 32 channels x 9
+    assert row.explain[4] == "MACs: 10x8x32 outputs x 9 = 23,040"
+    assert row.explain[-1] == "MACs: 23,040 depthwise + 10x8x64 outputs x 32 = 186,880"
+
+
+@pytest.mark.parametrize("array, ok", [
+    ("[[[1,2,3],[4,5,6],[7,8,9]]]", True),  # 1x3x3: one leading 1 left out of 1x1x3x3
+    ("[[[[1,2,3],[4,5,6],[7,8,9]]]]", True),
+    ("[[1,2],[3]]", False), ("[[1,2,3],[4,5,6],[7,8]]", False),  # ragged
+    ("[[1,2,3,4],[4,5,6,7],[7,8,9,1]]", False),  # 3x4: not the kernel
+])
+def test_written_kernels_by_shape(array, ok):
+    text = f"input 3x3x1 | conv 3x3x1 kernel={array}"
+    if ok:
+        assert cnncalc.summarize(text).rows[0].params == 10
+        return
+    with pytest.raises(cnncalc.CnnCalcError, match="kernel=: "):
+        cnncalc.summarize(text)

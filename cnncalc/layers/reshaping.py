@@ -253,7 +253,8 @@ class PixelShuffle(Layer):
         out = (x[0] * r, x[1] * r, x[-1] // (r * r))
         if ex is not None:
             ex.append(f"{fmt.shape(x)} -> {x[0]} x {r}, {x[1]} x {r}, {x[-1]} / {r * r}")
-        return Outcome(out, window=((1, r, 0), (1, r, 0)), up=True)
+        # output u holds input u // r, as nearest upsampling copies it: the same window
+        return Outcome(out, window=((r, r, 0), (r, r, 0)), up=True)
 
     def module(self, row):
         from ..backends.modules import PixelShuffle
