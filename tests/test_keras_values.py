@@ -171,6 +171,10 @@ CASES = [
     ("input 2x3x4x2 | reshape 4x3x4", [L.Reshape((3, 4, 4))], (2, 4, 3, 2)),
     ("input 6x4 | reshape 2x3x4", [L.Reshape((3, 2, 4))], (6, 4)),
     ("input 4x3x4 | reshape 2x3x2x4", [L.Reshape((2, 2, 3, 4))], (3, 4, 4)),
+    # one size left open ('?'), as Keras' -1: 24 values as 6x4, 2x3x4 and 3x2x4
+    ("input 4x3x2 | reshape ?x4", [L.Reshape((-1, 4))], (3, 4, 2)),
+    ("input 4x3x2 | reshape 2x?x4", [L.Reshape((-1, 2, 4))], (3, 4, 2)),
+    ("input 24 | reshape 3x?x4", [L.Reshape((-1, 3, 4))], (24,)),
     # dense, on a vector and on a map (per position)
     ("input 12 | dense 5 relu", [L.Dense(5, activation="relu")], (12,)),
     ("input 4x3x6 | dense 5", [L.Dense(5)], (3, 4, 6)),

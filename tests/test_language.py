@@ -191,3 +191,21 @@ def test_scoped_names_are_unique_or_refused(body, top):
         raise
     names = [r.name for r in s]
     assert len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize("text, written", [
+    # what a layer writes back: options at their defaults left out (stride 1, a pool's stride
+    # equal to its size), 'pad half' kept as a word, per-axis values kept per axis
+    ("conv 3x3x8 pad half", "conv 3x3x8 pad half"),
+    ("conv 3x3x8 stride 1", "conv 3x3x8"),
+    ("conv 3x3x8 stride 2x1 pad 1", "conv 3x3x8 pad 1 stride 2x1"),
+    ("conv 3x3x8 dilation 1x2", "conv 3x3x8 dilation 1x2"),
+    ("maxpool 2 stride 2", "maxpool 2"),
+    ("dropout 0.5", "dropout 0.5"),
+    ("leakyrelu slope 0.1", "leakyrelu slope 0.1"),
+])
+def test_a_layer_writes_itself_back(text, written):
+    row = cnncalc.summarize(f"input 16x16x8 | {text}").rows[0]
+    assert row.layer.describe() == written
+    again = cnncalc.summarize(f"input 16x16x8 | {written}").rows[0]
+    assert (again.output, again.params, again.field) == (row.output, row.params, row.field)
