@@ -139,3 +139,24 @@ def test_an_error_inside_a_block_names_the_call():
     with pytest.raises(cnncalc.SpecDesignError) as caught:
         cnncalc.summarize("input 2x2x1\nconv 3x3x1")
     assert "called on line" not in str(caught.value) and caught.value.line == 2
+
+
+CONV_TAKES = ("conv takes valid | same | causal, pad P | pad half, stride 2, dilation 2, "
+              "groups 4, nobias, an activation")
+
+
+@pytest.mark.parametrize("text, message", [
+    # every option of the kind, as 'cnncalc layers' lists them; a hint only for a near miss:
+    # 'nobxxs' shares n, o, b, s with 'nobias', a ratio of 2 x 4 / 12 = 0.67 (difflib), below
+    # the 0.75 that keeps hints from guessing
+    ("conv 3x3x4 foo", f"conv: unknown word 'foo'; {CONV_TAKES}"),
+    ("conv 3x3x4 nobxxs", f"conv: unknown word 'nobxxs'; {CONV_TAKES}"),
+    ("conv 3x3x4 stridd 2", f"conv: unknown word 'stridd'; {CONV_TAKES}; did you mean 'stride'?"),
+    ("conv 3x3x4 (2)", f"conv: unexpected value '(2)'; {CONV_TAKES}"),
+    ("flatten foo", "flatten: unknown word 'foo'; flatten takes no options"),
+    ("flatten 3", "flatten: unexpected value '3'; flatten takes no options"),
+])
+def test_a_word_a_kind_does_not_take_is_answered_with_what_it_takes(text, message):
+    with pytest.raises(SpecSyntaxError) as info:
+        load(f"input 8x8x3\n{text}")
+    assert str(info.value).splitlines()[0].split(": ", 1)[1] == message

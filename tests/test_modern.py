@@ -575,3 +575,37 @@ def test_written_kernels_by_shape(array, ok):
         return
     with pytest.raises(cnncalc.CnnCalcError, match="kernel=: "):
         cnncalc.summarize(text)
+
+
+def test_real_options_take_whole_numbers():
+    # 'slope 1' is the identity on both sides of 0; 'eps 1' is layer_norm's eps=1.0
+    relu = cnncalc.to_torch(cnncalc.summarize("input 2x1x1 | leakyrelu slope 1"))
+    x = torch.tensor([[[[-2.0], [3.0]]]])
+    assert relu(x).flatten().tolist() == [-2.0, 3.0]
+    s = cnncalc.summarize("input 3x1x4 | layernorm eps 1")
+    assert s.rows[0].layer.eps == 1.0 and s.rows[0].layer.describe() == "layernorm eps 1"
+    x = torch.arange(12.0).reshape(1, 1, 3, 4)
+    want = F.layer_norm(x, (4,), eps=1.0)
+    assert torch.allclose(cnncalc.to_torch(s)(x), want)
+    scale = cnncalc.to_torch(cnncalc.summarize("input 2x1x3 | layerscale init 2"))
+    assert scale(torch.ones(1, 1, 2, 3)).flatten().tolist() == [2.0] * 6
+
+
+@pytest.mark.parametrize("text, said", [
+    ("layernorm eps 0", "1:25: eps must be positive, received 0"),
+    ("leakyrelu slope 0.0", "1:25: slope must be positive, received 0.0"),
+    ("layerscale init 0", "1:26: init must be positive, received 0"),
+])
+def test_real_options_must_be_positive(text, said):
+    # the column is the option's word: 'input 8x8x4 | ' is 14 characters
+    with pytest.raises(cnncalc.CnnCalcError) as e:
+        cnncalc.summarize(f"input 8x8x4 | {text}")
+    assert said in str(e.value)
+
+
+def test_separable_convolution_operations_by_hand():
+    # one addition per output for the bias and one comparison for the ReLU: 10x8x64 outputs
+    # (12x10 less the 3x3 kernel's border) x 2
+    ops = [cnncalc.summarize(f"input 12x10x32 | sepconv 3x3x64 {o}").rows[0].ops
+           for o in ("relu", "", "nobias")]
+    assert ops == [10 * 8 * 64 * 2, 10 * 8 * 64, 0]

@@ -10,6 +10,7 @@ from math import prod
 from pathlib import Path
 
 from ..errors import CnnCalcError
+from ..layers.base import picture
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -30,7 +31,7 @@ def parse_grid(text: str, where: str = "grid"):
 def picture_shape(shape: tuple) -> tuple:
     """The spec's input (width first) as an array shape (rows first)."""
     shape = tuple(shape)
-    return shape if len(shape) < 3 else (*shape[:-3], shape[-2], shape[-3], shape[-1])
+    return (*picture(shape[:-1]), shape[-1]) if shape else shape
 
 
 def read_input(path: str, shape: tuple, resize: bool = False):
