@@ -609,3 +609,14 @@ def test_separable_convolution_operations_by_hand():
     ops = [cnncalc.summarize(f"input 12x10x32 | sepconv 3x3x64 {o}").rows[0].ops
            for o in ("relu", "", "nobias")]
     assert ops == [10 * 8 * 64 * 2, 10 * 8 * 64, 0]
+
+
+@pytest.mark.parametrize("kind", ["groupnorm 2", "instancenorm", "layernorm", "relu"])
+def test_a_vector_has_no_pixels_to_see(kind):
+    # a flat vector has no spatial axis: no field to widen, whatever the layer (instancenorm
+    # is refused there, as PyTorch reads (N, C) as one unbatched example)
+    if kind == "instancenorm":
+        with pytest.raises(cnncalc.CnnCalcError, match="instancenorm needs a feature map"):
+            cnncalc.summarize(f"input 12 | {kind}")
+        return
+    assert cnncalc.summarize(f"input 12 | {kind}").rows[0].field == ()

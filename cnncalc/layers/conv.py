@@ -267,10 +267,8 @@ class DWConv(Layer):
                Flag("nobias", "bias", False, True), activations.option())
     colour = "#42a5f5"
 
-    def rule(self, x, ex):
-        if len(x) > 1:
-            return conv_rule(self, x, ex, x[-1] * self.multiplier, x[-1])
-        need_map(x, len(self.kernel), self.kind)
+    def rule(self, x, ex):  # conv_rule refuses a flat vector first
+        return conv_rule(self, x, ex, x[-1] * self.multiplier, x[-1])
 
     def module(self, row):
         from ..backends.modules import Conv
