@@ -26,7 +26,8 @@ class Split(Option):
     def describe(self, value):
         if value is None:
             return None
-        return "split" if value == "equal" else f"split {fmt.axes(value) if len(set(value)) > 1 else 'x'.join(map(str, value))}"
+        # each share written out, equal ones too: 'split 4' would not say how many
+        return "split" if value == "equal" else f"split {fmt.shape(value)}"
 
 
 class _Merge(Layer):
