@@ -620,3 +620,17 @@ def test_a_vector_has_no_pixels_to_see(kind):
             cnncalc.summarize(f"input 12 | {kind}")
         return
     assert cnncalc.summarize(f"input 12 | {kind}").rows[0].field == ()
+
+
+def test_depthwise_convolution_explains_itself_by_hand():
+    # Keras 'same' at stride 2: ceil(15 / 2) = 8, (8 - 1) x 2 + 3 - 15 = 2 pixels of padding,
+    # one each side; ceil(11 / 2) = 6, (6 - 1) x 2 + 3 - 11 = 2. One 3x3 kernel per channel and
+    # multiplier: 3 x 3 x 64 = 576 weights; 8 x 6 x 64 outputs of 9 MACs each: 27,648
+    row = cnncalc.summarize("input 15x11x32 | dwconv 3x3 multiplier 2 stride 2 same",
+                            explain=True).rows[0]
+    assert (row.output, row.params, row.macs) == ((8, 6, 64), 640, 27_648)
+    assert row.explain == [
+        "width: same padding, stride 2: ceil(15 / 2) = 8, pad 1 left, 1 right",
+        "height: same padding, stride 2: ceil(11 / 2) = 6, pad 1 top, 1 bottom",
+        "weights: 3 x 3 x 32 / 32 groups x 64 = 576", "biases: 64 (one per filter)",
+        "MACs: 8x6x64 outputs x 9 = 27,648"]
