@@ -34,6 +34,8 @@ fuzz: install
 mutate: install
 	$(PY) -m pip install -q --disable-pip-version-check "mutmut==3.8.1"
 	$(VENV)/bin/mutmut run --max-children $$(nproc)
+	# mutants of code that runs at import never take effect in mutmut's forked runs
+	$(PY) tools/mutants_at_import.py --survivors
 	$(VENV)/bin/mutmut results --all true > mutants/results.txt
 	$(PY) tools/mutation_score.py mutants/results.txt
 

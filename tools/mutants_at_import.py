@@ -9,6 +9,7 @@ mutmut uses (pyproject's [tool.mutmut], fastest tests first: tests/conftest.py),
 verdict is written back where ``mutmut results`` reads it.
 
     .venv/bin/python tools/mutants_at_import.py NAME [NAME ...]   (after 'make mutate')
+    .venv/bin/python tools/mutants_at_import.py --survivors   (those that ran at import)
 """
 
 import json
@@ -30,6 +31,45 @@ def meta_path(name: str) -> Path:
     return MUTANTS / (module.replace(".", "/") + ".py.meta")
 
 
+# run in a fresh Python: every cnncalc function that importing the package calls
+_TRACE = """
+import json, sys
+calls = set()
+def seen(frame, event, arg):
+    name = frame.f_globals.get("__name__", "")
+    if event == "call" and name.startswith("cnncalc"):
+        calls.add((name, getattr(frame.f_code, "co_qualname", frame.f_code.co_name)))
+sys.setprofile(seen)
+import cnncalc, cnncalc.layers, cnncalc.api
+sys.setprofile(None)
+print(json.dumps(sorted(calls)))
+"""
+
+
+def at_import() -> set:
+    """mutmut's names of the functions that run while cnncalc is imported:
+    'cnncalc.layers.base.xǁAmountǁ__init__', 'cnncalc.layers.activations.x_option'."""
+    out = subprocess.run([sys.executable, "-c", _TRACE], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    names = set()
+    for module, qualname in json.loads(out):
+        parts = qualname.split(".")
+        if "<locals>" in parts or "<" in parts[-1]:
+            continue  # comprehensions and inner functions are mutated with their owner
+        names.add(f"{module}.xǁ{'ǁ'.join(parts)}" if len(parts) > 1 else f"{module}.x_{qualname}")
+    return names
+
+
+def survivors() -> list:
+    """The mutants that mutmut reports surviving in functions that run at import."""
+    listing = subprocess.run([str(Path(sys.executable).parent / "mutmut"), "results"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    functions = at_import()
+    names = [line.split(":")[0].strip() for line in listing.splitlines()
+             if line.rstrip().endswith(": survived")]
+    return [n for n in names if n.rsplit("__mutmut_", 1)[0] in functions]
+
+
 def run(name: str, config: dict) -> int:
     """pytest's exit code under the mutant: 0 when every test passed (it survived)."""
     env = {**os.environ, "MUTANT_UNDER_TEST": name, "PYTHONPATH": str(MUTANTS)}
@@ -46,6 +86,11 @@ def run(name: str, config: dict) -> int:
 def main(names):
     if not MUTANTS.is_dir():
         sys.exit("no mutants/ here: run 'make mutate' first")
+    if names == ["--survivors"]:
+        names = survivors()
+        print(f"{len(names)} surviving mutants of code that runs at import")
+    if not names:
+        return
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
     shutil.copytree(ROOT / "tests", MUTANTS / "tests", dirs_exist_ok=True)  # the newest tests
     clean = run("", config)  # the same command without a mutant must pass, or no verdict holds
