@@ -634,3 +634,22 @@ def test_depthwise_convolution_explains_itself_by_hand():
         "height: same padding, stride 2: ceil(11 / 2) = 6, pad 1 top, 1 bottom",
         "weights: 3 x 3 x 32 / 32 groups x 64 = 576", "biases: 64 (one per filter)",
         "MACs: 8x6x64 outputs x 9 = 27,648"]
+
+
+@pytest.mark.parametrize("kind", ["dropout", "droppath"])
+def test_a_rate_of_zero_keeps_everything_and_one_is_refused(kind):
+    # a whole-number rate reads as a real one; rate 0 drops nothing even in training (as
+    # PyTorch's Dropout(0)); rate 1 would drop everything: refused, pointing at the rate
+    # ('input 8x8x4 | ' is 14 characters, the kind's word follows), as 'the rate 2x2' is
+    s = cnncalc.summarize(f"input 4x3x2 | {kind} 0")
+    assert s.rows[0].layer.rate == 0.0 and s.rows[0].layer.describe() == f"{kind} 0"
+    net = cnncalc.to_torch(s).train()
+    x = torch.rand(8, 3, 4, 2) + 1
+    assert torch.equal(net(x), x)
+    column = 14 + len(kind) + 2
+    for rate, said in (("1", "the rate must be in [0, 1), received 1"),
+                       ("1.0", "the rate must be in [0, 1), received 1.0"),
+                       ("2x2", "the rate: expected one number, received 2x2")):
+        with pytest.raises(cnncalc.CnnCalcError) as e:
+            cnncalc.summarize(f"input 8x8x4 | {kind} {rate}")
+        assert f"<spec>:1:{column}: {said}" in str(e.value)
