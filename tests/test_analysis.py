@@ -455,6 +455,9 @@ def test_open_sizes_need_numbers_unless_asked_for():
     # k 4, s 2 and the crop p 1 of 'same'; input units are 2 pixels apart, unit 0 centred on
     # pixel 1: 1 - 2/4 = 0.5. Two neighbours of 3 pixels at a jump of 2: 5
     ("input 16x16x1 | conv 3x3x1 stride 2 | deconv 4x4x1 stride 2 same", (5, 1, 0.5)),
+    # k 3, s 2, 'same': Keras crops (3 - 2) // 2 = 0 before (the extra pixel goes after), so
+    # output 0 lies at input (0 - 1) / 2 = -1/2: pixel 1 - 1/2 x 2 = 0
+    ("input 16x16x1 | conv 3x3x1 stride 2 | deconv 3x3x1 stride 2 same", (5, 1, 0)),
     # nearest upsampling by 3 maps output u to input (u + 1/2) / 3 - 1/2 (half-pixel
     # centres, as PyTorch's Upsample and TensorFlow's resize): -1/3, pixel 1 - 2/3 = 1/3
     ("input 16x16x1 | conv 3x3x1 stride 2 | upsample 3", (3, Fraction(2, 3), Fraction(1, 3))),
@@ -647,3 +650,31 @@ def test_an_elementwise_merge_by_hand(text, ops, explain):
     row = next(r for r in cnncalc.summarize(text, explain=True).rows
                if r.kind in ("add", "multiply"))
     assert (row.ops, row.explain) == (ops, explain)
+
+
+@pytest.mark.parametrize("k, s, pad", [(3, 2, "same"), (4, 2, "same"), (5, 2, "same"),
+                                       (2, 2, "same"), (1, 3, "same"), (3, 2, ""), (1, 3, "")])
+def test_transposed_convolution_crops_against_pytorch(k, s, pad):
+    # PyTorch's ConvTranspose1d writes (n - 1) s + k values, plus output_padding; Keras keeps
+    # n s of them for 'same', cropping (k - s) // 2 before and the rest after (the extra pixel
+    # after, as 'same' padding puts it), and (n - 1) s + max(k, s) for 'valid'
+    import torch
+    row = summarize(f"input 7x1 | deconv {k}x1 stride {s} {pad}").rows[0]
+    ((before, after),), (extra,) = row.geometry["crops"], row.geometry["output_padding"]
+    full = torch.nn.ConvTranspose1d(1, 1, k, s, output_padding=extra)(torch.zeros(1, 1, 7))
+    assert before + row.output[0] + after == full.shape[-1]
+    assert before == (max(k - s, 0) // 2 if pad else 0)
+    assert row.output[0] == (7 * s if pad else 6 * s + max(k, s))
+
+
+def test_a_transposed_convolution_explains_itself_by_hand():
+    # 10 x 2 and 8 x 2 under 'same'; a 3-kernel at stride 2 writes 2 n + 1 values, one more
+    # than kept, cropped after; every one of the 10 x 8 inputs scatters 3 x 3 x 128 x 32
+    # weights: 80 x 36,864 = 2,949,120 MACs
+    row = cnncalc.summarize("input 10x8x128 | deconv 3x3x32 stride 2 same",
+                            explain=True).rows[0]
+    assert row.explain == [
+        "width: same: 10 x 2 = 20, crop 0 before and 1 after",
+        "height: same: 8 x 2 = 16, crop 0 before and 1 after",
+        "weights: 3 x 3 x 128 x 32 = 36,864", "biases: 32",
+        "MACs: 10x8 inputs x 36,864 = 2,949,120 (each input scatters the whole kernel)"]
