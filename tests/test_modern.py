@@ -654,3 +654,9 @@ def test_a_rate_of_zero_keeps_everything_and_one_is_refused(kind):
         with pytest.raises(cnncalc.CnnCalcError) as e:
             cnncalc.summarize(f"input 8x8x4 | {kind} {rate}")
         assert f"<spec>:1:{column}: {said}" in str(e.value)
+
+
+def test_flatten_explains_its_count_by_hand():
+    # 8 x 6 x 3 = 144 values in a row
+    assert cnncalc.summarize("input 8x6x3 | flatten", explain=True).rows[0].explain == [
+        "8 x 6 x 3 = 144"]
