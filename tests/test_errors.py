@@ -160,3 +160,30 @@ def test_a_word_a_kind_does_not_take_is_answered_with_what_it_takes(text, messag
     with pytest.raises(SpecSyntaxError) as info:
         load(f"input 8x8x3\n{text}")
     assert str(info.value).splitlines()[0].split(": ", 1)[1] == message
+
+
+@pytest.mark.parametrize("text, message", [
+    # each argument named in its own words, at its column ('input 8x8x4 | ' is 14 characters)
+    ("dense 0", "1:21: the number of outputs must be at least 1, received 0"),
+    ("dense 2x3", "1:21: the number of outputs: expected one number, received 2x3"),
+    ("shuffle 0", "1:23: the number of groups must be at least 1, received 0"),
+    ("maxpool 0", "1:23: the pool size must be at least 1, received 0"),
+    ("maxpool 2x2x2", "1:23: the pool size 2x2x2: expected one number or 2 (one per spatial "
+                      "axis of the 2-D input)"),
+])
+def test_arguments_are_named_when_refused(text, message):
+    with pytest.raises(CnnCalcError) as info:
+        load(f"input 8x8x4 | {text}")
+    assert f"<spec>:{message}" in str(info.value)
+
+
+def test_causal_padding_is_for_sequences_as_in_keras():
+    # Keras' Conv2D refuses padding='causal' (only Conv1D takes it), on any backend
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+    with pytest.raises(ValueError, match="causal"):
+        keras.layers.Conv2D(8, 3, padding="causal")
+    with pytest.raises(SpecDesignError, match="causal padding is for 1-D inputs"):
+        analyse(load("input 8x8x4 | conv 3x3x8 causal"))
+    assert analyse(load("input 8x4 | conv 3x8 causal")).rows[0].output == (8, 8)

@@ -523,7 +523,7 @@ def test_the_field_after_bilinear_upsampling_by_brute_force():
 @pytest.mark.parametrize("kind, dims", [("upsample 2", "1-D"), ("pixelshuffle 2", "2-D"),
                                         ("sepconv 3x4", "1-D"), ("maxpool 2", "1-D"),
                                         ("zeropad 1", "1-D"), ("crop 1", "1-D"),
-                                        ("deconv 3x4", "1-D")])
+                                        ("deconv 3x4", "1-D"), ("conv 3x4", "1-D")])
 def test_a_kind_on_a_flat_vector_says_which_kind(kind, dims):
     # after flatten every kind with a window is refused by name, as PyTorch refuses a
     # (N, C) tensor for Upsample, PixelShuffle, Conv1d (unbatched (C, L) misread), MaxPool1d;
