@@ -678,3 +678,25 @@ def test_a_transposed_convolution_explains_itself_by_hand():
         "height: same: 8 x 2 = 16, crop 0 before and 1 after",
         "weights: 3 x 3 x 128 x 32 = 36,864", "biases: 32",
         "MACs: 10x8 inputs x 36,864 = 2,949,120 (each input scatters the whole kernel)"]
+
+
+@pytest.mark.parametrize("text, exact", [
+    # a 3-kernel at stride 2 uses every pixel when (n - 3) is even: odd n; a 2-pool when n is
+    # even; both in a row: n - 3 even and (n - 3) / 2 + 1 even, n = 5, 9, 13, ...
+    ("input ?x?x3 | conv 3x3x8 stride 2", [n for n in range(3, 30) if (n - 3) % 2 == 0]),
+    ("input ?x?x3 | maxpool 2", [n for n in range(2, 30) if n % 2 == 0]),
+    ("input ?x?x3 | conv 3x3x8 stride 2 | maxpool 2", [5, 9, 13, 17, 21, 25, 29]),
+])
+def test_exact_sizes_by_hand(text, exact):
+    from cnncalc.analysis.sizes import sweep
+    axis = sweep(cnncalc.api.parse(text), 1, 29)[0]
+    assert [int(n) for n, e in zip(axis.values, axis.exact) if e and n >= 2] == exact
+
+
+def test_a_dilated_window_too_large_says_its_extent():
+    # dilation 2 spreads a 3-kernel over 2 x (3 - 1) + 1 = 5 pixels; a 4-wide map has fewer
+    with pytest.raises(cnncalc.SpecDesignError, match=r"the window 5 \(kernel 3, dilation 2\) "
+                                                      r"is larger than the width 4"):
+        cnncalc.summarize("input 4x4x1 | conv 3x3x1 dilation 2")
+    assert cnncalc.summarize("input 8x8x3 | conv 3x3x4 nobias", explain=True).rows[0].explain[3] \
+        == "biases: 0 (nobias)"
