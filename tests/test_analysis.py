@@ -700,3 +700,26 @@ def test_a_dilated_window_too_large_says_its_extent():
         cnncalc.summarize("input 4x4x1 | conv 3x3x1 dilation 2")
     assert cnncalc.summarize("input 8x8x3 | conv 3x3x4 nobias", explain=True).rows[0].explain[3] \
         == "biases: 0 (nobias)"
+
+
+def test_causal_padding_at_a_stride_by_hand():
+    # Keras Conv1D(8, 3, strides=2, padding='causal') on 9 steps: 2 zeros before, windows at
+    # 0, 2, 4, 6, 8 of the 11: floor((9 - 1) / 2) + 1 = 5 (its values: test_keras_values.py)
+    row = cnncalc.summarize("input 9x4 | conv 3x8 causal stride 2", explain=True).rows[0]
+    assert row.output == (5, 8)
+    assert row.explain[0] == ("length: causal padding: 2 before, none after; "
+                              "floor((9 - 1) / 2) + 1 = 5")
+
+
+@pytest.mark.parametrize("text, output, line", [
+    # at stride 1 'same' and 'causal' keep the size whatever it is: the formula stays W, L
+    ("input ?x?x3 | conv 3x3x8 same", ("W", "H", 8),
+     "width: same padding, stride 1: ceil(W / 1) = W, pad 1 left, 1 right"),
+    ("input ?x3 | conv 3x8 causal", ("L", 8),
+     "length: causal padding: 2 before, none after; floor((L - 1) / 1) + 1 = L"),
+])
+def test_open_sizes_at_stride_one_keep_their_name(text, output, line):
+    from cnncalc.api import analyse, parse
+    row = analyse(parse(text), open_sizes=True, explain=True).rows[0]
+    assert tuple(str(v) for v in row.output) == tuple(str(v) for v in output)
+    assert row.explain[0] == line

@@ -122,6 +122,8 @@ CASES = [
     ("input 7x6x3 | conv 3x3x4 pad 1", [L.ZeroPadding2D(1), L.Conv2D(4, 3)], (6, 7, 3)),
     ("input 20x3 | conv 3x4 causal dilation 2",
      [L.Conv1D(4, 3, padding="causal", dilation_rate=2)], (20, 3)),
+    # causal at a stride: 2 zeros before, then every other window: floor((9 - 1) / 2) + 1 = 5
+    ("input 9x3 | conv 3x4 causal stride 2", [L.Conv1D(4, 3, 2, padding="causal")], (9, 3)),
     ("input 8x7x6x3 | conv 3x3x2x4 same stride 2", [L.Conv3D(4, (3, 2, 3), 2, "same")],
      (8, 6, 7, 3)),
     # depthwise and separable
