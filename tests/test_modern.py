@@ -660,3 +660,14 @@ def test_flatten_explains_its_count_by_hand():
     # 8 x 6 x 3 = 144 values in a row
     assert cnncalc.summarize("input 8x6x3 | flatten", explain=True).rows[0].explain == [
         "8 x 6 x 3 = 144"]
+
+
+def test_the_picture_order_by_hand():
+    # a spec writes width before height (the lecture notes' 443x592x3 is 443 wide); an array
+    # holds rows first; depth, before both, stays first. Written out here, since the Keras
+    # value tests convert their inputs with this very function
+    from cnncalc.backends.data import picture_shape
+    from cnncalc.layers.base import picture
+    assert [picture(s) for s in ((5,), (4, 3), (5, 4, 3))] == [(5,), (3, 4), (5, 3, 4)]
+    assert picture_shape((443, 592, 3)) == (592, 443, 3)
+    assert picture_shape((8, 7, 6, 3)) == (8, 6, 7, 3) and picture_shape((12, 4)) == (12, 4)
