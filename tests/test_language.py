@@ -205,6 +205,8 @@ def test_scoped_names_are_unique_or_refused(body, top):
     ("leakyrelu slope 0.1", "leakyrelu slope 0.1"),
     ("zeropad 1x2x3x4", "zeropad 1x2x3x4"), ("zeropad 2x2", "zeropad 2"),
     ("crop 1x2x0x3", "crop 1x2x0x3"), ("reshape ?x8", "reshape ?x8"),
+    ("conv 3x3x8 groups 2", "conv 3x3x8 groups 2"), ("conv 3x3x8 groups 1", "conv 3x3x8"),
+    ("dwconv 3x3 multiplier 2", "dwconv 3 multiplier 2"),  # a square kernel once
 ])
 def test_a_layer_writes_itself_back(text, written):
     row = cnncalc.summarize(f"input 16x16x8 | {text}").rows[0]

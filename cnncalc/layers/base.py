@@ -230,8 +230,6 @@ class Amount(Option):
         if isinstance(value, str):  # 'pad half', or another option of the same field ('same')
             return f"{self.words[0]} {value}" if value in self.value_words else None
         if self.per_axis:
-            if isinstance(self.default, tuple) and value == self.default:
-                return None
             if all(v == self.default for v in value):
                 return None
             return f"{self.words[0]} {fmt.axes(value)}"
