@@ -187,3 +187,31 @@ def test_causal_padding_is_for_sequences_as_in_keras():
     with pytest.raises(SpecDesignError, match="causal padding is for 1-D inputs"):
         analyse(load("input 8x8x4 | conv 3x3x8 causal"))
     assert analyse(load("input 8x4 | conv 3x8 causal")).rows[0].output == (8, 8)
+
+
+@pytest.mark.parametrize("text, message", [
+    # a missing argument is shown with an example; an argument of the wrong form by its name
+    ("dropout", "1:15: dropout needs the rate, e.g. 'dropout 0.5'"),
+    ("maxpool", "1:15: maxpool needs the pool size, e.g. 'maxpool 2'"),
+    ("pixelshuffle", "1:15: pixelshuffle needs the factor, e.g. 'pixelshuffle 2'"),
+    ("zeropad 1x2x3", "1:23: the padding 1x2x3: expected 1 number, 2 (one per axis) or 4 "
+                      "(before and after each axis) for the 2-D input"),
+    ("crop 1x2x3", "1:20: the crop 1x2x3: expected 1 number"),
+    ("upsample 2 cubic", "1:26: upsample: unknown word 'cubic'; upsample takes nearest | bilinear"),
+])
+def test_a_kind_says_what_it_needs(text, message):
+    with pytest.raises(CnnCalcError) as info:
+        load(f"input 8x8x4 | {text}")
+    assert f"<spec>:{message}" in str(info.value)
+
+
+def test_an_unknown_kind_lists_every_kind():
+    # each word listed is a kind that 'cnncalc layers WORD' describes; none is empty
+    from click.testing import CliRunner
+    from cnncalc.cli import main
+    res = CliRunner().invoke(main, ["layers", "nosuchkind"])
+    assert res.exit_code == 2
+    words = res.output.strip().split("the kinds are ")[1].split(", ")
+    assert len(words) == len(set(words)) and all(words) and {"conv", "relu", "concat"} <= set(words)
+    for word in words:
+        assert CliRunner().invoke(main, ["layers", word]).exit_code == 0, word
