@@ -123,7 +123,7 @@ class Arg:
 
 
 class PerAxis(Arg):
-    def __init__(self, field, label, minimum=1, example="2"):
+    def __init__(self, field, label, example, minimum=1):
         self.field, self.label, self.minimum, self.example = field, label, minimum, example
 
     def read(self, item, r):
@@ -134,7 +134,7 @@ class PerAxis(Arg):
 
 
 class Count(Arg):
-    def __init__(self, field, label, minimum=1, example="64"):
+    def __init__(self, field, label, example, minimum=1):
         self.field, self.label, self.minimum, self.example = field, label, minimum, example
 
     def read(self, item, r):
@@ -240,9 +240,9 @@ class Real(Option):
     """A word and a real number: ``eps 1e-6``."""
     takes_value = True
 
-    def __init__(self, word, field, default, help=""):
+    def __init__(self, word, field, default, help):
         self.words, self.field, self.default = (word,), field, default
-        self.help = help or f"{word} {default:g}"
+        self.help = help
 
     def read(self, word, item, r):
         if isinstance(item, Float):
