@@ -3,6 +3,7 @@
 specs are width first; the hand-written modules take pictures (N, C, rows, columns)."""
 
 import itertools
+import re
 from fractions import Fraction
 
 import pytest
@@ -566,15 +567,17 @@ def test_separable_convolution_counts_against_pytorch(bias, params):
 @pytest.mark.parametrize("array, ok", [
     ("[[[1,2,3],[4,5,6],[7,8,9]]]", True),  # 1x3x3: one leading 1 left out of 1x1x3x3
     ("[[[[1,2,3],[4,5,6],[7,8,9]]]]", True),
-    ("[[1,2],[3]]", False), ("[[1,2,3],[4,5,6],[7,8]]", False),  # ragged
-    ("[[1,2,3,4],[4,5,6,7],[7,8,9,1]]", False),  # 3x4: not the kernel
+    ("[[1,2],[3]]", "every row of the array needs the same length"),  # ragged
+    ("[[1,2,3],[4,5,6],[7,8]]", "every row of the array needs the same length"),
+    ("[[1,2,3,4],[4,5,6,7],[7,8,9,1]]", "the array is 3x4, expected 1x1x3x3"),  # not the kernel
+    ("[]", "the array is 0, expected 1x1x3x3"),
 ])
 def test_written_kernels_by_shape(array, ok):
     text = f"input 3x3x1 | conv 3x3x1 kernel={array}"
-    if ok:
+    if ok is True:
         assert cnncalc.summarize(text).rows[0].params == 10
         return
-    with pytest.raises(cnncalc.CnnCalcError, match="kernel=: "):
+    with pytest.raises(cnncalc.CnnCalcError, match=re.escape(f"kernel=: {ok}")):
         cnncalc.summarize(text)
 
 
@@ -671,3 +674,20 @@ def test_the_picture_order_by_hand():
     assert [picture(s) for s in ((5,), (4, 3), (5, 4, 3))] == [(5,), (3, 4), (5, 3, 4)]
     assert picture_shape((443, 592, 3)) == (592, 443, 3)
     assert picture_shape((8, 7, 6, 3)) == (8, 6, 7, 3) and picture_shape((12, 4)) == (12, 4)
+
+
+@pytest.mark.parametrize("text, picture, said", [
+    # PyTorch refuses each: 6 channels are not a multiple of 2^2; 5 columns or rows not of 2
+    ("input 4x4x6 | pixelshuffle 2", (1, 6, 4, 4), "pixelshuffle 2 needs channels divisible "
+                                                    "by 4, received 6"),
+    ("input 5x4x2 | pixelunshuffle 2", (1, 2, 4, 5), "pixelunshuffle 2 needs the width "
+                                                      "divisible by 2, received 5"),
+    ("input 4x5x2 | pixelunshuffle 2", (1, 2, 5, 4), "pixelunshuffle 2 needs the height "
+                                                      "divisible by 2, received 5"),
+])
+def test_pixel_shuffles_refuse_what_pytorch_refuses(text, picture, said):
+    fn = F.pixel_shuffle if "pixelshuffle" in text else F.pixel_unshuffle
+    with pytest.raises(RuntimeError):
+        fn(torch.zeros(picture), 2)
+    with pytest.raises(cnncalc.CnnCalcError, match=said):
+        cnncalc.summarize(text)
