@@ -686,6 +686,10 @@ def test_a_transposed_convolution_explains_itself_by_hand():
     ("input ?x?x3 | conv 3x3x8 stride 2", [n for n in range(3, 30) if (n - 3) % 2 == 0]),
     ("input ?x?x3 | maxpool 2", [n for n in range(2, 30) if n % 2 == 0]),
     ("input ?x?x3 | conv 3x3x8 stride 2 | maxpool 2", [5, 9, 13, 17, 21, 25, 29]),
+    # causal: 2 zeros before, windows every 2 steps reach the last input when n - 1 is even;
+    # at stride 1 every size is exact
+    ("input ?x3 | conv 3x8 causal stride 2", [n for n in range(2, 30) if (n - 1) % 2 == 0]),
+    ("input ?x3 | conv 3x8 causal", list(range(2, 30))),
 ])
 def test_exact_sizes_by_hand(text, exact):
     from cnncalc.analysis.sizes import sweep
