@@ -207,6 +207,7 @@ def test_scoped_names_are_unique_or_refused(body, top):
     ("crop 1x2x0x3", "crop 1x2x0x3"), ("reshape ?x8", "reshape ?x8"),
     ("conv 3x3x8 groups 2", "conv 3x3x8 groups 2"), ("conv 3x3x8 groups 1", "conv 3x3x8"),
     ("dwconv 3x3 multiplier 2", "dwconv 3 multiplier 2"),  # a square kernel once
+    ("layernorm eps 1e-3", "layernorm"),  # Keras' epsilon, the default
 ])
 def test_a_layer_writes_itself_back(text, written):
     row = cnncalc.summarize(f"input 16x16x8 | {text}").rows[0]
