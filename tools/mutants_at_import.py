@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -70,12 +69,12 @@ def survivors() -> list:
     return [n for n in names if n.rsplit("__mutmut_", 1)[0] in functions]
 
 
-def run(name: str, config: dict) -> int:
+def run(name: str, config) -> int:
     """pytest's exit code under the mutant: 0 when every test passed (it survived)."""
     env = {**os.environ, "MUTANT_UNDER_TEST": name, "PYTHONPATH": str(MUTANTS)}
     args = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-            "--rootdir=.", *config["pytest_add_cli_args_test_selection"],
-            *config.get("pytest_add_cli_args", [])]
+            "--rootdir=.", *config.pytest_add_cli_args_test_selection,
+            *config.pytest_add_cli_args]
     try:
         return subprocess.run(args, cwd=MUTANTS, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, timeout=1800).returncode
@@ -91,7 +90,9 @@ def main(names):
         print(f"{len(names)} surviving mutants of code that runs at import")
     if not names:
         return
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    os.chdir(ROOT)  # mutmut reads its settings from pyproject.toml here
+    from mutmut.configuration import config as mutmut_config
+    config = mutmut_config()
     shutil.copytree(ROOT / "tests", MUTANTS / "tests", dirs_exist_ok=True)  # the newest tests
     clean = run("", config)  # the same command without a mutant must pass, or no verdict holds
     if clean != 0:
