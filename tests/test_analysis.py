@@ -689,6 +689,7 @@ def test_a_transposed_convolution_explains_itself_by_hand():
     # causal: 2 zeros before, windows every 2 steps reach the last input when n - 1 is even;
     # at stride 1 every size is exact
     ("input ?x3 | conv 3x8 causal stride 2", [n for n in range(2, 30) if (n - 1) % 2 == 0]),
+    ("input ?x3 | conv 3x8 causal stride 3", [n for n in range(2, 30) if (n - 1) % 3 == 0]),
     ("input ?x3 | conv 3x8 causal", list(range(2, 30))),
 ])
 def test_exact_sizes_by_hand(text, exact):
