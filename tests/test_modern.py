@@ -466,9 +466,8 @@ def test_linear_upsampling_on_every_rank_by_hand(n, want, rank):
     # a ramp along the first axis, constant along the others: linear, bilinear and trilinear
     # interpolation all give the 1-D values along it
     sizes = [n] + [2] * (rank - 1)
-    row = cnncalc.summarize(f"input {'x'.join(map(str, sizes))}x1 | upsample 2 bilinear").rows[0]
-    net = cnncalc.to_torch(cnncalc.summarize(
-        f"input {'x'.join(map(str, sizes))}x1 | upsample 2 bilinear"))
+    spec = cnncalc.summarize(f"input {'x'.join(map(str, sizes))}x1 | upsample 2 bilinear")
+    row, net = spec.rows[0], cnncalc.to_torch(spec)
     from cnncalc.backends.data import picture_shape
     ramp = torch.arange(n, dtype=torch.float32).reshape(n, *[1] * (rank - 1), 1)
     x = ramp.expand(*sizes, 1)  # the spec's order: the ramp along its first axis
