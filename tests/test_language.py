@@ -159,6 +159,30 @@ def test_the_torch_module_is_named_as_the_spec():
     assert "layer1.0.conv1.op.weight" in net.state_dict()
 
 
+@pytest.mark.parametrize("names", [("down.conv", "down"), ("down", "down.conv"),
+                                   ("a.b", "a_b"), ("a_b", "a.b"), ("a..b", "c"),
+                                   ("x", "x.op")])
+def test_every_layer_keeps_its_weights_whatever_its_name(names, tmp_path):
+    """A name that cannot nest ('down' after 'down.conv' has made a 'down' container, an
+    empty part) must not replace another module: every weight stays in the state dict and
+    a weights file round-trips. By hand: conv 3x3x3->4 has 3*3*3*4 + 4 = 112 parameters,
+    conv 3x3x4->4 has 3*3*4*4 + 4 = 148."""
+    import torch
+    first, second = names
+    spec = f"input 8x8x3 | conv 3x3x4 name={first} | conv 3x3x4 name={second}"
+    net = cnncalc.to_torch(spec)
+    state = net.state_dict()
+    assert sum(v.numel() for v in state.values()) == 112 + 148
+    assert sum(p.numel() for p in net.parameters()) == 112 + 148
+    path = tmp_path / "w.safetensors"
+    from cnncalc.backends import weights
+    weights.save(net, str(path))
+    again = cnncalc.to_torch(spec)
+    weights.apply(again, weights.load_file(str(path)))
+    x = torch.rand(1, 8, 8, 3)
+    assert torch.equal(net(x), again(x))
+
+
 @st.composite
 def nested(draw, depth=0):
     """A random nest of named and unnamed calls and repeats, with named layers inside."""

@@ -135,19 +135,25 @@ class Net(nn.Module):
         return Seq(items), fresh
 
     def _register(self, name, module):
-        """Under its dotted name: 'layer1.0.conv1' is module conv1 of 0 of layer1."""
-        *path, last = name.split(".")
+        """Under its dotted name: 'layer1.0.conv1' is module conv1 of 0 of layer1. A name that
+        cannot nest (an empty part, or its place already taken: 'down' after 'down.conv') is
+        registered flat and unique, so no module replaces another and no weight is lost."""
+        *path, last = parts = name.split(".")
         owner = self
-        for part in path:
-            child = owner._modules.get(part)
-            if child is None:
-                child = nn.Module()
-                owner.add_module(part, child)
-            owner = child
-        if last in owner._modules or any(not p for p in name.split(".")):
-            self.add_module(name.replace(".", "_"), module)  # a name that nests into another
-        else:
-            owner.add_module(last, module)
+        if all(parts):
+            for part in path:
+                child = owner._modules.get(part)
+                if child is None:
+                    child = nn.Module()
+                    owner.add_module(part, child)
+                owner = child
+            if last not in owner._modules:
+                owner.add_module(last, module)
+                return
+        flat = name.replace(".", "_")
+        while flat in self._modules:
+            flat += "_"
+        self.add_module(flat, module)
 
     def forward(self, x):
         if not self.outputs:  # a spec of only its input
