@@ -159,21 +159,34 @@ def test_the_torch_module_is_named_as_the_spec():
     assert "layer1.0.conv1.op.weight" in net.state_dict()
 
 
-@pytest.mark.parametrize("names", [("down.conv", "down"), ("down", "down.conv"),
-                                   ("a.b", "a_b"), ("a_b", "a.b"), ("a..b", "c"),
-                                   ("x", "x.op")])
-def test_every_layer_keeps_its_weights_whatever_its_name(names, tmp_path):
+def test_the_module_carries_the_spec_name_back_to_an_import():
+    # the network's own line names the module, and importing the module names the spec so
+    # (without it the importer falls back to the class: 'net')
+    from cnncalc.interop.from_torch import from_torch
+    net = cnncalc.to_torch("network tiny\ninput 8x8x3\nconv 3x3x4")
+    assert net.spec_name == "tiny"
+    back = from_torch(net, "8x8x3")
+    assert back.summary.network.name == "tiny" and back.text.startswith("network tiny")
+
+
+@pytest.mark.parametrize("names, keys", [
+    (("down.conv", "down"), ("down.conv", "down_")), (("down", "down.conv"), ("down", "down.conv")),
+    (("a.b", "a_b"), ("a.b", "a_b")), (("a_b", "a.b"), ("a_b", "a.b")),
+    (("a..b", "c"), ("a__b", "c")), (("x", "x.op"), ("x", "x_op")),
+    (("a.b", "a", "a_"), ("a.b", "a_", "a__"))])
+def test_every_layer_keeps_its_weights_whatever_its_name(names, keys, tmp_path):
     """A name that cannot nest ('down' after 'down.conv' has made a 'down' container, an
-    empty part) must not replace another module: every weight stays in the state dict and
-    a weights file round-trips. By hand: conv 3x3x3->4 has 3*3*3*4 + 4 = 112 parameters,
-    conv 3x3x4->4 has 3*3*4*4 + 4 = 148."""
+    empty part) must not replace another module: it is registered flat (dots as '_'), with
+    '_' added until the name is free. Every weight stays in the state dict and a weights
+    file round-trips. By hand: conv 3x3x3->4 has 3*3*3*4 + 4 = 112 parameters, conv
+    3x3x4->4 has 3*3*4*4 + 4 = 148."""
     import torch
-    first, second = names
-    spec = f"input 8x8x3 | conv 3x3x4 name={first} | conv 3x3x4 name={second}"
+    spec = "input 8x8x3 | " + " | ".join(f"conv 3x3x4 name={n}" for n in names)
     net = cnncalc.to_torch(spec)
     state = net.state_dict()
-    assert sum(v.numel() for v in state.values()) == 112 + 148
-    assert sum(p.numel() for p in net.parameters()) == 112 + 148
+    assert set(state) == {f"{k}.op.{w}" for k in keys for w in ("weight", "bias")}
+    assert sum(v.numel() for v in state.values()) == 112 + 148 * (len(names) - 1)
+    assert sum(p.numel() for p in net.parameters()) == 112 + 148 * (len(names) - 1)
     path = tmp_path / "w.safetensors"
     from cnncalc.backends import weights
     weights.save(net, str(path))

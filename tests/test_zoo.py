@@ -162,6 +162,12 @@ def test_working_in_place_changes_no_value(name):
      lambda a, f: a + f("b", a) + f("c", a)),
     ("multiply { branch { conv 1x1x4 name=b } branch { } branch { conv 1x1x4 name=c } }",
      lambda a, f: f("b", a) * a * f("c", a)),
+    # a branch that hands on a tensor it does not own (dropout's is the block's input, a
+    # kept layer's is read again): the sum must not go into it
+    ("add { branch { dropout 0.5 } branch { conv 1x1x4 name=b } } | add a",
+     lambda a, f: a + f("b", a) + a),
+    ("add { branch { conv 1x1x4 name=b } branch { relu } } | add b",
+     lambda a, f: f("b", a) + a.relu() + f("b", a)),
     ("concat { branch { } branch { relu } branch { sigmoid } }",
      lambda a, f: __import__("torch").cat([a, a.relu(), a.sigmoid()], -1)),
     # a side output, then the flow from the block's input: two outputs, in that order
@@ -215,6 +221,19 @@ def test_in_place_where_torchvision_works_in_place():
     assert net.layers["relu_1"].inplace is False
     plain = to_torch(s, inplace=False)
     assert not any(getattr(m, "inplace", False) for m in plain.modules())
+    # a block sums into its first branch's fresh output, as 'out += identity' does; never
+    # into the block's input (an empty branch), nor into a branch of another shape
+    from cnncalc.backends.torch import Branches
+    blocks = ["add { branch { conv 1x1x4 } branch { conv 1x1x4 } }",
+              "add { branch { } branch { conv 1x1x4 } }",
+              "add { branch { conv 1x1x1 } branch { conv 1x1x4 } }",
+              "concat { branch { conv 1x1x4 } branch { conv 1x1x4 } }"]
+    for text, first in zip(blocks, [0, 1, 1, None]):
+        s = summarize("input 8x8x4 | " + text)
+        block, = [m for m in to_torch(s).modules() if isinstance(m, Branches)]
+        assert block.first == first, text
+        block, = [m for m in to_torch(s, inplace=False).modules() if isinstance(m, Branches)]
+        assert block.first is None, text
     # an activation fused into its layer works on that layer's own output: in place
     fused = to_torch(summarize("input 8x8x3 | conv 3x3x4 relu | flatten | dense 2 relu"))
     assert fused.layers["conv_1"].act.inplace is True and fused.layers["dense_1"].act.inplace
