@@ -89,3 +89,15 @@ def test_check_backend_keras_catches_a_wrong_row(monkeypatch):
     res = CliRunner().invoke(main, ["check", "-e", "input 8x8x3 | conv 3x3x4 | conv 3x3x2",
                                     "--backend", "keras"])
     assert res.exit_code == 1 and "MISMATCH" in res.output and "1 of 2 layers" in res.output
+
+
+def test_a_batchnorm_epsilon_reaches_both_files():
+    # an imported PyTorch model's 'batchnorm eps 1e-05' must stay 1e-5 in the files written
+    # for either framework (Keras' own default is 1e-3, PyTorch's 1e-5)
+    from cnncalc.interop.to_pytorch import load_class
+    s = cnncalc.summarize("input 8x8x3 | conv 3x3x4 | batchnorm eps 1e-5 | batchnorm")
+    keras = [layer.epsilon for layer in load_model(cnncalc.to_keras_code(s)).layers
+             if type(layer).__name__ == "BatchNormalization"]
+    torch_ = [m.eps for m in load_class(cnncalc.to_pytorch_code(s))().modules()
+              if type(m).__name__ == "BatchNorm2d"]
+    assert keras == torch_ == [1e-5, 1e-3]

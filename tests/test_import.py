@@ -148,3 +148,23 @@ def test_every_torch_activation_imports(cls, word):
         assert [r.layer.describe() for r in imported.summary.rows] == [word]
         got = cnncalc.to_torch(imported.summary).eval()(x.permute(0, 2, 3, 1))
         torch.testing.assert_close(got.permute(0, 3, 1, 2), module(x))
+
+
+def test_batchnorm_keeps_the_models_epsilon():
+    # PyTorch's BatchNorm2d adds 1e-5 to the variance, Keras (cnncalc's default) 1e-3: the
+    # import must say so, or its values drift from the model's (by a factor of three here,
+    # with moving variances near 1e-4)
+    from cnncalc.backends.weights import apply
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
+                                torch.nn.BatchNorm2d(4, eps=1e-3)).eval()
+    for bn in model[1:]:
+        bn.running_var.uniform_(1e-4, 2e-4)
+    imported = from_torch(model, "8x8x3")
+    assert [r.layer.describe() for r in imported.summary.rows] == \
+        ["conv 3x3x4", "batchnorm eps 1e-05", "batchnorm"]
+    net = cnncalc.to_torch(imported.summary).eval()
+    apply(net, dict(zip(net.state_dict(), model.state_dict().values())))
+    x = torch.rand(2, 3, 8, 8)
+    torch.testing.assert_close(net(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2), model(x),
+                               rtol=1e-4, atol=1e-4)

@@ -66,7 +66,7 @@ def test_a_functional_model_with_every_common_layer(tmp_path):
     x = layers.ZeroPadding2D(((1, 2), (0, 3)))(inp)
     x = layers.Conv2D(16, (3, 5), strides=2, padding="same", activation="relu")(x)
     skip = layers.SeparableConv2D(16, 3, padding="same", use_bias=False)(x)
-    skip = layers.BatchNormalization()(skip)
+    skip = layers.BatchNormalization(epsilon=1e-5)(skip)  # PyTorch's: kept, not Keras' 1e-3
     skip = layers.LeakyReLU(negative_slope=0.1)(skip)
     y = layers.MaxPooling2D(2)(skip)
     y = layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same")(y)
@@ -85,6 +85,8 @@ def test_a_functional_model_with_every_common_layer(tmp_path):
     imported = cnncalc.from_keras(path)
     assert imported.summary.totals.params == model.count_params()
     assert _same_rows(imported, model) == len(model.layers) - 1  # all but the input
+    assert [r.layer.describe() for r in imported.summary.rows if r.kind == "batchnorm"] == \
+        ["batchnorm eps 1e-05"]
     assert [s for _, s in imported.summary.outputs] == [_spec_shape(model.outputs[0].shape),
                                                         (5,)]
 

@@ -137,3 +137,33 @@ def test_every_onnx_activation_imports(tmp_path, op, word):
     apply(net, load_file(str(weights)))
     got = net(torch.tensor(x).permute(0, 2, 3, 1)).detach().permute(0, 3, 1, 2).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_batchnorm_keeps_the_models_epsilon(tmp_path):
+    # PyTorch's and ONNX's batchnorm add 1e-5 to the variance, Keras' 1e-3: with moving
+    # variances near 1e-4 the two differ by a factor of three, so the imported layer must
+    # keep the file's epsilon for cnncalc to compute what ONNX Runtime computes
+    import onnxruntime as ort
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(),
+                                torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                torch.nn.BatchNorm2d(4, eps=1e-3)).eval()
+    for bn in (model[2], model[4]):
+        bn.running_var.uniform_(1e-4, 2e-4)
+        bn.running_mean.uniform_(-0.1, 0.1)
+    path, weights = tmp_path / "bn.onnx", tmp_path / "w.safetensors"
+    x = torch.rand(1, 3, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(path), dynamo=False, do_constant_folding=False,
+                          input_names=["x"])
+    imported = from_onnx(path, weights_out=str(weights))
+    assert [r.layer.describe() for r in imported.summary.rows if r.kind == "batchnorm"] == \
+        ["batchnorm eps 1e-05", "batchnorm"]
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x.numpy()})[0]
+    from cnncalc.backends.weights import apply, load_file
+    net = cnncalc.to_torch(imported.summary).eval()
+    apply(net, load_file(str(weights)))
+    got = net(x.permute(0, 2, 3, 1)).detach().permute(0, 3, 1, 2).numpy()
+    assert np.allclose(got, want, rtol=1e-4, atol=1e-4)

@@ -182,6 +182,7 @@ CASES = [
     ("input 4x3x6 | dense 5", [L.Dense(5)], (3, 4, 6)),
     # normalisation with Keras' epsilon
     ("input 5x4x6 | batchnorm", [L.BatchNormalization()], (4, 5, 6)),
+    ("input 5x4x6 | batchnorm eps 0.5", [L.BatchNormalization(epsilon=0.5)], (4, 5, 6)),
     ("input 5x4x6 | layernorm eps 1e-6", [L.LayerNormalization(epsilon=1e-6)], (4, 5, 6)),
     ("input 5x4x6 | layernorm eps 0.5", [L.LayerNormalization(epsilon=0.5)], (4, 5, 6)),
     ("input 6 | layernorm eps 0.5", [L.LayerNormalization(epsilon=0.5)], (6,)),

@@ -115,7 +115,8 @@ def _layer(cls, cfg, problems, name) -> str | None:
         if cfg.get("axis", -1) not in (-1, [-1], 3, [3]):
             problems.append((name, f"BatchNormalization on axis {cfg['axis']}"))
             return None
-        return "batchnorm"
+        eps = cfg.get("epsilon", 1e-3)
+        return "batchnorm" + (f" eps {eps:g}" if eps != 1e-3 else "")
     if cls == "LayerNormalization":
         return f"layernorm eps {cfg.get('epsilon', 1e-3):g}"
     if cls == "GroupNormalization":

@@ -310,7 +310,8 @@ def _matmul(imp, node):
 
 def _batchnorm(imp, node):
     x = node.input[0]
-    op = imp.add(node, "batchnorm", [x])
+    eps = float(f"{_attrs(node).get('epsilon', 1e-5):.6g}")  # ONNX's default; float32
+    op = imp.add(node, "batchnorm" + (f" eps {eps:g}" if eps != 1e-3 else ""), [x])
     imp.weights[op.id] = [(r, imp.const(n)) for r, n in zip(
         ("weight", "bias", "running_mean", "running_var"), node.input[1:5])]
     imp.layouts[node.output[0]] = imp.layouts[x]

@@ -346,7 +346,7 @@ def _batchnorm(imp, node, m):
     if not m.affine or not m.track_running_stats:
         imp.fail(node, "BatchNorm without affine or running statistics")
         return None
-    return "batchnorm"
+    return "batchnorm" + (f" eps {m.eps:g}" if m.eps != 1e-3 else "")
 
 
 def _pool(kind):

@@ -10,10 +10,12 @@ from .base import Count, Flag, Layer, Outcome, Real, RuleError, nn_call
 class BatchNorm(Layer):
     keyword = "batchnorm"
     doc = ("batch normalisation: 2C trainable (scale, offset), 2C non-trainable (moving mean "
-           "and variance); Keras' epsilon 1e-3 and momentum 0.99")
+           "and variance); Keras' momentum 0.99 and, unless given, epsilon 1e-3")
     example = "batchnorm"
     colour = "#b0bec5"
     fold = True
+    # PyTorch's and ONNX's default is 1e-5: an imported model keeps its own, so its values stay
+    options = (Real("eps", "eps", 1e-3, help="eps 1e-3 (Keras' default; PyTorch's is 1e-5)"),)
 
     def rule(self, x, ex):
         c = x[-1]
@@ -26,14 +28,14 @@ class BatchNorm(Layer):
         from torch import nn
         rank = max(len(row.input) - 1, 1)
         cls = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[rank - 1]
-        return cls(row.input[-1], eps=1e-3, momentum=0.01)  # Keras' epsilon and momentum 0.99
+        return cls(row.input[-1], eps=self.eps, momentum=0.01)  # Keras' momentum 0.99
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
-        return ["layers.BatchNormalization()"]
+        return [nn_call("layers.BatchNormalization", epsilon=None if self.eps == 1e-3 else self.eps)]
 
     def code(self, row):  # pragma: no mutate block (export, tested apart)
         rank = max(len(row.input) - 1, 1)
-        return [("", nn_call(f"nn.BatchNorm{rank}d", row.input[-1], eps=1e-3, momentum=0.01))]
+        return [("", nn_call(f"nn.BatchNorm{rank}d", row.input[-1], eps=self.eps, momentum=0.01))]
 
 
 class _Normal(Layer):
