@@ -144,6 +144,13 @@ def test_open_sizes_as_formulas():
     res = run("summary", "-e", "input ?x?x1 | conv 5x5x2 | maxpool 2")
     assert res.exit_code == 0 and "(W - 4)x(H - 4)x2" in res.output
     assert run("summary", "-e", "input HxWx3 | relu", "--format", "json").exit_code == 2
+    # 'same' at stride 2 pads (ceil(H / 2) - 1) x 2 + 3 - H in all, half before, the rest
+    # after: written as a difference, not as '+ -(H)'
+    s = analyse(load("input HxWx3 | conv 3x3x8 same stride 2"), explain=True, open_sizes=True)
+    total = "max(2 x ceil(H / 2) + 1 - H, 0)"
+    assert f"pad floor({total} / 2) left, {total} - floor({total} / 2) right" in \
+        s.rows[0].explain[0]
+    assert not any("+ -" in line for line in s.rows[0].explain)
 
 
 def test_ceil_formula_notes_pytorchs_last_window_rule():

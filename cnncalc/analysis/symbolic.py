@@ -23,6 +23,8 @@ class Sym:
             a = self.a + other.a
             return self.b + other.b if a == 0 else Sym(self.core, a, self.b + other.b)
         if isinstance(other, Sym):
+            if other.a < 0:  # 'W + -(H)' reads 'W - H'
+                return _opaque(f"{self} - {_term(-other)}")
             return _opaque(f"{self} + {other}")
         return NotImplemented
 
@@ -32,6 +34,8 @@ class Sym:
         return self * -1
 
     def __sub__(self, other):
+        if isinstance(other, Sym) and not _same(self.core, other.core):  # nothing to fold
+            return _opaque(f"{self} - {_term(other)}")
         return self + (-other)
 
     def __rsub__(self, other):
@@ -112,6 +116,12 @@ def _paren(s: Sym):
 def _paren_text(text):
     """Parentheses for a sum inside a product."""
     return f"({text})" if " + " in text or " - " in text else text
+
+
+def _term(v: Sym) -> str:
+    """A formula after a minus: a sum needs parentheses, one function or name does not."""
+    single = v.a == 1 and not v.b and (not isinstance(v.core, tuple) or v.core[0] != "opaque")
+    return str(v) if single else _paren_text(str(v))
 
 
 def _factor(v) -> str:
