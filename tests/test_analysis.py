@@ -698,6 +698,9 @@ def test_a_transposed_convolution_explains_itself_by_hand():
     ("input ?x3 | conv 3x8 causal stride 2", [n for n in range(2, 30) if (n - 1) % 2 == 0]),
     ("input ?x3 | conv 3x8 causal stride 3", [n for n in range(2, 30) if (n - 1) % 3 == 0]),
     ("input ?x3 | conv 3x8 causal", list(range(2, 30))),
+    # ceil mode: the last window hangs over the end, so no input is ever left out
+    ("input ?x?x3 | maxpool 2 ceil", list(range(2, 30))),
+    ("input ?x?x3 | maxpool 3 stride 2 ceil", list(range(2, 30))),
 ])
 def test_exact_sizes_by_hand(text, exact):
     from cnncalc.analysis.sizes import sweep
@@ -712,6 +715,22 @@ def test_a_dilated_window_too_large_says_its_extent():
         cnncalc.summarize("input 4x4x1 | conv 3x3x1 dilation 2")
     assert cnncalc.summarize("input 8x8x3 | conv 3x3x4 nobias", explain=True).rows[0].explain[3] \
         == "biases: 0 (nobias)"
+
+
+def test_ceil_mode_explained_by_hand():
+    # PyTorch's MaxPool1d(2, 2, padding=1, ceil_mode=True): on 5 values ceil((5 + 2 - 2) / 2)
+    # + 1 = 4 windows, but the last would start at 3 x 2 = 6, in the padding after 5 + 1, so
+    # PyTorch drops it: 3; on 6 values the 4th starts at 6, on the last real value: 4
+    import torch
+    pool = torch.nn.MaxPool1d(2, 2, padding=1, ceil_mode=True)
+    assert [pool(torch.zeros(1, 1, n)).shape[-1] for n in (5, 6)] == [3, 4]
+    five = cnncalc.summarize("input 5x1 | maxpool 2 stride 2 pad 1 ceil", explain=True).rows[0]
+    assert five.output == (3, 1)
+    assert five.explain[0] == ("length: ceil((5 + 2 - 2) / 2) + 1 = 4; PyTorch drops the last "
+                               "window, which would start at 6, in the padding after 5 + 1: 3")
+    six = cnncalc.summarize("input 6x1 | maxpool 2 stride 2 pad 1 ceil", explain=True).rows[0]
+    assert six.output == (4, 1)
+    assert six.explain[0] == "length: ceil((6 + 2 - 2) / 2) + 1 = 4"
 
 
 def test_causal_padding_at_a_stride_by_hand():

@@ -234,6 +234,9 @@ def test_in_place_where_torchvision_works_in_place():
         assert block.first == first, text
         block, = [m for m in to_torch(s, inplace=False).modules() if isinstance(m, Branches)]
         assert block.first is None, text
+    # and the block's sum is its own: the ReLU after it works in place
+    s = summarize("input 8x8x4 | add { branch { conv 1x1x4 } branch { conv 1x1x4 } } | relu")
+    assert to_torch(s).layers["relu_1"].inplace is True
     # an activation fused into its layer works on that layer's own output: in place
     fused = to_torch(summarize("input 8x8x3 | conv 3x3x4 relu | flatten | dense 2 relu"))
     assert fused.layers["conv_1"].act.inplace is True and fused.layers["dense_1"].act.inplace

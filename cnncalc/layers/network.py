@@ -6,7 +6,7 @@ class Input:
     """Spatial sizes, then channels (channels last, as Keras); a str is an open size."""
     __slots__ = ("shape", "line", "column")
 
-    def __init__(self, shape, line=0, column=0):
+    def __init__(self, shape, line, column):
         self.shape, self.line, self.column = tuple(shape), line, column
 
     @property
@@ -22,7 +22,7 @@ class Network:
     and file it was read from (for errors)."""
     __slots__ = ("name", "input", "layers", "warnings", "text", "file")
 
-    def __init__(self, name, input, layers, warnings=(), text="", file=None):
+    def __init__(self, name, input, layers, warnings, text, file):
         self.name, self.input, self.layers = name, input, layers
         self.warnings, self.text, self.file = warnings, text, file
 
