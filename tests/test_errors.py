@@ -22,6 +22,20 @@ CASES = [
     ("input 8x8x3\nblk(1)", SpecDesignError, 2, 1, ["unknown block 'blk'"]),
     ("input 8x8x3\nconcat x", SpecDesignError, 2, 1, ["'x' is not the name of an earlier layer"]),
     ("input 8x8x3\ndropout 1.5", SpecDesignError, 2, 9, ["the rate must be in [0, 1), received 1.5"]),
+    # a real number where a whole one goes: a syntax error at the number, not at 'stride'
+    ("input 8x8x3\nconv 3x3x4 stride 1.5", SpecSyntaxError, 2, 19,
+     ["stride needs a whole number here, received '1.5'"]),
+    # open sizes stand only in the input: in an argument, and in an option (at its word)
+    ("input 8x8x3\nconv 3x3xC", SpecDesignError, 2, 6,
+     ["the kernel and filters: the open size 'C' can only stand in the input"]),
+    ("input 8x8x3\nconv 3x3x4 stride H", SpecDesignError, 2, 12,
+     ["stride: the open size 'H' can only stand in the input"]),
+    # every size is at most 10^18 (10^18 itself is taken: test_language.py)
+    ("input 8\ndense 1000000000000000001", SpecDesignError, 2, 7,
+     ["must be at most 10^18, received 1000000000000000001"]),
+    # as an input, a reshape has up to 3 spatial sizes (no kind has a 4-D window)
+    ("input 48\nreshape 2x2x2x2x3", SpecDesignError, 2, 9,
+     ["expected up to 3 spatial sizes then the channels"]),
     # an activation's mistakes name the activation as written
     ("input 8x8x3\nrelu same", SpecSyntaxError, 2, 6, ["relu: option 'same' does not apply",
                                                         "relu takes slope"]),

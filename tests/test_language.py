@@ -159,6 +159,12 @@ def test_the_torch_module_is_named_as_the_spec():
     assert "layer1.0.conv1.op.weight" in net.state_dict()
 
 
+def test_the_largest_size_is_taken():
+    # sizes go up to 10^18 (one more is refused: test_errors.py); the counts stay exact
+    row = cnncalc.summarize("input 8 | dense 1000000000000000000").rows[-1]
+    assert row.output == (10**18,) and row.weights == 8 * 10**18
+
+
 def test_the_module_carries_the_spec_name_back_to_an_import():
     # the network's own line names the module, and importing the module names the spec so
     # (without it the importer falls back to the class: 'net')

@@ -23,7 +23,7 @@ SIDES = {"length": ("start", "end"), "width": ("left", "right"), "height": ("top
 
 
 def axis_names(rank: int) -> tuple:
-    return AXIS_NAMES.get(rank, tuple(f"axis {i + 1}" for i in range(rank)))
+    return AXIS_NAMES[rank]  # the parser allows 1 to 3 spatial axes
 
 
 class RuleError(Exception):
@@ -56,13 +56,12 @@ def symbolic(v) -> bool:
     return getattr(v, "symbolic", False)
 
 
-def need_map(x: tuple, rank: int | None, what: str):
-    """A rule that needs a feature map of ``rank`` spatial axes (any rank when None)."""
+def need_map(x: tuple, rank: int, what: str):
+    """A rule that needs a feature map of ``rank`` spatial axes."""
     if len(x) == 1:
-        dims = f"{rank}-D " if rank else ""
-        raise RuleError(f"{what} needs a {dims}feature map, received a flat vector of "
+        raise RuleError(f"{what} needs a {rank}-D feature map, received a flat vector of "
                         f"{fmt.count(x[0])} values (after flatten, a global pool or dense)")
-    if rank is not None and len(x) - 1 != rank:
+    if len(x) - 1 != rank:
         raise RuleError(f"{what} has a {rank}-D window but the input is {len(x) - 1}-D "
                         f"({fmt.shape(x)})")
 

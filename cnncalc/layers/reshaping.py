@@ -185,6 +185,9 @@ class Shape(Arg):
         if len(opens) > 1 or any(n != "?" for n in opens):
             raise r.error(f"reshape {item.text}: one size may be '?' (it is worked out), no "
                           "other letters", item)
+        if len(v) > 4:  # as an input: every kind's rule and module stop at 3-D maps
+            raise r.error(f"reshape {item.text}: expected up to 3 spatial sizes then the "
+                          "channels, as an input takes", item)
         return {"shape": v}
 
     def describe(self, layer):
