@@ -36,6 +36,8 @@ CASES = [
     # as an input, a reshape has up to 3 spatial sizes (no kind has a 4-D window)
     ("input 48\nreshape 2x2x2x2x3", SpecDesignError, 2, 9,
      ["expected up to 3 spatial sizes then the channels"]),
+    # a word where an argument goes: the error points at that word
+    ("input 8x8x3\ndropout x", SpecSyntaxError, 2, 9, ["dropout needs the rate", "dropout 0.5"]),
     # an activation's mistakes name the activation as written
     ("input 8x8x3\nrelu same", SpecSyntaxError, 2, 6, ["relu: option 'same' does not apply",
                                                         "relu takes slope"]),

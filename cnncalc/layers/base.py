@@ -280,7 +280,7 @@ class Layer:
         for word in ((cls.keyword,) if cls.keyword else ()) + cls.words:
             KINDS[word] = cls
 
-    def __init__(self, name, line=0, column=0, origin=None, **fields):
+    def __init__(self, name, line, column, origin=None, **fields):
         self.name, self.line, self.column, self.origin = name, line, column, origin
         self.__dict__.update(fields)
 
