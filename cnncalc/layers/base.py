@@ -72,10 +72,10 @@ class Reader:
     """What an argument or option needs while reading a statement: the rank of the input,
     parameter values, and an error that points at the right column."""
 
-    def __init__(self, rank, evaluate, error, kind, block=False, syntax=None):
+    def __init__(self, rank, evaluate, error, kind, block, syntax):
         self.rank, self.evaluate, self.error, self.kind = rank, evaluate, error, kind
         self.block = block  # the statement has a body: 'add { ... }'
-        self.syntax = syntax or error  # an error in the words themselves (SpecSyntaxError)
+        self.syntax = syntax  # an error in the words themselves (SpecSyntaxError)
 
     def at(self, item) -> "Reader":
         """The same reader, its errors pointing at ``item`` (an option's word)."""
