@@ -223,6 +223,18 @@ def test_a_unit_no_input_reaches_has_no_field_to_measure():
     assert "2 of 2 layers match" in out.output and "receptive field" not in out.output
 
 
+def test_a_layernorms_field_is_measured_across_its_channels():
+    # over 4 channels the plain sum of a layernorm's outputs is constant too (the normalised
+    # values sum to 0: no gradient but rounding's): the measure weighs the centre unit's
+    # channels unequally, and finds the 3x3 field of the convolution before it
+    x = torch.rand(1, 5, 5, 4, requires_grad=True, dtype=torch.float64)
+    (g,) = torch.autograd.grad(F.layer_norm(x, (4,)).sum(), x)
+    assert g.abs().max() < 1e-12
+    result = cnncalc.check(cnncalc.summarize("input 7x7x4 | conv 3x3x4 | layernorm"))
+    assert result.ok and result.rf is not None
+    assert result.rf[1] == result.rf[2] == (3, 3)
+
+
 def test_the_field_is_measured_through_a_deep_relu_chain():
     # six 3x3 convolutions with ReLUs on one channel: 1 + 6 x 2 = 13 pixels. The measure
     # needs positive weights (a ReLU of a negative sum has no gradient): with signed ones a
