@@ -235,6 +235,17 @@ def test_a_layernorms_field_is_measured_across_its_channels():
     assert result.rf[1] == result.rf[2] == (3, 3)
 
 
+def test_a_single_path_through_a_relu_is_always_measured():
+    # the centre unit of the 1x1 convolution sees the input through one ReLU only: with a
+    # signed input that ReLU is dead for about half the draws and no gradient is left; the
+    # measure's positive input and weights keep it alive for every draw
+    spec = cnncalc.summarize("input 3x3x1 | conv 3x3x1 relu | conv 1x1x1")
+    for seed in range(12):
+        torch.manual_seed(seed)
+        result = cnncalc.check(spec)
+        assert result.rf is not None and result.rf[1] == result.rf[2] == (3, 3), seed
+
+
 def test_the_field_is_measured_through_a_deep_relu_chain():
     # six 3x3 convolutions with ReLUs on one channel: 1 + 6 x 2 = 13 pixels. The measure
     # needs positive weights (a ReLU of a negative sum has no gradient): with signed ones a
