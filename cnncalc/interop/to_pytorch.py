@@ -213,7 +213,7 @@ def _notes(summary, attrs) -> list:
     code = " ".join(e for _, e in attrs)
     notes = []
     if "BatchNorm" in code:
-        notes.append("Batchnorm keeps the spec's Keras settings: momentum 0.01 (Keras' 0.99), and "
+        notes.append("Batchnorm keeps the spec's Keras settings: momentum 0.01 (Keras' 0.99),\nand "
                      "eps 1e-3 unless the spec gives its own.")
     if any(r.kind in ("flatten", "reshape") and len(r.input) > 1 and any(
             n != 1 for n in r.input[:-1]) or r.kind == "reshape" for r in summary.rows):
