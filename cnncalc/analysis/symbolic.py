@@ -23,8 +23,6 @@ class Sym:
             a = self.a + other.a
             return self.b + other.b if a == 0 else Sym(self.core, a, self.b + other.b)
         if isinstance(other, Sym):
-            if other.a < 0:  # 'W + -(H)' reads 'W - H'
-                return _opaque(f"{self} - {_term(-other)}")
             return _opaque(f"{self} + {other}")
         return NotImplemented
 
