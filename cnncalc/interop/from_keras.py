@@ -12,7 +12,7 @@ from pathlib import Path
 from .. import fmt
 from ..errors import CnnCalcError
 from ..layers.base import picture
-from .graph import Imported, Op, Unsupported, emit, named, network_name
+from .graph import Imported, Op, Unsupported, emit, named, network_name, statement
 
 # Keras' activation names, as cnncalc's words: the table's, and Keras' own synonyms
 ACTIVATIONS = {**named("keras"), "swish": "silu", "hard_silu": "hardswish", "linear": None}
@@ -115,8 +115,7 @@ def _layer(cls, cfg, problems, name) -> str | None:
         if cfg.get("axis", -1) not in (-1, [-1], 3, [3]):
             problems.append((name, f"BatchNormalization on axis {cfg['axis']}"))
             return None
-        eps = cfg.get("epsilon", 1e-3)
-        return "batchnorm" + (f" eps {eps:g}" if eps != 1e-3 else "")
+        return statement("batchnorm", eps=cfg.get("epsilon", 1e-3))
     if cls == "LayerNormalization":
         return f"layernorm eps {cfg.get('epsilon', 1e-3):g}"
     if cls == "GroupNormalization":

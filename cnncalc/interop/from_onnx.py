@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..errors import CnnCalcError
 from ..layers import takes_activation
-from .graph import Imported, Op, Unsupported, emit, fuse, named, network_name
+from .graph import Imported, Op, Unsupported, emit, fuse, named, network_name, statement
 from .from_torch import Layout, _axes, _pad_text, _side_padding
 
 
@@ -311,7 +311,7 @@ def _matmul(imp, node):
 def _batchnorm(imp, node):
     x = node.input[0]
     eps = float(f"{_attrs(node).get('epsilon', 1e-5):.6g}")  # ONNX's default; float32
-    op = imp.add(node, "batchnorm" + (f" eps {eps:g}" if eps != 1e-3 else ""), [x])
+    op = imp.add(node, statement("batchnorm", eps=eps), [x])
     imp.weights[op.id] = [(r, imp.const(n)) for r, n in zip(
         ("weight", "bias", "running_mean", "running_var"), node.input[1:5])]
     imp.layouts[node.output[0]] = imp.layouts[x]

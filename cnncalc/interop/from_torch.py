@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 
 from ..errors import CnnCalcError
-from .graph import Imported, Op, Unsupported, emit, fuse, named
+from .graph import Imported, Op, Unsupported, emit, fuse, named, statement
 
 
 class Layout:
@@ -346,7 +346,7 @@ def _batchnorm(imp, node, m):
     if not m.affine or not m.track_running_stats:
         imp.fail(node, "BatchNorm without affine or running statistics")
         return None
-    return "batchnorm" + (f" eps {m.eps:g}" if m.eps != 1e-3 else "")
+    return statement("batchnorm", eps=m.eps)
 
 
 def _pool(kind):
@@ -467,8 +467,7 @@ def _groupnorm(imp, node, m):
 
 
 def _instancenorm(imp, node, m):
-    return "instancenorm" + (" affine" if m.affine else "") + (
-        f" eps {m.eps:g}" if m.eps != 1e-5 else "")
+    return statement("instancenorm", affine=m.affine, eps=m.eps)
 
 
 def _prelu(imp, node, m):

@@ -10,9 +10,17 @@ from __future__ import annotations
 import re
 
 from ..errors import CnnCalcError
-from ..layers import ACTIVATIONS, takes_activation
+from ..layers import ACTIVATIONS, KINDS, takes_activation
 
 MERGES = ("add", "multiply", "concat")
+
+
+def statement(keyword: str, **options) -> str:
+    """A statement with options as its kind writes them: those at the kind's own default
+    left out ('batchnorm', not 'batchnorm eps 0.001'), so no importer repeats a default."""
+    words = [keyword] + [o.describe(options[o.field]) for o in KINDS[keyword].options
+                         if o.field in options]
+    return " ".join(w for w in words if w)
 
 
 class Op:
