@@ -103,14 +103,10 @@ def analyse_or_show(spec: Spec, fmt="table", explain=False, open_sizes=False):
 
 
 def write_file(path: str, data, what: str = "-o"):
-    """Write text or bytes; a missing folder, a read-only place or a full disk is a clean
-    error, not a traceback."""
-    mode = "wb" if isinstance(data, bytes) else "w"
-    try:
-        with open(path, mode) as fh:
-            fh.write(data)
-    except OSError as e:
-        raise CnnCalcError(f"{what} {path}: cannot write it ({e.strerror or e})") from None
+    """Write text or bytes whole or not at all (cnncalc.files): a missing folder, a
+    read-only place or a full disk is a clean error, and what was there stays."""
+    from .files import write
+    write(path, data, what)
 
 
 def writable(path: str, what: str = "-o"):
@@ -125,7 +121,46 @@ def writable(path: str, what: str = "-o"):
         raise CnnCalcError(f"{what} {path}: the folder {folder} is not writable")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Command(click.Group):
+    """The conventions of a command-line tool: Ctrl-C exits 130 with one line; a standard
+    output that cannot be written (a full disk, a closed pipe) is exit 2 with the reason,
+    or a quiet 141 for a closed pipe, as a shell's tools do; options' choices are read
+    whatever their case."""
+
+    def main(self, *args, **kwargs):
+        kwargs.setdefault("standalone_mode", True)
+        try:
+            try:
+                rc = super().main(*args, **{**kwargs, "standalone_mode": False})
+            except click.exceptions.Exit as e:
+                rc = e.exit_code
+            except click.ClickException as e:
+                e.show()
+                rc = e.exit_code
+            except (KeyboardInterrupt, click.Abort):
+                sys.stderr.write("\ninterrupted\n")
+                rc = 130
+            sys.stdout.flush()
+        except OSError as e:
+            _stdout_failed(e)
+        sys.exit(rc or 0)
+
+
+def _stdout_failed(e: OSError):
+    import errno
+    import os
+    try:  # nothing more can reach the closed stream: stop Python's own flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError:
+        pass
+    if e.errno == errno.EPIPE:
+        sys.exit(141)
+    where = e.filename or "standard output"
+    sys.stderr.write(f"error: {where}: cannot write it ({e.strerror or e})\n")
+    sys.exit(2)
+
+
+@click.group(cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cnncalc")
 def main():
     """Shapes, parameter counts and more of convolutional networks, from a text spec.
@@ -219,14 +254,13 @@ def draw(spec, expr, input_shape, max_depth, max_layers, max_bytes, out):
     d = layout(analyse_or_show(loaded))
     if out.lower().endswith(".png"):
         try:
-            png(d, out)
+            width, height = png(d, out)
         except ImportError:
             raise CnnCalcError("PNG output needs matplotlib: pip install 'cnncalc[pictures]'") from None
-        except OSError as e:
-            raise CnnCalcError(f"-o {out}: cannot write it ({e.strerror or e})") from None
+        click.echo(f"wrote {out} ({width} x {height} pixels)")
     else:
         write_file(out, svg(d))
-    click.echo(f"wrote {out} ({d.width:.0f} x {d.height:.0f})")
+        click.echo(f"wrote {out} ({d.width:.0f} x {d.height:.0f})")
 
 
 def _random_weights_notice(weights, seed=0):
@@ -248,10 +282,10 @@ def _random_weights_notice(weights, seed=0):
 def run(spec, expr, input_shape, max_depth, max_layers, max_bytes, data, weights, maps, resize,
         device):
     """Run the spec on real data and print the output (small outputs in full)."""
-    import os
     from .backends.runner import format_output, run_on
-    if maps and os.path.exists(maps) and not os.path.isdir(maps):
-        raise CnnCalcError(f"--maps {maps}: is a file; give a folder")
+    if maps:
+        from .files import folder
+        folder(maps, "--maps")
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     s = analyse_or_show(loaded)
     _random_weights_notice(weights)
@@ -274,6 +308,8 @@ def run(spec, expr, input_shape, max_depth, max_layers, max_bytes, data, weights
 def visualize(spec, expr, input_shape, max_depth, max_layers, max_bytes, weights, layer_name,
               which, out, steps, seed, quiet):
     """Find inputs that maximise a filter's mean activation (gradient ascent)."""
+    if not out.lower().endswith(".png"):
+        raise CnnCalcError(f"-o {out}: expected a .png file name")
     writable(out)
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     s = analyse_or_show(loaded)
@@ -287,11 +323,10 @@ def visualize(spec, expr, input_shape, max_depth, max_layers, max_bytes, weights
     else:
         raise CnnCalcError(f"--filter {which}: expected all or 0 to {row.output[-1] - 1}")
     import torch
-    from PIL import Image
     from .backends.torch import Net
     from .backends.visualize import maximise, tiles
     from .backends.weights import apply, load_file
-    from .render.pictures import map_grid
+    from .render.pictures import map_grid, write_png
     torch.manual_seed(seed)
     _random_weights_notice(weights, seed)
     net = Net(s, inplace=False)
@@ -308,10 +343,7 @@ def visualize(spec, expr, input_shape, max_depth, max_layers, max_bytes, weights
                            "to maximise", err=True)
             elif len(filters) == 1 or not quiet:
                 click.echo(f"filter {k}: mean activation {before:.4g} -> {after:.4g}", err=True)
-    try:
-        Image.fromarray(map_grid(images[0]) if len(images) == 1 else tiles(images)).save(out)
-    except OSError as e:
-        raise CnnCalcError(f"-o {out}: cannot write it ({e.strerror or e})") from None
+    write_png(map_grid(images[0]) if len(images) == 1 else tiles(images), out)
     click.echo(f"wrote {out}")
 
 
@@ -349,11 +381,14 @@ def sizes(spec, expr, input_shape, max_depth, max_layers, max_bytes, span, show,
     valid: every layer's output is at least 1 and merged branches agree;
     exact: valid, and no floor leaves input rows unused."""
     from .analysis.sizes import describe_set, sweep
+    from .limits import MAX_SIZE, MAX_SIZES
     lo, _, hi = span.partition(":")
-    if not (lo.isdigit() and hi.isdigit() and 1 <= int(lo) <= int(hi) <= 10**18):
-        raise CnnCalcError(f"--range {span}: expected LO:HI with 1 <= LO <= HI, e.g. 1:4096")
-    if int(hi) - int(lo) >= 10_000_000:  # about 80 MB per array: keep memory bounded
-        raise CnnCalcError(f"--range {span}: at most 10,000,000 sizes at once")
+    if not (lo.isdigit() and hi.isdigit() and len(lo) < 20 and len(hi) < 20
+            and 1 <= int(lo) <= int(hi) <= MAX_SIZE):
+        raise CnnCalcError(f"--range {span}: expected LO:HI with 1 <= LO <= HI <= 10^18, "
+                           "e.g. 1:4096")
+    if int(hi) - int(lo) >= MAX_SIZES:  # the answer itself is arrays of this length
+        raise CnnCalcError(f"--range {span}: at most {MAX_SIZES:,} sizes at once")
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     network = loaded.network
     if open_all:

@@ -91,14 +91,23 @@ _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "k": 10**
 def parse_bytes(text: str, option: str = "--memory") -> int:
     """'16GiB' → 17179869184. A bare number is refused: 16 could mean bytes or GiB."""
     import re
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
+    text = str(text)
+    if len(text) > 40:  # a size is a few digits and a unit; Fraction would crawl on more
+        raise CnnCalcError(f"{option} {text[:20]}...: a size is a number and a unit, e.g. "
+                           "16GiB (this one has " + f"{len(text):,} characters)")
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]{1,3})?)\s*([A-Za-z]*)\s*", text)
     unit = match.group(2).lower() if match else None
     if not match or unit not in _UNITS:
         why = "a size needs a unit" if match and not unit else "cannot read it as a size"
         raise CnnCalcError(f"{option} {text}: {why}; write e.g. 16GiB, 512MiB, 80GB or "
                            "1000000B")
     from fractions import Fraction
-    return int(Fraction(match.group(1)) * _UNITS[unit])
+
+    from .limits import MAX_BYTES_TEXT
+    size = int(Fraction(match.group(1)) * _UNITS[unit])
+    if size > MAX_BYTES_TEXT:
+        raise CnnCalcError(f"{option} {text}: larger than any memory (at most 1YiB, 2^80 bytes)")
+    return size
 
 
 def where(layer) -> str:

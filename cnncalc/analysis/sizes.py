@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SpecDesignError, context_line
+from ..limits import SIZES_CHUNK
 from .walk import Walk
 
 
@@ -41,11 +42,13 @@ class _Masks:
     def after(self, row, out):
         shape = row.output
         if len(shape) > 1 and len(row.input) > 1:
+            clamped = list(shape)
             for i in range(len(shape) - 1):
-                self.valid[i] &= np.asarray(shape[i] >= 1)
-            # sizes below 1 would go on as nonsense: clamp, they are invalid anyway
-            row.output = tuple(np.maximum(v, 1) if i < len(shape) - 1 else v
-                               for i, v in enumerate(shape))
+                if np.min(shape[i]) < 1:  # most layers shrink no size below 1: skip the copies
+                    self.valid[i] &= np.asarray(shape[i] >= 1)
+                    # sizes below 1 would go on as nonsense: clamp, they are invalid anyway
+                    clamped[i] = np.maximum(shape[i], 1)
+            row.output = tuple(clamped)
         if out.geometry and "dropped" in out.geometry:
             for i, d in enumerate(out.geometry["dropped"]):
                 self.exact[i] &= np.asarray(d == 0)
@@ -62,20 +65,31 @@ def sweep(network, lo: int, hi: int) -> list[Axis]:
                               "the sizes of this spec with --open", file=network.file,
                               line=inp.line, column=inp.column, context=context_line(
                                   network.text, inp.line, inp.column) if network.text else None)
-    x = tuple(values if isinstance(v, str) else np.full(len(values), v, np.int64) for v in spatial)
-    masks = _Masks(len(spatial), len(values))
-    walk = Walk(check=masks.check, after=masks.after, fields=False)
-    _, out = walk.run(network, (*x, network.input.shape[-1]))
+    # in chunks, each walk letting go of its rows' arrays: memory stays bounded at any range
+    parts = [_chunk(network, values[i:i + SIZES_CHUNK], open_axes)
+             for i in range(0, len(values), SIZES_CHUNK)]
     result = []
     shape = "x".join(map(str, network.input.shape))
-    for i in open_axes:
-        # an adaptive pool's output is one number whatever the input: as many as the inputs
-        final = np.broadcast_to(np.asarray(out[i]), values.shape) \
-            if len(out) - 1 == len(spatial) else None
-        valid = masks.valid[i]
+    for k, i in enumerate(open_axes):
+        valid = np.concatenate([p[k][0] for p in parts])
+        exact = np.concatenate([p[k][1] for p in parts])
+        final = None if parts[0][k][2] is None else np.concatenate([p[k][2] for p in parts])
         result.append(Axis(f"{spatial[i]} (axis {i + 1} of {shape})", values, valid,
-                           valid & masks.exact[i], final))
+                           valid & exact, final))
     return result
+
+
+def _chunk(network, values, open_axes) -> list:
+    """(valid, exact, output) per open axis for these input sizes."""
+    spatial = network.input.shape[:-1]
+    x = tuple(values if isinstance(v, str) else np.full(len(values), v, np.int64) for v in spatial)
+    masks = _Masks(len(spatial), len(values))
+    walk = Walk(check=masks.check, after=masks.after, fields=False, lean=True)
+    _, out = walk.run(network, (*x, network.input.shape[-1]))
+    # an adaptive pool's output is one number whatever the input: as many as the inputs
+    return [(masks.valid[i], masks.exact[i],
+             np.broadcast_to(np.asarray(out[i]), values.shape).copy()
+             if len(out) - 1 == len(spatial) else None) for i in open_axes]
 
 
 def describe_set(values: np.ndarray) -> str:

@@ -14,6 +14,7 @@ from math import prod
 from .. import fmt
 from ..errors import SpecDesignError, context_line, paused_gc
 from ..layers import Network, RuleError, referenced
+from ..limits import MAX_SIZE
 
 
 class Row:
@@ -214,8 +215,10 @@ class Walk:
     """One pass over a network. ``check(condition, axis)`` tests a condition on sizes; the
     sizes sweep replaces it to record, per input size, whether it holds."""
 
-    def __init__(self, explain: bool = False, check=_check, after=None, fields=True):
+    def __init__(self, explain: bool = False, check=_check, after=None, fields=True,
+                 lean=False):
         self.fields = fields  # receptive fields (not for arrays of sizes)
+        self.lean = lean  # let go of each row's sizes once read (arrays of a million sizes)
         self.network = None
         self.rows: list[Row] = []
         self.saved: dict = {}
@@ -239,6 +242,9 @@ class Walk:
             x, rf = row.output, row.rf
             if layer.name in self.keep:
                 self.saved[layer.name] = row
+            elif self.lean:
+                row.input = row.output = row.geometry = row.window = None
+                row.macs = row.ops = row.weights = row.biases = row.non_trainable = 0
             rows.append(row)
         return rows, x, rf
 
@@ -303,6 +309,9 @@ class Walk:
                 row.note = out.note
         except RuleError as e:
             self.fail(row, str(e))
+        if any(type(v) is int and v > MAX_SIZE for v in out.shape):
+            self.fail(row, f"its output {fmt.shape(out.shape)} passes 10^18, the largest size "
+                           "cnncalc computes")
         row.output, row.weights, row.biases = out.shape, out.weights, out.biases
         row.non_trainable, row.macs, row.ops = out.buffers, out.macs, out.ops
         row.geometry, row.window, row.up, row.rf = out.geometry, out.window, out.up, rf

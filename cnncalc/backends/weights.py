@@ -73,9 +73,11 @@ def load_labels(path: str):
     return labels if isinstance(labels, list) and all(isinstance(v, str) for v in labels) else None
 
 
-def save(net, path: str, labels=None) -> None:
+def save(net, path: str, labels=None, what: str = "--weights-out") -> None:
     import json
-    from safetensors.torch import save_file
+    from safetensors.torch import save as to_bytes
+    from ..files import write
     from .modules import picture_weight
-    save_file({k: picture_weight(v).contiguous() for k, v in net.state_dict().items()}, path,
-              metadata={"labels": json.dumps(list(labels))} if labels else None)
+    write(path, to_bytes({k: picture_weight(v).contiguous() for k, v in net.state_dict().items()},
+                         metadata={"labels": json.dumps(list(labels))} if labels else None),
+          what)

@@ -40,7 +40,5 @@ def to_onnx(spec, path: str, code: str | None = None, module=None) -> None:
                                f"{str(e).splitlines()[0][:300]}") from None
     proto = onnx.shape_inference.infer_shapes(onnx.load_from_string(buffer.getvalue()))
     proto.doc_string = f"{summary.network.name}, written by cnncalc"
-    try:
-        onnx.save(proto, path)
-    except OSError as e:
-        raise CnnCalcError(f"-o {path}: cannot write it ({e.strerror or e})") from None
+    from ..files import write
+    write(path, proto.SerializeToString())

@@ -7,11 +7,11 @@ from __future__ import annotations
 from .. import layers as L
 from ..errors import (CnnCalcError, LimitError, SpecDesignError, SpecSyntaxError, context_line,
                       paused_gc)
+from ..limits import MAX_SIZE
 from . import expr
 from .records import Block, Call, Def, Named, Stmt, Value, Word
 from .parser import parse
 
-MAX_NUMBER = 10**18  # sizes up to this are computed exactly; larger ones are refused
 STATEMENTS = ("network", "input", "repeat", "branch", "def")
 
 
@@ -183,7 +183,7 @@ def _input(st: _State, s: Stmt):
     if isinstance(shape[-1], str):
         raise st.error(f"input {value.text}: the number of channels must be a number", value)
     for v in shape:
-        if isinstance(v, int) and not 1 <= v <= MAX_NUMBER:
+        if isinstance(v, int) and not 1 <= v <= MAX_SIZE:
             raise st.error(f"input {value.text}: sizes must be between 1 and 10^18, received "
                            f"{v}", value)
     # each open axis gets its own name: ?x?x3 is WxHx3, Hx?x3 is HxWx3

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from ..errors import SpecSyntaxError
+from ..limits import MAX_INTERMEDIATE, MAX_PARENS, MAX_TERMS, power
 
 
 class ExprError(SpecSyntaxError):
@@ -81,6 +82,7 @@ def _tokens(parts):
 class _Reader:
     def __init__(self, toks, where):
         self.toks, self.i, self.where = toks, 0, where
+        self.depth = 0
 
     def peek(self):
         return self.toks[self.i] if self.i < len(self.toks) else ("end", "", *self.where)
@@ -124,13 +126,18 @@ class _Reader:
     def atom(self):
         kind, text, line, col = t = self.take()
         if kind == "num":
-            return int(text)
+            return _literal(text, line, col)
         if kind == "param":
             return Param(text.strip("${}"), line, col)
         if kind == "open":
             return Open(text)
         if kind == "(":
+            self.depth += 1
+            if self.depth > MAX_PARENS:
+                raise ExprError(f"parentheses nest more than {MAX_PARENS} deep in one value",
+                                line=line, column=col)
             inner = self.sum()
+            self.depth -= 1
             if self.take()[0] != ")":
                 self.fail(self.toks[self.i - 1], "')'")
             return inner
@@ -147,14 +154,30 @@ class _Reader:
         self.fail(t, "a number, $name, '(' or min/max")
 
 
+def _literal(text: str, line, column) -> int:
+    """A number as written; more digits than any size needs is refused before int() reads
+    them (Python reads at most 4,300)."""
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_INTERMEDIATE)) or int(digits) > MAX_INTERMEDIATE:
+        shown = text if len(text) <= 24 else f"{text[:12]}...({len(text):,} digits)"
+        raise ExprError(f"the number {shown} is too large; sizes are at most 10^18",
+                        line=line, column=column)
+    return int(digits)
+
+
 def parse(parts) -> tuple:
     """The axes of a value from its tokens [(text, line, column)]; plain integers for the
     common case of a size of numbers."""
     if len(parts) == 1:
         axes = parts[0][0].replace("X", "x").split("x")
-        if all(a.isdigit() for a in axes):  # the common case, without a regex
+        if all(a.isdigit() and len(a) < 19 for a in axes):  # the common case, without a regex
             return tuple(int(a) for a in axes)
     toks = _tokens(parts)
+    operators = sum(1 for t in toks if t[0] == "op")
+    if operators > MAX_TERMS:
+        t = [t for t in toks if t[0] == "op"][MAX_TERMS]
+        raise ExprError(f"a value may have at most {MAX_TERMS} operators; this one has "
+                        f"{operators}", line=t[2], column=t[3])
     last = parts[-1]
     return _Reader(toks, (last[1], last[2] + len(last[0]))).dims()
 
@@ -213,21 +236,28 @@ def scalar(node, env, top=None):
         return min(args) if node.name == "min" else max(args)
     a = _number(scalar(node.left, env, top), node.left, env)
     b = _number(scalar(node.right, env, top), node.right, env)
-    if node.op == "+":
-        return a + b
-    if node.op == "-":
-        return a - b
-    if node.op == "*":
-        return a * b
+    if node.op in "+-*":
+        v = a + b if node.op == "+" else a - b if node.op == "-" else a * b
+        if abs(v) > MAX_INTERMEDIATE:
+            raise ExprError(f"{_show(top)}: a step of it passes {power(MAX_INTERMEDIATE)}; "
+                            "sizes are at most 10^18", line=node.line, column=node.column)
+        return v
     if b == 0:
         raise ExprError(f"{_with(top, env)}: division by zero", line=node.line,
                         column=node.column)
     if node.op == "//":
         return a // b
     if a % b:
-        raise ExprError(f"{_with(top, env)} is {a / b:g}, not a whole number: '/' must divide "
+        raise ExprError(f"{_with(top, env)} is {_ratio(a, b)}, not a whole number: '/' must divide "
                         "exactly (use // to round down)", line=node.line, column=node.column)
     return a // b
+
+
+def _ratio(a: int, b: int) -> str:
+    """a / b for a message, without float overflow: 2.5, or 1.43e+20."""
+    from fractions import Fraction
+    q = Fraction(a, b)
+    return f"{float(q):g}" if abs(q) < 10**300 else f"about 10^{len(str(abs(a // b))) - 1}"
 
 
 def _number(v, node, env):

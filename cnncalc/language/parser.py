@@ -96,15 +96,15 @@ def parse(text: str, file: str | None = None) -> list:
     """Spec text → a list of statements; a syntax error carries the position."""
     try:
         return _parser().parse(text)
-    except _lark.VisitError as e:  # an error raised inside the Transformer
-        if isinstance(e.orig_exc, CnnCalcError):
-            err = e.orig_exc
-            err.file = err.file or file
-            if err.line and not err.context:
-                from ..errors import context_line
-                err.context = context_line(text, err.line, err.column or 1)
-            raise err from None
-        raise
+    except (_lark.VisitError, CnnCalcError) as e:  # raised inside the Transformer
+        err = getattr(e, "orig_exc", e)  # a tree transformer wraps it, the inline one not
+        if not isinstance(err, CnnCalcError):
+            raise
+        err.file = err.file or file
+        if err.line and not err.context:
+            from ..errors import context_line
+            err.context = context_line(text, err.line, err.column or 1)
+        raise err from None
     except _lark.UnexpectedInput as e:
         from .syntax import syntax_error  # only a spec with a mistake pays for it
         raise syntax_error(e, text, file) from None

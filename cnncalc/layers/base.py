@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from .. import fmt
 from ..language.records import Float, Value, Word
+from ..limits import MAX_SIZE
 
 KINDS: dict = {}  # keyword → class
 
@@ -91,7 +92,7 @@ class Reader:
         for n in v:
             if isinstance(n, str) and not allow_open:
                 raise self.error(f"{label}: the open size {n!r} can only stand in the input", item)
-            if isinstance(n, int) and not minimum <= n <= fmt_max():
+            if isinstance(n, int) and not minimum <= n <= MAX_SIZE:
                 limit = f"at least {minimum}" if n < minimum else "at most 10^18"
                 raise self.error(f"{label} must be {limit}, received {n}", item)
         if per_axis:
@@ -103,10 +104,6 @@ class Reader:
         elif per_axis is False and len(v) != 1:
             raise self.error(f"{label}: expected one number, received {item.text}", item)
         return v
-
-
-def fmt_max():
-    return 10**18
 
 
 class Arg:

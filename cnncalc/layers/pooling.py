@@ -6,6 +6,7 @@ from __future__ import annotations
 from math import prod
 
 from .. import fmt
+from ..limits import MAX_ADAPTIVE
 from .base import (Amount, Flag, Layer, Outcome, PerAxis, RuleError, axis_names, need_map,
                    nn_call, picture, symbolic)
 from .conv import pad_code, padding_options, window_axis
@@ -177,9 +178,14 @@ class _Adaptive(Layer):
         from fractions import Fraction
         counts, window = [], []
         for name, n, o in zip(axis_names(rank), x, self.size):
-            wins = adaptive_windows(n, o)
-            sizes = [b - a for a, b in wins]
-            counts.append(sum(sizes))
+            if n % o == 0:  # equal windows: no need to list them
+                sizes = (n // o,)
+            elif o > MAX_ADAPTIVE:  # the windows are listed one by one: keep that bounded
+                raise RuleError(f"{o:,} outputs of unequal windows over {n} along the "
+                                f"{name}: at most {MAX_ADAPTIVE:,} (or a whole factor of {n})")
+            else:
+                sizes = [b - a for a, b in adaptive_windows(n, o)]
+            counts.append(n if n % o == 0 else sum(sizes))
             window.append((max(sizes), Fraction(n, o), 0))
             if ex is not None:
                 even = n % o == 0

@@ -249,7 +249,16 @@ def svg(d: Drawing) -> str:
     return "\n".join(out) + "\n"
 
 
-def png(d: Drawing, path: str, dpi: int = 100) -> None:
+def png(d: Drawing, path: str, dpi: int = 100) -> tuple[int, int]:
+    """Write the drawing as a PNG; returns its size in pixels (1 point is dpi / 72 of them)."""
+    from ..files import write
+    write(path, png_bytes(d, dpi))
+    return round(d.width * dpi / 72), round(d.height * dpi / 72)
+
+
+def png_bytes(d: Drawing, dpi: int = 100) -> bytes:
+    import io
+
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -273,5 +282,7 @@ def png(d: Drawing, path: str, dpi: int = 100) -> None:
     for x, y, text, size, anchor in d.texts:
         ax.text(x, y, text, fontsize=size * 0.75, ha={"start": "left"}.get(anchor, "center"),
                 va="baseline", color="#263238")
-    fig.savefig(path, dpi=dpi, facecolor="white")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
     plt.close(fig)
+    return buffer.getvalue()

@@ -41,14 +41,26 @@ def map_grid(fmap, max_tiles: int = 256):
 
 def save_maps(outputs: list, directory: str) -> list[str]:
     """Write one PNG per layer with a spatial output; returns the paths."""
-    from PIL import Image
+    from ..files import folder
+    folder(directory, "--maps")
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
     paths = []
     for index, name, fmap in outputs:
         if fmap.ndim < 2:
             continue
         path = out / f"{index:03d}_{name}.png"
-        Image.fromarray(map_grid(fmap)).save(path)
+        write_png(map_grid(fmap), str(path), "--maps")
         paths.append(str(path))
     return paths
+
+
+def write_png(pixels, path: str, what: str = "-o") -> None:
+    """An array of pixels as a PNG file, written whole or not at all."""
+    import io
+
+    from PIL import Image
+
+    from ..files import write
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    write(path, buffer.getvalue(), what)
