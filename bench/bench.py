@@ -178,14 +178,14 @@ def sweep():
     row("sizes over 1,000,000 input sizes (VGG16, both axes)", t, 0, "s", "< 1 s", t < 1)
 
 
-def backend():
+def backend(devices=None):
     import torch
     import reference
     from cnncalc import analyse, parse as load
     from cnncalc.backends.torch import Net
     torch.set_num_threads(2)
     # CUDA rows too when torch sees a GPU; each call then waits for the GPU to finish
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
         done = torch.cuda.synchronize if device == "cuda" else (lambda: None)
         for name, path, model, runs in (("VGG16", VGG, reference.vgg16, 11),

@@ -47,18 +47,33 @@ def summarize(spec, input: str | None = None, explain: bool = False):
     return analyse(network, explain, open_sizes=True)
 
 
-def with_input(network, shape: str):
+def with_input(network, shape: str, option: str = "--input"):
     """The same network on another input (``--input 512x512x3``, ``?x?x3``); the rank
-    must stay."""
+    must stay, and the sizes are written channels last."""
     from .language.expand import load
     try:
         new = load(f"input {shape}").input
     except CnnCalcError as e:
-        raise CnnCalcError(f"--input {shape}: {e.message}") from None
+        raise CnnCalcError(f"{option} {shape}: {e.message}" + _x_hint(shape)) from None
+    old = network.input.shape
     if new.rank != network.input.rank:
-        raise CnnCalcError(f"--input {shape}: the spec's input is "
-                           f"{'x'.join(map(str, network.input.shape))}; give as many sizes")
+        raise CnnCalcError(f"{option} {shape}: the spec's input is "
+                           f"{'x'.join(map(str, old))}; give as many sizes")
+    first, last = new.shape[0], new.shape[-1]
+    if new.rank and first == old[-1] != last and isinstance(last, int) and last > first:
+        flipped = "x".join(map(str, (*new.shape[1:], first)))
+        raise CnnCalcError(f"{option} {shape}: did you mean {flipped}? cnncalc writes sizes "
+                           f"channels last (the spec's input has {old[-1]} channels)")
     return network.with_input(new.shape)
+
+
+def _x_hint(shape: str) -> str:
+    """'224,224,3' or '32×32×3': say how sizes are written."""
+    import re
+    parts = [p for p in re.split(r"[,×*\s]+", shape.strip("()[] ")) if p]
+    if len(parts) > 1 and all(p.isdigit() or p == "?" for p in parts):
+        return f"; sizes are joined with x: {'x'.join(parts)}"
+    return ""
 
 
 def to_torch(spec, inplace: bool = True):

@@ -569,8 +569,18 @@ def serve(host, port):
     except ImportError:
         raise CnnCalcError("the playground needs Starlette and uvicorn: "
                            "pip install 'cnncalc[serve]'") from None
-    click.echo(f"cnncalc playground on http://{host}:{port}/ (Ctrl+C stops it)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    import socket
+    try:  # the port is ours before the address is printed: a busy port is one clear line
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as e:
+        raise CnnCalcError(f"--host {host} --port {port}: cannot listen there "
+                           f"({e.strerror or e}); try another --port") from None
+    click.echo(f"cnncalc playground on http://{host}:{sock.getsockname()[1]}/ (Ctrl+C stops it)")
+    config = uvicorn.Config(app, log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 @main.command(name="fmt")

@@ -5,13 +5,13 @@ time or memory, and going past one is a clear error naming it."""
 MAX_SIZE = 10**18          # any size, count or number in a spec; computed exactly up to this
 MAX_INTERMEDIATE = 10**36  # a value inside an expression, before it is divided back down
 MAX_TERMS = 256            # operators in one value ('1+1+...'): evaluation stays shallow
-MAX_PARENS = 32            # nested parentheses in one value
 MAX_BYTES_TEXT = 2**80     # a memory size such as '16GiB' (a yobibyte: far above any device)
 MAX_ADAPTIVE = 100_000     # an adaptive pool's output along one axis
 SIZES_CHUNK = 1 << 20      # input sizes one pass of 'cnncalc sizes' holds at once
 MAX_SIZES = 10_000_000     # input sizes one 'cnncalc sizes' run tries
 MAX_FOREIGN_LAYERS = 100_000   # layers read from an ONNX, Keras or Darknet file
 MAX_ARCHIVE_BYTES = 64 << 20   # a .keras archive's config.json, read at most this far
+MAX_WEIGHTS = 1 << 34          # values in one weight of an ONNX file (64 GiB of float32)
 
 
 def power(n: int) -> str:

@@ -53,7 +53,7 @@ def mutated(draw):
         if not tokens:
             break
         i = draw(st.integers(0, len(tokens) - 1))
-        op = draw(st.sampled_from(["delete", "duplicate", "swap", "number", "word"]))
+        op = draw(st.sampled_from(["delete", "duplicate", "swap", "number", "word", "sum"]))
         if op == "delete":
             del tokens[i]
         elif op == "duplicate":
@@ -62,8 +62,12 @@ def mutated(draw):
             j = draw(st.integers(0, len(tokens) - 1))
             tokens[i], tokens[j] = tokens[j], tokens[i]
         elif op == "number":
-            new = draw(st.sampled_from(["0", "-1", str(10**18), str(10**19), "1"]))
+            new = draw(st.sampled_from(["0", "-1", str(10**18), str(10**19), "1", "9" * 5000,
+                                        "(1" + "0" * 400 + "/7)", "1000000000", "(2**3)"]))
             tokens[i] = re.sub(r"\d+", new, tokens[i], count=1)
+        elif op == "sum":  # a long expression where a number stood (RecursionError once)
+            terms = draw(st.sampled_from([3, 300, 1000]))
+            tokens[i] = re.sub(r"\d+", "(" + "+".join(["1"] * terms) + ")", tokens[i], count=1)
         else:
             tokens[i] = draw(st.sampled_from(WORDS))
     return "".join(tokens)

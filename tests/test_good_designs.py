@@ -58,3 +58,44 @@ def test_every_valid_chain_renders(tmp_path_factory, text):
 @given(graph())
 def test_every_valid_graph_renders(tmp_path_factory, text):
     _renders(text, tmp_path_factory.mktemp("d"))
+
+
+def _open(text: str) -> str:
+    """The same design with every spatial size of its input open: input 8x12x3 → ?x?x3."""
+    import re
+    return re.sub(r"^input ((?:\d+x)+)(\d+)$", lambda m: "input " + "?x" * m[1].count("x")
+                  + m[2], text, count=1, flags=re.M)
+
+
+def _renders_open(text):
+    """At open sizes every command and text format answers, or refuses in one line with
+    exit 2 (JSON needs numbers): never a traceback. A U-Net's crop at open sizes once
+    ended in a TypeError in the table, CSV and Markdown alike."""
+    try:
+        analyse(parse(text))
+    except SpecDesignError:
+        return
+    text = _open(text)
+    run = CliRunner().invoke
+    for fmt in ("table", "markdown", "csv", "html", "json"):
+        res = run(main, ["summary", "-e", text, "--format", fmt, "--columns", "all"])
+        assert res.exit_code in (0, 2) and res.exception is None or \
+            isinstance(res.exception, SystemExit), (fmt, text, res.output)
+        if res.exit_code == 2:  # (the table shows the rows up to the failing layer first)
+            assert "error: " in res.output and "Traceback" not in res.output
+    res = run(main, ["explain", "-e", text])
+    assert res.exit_code in (0, 2) and "Traceback" not in res.output, res.output
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(graph())
+def test_every_valid_graph_renders_at_open_sizes(text):
+    _renders_open(text)
+
+
+@pytest.mark.parametrize("spec", ["unet", "fpn", "densenet_block", "inception3a",
+                                  "efficientnet_b0", "espcn", "dcgan_generator"])
+def test_zoo_designs_render_at_open_sizes(spec):
+    from conftest import SPECS
+    _renders_open((SPECS / f"{spec}.cnn").read_text())

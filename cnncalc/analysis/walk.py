@@ -181,11 +181,11 @@ def receptive(rf, window, up):
         if up:  # an output sees ceil(k / s) inputs; the grid gets s times finer
             from fractions import Fraction  # thirds and fifths: only upsampling needs them
             grow = r + (-(-k // s) - 1) * j
-            if start is None or fmt.symbolic(p):
+            if start is None or fmt.symbolic(p) or fmt.symbolic(k):
                 new.append((grow, Fraction(j) / s, None))
             else:
                 new.append((grow, Fraction(j) / s, start + Fraction(2 * p - k + 1, 2 * s) * j))
-        elif fmt.symbolic(p) or start is None:  # the start depends on an open size
+        elif fmt.symbolic(p) or fmt.symbolic(k) or start is None:  # it depends on an open size
             new.append((r + (k - 1) * j, j * s, None))
         else:
             # twice the shift of the centre: an int stays one; a half is exact as a float
@@ -201,7 +201,9 @@ def merge_rf(rfs):
     if len({len(r) for r in rfs}) > 1:  # a broadcast flat vector: its field is the whole map
         return None, True
     merged = tuple(max(axis, key=lambda a: a[0]) for axis in zip(*rfs))
-    aligned = all(len({r[2] for r in axis}) == 1 for axis in zip(*rfs))
+    # a start left open by open sizes is unknown, not different: no note for it
+    aligned = all(len({r[2] for r in axis}) == 1 or any(r[2] is None for r in axis)
+                  for axis in zip(*rfs))
     return merged, aligned
 
 
@@ -297,7 +299,9 @@ class Walk:
                 src = source.rf
                 offsets = (out.geometry or {}).get("offsets")
                 if src and offsets:  # 'concat ID crop' reads ID from its offset on
-                    src = tuple((r, j, s + o * j) for (r, j, s), o in zip(src, offsets))
+                    # (an offset of open sizes leaves the start open, as a padding of them does)
+                    src = tuple((r, j, None if s is None or fmt.symbolic(o) else s + o * j)
+                                for (r, j, s), o in zip(src, offsets))
                 rf, aligned = merge_rf([rf, src]) if self.fields else (None, True)
                 if not aligned:
                     row.note = f"receptive-field centres of {layer.ref!r} and the current " \

@@ -9,7 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CnnCalcError
-from .graph import Imported, Op, Unsupported, emit, network_name
+from ..limits import MAX_FOREIGN_LAYERS, MAX_SIZE
+from .graph import Imported, Op, Unsupported, emit, foreign, network_name
+
+# options that must be at least 1 (a stride of 0 divides by zero)
+POSITIVE = ("filters", "size", "stride", "stride_x", "stride_y", "groups", "dilation", "output")
 
 # Darknet's activation names, as cnncalc statements ('linear' adds none)
 ACTIVATIONS = {"leaky": "leakyrelu slope 0.1", "relu": "relu", "relu6": "relu6",
@@ -30,6 +34,9 @@ def read_cfg(text: str, file: str) -> list:
     """The cfg's sections in order, each with its key=value pairs and their line numbers."""
     sections = []
     for n, raw in enumerate(text.splitlines(), 1):
+        if len(sections) > MAX_FOREIGN_LAYERS:
+            raise CnnCalcError(f"more than {MAX_FOREIGN_LAYERS:,} sections: larger than any "
+                               "network cnncalc reads", file=file, line=n)
         line = raw.split("#", 1)[0].split(";", 1)[0].strip()
         if not line:
             continue
@@ -61,6 +68,7 @@ class _Reader:
         self.shape = (*size, channels)
         self.here = "input"
         self.count = 0
+        self.by_id = {}
 
     def where(self, sec, index):
         return f"{self.file}:{sec.line} [{sec.kind}] (layer {index})"
@@ -71,16 +79,18 @@ class _Reader:
             if default is None:
                 raise CnnCalcError(f"[{sec.kind}] needs '{key}='", file=self.file, line=sec.line)
             return default
-        try:
-            return int(value)
-        except ValueError:
-            raise CnnCalcError(f"'{key}' should be a whole number, got '{value}'",
-                               file=self.file, line=sec.lines[key]) from None
+        least = 1 if key in POSITIVE else 0
+        if len(value) > 19 or not value.lstrip("-").isdigit() or \
+                not least <= int(value) <= MAX_SIZE:
+            raise CnnCalcError(f"'{key}' should be a whole number, got '{value[:40]}' (at "
+                               f"least {least})", file=self.file, line=sec.lines[key])
+        return int(value)
 
     def add(self, text, inputs, sec, index):
         self.count += 1
         op = Op(f"{index}.{self.count}", text, inputs, source=self.where(sec, index))
         self.ops.append(op)
+        self.by_id[op.id] = op
         self.here = op.id
         return op
 
@@ -145,7 +155,15 @@ class _Reader:
             return h, w, c
         if kind == "dropout":
             p = sec.values.get("probability", "0.5")
-            self.add(f"dropout {p}", [self.here], sec, index)
+            try:
+                rate = float(p)
+            except ValueError:
+                rate = -1
+            if not 0 <= rate < 1:
+                raise CnnCalcError(f"'probability' should be a number from 0 to 1, got "
+                                   f"'{p[:40]}'", file=self.file,
+                                   line=sec.lines.get("probability", sec.line))
+            self.add(f"dropout {rate:g}", [self.here], sec, index)
             return h, w, c
         if kind == "shortcut":
             other = self.ref(sec, index, sec.values.get("from", ""), "from", named=False)
@@ -205,7 +223,7 @@ class _Reader:
             raise CnnCalcError(f"'{key}={value}' names layer {target}, but only layers 0 to "
                                f"{index - 1} come before layer {index}", file=self.file,
                                line=sec.lines.get(key, sec.line))
-        op = next((o for o in self.ops if o.id == self.ids[target]), None)
+        op = self.by_id.get(self.ids[target])
         if named and op is not None and target != index - 1 and not op.name:
             op.name = f"layer{target}"
         return target
@@ -219,6 +237,7 @@ def _fmt(shape) -> str:
     return f"{w}x{h}x{c}"
 
 
+@foreign("Darknet cfg")
 def from_darknet(path, input: str | None = None, network: str | None = None,
                  partial: bool = False) -> Imported:
     """The spec of a Darknet cfg file, and its summary. ``input`` ('608x608x3') replaces the
@@ -257,6 +276,9 @@ def from_darknet(path, input: str | None = None, network: str | None = None,
             del r.ops[start:]
             r.here = here
             break
+        if max(shape) > MAX_SIZE:
+            raise CnnCalcError(f"[{sec.kind}] (layer {index}) makes a {_fmt(shape)} tensor: "
+                               "sizes are at most 10^18", file=str(path), line=sec.line)
         if min(shape) < 1:
             raise CnnCalcError(f"[{sec.kind}] (layer {index}) leaves nothing: {_fmt(r.shape)} in, "
                                f"{_fmt(shape)} out", file=str(path), line=sec.line)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from pathlib import Path
 
 from .. import fmt
 from ..errors import CnnCalcError
+from ..limits import MAX_ARCHIVE_BYTES, MAX_FOREIGN_LAYERS
 from ..layers.base import picture
-from .graph import Imported, Op, Unsupported, emit, named, network_name, statement
+from .graph import Imported, Op, Unsupported, emit, foreign, named, network_name, statement
 
 # Keras' activation names, as cnncalc's words: the table's, and Keras' own synonyms
 ACTIVATIONS = {**named("keras"), "swish": "silu", "hard_silu": "hardswish", "linear": None}
@@ -23,13 +25,23 @@ def read_config(path) -> dict:
     path = Path(path)
     try:
         if path.suffix == ".keras":
-            import zipfile
-            with zipfile.ZipFile(path) as z:
-                return json.loads(z.read("config.json"))
-        return json.loads(path.read_text(encoding="utf-8-sig"))
+            with zipfile.ZipFile(path) as z, z.open("config.json") as fh:
+                text = fh.read(MAX_ARCHIVE_BYTES + 1)  # streamed: a zip bomb stops here
+        else:
+            with open(path, "rb") as fh:
+                text = fh.read(MAX_ARCHIVE_BYTES + 1)
+        if len(text) > MAX_ARCHIVE_BYTES:
+            raise CnnCalcError(f"the model's config is over {MAX_ARCHIVE_BYTES >> 20} MiB; no "
+                               "Keras architecture is that large", file=str(path))
+        return json.loads(text.decode("utf-8-sig"))
+    except FileNotFoundError:
+        raise CnnCalcError("no such file", file=str(path)) from None
     except OSError as e:
-        raise CnnCalcError(f"cannot read the model: {e.strerror}", file=str(path)) from None
-    except (ValueError, KeyError) as e:  # a zip without config.json, text that is not JSON
+        raise CnnCalcError(f"cannot read the model: {e.strerror or e}", file=str(path)) from None
+    except RecursionError:
+        raise CnnCalcError("not a Keras model file: its JSON nests too deeply",
+                           file=str(path)) from None
+    except (ValueError, KeyError, zipfile.BadZipFile) as e:  # no config.json, not JSON
         raise CnnCalcError(f"not a Keras model file (expected a .keras file or the JSON of "
                            f"model.to_json()): {type(e).__name__}: {str(e)[:120]}",
                            file=str(path)) from None
@@ -186,6 +198,7 @@ def _sources(node) -> list:
     return [entry[0] for entry in node]  # tf.keras 2: [[name, node, tensor, kwargs], ...]
 
 
+@foreign("Keras model")
 def from_keras(path, input: str | None = None, network: str | None = None,
                partial: bool = False) -> Imported:
     """The spec of a Keras model file (.keras, or model.to_json()'s JSON), and its summary."""
@@ -197,6 +210,11 @@ def from_keras(path, input: str | None = None, network: str | None = None,
     layers = body.get("layers") if isinstance(body, dict) else None
     if not isinstance(layers, list) or not layers:
         raise CnnCalcError(f"not a Keras model file: a {kind} without layers", file=str(path))
+    if len(layers) > MAX_FOREIGN_LAYERS:
+        raise CnnCalcError(f"{len(layers):,} layers: more than the {MAX_FOREIGN_LAYERS:,} cnncalc "
+                           "reads", file=str(path))
+    if not all(isinstance(layer, dict) for layer in layers):
+        raise CnnCalcError("not a Keras model file: its layers are not objects", file=str(path))
     sequential = kind == "Sequential"
     first = layers[0]
     shape = None
@@ -243,7 +261,12 @@ def from_keras(path, input: str | None = None, network: str | None = None,
                 failed.add(name)
                 continue
         count = len(problems)
-        text = _layer(cls, cfg, problems, name)
+        try:
+            text = _layer(cls, cfg, problems, name)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            raise CnnCalcError(f"layer {name!r} ({cls}): a configuration this reader does not "
+                               f"know ({type(e).__name__}: {str(e)[:100]})",
+                               file=str(path)) from None
         if len(problems) > count:
             failed.add(name)
             continue

@@ -7,8 +7,10 @@ spec; --weights-out saves them for 'cnncalc run --weights'."""
 from __future__ import annotations
 
 from ..errors import CnnCalcError
+from ..limits import MAX_WEIGHTS
 from ..layers import takes_activation
-from .graph import Imported, Op, Unsupported, emit, fuse, named, network_name, statement
+from .graph import (Imported, Op, Unsupported, emit, foreign, fuse, named, network_name,
+                    statement)
 from .from_torch import Layout, _axes, _pad_text, _side_padding
 
 
@@ -33,7 +35,11 @@ class _Onnx:
         from onnx import numpy_helper
         self.source = source
         self.model = model
-        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        try:
+            model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        except Exception as e:  # noqa: BLE001 - onnx's own verdict on the file, said plainly
+            raise CnnCalcError(f"{source}: the model is not valid ONNX: "
+                               f"{str(e).splitlines()[0][:200]}") from None
         self.graph = model.graph
         self.opset = list(model.opset_import)
         self.consts = {t.name: numpy_helper.to_array(t) for t in self.graph.initializer}
@@ -143,15 +149,19 @@ class _Onnx:
         shape = [d.dim_value or 1 for d in inp.type.tensor_type.shape.dim]
         feed = {inp.name: np.zeros(shape, np.float32)}
         try:
-            import onnxruntime as ort
-            options = ort.SessionOptions()
-            options.log_severity_level = 3  # its optimizer's notes are not the user's concern
-            session = ort.InferenceSession(model.SerializeToString(), options,
-                                           providers=["CPUExecutionProvider"])
-            values = session.run(None, feed)
-        except ImportError:
-            from onnx.reference import ReferenceEvaluator
-            values = ReferenceEvaluator(model).run(None, feed)
+            try:
+                import onnxruntime as ort
+                options = ort.SessionOptions()
+                options.log_severity_level = 4  # its notes are not the user's concern
+                session = ort.InferenceSession(model.SerializeToString(), options,
+                                               providers=["CPUExecutionProvider"])
+                values = session.run(None, feed)
+            except ImportError:
+                from onnx.reference import ReferenceEvaluator
+                values = ReferenceEvaluator(model).run(None, feed)
+        except Exception as e:  # noqa: BLE001 - the runtime's verdict on the file
+            raise CnnCalcError(f"{self.source}: the model does not run, so its shapes cannot "
+                               f"be measured: {str(e).splitlines()[0][:200]}") from None
         for n, v in zip(names, values):
             self.shapes[n] = tuple(np.shape(v))
 
@@ -757,6 +767,7 @@ HANDLERS = {
 }
 
 
+@foreign("ONNX model")
 def from_onnx(path, input: str | None = None, network: str | None = None,
               partial: bool = False, weights_out: str | None = None):
     """The spec of an ONNX file, and its summary; ``weights_out`` saves its weights as a
@@ -770,9 +781,11 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
 
     try:
         model = onnx.load(str(path))
-    except Exception as e:
-        raise CnnCalcError(f"{path}: not an ONNX file ({type(e).__name__}: {str(e)[:200]})") from None
+    except Exception as e:  # noqa: BLE001 - onnx's own verdict on the file, said plainly
+        raise CnnCalcError(f"{path}: not an ONNX file ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None
     graph = model.graph
+    _check_initializers(graph, path)
     inits = {t.name for t in graph.initializer}
     inputs = [i for i in graph.input if i.name not in inits]
     if len(inputs) != 1:
@@ -816,6 +829,27 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
     if weights_out:
         _save_weights(summary, ops, imp.weights, weights_out)
     return Imported(text, summary)
+
+
+def _check_initializers(graph, path):
+    """Every weight's dims against the limits and its data before any is read: a file
+    claiming 10^12 values is refused, not allocated."""
+    from math import prod
+    for t in graph.initializer:
+        dims = list(t.dims)
+        count = prod(dims)
+        if any(d < 0 for d in dims) or count > MAX_WEIGHTS:
+            raise CnnCalcError(f"initializer {t.name[:80]!r}: dims {dims} ({count:,} values) are "
+                               f"not a weight cnncalc reads (at most {MAX_WEIGHTS:,} values)",
+                               file=str(path))
+        size = _ITEMSIZE.get(t.data_type)
+        if t.raw_data and size and len(t.raw_data) != count * size:
+            raise CnnCalcError(f"initializer {t.name[:80]!r}: dims {dims} need "
+                               f"{count * size:,} bytes, its data has {len(t.raw_data):,}",
+                               file=str(path))
+
+
+_ITEMSIZE = {1: 4, 2: 1, 3: 1, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 16: 2}  # TensorProto types
 
 
 def _network(path, graph) -> str:

@@ -7,12 +7,37 @@ with the node named."""
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 
 from ..errors import CnnCalcError
 from ..layers import ACTIVATIONS, KINDS, takes_activation
 
 MERGES = ("add", "multiply", "concat")
+
+
+def foreign(kind: str):
+    """An importer's entry: a file that is missing, or is not what it claims to be, ends in
+    one line naming the file, never in a traceback from deep inside the reader."""
+    def wrap(read):
+        @functools.wraps(read)
+        def run(path, *args, **kwargs):
+            if not os.path.exists(path):
+                raise CnnCalcError("no such file", file=str(path))
+            if os.path.isdir(path):
+                raise CnnCalcError("is a folder; give the model's file", file=str(path))
+            try:
+                return read(path, *args, **kwargs)
+            except RecursionError:
+                raise CnnCalcError(f"not a {kind} this reader can follow: it nests too deeply",
+                                   file=str(path)) from None
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError,
+                    ZeroDivisionError, OverflowError) as e:
+                raise CnnCalcError(f"not a {kind} this reader understands ({type(e).__name__}: "
+                                   f"{str(e)[:120]})", file=str(path)) from None
+        return run
+    return wrap
 
 
 def statement(keyword: str, **options) -> str:
@@ -23,6 +48,17 @@ def statement(keyword: str, **options) -> str:
     return " ".join(w for w in words if w)
 
 
+_STATEMENT = re.compile(r"[\w.\-+*/=?$()\[\], ]*")  # one statement: no line, '|', '{' or '#'
+
+
+def _safe_name(name):
+    """A foreign name as the language's names are written ('conv2d/kernel:0' → 'conv2d_kernel_0')."""
+    if name is None:
+        return None
+    name = re.sub(r"[^\w.\-]", "_", str(name)[:200])
+    return name if re.match(r"[A-Za-z_]", name) else f"n{name}"
+
+
 class Op:
     """One node: ``text`` is a cnncalc statement without its name ('conv 3x3x64 pad 1'), or
     a merge's keyword; ``inputs`` are op ids ('input' is the graph's input). A 'split' op
@@ -31,8 +67,12 @@ class Op:
 
     def __init__(self, id, text, inputs, name=None, source=None, sizes=None, index=None,
                  meta=None):
-        self.id, self.text, self.inputs, self.name = id, text, list(inputs), name
         self.source = source or id  # where it came from, for messages
+        if not isinstance(text, str) or not _STATEMENT.fullmatch(text):
+            # a foreign file's value is a number or a word, never more of the spec
+            raise CnnCalcError(f"cannot import {self.source}: a value in it is not a number "
+                               f"or a word ({str(text)[:80]!r})")
+        self.id, self.text, self.inputs, self.name = id, text, list(inputs), _safe_name(name)
         self.sizes, self.index = sizes, index
         self.meta = meta or {}  # what a later fusion needs (pads, the input's sizes)
 
