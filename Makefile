@@ -29,6 +29,7 @@ fuzz: install
 	CNNCALC_FUZZ_EXAMPLES=$${CNNCALC_FUZZ_EXAMPLES:-100000} $(PY) -m pytest tests/test_fuzz.py -q -p no:cacheprovider
 	CNNCALC_DESIGN_EXAMPLES=$${CNNCALC_DESIGN_EXAMPLES:-2000} $(PY) -m pytest tests/test_good_designs.py -q -p no:cacheprovider
 	CNNCALC_KERAS_EXAMPLES=$${CNNCALC_KERAS_EXAMPLES:-1000} $(PY) -m pytest tests/test_keras_values.py -k random -q -p no:cacheprovider
+	CNNCALC_IMPORT_EXAMPLES=$${CNNCALC_IMPORT_EXAMPLES:-2000} $(PY) -m pytest tests/test_fuzz_importers.py -q -p no:cacheprovider
 
 # mutation testing (MUTATION.md): slow, kept out of `make test`; re-runs reuse mutants/
 mutate: install

@@ -215,6 +215,73 @@ def backend(devices=None):
                     "s", "within 3%", r <= 1.03, ratio=r)
 
 
+def server():
+    """The playground under load: small requests from 4 clients, alone and while 2 clients
+    keep sending heavy ones (5,000 layers with explanations); requests a second and the
+    99th percentile of a small request's time."""
+    import json
+    import socket
+    import threading
+    import urllib.request
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "cnncalc", "serve", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    proc.stdout.readline()  # its address: listening
+    url = f"http://127.0.0.1:{port}/api/analyse"
+
+    def post(spec, **extra):
+        req = urllib.request.Request(url, json.dumps({"spec": spec, **extra}).encode(),
+                                     {"Content-Type": "application/json"})
+        t = time.perf_counter()
+        with urllib.request.urlopen(req, timeout=30) as res:
+            res.read()
+        return time.perf_counter() - t
+
+    small = VGG.read_text()
+    heavy = "input 224x224x3\nrepeat 4999 { conv 3x3x8 same }"
+    for _ in range(5):
+        post(small)  # the workers start
+
+    def load(n_clients, per_client, stop=None):
+        times = []
+
+        def client():
+            for _ in range(per_client):
+                times.append(post(small))
+        t = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(n_clients)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        return len(times) / (time.perf_counter() - t), sorted(times)[int(0.99 * len(times))]
+
+    try:
+        rps, p99 = load(4, 50)
+        row("playground: VGG16 requests a second, 4 clients", rps, 0, "/s", "(reference)", None)
+        row("playground: p99 of a VGG16 request, 4 clients", p99, 0, "s", "< 1 s", p99 < 1)
+        busy = threading.Event()
+
+        def heavy_client():
+            while not busy.is_set():
+                post(heavy, explain=True)
+        heavies = [threading.Thread(target=heavy_client) for _ in range(2)]
+        for th in heavies:
+            th.start()
+        time.sleep(0.5)
+        rps_h, p99_h = load(4, 25)
+        busy.set()
+        for th in heavies:
+            th.join()
+        row("playground: p99 of a VGG16 request while 2 clients send 5,000-layer specs", p99_h,
+            p99, "s", "< 1 s", p99_h < 1, ratio=p99_h / p99)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def curve_table() -> str:
     """Parse + analyse time by spec size: the curve behind the scaling rows."""
     sizes = sorted({n for times in CURVE.values() for n in times})
@@ -234,6 +301,7 @@ def main():
     in_process()
     scaling()
     sweep()
+    server()
     backend()
     head = "| figure | cnncalc | peer | ratio | target | holds |\n|---|---:|---:|---:|---|---|\n"
     table = head + "\n".join("| " + " | ".join(r) + " |" for r in ROWS)

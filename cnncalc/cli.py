@@ -123,9 +123,8 @@ def writable(path: str, what: str = "-o"):
 
 class _Command(click.Group):
     """The conventions of a command-line tool: Ctrl-C exits 130 with one line; a standard
-    output that cannot be written (a full disk, a closed pipe) is exit 2 with the reason,
-    or a quiet 141 for a closed pipe, as a shell's tools do; options' choices are read
-    whatever their case."""
+    output that cannot be written (a full disk) is exit 2 with the reason; a reader that
+    goes away ('| head') ends the command quietly, as click does."""
 
     def main(self, *args, **kwargs):
         kwargs.setdefault("standalone_mode", True)
@@ -154,7 +153,7 @@ def _stdout_failed(e: OSError):
     except OSError:
         pass
     if e.errno == errno.EPIPE:
-        sys.exit(141)
+        sys.exit(0)
     where = e.filename or "standard output"
     sys.stderr.write(f"error: {where}: cannot write it ({e.strerror or e})\n")
     sys.exit(2)
@@ -575,6 +574,7 @@ def serve(host, port):
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(128)  # connections queue from the moment the address is printed
     except OSError as e:
         raise CnnCalcError(f"--host {host} --port {port}: cannot listen there "
                            f"({e.strerror or e}); try another --port") from None
