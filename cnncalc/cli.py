@@ -11,6 +11,11 @@ import click
 from .errors import CnnCalcError, SpecDesignError
 
 
+def _choice(*names):
+    """Choices read whatever their case: --format JSON is --format json."""
+    return click.Choice(names, case_sensitive=False)
+
+
 def _spec_args(f):
     f = click.option("--max-bytes", type=click.IntRange(min=1), default=1 << 20,
                      show_default=True, help="Largest spec file accepted.")(f)
@@ -172,9 +177,9 @@ def main():
 
 
 def _scale_args(f):
-    f = click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]),
+    f = click.option("--optimizer", type=_choice("sgd", "momentum", "adam"),
                      default="adam", show_default=True, help="For the training memory estimate.")(f)
-    f = click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]),
+    f = click.option("--dtype", type=_choice("float32", "float16", "bfloat16"),
                      default="float32", show_default=True)(f)
     f = click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Examples per batch: scales compute and memory.")(f)
@@ -184,12 +189,12 @@ def _scale_args(f):
 @main.command()
 @_spec_args
 @_scale_args
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown", "csv", "html"]),
+@click.option("--format", "fmt", type=_choice("table", "json", "markdown", "csv", "html"),
               default="table", show_default=True)
 @click.option("--columns", metavar="LIST", help="default, all, or a comma list of: #, name, "
               "layer, block, output, weights, biases, params, trainable, non_trainable, units, "
               "macs, flops, rf, jump, memory.")
-@click.option("--counts", type=click.Choice(["keras", "torch"]), default="keras",
+@click.option("--counts", type=_choice("keras", "torch"), default="keras",
               show_default=True, help="What 'params' counts: Keras' count_params() (batchnorm's "
               "moving statistics included) or PyTorch's parameters() (they are buffers).")
 @_errors
@@ -407,16 +412,18 @@ def sizes(spec, expr, input_shape, max_depth, max_layers, max_bytes, span, show,
             click.echo(f"  smallest valid input: {valid[0]} (output {axis.output[axis.valid][0]})")
         if len(exact):
             click.echo("  exact inputs and their output sizes:")
-        for v, o in list(zip(exact, axis.output[axis.exact]))[:show]:
+        for v, o in list(zip(exact[:show], axis.output[axis.exact][:show])):
             click.echo(f"    {v} -> {o}")
+        if len(exact) > show:
+            click.echo(f"    ... {len(exact) - show:,} more (--show N lists more)")
 
 
 @main.command()
 @_spec_args
 @click.option("--memory", "memory", required=True, metavar="SIZE", help="e.g. 16GiB, 80GB.")
-@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]),
+@click.option("--dtype", type=_choice("float32", "float16", "bfloat16"),
               default="float32", show_default=True)
-@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default="adam",
+@click.option("--optimizer", type=_choice("sgd", "momentum", "adam"), default="adam",
               show_default=True)
 @_errors
 def fit(spec, expr, input_shape, max_depth, max_layers, max_bytes, memory, dtype, optimizer):
@@ -449,7 +456,7 @@ def schema():
 
 @main.command()
 @click.argument("kind", required=False)
-@click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table",
+@click.option("--format", "fmt", type=_choice("table", "markdown"), default="table",
               show_default=True)
 @_errors
 def layers(kind, fmt):
@@ -466,7 +473,7 @@ def layers(kind, fmt):
 @click.option("--max-memory", metavar="BYTES", help="Refuse runs estimated above this, e.g. 4GiB.")
 @click.option("--weights", metavar="FILE", help="Run with these weights (safetensors or a state dict).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@click.option("--backend", type=click.Choice(["torch", "keras"]), default="torch",
+@click.option("--backend", type=_choice("torch", "keras"), default="torch",
               show_default=True, help="keras: build the spec in Keras 3 and compare each "
               "layer's shape and count_params() instead.")
 @click.option("--against", metavar="MODEL",
@@ -503,7 +510,7 @@ def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, bat
 
 @main.command()
 @_spec_args
-@click.option("--to", "target", type=click.Choice(["pytorch", "keras", "onnx"]), required=True,
+@click.option("--to", "target", type=_choice("pytorch", "keras", "onnx"), required=True,
               help="pytorch or keras: a standalone .py file; onnx: an .onnx file (needs torch "
                    "and onnx).")
 @click.option("-o", "--output", "out", metavar="FILE",
@@ -651,7 +658,7 @@ def _import_options(f):
 @click.argument("factory", metavar="FILE.py:FACTORY")
 @click.option("--input", "input_shape", required=True, metavar="SHAPE",
               help="The input as the spec writes it, width first: 224x224x3.")
-@click.option("--layout", type=click.Choice(["nchw", "nhwc"]), default="nchw", show_default=True,
+@click.option("--layout", type=_choice("nchw", "nhwc"), default="nchw", show_default=True,
               help="How the module takes its input.")
 @_import_options
 @_errors

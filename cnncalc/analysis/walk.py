@@ -235,6 +235,9 @@ class Walk:
         rf = tuple((1, 1, 0) for _ in shape[:-1]) if self.fields else None
         with paused_gc():
             tree, out, _ = self.seq(network.layers, shape, rf, 0, "")
+        if tree and tree[-1].input is not None:
+            last = tree[-1]
+            last.note = last.note or last.layer.last_note(last)
         return tree, out
 
     def seq(self, layers, x, rf, depth, prefix):

@@ -61,6 +61,21 @@ def _free_bytes(torch, device) -> int | None:
     return None  # meta allocates nothing
 
 
+def device_of(device: str):
+    """``--device`` as a torch device, or a clear error: 'gpu' is answered with 'cuda'."""
+    import torch
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        hint = "; did you mean cuda?" if device.lower() in ("gpu", "nvidia", "gpu:0", "cuda0") \
+            else ""
+        raise CnnCalcError(f"--device {device}: expected cpu, cuda, cuda:N, mps or meta{hint}") \
+            from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CnnCalcError(f"--device {device}: no CUDA device is available here")
+    return dev
+
+
 def guard_memory(summary: Summary, batch: int, dev, max_memory=None) -> int:
     """Refuse, before anything is allocated, a run that would not fit; the bytes it needs."""
     import torch
@@ -89,12 +104,7 @@ def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None
 
     if batch < 1:
         raise CnnCalcError(f"--batch must be at least 1, received {batch}")
-    try:
-        dev = torch.device(device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise CnnCalcError("--device cuda: no CUDA device is available here")
-    except RuntimeError as e:
-        raise CnnCalcError(f"--device {device}: {e}") from None
+    dev = device_of(device)
     need = guard_memory(summary, batch, dev, max_memory)
     start = time.perf_counter()
     with torch.device(dev):  # no in-place work: the receptive field is measured by gradient

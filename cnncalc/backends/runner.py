@@ -17,8 +17,8 @@ def run_on(summary, data: str, weights: str | None = None, maps: str | None = No
     from .torch import Net
     from .data import read_input
     from .weights import apply, load_file
-    from .check import guard_memory
-    guard_memory(summary, 1, torch.device(device))
+    from .check import device_of, guard_memory
+    guard_memory(summary, 1, device_of(device))
     x = read_input(data, summary.network.input.shape, resize)
     torch.manual_seed(0)  # random weights, when none are given, are the same every run
     net = Net(summary, inplace=not maps).eval()  # feature maps need every output intact

@@ -6,6 +6,7 @@ channels last (H, W, C), as Keras takes it."""
 from __future__ import annotations
 
 import re
+import sys
 
 from .. import fmt
 from ..analysis.walk import Summary
@@ -96,7 +97,12 @@ def to_keras_code(spec, source: str | None = None) -> str:
              "",
              f"Input (N, {', '.join(map(str, picture_in))}), channels last; "
              f"{t.params:,} parameters ({t.trainable:,} trainable).",
-             '"""', "", "import keras", "from keras import layers", "", "",
+             '"""', "", "import importlib.util", "import os", "",
+             "# Keras 3 looks for TensorFlow unless KERAS_BACKEND names another: take one installed",
+             "if \"KERAS_BACKEND\" not in os.environ:",
+             "    os.environ[\"KERAS_BACKEND\"] = next((b for b in (\"tensorflow\", \"jax\", \"torch\")",
+             "                                          if importlib.util.find_spec(b)), \"tensorflow\")",
+             "", "import keras  # noqa: E402", "from keras import layers  # noqa: E402", "", "",
              "def build():",
              f'    x = inputs = keras.Input({tuple(picture_in)!r}, name="input")']
     lines += [f"    {line}" for line in w.lines]
@@ -161,6 +167,13 @@ def _keras_version() -> str:
 
 def keras_check(summary) -> KerasCheck:
     """Build the spec in Keras and compare every leaf row with its Keras layers."""
+    import importlib.util
+    import os
+    if "KERAS_BACKEND" not in os.environ and "keras" not in sys.modules:
+        # Keras 3 looks for TensorFlow unless told: take a backend that is installed
+        found = [b for b in ("tensorflow", "jax", "torch") if importlib.util.find_spec(b)]
+        if found:
+            os.environ["KERAS_BACKEND"] = found[0]
     try:
         import keras  # noqa: F401
     except ImportError:

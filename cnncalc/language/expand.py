@@ -45,6 +45,7 @@ class _State:
         self.count = 0
         self.calls = []
         self.reserved = set()  # names the spec gives: automatic names keep clear of them
+        self.aliases = {}  # a named call's or repeat's name -> the name of its last layer
 
     def syntax(self, message, where=None):
         return self.error(message, where, SpecSyntaxError)
@@ -285,7 +286,15 @@ def _repeat(st, s: Block, scope: _Scope, depth):
         inner = _Scope(scope.env, prefix + (str(i),), scope.named or bool(named), origin,
                        scope.called or s.line)
         out.extend(_expand(st, s.body, inner, depth + 1))
-    return out
+    return _named_output(st, named, prefix, out)
+
+
+def _named_output(st, named, prefix, layers: list) -> list:
+    """``double(64) name=e1``: 'e1' stands for the call's output (its last layer) wherever a
+    name is referred to, as a module's name stands for its output in PyTorch."""
+    if named is not None and layers:
+        st.aliases.setdefault(".".join(prefix), layers[-1].name)
+    return layers
 
 
 def _count_value(st, value, scope, what) -> int:
@@ -395,6 +404,8 @@ def _resolve_ref(st, ref, scope: _Scope, s):
         full = ".".join(scope.prefix[:i] + (ref,))
         if full in st.names:
             return full
+        if full in st.aliases:  # a named call or repeat: its output, its last layer's
+            return st.aliases[full]
     return ref  # unknown: the walk says so, with the names it knows
 
 
@@ -444,7 +455,7 @@ def _call(st: _State, c: Call, scope: _Scope, depth: int) -> list:
         prefix = scope.prefix + ((named.text,) if named else ())
         inner = _Scope(env, prefix, scope.named or bool(named), scope.origin or label,
                        scope.called or c.line)
-        return _expand(st, d.body, inner, depth + 1)
+        return _named_output(st, named, prefix, _expand(st, d.body, inner, depth + 1))
     finally:
         st.calls.pop()
 

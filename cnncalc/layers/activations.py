@@ -66,7 +66,7 @@ def option():
 class Act(Layer):
     words = tuple(ACTIVATIONS)
     doc = "an activation as its own layer"
-    options = (Real("slope", "slope", 0.2, help="slope 0.1 (leakyrelu only)"),)
+    options = (Real("slope", "slope", 0.2, help="slope 0.1", only=("leakyrelu",)),)
     colour = "#fff9c4"
     fold = True
 
@@ -74,7 +74,8 @@ class Act(Layer):
     def read(cls, word, items, r):
         fields = super().read(word, items, r)
         fields["activation"] = word
-        if word != "leakyrelu" and fields["slope"] != 0.2:
+        slope = cls.options[0]
+        if not slope.applies(word) and fields["slope"] != slope.default:
             raise r.syntax(f"{word}: 'slope' is leakyrelu's option", None)
         return fields
 

@@ -173,6 +173,10 @@ class Option:
     takes_value = False  # True, False, or "optional" ('split' or 'split 24x40')
     value_words = ()  # words that may stand for the value ('pad half')
     help = ""
+    only = None  # in a family of words (the activations), the words it belongs to
+
+    def applies(self, word: str) -> bool:
+        return self.only is None or word in self.only
 
     def read(self, word, item, r) -> object:
         raise NotImplementedError
@@ -236,9 +240,9 @@ class Real(Option):
     """A word and a real number: ``eps 1e-6``."""
     takes_value = True
 
-    def __init__(self, word, field, default, help):
+    def __init__(self, word, field, default, help, only=None):
         self.words, self.field, self.default = (word,), field, default
-        self.help = help
+        self.help, self.only = help, only
 
     def read(self, word, item, r):
         if isinstance(item, Float):
@@ -309,8 +313,12 @@ class Layer:
     def read_args(cls, word, rest, r, fields) -> list:
         for arg in cls.args:
             if not rest or not _is_value(rest[0]):
-                raise r.syntax(f"{word} needs {arg.label}, e.g. '{word} {arg.example}'",
-                               rest[0] if rest else None)
+                got = rest[0] if rest else None
+                later = next((i for i in rest[1:] if _is_value(i)), None)
+                order = f"; found {got.text!r} where it goes: write '{word} {later.text} " \
+                        f"{got.text}'" if isinstance(got, Word) and later is not None else ""
+                raise r.syntax(f"{word} needs {arg.label}, e.g. '{word} {arg.example}'{order}",
+                               got)
             fields.update(arg.read(rest.pop(0), r))
         return rest
 
@@ -346,6 +354,10 @@ class Layer:
     # --- the rule and its consumers ---------------------------------------------------
     def rule(self, x: tuple, ex) -> Outcome:
         raise NotImplementedError
+
+    def last_note(self, row) -> str | None:
+        """A note for this layer when it ends the network (the walk asks the last one)."""
+        return None
 
     def describe(self) -> str:
         """The layer as a person would write it: ``conv 3x3x64 same relu``."""

@@ -15,8 +15,8 @@ def _usage(cls) -> str:
     return f"{head} {args}".strip()
 
 
-def _options(cls) -> str:
-    return ", ".join(o.help for o in cls.options) or "--"
+def _options(cls, word=None) -> str:
+    return ", ".join(o.help for o in cls.options if o.applies(word or cls.keyword)) or "--"
 
 
 def catalogue(fmt: str = "table") -> str:
@@ -33,7 +33,7 @@ def catalogue(fmt: str = "table") -> str:
                  "|---|---|---|---|---|"]
         for word, args, doc, example in rows:
             cls = KINDS[word]
-            lines.append(f"| `{word}` | {args or '--'} | {_options(cls)} | {doc} | `{example}` |")
+            lines.append(f"| `{word}` | {args or '--'} | {_options(cls, word)} | {doc} | `{example}` |")
         return "\n".join(lines) + "\n"
     width = max(len(r[0]) for r in rows)
     out = []
@@ -42,7 +42,7 @@ def catalogue(fmt: str = "table") -> str:
         out.append(f"{word.ljust(width)}  {doc}")
         if example == word:  # an activation: its word is the example
             continue
-        opts = _options(cls)
+        opts = _options(cls, word)
         out.append(f"{' ' * width}  e.g. {example}" + (f"   options: {opts}" if opts != "--" else ""))
     out.append("")
     out.append("Every layer also takes name=ID. 'cnncalc layers KIND' shows one kind.")
@@ -59,10 +59,8 @@ def one(word: str) -> str:
                               f"; the kinds are {', '.join(KINDS)}"))
     doc = ACTIVATIONS[word].doc if word in ACTIVATIONS else cls.doc
     lines = [f"{word}: {doc}", f"  usage:    {word} {' '.join(a.example for a in cls.args)}".rstrip()]
-    if cls.options:
-        lines.append("  options:  " + ", ".join(o.help for o in cls.options) + ", name=ID")
-    else:
-        lines.append("  options:  name=ID")
+    opts = _options(cls, word)
+    lines.append("  options:  " + ("" if opts == "--" else opts + ", ") + "name=ID")
     lines.append(f"  example:  {word if word in ACTIVATIONS else cls.example}")
     lines.append(f"  semantics as {cls.semantics}")
     return "\n".join(lines) + "\n"

@@ -34,6 +34,13 @@ class Dense(Layer):
         return Outcome(out, weights, biases, 0, macs, bias_act_ops(self, prod(out)),
                        window=None if len(x) > 1 else "all")
 
+    def last_note(self, row):
+        """A network ending in 'dense 10' on a map: a PyTorch user meant a classifier."""
+        if len(row.input) > 1:
+            return (f"on the {fmt.shape(row.input)} map it acts at each position, as Keras' "
+                    "Dense; 'flatten' (or 'globalavgpool') before it makes a classifier")
+        return None
+
     def module(self, row):
         from ..backends.modules import Dense
         return Dense(self, row)

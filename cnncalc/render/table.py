@@ -30,6 +30,7 @@ class Matrix:
         self.title, self.keys, self.headers, self.left, self.body = title, keys, headers, left, body
         self.total, self.total_values = total, total_values
         self.footer, self.notes = footer or [], notes or []
+        self.listed = False  # columns the user listed: CSV adds no depth or note to them
 
 
 def _itemsize(o) -> int:
@@ -63,7 +64,7 @@ COLUMNS = {
     "#": Column("#", False, lambda r, o: r.index, str),
     "name": Column("name", True, lambda r, o: r.name, str),
     "layer": Column("layer", True, lambda r, o: r.layer.describe(), str),
-    "block": Column("from", True, lambda r, o: r.layer.origin or "", str),
+    "block": Column("block", True, lambda r, o: r.layer.origin or "", str),
     "output": Column("output", True, lambda r, o: "??" if r.error else fmt.shape(r.output), str),
     "weights": Column("weights", False, lambda r, o: r.weights, total=lambda s, o: s.total("weights")),
     "biases": Column("biases", False, lambda r, o: r.biases, total=lambda s, o: s.total("biases")),
@@ -108,7 +109,7 @@ def parse_columns(spec) -> tuple:
 
 
 def _default(rows) -> tuple:
-    """The default columns, with 'from' when layers were expanded from repeat or def."""
+    """The default columns, with 'block' when layers were expanded from repeat or def."""
     if any(r.layer.origin for r in rows):
         return DEFAULT[:3] + ("block",) + DEFAULT[3:]
     return DEFAULT
@@ -133,6 +134,7 @@ def matrix(summary, options: Options | None = None, rows=None, failed=False) -> 
         body.append((r.depth, texts, values))
     m = Matrix(f"{summary.network.name}: input {fmt.shape(inp)}", keys,
                [c.header for c in cols], [c.left for c in cols], body)
+    m.listed = bool(o.columns) and o.columns != ALL
     if not failed:
         values = [c.total(summary, o) if c.total else "" for c in cols]
         texts = [c.text(v) if c.total else "" for c, v in zip(cols, values)]
@@ -233,15 +235,16 @@ def csv(m: Matrix) -> str:
     import io
     buf = io.StringIO()
     w = _csv.writer(buf, lineterminator="\n")
-    w.writerow(m.keys + ["depth", "note"])
+    extra = not m.listed  # the tree's depth and each row's note, unless columns were listed
+    w.writerow(m.keys + ["depth", "note"] * extra)
     notes = {n.split(": ", 1)[0]: n.split(": ", 1)[1] for n in m.notes if ": " in n}
     for d, texts, values in m.body:
         name = values[m.keys.index("name")] if "name" in m.keys else None
         w.writerow([v if isinstance(v, int) else t for t, v in zip(texts, values)]
-                   + [d, notes.get(name, "")])
+                   + [d, notes.get(name, "")] * extra)
     if m.total:
         w.writerow([v if isinstance(v, int) else t for t, v in zip(m.total, m.total_values)]
-                   + ["", ""])
+                   + ["", ""] * extra)
     return buf.getvalue()
 
 
