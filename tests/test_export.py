@@ -85,7 +85,21 @@ def _copy_weights(ours, theirs):
     ("espcn.cnn", "12x10x1"), ("densenet_block.cnn", None),
 ])
 def test_the_file_computes_what_cnncalcs_module_computes(name, size):
-    s = _summary(name, size)
+    _computes_the_same(_summary(name, size))
+
+
+@pytest.mark.parametrize("text", [
+    # Keras' 'same' transposed convolution with an odd kernel crops one more row after
+    "input 9x7x3 | deconv 3x3x8 same stride 2 | conv 3x3x4",
+    "input 9x7x3 | deconv 4x3x8 same stride 3 relu",
+    "input 12x10x3 | crop 1x2 | conv 3x3x4 | crop 2x1x0x3",
+    "input 40x2 | deconv 5x4 same stride 2",
+], ids=["deconv-same-odd", "deconv-same-stride-3", "crop", "deconv-same-1d"])
+def test_every_kind_exports_and_computes_the_same(text):
+    _computes_the_same(cnncalc.summarize(text))
+
+
+def _computes_the_same(s):
     ours = cnncalc.to_torch(s).eval()
     theirs = load_class(cnncalc.to_pytorch_code(s))().eval()
     torch.manual_seed(0)

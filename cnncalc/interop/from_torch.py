@@ -980,13 +980,31 @@ def trace(module, input_shape: tuple, layout: str):
     picture = (*spatial[:-2], *spatial[-2:][::-1]) if len(spatial) >= 2 else tuple(spatial)
     example = torch.randn(1, *picture, c) if layout == "nhwc" else torch.randn(1, c, *picture)
     gm.eval()
-    with torch.no_grad():
+    import contextlib
+    import io
+    with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):  # ShapeProp prints
         try:
             ShapeProp(gm).propagate(example)
         except Exception as e:
+            cause = e.__cause__ or e.__context__ or e  # the module's own error, not fx's node dump
+            reason = str(cause).strip().splitlines()[0][:300] if str(cause).strip() else \
+                type(cause).__name__
             raise CnnCalcError(f"{type(module).__name__} does not run on an input of "
-                               f"{'x'.join(map(str, input_shape))}: {e}") from None
+                               f"{'x'.join(map(str, input_shape))}: {reason}"
+                               + _channels_hint(module, input_shape)) from None
     return gm
+
+
+def _channels_hint(module, shape) -> str:
+    """'3x32x32' for a module whose first convolution takes 3 channels: PyTorch's order."""
+    import torch
+    first = next((m for m in module.modules() if isinstance(
+        m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d))), None)
+    if first is None or len(shape) < 2 or shape[0] != first.in_channels or \
+            shape[-1] == first.in_channels:
+        return ""
+    flipped = "x".join(map(str, (*shape[1:], shape[0])))
+    return f"\ndid you mean --input {flipped}? cnncalc writes sizes channels last"
 
 
 def from_torch(module, input: str = "224x224x3", layout: str | None = None,

@@ -369,7 +369,10 @@ def _unknown_kind(st, s):
     words = list(L.KINDS) + ["network", "input", "repeat"] + list(st.defs)
     folded = {w.lower(): w for w in words}
     close = [folded[c] for c in difflib.get_close_matches(s.head.lower(), folded, n=1, cutoff=0.8)]
-    if close:
+    known = L.known_as(s.head)
+    if known is not None:
+        hint = f"cnncalc calls it '{known.keyword}', e.g. '{known.example}'"
+    elif close:
         hint = f"did you mean {close[0]!r}?"
     else:
         hint = "'cnncalc layers' lists every kind with an example"
@@ -437,9 +440,12 @@ def _call(st: _State, c: Call, scope: _Scope, depth: int) -> list:
     if d is None:
         import difflib
         close = difflib.get_close_matches(c.name, list(st.defs), n=1)
+        known = L.known_as(c.name)
         hint = f"; did you mean {close[0]!r}?" if close else (
             f"; {c.name!r} is a layer kind: write '{c.name} ...' without parentheses"
-            if c.name in L.KINDS else "")
+            if c.name in L.KINDS else f"; this looks like Python: {c.name} is cnncalc's "
+            f"'{known.keyword}', written without parentheses: e.g. '{known.example}'"
+            if known is not None else "")
         raise st.error(f"unknown block {c.name!r}{hint}", c)
     if c.name in st.calls:
         chain = " -> ".join(st.calls + [c.name])

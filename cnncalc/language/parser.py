@@ -104,6 +104,9 @@ def parse(text: str, file: str | None = None) -> list:
         if err.line and not err.context:
             from ..errors import context_line
             err.context = context_line(text, err.line, err.column or 1)
+        if err.line and err.column and not err.hint:
+            from .syntax import python_hint
+            err.hint = python_hint(text.split("\n")[err.line - 1][:err.column - 1])
         raise err from None
     except _lark.UnexpectedInput as e:
         from .syntax import syntax_error  # only a spec with a mistake pays for it

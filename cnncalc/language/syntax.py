@@ -61,6 +61,9 @@ def _hint(src: str, column: int, got: str):
         if word == "padding":
             return f"write '{value}' ('same', 'valid', 'half') or 'pad N'"
         return f"options take no '=': write '{word} {value}'"
+    pasted = python_hint(before)
+    if pasted:
+        return pasted
     braced = re.match(r"\$\{([^}]*[-+*/ ][^}]*)\}", after)
     if braced:  # ${k} names a parameter; arithmetic goes in parentheses
         expr = re.sub(r"(?<![\w$])([A-Za-z_]\w*)", r"$\1", braced.group(1).strip())
@@ -73,4 +76,16 @@ def _hint(src: str, column: int, got: str):
         close = difflib.get_close_matches(w, list(KINDS), n=1, cutoff=0.6)
         if close:
             return f"did you mean {close[0]!r}?"
+    return None
+
+
+def python_hint(before: str):
+    """Python pasted in ('Conv2D(32, (3, 3), activation="relu")'): the kind it stands for."""
+    import re
+    from ..layers import known_as
+    for called in reversed(re.findall(r"([A-Za-z_][\w.]*)\s*\(", before.split("|")[-1])):
+        known = known_as(called)
+        if known is not None:
+            return (f"this looks like Python; {called} is cnncalc's '{known.keyword}', written "
+                    f"without parentheses: e.g. '{known.example}'")
     return None

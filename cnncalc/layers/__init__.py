@@ -20,3 +20,13 @@ def kinds() -> list:
         if cls not in seen:
             seen.append(cls)
     return seen
+
+
+def known_as(name: str):
+    """The kind another framework's name stands for ('BatchNormalization', 'Conv2D',
+    'nn.Linear'), from each kind's ``also``; None if none does."""
+    word = name.rsplit(".", 1)[-1].lower()
+    for cls in kinds():
+        if word in cls.also:
+            return cls
+    return None

@@ -265,6 +265,7 @@ class Layer:
     """One layer of a network; subclasses are the kinds."""
     keyword: ClassVar[str] = ""
     words: ClassVar[tuple] = ()       # further keywords of a family (the activations)
+    also: ClassVar[tuple] = ()        # what Keras and PyTorch call it, lower case: for hints
     doc: ClassVar[str] = ""           # one line for 'cnncalc layers' and the README
     example: ClassVar[str] = ""
     args: ClassVar[tuple] = ()

@@ -125,6 +125,7 @@ def _resolve_pad(padding, i):
 
 class Conv(Layer):
     keyword = "conv"
+    also = ("conv2d", "conv1d", "conv3d", "convolution2d")
     doc = ("convolution: kernel per spatial axis, then filters (Keras Conv1D/2D/3D); 'causal' "
            "pads a sequence before only (Keras Conv1D)")
     example = "conv 3x3x64 same stride 2 relu"
@@ -258,6 +259,7 @@ def conv_rule(layer, x, ex, filters, groups):
 
 class DWConv(Layer):
     keyword = "dwconv"
+    also = ("depthwiseconv2d", "depthwiseconv1d")
     doc = ("depthwise convolution (Keras DepthwiseConv2D): one kernel per channel, times the "
            "multiplier; the filters are the channels x the multiplier")
     example = "dwconv 3x3 stride 2 same"
@@ -288,6 +290,7 @@ class DWConv(Layer):
 
 class SepConv(Layer):
     keyword = "sepconv"
+    also = ("separableconv2d", "separableconv1d")
     doc = ("separable convolution (Keras SeparableConv2D): a depthwise kernel per channel, "
            "then a 1x1 convolution to the filters; the bias on the pointwise part only")
     example = "sepconv 3x3x64 same relu"
@@ -345,6 +348,7 @@ class _Depthwise:
 
 class Deconv(Layer):
     keyword = "deconv"
+    also = ("conv2dtranspose", "convtranspose2d", "conv1dtranspose", "conv3dtranspose")
     doc = ("transposed convolution as Keras Conv*DTranspose: valid gives (in - 1) x s + "
            "max(k, s), same gives in x s")
     example = "deconv 3x3x32 stride 2 same"
@@ -395,17 +399,20 @@ class Deconv(Layer):
 
     def code(self, row):  # pragma: no mutate block (export, tested apart)
         crops = picture(row.geometry["crops"])
-        if any(b != a for b, a in crops):
-            return super().code(row)  # an uneven crop: PyTorch's padding crops both sides
+        # PyTorch's padding crops both sides alike; Keras' 'same' with an odd total crops
+        # one more after: then the full output, and the file's Crop module after it
+        uneven = any(b != a for b, a in crops)
         rank = len(self.kernel)
         extra = picture(row.geometry["output_padding"])
-        return [("", nn_call(f"nn.ConvTranspose{rank}d", row.input[-1], self.filters,
-                             picture(self.kernel), stride=_unless(picture(self.stride), 1),
-                             padding=_unless(tuple(b for b, _ in crops), 0),
-                             output_padding=_unless(extra, 0),
-                             bias=None if self.bias else False,
-                             dilation=_unless(picture(self.dilation), 1)))] + \
-            act_code(self.activation)
+        deconv = ("", nn_call(f"nn.ConvTranspose{rank}d", row.input[-1], self.filters,
+                              picture(self.kernel), stride=_unless(picture(self.stride), 1),
+                              padding=None if uneven else _unless(tuple(b for b, _ in crops), 0),
+                              output_padding=_unless(extra, 0),
+                              bias=None if self.bias else False,
+                              dilation=_unless(picture(self.dilation), 1)))
+        from .reshaping import crop_code
+        cropped = [("crop", crop_code(crops))] if uneven else []
+        return [deconv, *cropped] + act_code(self.activation)
 
 
 def array_shape(nested) -> tuple:

@@ -12,6 +12,7 @@ from .conv import bias_act_ops
 
 class Dense(Layer):
     keyword = "dense"
+    also = ("linear", "fc", "fullyconnected")
     doc = "fully connected; on a feature map it acts on the last axis per position, as Keras"
     example = "dense 4096 relu"
     args = (Count("features", "the number of outputs", example="4096"),)

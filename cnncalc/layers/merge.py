@@ -132,6 +132,7 @@ class Multiply(_Elementwise):
 
 class Concat(_Merge):
     keyword = "concat"
+    also = ("concatenate", "cat")
     doc = ("concatenates along the channels its branches, or (after the current tensor) the "
            "saved output of layer ID; 'crop' centre-crops ID first, as the original U-Net; "
            "'split' gives each branch its share of the channels (ShuffleNet)")

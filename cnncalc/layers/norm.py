@@ -9,6 +9,7 @@ from .base import Count, Flag, Layer, Outcome, Real, RuleError, nn_call
 
 class BatchNorm(Layer):
     keyword = "batchnorm"
+    also = ("batchnormalization", "batchnorm2d", "batchnorm1d", "bn")
     doc = ("batch normalisation: 2C trainable (scale, offset), 2C non-trainable (moving mean "
            "and variance); Keras' momentum 0.99 and, unless given, epsilon 1e-3")
     example = "batchnorm"
@@ -62,6 +63,7 @@ class _Normal(Layer):
 
 class LayerNorm(_Normal):
     keyword = "layernorm"
+    also = ("layernormalization",)
     doc = ("normalises each position over its channels, as ConvNeXt and ViT use it (Keras "
            "LayerNormalization on the channel axis): 2C parameters")
     example = "layernorm eps 1e-6"
@@ -95,6 +97,7 @@ class LayerNorm(_Normal):
 
 class GroupNorm(_Normal):
     keyword = "groupnorm"
+    also = ("groupnormalization",)
     doc = "normalises groups of channels per example (Keras GroupNormalization): 2C parameters"
     example = "groupnorm 32"
     spatial = True

@@ -105,6 +105,7 @@ class _Pool(Layer):
 
 class MaxPool(_Pool):
     keyword = "maxpool"
+    also = ("maxpooling2d", "maxpool2d", "maxpooling1d", "maxpool1d")
     doc = ("max pooling; the stride defaults to the pool size; pad P at most half the pool; "
            "ceil is PyTorch's ceil_mode with its last-window rule")
     example = "maxpool 3 stride 2 pad 1"
@@ -113,6 +114,7 @@ class MaxPool(_Pool):
 
 class AvgPool(_Pool):
     keyword = "avgpool"
+    also = ("averagepooling2d", "avgpool2d", "averagepooling1d")
     doc = "average pooling; the average counts real pixels only (Keras), never the padding"
     example = "avgpool 2"
     colour = "#f06292"
@@ -149,12 +151,14 @@ class _GlobalPool(Layer):
 
 class GlobalAvgPool(_GlobalPool):
     keyword = "globalavgpool"
+    also = ("globalaveragepooling2d", "globalaveragepooling1d")
     doc = "the mean of each channel: a vector of C values"
     example = "globalavgpool"
 
 
 class GlobalMaxPool(_GlobalPool):
     keyword = "globalmaxpool"
+    also = ("globalmaxpooling2d", "globalmaxpooling1d")
     doc = "the maximum of each channel: a vector of C values"
     example = "globalmaxpool"
 
@@ -201,6 +205,7 @@ class _Adaptive(Layer):
 
 class AdaptiveAvgPool(_Adaptive):
     keyword = "adaptiveavgpool"
+    also = ("adaptiveavgpool2d",)
     doc = ("average pooling to a fixed output size, with PyTorch's windows (torchvision's "
            "classifier heads)")
     example = "adaptiveavgpool 7x7"

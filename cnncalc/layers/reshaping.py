@@ -60,6 +60,7 @@ class _Pad(Layer):
 
 class ZeroPad(_Pad):
     keyword = "zeropad"
+    also = ("zeropadding2d", "zeropadding1d")
     transparent = True
     doc = ("zeros around the map (Keras ZeroPadding): P on every side, one P per axis, or "
            "before and after per axis (zeropad 2x0: causal padding of a sequence)")
@@ -101,6 +102,7 @@ class ReflectPad(_Pad):
 
 class Crop(Layer):
     keyword = "crop"
+    also = ("cropping2d", "cropping1d")
     doc = "cuts rows off the borders (Keras Cropping): as zeropad, the other way"
     example = "crop 2"
     args = (Pads("the crop"),)
@@ -127,9 +129,31 @@ class Crop(Layer):
         from ..backends.modules import Crop
         return Crop(self.pads, row.output[:-1])
 
+    torch_helper = '''class Crop(nn.Module):
+    """Cuts rows off the borders, (before, after) per spatial axis, rows first (Keras'
+    Cropping layers)."""
+
+    def __init__(self, *pairs):
+        super().__init__()
+        self.pairs = pairs
+
+    def forward(self, x):
+        return x[(..., *(slice(b, x.shape[i - len(self.pairs)] - a)
+                         for i, (b, a) in enumerate(self.pairs)))]
+'''
+
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
+        return [("", crop_code(picture(self.pads)))]
+
+
+def crop_code(pairs) -> str:  # pragma: no mutate block (export, tested apart)
+    """The file's Crop module (``Crop.torch_helper``) for (before, after) per axis."""
+    return "Crop(" + ", ".join(repr(tuple(p)) for p in pairs) + ")"
+
 
 class Upsample(Layer):
     keyword = "upsample"
+    also = ("upsampling2d", "upsampling1d")
     doc = ("repeats each value F times along each axis (Keras UpSampling, nearest), or "
            "interpolates ('bilinear': Keras' bilinear, PyTorch's align_corners=False)")
     example = "upsample 2 bilinear"
@@ -240,6 +264,7 @@ class Reshape(Layer):
 
 class PixelShuffle(Layer):
     keyword = "pixelshuffle"
+    also = ("depthtospace",)
     doc = ("depth to space (PyTorch PixelShuffle): C channels become C / R^2 on a map R "
            "times larger, as ESPCN's upsampling")
     example = "pixelshuffle 3"
