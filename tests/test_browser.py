@@ -75,3 +75,52 @@ def test_the_link_holds_the_spec(page, url):
 def test_the_zoo_menu_loads_a_network(page):
     page.select_option("#zoo", "resnet50")
     page.wait_for_function("document.querySelector('#status').innerText.includes('25,610,152')")
+
+
+def test_a_mistake_marks_the_last_good_result_out_of_date(page):
+    page.fill("#spec", "input 8x8x3 | conv 3x3x4")
+    page.wait_for_function("document.querySelector('#table').innerText.includes('6x6x4')")
+    assert page.evaluate("!document.querySelector('#results').classList.contains('stale')")
+    page.fill("#spec", "input 8x8x3\nconv 3x3x4 | conv 9x9x4")
+    page.wait_for_selector("#results.stale")
+    assert page.inner_text("#stale") == "out of date: the spec has a mistake on line 2"
+    assert "6x6x4" in page.inner_text("#table")  # still shown, marked
+    page.fill("#spec", "input 8x8x3 | conv 3x3x5")
+    page.wait_for_function("document.querySelector('#table').innerText.includes('6x6x5')")
+    assert page.evaluate("!document.querySelector('#results').classList.contains('stale')")
+    assert page.is_hidden("#stale")
+
+
+def test_editing_a_zoo_network_leaves_the_menu(page):
+    page.select_option("#zoo", "lenet5")
+    page.wait_for_function("document.querySelector('#table').innerText.includes('61,706')")
+    page.type("#spec", " ")
+    assert page.input_value("#zoo") == ""
+
+
+def test_a_row_and_its_line_mark_each_other(page):
+    page.fill("#spec", "input 32x32x3\nconv 3x3x8\nmaxpool 2\nconv 3x3x16")
+    page.wait_for_function("document.querySelector('#table').innerText.includes('13x13x16')")
+    page.hover("#table tbody tr[data-line='3']")  # maxpool's row
+    page.wait_for_selector("#shown .hl")
+    assert page.inner_text("#shown .hl") == "maxpool 2"
+    page.click("#spec")
+    page.evaluate("() => { const t = document.querySelector('#spec'); t.focus();"
+                  " t.setSelectionRange(40, 40); t.dispatchEvent(new Event('keyup')); }")
+    assert page.inner_text("#table tr.hl").split()[:3] == ["3", "conv_2", "conv"]
+
+
+def test_the_diagram_fits_zooms_and_draws_the_u_net_as_a_u(page):
+    page.select_option("#zoo", "unet")
+    page.wait_for_function("document.querySelector('#table').innerText.includes('31,030,658')")
+    page.click("nav button[data-view=diagram]")
+    page.click("#fit")
+    width = page.evaluate("document.querySelector('#canvas').clientWidth")
+    drawn = page.evaluate("document.querySelector('#canvas svg').getBoundingClientRect().width")
+    assert drawn <= width and drawn > 0.9 * width  # fitted to the view
+    fitted = page.inner_text("#zoom")
+    page.click("#in")
+    assert page.inner_text("#zoom") != fitted
+    page.click("#one")
+    assert page.inner_text("#zoom") == "100%"
+    assert "name+" in page.inner_text("#legend")

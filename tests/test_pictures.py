@@ -193,3 +193,27 @@ def test_oversized_inputs_are_refused_before_reading(tmp_path):
     Image.new("L", (12000, 12000)).save(bomb)  # past Pillow's decompression-bomb limit
     res = run("run", "-e", "input 4x4x1 | relu", "--data", str(bomb), "--resize")
     assert res.exit_code == 2 and "cannot read the image" in res.output
+
+
+def test_an_encoder_decoder_is_drawn_as_a_u():
+    """U-Net: four 2x2 pools down, four up-convolutions back, each skip joining maps of one
+    level (Ronneberger et al., fig. 1): five rows, the skips level, the bottleneck lowest."""
+    import cnncalc
+    from cnncalc.render.draw import layout
+    from conftest import SPECS
+    unet = cnncalc.summarize(SPECS / "unet.cnn")
+    d = layout(unet)
+    names = {r.name for r in unet.rows} | {r.name + "+" for r in unet.rows} | {"input"}
+    y = {text.rstrip("+"): ty for _, ty, text, _, _ in d.texts if text in names}
+    levels = [y[n] for n in ("input", "d1", "d2", "d3", "d4", "conv_6")]
+    gaps = [b - a for a, b in zip(levels, levels[1:])]
+    assert all(g > 100 for g in gaps[1:]) and abs(gaps[0]) < 20  # input and d1 share a row
+    assert y["conv_6"] == max(y.values())  # the bottleneck lowest
+    for skip, source in (("concat_1", "d4"), ("concat_2", "d3"), ("concat_3", "d2"),
+                         ("concat_4", "d1")):
+        assert abs(y[skip] - y[source]) < 20  # the same row (labels sit on boxes of any size)
+    dashed = [s for s in d.shapes if s[0] == "line" and s[3]]
+    assert len(dashed) == 4 and all(s[1][1][1] == s[1][2][1] for s in dashed)  # level arrows
+    # a network without skips across levels keeps the rows of a chain
+    d = layout(cnncalc.summarize(SPECS / "vgg16.cnn"))
+    assert not [s for s in d.shapes if s[0] == "line" and s[3]]

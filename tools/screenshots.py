@@ -1,6 +1,8 @@
 """Screenshots for the README, taken in Debian's chromium with Playwright: the playground
-with a spec typed in, and the diagrams of U-Net, EfficientNet-B0 and the FPN as a browser
-shows their SVG. Run: python tools/screenshots.py (needs chromium and playwright)."""
+with a spec typed in (a table row hovered), with a mistake (the stale result marked), the
+U-Net's diagram fitted and zoomed; and the diagrams of U-Net, EfficientNet-B0 and the FPN
+as a browser shows their SVG. Run: python tools/screenshots.py (needs chromium and
+playwright)."""
 
 import shutil
 import threading
@@ -31,7 +33,25 @@ def main():
         page.goto("http://127.0.0.1:8765/")
         page.fill("#spec", (ROOT / "specs" / "lenet5.cnn").read_text())
         page.wait_for_function("document.querySelector('#table').innerText.includes('61,706')")
+        page.hover("#table tbody tr:nth-child(4)")  # a row and its line in the editor
         page.screenshot(path=str(DOCS / "playground.png"))
+        # a mistake: the last good result stays, greyed and marked out of date
+        page.fill("#spec", (ROOT / "specs" / "lenet5.cnn").read_text().replace("conv", "convv", 1))
+        page.wait_for_selector("#results.stale")
+        page.screenshot(path=str(DOCS / "playground_stale.png"))
+        # the U-Net's diagram, as a U, zoomed in on its bottleneck
+        page.select_option("#zoo", "unet")
+        page.wait_for_function("document.querySelector('#table').innerText.includes('31,030,658')")
+        page.click("nav button[data-view=diagram]")
+        page.click("#fit")
+        page.screenshot(path=str(DOCS / "playground_unet.png"))
+        for _ in range(5):
+            page.click("#in")
+        # the bottleneck: the middle of the U's width, its lowest row
+        page.evaluate("() => { const c = document.querySelector('#canvas');"
+                      " c.scrollLeft = (c.scrollWidth - c.clientWidth) * 0.42;"
+                      " c.scrollTop = (c.scrollHeight - c.clientHeight) * 0.85; }")
+        page.screenshot(path=str(DOCS / "playground_zoom.png"))
         for name in ("unet", "efficientnet_b0", "fpn"):
             s = cnncalc.summarize(ROOT / "specs" / f"{name}.cnn")
             page.set_content(f"<body style='margin:0;background:#fff'>{svg(layout(s))}</body>")

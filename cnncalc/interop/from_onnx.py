@@ -7,7 +7,7 @@ spec; --weights-out saves them for 'cnncalc run --weights'."""
 from __future__ import annotations
 
 from ..errors import CnnCalcError
-from ..limits import MAX_WEIGHTS
+from ..limits import MAX_FOREIGN_LAYERS, MAX_WEIGHTS
 from ..layers import takes_activation
 from .graph import (Imported, Op, Unsupported, emit, foreign, fuse, named, network_name,
                     statement)
@@ -785,6 +785,9 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
         raise CnnCalcError(f"{path}: not an ONNX file ({type(e).__name__}: "
                            f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None
     graph = model.graph
+    if len(graph.node) > MAX_FOREIGN_LAYERS:
+        raise CnnCalcError(f"{path}: {len(graph.node):,} nodes, more than the "
+                           f"{MAX_FOREIGN_LAYERS:,} cnncalc reads")
     _check_initializers(graph, path)
     inits = {t.name for t in graph.initializer}
     inputs = [i for i in graph.input if i.name not in inits]

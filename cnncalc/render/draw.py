@@ -114,6 +114,9 @@ def _rows(items):
 def layout(summary) -> Drawing:
     first = _Item(_Input(summary.network.input.shape))
     items = _items(summary.tree, first)
+    levels = _u_levels(summary, items)
+    if levels is not None:
+        return _u_layout(summary, items, levels)
     d = Drawing()
     margin = 30
     refs = [r for r in summary.rows if r.source is not None]
@@ -143,11 +146,70 @@ def layout(summary) -> Drawing:
         turn = (out[1] + cy) / 2
         d.shapes.append(("line", [out, (out[0] + GAP / 2, out[1]), (out[0] + GAP / 2, turn),
                                   (x - GAP / 2, turn), (x - GAP / 2, cy), (x, cy)], True, False))
+    d.width = max(width, _title(d, summary, margin)) + 2 * margin + GAP
+    d.height = y - 2 * GAP + margin
+    return d
+
+
+def _title(d, summary, margin):
     title = (f"{summary.network.name}: input {fmt_shape(summary.network.input.shape)}, output "
              f"{fmt_shape(summary.output)}, {summary.total('params'):,} params")
-    d.width = max(width, len(title) * 11 * 0.6) + 2 * margin + GAP
-    d.height = y - 2 * GAP + margin
     d.texts.append((margin, 16, title, 11, "start"))
+    return len(title) * 11 * 0.6
+
+
+def _u_levels(summary, items):
+    """Each top-level box's depth (how many halvings its map is below the input's) when the
+    network is an encoder-decoder: it goes down, comes back up, and its skips join maps of
+    one level (U-Net, FPN). None for any other network."""
+    levels, level, size = [], 0, None
+    for item in items:  # a level per halving (or doubling), whatever valid convs trim
+        out = item.row.output
+        if len(out) < 3 or not isinstance(out[0], int):
+            return None
+        if size is not None and not 0.6 < out[0] / size < 1.6:
+            level += round(math.log2(size / out[0]))
+        levels.append(level)
+        size = out[0]
+    if min(levels) < 0:
+        return None
+    deepest = levels.index(max(levels))
+    at = {}
+    for k, item in enumerate(items):
+        names = {item.row.name}
+        _names(item, names)
+        for name in names:
+            at[name] = k
+    skips = [(at.get(r.source.name), at.get(r.name)) for r in summary.tree
+             if r.source is not None]
+    if len(skips) < 2 or any(a is None or b is None or not a < deepest < b
+                             or levels[a] != levels[b] for a, b in skips):
+        return None
+    return levels
+
+
+def _u_layout(summary, items, levels) -> Drawing:
+    """The encoder-decoder as the U everyone knows: down to the bottleneck and back up, each
+    skip a dashed arrow across one level."""
+    d = Drawing()
+    margin = 30
+    step = max(i.size()[1] for i in items) + GAP
+    top = margin + 24
+    places, prev, x = {}, None, margin
+    for item, level in zip(items, levels):
+        w, _ = item.size()
+        left, right = _place(d, item, x, top + step / 2 + level * step, places)
+        if prev is not None:  # the flow: an elbow where the level changes
+            turn = prev[0] + GAP / 2
+            d.shapes.append(("line", [prev, (turn, prev[1]), (turn, left[1]), left], True, False))
+        prev, x = right, x + w + GAP
+    for r in summary.tree:
+        if r.source is not None:
+            (x0, y0), (x1, y1) = places[r.source.name], places[r.name]
+            lift = min(y0, y1) - 12
+            d.shapes.append(("line", [(x0, y0), (x0, lift), (x1, lift), (x1, y1)], True, True))
+    d.width = max(x, _title(d, summary, margin)) + margin
+    d.height = top + (max(levels) + 1) * step + margin
     return d
 
 

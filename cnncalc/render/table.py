@@ -31,6 +31,7 @@ class Matrix:
         self.total, self.total_values = total, total_values
         self.footer, self.notes = footer or [], notes or []
         self.listed = False  # columns the user listed: CSV adds no depth or note to them
+        self.lines = []  # each body row's line in the spec (the playground links them)
 
 
 def _itemsize(o) -> int:
@@ -135,6 +136,7 @@ def matrix(summary, options: Options | None = None, rows=None, failed=False) -> 
     m = Matrix(f"{summary.network.name}: input {fmt.shape(inp)}", keys,
                [c.header for c in cols], [c.left for c in cols], body)
     m.listed = bool(o.columns) and o.columns != ALL
+    m.lines = [summary.network.input.line] + [r.layer.line for r in rows]
     if not failed:
         values = [c.total(summary, o) if c.total else "" for c in cols]
         texts = [c.text(v) if c.total else "" for c, v in zip(cols, values)]
@@ -221,7 +223,8 @@ def html(m: Matrix) -> str:
             f'<{tag} style="text-align:{"left" if left else "right"}">'
             f'{"&nbsp;" * 2 * depth if k == "name" else ""}{escape(t)}</{tag}>'
             for k, t, left in zip(m.keys, texts, m.left))
-    body = "".join(f"<tr>{cells('td', texts, d)}</tr>" for d, texts, _ in m.body)
+    body = "".join(f'<tr data-line="{line or ""}">{cells("td", texts, d)}</tr>'
+                   for (d, texts, _), line in zip(m.body, m.lines or [None] * len(m.body)))
     foot = f"<tfoot><tr>{cells('th', m.total)}</tr></tfoot>" if m.total else ""
     notes = "".join(f"<br>note: {escape(n)}" for n in m.notes)
     return (f"<p><b>{escape(m.title)}</b></p><table><thead><tr>{cells('th', m.headers)}</tr>"
