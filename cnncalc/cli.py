@@ -524,7 +524,8 @@ def export(spec, expr, input_shape, max_depth, max_layers, max_bytes, target, ou
     The PyTorch file imports only torch, takes (N, C, H, W), and has the spec's shapes
     and parameter counts; the ONNX file is that module exported with a dynamic batch."""
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
-    summary_ = analyse_or_show(loaded, "none")
+    # ONNX takes open sizes (a dynamic height and width); a Python file needs numbers
+    summary_ = analyse_or_show(loaded, "none", open_sizes=target == "onnx")
     from .interop.to_pytorch import to_pytorch_code
     if target == "onnx" and not out:
         raise click.UsageError("--to onnx needs -o FILE.onnx")
@@ -540,26 +541,36 @@ def export(spec, expr, input_shape, max_depth, max_layers, max_bytes, target, ou
         else:
             click.echo(code, nl=False)
         return
-    code = to_pytorch_code(summary_, class_name, loaded.file)
-    if target == "pytorch":
-        if out:
-            write_file(out, code)
-            t = summary_.totals
-            from .interop.to_pytorch import class_name
-            click.echo(f"wrote {out}: class {class_name(code)}, {t.trainable:,} trainable "
-                       "parameters; run it with python to see its output shape")
-        else:
-            click.echo(code, nl=False)
+    if target == "onnx":
+        from .interop.to_onnx import to_onnx
+        to_onnx(summary_, out, None if _open(summary_) else
+                to_pytorch_code(summary_, class_name, loaded.file))
+        click.echo(f"wrote {out}: input (batch, {', '.join(map(str, _input_nchw(summary_)))})"
+                   + ("; right at the exact sizes 'cnncalc sizes' lists" if _open(summary_)
+                      else ""))
         return
-    from .interop.to_onnx import to_onnx
-    to_onnx(summary_, out, code)
-    click.echo(f"wrote {out}: input (batch, {', '.join(map(str, _input_nchw(summary_)))})")
+    code = to_pytorch_code(summary_, class_name, loaded.file)
+    if out:
+        write_file(out, code)
+        t = summary_.totals
+        from .interop.to_pytorch import class_name
+        click.echo(f"wrote {out}: class {class_name(code)}, {t.trainable:,} trainable "
+                   "parameters; run it with python to see its output shape")
+    else:
+        click.echo(code, nl=False)
 
 
 def _input_nchw(summary):
+    from .interop.to_onnx import _AXES
     from .layers.base import picture
     shape = summary.network.input.shape
-    return (shape[-1], *picture(shape[:-1]))
+    names = _AXES.get(len(shape) - 1, ())
+    return (shape[-1], *picture(tuple(names[i] if isinstance(v, str) else v
+                                      for i, v in enumerate(shape[:-1]))))
+
+
+def _open(summary) -> bool:
+    return any(isinstance(v, str) for v in summary.network.input.shape)
 
 
 @main.command()

@@ -139,8 +139,8 @@ def test_sizes_unet_and_vgg():
 def test_open_sizes_as_formulas():
     from cnncalc import analyse, parse as load
     s = analyse(load("input HxWx3 | maxpool 4 stride 2"), open_sizes=True)
-    assert [str(v) for v in s.rows[0].output] == ["floor((H - 4) / 2) + 1",
-                                                   "floor((W - 4) / 2) + 1", "3"]
+    # floor((H - 4) / 2) + 1 is floor(H / 2) - 1: the whole part of the offset comes out
+    assert [str(v) for v in s.rows[0].output] == ["floor(H / 2) - 1", "floor(W / 2) - 1", "3"]
     res = run("summary", "-e", "input ?x?x1 | conv 5x5x2 | maxpool 2")
     assert res.exit_code == 0 and "(W - 4)x(H - 4)x2" in res.output
     assert run("summary", "-e", "input HxWx3 | relu", "--format", "json").exit_code == 2
@@ -151,6 +151,23 @@ def test_open_sizes_as_formulas():
     assert f"pad floor({total} / 2) left, {total} - floor({total} / 2) right" in \
         s.rows[0].explain[0]
     assert not any("+ -" in line for line in s.rows[0].explain)
+
+
+def test_nested_floors_are_one_floor():
+    """U-Net's four valid blocks and pools: one floor of (W + 4) / 16, not four nested ones;
+    at 572 it gives the paper's 388 (Ronneberger et al., fig. 1), and it agrees with the
+    numbers at every size from 1 to 1,000 where the design is valid."""
+    from cnncalc import analyse, parse as load
+    from cnncalc.analysis.sizes import sweep
+    text = spec_text("unet.cnn").replace("input 572x572x1", "input WxHx1")
+    s = analyse(load(text), open_sizes=True)
+    out = str(s.output[0])
+    assert out == "16 x (floor((W + 4) / 16)) - 188"
+    formula = lambda w: 16 * ((w + 4) // 16) - 188  # noqa: E731 - the printed formula
+    assert formula(572) == 388
+    axis = sweep(load(text), 1, 1000)[0]
+    for w in axis.values[axis.valid]:
+        assert formula(int(w)) == axis.output[w - 1], w
 
 
 def test_ceil_formula_notes_pytorchs_last_window_rule():

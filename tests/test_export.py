@@ -159,3 +159,27 @@ def test_what_cannot_be_written_is_said(args, message):
     res = CliRunner().invoke(main, ["export", *args])
     assert res.exit_code == 2 and message in res.output, res.output
     assert "Traceback" not in res.output
+
+
+def test_onnx_of_open_sizes_has_a_dynamic_height_and_width(tmp_path):
+    """A fully convolutional spec at open sizes: one file, run by ONNX Runtime at several
+    exact sizes, gives the calculator's output at each."""
+    import onnxruntime as ort
+    text = "input ?x?x3 | conv 3x3x8 same relu | maxpool 2 | conv 3x3x4 same | upsample 2"
+    path = tmp_path / "fcn.onnx"
+    res = CliRunner().invoke(main, ["export", "-e", text, "--to", "onnx", "-o", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "input (batch, 3, height, width)" in res.output
+    session = ort.InferenceSession(str(path))
+    assert session.get_inputs()[0].shape == ["batch", 3, "height", "width"]
+    for w, h in ((64, 48), (130, 22), (8, 300)):
+        (y,) = session.run(None, {"input": np.zeros((2, 3, h, w), np.float32)})
+        out = cnncalc.summarize(text, input=f"{w}x{h}x3").output  # width first, channels last
+        assert y.shape == (2, out[2], out[1], out[0]), (w, h)
+
+
+def test_onnx_of_open_sizes_refuses_a_spec_that_fixes_a_size(tmp_path):
+    res = CliRunner().invoke(main, ["export", str(SPECS / "unet.cnn"), "--input", "?x?x1",
+                                    "--to", "onnx", "-o", str(tmp_path / "unet.onnx")])
+    assert res.exit_code == 2 and "unet fixes a size while it is traced" in res.output
+    assert not (tmp_path / "unet.onnx").exists()

@@ -208,7 +208,8 @@ def test_each_open_axis_has_its_own_name():
     s = cnncalc.summarize("input Hx?x3 | conv 3x3x8 stride 2")
     assert cnncalc.fmt_shape(s.output) if hasattr(cnncalc, "fmt_shape") else True
     from cnncalc.fmt import shape
-    assert shape(s.output) == "(floor((H - 3) / 2) + 1)x(floor((W - 3) / 2) + 1)x8"
+    # floor((H - 3) / 2) + 1, with the whole part of the offset taken out of the floor
+    assert shape(s.output) == "(floor((H + 1) / 2) - 1)x(floor((W + 1) / 2) - 1)x8"
     assert shape(cnncalc.summarize("input ?x?x3 | relu").output) == "WxHx3"
 
 

@@ -60,8 +60,18 @@ class Sym:
             return NotImplemented
         if d == 1:
             return self
+        if d < 1:  # (no rule divides by a negative number; kept exact if one ever does)
+            return Sym(("floor", self, d))
         if self.a % d == 0 and self.b % d == 0:
             return Sym(self.core, self.a // d, self.b // d)
+        q = self.b // d  # floor((x + b) / d) = floor((x + b mod d) / d) + b div d
+        if q:
+            return (self - q * d) // d + q
+        core = self.core
+        if self.a == 1 and isinstance(core, tuple) and core[0] == "floor":
+            # floor((floor(y / d1) + b) / d) = floor((y + b d1) / (d1 d)): a U-Net's four
+            # pools are one floor of W / 16, not four nested ones
+            return (core[1] + self.b * core[2]) // (core[2] * d)
         return Sym(("floor", self, d))
 
     def __mod__(self, d):
