@@ -124,3 +124,16 @@ def test_the_diagram_fits_zooms_and_draws_the_u_net_as_a_u(page):
     page.click("#one")
     assert page.inner_text("#zoom") == "100%"
     assert "name+" in page.inner_text("#legend")
+
+
+def test_a_defs_numbers_are_sliders(page):
+    page.fill("#spec", "def block(c=16, k=3) { conv ${k}x${k}x$c same relu }\n"
+                       "input 32x32x3\nblock()\nblock(c=8)")
+    page.wait_for_function("document.querySelector('#table').innerText.includes('32x32x8')")
+    knobs = page.inner_text("#knobs")
+    assert "block.c" in knobs and "block.k" in knobs
+    page.evaluate("() => { const s = document.getElementById('k-block.k'); s.value = 5;"
+                  " s.dispatchEvent(new Event('input', { bubbles: true })); }")
+    assert "def block(c=16, k=5)" in page.input_value("#spec")
+    # conv 5x5 on 3 channels to 16: 5 x 5 x 3 x 16 + 16 = 1,216 parameters
+    page.wait_for_function("document.querySelector('#table').innerText.includes('1,216')")

@@ -111,3 +111,18 @@ def test_keras_check_and_export_pick_an_installed_backend(tmp_path):
     done = subprocess.run([sys.executable, "-m", "cnncalc", "check", "specs/lenet5.cnn",
                            "--backend", "keras"], capture_output=True, text=True, env=env)
     assert done.returncode == 0 and "8 of 8 layers match" in done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("text, said", [
+    ("input 32×32×3 | conv 3x3x4", "sizes are joined with x: 32x32x3"),
+    ("input 32,32,3 | conv 3x3x4", "sizes are joined with x: 32x32x3"),
+    ("model = keras.Sequential([", "this looks like Python (a Keras or PyTorch model)"),
+    ("input 32x32x3 | Conv2D(32, (3, 3), activation='relu')",
+     "Conv2D is cnncalc's 'conv', written without parentheses"),
+    ("input 32x32x3 | nn.Linear(10)", "nn.Linear is cnncalc's 'dense'"),
+    ("input 32x32x3 | batchnormalization", "cnncalc calls it 'batchnorm'"),
+])
+def test_python_and_other_frameworks_names_are_answered_in_cnncalcs_words(text, said):
+    res = run("summary", "-e", text)
+    assert res.exit_code == 2 and said in res.output, res.output
+    assert "^" in res.output  # the line, with a caret under the place

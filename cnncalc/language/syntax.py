@@ -53,6 +53,15 @@ def _hint(src: str, column: int, got: str):
     m = re.search(r"([A-Za-z_]\w*)\s*$", before)
     word = m.group(1) if m else ""
     after = src[column - 1:]
+    if got == "'='" and word and re.match(r"=\s*[\w.]+\(", after):
+        return ("this looks like Python (a Keras or PyTorch model): a spec is one layer a line, "
+                "e.g. 'conv 3x3x32 relu'; 'cnncalc import keras' or 'cnncalc import torch' "
+                "read a model you already have")
+    if got in ("'×'", "','", "'*'") and re.search(r"\d\s*$", before) and \
+            re.match(r".\s*\d", after):
+        start = re.search(r"[\d ×,*]*$", before).start()  # the run of sizes the slip is in
+        sizes = re.match(r"[\d ×,*]+", src[start:]).group(0).strip()
+        return "sizes are joined with x: " + re.sub(r"\s*[×,*]\s*", "x", sizes)
     if got == "'='" and word:
         value = re.match(r"=\s*([^\s|]*)", after)
         value = value.group(1) if value else "..."
