@@ -215,6 +215,27 @@ def backend(devices=None):
                     "s", "within 3%", r <= 1.03, ratio=r)
 
 
+def sweep_speed():
+    """Time a variant of 'cnncalc sweep' takes (ResNet-50 over input sizes, the spec parsed
+    once) against torchinfo building and summarising the model at each size."""
+    import torch
+    import torchinfo
+    import reference
+    from cnncalc.analysis.sweep import sweep as run_sweep
+    text = R50.read_text()
+    sizes = list(range(64, 225, 4))
+    t = median_time(lambda: run_sweep(text, {"input": sizes}), 3) / len(sizes)
+    some = sizes[::10]
+
+    def peers():
+        for n in some:
+            torchinfo.summary(reference.resnet50(), (1, 3, n, n), verbose=0)
+    with torch.no_grad():
+        t_peer = median_time(peers, 3) / len(some)
+    row("sweep ResNet-50 over input sizes, per variant (vs torchinfo: build and summary per "
+        "variant)", t, t_peer, "s", "(the scalar path; 10^6 a second not reached)", None)
+
+
 def server():
     """The playground under load: small requests from 4 clients, alone and while 2 clients
     keep sending heavy ones (5,000 layers with explanations); requests a second and the
@@ -301,6 +322,7 @@ def main():
     in_process()
     scaling()
     sweep()
+    sweep_speed()
     server()
     backend()
     head = "| figure | cnncalc | peer | ratio | target | holds |\n|---|---:|---:|---:|---|---|\n"

@@ -10,20 +10,21 @@ from pathlib import Path
 from .errors import CnnCalcError
 
 
-def parse(text: str, file: str | None = None, limits=None):
-    """Spec text → the network (a tree of layers)."""
+def parse(text: str, file: str | None = None, limits=None, set: dict | None = None):
+    """Spec text → the network (a tree of layers). ``set`` gives the spec's 'param' knobs
+    other values: ``parse(text, set={"width": 48})``."""
     from .language.expand import load
-    return load(text, file, limits)
+    return load(text, file, limits, set)
 
 
-def read(path, limits=None):
+def read(path, limits=None, set: dict | None = None):
     """A spec file → the network."""
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as e:
         raise CnnCalcError(f"cannot read the spec: {e.strerror}", file=str(path)) from None
-    return parse(data, str(path), limits)
+    return parse(data, str(path), limits, set)
 
 
 def analyse(network, explain: bool = False, open_sizes: bool = False):
@@ -33,13 +34,14 @@ def analyse(network, explain: bool = False, open_sizes: bool = False):
     return _analyse(network, explain, open_sizes)
 
 
-def summarize(spec, input: str | None = None, explain: bool = False):
+def summarize(spec, input: str | None = None, explain: bool = False, set: dict | None = None):
     """Text, a file (``pathlib.Path``) or a network → its ``Summary``. ``input`` replaces
-    the input size for a what-if: ``summarize(text, input="512x512x3")``."""
+    the input size for a what-if: ``summarize(text, input="512x512x3")``; ``set`` the
+    spec's knobs: ``summarize(text, set={"width": 48})``."""
     if isinstance(spec, os.PathLike):
-        network = read(spec)
+        network = read(spec, set=set)
     elif isinstance(spec, (str, bytes)):
-        network = parse(spec)
+        network = parse(spec, set=set)
     else:
         network = spec
     if input:
@@ -74,6 +76,28 @@ def _x_hint(shape: str) -> str:
     if len(parts) > 1 and all(p.isdigit() or p == "?" for p in parts):
         return f"; sizes are joined with x: {'x'.join(parts)}"
     return ""
+
+
+def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | None = None,
+          batch: int = 1, dtype: str = "float32", optimizer: str = "adam", frame: bool = False):
+    """Every combination of the spec's knobs ('param width = 64'): ``vary`` maps a knob (or
+    'input') to a list of values or a range text ('16:128:16'). Returns a list of records
+    (knobs, params, trainable, macs, flops, rf, memory, training, output, valid, and
+    'pareto' with ``pareto='params,macs'``), or a pandas DataFrame with ``frame=True``::
+
+        cnncalc.sweep(text, vary={"width": "16:128:16", "depth": [1, 2, 3]},
+                      where="params < 5M and rf >= 100", pareto="params,macs")
+    """
+    from .analysis.sweep import sweep as _sweep, values
+    grid = {k: values(k, v) if isinstance(v, str) else list(v) for k, v in vary.items()}
+    records = _sweep(spec, grid, where, pareto, sort, batch, dtype, optimizer)
+    if frame:
+        try:
+            import pandas
+        except ImportError:
+            raise CnnCalcError("frame=True needs pandas: pip install pandas") from None
+        return pandas.DataFrame.from_records(records)
+    return records
 
 
 def to_torch(spec, inplace: bool = True):

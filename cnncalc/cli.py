@@ -16,7 +16,21 @@ def _choice(*names):
     return click.Choice(names, case_sensitive=False)
 
 
+def _knobs(ctx, param, values):
+    """'--set width=48' (several allowed): kept for load_spec, which every command calls."""
+    knobs = {}
+    for item in values:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip().isidentifier() or not value.strip():
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE, e.g. --set width=48")
+        knobs[name.strip()] = value.strip()
+    ctx.meta["knobs"] = knobs
+
+
 def _spec_args(f):
+    f = click.option("--set", "knobs", multiple=True, metavar="NAME=VALUE", expose_value=False,
+                     callback=_knobs, help="Set a 'param' the spec declares, e.g. "
+                     "--set width=48 (repeat for several).")(f)
     f = click.option("--max-bytes", type=click.IntRange(min=1), default=1 << 20,
                      show_default=True, help="Largest spec file accepted.")(f)
     f = click.option("--max-layers", type=click.IntRange(min=1), default=100_000,
@@ -83,8 +97,10 @@ def load_spec(spec, expr, input_shape=None, max_bytes=1 << 20, max_layers=100_00
     from .api import with_input
     from .language.expand import Limits, load
     text, file = _read(spec, expr, max_bytes)
+    ctx = click.get_current_context(silent=True)
     network = load(text, file, Limits(max_layers=max_layers, max_depth=max_depth,
-                                      max_bytes=max_bytes))
+                                      max_bytes=max_bytes),
+                   ctx.meta.get("knobs") if ctx is not None else None)
     if input_shape:
         network = with_input(network, input_shape)
     for w in network.warnings:
@@ -444,6 +460,60 @@ def fit(spec, expr, input_shape, max_depth, max_layers, max_bytes, memory, dtype
     click.echo(f"  inference:        {batch(res['inference'])}  (parameters "
                f"{nbytes(res['param_bytes'])}; peak activations "
                f"{nbytes(res['per_example_inference_bytes'])} per example)")
+
+
+@main.command()
+@_spec_args
+@click.option("--vary", multiple=True, required=True, metavar="NAME=LO:HI[:STEP]",
+              help="A knob (a 'param' of the spec) or 'input' over a range or a list "
+                   "(width=16:128:16, mult=1.0,1.1,1.2); repeat for several: every "
+                   "combination is tried.")
+@click.option("--where", metavar="CONDITION",
+              help="Keep the variants where it holds: 'params < 5M and macs < 1G and rf >= 200'.")
+@click.option("--pareto", metavar="M1,M2", help="Mark the front of these metrics, minimised "
+              "('-rf': larger is better).")
+@click.option("--sort", metavar="METRIC", help="Order by this metric ('-macs': descending).")
+@click.option("--format", "fmt", type=_choice("table", "json", "markdown", "csv", "html"),
+              default="table", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Rows shown in a table (json and csv hold every variant).")
+@click.option("--plot", metavar="FILE.svg", help="Plot the --pareto metrics (else params "
+              "against MACs) with the front highlighted.")
+@_scale_args
+@_errors
+def sweep(spec, expr, input_shape, max_depth, max_layers, max_bytes, vary, where, pareto,
+          sort, fmt, limit, plot, batch, dtype, optimizer):
+    """Every combination of the spec's knobs: metrics, a condition, the Pareto front.
+
+    \b
+    A spec declares its knobs at the top: 'param width = 64', used as $width.
+    Metrics: params, trainable, macs, flops, rf (receptive field), memory (inference) and
+    training (bytes at --batch). E.g.
+      cnncalc sweep specs/efficientnet.cnn --vary width=1.0,1.1,1.2 --vary depth=1.0:1.4:0.1
+          --where 'macs < 1G' --pareto params,macs"""
+    from .analysis.sweep import parse_vary, sweep as run_sweep
+    from .render.sweep import plot as draw_plot, render
+    if plot:
+        if not plot.lower().endswith(".svg"):
+            raise CnnCalcError(f"--plot {plot}: expected an .svg file name")
+        writable(plot, "--plot")
+    text, file = _read(spec, expr, max_bytes)
+    text = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    grid = parse_vary(vary)
+    total = 1
+    for v in grid.values():
+        total *= len(v)
+    with _progress(total, False, "sweeping") as bar:
+        records = run_sweep(text, grid, where, pareto, sort, batch, dtype, optimizer, file,
+                            progress=bar.update)
+    click.echo(render(records, list(grid), fmt.lower(), limit if fmt.lower() == "table" else None),
+               nl=False)
+    if plot:
+        metrics = [m.strip() for m in pareto.split(",")] if pareto else ["params", "macs"]
+        if len(metrics) != 2:
+            raise CnnCalcError("--plot draws two metrics: give --pareto M1,M2")
+        write_file(plot, draw_plot(records, list(grid), *metrics), "--plot")
+        click.echo(f"wrote {plot}", err=True)
 
 
 @main.command()

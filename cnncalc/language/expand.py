@@ -9,7 +9,7 @@ from ..errors import (CnnCalcError, LimitError, SpecDesignError, SpecSyntaxError
                       paused_gc)
 from ..limits import MAX_SIZE
 from . import expr
-from .records import Block, Call, Def, Named, Stmt, Value, Word
+from .records import Block, Call, Def, Float, Knob, Named, Stmt, Value, Word
 from .parser import parse
 
 STATEMENTS = ("network", "input", "repeat", "branch", "def")
@@ -46,6 +46,7 @@ class _State:
         self.calls = []
         self.reserved = set()  # names the spec gives: automatic names keep clear of them
         self.aliases = {}  # a named call's or repeat's name -> the name of its last layer
+        self.knobs = {}  # 'param width = 64': name -> value (an int, or a Fraction)
 
     def syntax(self, message, where=None):
         return self.error(message, where, SpecSyntaxError)
@@ -68,15 +69,17 @@ class _State:
             raise self.error(e.message, e if e.line else value) from None
 
 
-def load(text, file: str | None = None, limits: Limits | None = None) -> L.Network:
-    """Parse and expand: the one entry point from text to the network."""
+def load(text, file: str | None = None, limits: Limits | None = None,
+         knobs: dict | None = None) -> L.Network:
+    """Parse and expand: the one entry point from text to the network. ``knobs`` sets the
+    spec's 'param' values ({"width": 48}) in place of those it declares."""
     limits = limits or Limits()
     if isinstance(text, bytes):
         text = _decode(text, file)
     text = _normalise(text)
     _check_text(text, file, limits)
     with paused_gc():
-        return expand(parse(text, file), text, file, limits)
+        return expand(parse(text, file), text, file, limits, knobs)
 
 
 def _decode(data: bytes, file):
@@ -143,11 +146,14 @@ def _check_braces(text: str, file, limits: Limits):
 
 
 def expand(statements: list, text: str = "", file: str | None = None,
-           limits: Limits | None = None) -> L.Network:
+           limits: Limits | None = None, knobs: dict | None = None) -> L.Network:
     st = _State(text, file, limits or Limits())
     name = "network"
     body = []
+    _knobs(st, [s for s in statements if isinstance(s, Knob)], knobs or {})
     for s in statements:
+        if isinstance(s, Knob):
+            continue
         if isinstance(s, Def):
             if s.name in st.defs:
                 raise st.error(f"block {s.name!r} is defined twice (first on line "
@@ -169,15 +175,57 @@ def expand(statements: list, text: str = "", file: str | None = None,
     inp, warnings = _input(st, body.pop(0))
     st.rank = st.input_rank = inp.rank
     st.reserved = _explicit_names(statements)
-    layers = tuple(_expand(st, body, _Scope({}), 0))
+    layers = tuple(_expand(st, body, _Scope(dict(st.knobs)), 0))
     return L.Network(name, inp, layers, warnings, text, file)
+
+
+def _knobs(st, declared: list, given: dict):
+    """'param width = 64' in order (a knob's value may use the ones before it); ``given``
+    ('--set width=48') replaces declared values and names only declared knobs."""
+    names = [k.name for k in declared]
+    for name in given:
+        if name not in names:
+            raise CnnCalcError(f"--set {name}: the spec has no 'param {name}'" + (
+                f"; its params: {', '.join(names)}" if names else "; it declares none (write "
+                f"'param {name} = ...' at the top)"), file=st.file)
+    for k in declared:
+        if k.name in st.knobs:
+            raise st.error(f"param {k.name!r} is declared twice", k)
+        if k.name in given:
+            st.knobs[k.name] = _knob_value(st, k.name, given[k.name])
+        elif isinstance(k.value, Float):
+            st.knobs[k.name] = _fraction(k.value.text)
+        else:
+            v = st.evaluate(k.value, st.knobs)
+            if len(v) != 1 or isinstance(v[0], str):
+                raise st.error(f"param {k.name}: expected one number, received {k.value.text}",
+                               k.value)
+            st.knobs[k.name] = v[0]
+
+
+def _fraction(text: str):
+    from fractions import Fraction  # only a spec with a fractional knob pays for it
+    v = Fraction(text)
+    return v.numerator if v.denominator == 1 else v
+
+
+def _knob_value(st, name, value):
+    """A knob's value given from outside: a number, or text such as '48' or '1.1'."""
+    try:
+        v = _fraction(str(value).strip())
+    except (ValueError, ZeroDivisionError):
+        raise CnnCalcError(f"--set {name}={value}: expected a number such as 48 or 1.1",
+                           file=st.file) from None
+    if not 0 < v <= MAX_SIZE:
+        raise CnnCalcError(f"--set {name}={value}: expected a number above 0", file=st.file)
+    return v
 
 
 def _input(st: _State, s: Stmt):
     if len(s.items) != 1 or not isinstance(s.items[0], Value):
         raise st.error("input needs its sizes, e.g. 'input 224x224x3'", s)
     value = s.items[0]
-    shape = list(st.evaluate(value, {}))
+    shape = list(st.evaluate(value, st.knobs))
     if len(shape) > 4:
         raise st.error(f"input {value.text}: expected up to 3 spatial sizes then the channels "
                        "(e.g. 100 for a vector, 100x16, 224x224x3, 16x64x64x1)", value)
@@ -497,5 +545,5 @@ def _bind(st, d: Def, c: Call, outer: dict) -> dict:
         if p.name not in env:
             if p.default is None:
                 raise st.error(f"block {c.name!r} needs {p.name!r} ({sig})", c)
-            env[p.name] = st.evaluate(p.default, env)
-    return env
+            env[p.name] = st.evaluate(p.default, {**st.knobs, **env})
+    return {**st.knobs, **env}  # the spec's knobs are seen everywhere; a parameter hides one

@@ -5,6 +5,7 @@ statement, evaluated when a ``def`` or ``repeat`` is expanded."""
 
 from __future__ import annotations
 
+import math
 import re
 
 from ..errors import SpecSyntaxError
@@ -50,7 +51,7 @@ class Func:
         self.name, self.args, self.line, self.column = name, args, line, column
 
 
-_ATOM = r"\s*(?:(\d+)|(\$\{[A-Za-z_]\w*\})|(\$[A-Za-z_]\w*)|(min|max)(?=\()|([A-Z]\d*)|(\?)|(\()|(\$\w*|\S))"
+_ATOM = r"\s*(?:(\d+)|(\$\{[A-Za-z_]\w*\})|(\$[A-Za-z_]\w*)|(min|max|ceil|floor|round|div8)(?=\()|([A-Z]\d*)|(\?)|(\()|(\$\w*|\S))"
 _AFTER = r"\s*(?:([xX])|(//|[-+*/])|(\))|(,)|(\S))"
 
 
@@ -191,6 +192,11 @@ def _show(node) -> str:
     return inner
 
 
+def _num(v) -> str:
+    """A knob's fraction as it was written (1.1), other values as they are."""
+    return f"{float(v):g}" if hasattr(v, "denominator") and v.denominator != 1 else str(v)
+
+
 def _bindings(node, env, out):
     if isinstance(node, Param) and node.name in env:
         out[node.name] = env[node.name]
@@ -206,7 +212,7 @@ def _bindings(node, env, out):
 def _with(node, env) -> str:
     """'$w // 16 with w = 200' for messages."""
     b = _bindings(node, env, {})
-    values = ", ".join(f"{k} = {'x'.join(map(str, v)) if isinstance(v, tuple) else v}"
+    values = ", ".join(f"{k} = {'x'.join(map(str, v)) if isinstance(v, tuple) else _num(v)}"
                        for k, v in b.items())
     return _show(node) + (f" with {values}" if values else "")
 
@@ -227,6 +233,11 @@ def scalar(node, env, top=None):
     top = top or node
     if isinstance(node, Func):
         args = [_number(scalar(a, env, top), a, env) for a in node.args]
+        if node.name in ROUNDING:
+            if len(args) != 1:
+                raise ExprError(f"{node.name}() takes one value, received {len(args)}",
+                                line=node.line, column=node.column)
+            return ROUNDING[node.name](args[0])
         return min(args) if node.name == "min" else max(args)
     a = _number(scalar(node.left, env, top), node.left, env)
     b = _number(scalar(node.right, env, top), node.right, env)
@@ -254,8 +265,21 @@ def _ratio(a: int, b: int) -> str:
     return f"{float(q):g}" if abs(q) < 10**300 else f"about 10^{len(str(abs(a // b))) - 1}"
 
 
+def _div8(v) -> int:
+    """MobileNet's and EfficientNet's channel rule (torchvision's _make_divisible(v, 8)): the
+    nearest multiple of 8, at least 8, and never more than 10% below v."""
+    new = max(8, int(v + 4) // 8 * 8)
+    return new + 8 if new < 0.9 * v else new
+
+
+# ways a fraction (a width multiplier times channels) becomes a whole number; exact on
+# fractions (math's ceil and floor of a Fraction are), and round takes a half up
+ROUNDING = {"ceil": math.ceil, "floor": math.floor,
+            "round": lambda v: math.floor(2 * v + 1) // 2, "div8": _div8}
+
+
 def _number(v, node, env):
-    if isinstance(v, int):
+    if isinstance(v, int) or hasattr(v, "denominator"):  # a whole number or a knob's fraction
         return v
     what = f"the word {v!r}" if isinstance(v, WordValue) else "an open size" \
         if isinstance(v, str) else f"the size {'x'.join(map(str, v))}"
@@ -273,9 +297,20 @@ def evaluate(dims: tuple, env: dict) -> tuple:
                             line=getattr(node, "line", None), column=getattr(node, "column", None))
         if isinstance(v, tuple):
             out.extend(v)
+        elif hasattr(v, "denominator") and not isinstance(v, int):  # a knob's fraction
+            out.append(_whole(v, node, env))
         else:
             out.append(v)
     return tuple(out)
+
+
+def _whole(v, node, env) -> int:
+    """A fraction that is a size must be whole, or say how to round it."""
+    if v.denominator == 1:
+        return v.numerator
+    raise ExprError(f"{_with(node, env)} is {float(v):g}, not a whole number: a size computed "
+                    "from a fraction says how it rounds: ceil(), floor(), round() or div8()",
+                    line=getattr(node, "line", None), column=getattr(node, "column", None))
 
 
 def word(dims: tuple, env: dict):

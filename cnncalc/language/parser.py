@@ -12,8 +12,8 @@ from . import expr
 from ..errors import CnnCalcError, SpecSyntaxError
 
 
-from .records import (Arg, Block, Call, Def, Float, Kernel, Named, Param, Stmt, Value,
-                      Word)
+from .records import (Arg, Block, Call, Def, Float, Kernel, Knob, Named, Param, Stmt,
+                      Value, Word)
 
 Token = _lark.Token
 
@@ -47,6 +47,9 @@ class _ToStatements(_lark.Transformer):
 
     def param(self, c):
         return Param(str(c[0]), c[1], c[0].line, c[0].column)
+
+    def knob(self, c):
+        return Knob(str(c[0]), c[1], c[0].line, c[0].column)
 
     def arg(self, c):
         return Arg(None if c[0] is None else str(c[0]), c[1])

@@ -95,3 +95,11 @@ class Def(_Record):
 
     def __init__(self, name, params, body, line, column):
         self.name, self.params, self.body, self.line, self.column = name, params, body, line, column
+
+
+class Knob(_Record):
+    """``param width = 64``: a top-level number the spec can be swept over (``$width``)."""
+    __slots__ = ("name", "value", "line", "column")
+
+    def __init__(self, name, value, line, column):
+        self.name, self.value, self.line, self.column = name, value, line, column

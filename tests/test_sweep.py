@@ -1,0 +1,154 @@
+"""Knobs and design-space search: 'param width = 64' in a spec, '--set' on every command,
+'cnncalc sweep' over a grid with a condition and the Pareto front. Each variant's figures
+are the summary of the spec with the knobs substituted by hand (an independent path through
+the text), and EfficientNet's knobs give torchvision's published B0-B3 counts."""
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import cnncalc
+from cnncalc import CnnCalcError
+from cnncalc.cli import main
+from conftest import SPECS
+
+SPEC = """param width = 16
+param depth = 2
+param k = 3
+input 64x48x3
+repeat $depth { conv ${k}x${k}x$width same relu | maxpool 2 }
+conv 3x3x(2 * $width) pad 1 | batchnorm | relu
+add { branch { } branch { conv 3x3x(2 * $width) same } }
+globalavgpool | dense 10
+"""
+
+
+def _by_hand(width, depth, k, size=None):
+    """The same network with the numbers written in, as a user would edit the spec."""
+    text = re.sub(r"^param .*\n", "", SPEC, flags=re.M)
+    text = text.replace("${k}", str(k)).replace("$width", str(width)).replace(
+        "$depth", str(depth)).replace("(2 * 16)", "32")
+    text = re.sub(r"\(2 \* (\d+)\)", lambda m: str(2 * int(m[1])), text)
+    if size:
+        text = text.replace("input 64x48x3", f"input {size}x{size}x3")
+    return cnncalc.summarize(text)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(st.lists(st.integers(1, 64), min_size=1, max_size=3, unique=True),
+       st.lists(st.integers(1, 3), min_size=1, max_size=2, unique=True),
+       st.sampled_from([[1], [3], [1, 3, 5]]),
+       st.sampled_from([None, [32, 40]]))
+def test_every_variant_equals_the_summary_of_its_substituted_spec(widths, depths, ks, sizes):
+    vary = {"width": widths, "depth": depths, "k": ks}
+    if sizes:
+        vary["input"] = sizes
+    records = cnncalc.sweep(SPEC, vary=vary)
+    assert len(records) == len(widths) * len(depths) * len(ks) * (len(sizes) if sizes else 1)
+    for r in records:
+        try:
+            s = _by_hand(r["width"], r["depth"], r["k"], r.get("input"))
+        except CnnCalcError:
+            assert not r["valid"]
+            continue
+        assert r["valid"]
+        t = s.totals
+        assert (r["params"], r["trainable"], r["macs"], r["flops"]) == \
+            (t.params, t.trainable, t.macs, t.flops)
+        assert r["output"] == "10"
+        from cnncalc.analysis.memory import estimate
+        m = estimate(s)
+        assert r["memory"] == m.param_bytes + m.peak_activation_bytes
+        assert r["training"] == m.training_bytes
+
+
+@pytest.mark.parametrize("knobs, trainable", [
+    ({}, 5_288_548),                                                  # torchvision B0
+    ({"depth": "1.1", "resolution": "240"}, 7_794_184),               # B1
+    ({"width": "1.1", "depth": "1.2", "resolution": "260"}, 9_109_994),  # B2
+    ({"width": "1.2", "depth": "1.4", "resolution": "300"}, 12_233_232),  # B3
+], ids=["b0", "b1", "b2", "b3"])
+def test_efficientnet_knobs_give_torchvisions_counts(knobs, trainable):
+    s = cnncalc.summarize(SPECS / "efficientnet.cnn", set=knobs)
+    assert s.totals.trainable == trainable
+    size = int(knobs.get("resolution", 224))
+    assert s.network.input.shape == (size, size, 3)
+    if not knobs:
+        assert s.totals.macs == 385_814_752  # as specs/efficientnet_b0.cnn, torchvision's
+
+
+def test_set_works_on_every_command(tmp_path):
+    run = CliRunner().invoke
+    res = run(main, ["summary", str(SPECS / "efficientnet.cnn"), "--set", "depth=1.1",
+                     "--set", "resolution=240", "--counts", "torch"])
+    assert res.exit_code == 0 and "params: 7,794,184" in res.output
+    res = run(main, ["export", "-e", "param w = 8\ninput 8x8x3 | conv 3x3x$w", "--set", "w=5",
+                     "--to", "pytorch"])
+    assert res.exit_code == 0 and "nn.Conv2d(3, 5, 3)" in res.output
+
+
+def test_the_sweep_command_keeps_sorts_and_marks_the_front(tmp_path):
+    spec = tmp_path / "net.cnn"
+    spec.write_text("param w = 8\ninput 32x32x3 | conv 3x3x$w | conv 3x3x$w\n")
+    plot = tmp_path / "front.svg"
+    res = CliRunner().invoke(main, ["sweep", str(spec), "--vary", "w=4:16:4", "--where",
+                                    "params < 2k and macs >= 100k", "--sort", "macs",
+                                    "--pareto", "params,macs", "--format", "json",
+                                    "--plot", str(plot)])
+    assert res.exit_code == 0, res.output
+    records = json.loads(res.stdout)
+    # params = (27w + w) + (9w^2 + w) = 9w^2 + 29w: w=4 260, w=8 808, w=12 1,644, w=16 2,768
+    # (over 2k: left out); MACs = 30 x 30 x 27w + 28 x 28 x 9w^2 = 24,300w + 7,056w^2
+    assert [(r["w"], r["params"], r["macs"]) for r in records] == \
+        [(4, 260, 210_096), (8, 808, 645_984), (12, 1_644, 1_307_664)]
+    assert [r["pareto"] for r in records] == [True, False, False]  # w=4 is least in both
+    svg = plot.read_text()
+    assert svg.count("<title>") == 3 and "<title>w = 4: 260 params, 210,096 macs</title>" in svg
+
+
+def _brute_front(records, metrics):
+    return [not any(all(o[m] <= r[m] for m in metrics) and any(o[m] < r[m] for m in metrics)
+                    for o in records) for r in records]
+
+
+def test_the_pareto_front_is_the_set_no_variant_dominates():
+    records = cnncalc.sweep(SPEC, vary={"width": [4, 8, 16, 32], "depth": [1, 2, 3],
+                                        "k": [1, 3]}, pareto="params,macs")
+    assert [r["pareto"] for r in records] == _brute_front(records, ["params", "macs"])
+    records = cnncalc.sweep(SPEC, vary={"width": [4, 8, 16], "depth": [1, 2, 3], "k": [1, 3]},
+                            pareto="params,macs,rf")
+    # rf is to be minimised too here; a front of three metrics by the same definition
+    assert [r["pareto"] for r in records] == _brute_front(records, ["params", "macs", "rf"])
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--vary", "size=1:3"], "--vary size: the spec has no 'param size'; its params: width, "
+                             "depth, k"),
+    (["--vary", "width=9:3"], "the range is empty"),
+    (["--vary", "width=a:b"], "expected LO:HI[:STEP] or a list"),
+    (["--vary", "width=8:16:8", "--where", "latency < 5"], "unknown metric 'latency'"),
+    (["--vary", "width=8:16:8", "--where", "params <"], "expected a metric or a number"),
+    (["--vary", "width=8:16:8", "--sort", "speed"], "unknown metric 'speed'"),
+    (["--vary", "width=8:16:8", "--where", "__import__('os')"], "unknown metric '__import__'"),
+])
+def test_bad_knobs_grids_and_conditions_are_clear_errors(tmp_path, args, said):
+    spec = tmp_path / "net.cnn"
+    spec.write_text(SPEC)
+    res = CliRunner().invoke(main, ["sweep", str(spec), *args])
+    assert res.exit_code == 2 and said in res.output, res.output
+
+
+def test_a_fraction_that_is_a_size_must_say_how_it_rounds():
+    text = "param mult = 1.1\ninput 32x32x3 | conv 3x3x(16 * $mult)"
+    with pytest.raises(CnnCalcError, match=r"16 \* \$mult with mult = 1.1 is 17.6, not a whole "
+                                           r"number: .* ceil\(\), floor\(\), round\(\) or div8\(\)"):
+        cnncalc.summarize(text)
+    # torchvision's _make_divisible(17.6, 8) = 16; ceil 18, floor 17, round 18
+    for fn, filters in (("div8", 16), ("ceil", 18), ("floor", 17), ("round", 18)):
+        s = cnncalc.summarize(text.replace("(16 * $mult)", f"{fn}(16 * $mult)"))
+        assert s.output[-1] == filters, fn
