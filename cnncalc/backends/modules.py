@@ -161,12 +161,54 @@ class Pool(nn.Module):
 
 
 class GlobalPool(nn.Module):
-    def __init__(self, is_max, rank):
+    def __init__(self, is_max, rank, keepdims=False):
         super().__init__()
-        self.is_max, self.dims = is_max, tuple(range(2, 2 + rank))
+        self.is_max, self.dims, self.keepdims = is_max, tuple(range(2, 2 + rank)), keepdims
 
     def forward(self, x):
-        return x.amax(self.dims) if self.is_max else x.mean(self.dims)
+        if self.is_max:
+            return x.amax(self.dims, keepdim=self.keepdims)
+        return x.mean(self.dims, keepdim=self.keepdims)
+
+
+class BatchNormPart(nn.Module):
+    """Batch normalisation with its scale or its offset left out (Keras' scale=False or
+    center=False): the moving statistics as PyTorch keeps them, the learnt part kept."""
+
+    def __init__(self, channels, eps, scale, center, rank):
+        super().__init__()
+        cls = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[max(rank, 1) - 1]
+        self.norm = cls(channels, eps=eps, momentum=0.01, affine=False)
+        self.weight = nn.Parameter(torch.ones(channels)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(channels)) if center else None
+        self.shape = (channels,) + (1,) * rank
+
+    def forward(self, x):
+        y = self.norm(x)
+        if self.weight is not None:
+            y = y * self.weight.view(self.shape)
+        if self.bias is not None:
+            y = y + self.bias.view(self.shape)
+        return y
+
+
+class Affine(nn.Module):
+    """x times a scale plus an offset, per tensor (Keras' Rescaling), or per channel with
+    statistics kept as buffers (Keras' adapted Normalization: mean, variance, count)."""
+
+    def __init__(self, scale=1.0, offset=0.0, channels=None, rank=0):
+        super().__init__()
+        self.scale, self.offset = scale, offset
+        if channels is not None:
+            self.register_buffer("mean", torch.zeros(channels))
+            self.register_buffer("variance", torch.ones(channels))
+            self.register_buffer("count", torch.zeros(()))
+            self.shape = (channels,) + (1,) * rank
+
+    def forward(self, x):
+        if hasattr(self, "mean"):
+            return (x - self.mean.view(self.shape)) / self.variance.view(self.shape).sqrt()
+        return x * self.scale + self.offset
 
 
 def channels_last(x, rank):

@@ -73,7 +73,8 @@ def _window_options(cfg, default_stride=None) -> str:
     if cfg.get("padding", "valid") != "valid":
         words.append(cfg["padding"])
     strides = cfg.get("strides") or default_stride
-    if strides and any(s != 1 for s in strides) and strides != default_stride:
+    # a pool's stride is its size unless written: strides=(1, 1) must be written then
+    if strides and list(strides) != list(default_stride or [1] * len(strides)):
         words.append(f"stride {_axes(strides)}")
     dilation = cfg.get("dilation_rate") or [1]
     if any(d != 1 for d in dilation):
@@ -115,19 +116,27 @@ def _layer(cls, cfg, problems, name) -> str | None:
         pool = cfg["pool_size"]
         return f"{word} {_axes(pool)}{_window_options(cfg, default_stride=pool)}"
     if re.fullmatch(r"Global(Max|Average)Pooling[123]D", cls):
-        if cfg.get("keepdims"):
-            problems.append((name, f"{cls} with keepdims=True"))
-            return None
-        return "globalmaxpool" if "Max" in cls else "globalavgpool"
+        return statement("globalmaxpool" if "Max" in cls else "globalavgpool",
+                         keepdims=bool(cfg.get("keepdims")))
     if cls == "BatchNormalization":
-        if not (cfg.get("center", True) and cfg.get("scale", True)):
-            problems.append((name, "BatchNormalization without its scale or offset "
-                             "(InceptionV3's scale=False)"))
-            return None
         if cfg.get("axis", -1) not in (-1, [-1], 3, [3]):
             problems.append((name, f"BatchNormalization on axis {cfg['axis']}"))
             return None
-        return statement("batchnorm", eps=cfg.get("epsilon", 1e-3))
+        return statement("batchnorm", eps=cfg.get("epsilon", 1e-3),
+                         scale=bool(cfg.get("scale", True)), center=bool(cfg.get("center", True)))
+    if cls == "Rescaling":
+        scale, offset = cfg.get("scale", 1.0), cfg.get("offset", 0.0)
+        if not isinstance(scale, (int, float)) or not isinstance(offset, (int, float)) \
+                or scale <= 0:
+            problems.append((name, f"Rescaling by {scale!r} (per-channel or negative scales)"))
+            return None
+        return statement("rescale", scale=float(scale), offset=float(offset))
+    if cls == "Normalization":
+        if cfg.get("invert"):
+            problems.append((name, "Normalization with invert=True"))
+            return None
+        # constants given in the config are no weights; adapted statistics are Keras' 2C + 1
+        return statement("normalize", stats=cfg.get("mean") is None)
     if cls == "LayerNormalization":
         return f"layernorm eps {cfg.get('epsilon', 1e-3):g}"
     if cls == "GroupNormalization":
@@ -168,11 +177,13 @@ def _layer(cls, cfg, problems, name) -> str | None:
             problems.append((name, f"UpSampling with interpolation={mode}"))
             return None
         return f"upsample {_axes(size)}" + (" bilinear" if mode == "bilinear" else "")
-    if cls == "Reshape":
-        return f"reshape {_axes(cfg['target_shape'][:-1])}x{cfg['target_shape'][-1]}" \
-            if len(cfg["target_shape"]) > 1 else f"reshape {cfg['target_shape'][0]}"
+    if cls == "Reshape":  # every axis written: 1x1x16 is a map, not a 1-D 1x16
+        target = cfg["target_shape"]
+        return "reshape " + "x".join(map(str, (*picture(tuple(target[:-1])), target[-1])))
     if cls in ("Add", "Multiply"):
         return cls.lower()
+    if cls == "LayerScale":  # ConvNeXt's: a learnt scale per channel
+        return statement("layerscale", init=float(cfg.get("init_values", 1e-6)))
     if cls == "Concatenate":
         if cfg.get("axis", -1) not in (-1, 3):
             problems.append((name, f"Concatenate on axis {cfg['axis']}, not the channels"))
@@ -180,6 +191,32 @@ def _layer(cls, cfg, problems, name) -> str | None:
         return "concat"
     problems.append((name, f"layer class {cls}"))
     return None
+
+
+def _constants(node) -> list:
+    """The numbers a call of an operation takes beside its tensors (x + 3.0)."""
+    if not isinstance(node, dict):
+        return []
+    return [a for a in node.get("args", []) if isinstance(a, (int, float))
+            and not isinstance(a, bool)]
+
+
+def _chain(cls, cfg, name) -> list:
+    """(class, config, name) of a layer, or of each layer of a nested Sequential (ConvNeXt's
+    stem and downsampling blocks), which runs as a chain."""
+    if cls != "Sequential":
+        return [(cls, cfg, name)]
+    return [(inner.get("class_name"), inner.get("config", {}),
+             inner.get("name") or inner.get("config", {}).get("name"))
+            for inner in cfg.get("layers", []) if inner.get("class_name") != "InputLayer"]
+
+
+def _names(layer) -> list:
+    """A layer's name, then those of the layers a nested Sequential holds."""
+    cfg = layer.get("config", {})
+    name = layer.get("name") or cfg.get("name")
+    return [name] + ([n for _, _, n in _chain("Sequential", cfg, name)]
+                     if layer.get("class_name") == "Sequential" else [])
 
 
 def _sources(node) -> list:
@@ -240,7 +277,7 @@ def from_keras(path, input: str | None = None, network: str | None = None,
         if cls == "InputLayer":
             ids[name] = "input"
             continue
-        if cls in ("Functional", "Sequential", "Model"):
+        if cls in ("Functional", "Model"):
             problems.append((name, f"a nested {cls} model (import it on its own)"))
             failed.add(name)
             continue
@@ -260,26 +297,42 @@ def from_keras(path, input: str | None = None, network: str | None = None,
                 problems.append((name, "an input that is not a layer of this model"))
                 failed.add(name)
                 continue
-        count = len(problems)
-        try:
-            text = _layer(cls, cfg, problems, name)
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
-            raise CnnCalcError(f"layer {name!r} ({cls}): a configuration this reader does not "
-                               f"know ({type(e).__name__}: {str(e)[:100]})",
-                               file=str(path)) from None
-        if len(problems) > count:
-            failed.add(name)
+        constants = [] if sequential else _constants(nodes[0])
+        if cls in ("Add", "Multiply") and len(sources) == 1 and len(constants) == 1:
+            # x + 3.0, x * (1 / 6): MobileNetV3's hard sigmoid, a rescale by a constant
+            c = float(constants[0])
+            cls, cfg = "Rescaling", ({"scale": 1.0, "offset": c} if cls == "Add" else
+                                     {"scale": c, "offset": 0.0})
+        if cls == "CustomScaleLayer" and len(sources) == 2:  # Inception-ResNet: a + b x scale
+            scaled = f"{name}:scaled"
+            ops.append(Op(scaled, statement("rescale", scale=float(cfg.get("scale", 1.0))),
+                          [sources[1]], source=f"layer {name} ({cls})"))
+            ops.append(Op(name, "add", [sources[0], scaled], name=name,
+                          source=f"layer {name} ({cls})"))
+            ids[name] = previous = name
             continue
-        if text is None:
-            ids[name] = previous = sources[0]  # passes its input on
-            continue
-        ops.append(Op(name, text, sources, name=name, source=f"layer {name} ({cls})"))
-        ids[name] = previous = name
+        here = sources
+        for icls, icfg, iname in _chain(cls, cfg, name):  # a nested Sequential: its layers
+            count = len(problems)
+            try:
+                text = _layer(icls, icfg, problems, iname)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+                raise CnnCalcError(f"layer {iname!r} ({icls}): a configuration this reader "
+                                   f"does not know ({type(e).__name__}: {str(e)[:100]})",
+                                   file=str(path)) from None
+            if len(problems) > count:
+                failed.add(name)
+                break
+            if text is not None:  # else it passes its input on
+                ops.append(Op(iname, text, here, name=iname, source=f"layer {iname} ({icls})"))
+                here = [iname]
+        else:
+            ids[name] = previous = here[0]
     if problems and not partial:
         raise Unsupported(problems, Path(path).name)
     if problems:
         first_bad = problems[0][0]
-        names = [layer.get("name") or layer.get("config", {}).get("name") for layer in layers]
+        names = [n for layer in layers for n in _names(layer)]
         stop = names.index(first_bad) if first_bad in names else len(names)
         kept = set(names[:stop])
         ops = [op for op in ops if op.id in kept]

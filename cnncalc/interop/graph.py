@@ -43,8 +43,10 @@ def foreign(kind: str):
 def statement(keyword: str, **options) -> str:
     """A statement with options as its kind writes them: those at the kind's own default
     left out ('batchnorm', not 'batchnorm eps 0.001'), so no importer repeats a default."""
-    words = [keyword] + [o.describe(options[o.field]) for o in KINDS[keyword].options
-                         if o.field in options]
+    cls = KINDS[keyword]
+    words = [keyword] + [a.describe(_Fields(options)) for a in cls.args
+                         if getattr(a, "field", None) in options] \
+        + [o.describe(options[o.field]) for o in cls.options if o.field in options]
     return " ".join(w for w in words if w)
 
 
@@ -57,6 +59,13 @@ def _safe_name(name):
         return None
     name = re.sub(r"[^\w.\-]", "_", str(name)[:200])
     return name if re.match(r"[A-Za-z_]", name) else f"n{name}"
+
+
+class _Fields:
+    """Options as attributes, for an argument's describe (it reads a layer's field)."""
+
+    def __init__(self, options):
+        self.__dict__.update(options)
 
 
 class Op:

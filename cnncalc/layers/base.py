@@ -161,6 +161,27 @@ class Rate(Arg):
         return f"{getattr(layer, self.field):g}"
 
 
+class Factor(Arg):
+    """A positive real number: Rescaling's scale (``rescale 0.0039216``)."""
+
+    def __init__(self, field, label, example="0.0039216"):
+        self.field, self.label, self.example = field, label, example
+
+    def read(self, item, r):
+        if isinstance(item, Float):
+            v = item.value
+        elif isinstance(item, Value):
+            v = r.numbers(item, self.label, 1, False)[0]
+        else:
+            raise r.error(f"{self.label} needs a number such as {self.example}", item)
+        if not v > 0:
+            raise r.error(f"{self.label} must be positive, received {v}", item)
+        return {self.field: float(v)}
+
+    def describe(self, layer):
+        return f"{getattr(layer, self.field):.8g}"
+
+
 # --- options ------------------------------------------------------------------------------
 
 class Option:
@@ -240,9 +261,9 @@ class Real(Option):
     """A word and a real number: ``eps 1e-6``."""
     takes_value = True
 
-    def __init__(self, word, field, default, help, only=None):
+    def __init__(self, word, field, default, help, only=None, sign=1):
         self.words, self.field, self.default = (word,), field, default
-        self.help, self.only = help, only
+        self.help, self.only, self.sign = help, only, sign  # sign -1: 'minus 1' sets -1
 
     def read(self, word, item, r):
         if isinstance(item, Float):
@@ -250,13 +271,15 @@ class Real(Option):
         elif isinstance(item, Value):
             v = r.numbers(item, word, 0, False)[0]
         else:
-            raise r.error(f"{word} needs a number such as {self.default:g}", item)
+            raise r.error(f"{word} needs a number such as {self.default or 1:g}", item)
         if v <= 0:
             raise r.error(f"{word} must be positive, received {v}", item)
-        return float(v)
+        return self.sign * float(v)
 
     def describe(self, value):
-        return None if value == self.default else f"{self.words[0]} {value:g}"
+        if value == self.default or (value > 0) != (self.sign > 0):
+            return None  # the default, or the other sign's word writes it
+        return f"{self.words[0]} {self.sign * value:g}"
 
 
 # --- the kind -----------------------------------------------------------------------------

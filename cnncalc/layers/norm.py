@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import prod
 
-from .base import Count, Flag, Layer, Outcome, Real, RuleError, nn_call
+from .base import Count, Factor, Flag, Layer, Outcome, Real, RuleError, nn_call
 
 
 class BatchNorm(Layer):
@@ -16,26 +16,39 @@ class BatchNorm(Layer):
     colour = "#b0bec5"
     fold = True
     # PyTorch's and ONNX's default is 1e-5: an imported model keeps its own, so its values stay
-    options = (Real("eps", "eps", 1e-3, help="eps 1e-3 (Keras' default; PyTorch's is 1e-5)"),)
+    options = (Real("eps", "eps", 1e-3, help="eps 1e-3 (Keras' default; PyTorch's is 1e-5)"),
+               Flag("noscale", "scale", False, True, help="noscale (Keras' scale=False)"),
+               Flag("nocenter", "center", False, True, help="nocenter (Keras' center=False)"))
 
     def rule(self, x, ex):
         c = x[-1]
+        learnt = [w for w, on in (("scale", self.scale), ("offset", self.center)) if on]
         if ex is not None:
-            ex.append(f"trainable: scale and offset, 2 x {c} = {2 * c:,}; non-trainable: moving "
-                      f"mean and variance, 2 x {c} = {2 * c:,}")
-        return Outcome(x, c, c, 2 * c, ops=2 * prod(x))  # inference: one scale, one shift
+            ex.append(f"trainable: {' and '.join(learnt) or 'nothing'}, {len(learnt)} x {c} = "
+                      f"{len(learnt) * c:,}; non-trainable: moving mean and variance, 2 x {c} "
+                      f"= {2 * c:,}")
+        # inference: one scale, one shift
+        return Outcome(x, c * self.scale, c * self.center, 2 * c, ops=2 * prod(x))
 
     def module(self, row):
         from torch import nn
         rank = max(len(row.input) - 1, 1)
+        if not (self.scale and self.center):
+            from ..backends.modules import BatchNormPart
+            return BatchNormPart(row.input[-1], self.eps, self.scale, self.center,
+                                 len(row.input) - 1)
         cls = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[rank - 1]
         return cls(row.input[-1], eps=self.eps, momentum=0.01)  # Keras' momentum 0.99
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
-        return [nn_call("layers.BatchNormalization", epsilon=None if self.eps == 1e-3 else self.eps)]
+        return [nn_call("layers.BatchNormalization", epsilon=None if self.eps == 1e-3 else self.eps,
+                        scale=None if self.scale else False,
+                        center=None if self.center else False)]
 
     def code(self, row):  # pragma: no mutate block (export, tested apart)
         rank = max(len(row.input) - 1, 1)
+        if not (self.scale and self.center):
+            return super().code(row)  # PyTorch's BatchNorm has both or neither
         return [("", nn_call(f"nn.BatchNorm{rank}d", row.input[-1], eps=self.eps, momentum=0.01))]
 
 
@@ -149,3 +162,56 @@ class InstanceNorm(_Normal):
         rank = max(len(row.input) - 1, 1)
         return [("", nn_call(f"nn.InstanceNorm{rank}d", row.input[-1], eps=self.eps,
                              affine=True if self.affine else None))]
+
+
+class Rescale(Layer):
+    keyword = "rescale"
+    also = ("rescaling",)
+    doc = ("x times S, plus or minus an offset, over the whole tensor (Keras' Rescaling: "
+           "1/255 for pictures); no parameters")
+    example = "rescale 0.0078431 minus 1"
+    args = (Factor("scale", "the scale"),)
+    options = (Real("plus", "offset", 0.0, help="plus O"),
+               Real("minus", "offset", 0.0, help="minus O", sign=-1))
+    colour = "#eceff1"
+    fold = True
+
+    def rule(self, x, ex):
+        if ex is not None:
+            ex.append(f"x x {self.scale:g}" + (f" + {self.offset:g}" if self.offset else ""))
+        return Outcome(x, ops=prod(x) * (2 if self.offset else 1))
+
+    def module(self, row):
+        from ..backends.modules import Affine
+        return Affine(self.scale, self.offset)
+
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
+        return [nn_call("layers.Rescaling", self.scale, offset=self.offset or None)]
+
+
+class Normalize(Layer):
+    keyword = "normalize"
+    also = ("normalization",)
+    doc = ("(x - mean) / std per channel (Keras' Normalization); with 'stats' the mean, "
+           "variance and count it adapted are kept: 2C + 1 non-trainable")
+    example = "normalize stats"
+    options = (Flag("stats", "stats", True, False,
+                    help="stats (adapted: mean, variance, count kept)"),)
+    colour = "#eceff1"
+    fold = True
+
+    def rule(self, x, ex):
+        kept = 2 * x[-1] + 1 if self.stats else 0
+        if ex is not None:
+            ex.append(f"non-trainable: mean and variance per channel and a count, 2 x {x[-1]} "
+                      f"+ 1 = {kept:,}" if kept else "constants: no parameters")
+        return Outcome(x, buffers=kept, ops=2 * prod(x))
+
+    def module(self, row):
+        from ..backends.modules import Affine
+        return Affine(channels=row.input[-1], rank=len(row.input) - 1) if self.stats \
+            else Affine()
+
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
+        return ["layers.Normalization()" if self.stats else
+                "layers.Normalization(mean=0.0, variance=1.0)"]

@@ -122,31 +122,36 @@ class AvgPool(_Pool):
 
 class _GlobalPool(Layer):
     colour = "#ffb74d"
+    options = (Flag("keepdims", "keepdims", True, False,
+                    help="keepdims (a 1x1xC map, Keras' keepdims=True)"),)
 
     @classmethod
     def rank_after(cls, fields, rank):
-        return 0
+        return rank if fields["keepdims"] else 0
 
     def rule(self, x, ex):
         if len(x) < 2:
             raise RuleError(f"{self.kind} needs a feature map, received a flat vector of "
                             f"{fmt.count(x[0])} values")
+        out = (*(1 for _ in x[:-1]), x[-1]) if self.keepdims else (x[-1],)
         if ex is not None:
-            ex.append(f"one value per channel: {fmt.shape(x)} -> {x[-1]}")
-        return Outcome((x[-1],), ops=prod(x), window=tuple((n, n, 0) for n in x[:-1]))
+            ex.append(f"one value per channel: {fmt.shape(x)} -> {fmt.shape(out)}")
+        return Outcome(out, ops=prod(x), window=tuple((n, n, 0) for n in x[:-1]))
 
     def module(self, row):
         from ..backends.modules import GlobalPool
-        return GlobalPool(self.kind == "globalmaxpool", len(row.input) - 1)
+        return GlobalPool(self.kind == "globalmaxpool", len(row.input) - 1, self.keepdims)
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         kind = "Max" if self.kind == "globalmaxpool" else "Average"
-        return [f"layers.Global{kind}Pooling{len(row.input) - 1}D()"]
+        keep = "keepdims=True" if self.keepdims else ""
+        return [f"layers.Global{kind}Pooling{len(row.input) - 1}D({keep})"]
 
     def code(self, row):  # pragma: no mutate block (export, tested apart)
         rank = len(row.input) - 1
         kind = "Max" if self.kind == "globalmaxpool" else "Avg"
-        return [("", nn_call(f"nn.Adaptive{kind}Pool{rank}d", 1)), ("flat", "nn.Flatten()")]
+        pool = ("", nn_call(f"nn.Adaptive{kind}Pool{rank}d", 1))
+        return [pool] if self.keepdims else [pool, ("flat", "nn.Flatten()")]
 
 
 class GlobalAvgPool(_GlobalPool):
