@@ -94,7 +94,10 @@ def test_the_file_computes_what_cnncalcs_module_computes(name, size):
     "input 9x7x3 | deconv 4x3x8 same stride 3 relu",
     "input 12x10x3 | crop 1x2 | conv 3x3x4 | crop 2x1x0x3",
     "input 40x2 | deconv 5x4 same stride 2",
-], ids=["deconv-same-odd", "deconv-same-stride-3", "crop", "deconv-same-1d"])
+    # Keras' Rescaling, adapted Normalization, half-affine batchnorm, keepdims
+    "input 8x8x3 | rescale 0.0078431 minus 1 | normalize stats | conv 3x3x4 | "
+    "batchnorm noscale | batchnorm nocenter | globalavgpool keepdims | conv 1x1x2",
+], ids=["deconv-same-odd", "deconv-same-stride-3", "crop", "deconv-same-1d", "keras-kinds"])
 def test_every_kind_exports_and_computes_the_same(text):
     _computes_the_same(cnncalc.summarize(text))
 

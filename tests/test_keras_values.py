@@ -52,12 +52,18 @@ def _picture_kernel(w, k):
 
 def _same_weights(net, model):
     """Copy cnncalc's parameters and buffers into the Keras model, layer by layer."""
+    from cnncalc.backends.modules import BatchNormPart
     ours = [m for m in net.modules() if any(True for _ in m.parameters(recurse=False))]
-    theirs = [layer for layer in model.layers if layer.weights]
+    # an adapted Normalization's fresh state (mean 0, variance 1) is cnncalc's own: no copy
+    theirs = [layer for layer in model.layers if layer.weights
+              and not isinstance(layer, L.Normalization)]
     assert len(ours) == len(theirs), (ours, theirs)
     for m, layer in zip(ours, theirs):
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             values = [m.weight, m.bias, m.running_mean, m.running_var]
+        elif isinstance(m, BatchNormPart):  # Keras: the learnt half, then the statistics
+            values = [p for p in (m.weight, m.bias) if p is not None] + \
+                [m.norm.running_mean, m.norm.running_var]
         else:
             values = [p for p in (getattr(m, "weight", None), getattr(m, "bias", None))
                       if p is not None] or list(m.parameters(recurse=False))
@@ -188,6 +194,18 @@ CASES = [
     ("input 6 | layernorm eps 0.5", [L.LayerNormalization(epsilon=0.5)], (6,)),
     ("input 5x4x8 | groupnorm 4", [L.GroupNormalization(4)], (4, 5, 8)),
     ("input 5x4x8 | prelu", [L.PReLU(shared_axes=[1, 2])], (4, 5, 8)),
+    # batch normalisation without its scale or its offset (InceptionV3's scale=False)
+    ("input 5x4x6 | batchnorm noscale", [L.BatchNormalization(scale=False)], (4, 5, 6)),
+    ("input 5x4x6 | batchnorm nocenter", [L.BatchNormalization(center=False)], (4, 5, 6)),
+    # a global pool that keeps its axes (MobileNet's head)
+    ("input 7x6x2 | globalavgpool keepdims", [L.GlobalAveragePooling2D(keepdims=True)],
+     (6, 7, 2)),
+    ("input 7x6x2 | globalmaxpool keepdims", [L.GlobalMaxPooling2D(keepdims=True)], (6, 7, 2)),
+    # Rescaling (MobileNetV3's 1 / 127.5 - 1) and an adapted Normalization's fresh state
+    ("input 5x4x3 | rescale 0.0078431 minus 1", [L.Rescaling(0.0078431, offset=-1.0)],
+     (4, 5, 3)),
+    ("input 5x4x3 | rescale 2 plus 0.5", [L.Rescaling(2.0, offset=0.5)], (4, 5, 3)),
+    ("input 5x4x3 | normalize stats", [L.Normalization(axis=-1)], (4, 5, 3)),
 ]
 ACTS = ["relu", "relu6", "sigmoid", "tanh", "softmax", "gelu", "silu", "hardswish",
         "hardsigmoid", "elu", "selu", "mish", "leakyrelu", "linear"]

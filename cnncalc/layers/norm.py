@@ -45,10 +45,30 @@ class BatchNorm(Layer):
                         scale=None if self.scale else False,
                         center=None if self.center else False)]
 
+    torch_helper = '''class BatchNormPart(nn.Module):
+    """Batch normalisation with its scale or its offset left out (Keras' scale=False or
+    center=False): PyTorch's BatchNorm has both or neither."""
+
+    def __init__(self, channels, eps, scale, center, momentum=0.01):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, eps=eps, momentum=momentum, affine=False)
+        self.weight = nn.Parameter(torch.ones(channels)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(channels)) if center else None
+
+    def forward(self, x):
+        y = self.norm(x)
+        if self.weight is not None:
+            y = y * self.weight[:, None, None]
+        return y if self.bias is None else y + self.bias[:, None, None]
+'''
+
     def code(self, row):  # pragma: no mutate block (export, tested apart)
         rank = max(len(row.input) - 1, 1)
         if not (self.scale and self.center):
-            return super().code(row)  # PyTorch's BatchNorm has both or neither
+            if len(row.input) != 3:  # the helper is written for pictures, (N, C, H, W)
+                return super().code(row)
+            return [("", nn_call("BatchNormPart", row.input[-1], self.eps, self.scale,
+                                 self.center))]
         return [("", nn_call(f"nn.BatchNorm{rank}d", row.input[-1], eps=self.eps, momentum=0.01))]
 
 
@@ -188,6 +208,20 @@ class Rescale(Layer):
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return [nn_call("layers.Rescaling", self.scale, offset=self.offset or None)]
 
+    torch_helper = '''class Rescale(nn.Module):
+    """x times a scale plus an offset (Keras' Rescaling)."""
+
+    def __init__(self, scale, offset=0.0):
+        super().__init__()
+        self.scale, self.offset = scale, offset
+
+    def forward(self, x):
+        return x * self.scale + self.offset
+'''
+
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
+        return [("", nn_call("Rescale", self.scale, self.offset or None))]
+
 
 class Normalize(Layer):
     keyword = "normalize"
@@ -215,3 +249,25 @@ class Normalize(Layer):
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return ["layers.Normalization()" if self.stats else
                 "layers.Normalization(mean=0.0, variance=1.0)"]
+
+    torch_helper = '''class Normalize(nn.Module):
+    """(x - mean) / sqrt(variance) per channel (Keras' Normalization): the statistics are
+    buffers, to be loaded with the model's own (a fresh one is the identity)."""
+
+    def __init__(self, channels, stats=True):
+        super().__init__()
+        if stats:  # as Keras keeps an adapted layer's: mean, variance, count
+            self.register_buffer("mean", torch.zeros(channels))
+            self.register_buffer("variance", torch.ones(channels))
+            self.register_buffer("count", torch.zeros(()))
+
+    def forward(self, x):
+        if not hasattr(self, "mean"):
+            return x
+        return (x - self.mean[:, None, None]) / self.variance[:, None, None].sqrt()
+'''
+
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
+        if len(row.input) != 3:  # the helper is written for pictures, (N, C, H, W)
+            return super().code(row)
+        return [("", nn_call("Normalize", row.input[-1], stats=None if self.stats else False))]
