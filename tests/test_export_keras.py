@@ -22,7 +22,8 @@ SMALL = {"unet.cnn": "188x188x1", "conv3d.cnn": "8x32x32x3"}
 # Keras has no PyTorch-style padded or ceil_mode pools, no stochastic depth, layer scale or
 # pixel shuffle layer: these specs are refused, each at its first such layer
 REFUSED = {"convnext_tiny.cnn": "layerscale", "densenet121_torch.cnn": "maxpool",
-           "efficientnet_b0.cnn": "droppath", "espcn.cnn": "pixelshuffle",
+           "efficientnet_b0.cnn": "droppath", "efficientnet.cnn": "droppath",
+           "espcn.cnn": "pixelshuffle",
            "googlenet.cnn": "maxpool", "inception_v3.cnn": "avgpool", "resnet18.cnn": "maxpool",
            "resnet50.cnn": "maxpool", "resnext50_32x4d.cnn": "maxpool",
            "shufflenet_v2_x1_0.cnn": "maxpool", "squeezenet1_0.cnn": "maxpool"}
