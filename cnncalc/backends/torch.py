@@ -123,7 +123,7 @@ class Net(nn.Module):
                 module = layer.module(row)
                 if layer.fold:  # keeps its input's tensor (in place, or the identity)
                     if hasattr(module, "inplace"):
-                        module.inplace = self.inplace and fresh
+                        module.inplace = self.inplace and fresh and layer.overwrites
                     out_fresh = fresh
                 else:
                     out_fresh = True

@@ -295,6 +295,7 @@ class Layer:
     options: ClassVar[tuple] = ()
     colour: ClassVar[str] = "#e0e0e0"
     fold: ClassVar[bool] = False      # drawn inside the box before it (keeps the shape)
+    overwrites: ClassVar[bool] = True  # a fold layer may run in place on a tensor it owns
     semantics: ClassVar[str] = "Keras"
     branches = None                   # a block's branches (tuple of tuples of layers)
     ref = None                        # the earlier layer a merge takes ('add ID')

@@ -12,6 +12,9 @@ class Dropout(Layer):
     example = "dropout 0.5"
     args = (Rate("rate", "the rate"),)
     fold = True
+    # in training, dropping in place would overwrite a ReLU's output that its backward reads
+    # (torchvision's AlexNet keeps Dropout out of place too); in inference it is the identity
+    overwrites = False
 
     def rule(self, x, ex):
         return Outcome(x)

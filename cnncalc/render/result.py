@@ -65,6 +65,10 @@ class TotalsJSON(_JSON):
     units: int
     macs: int
     flops: int
+    backward_macs: int = Field(description="multiply-accumulates of the backward pass: each "
+                               "weight's gradient, and each input's gradient where a weight "
+                               "upstream needs it (the first layer computes none), times the "
+                               "batch")
     param_bytes: int
     peak_activation_bytes: int = Field(description="largest set of activations alive at once "
                                                    "in inference")
@@ -93,6 +97,7 @@ class SummaryJSON(_JSON):
 
 def to_result(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "adam") -> SummaryJSON:
     from ..analysis.memory import estimate
+    from ..analysis.training import backward_macs
     mem = estimate(summary, batch, dtype, optimizer)
     layers = [LayerJSON(index=r.index, path=r.path, depth=r.depth, name=r.name, kind=r.kind,
                         layer=r.layer.describe(), ref=r.layer.ref, block=r.layer.origin,
@@ -109,7 +114,9 @@ def to_result(summary, batch: int = 1, dtype: str = "float32", optimizer: str = 
     totals = TotalsJSON(**{k: getattr(t, k) for k in ("weights", "biases", "params", "trainable",
                                                       "non_trainable", "units")},
                         params_torch=t.trainable,
-                        macs=t.macs * batch, flops=t.flops * batch, param_bytes=mem.param_bytes,
+                        macs=t.macs * batch, flops=t.flops * batch,
+                        backward_macs=sum(backward_macs(summary).values()) * batch,
+                        param_bytes=mem.param_bytes,
                         peak_activation_bytes=mem.peak_activation_bytes,
                         training_bytes=mem.training_bytes)
     return SummaryJSON(name=summary.network.name, batch=batch, dtype=dtype, optimizer=optimizer,

@@ -168,12 +168,16 @@ def footer(summary, o: Options) -> str:
         counts += "; outputs " + ", ".join(f"{n} {fmt.shape(s)}" for n, s in outputs)
     if any(fmt.symbolic(v) for v in summary.input):
         return counts + "\nopen input sizes: sizes are formulas; 'cnncalc sizes' lists the valid ones"
+    from ..analysis.training import training_macs
     batch = f" at batch {o.batch}" if o.batch > 1 else ""
     mem = estimate(summary, o.batch, o.dtype, o.optimizer)
+    forward, backward = (n * o.batch for n in training_macs(summary))
     return (f"{counts}\ncompute{batch}: {fmt.per(t.macs * o.batch)}MACs, "
             f"{fmt.per(t.flops * o.batch)}FLOPs; memory ({o.dtype}{batch}): params "
             f"{fmt.nbytes(mem.param_bytes)}, inference peak {fmt.nbytes(mem.peak_activation_bytes)}, "
-            f"training with {o.optimizer} {fmt.nbytes(mem.training_bytes)}")
+            f"training with {o.optimizer} {fmt.nbytes(mem.training_bytes)}\n"
+            f"training step{batch}: {fmt.per(forward + backward)}MACs (forward "
+            f"{fmt.per(forward)}MACs, backward {fmt.per(backward)}MACs)")
 
 
 # --- the formats ------------------------------------------------------------------------------

@@ -1,0 +1,56 @@
+"""A training step's compute, against PyTorch's own count around a real backward pass
+(torch.utils.flop_counter.FlopCounterMode), for the zoo's specs; and the built module
+trains: a merge never overwrites a tensor autograd saved."""
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
+
+import cnncalc
+from cnncalc.analysis.training import training_macs
+from cnncalc.backends.data import picture_shape
+from conftest import SPECS
+
+
+def _conv_backward(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation,
+                   transposed, _output_padding, _groups, output_mask, out_shape, **kw):
+    """FlopCounterMode's own formula leaves the groups out of the weight's gradient (a
+    depthwise layer reads as C times its cost): each gradient costs the forward pass's."""
+    return conv_flop_count(x_shape, w_shape, grad_out_shape, transposed) * \
+        (int(output_mask[0]) + int(output_mask[1]))
+
+
+SIZES = {"vgg16": "32x32x3", "vgg19": "32x32x3", "resnet18": "64x64x3", "resnet50": "64x64x3",
+         "unet": "188x188x1", "fpn": "64x64x3", "mobilenet_v2": "64x64x3",
+         "mobilenet_v3_small": "64x64x3", "mobilenet_v3_large": "64x64x3",
+         "efficientnet_b0": "64x64x3", "convnext_tiny": "64x64x3", "googlenet": "64x64x3",
+         "inception_v3": "96x96x3", "densenet121": "64x64x3", "densenet121_torch": "64x64x3",
+         "shufflenet_v2_x1_0": "64x64x3", "squeezenet1_0": "96x96x3", "alexnet": "96x96x3",
+         "regnet_y_400mf": "64x64x3", "resnext50_32x4d": "64x64x3", "mobilenet": "64x64x3",
+         "resnet50_keras": "64x64x3", "conv3d": "8x32x32x3", "espcn": "12x10x1",
+         "efficientnet": "64x64x3"}
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SPECS.glob("*.cnn")))
+def test_backward_macs_are_pytorchs(name):
+    s = cnncalc.summarize(SPECS / f"{name}.cnn", input=SIZES.get(name))
+    torch.manual_seed(0)
+    net = cnncalc.to_torch(s).train()
+    x = torch.randn(2, *picture_shape(s.network.input.shape))
+    y = net(x)
+    loss = sum(t.float().sum() for t in (y if isinstance(y, tuple) else (y,)))
+    counter = FlopCounterMode(display=False, custom_mapping={
+        torch.ops.aten.convolution_backward: _conv_backward})
+    with counter:
+        loss.backward()  # trains: no merge wrote into a tensor a ReLU saved
+    forward, backward = training_macs(s)
+    assert 2 * backward == counter.get_total_flops() // 2, name  # batch 2; a FLOP is half a MAC
+
+
+def test_the_first_layer_computes_no_input_gradient():
+    # conv 3x3x8 on 10x10x3: 8 x 8 x 8 x 27 = 13,824 MACs; backward, only its weight gradient;
+    # the second conv (3,456 x 8 ... ) both: 6 x 6 x 4 x 72 = 10,368, twice
+    s = cnncalc.summarize("input 10x10x3 | conv 3x3x8 | conv 3x3x4")
+    assert training_macs(s) == (13_824 + 10_368, 13_824 + 2 * 10_368)
+    res = s.table()
+    assert "training step: 58.75 kMACs (forward 24.19 kMACs, backward 34.56 kMACs)" in res
