@@ -140,29 +140,9 @@ class Count(Arg):
         return str(getattr(layer, self.field))
 
 
-class Rate(Arg):
-    """A number in [0, 1): dropout's rate."""
-
-    def __init__(self, field, label, example="0.5"):
-        self.field, self.label, self.example = field, label, example
-
-    def read(self, item, r):
-        if isinstance(item, Float):
-            v = item.value
-        elif isinstance(item, Value):
-            v = r.numbers(item, self.label, 0, False)[0]
-        else:
-            raise r.error(f"{self.label} needs a number such as 0.5", item)
-        if not 0 <= v < 1:
-            raise r.error(f"{self.label} must be in [0, 1), received {v}", item)
-        return {self.field: float(v)}
-
-    def describe(self, layer):
-        return f"{getattr(layer, self.field):g}"
-
-
 class Factor(Arg):
-    """A positive real number: Rescaling's scale (``rescale 0.0039216``)."""
+    """A real number in a range: Rescaling's scale, above 0 (``rescale 0.0039216``)."""
+    minimum, within = 1, "positive"  # a whole number in a value is at least this
 
     def __init__(self, field, label, example="0.0039216"):
         self.field, self.label, self.example = field, label, example
@@ -171,15 +151,29 @@ class Factor(Arg):
         if isinstance(item, Float):
             v = item.value
         elif isinstance(item, Value):
-            v = r.numbers(item, self.label, 1, False)[0]
+            v = r.numbers(item, self.label, self.minimum, False)[0]
         else:
             raise r.error(f"{self.label} needs a number such as {self.example}", item)
-        if not v > 0:
-            raise r.error(f"{self.label} must be positive, received {v}", item)
+        if not self.holds(v):
+            raise r.error(f"{self.label} must be {self.within}, received {v}", item)
         return {self.field: float(v)}
+
+    def holds(self, v) -> bool:
+        return v > 0
 
     def describe(self, layer):
         return f"{getattr(layer, self.field):.8g}"
+
+
+class Rate(Factor):
+    """A number in [0, 1): dropout's rate."""
+    minimum, within = 0, "in [0, 1)"
+
+    def __init__(self, field, label, example="0.5"):
+        super().__init__(field, label, example)
+
+    def holds(self, v) -> bool:
+        return 0 <= v < 1
 
 
 # --- options ------------------------------------------------------------------------------
