@@ -154,6 +154,8 @@ class _Command(click.Group):
                 rc = super().main(*args, **{**kwargs, "standalone_mode": False})
             except click.exceptions.Exit as e:
                 rc = e.exit_code
+            except SystemExit as e:  # click ends a closed pipe with 1: quietly, as ours, 0
+                rc = 0 if type(sys.stdout).__name__ == "_PacifyFlushWrapper" else e.code
             except click.ClickException as e:
                 e.show()
                 rc = e.exit_code

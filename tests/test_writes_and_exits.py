@@ -41,6 +41,14 @@ def test_a_closed_pipe_ends_quietly():
     reader.stdin.close()
     reader.wait()
     assert done.returncode == 0 and done.stderr == ""  # no traceback, no 'Broken pipe' noise
+    # the same when the pipe closes while the table is written, not after
+    reader = subprocess.Popen(["head", "-n", "2"], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL)
+    done = subprocess.run([*CNN, "summary", "-e", "input 8x8x3 | repeat 30000 { relu }"],
+                          stdout=reader.stdin, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    reader.stdin.close()
+    reader.wait()
+    assert done.returncode == 0 and done.stderr == ""
 
 
 @pytest.mark.parametrize("option", [["--weights-out"], ["-o"]], ids=["weights-out", "spec-out"])
