@@ -369,10 +369,11 @@ def align(xs, ranks):
             for x, r in zip(xs, ranks)]
 
 
-def _may_overwrite(x) -> bool:
-    """A merge may write into its first input in inference; in training that tensor may be
-    saved for the backward pass (a ReLU keeps its output), so never then."""
-    return not (torch.is_grad_enabled() and x.requires_grad)
+def _may_overwrite() -> bool:
+    """A merge may write into its first input when no gradient is recorded; otherwise that
+    tensor may be saved for the backward pass (a ReLU keeps its output). A plain bool, not a
+    tensor's attribute: torch.fx traces the module."""
+    return not torch.is_grad_enabled()
 
 
 class Sum(nn.Module):
@@ -381,7 +382,7 @@ class Sum(nn.Module):
     def forward(self, xs, inplace=False):
         if len(xs) == 1:
             return xs[0]
-        inplace = inplace and _may_overwrite(xs[0])
+        inplace = inplace and _may_overwrite()
         y = xs[0] if inplace else xs[0] + xs[1]
         for o in xs[1 if inplace else 2:]:
             y = y.add_(o) if inplace else y + o
@@ -392,7 +393,7 @@ class Product(nn.Module):
     def forward(self, xs, inplace=False):
         if len(xs) == 1:
             return xs[0]
-        inplace = inplace and _may_overwrite(xs[0])
+        inplace = inplace and _may_overwrite()
         y = xs[0] if inplace else xs[0] * xs[1]
         for o in xs[1 if inplace else 2:]:
             y = y.mul_(o) if inplace else y * o
