@@ -168,3 +168,26 @@ def test_batchnorm_keeps_the_models_epsilon():
     x = torch.rand(2, 3, 8, 8)
     torch.testing.assert_close(net(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2), model(x),
                                rtol=1e-4, atol=1e-4)
+
+
+def test_an_average_pool_that_counts_the_padding_imports_and_computes_pytorchs():
+    """torchvision's inception_v3 pools with nn.AvgPool2d(3, 1, 1): PyTorch's default
+    count_include_pad=True averages the padding's zeros in. Its import was once a word the
+    language refused ('countpad')."""
+    import torch
+    from torch import nn
+    module = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AvgPool2d(3, stride=1, padding=1)).eval()
+    imported = cnncalc.from_torch(module, "9x7x3")
+    assert "avgpool 3 stride 1 pad 1 countpad" in imported.text
+    net = cnncalc.to_torch(imported.summary).eval()
+    with torch.no_grad():
+        conv = next(m for m in net.modules() if isinstance(m, nn.Conv2d))
+        conv.weight.copy_(module[0].weight.transpose(-2, -1))  # cnncalc: kernels width first
+        conv.bias.copy_(module[0].bias)
+        x = torch.randn(2, 3, 7, 9)  # N, C, H, W
+        want = module(x)
+        got = net(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    assert torch.allclose(got, want, atol=1e-5)
+    # Keras has no such pool: the Keras export says so; PyTorch's file writes the default
+    code = cnncalc.to_pytorch_code(imported.summary)
+    assert "nn.AvgPool2d(3, stride=1, padding=1)" in code

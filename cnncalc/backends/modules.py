@@ -142,7 +142,9 @@ class Pool(nn.Module):
         self.max_fn = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[rank - 1]
         self.avg_fn = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[rank - 1]
         self.fn = self.max_fn if self.is_max else self.avg_fn
-        if self.pads is not None and self.padding is None:  # (check reads max pools as average)
+        self.countpad = getattr(layer, "countpad", False)  # PyTorch's count_include_pad
+        if self.pads is not None and self.padding is None and not self.countpad:
+            # (check reads max pools as average)
             ones = torch.ones((1, 1, *row.input[:-1]))
             count = self.avg_fn(F.pad(ones, self.pads), self.kernel, self.stride)
             self.register_buffer("count", count, persistent=False)  # not a weight: computed
@@ -153,9 +155,12 @@ class Pool(nn.Module):
         if self.padding is not None:
             if self.is_max:
                 return self.fn(x, self.kernel, self.stride, self.padding)
-            return self.fn(x, self.kernel, self.stride, self.padding, count_include_pad=False)
+            return self.fn(x, self.kernel, self.stride, self.padding,
+                           count_include_pad=self.countpad)
         if self.is_max:
             return self.fn(F.pad(x, self.pads, value=float("-inf")), self.kernel, self.stride)
+        if self.countpad:  # the padding's zeros are averaged in
+            return self.fn(F.pad(x, self.pads), self.kernel, self.stride)
         # Keras averages real pixels only: divide by how many each window holds
         return self.fn(F.pad(x, self.pads), self.kernel, self.stride) / self.count
 

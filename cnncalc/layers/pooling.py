@@ -56,7 +56,9 @@ class _Pool(Layer):
         if ex is not None:
             ex.append(f"{self.kind}: {fmt.shape(shape)} outputs, each over "
                       f"{' x '.join(map(str, self.pool))} values" + (
-                          "; the average counts real pixels only, as Keras does"
+                          ("; the padding's zeros count in the average (PyTorch's "
+                           "count_include_pad)" if getattr(self, "countpad", False) else
+                           "; the average counts real pixels only, as Keras does")
                           if self.kind == "avgpool" and any(b or a for b, a in pads) else ""))
         return Outcome(shape, ops=prod(shape) * prod(self.pool),
                        geometry={"pads": tuple(pads), "dropped": tuple(dropped)},
@@ -68,8 +70,10 @@ class _Pool(Layer):
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         explicit = not isinstance(self.padding, str) or self.padding == "half"
-        if self.ceil or (explicit and any(b or a for b, a in row.geometry["pads"])):
-            return super().keras_code(row)  # Keras has neither ceil_mode nor a pad for pools
+        padded = any(b or a for b, a in row.geometry["pads"])
+        if self.ceil or (padded and (explicit or getattr(self, "countpad", False))):
+            # Keras has neither ceil_mode nor a pad for pools, and averages real pixels only
+            return super().keras_code(row)
         cls = "MaxPooling" if self.kind == "maxpool" else "AveragePooling"
         return [nn_call(f"layers.{cls}{len(self.pool)}D", picture(self.pool),
                         strides=None if self.stride == self.pool else picture(self.stride),
@@ -90,17 +94,18 @@ class _Pool(Layer):
             # padding after only, to take the last partial window: PyTorch's ceil_mode
             # (as torchvision's GoogLeNet writes it)
             padded, ceil = False, True
+        countpad = getattr(self, "countpad", False)
         if padded and not native:
-            if not is_max:  # Keras averages the real pixels of each window only
+            if not is_max and not countpad:  # Keras averages the real pixels of each window only
                 return super().code(row)
-            out = pad_code(pads, rank, 'float("-inf")')
+            out = pad_code(pads, rank, "0.0" if countpad else 'float("-inf")')
         cls = f"nn.{'Max' if is_max else 'Avg'}Pool{rank}d"
         inside = padded and native
         return out + [("", nn_call(
             cls, picture(self.pool), stride=None if self.stride == self.pool else
             picture(self.stride), padding=tuple(b for b, _ in pads) if inside else None,
             ceil_mode=True if ceil else None,
-            count_include_pad=False if inside and not is_max else None))]
+            count_include_pad=False if inside and not is_max and not countpad else None))]
 
 
 class MaxPool(_Pool):
@@ -115,9 +120,13 @@ class MaxPool(_Pool):
 class AvgPool(_Pool):
     keyword = "avgpool"
     also = ("averagepooling2d", "avgpool2d", "averagepooling1d")
-    doc = "average pooling; the average counts real pixels only (Keras), never the padding"
+    doc = ("average pooling; the average counts real pixels only (Keras), or with countpad "
+           "the padding's zeros too (PyTorch's count_include_pad, inception_v3's pools)")
     example = "avgpool 2"
     colour = "#f06292"
+    options = (*_Pool.options,
+               Flag("countpad", "countpad", True, False,
+                    help="countpad (PyTorch's count_include_pad: padding zeros averaged in)"))
 
 
 class _GlobalPool(Layer):
