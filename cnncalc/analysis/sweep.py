@@ -170,6 +170,7 @@ def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | N
     marks the front ('pareto': True); ``sort`` orders by a metric."""
     from ..language.expand import Limits, expand
     from ..language.parser import parse
+    from ..language.records import Knob
     from .memory import check_options
     check_options(batch, dtype, optimizer)
     text, file = _text(spec, file)
@@ -190,6 +191,12 @@ def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | N
     if total > MAX_VARIANTS:
         raise CnnCalcError(f"sweep: {total:,} variants, more than {MAX_VARIANTS:,}")
     knobs = [n for n in names if n != "input"]
+    declared = [s.name for s in statements if isinstance(s, Knob)]
+    for n in knobs:
+        if n not in declared:
+            raise CnnCalcError(f"--vary {n}: the spec has no 'param {n}'" + (
+                f"; its params: {', '.join(declared)}" if declared else
+                f"; it declares none (write 'param {n} = ...' at the top)") + ", or 'input'")
     out = []
     for combo in itertools.product(*grid):
         setting = dict(zip(names, combo))
@@ -201,8 +208,6 @@ def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | N
                 network = _at_size(network, setting["input"])
             record.update(_metrics(network, batch, dtype, optimizer))
         except CnnCalcError as e:
-            if isinstance(e, CnnCalcError) and "--set" in e.message and "no 'param" in e.message:
-                raise CnnCalcError(e.message.replace("--set", "--vary")) from None
             record.update({m: None for m in METRICS}, output=None, valid=False,
                           error=e.message)
         if progress is not None:
