@@ -167,3 +167,26 @@ def test_batchnorm_keeps_the_models_epsilon(tmp_path):
     apply(net, load_file(str(weights)))
     got = net(x.permute(0, 2, 3, 1)).detach().permute(0, 3, 1, 2).numpy()
     assert np.allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("opset", [17, 20])
+def test_gelu_written_as_erf_before_opset_20_imports_as_gelu(tmp_path, opset):
+    """Exporters write GELU as x * 0.5 * (1 + erf(x / sqrt 2)) before opset 20: ConvNeXt-T
+    exported at opset 17 (where its LayerNormalization is one node) and 20 imports back to
+    the spec's layers, GELU and all."""
+    import warnings
+
+    import torch
+
+    from cnncalc.interop.to_pytorch import load_class
+    s = cnncalc.summarize(SPECS / "convnext_tiny.cnn", input="64x64x3")
+    model = load_class(cnncalc.to_pytorch_code(s))().eval()
+    path = tmp_path / f"convnext_{opset}.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 3, 64, 64),), str(path), dynamo=False,
+                          opset_version=opset, input_names=["input"])
+    imported = cnncalc.from_onnx(str(path))
+    assert imported.text.count(" gelu") == 18  # one per ConvNeXt-T block (3 + 3 + 9 + 3)
+    assert imported.summary.totals.trainable == 28_589_128  # torchvision's convnext_tiny
+    assert cnncalc.check(s, against=str(path)).ok

@@ -41,6 +41,7 @@ class _Onnx:
             raise CnnCalcError(f"{source}: the model is not valid ONNX: "
                                f"{str(e).splitlines()[0][:200]}") from None
         self.graph = model.graph
+        _fuse_erf_gelu(self.graph)  # after shape inference: the fused node's shapes are known
         self.opset = list(model.opset_import)
         self.consts = {t.name: numpy_helper.to_array(t) for t in self.graph.initializer}
         self.shapes = {}
@@ -832,6 +833,68 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
     if weights_out:
         _save_weights(summary, ops, imp.weights, weights_out)
     return Imported(text, summary)
+
+
+def _fuse_erf_gelu(graph):
+    """GELU as exporters write it before opset 20 (x * 0.5 * (1 + erf(x / sqrt 2)), in any
+    order of the two products): one Gelu node, so that the operator table reads it."""
+    import math
+
+    from onnx import helper, numpy_helper
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for n in graph.node:
+        if n.op_type == "Constant" and n.attribute:
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    users, made = {}, {}
+    for n in graph.node:
+        made[n.output[0]] = n
+        for i in n.input:
+            users.setdefault(i, []).append(n)
+
+    def const(name, value):
+        v = consts.get(name)
+        return v is not None and v.size == 1 and abs(float(v.reshape(-1)[0]) - value) < 1e-3
+
+    def only_user(name, op):
+        found = users.get(name, [])
+        return found[0] if len(found) == 1 and found[0].op_type == op else None
+
+    drop, add = set(), []
+    for erf in [n for n in graph.node if n.op_type == "Erf"]:
+        div = made.get(erf.input[0])
+        if div is None or div.op_type not in ("Div", "Mul") or not (
+                const(div.input[1], math.sqrt(2)) if div.op_type == "Div"
+                else const(div.input[1], 1 / math.sqrt(2))):
+            continue
+        x = div.input[0]
+        plus = only_user(erf.output[0], "Add")
+        if plus is None or not const(next(i for i in plus.input if i != erf.output[0]), 1.0):
+            continue
+        first = only_user(plus.output[0], "Mul")
+        if first is None:
+            continue
+        other = next(i for i in first.input if i != plus.output[0])
+        if other == x:  # x * (1 + erf) then * 0.5
+            last = only_user(first.output[0], "Mul")
+            if last is None or not const(next(i for i in last.input if i != first.output[0]), 0.5):
+                continue
+            chain = [div, erf, plus, first, last]
+        else:  # (x * 0.5) * (1 + erf)
+            half = made.get(other)
+            if half is None or half.op_type != "Mul" or x not in half.input or \
+                    not const(next(i for i in half.input if i != x), 0.5):
+                continue
+            last, chain = first, [div, erf, plus, half, first]
+        drop.update(id(n) for n in chain)
+        add.append((id(last), helper.make_node("Gelu", [x], [last.output[0]],
+                                               name=last.name or erf.name)))
+    if not add:
+        return
+    placed = dict(add)
+    nodes = [placed.get(id(n), n) for n in graph.node
+             if id(n) not in drop or id(n) in placed]
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def _check_initializers(graph, path):
