@@ -169,11 +169,11 @@ def test_batchnorm_keeps_the_models_epsilon(tmp_path):
     assert np.allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("opset", [17, 20])
-def test_gelu_written_as_erf_before_opset_20_imports_as_gelu(tmp_path, opset):
-    """Exporters write GELU as x * 0.5 * (1 + erf(x / sqrt 2)) before opset 20: ConvNeXt-T
-    exported at opset 17 (where its LayerNormalization is one node) and 20 imports back to
-    the spec's layers, GELU and all."""
+@pytest.mark.parametrize("opset", [13, 17, 20])
+def test_gelu_and_layernorm_written_out_before_their_opsets_import(tmp_path, opset):
+    """Exporters write GELU as x * 0.5 * (1 + erf(x / sqrt 2)) before opset 20, and layer
+    normalisation as nine nodes before opset 17: ConvNeXt-T exported at 13, 17 and 20
+    imports back to the spec's layers, GELU, layernorm and all."""
     import warnings
 
     import torch

@@ -41,7 +41,9 @@ class _Onnx:
             raise CnnCalcError(f"{source}: the model is not valid ONNX: "
                                f"{str(e).splitlines()[0][:200]}") from None
         self.graph = model.graph
-        _fuse_erf_gelu(self.graph)  # after shape inference: the fused node's shapes are known
+        # after shape inference: the fused nodes' shapes are known
+        _fuse_erf_gelu(self.graph)
+        _fuse_layernorm(self.graph)
         self.opset = list(model.opset_import)
         self.consts = {t.name: numpy_helper.to_array(t) for t in self.graph.initializer}
         self.shapes = {}
@@ -895,6 +897,69 @@ def _fuse_erf_gelu(graph):
              if id(n) not in drop or id(n) in placed]
     del graph.node[:]
     graph.node.extend(nodes)
+
+
+def _fuse_layernorm(graph):
+    """LayerNormalization as exporters write it before opset 17: the mean, the centred
+    values, their mean square, epsilon, the root, the division, then the scale and the
+    offset; one LayerNormalization node over the last axis."""
+    from onnx import helper, numpy_helper
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for n in graph.node:
+        if n.op_type == "Constant" and n.attribute:
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    users = {}
+    for n in graph.node:
+        for i in n.input:
+            users.setdefault(i, []).append(n)
+
+    def one(name, op):
+        found = users.get(name, [])
+        return found[0] if len(found) == 1 and found[0].op_type == op else None
+
+    ranks = {vi.name: len(vi.type.tensor_type.shape.dim)
+             for vi in [*graph.value_info, *graph.input, *graph.output]}
+
+    def last_axis(node):
+        axes = [list(a.ints) for a in node.attribute if a.name == "axes"]
+        return axes == [[-1]] or axes == [[ranks.get(node.input[0], 0) - 1]]
+
+    drop, add = set(), []
+    for mean in [n for n in graph.node if n.op_type == "ReduceMean" and last_axis(n)]:
+        x = mean.input[0]
+        sub = next((u for u in users.get(mean.output[0], []) if u.op_type == "Sub"
+                    and list(u.input) == [x, mean.output[0]]), None)
+        if sub is None:
+            continue
+        d = sub.output[0]
+        square = next((u for u in users.get(d, []) if u.op_type == "Pow"), None)
+        div = next((u for u in users.get(d, []) if u.op_type == "Div"), None)
+        if square is None or div is None or len(users.get(d, [])) != 2:
+            continue
+        var = one(square.output[0], "ReduceMean")
+        plus = var and one(var.output[0], "Add")
+        root = plus and one(plus.output[0], "Sqrt")
+        scale = one(div.output[0], "Mul")
+        shift = scale and one(scale.output[0], "Add")
+        if not (var and last_axis(var) and plus and root and div.input[1] == root.output[0]
+                and scale and shift):
+            continue
+        eps = next((consts[i] for i in plus.input if i in consts), None)
+        # the scale and offset are the products' other inputs (weights, wherever stored)
+        gamma = next((i for i in scale.input if i != div.output[0]), None)
+        beta = next((i for i in shift.input if i != scale.output[0]), None)
+        if eps is None or gamma is None or beta is None:
+            continue
+        chain = [mean, sub, square, var, plus, root, div, scale, shift]
+        drop.update(id(n) for n in chain)
+        add.append((id(shift), helper.make_node(
+            "LayerNormalization", [x, gamma, beta], [shift.output[0]], axis=-1,
+            epsilon=float(eps.reshape(-1)[0]), name=shift.name or mean.name)))
+    if add:
+        placed = dict(add)
+        nodes = [placed.get(id(n), n) for n in graph.node if id(n) not in drop or id(n) in placed]
+        del graph.node[:]
+        graph.node.extend(nodes)
 
 
 def _check_initializers(graph, path):
