@@ -519,6 +519,50 @@ def sweep(spec, expr, input_shape, max_depth, max_layers, max_bytes, vary, where
 
 
 @main.command()
+@click.argument("sizes", metavar="IN:OUT")
+@click.option("--kernels", default="1:7", show_default=True, metavar="LO:HI")
+@click.option("--strides", default="1:4", show_default=True, metavar="LO:HI")
+@click.option("--dilations", default="1:3", show_default=True, metavar="LO:HI")
+@click.option("--all", "show_all", is_flag=True, help="Inexact windows too (a floor leaves "
+              "input rows unused).")
+@_errors
+def solve(sizes, kernels, strides, dilations, show_all):
+    """Which windows (kernel, stride, padding, dilation) take a size IN to OUT.
+
+    \b
+    By the same rule as conv and pooling; exact ones (no input row unused) first. E.g.
+      cnncalc solve 32:16      (then 'cnncalc sizes' for input sizes, 'cnncalc sweep'
+                                for widths within a budget)"""
+    from .analysis.solve import windows
+
+    def span(text, option):
+        lo, _, hi = text.partition(":")
+        if not (lo.isdigit() and hi.isdigit() and 1 <= int(lo) <= int(hi) <= 64):
+            raise CnnCalcError(f"{option} {text}: expected LO:HI between 1 and 64, e.g. 1:7")
+        return range(int(lo), int(hi) + 1)
+    a, _, b = sizes.partition(":")
+    if not (a.isdigit() and b.isdigit() and len(a) < 10 and len(b) < 10):
+        raise CnnCalcError(f"{sizes}: expected IN:OUT, two sizes such as 32:16")
+    found = windows(int(a), int(b), span(kernels, "--kernels"), span(strides, "--strides"),
+                    span(dilations, "--dilations"))
+    shown = [w for w in found if show_all or w["exact"]]
+    if not shown:
+        click.echo(f"no window takes {a} to {b}" + ("" if show_all or not found else
+                   f" exactly ({len(found)} inexact: --all lists them)"))
+        return
+    click.echo(f"{len(shown)} window(s) take {a} to {b}" + ("" if show_all else " exactly")
+               + ":")
+    for w in shown:
+        words = [f"kernel {w['kernel']}", f"stride {w['stride']}", w["padding"]]
+        if w["dilation"] > 1:
+            words.append(f"dilation {w['dilation']}")
+        pads = "pads %d+%d" % w["pads"]
+        cost = f"{w['kernel'] ** 2} MACs"  # a square window's, per output value and channel pair
+        click.echo(f"  {', '.join(words):40} {pads:10} {cost:9} "
+                   f"{'exact' if w['exact'] else 'inexact'}")
+
+
+@main.command()
 def schema():
     """The JSON Schema of 'summary --format json'."""
     import json

@@ -152,3 +152,21 @@ def test_a_fraction_that_is_a_size_must_say_how_it_rounds():
     for fn, filters in (("div8", 16), ("ceil", 18), ("floor", 17), ("round", 18)):
         s = cnncalc.summarize(text.replace("(16 * $mult)", f"{fn}(16 * $mult)"))
         assert s.output[-1] == filters, fn
+
+
+def test_solve_lists_the_windows_that_take_a_size_to_another():
+    res = CliRunner().invoke(main, ["solve", "224:112", "--kernels", "7:7", "--dilations",
+                                    "1:1", "--all"])
+    # ResNet's stem: 7x7 stride 2 pad 3 gives floor((224 + 6 - 7) / 2) + 1 = 112, the last
+    # row unused; Keras' 'same' pads 2 before and 3 after: ceil(224 / 2) = 112, every row read
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines() == [
+        "2 window(s) take 224 to 112:",
+        "  kernel 7, stride 2, same                 pads 2+3   49 MACs   exact",
+        "  kernel 7, stride 2, pad 3                pads 3+3   49 MACs   inexact"]
+    from cnncalc.analysis.solve import windows
+    for w in windows(32, 16):  # each is what the calculator gives for the same layer
+        words = f"conv {w['kernel']}x{w['kernel']}x1 stride {w['stride']} {w['padding']}" + \
+            (f" dilation {w['dilation']}" if w["dilation"] > 1 else "")
+        assert cnncalc.summarize(f"input 32x32x1 | {words}").output == (16, 16, 1), words
+    assert CliRunner().invoke(main, ["solve", "32"]).exit_code == 2
