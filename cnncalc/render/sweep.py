@@ -86,7 +86,7 @@ def plot(records, knobs, x="params", y="macs", title="") -> bytes:
         axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     fig.tight_layout()
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg")
+    fig.savefig(buffer, format="svg", metadata={"Date": None})  # the same file each run
     plt.close(fig)
     svg = buffer.getvalue()
     for i, tip in enumerate(tips):  # a <title> in each point's group: the browser shows it
