@@ -186,3 +186,54 @@ def test_onnx_of_open_sizes_refuses_a_spec_that_fixes_a_size(tmp_path):
                                     "--to", "onnx", "-o", str(tmp_path / "unet.onnx")])
     assert res.exit_code == 2 and "unet fixes a size while it is traced" in res.output
     assert not (tmp_path / "unet.onnx").exists()
+
+
+class _Live:
+    """Bytes of every tensor an operation makes, from its making until PyTorch frees it
+    (a TorchDispatchMode sees the merges a forward writes as plain Python too); the
+    module's own weights are not activations."""
+
+    def __init__(self, module):
+        from torch.utils._python_dispatch import TorchDispatchMode
+        from torch.utils import _pytree as pytree
+        import weakref
+        live = self
+        self.now = self.peak = 0
+        self.sizes = {}
+        known = {p.untyped_storage().data_ptr() for p in module.parameters()} | \
+            {b.untyped_storage().data_ptr() for b in module.buffers()}
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                for t in pytree.tree_leaves(out):
+                    if isinstance(t, torch.Tensor):
+                        st = t.untyped_storage()
+                        key = st.data_ptr()
+                        if key and key not in live.sizes and key not in known:
+                            live.sizes[key] = st.nbytes()
+                            live.now += st.nbytes()
+                            live.peak = max(live.peak, live.now)
+                            weakref.finalize(st, live.free, key)
+                return out
+        self.mode = Mode()
+
+    def free(self, key):
+        self.now -= self.sizes.pop(key, 0)
+
+
+@pytest.mark.parametrize("name,size", [("resnet50.cnn", "64x64x3"), ("unet.cnn", "188x188x1"),
+                                       ("densenet_block.cnn", None)])
+def test_the_exported_forward_holds_what_the_spec_says(name, size):
+    """The exported forward deletes each branch and saved tensor after its last read, so a
+    run of it holds the inference peak cnncalc states, to the byte (ResNet-50 as exported
+    held 2.83 times it, the DenseNet block 1.33 times; the Inception block still holds 1.14
+    times: a branch's activation is not written in place)."""
+    from cnncalc.analysis.memory import estimate
+    s = _summary(name, size)
+    model = load_class(cnncalc.to_pytorch_code(s))().eval()
+    live = _Live(model)
+    x = torch.randn(1, *_nchw(s.network.input.shape))  # the caller's: not counted
+    with torch.no_grad(), live.mode:
+        model(x)
+    assert live.peak == estimate(s).peak_activation_bytes

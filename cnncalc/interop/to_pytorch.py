@@ -179,6 +179,7 @@ def to_pytorch_code(spec, class_name: str | None = None, source: str | None = No
     lines = [line for line in w.lines  # a saved output nothing reads (the last layer's)
              if not (m := re.match(r"(\w+_out(?:_\d+)?) = \w+$", line))
              or len(re.findall(rf"\b{m[1]}\b", used)) > 1]
+    lines = _release(lines, set(results))
     body += ["", "    def forward(self, x):"] + [f"        {line}" for line in lines]
     body.append(f"        return {results[0] if len(results) == 1 else '(' + ', '.join(results) + ')'}")
     demo = ["", "", 'if __name__ == "__main__":', f"    model = {cls}().eval()",
@@ -187,6 +188,22 @@ def to_pytorch_code(spec, class_name: str | None = None, source: str | None = No
             "        print(tuple(out.shape))",
             "    print(sum(p.numel() for p in model.parameters()), \"parameters\")"]
     return "\n".join(head + body + demo) + "\n"
+
+
+def _release(lines: list, keep: set) -> list:
+    """Each branch or saved tensor deleted after its last read ('del y1'), as a forward
+    written by hand lets go of it: the module's inference peak is then the spec's."""
+    last = {}
+    for i, line in enumerate(lines):
+        for v in re.findall(r"\b(y\d+|\w+_out(?:_\d+)?)\b", line.partition(" = ")[2]):
+            last[v] = i
+    out = []
+    for i, line in enumerate(lines):
+        out.append(line)
+        dead = sorted(v for v, j in last.items() if j == i and v not in keep)
+        if dead:
+            out.append(f"del {', '.join(dead)}")
+    return out
 
 
 def _shape(shape) -> str:
