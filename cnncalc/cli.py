@@ -677,10 +677,9 @@ def export(spec, expr, input_shape, max_depth, max_layers, max_bytes, target, ou
 
 
 def _input_nchw(summary):
-    from .interop.to_onnx import _AXES
-    from .layers.base import picture
+    from .layers.base import AXIS_NAMES, picture
     shape = summary.network.input.shape
-    names = _AXES.get(len(shape) - 1, ())
+    names = AXIS_NAMES.get(len(shape) - 1, ())
     return (shape[-1], *picture(tuple(names[i] if isinstance(v, str) else v
                                       for i, v in enumerate(shape[:-1]))))
 

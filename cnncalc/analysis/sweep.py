@@ -110,18 +110,18 @@ class _Reader:
         raise CnnCalcError(f"--where {self.text}: expected {expected}, found {got}")
 
     def either(self):
-        parts = [self.both()]
-        while self.peek() == ("op", "or"):
-            self.i += 1
-            parts.append(self.both())
-        return parts[0] if len(parts) == 1 else (lambda r: any(p(r) for p in parts))
+        return self._joined("or", self.both, any)
 
     def both(self):
-        parts = [self.single()]
-        while self.peek() == ("op", "and"):
+        return self._joined("and", self.single, all)
+
+    def _joined(self, word, part, combine):
+        """part (word part)*: one test, or the tests combined by any or all."""
+        parts = [part()]
+        while self.peek() == ("op", word):
             self.i += 1
-            parts.append(self.single())
-        return parts[0] if len(parts) == 1 else (lambda r: all(p(r) for p in parts))
+            parts.append(part())
+        return parts[0] if len(parts) == 1 else (lambda r: combine(p(r) for p in parts))
 
     def single(self):
         if self.peek() == ("op", "not"):
@@ -232,8 +232,10 @@ def _text(spec, file):
 
 
 def _plain(v):
-    return float(v) if hasattr(v, "denominator") and v.denominator != 1 else int(v) \
-        if hasattr(v, "denominator") else v
+    """A knob's value for a record: a fraction as a float, a whole number as an int."""
+    if hasattr(v, "denominator"):
+        return int(v) if v.denominator == 1 else float(v)
+    return v
 
 
 def _at_size(network, n):

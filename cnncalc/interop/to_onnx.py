@@ -5,7 +5,7 @@ its spec layer (the node names start with the module attribute, which is the lay
 from __future__ import annotations
 
 from ..errors import CnnCalcError
-from ..layers.base import picture
+from ..layers.base import axis_names, picture
 
 
 def to_onnx(spec, path: str, code: str | None = None, module=None) -> None:
@@ -35,7 +35,7 @@ def to_onnx(spec, path: str, code: str | None = None, module=None) -> None:
     names = [n.replace(".", "_") for n, _ in summary.outputs]
     axes = {0: "batch"}
     if check is not None:
-        axes.update({i + 2: a for i, a in enumerate(picture(_AXES[len(shape) - 1]))})
+        axes.update({i + 2: a for i, a in enumerate(picture(axis_names(len(shape) - 1)))})
     import io
     import warnings
     buffer = io.BytesIO()
@@ -54,9 +54,6 @@ def to_onnx(spec, path: str, code: str | None = None, module=None) -> None:
         _same_at(proto, check)
     from ..files import write
     write(path, proto.SerializeToString())
-
-
-_AXES = {1: ("length",), 2: ("width", "height"), 3: ("depth", "width", "height")}
 
 
 def _stand_ins(network):
