@@ -83,6 +83,9 @@ def user_install() -> str:
 
 def whole_process():
     py = user_install()
+    cli = str(Path(py).parent / "cnncalc")
+    long = Path("/tmp/cnncalc_bench_10000.cnn")  # a long generated spec, written each run
+    long.write_text("input 64x64x16\n" + "conv 3x3x16 same relu\n" * 10_000)
     commands = {
         "pass": [py, "-c", "pass"],
         "click": [py, "-c", "import click"],
@@ -91,6 +94,8 @@ def whole_process():
         "torchinfo": [sys.executable, "-c", "import sys; sys.path.insert(0, 'bench'); import "
                       "torchinfo, reference; torchinfo.summary(reference.vgg16(), (1, 3, 224, 224))"],
     }
+    for form in ("table", "json", "csv"):
+        commands[f"long {form}"] = [cli, "summary", str(long), "--format", form]
     import importlib.util
     if importlib.util.find_spec("keras"):  # installed by the bench extra; run on torch
         commands["keras"] = [sys.executable, "-c", "import keras; keras.applications.VGG16("
@@ -107,6 +112,10 @@ def whole_process():
         None, ratio=m["click"][0] / t_pass)
     row("summary VGG16 --format json, whole process (vs python -c pass)", m["json"][0], t_pass,
         "s", "(pays for pydantic)", None, ratio=m["json"][0] / t_pass)
+    for form in ("table", "json", "csv"):
+        t = m[f"long {form}"][0]
+        row(f"summary of a 10,000-layer spec --format {form}, whole process", t, 0, "s",
+            "< 1 s", t < 1)
     row("summary VGG16, peak memory (vs torchinfo)", m_ours, m_ti, "MiB", "< 60 MiB", m_ours < 60)
     if "keras" in m:
         row("summary VGG16, whole process (vs Keras 3 on torch: import, build, summary)",

@@ -41,3 +41,42 @@ def test_generated_parser_parses_as_lark_does(text):
                      maybe_placeholders=True)
     generated = _lark.Lark_StandAlone()
     assert _plain(generated.parse(text)) == _plain(reference.parse(text))
+
+
+def _dump(o):
+    """Records and expressions as nested tuples of their slots (they have no __eq__ of
+    their own), so two parses compare field by field, positions included."""
+    if isinstance(o, (list, tuple)):
+        return tuple(_dump(x) for x in o)
+    slots = getattr(type(o), "__slots__", None)
+    if not slots:
+        return o
+    return (type(o).__name__,) + tuple((k, _dump(getattr(o, k))) for k in slots)
+
+
+FLAT = [
+    # the zoo's specs without blocks, and mixed lines: expressions, '|' joins, comments,
+    # calls, knobs, arrays, blank lines (each made long enough to take the line-by-line path)
+    *[t for t in TEXTS if "{" not in t],
+    "param w = 16\ninput 32x32x3 # rgb\n\n" + "conv 3x3x$w same | relu\n" * 150 +
+    "  conv 1x1x($w * 2) pad 1 // 1 | dense max($w, 2)\n# end\n" * 60 +
+    "conv 3x3x3 kernel=[[1,-2,3],[4,5,6],[7,8,9]] | dropout 0.5\n",
+]
+
+
+@pytest.mark.parametrize("text", FLAT)
+def test_long_flat_specs_parse_line_by_line_as_whole(text):
+    from cnncalc.language import parser
+    text = text if text.count("\n") >= parser.FLAT_LINES else text + "\n" * parser.FLAT_LINES
+    assert _dump(parser._by_line(text)) == _dump(parser._parser().parse(text))
+    assert _dump(parser.parse(text)) == _dump(parser._parser().parse(text))
+
+
+def test_a_long_flat_spec_with_a_mistake_reports_it_as_always():
+    from cnncalc.errors import SpecSyntaxError
+    from cnncalc.language import parser
+    text = "input 8x8x3\n" + "conv 3x3x4 same\n" * 300 + "conv 3x3x4 same, relu\n"
+    assert parser._by_line(text) is None
+    with pytest.raises(SpecSyntaxError) as e:
+        parser.parse(text)
+    assert e.value.line == 302 and e.value.column == 16

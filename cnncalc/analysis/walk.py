@@ -149,12 +149,12 @@ class Summary:
                                                 optimizer, counts))
 
     def to_dict(self, **options) -> dict:
-        from ..render.result import to_result
-        return to_result(self, **options).model_dump()
+        from ..render.result import record
+        return record(self, **options)
 
     def to_json(self, **options) -> str:
-        from ..render.result import to_result
-        return to_result(self, **options).model_dump_json(indent=2)
+        from ..render.result import json_text
+        return json_text(self, **options)
 
     def __str__(self):
         return self.table()

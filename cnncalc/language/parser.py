@@ -95,8 +95,17 @@ def _parser():
     return _lark.Lark_StandAlone(transformer=_ToStatements())
 
 
+# a spec this long without braces is read line by line, each distinct line parsed once: long
+# generated specs repeat their lines, and the token loop was most of their time
+FLAT_LINES = 200
+
+
 def parse(text: str, file: str | None = None) -> list:
     """Spec text → a list of statements; a syntax error carries the position."""
+    if text.count("\n") >= FLAT_LINES and not any(c in text for c in "{}\r"):
+        flat = _by_line(text)
+        if flat is not None:
+            return flat
     try:
         return _parser().parse(text)
     except (_lark.VisitError, CnnCalcError) as e:  # raised inside the Transformer
@@ -114,3 +123,34 @@ def parse(text: str, file: str | None = None) -> list:
     except _lark.UnexpectedInput as e:
         from .syntax import syntax_error  # only a spec with a mistake pays for it
         raise syntax_error(e, text, file) from None
+
+
+def _by_line(text: str) -> list | None:
+    """The statements of a spec without blocks, parsing each distinct line once (lines of
+    such a spec are independent: a statement ends at the line's end). None when a line does
+    not parse alone: the whole text's parse then says where, as always."""
+    parser, seen, out = _parser(), {}, []
+    for n, line in enumerate(text.split("\n"), 1):
+        if not line or line.isspace():
+            continue
+        got = seen.get(line)
+        if got is None:
+            try:
+                got = seen[line] = parser.parse(line)
+            except (_lark.VisitError, _lark.UnexpectedInput, CnnCalcError):
+                return None
+        out.extend(_at_line(r, n) for r in got)
+    return out
+
+
+def _at_line(o, n: int):
+    """A copy of a record (and the records and expressions inside it) on line ``n``."""
+    if type(o) in (list, tuple):
+        return o if all(type(x) is int for x in o) else type(o)(_at_line(x, n) for x in o)
+    slots = getattr(type(o), "__slots__", None)
+    if not slots:  # ints, floats, text: shared
+        return o
+    new = object.__new__(type(o))
+    for k in slots:
+        setattr(new, k, n if k == "line" else _at_line(getattr(o, k), n))
+    return new

@@ -256,9 +256,8 @@ def csv(m: Matrix) -> str:
 
 
 def json_text(summary, o: Options) -> str:
-    from .result import to_result
-    return to_result(summary, batch=o.batch, dtype=o.dtype, optimizer=o.optimizer) \
-        .model_dump_json(indent=2) + "\n"
+    from . import result
+    return result.json_text(summary, batch=o.batch, dtype=o.dtype, optimizer=o.optimizer) + "\n"
 
 
 FORMATS = {"table": text, "markdown": markdown, "csv": csv, "html": html}
