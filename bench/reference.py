@@ -6,14 +6,14 @@ import torch
 from torch import nn
 
 
-def vgg16() -> nn.Module:
+def vgg16(width: int = 64) -> nn.Module:
     layers, c = [], 3
-    for f, n in ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)):
+    for f, n in ((width, 2), (2 * width, 2), (4 * width, 3), (8 * width, 3), (8 * width, 3)):
         for _ in range(n):
             layers += [nn.Conv2d(c, f, 3, padding=1), nn.ReLU(inplace=True)]
             c = f
         layers.append(nn.MaxPool2d(2))
-    layers += [nn.Flatten(), nn.Linear(25088, 4096), nn.ReLU(inplace=True), nn.Linear(4096, 4096),
+    layers += [nn.Flatten(), nn.Linear(49 * c, 4096), nn.ReLU(inplace=True), nn.Linear(4096, 4096),
                nn.ReLU(inplace=True), nn.Linear(4096, 1000), nn.Softmax(dim=1)]
     return nn.Sequential(*layers)
 

@@ -79,7 +79,8 @@ def _x_hint(shape: str) -> str:
 
 
 def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | None = None,
-          batch: int = 1, dtype: str = "float32", optimizer: str = "adam", frame: bool = False):
+          batch: int = 1, dtype: str = "float32", optimizer: str = "adam", frame: bool = False,
+          scheduler=None):
     """Every combination of the spec's knobs ('param width = 64'): ``vary`` maps a knob (or
     'input') to a list of values or a range text ('16:128:16'). Returns a list of records
     (knobs, params, trainable, macs, flops, rf, memory, training, output, valid, and
@@ -87,10 +88,14 @@ def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | N
 
         cnncalc.sweep(text, vary={"width": "16:128:16", "depth": [1, 2, 3]},
                       where="params < 5M and rf >= 100", pareto="params,macs")
+
+    Grids of 256 variants and more are walked as numpy lanes, a million variants a second;
+    ``scheduler`` (a Dask address, Client or cluster) runs their chunks on Dask's workers.
     """
     from .analysis.sweep import sweep as _sweep, values
     grid = {k: values(k, v) if isinstance(v, str) else list(v) for k, v in vary.items()}
-    records = _sweep(spec, grid, where, pareto, sort, batch, dtype, optimizer)
+    records = _sweep(spec, grid, where, pareto, sort, batch, dtype, optimizer,
+                     scheduler=scheduler)
     if frame:
         try:
             import pandas

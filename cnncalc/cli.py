@@ -481,10 +481,12 @@ def fit(spec, expr, input_shape, max_depth, max_layers, max_bytes, memory, dtype
               help="Rows shown in a table (json and csv hold every variant).")
 @click.option("--plot", metavar="FILE.svg", help="Plot the --pareto metrics (else params "
               "against MACs) with the front highlighted.")
+@click.option("--scheduler", metavar="ADDRESS", help="Run the chunks on a Dask cluster "
+              "(tcp://host:8786; needs 'cnncalc[dask]'), for grids of 10^9 variants and up.")
 @_scale_args
 @_errors
 def sweep(spec, expr, input_shape, max_depth, max_layers, max_bytes, vary, where, pareto,
-          sort, fmt, limit, plot, batch, dtype, optimizer):
+          sort, fmt, limit, plot, scheduler, batch, dtype, optimizer):
     """Every combination of the spec's knobs: metrics, a condition, the Pareto front.
 
     \b
@@ -507,7 +509,7 @@ def sweep(spec, expr, input_shape, max_depth, max_layers, max_bytes, vary, where
         total *= len(v)
     with _progress(total, False, "sweeping") as bar:
         records = run_sweep(text, grid, where, pareto, sort, batch, dtype, optimizer, file,
-                            progress=bar.update)
+                            progress=bar.update, scheduler=scheduler)
     click.echo(render(records, list(grid), fmt.lower(), limit if fmt.lower() == "table" else None),
                nl=False)
     if plot:

@@ -170,3 +170,135 @@ def test_solve_lists_the_windows_that_take_a_size_to_another():
             (f" dilation {w['dilation']}" if w["dilation"] > 1 else "")
         assert cnncalc.summarize(f"input 32x32x1 | {words}").output == (16, 16, 1), words
     assert CliRunner().invoke(main, ["solve", "32"]).exit_code == 2
+
+
+# --- the vectorised path: a grid of 256 variants or more is walked as numpy lanes ----------
+
+def _scalar_calls(monkeypatch):
+    """Counts the variants the scalar path computes (the lanes' sample checks included)."""
+    from cnncalc.analysis import sweep as S
+    calls = [0]
+    scalar = S._variant
+
+    def counted(*a, **k):
+        calls[0] += 1
+        return scalar(*a, **k)
+    monkeypatch.setattr(S, "_variant", counted)
+    return calls
+
+
+@settings(max_examples=8, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(st.lists(st.integers(1, 300), min_size=16, max_size=40, unique=True),
+       st.lists(st.integers(1, 3), min_size=1, max_size=2, unique=True),
+       st.lists(st.integers(8, 200), min_size=16, max_size=20, unique=True),
+       st.randoms(use_true_random=False))
+def test_lanes_give_every_variant_the_summary_of_its_substituted_spec(widths, depths, sizes, rnd):
+    """Random grids large enough for the lanes (sizes too small for the pools included, so
+    some variants are invalid); a random sample of the records against the substituted spec,
+    and every record against the scalar path."""
+    from cnncalc.analysis import sweep as S
+    vary = {"width": widths, "depth": depths, "k": [3], "input": sizes}
+    records = cnncalc.sweep(SPEC, vary=vary)
+    assert len(records) == len(widths) * len(depths) * len(sizes) >= S.VECTOR_FROM
+    for r in rnd.sample(records, 12):
+        try:
+            s = _by_hand(r["width"], r["depth"], 3, r["input"])
+        except CnnCalcError:
+            assert not r["valid"]
+            continue
+        t = s.totals
+        assert (r["params"], r["trainable"], r["macs"], r["flops"]) == \
+            (t.params, t.trainable, t.macs, t.flops)
+        assert r["output"] == "x".join(map(str, s.output))
+    scalar = S.sweep(SPEC, vary={**vary, "width": widths[:3]})  # under 256: the scalar loop
+    assert scalar == [r for r in records if r["width"] in widths[:3]]
+
+
+@pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2", "unet", "densenet121",
+                                  "inception_v3", "squeezenet1_0", "convnext_tiny"])
+def test_lanes_equal_the_scalar_path_on_the_zoo(name, monkeypatch):
+    from cnncalc.analysis import sweep as S
+    text = (SPECS / f"{name}.cnn").read_text()
+    size = int(re.search(r"^input (\d+)x", text, re.M)[1])
+    vary = {"input": [size, 17, 64, 97, 128, 300] * 50}
+    calls = _scalar_calls(monkeypatch)
+    lanes = S.sweep(text, vary=vary)
+    walked = calls[0]
+    monkeypatch.setattr(S, "VECTOR_FROM", 10**9)
+    assert lanes == S.sweep(text, vary=vary)
+    # the group's two sample checks, and each invalid variant (the scalar path says why)
+    assert walked == 2 + sum(not r["valid"] for r in lanes)
+    assert next(r for r in lanes if r["input"] == size)["valid"]
+
+
+def test_lanes_with_fractional_and_structural_knobs_reach_torchvisions_b1_and_b2(monkeypatch):
+    """EfficientNet: depth shapes the network (repeat counts), so the lanes run in groups;
+    width is a fraction rounded by div8; the records equal the scalar path's."""
+    from cnncalc.analysis import sweep as S
+    text = (SPECS / "efficientnet.cnn").read_text()
+    vary = {"width": [1.0, 1.1, 1.2], "depth": [1.0, 1.1, 1.2, 1.4],
+            "resolution": list(range(224, 320, 4))}
+    vary = {k: [S.values(k, str(v))[0] for v in vs] for k, vs in vary.items()}
+    calls = _scalar_calls(monkeypatch)
+    lanes = S.sweep(text, vary=vary)
+    assert calls[0] == 2 * 4  # the sample checks of the four groups, one per depth
+    pick = {(r["width"], r["depth"], r["resolution"]): r for r in lanes}
+    assert pick[(1.0, 1.1, 240)]["trainable"] == 7_794_184
+    assert pick[(1.1, 1.2, 260)]["trainable"] == 9_109_994
+    monkeypatch.setattr(S, "VECTOR_FROM", 10**9)
+    assert lanes == S.sweep(text, vary=vary)
+
+
+def test_lanes_that_could_pass_int64_go_to_the_exact_path(monkeypatch):
+    """Products past 2^62 are refused by the lanes' bound, never wrapped: a 10^9 input has
+    per-layer MACs past int64, and its records equal the scalar path's Python integers."""
+    from cnncalc.analysis import sweep as S
+    from cnncalc.analysis.lanes import Lanes
+    import numpy as np
+    text = (SPECS / "vgg16.cnn").read_text()
+    vary = {"input": [32, 224, 10**5, 10**9] * 70}
+    lanes = S.sweep(text, vary=vary)
+    big = next(r for r in lanes if r["input"] == 10**5)
+    assert big["valid"] and big["macs"] > 2**63 // 10**4
+    monkeypatch.setattr(S, "VECTOR_FROM", 10**9)
+    assert lanes == S.sweep(text, vary=vary)
+    a = np.array([2**40, 3], dtype=np.int64).view(Lanes)
+    with pytest.raises(OverflowError):
+        a * a
+    assert (a * 2).tolist() == [2**41, 6]
+
+
+def test_a_dask_cluster_of_two_worker_processes_gives_the_same_records(tmp_path):
+    """The chunk kernel on a LocalCluster of two worker processes (8 chunks of lanes), from
+    the API and from the CLI's --scheduler ADDRESS: the records equal the single-process run."""
+    from distributed import Client, LocalCluster
+    from cnncalc.analysis import lanes
+    text = (SPECS / "resnet18.cnn").read_text()
+    vary = {"input": list(range(32, 32 + 8 * lanes.CHUNK // 64)) * 64}
+    here = cnncalc.sweep(text, vary=vary, where="macs < 2G", pareto="params,macs")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        there = cnncalc.sweep(text, vary=vary, where="macs < 2G", pareto="params,macs",
+                              scheduler=client)
+        assert set(client.nthreads()) and len(client.nthreads()) == 2
+        spec = tmp_path / "r18.cnn"
+        spec.write_text(text)
+        cli = CliRunner().invoke(main, ["sweep", str(spec), "--vary", "input=32:1055", "--format",
+                                        "json", "--scheduler", cluster.scheduler_address])
+        assert cli.exit_code == 0, cli.output
+    assert there == here and len(here) > 1000
+    local = CliRunner().invoke(main, ["sweep", str(spec), "--vary", "input=32:1055",
+                                      "--format", "json"])
+    assert json.loads(cli.output) == json.loads(local.output)
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
+    from cnncalc.analysis import lanes
+    monkeypatch.setattr(lanes, "CONNECT_SECONDS", 1)
+    spec = tmp_path / "a.cnn"
+    spec.write_text("input 32x32x3 | conv 3x3x8")
+    res = CliRunner().invoke(main, ["sweep", str(spec), "--vary", "input=8:300",
+                                    "--scheduler", "tcp://127.0.0.1:9"])
+    assert res.exit_code == 2
+    assert "--scheduler tcp://127.0.0.1:9: cannot reach the Dask scheduler" in res.output

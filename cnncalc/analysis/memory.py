@@ -48,16 +48,24 @@ def peak_units(summary) -> int:
                     if not branch:
                         continue
                     p, out, g = seq(branch, x, held + grown + done + cur, True)
-                    peak, done, grown = max(peak, p), done + out, grown + g
-                peak = max(peak, held + grown + done + cur + row.units)
+                    peak, done, grown = _larger(peak, p), done + out, grown + g
+                peak = _larger(peak, held + grown + done + cur + row.units)
             else:  # a reference merge reads a saved tensor, already held
-                peak = max(peak, held + grown + cur + row.units)
+                peak = _larger(peak, held + grown + cur + row.units)
             x, counted = row.units, row.name in keep
             if counted:
                 grown += x
         return peak, x, grown
 
     return seq(summary.tree, prod(summary.input), 0, False)[0]
+
+
+def _larger(a, b):
+    """max(a, b) for numbers and for a sweep's lanes of them (numpy arrays) alike."""
+    if hasattr(a, "dtype") or hasattr(b, "dtype"):
+        import numpy as np
+        return np.maximum(a, b)
+    return a if a >= b else b
 
 
 def check_options(batch: int, dtype: str, optimizer: str):
@@ -72,8 +80,8 @@ def check_options(batch: int, dtype: str, optimizer: str):
 def estimate(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "adam") -> Memory:
     check_options(batch, dtype, optimizer)
     size = DTYPES[dtype]
-    params = summary.total("params")
-    trainable = summary.total("trainable")
+    totals = summary.totals
+    params, trainable = totals.params, totals.trainable
     acts = [r.units * size * batch for r in summary.rows]
     kept = (sum(r.units for r in summary.rows) + prod(summary.input)) * size * batch
     training = params * size + trainable * size * (1 + OPTIMIZER_STATES[optimizer]) + kept

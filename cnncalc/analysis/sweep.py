@@ -6,7 +6,9 @@ only expanded and walked (``cnncalc sweep``, ``cnncalc.sweep``)."""
 from __future__ import annotations
 
 import itertools
+import operator
 import re
+from functools import reduce
 
 from ..errors import CnnCalcError
 
@@ -110,10 +112,10 @@ class _Reader:
         raise CnnCalcError(f"--where {self.text}: expected {expected}, found {got}")
 
     def either(self):
-        return self._joined("or", self.both, any)
+        return self._joined("or", self.both, operator.or_)
 
     def both(self):
-        return self._joined("and", self.single, all)
+        return self._joined("and", self.single, operator.and_)
 
     def _joined(self, word, part, combine):
         """part (word part)*: one test, or the tests combined by any or all."""
@@ -121,13 +123,13 @@ class _Reader:
         while self.peek() == ("op", word):
             self.i += 1
             parts.append(part())
-        return parts[0] if len(parts) == 1 else (lambda r: combine(p(r) for p in parts))
+        return parts[0] if len(parts) == 1 else (lambda r: reduce(combine, (p(r) for p in parts)))
 
     def single(self):
         if self.peek() == ("op", "not"):
             self.i += 1
             inner = self.single()
-            return lambda r: not inner(r)
+            return lambda r: ~inner(r) if hasattr(inner(r), "dtype") else not inner(r)
         if self.peek() == ("op", "("):
             self.i += 1
             inner = self.either()
@@ -163,12 +165,13 @@ _COMPARE = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b
 
 def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | None = None,
           batch: int = 1, dtype: str = "float32", optimizer: str = "adam",
-          file: str | None = None, progress=None) -> list[dict]:
+          file: str | None = None, progress=None, scheduler=None) -> list[dict]:
     """Every combination of ``vary`` ({'width': [16, 32], 'input': [128, 160]}; 'input'
     sets every open or given spatial size of the input), each a record of its knobs, the
     metrics and 'output'; kept where ``where`` holds; ``pareto`` (metrics to minimise)
-    marks the front ('pareto': True); ``sort`` orders by a metric."""
-    from ..language.expand import Limits, expand
+    marks the front ('pareto': True); ``sort`` orders by a metric. Grids of 256 variants
+    and more run as numpy lanes (analysis/lanes.py), in chunks: on Dask's workers when
+    ``scheduler`` is an address (or a distributed Client or cluster)."""
     from ..language.parser import parse
     from ..language.records import Knob
     from .memory import check_options
@@ -197,29 +200,43 @@ def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | N
             raise CnnCalcError(f"--vary {n}: the spec has no 'param {n}'" + (
                 f"; its params: {', '.join(declared)}" if declared else
                 f"; it declares none (write 'param {n} = ...' at the top)") + ", or 'input'")
-    out = []
-    for combo in itertools.product(*grid):
-        setting = dict(zip(names, combo))
-        record = {n: _plain(v) for n, v in setting.items()}
-        try:
-            network = expand(statements, text, file, Limits(),
-                             {n: setting[n] for n in knobs})
-            if "input" in setting:
-                network = _at_size(network, setting["input"])
-            record.update(_metrics(network, batch, dtype, optimizer))
-        except CnnCalcError as e:
-            record.update({m: None for m in METRICS}, output=None, valid=False,
-                          error=e.message)
-        if progress is not None:
-            progress(1)
-        if keep is None or (record["valid"] and keep(record)):
-            out.append(record)
+    options = (batch, dtype, optimizer)
+    if total >= VECTOR_FROM or scheduler is not None:
+        from . import lanes
+        job = lanes.Job(text, file, {n: list(g) for n, g in zip(names, grid)}, knobs, where,
+                        options)
+        out = lanes.run(job, total, scheduler, progress)
+    else:
+        out = []
+        for combo in itertools.product(*grid):
+            record = _variant(statements, text, file, knobs, dict(zip(names, combo)), options)
+            if progress is not None:
+                progress(1)
+            if keep is None or (record["valid"] and keep(record)):
+                out.append(record)
     if front:
         _mark_front(out, front)
     if sort:
         key, sign = sort.lstrip("-"), -1 if sort.startswith("-") else 1
         out.sort(key=lambda r: (r[key] is None, sign * (r[key] or 0)))
     return out
+
+
+VECTOR_FROM = 256  # grids this large take the vectorised path (analysis/lanes.py)
+
+
+def _variant(statements, text, file, knobs, setting, options) -> dict:
+    """One variant by the scalar path: expanded, walked, measured; an invalid one says why."""
+    from ..language.expand import Limits, expand
+    record = {n: _plain(v) for n, v in setting.items()}
+    try:
+        network = expand(statements, text, file, Limits(), {n: setting[n] for n in knobs})
+        if "input" in setting:
+            network = _at_size(network, setting["input"])
+        record.update(_metrics(network, *options))
+    except CnnCalcError as e:
+        record.update({m: None for m in METRICS}, output=None, valid=False, error=e.message)
+    return record
 
 
 def _text(spec, file):

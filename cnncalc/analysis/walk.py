@@ -24,7 +24,7 @@ class Row:
     reference merge ('add ID') takes."""
     __slots__ = ("index", "path", "depth", "layer", "input", "output", "weights", "biases",
                  "non_trainable", "macs", "ops", "geometry", "window", "up", "rf", "explain",
-                 "error", "note", "branches", "source", "misaligned")
+                 "error", "note", "branches", "source", "misaligned", "_units")
 
     def __init__(self, index, path, depth, layer, input, output, explain=None):
         self.index, self.path, self.depth, self.layer = index, path, depth, layer
@@ -33,6 +33,7 @@ class Row:
         self.geometry = self.window = self.rf = self.error = self.note = None
         self.branches = self.source = None
         self.up = self.misaligned = False
+        self._units = (None, 0)
 
     def __repr__(self):
         return f"<Row {self.index} {self.name}: {fmt.shape(self.output)}>"
@@ -60,8 +61,13 @@ class Row:
 
     @property
     def units(self) -> int:
-        """The number of values in the output, one example."""
-        return prod(self.output)
+        """The number of values in the output, one example (kept while the output is the
+        same: memory and totals read it many times, a sweep on arrays of a million lanes)."""
+        shape, n = self._units
+        if shape is not self.output:
+            n = prod(self.output)
+            self._units = (self.output, n)
+        return n
 
     @property
     def field(self) -> tuple | None:
@@ -90,8 +96,11 @@ class Totals:
               "flops")
 
     def __init__(self, rows):
-        for f in self.FIELDS:
-            setattr(self, f, sum(getattr(r, f) for r in rows))
+        # the five sums the others derive from (a sweep sums arrays of a million lanes)
+        w, b, n, self.units, self.macs, ops = (sum(getattr(r, f) for r in rows) for f in (
+            "weights", "biases", "non_trainable", "units", "macs", "ops"))
+        self.weights, self.biases, self.non_trainable = w, b, n
+        self.trainable, self.params, self.flops = w + b, w + b + n, 2 * self.macs + ops
 
     def __repr__(self):
         return "Totals(" + ", ".join(f"{f}={getattr(self, f):,}" for f in self.FIELDS) + ")"
@@ -105,6 +114,7 @@ class Summary:
     def __init__(self, network: Network, rows=None, output=(), input=(), tree=None):
         self.network, self.rows, self.output = network, rows or [], output
         self.input, self.tree = input, tree or []
+        self._totals = None
 
     def total(self, attr: str) -> int:
         return sum(getattr(r, attr) for r in self.rows)
@@ -123,7 +133,9 @@ class Summary:
 
     @property
     def totals(self) -> Totals:
-        return Totals(self.rows)
+        if self._totals is None:  # (the rows are final once the walk has made them)
+            self._totals = Totals(self.rows)
+        return self._totals
 
     def __iter__(self):
         return iter(self.rows)
@@ -190,7 +202,11 @@ def receptive(rf, window, up):
         else:
             # twice the shift of the centre: an int stays one; a half is exact as a float
             half = (k - 1 - 2 * p) * j
-            new.append((r + (k - 1) * j, j * s, start + (half // 2 if half % 2 == 0 else half / 2)))
+            if hasattr(half, "dtype"):  # a sweep's lanes: starts as floats (no metric reads them)
+                new.append((r + (k - 1) * j, j * s, start + half / 2))
+            else:
+                new.append((r + (k - 1) * j, j * s,
+                            start + (half // 2 if half % 2 == 0 else half / 2)))
     return tuple(new)
 
 
@@ -200,11 +216,28 @@ def merge_rf(rfs):
         return None, True
     if len({len(r) for r in rfs}) > 1:  # a broadcast flat vector: its field is the whole map
         return None, True
+    if any(hasattr(v, "dtype") for rf in rfs for r in rf for v in r):  # a sweep's lanes
+        return _merge_lanes(rfs)
     merged = tuple(max(axis, key=lambda a: a[0]) for axis in zip(*rfs))
     # a start left open by open sizes is unknown, not different: no note for it
     aligned = all(len({r[2] for r in axis}) == 1 or any(r[2] is None for r in axis)
                   for axis in zip(*rfs))
     return merged, aligned
+
+
+def _merge_lanes(rfs):
+    """merge_rf for a sweep's lanes: per lane, the path with the largest field."""
+    import numpy as np
+    merged, aligned = [], True
+    for axis in zip(*rfs):
+        unknown = any(r[2] is None for r in axis)  # a start left open: unknown, not different
+        best = axis[0]
+        for r in axis[1:]:
+            wider = np.asarray(r[0] > best[0])
+            best = tuple(None if a is None else np.where(wider, a, b) for a, b in zip(r, best))
+        merged.append(best[:2] + (None,) if unknown else best)
+        aligned = aligned and (unknown or all(bool(np.all(r[2] == axis[0][2])) for r in axis))
+    return tuple(merged), aligned
 
 
 # --- the walk -------------------------------------------------------------------------------

@@ -191,7 +191,9 @@ def _knobs(st, declared: list, given: dict):
     for k in declared:
         if k.name in st.knobs:
             raise st.error(f"param {k.name!r} is declared twice", k)
-        if k.name in given:
+        if k.name in given and hasattr(given[k.name], "dtype"):  # a sweep's lanes, checked there
+            st.knobs[k.name] = given[k.name]
+        elif k.name in given:
             st.knobs[k.name] = _knob_value(st, k.name, given[k.name])
         elif isinstance(k.value, Float):
             st.knobs[k.name] = _fraction(k.value.text)
@@ -239,7 +241,7 @@ def _input(st: _State, s: Stmt):
     letters = {0: (), 1: ("L",), 2: ("W", "H"), 3: ("D", "W", "H")}[len(shape) - 1]
     taken = {v for v in shape if isinstance(v, str) and v != "?"}
     for i, v in enumerate(shape[:-1]):
-        if v == "?":
+        if isinstance(v, str) and v == "?":
             free = [c for c in (letters[i], *letters, *"ABCEFGIJKMNOPQRSTUVXYZ") if c not in taken]
             shape[i] = free[0]
             taken.add(free[0])
@@ -347,6 +349,8 @@ def _named_output(st, named, prefix, layers: list) -> list:
 
 def _count_value(st, value, scope, what) -> int:
     v = st.evaluate(value, scope.env)
+    if len(v) == 1 and hasattr(v[0], "dtype"):  # a sweep's lanes: the count shapes the network
+        raise expr.Structural(f"{what}: {value.text}")
     if len(v) != 1 or not isinstance(v[0], int) or v[0] < 0:
         shown = "x".join(map(str, v))
         raise st.error(f"{what}: expected a count of 0 or more, received {value.text}"

@@ -237,22 +237,28 @@ def scalar(node, env, top=None):
             if len(args) != 1:
                 raise ExprError(f"{node.name}() takes one value, received {len(args)}",
                                 line=node.line, column=node.column)
+            if _lanes(args[0]):
+                return _rounded(node.name, args[0])
             return ROUNDING[node.name](args[0])
+        if any(_lanes(a) for a in args):
+            import numpy as np
+            return (np.minimum if node.name == "min" else np.maximum).reduce(
+                np.broadcast_arrays(*args))
         return min(args) if node.name == "min" else max(args)
     a = _number(scalar(node.left, env, top), node.left, env)
     b = _number(scalar(node.right, env, top), node.right, env)
     if node.op in "+-*":
         v = a + b if node.op == "+" else a - b if node.op == "-" else a * b
-        if abs(v) > MAX_INTERMEDIATE:
+        if _beyond(v, a, b):
             raise ExprError(f"{_show(top)}: a step of it passes {power(MAX_INTERMEDIATE)}; "
                             "sizes are at most 10^18", line=node.line, column=node.column)
         return v
-    if b == 0:
+    if _any(b == 0):
         raise ExprError(f"{_with(top, env)}: division by zero", line=node.line,
                         column=node.column)
     if node.op == "//":
         return a // b
-    if a % b:
+    if _any(a % b):
         raise ExprError(f"{_with(top, env)} is {_ratio(a, b)}, not a whole number: '/' must divide "
                         "exactly (use // to round down)", line=node.line, column=node.column)
     return a // b
@@ -279,7 +285,8 @@ ROUNDING = {"ceil": math.ceil, "floor": math.floor,
 
 
 def _number(v, node, env):
-    if isinstance(v, int) or hasattr(v, "denominator"):  # a whole number or a knob's fraction
+    # a whole number, a knob's fraction, or a sweep's lanes of them
+    if isinstance(v, int) or hasattr(v, "denominator") or _lanes(v):
         return v
     what = f"the word {v!r}" if isinstance(v, WordValue) else "an open size" \
         if isinstance(v, str) else f"the size {'x'.join(map(str, v))}"
@@ -297,6 +304,8 @@ def evaluate(dims: tuple, env: dict) -> tuple:
                             line=getattr(node, "line", None), column=getattr(node, "column", None))
         if isinstance(v, tuple):
             out.extend(v)
+        elif _lanes(v):
+            out.append(_whole_lanes(v, node, env))
         elif hasattr(v, "denominator") and not isinstance(v, int):  # a knob's fraction
             out.append(_whole(v, node, env))
         else:
@@ -325,3 +334,61 @@ def word(dims: tuple, env: dict):
 def describe(dims: tuple) -> str:
     return "x".join(_show(d) if not isinstance(d, Op) else f"({_show(d)})" for d in dims) \
         if len(dims) > 1 else _show(dims[0])
+
+
+# --- lanes: a sweep evaluates one expression for many variants at once, each knob a numpy
+# array (``analysis/lanes.py``); numpy is imported only when one is met
+
+class Structural(ExprError):
+    """A knob's lanes reached a place that shapes the network (a repeat count): the sweep
+    groups variants by that knob instead."""
+
+
+def _lanes(v) -> bool:
+    return hasattr(v, "dtype") and getattr(v, "ndim", 0) > 0
+
+
+def _any(v) -> bool:
+    return bool(v.any()) if _lanes(v) else bool(v)
+
+
+def _beyond(v, a, b) -> bool:
+    """A step past the expression limit; for int64 lanes, also any step int64 cannot hold
+    (a bound on the operands, since numpy wraps silently)."""
+    if not _lanes(v):
+        return abs(v) > MAX_INTERMEDIATE
+    import numpy as np
+    if v.dtype == np.int64:
+        big = float(np.abs(a).max()) if _lanes(a) else abs(a)
+        other = float(np.abs(b).max()) if _lanes(b) else abs(b)
+        if big * other >= 2.0 ** 62 or big + other >= 2.0 ** 62:
+            return True
+    return bool((abs(v) > MAX_INTERMEDIATE).any())
+
+
+def _rounded(name: str, v):
+    import numpy as np
+    if v.dtype == object:  # fractions: each lane by the exact rule
+        return np.array([ROUNDING[name](x) for x in v], dtype=np.int64)
+    if v.dtype.kind == "f":  # the float shadow a sweep checks its integers against
+        return {"ceil": np.ceil, "floor": np.floor, "round": lambda x: np.floor(2 * x + 1) // 2,
+                "div8": _div8_lanes}[name](v)
+    return _div8_lanes(v) if name == "div8" else v  # whole numbers round to themselves
+
+
+def _div8_lanes(v):
+    import numpy as np
+    new = np.maximum(8, (v + 4) // 8 * 8)
+    return new + 8 * (new < 0.9 * v)
+
+
+def _whole_lanes(v, node, env):
+    import numpy as np
+    if v.dtype == object:
+        whole = np.array([getattr(x, "denominator", 1) == 1 for x in v])
+        if not whole.all():
+            raise ExprError(f"{_show(node)} is not a whole number for every variant: a size "
+                            "computed from a fraction says how it rounds", line=getattr(
+                                node, "line", None), column=getattr(node, "column", None))
+        return np.array([int(x) for x in v], dtype=np.int64)
+    return v

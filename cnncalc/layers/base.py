@@ -57,6 +57,12 @@ def symbolic(v) -> bool:
     return getattr(v, "symbolic", False)
 
 
+def anywhere(v) -> bool:
+    """A condition that holds for one lane of a sweep's arrays, or for a plain number: the
+    rule then refuses, and the sweep's scalar path says for which variant."""
+    return bool(v.any()) if hasattr(v, "dtype") else bool(v)
+
+
 def need_map(x: tuple, rank: int, what: str):
     """A rule that needs a feature map of ``rank`` spatial axes."""
     if len(x) == 1:
@@ -95,6 +101,8 @@ class Reader:
             if isinstance(n, int) and not minimum <= n <= MAX_SIZE:
                 limit = f"at least {minimum}" if n < minimum else "at most 10^18"
                 raise self.error(f"{label} must be {limit}, received {n}", item)
+            if hasattr(n, "dtype") and ((n < minimum).any() or (n > MAX_SIZE).any()):
+                raise self.error(f"{label}: some variants are out of range", item)
         if per_axis:
             if len(v) == 1:
                 return v * self.rank

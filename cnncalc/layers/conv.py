@@ -9,7 +9,7 @@ from .. import fmt
 from ..language.records import Kernel
 from . import activations
 from .base import (SIDES, Amount, Arg, Choice, Flag, Layer, Outcome, PerAxis, RuleError,
-                   act_code, axis_names, keras_act, need_map, nn_call, picture, symbolic)
+                   act_code, anywhere, axis_names, keras_act, need_map, nn_call, picture, symbolic)
 
 
 def window_axis(n, k, s, d, pad, ceil, axis, ex):
@@ -38,11 +38,13 @@ def window_axis(n, k, s, d, pad, ceil, axis, ex):
             ex.append(f"{axis}: half padding: {ke} // 2 = {pad} on each side")
     p = 0 if pad == "valid" else pad
     span = n + 2 * p - ke
-    too_large = RuleError(f"the window {kt} is larger than the {axis} {n}"
-                          f"{f' + 2 x {p} padding' if p else ''}; use 'same' padding or a "
-                          "smaller kernel")
+
+    def too_large():  # (made only when raised: n may be an array of a million sizes)
+        return RuleError(f"the window {kt} is larger than the {axis} {n}"
+                         f"{f' + 2 x {p} padding' if p else ''}; use 'same' padding or a "
+                         "smaller kernel")
     if isinstance(span, int) and span < 0 and not ceil:
-        raise too_large
+        raise too_large()
     if ceil:  # PyTorch lets the last window hang over the end, even past a small input
         out = -(-span // s) + 1
         text = f"{axis}: ceil(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}" if ex is not None else ""
@@ -54,7 +56,7 @@ def window_axis(n, k, s, d, pad, ceil, axis, ex):
             out = out - drop
             out = out * (out > 0)  # arrays: no window at all gives no output
         if isinstance(out, int) and out < 1:
-            raise too_large
+            raise too_large()
         if ex is not None:
             ex.append(text)
         return out, p, p + _relu((out - 1) * s + ke - n - 2 * p), 0
@@ -225,7 +227,7 @@ def conv_rule(layer, x, ex, filters, groups):
     rank = len(layer.kernel)
     need_map(x, rank, layer.kind)
     cin, names = x[-1], axis_names(rank)
-    if cin % groups or filters % groups:
+    if anywhere(cin % groups) or anywhere(filters % groups):
         raise RuleError(f"groups {groups} must divide the input channels ({cin}) and the "
                         f"filters ({filters})")
     if layer.padding == "causal" and rank != 1:

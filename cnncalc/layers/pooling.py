@@ -7,8 +7,8 @@ from math import prod
 
 from .. import fmt
 from ..limits import MAX_ADAPTIVE
-from .base import (Amount, Flag, Layer, Outcome, PerAxis, RuleError, axis_names, need_map,
-                   nn_call, picture, symbolic)
+from .base import (Amount, Flag, Layer, Outcome, PerAxis, RuleError, anywhere, axis_names,
+                   need_map, nn_call, picture, symbolic)
 from .conv import pad_code, padding_options, window_axis
 
 
@@ -191,11 +191,18 @@ class _Adaptive(Layer):
         rank = len(self.size)
         need_map(x, rank, self.kind)
         shape = (*self.size, x[-1])
-        if not all(isinstance(n, int) for n in x[:-1]):  # open sizes: the windows depend on them
+        lanes = any(hasattr(n, "dtype") for n in x[:-1])  # a sweep's arrays of sizes
+        if any(symbolic(n) for n in x[:-1]) or lanes and any(
+                anywhere(n % o) for n, o in zip(x, self.size)):
+            # open sizes, or lanes of uneven windows: the windows depend on each size
             return Outcome(shape, note="window sizes depend on the open input size")
         from fractions import Fraction
         counts, window = [], []
         for name, n, o in zip(axis_names(rank), x, self.size):
+            if hasattr(n, "dtype"):  # lanes of sizes, each a whole number of windows
+                counts.append(n)
+                window.append((n // o, n // o, 0))
+                continue
             if n % o == 0:  # equal windows: no need to list them
                 sizes = (n // o,)
             elif o > MAX_ADAPTIVE:  # the windows are listed one by one: keep that bounded
@@ -211,7 +218,7 @@ class _Adaptive(Layer):
                     f"each {n // o} wide, stride {n // o}" if even else
                     f"window i covers floor(i x {n} / {o}) to ceil((i + 1) x {n} / {o}), "
                     f"{min(sizes)} to {max(sizes)} wide"))
-        uneven = any(n % o for n, o in zip(x, self.size))
+        uneven = not lanes and any(n % o for n, o in zip(x, self.size))
         return Outcome(shape, ops=prod(counts) * x[-1], window=tuple(window),
                        note="windows of unequal width: the receptive field is the widest's, "
                             "the jump the mean" if uneven else None)

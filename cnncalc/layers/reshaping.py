@@ -6,8 +6,8 @@ from __future__ import annotations
 from math import prod
 
 from .. import fmt
-from .base import (Arg, Choice, Count, Layer, Outcome, PerAxis, RuleError, axis_names, need_map,
-                   nn_call, picture)
+from .base import (Arg, Choice, Count, Layer, Outcome, PerAxis, RuleError, anywhere, axis_names,
+                   need_map, nn_call, picture, symbolic)
 
 
 class Pads(Arg):
@@ -304,7 +304,7 @@ class PixelUnshuffle(Layer):
         need_map(x, 2, self.kind)
         r = self.factor
         for name, n in zip(("width", "height"), x):
-            if isinstance(n, int) and n % r:
+            if not symbolic(n) and anywhere(n % r):
                 raise RuleError(f"pixelunshuffle {r} needs the {name} divisible by {r}, "
                                 f"received {n}")
         out = (x[0] // r, x[1] // r, x[-1] * r * r)
