@@ -126,6 +126,24 @@ def test_the_diagram_fits_zooms_and_draws_the_u_net_as_a_u(page):
     assert "name+" in page.inner_text("#legend")
 
 
+def test_a_specs_knobs_are_sliders(page):
+    """'param width = 16' and a fraction 'param mult = 1.0': sliders that rewrite the line."""
+    page.fill("#spec", "param width = 16\nparam mult = 1.0  # a multiplier\ninput 32x32x3\n"
+                       "conv 3x3x$width same\nconv 1x1x(ceil($width * $mult))")
+    page.wait_for_function("document.querySelector('#table').innerText.includes('32x32x16')")
+    knobs = page.inner_text("#knobs")
+    assert "width" in knobs and "mult" in knobs
+    page.evaluate("() => { const s = document.getElementById('k-width'); s.value = 8;"
+                  " s.dispatchEvent(new Event('input', { bubbles: true })); }")
+    assert "param width = 8\n" in page.input_value("#spec")
+    page.evaluate("() => { const s = document.getElementById('k-mult'); s.value = 1.5;"
+                  " s.dispatchEvent(new Event('input', { bubbles: true })); }")
+    assert "param mult = 1.5  # a multiplier" in page.input_value("#spec")
+    # ceil(8 x 1.5) = 12 filters: 1 x 1 x 8 x 12 + 12 = 108 parameters
+    page.wait_for_function("document.querySelector('#table').innerText.includes('32x32x12')")
+    assert "108" in page.inner_text("#table")
+
+
 def test_a_defs_numbers_are_sliders(page):
     page.fill("#spec", "def block(c=16, k=3) { conv ${k}x${k}x$c same relu }\n"
                        "input 32x32x3\nblock()\nblock(c=8)")

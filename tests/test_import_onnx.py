@@ -190,3 +190,36 @@ def test_gelu_and_layernorm_written_out_before_their_opsets_import(tmp_path, ops
     assert imported.text.count(" gelu") == 18  # one per ConvNeXt-T block (3 + 3 + 9 + 3)
     assert imported.summary.totals.trainable == 28_589_128  # torchvision's convnext_tiny
     assert cnncalc.check(s, against=str(path)).ok
+
+
+def test_nested_sequential_scopes_name_layers_and_weights_load(tmp_path):
+    """nn.Sequential numbers its children, so the exporter's scopes start with a digit
+    ('4.body.0'): the names are made legal (n4.body.0), the import counts what PyTorch
+    counts, and the weights read lazily (shapes first) compute what ONNX Runtime computes."""
+    import onnxruntime as ort
+
+    class Residual(torch.nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.body = torch.nn.Sequential(torch.nn.Conv2d(c, c, 3, padding=1), torch.nn.ReLU(),
+                                            torch.nn.Conv2d(c, c, 3, padding=1))
+
+        def forward(self, x):
+            return torch.relu(x + self.body(x))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), Residual(8),
+                                torch.nn.Flatten(), torch.nn.Linear(8 * 6 * 6, 5)).eval()
+    path, weights = tmp_path / "seq.onnx", tmp_path / "w.safetensors"
+    x = torch.rand(1, 3, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(path), dynamo=False, input_names=["x"])
+    imported = from_onnx(path, weights_out=str(weights))
+    assert "name=n2.body.0" in imported.text
+    assert imported.summary.totals.trainable == sum(p.numel() for p in model.parameters())
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x.numpy()})[0]
+    from cnncalc.backends.weights import apply, load_file
+    net = cnncalc.to_torch(imported.summary).eval()
+    apply(net, load_file(str(weights)))
+    assert np.allclose(net(x.permute(0, 2, 3, 1)).detach().numpy(), want, rtol=1e-4, atol=1e-4)
