@@ -302,3 +302,15 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
                                     "--scheduler", "tcp://127.0.0.1:9"])
     assert res.exit_code == 2
     assert "--scheduler tcp://127.0.0.1:9: cannot reach the Dask scheduler" in res.output
+
+
+def test_a_grid_past_what_can_be_kept_is_refused_unless_the_condition_keeps_less(monkeypatch):
+    """Any grid runs in bounded memory (chunks of lanes); the records kept are bounded too."""
+    from cnncalc.analysis import sweep as S
+    monkeypatch.setattr(S, "MAX_VARIANTS", 1000)
+    text = "param w = 8\ninput 32x32x3 | conv 3x3x$w | globalavgpool | dense 10"
+    vary = {"w": list(range(1, 41)), "input": list(range(8, 58))}  # 2,000 variants
+    with pytest.raises(CnnCalcError, match="more than 1,000 variants kept; narrow the grid"):
+        S.sweep(text, vary)
+    kept = S.sweep(text, vary, where="params < 500")  # 27w + w + 10w + 10 < 500: w <= 12
+    assert {r["w"] for r in kept} == set(range(1, 13)) and len(kept) == 12 * 50

@@ -239,9 +239,18 @@ def run(job: Job, total: int, scheduler=None, progress=None) -> list[dict]:
     out = []
     for a, b in spans:
         out.extend(chunk(job, a, b))
+        _bounded(out)
         if progress is not None:
             progress(b - a)
     return out
+
+
+def _bounded(records):
+    """A grid of any size runs in bounded memory; what it keeps must fit too."""
+    from .sweep import MAX_VARIANTS
+    if len(records) > MAX_VARIANTS:
+        raise CnnCalcError(f"sweep: more than {MAX_VARIANTS:,} variants kept; narrow the grid "
+                           "or keep fewer with --where")
 
 
 def _on_dask(job, spans, scheduler, progress) -> list[dict]:
@@ -257,10 +266,16 @@ def _on_dask(job, spans, scheduler, progress) -> list[dict]:
                            f"({e})") from None
     try:
         futures = [client.submit(chunk, job, a, b, pure=False) for a, b in spans]
+        where = {f.key: i for i, f in enumerate(futures)}
+        parts, kept = [None] * len(futures), 0
         for future in as_completed(futures):
+            i = where[future.key]
+            parts[i] = future.result()
+            kept += len(parts[i])
+            _bounded(range(kept))
             if progress is not None:
-                progress(spans[futures.index(future)][1] - spans[futures.index(future)][0])
-        return [r for part in client.gather(futures) for r in part]  # in the grid's order
+                progress(spans[i][1] - spans[i][0])
+        return [r for part in parts for r in part]  # in the grid's order
     finally:
         if client is not scheduler:
             client.close()

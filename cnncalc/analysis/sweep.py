@@ -23,7 +23,8 @@ METRICS = {
     "training": "training memory at the batch: parameters, gradients, optimizer state and "
                 "kept activations, bytes",
 }
-MAX_VARIANTS = 10_000_000
+MAX_VARIANTS = 10_000_000  # values of one knob, and records a sweep keeps
+MAX_GRID = 10**12  # combinations: the lanes walk them in chunks, in bounded memory
 
 
 def values(name: str, text: str) -> list:
@@ -191,8 +192,8 @@ def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | N
     total = 1
     for g in grid:
         total *= len(g)
-    if total > MAX_VARIANTS:
-        raise CnnCalcError(f"sweep: {total:,} variants, more than {MAX_VARIANTS:,}")
+    if total > MAX_GRID:
+        raise CnnCalcError(f"sweep: {total:,} variants, more than {MAX_GRID:,}")
     knobs = [n for n in names if n != "input"]
     declared = [s.name for s in statements if isinstance(s, Knob)]
     for n in knobs:
