@@ -123,27 +123,28 @@ def test_small_peaks_worked_out_by_hand(text, units):
 
 def test_training_and_fit_worked_out_by_hand():
     # conv 3x3x4 on 2 channels: 3*3*2*4 + 4 = 76 params; batchnorm 4 * 4 = 16 (8 trainable,
-    # 8 moving statistics): 92 params, 84 trainable. Activations kept for the backward pass:
-    # input 32 + conv 64 + batchnorm 64 = 160 values per example.
+    # 8 moving statistics): 92 params, 84 trainable. Activations kept for the backward pass,
+    # as autograd saves them: the conv its input (32 values), batchnorm its input (the conv's
+    # output, 64); batchnorm's output feeds nothing that keeps it: 96 values per example.
     s = cnncalc.summarize("input 4x4x2 | conv 3x3x4 same | batchnorm")
     m = estimate(s)  # batch 1, float32, adam: weights + (gradient + 2 moments) per trainable
-    assert (m.param_bytes, m.kept_bytes) == (92 * 4, 160 * 4)
-    assert m.training_bytes == 92 * 4 + 84 * 4 * 3 + 160 * 4 == 2016
+    assert (m.param_bytes, m.kept_bytes) == (92 * 4, 96 * 4)
+    assert m.training_bytes == 92 * 4 + 84 * 4 * 3 + 96 * 4 == 1760
     assert m.activation_bytes == [64 * 4, 64 * 4] and m.batch == 1
     assert estimate(s, 2).activation_bytes == [64 * 4 * 2] * 2 and estimate(s, 2).batch == 2
-    assert estimate(s, 2, optimizer="sgd").training_bytes == 368 + 84 * 4 + 2 * 640
-    assert estimate(s, 1, optimizer="momentum").training_bytes == 368 + 84 * 4 * 2 + 640
-    assert estimate(s, 1, dtype="float64").training_bytes == 2 * 2016
-    assert estimate(s, 5, dtype="bfloat16").kept_bytes == 5 * 160 * 2
-    # 10,000 bytes: training (10,000 - 368 - 1,008) // 640 = 13 examples; inference
+    assert estimate(s, 2, optimizer="sgd").training_bytes == 368 + 84 * 4 + 2 * 384
+    assert estimate(s, 1, optimizer="momentum").training_bytes == 368 + 84 * 4 * 2 + 384
+    assert estimate(s, 1, dtype="float64").training_bytes == 2 * 1760
+    assert estimate(s, 5, dtype="bfloat16").kept_bytes == 5 * 96 * 2
+    # 10,000 bytes: training (10,000 - 368 - 1,008) // 384 = 22 examples; inference
     # (10,000 - 368) // (peak 128 values * 4 = 512) = 18
     fit = cnncalc.analysis.memory.fit(s, 10_000)
-    assert (fit["training"], fit["inference"]) == (13, 18)
-    assert (fit["fixed_training_bytes"], fit["per_example_training_bytes"]) == (1376, 640)
+    assert (fit["training"], fit["inference"]) == (22, 18)
+    assert (fit["fixed_training_bytes"], fit["per_example_training_bytes"]) == (1376, 384)
     assert (fit["param_bytes"], fit["per_example_inference_bytes"]) == (368, 512)
     assert cnncalc.analysis.memory.fit(s, 100) == {**fit, "training": 0, "inference": 0}
-    # with sgd nothing is kept per weight but its gradient: (10,000 - 368 - 336) // 640 = 14
-    assert cnncalc.analysis.memory.fit(s, 10_000, optimizer="sgd")["training"] == 14
+    # with sgd nothing is kept per weight but its gradient: (10,000 - 368 - 336) // 384 = 24
+    assert cnncalc.analysis.memory.fit(s, 10_000, optimizer="sgd")["training"] == 24
 
 
 @pytest.mark.parametrize("kw, word", [({"batch": 0}, "--batch"), ({"dtype": "int8"}, "--dtype"),

@@ -31,13 +31,41 @@ SIZES = {"vgg16": "32x32x3", "vgg19": "32x32x3", "resnet18": "64x64x3", "resnet5
          "efficientnet": "64x64x3"}
 
 
+def _saved(net, x):
+    """Bytes autograd saves in a forward pass: every tensor the saved-tensor hook sees,
+    one count per storage, the parameters left out."""
+    params = {p.untyped_storage().data_ptr() for p in net.parameters()}
+    seen = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = net(x)
+    return sum(seen.values()), y
+
+
 @pytest.mark.parametrize("name", sorted(p.stem for p in SPECS.glob("*.cnn")))
-def test_backward_macs_are_pytorchs(name):
+def test_backward_macs_and_kept_activations_are_pytorchs(name):
+    """Backward MACs against FlopCounterMode; the activations kept for the backward pass
+    against what autograd saves at batch 2 and 3: each example's bytes exactly, and what
+    does not grow with the batch is batchnorm's per-channel statistics."""
+    from cnncalc.analysis.memory import estimate
     s = cnncalc.summarize(SPECS / f"{name}.cnn", input=SIZES.get(name))
     torch.manual_seed(0)
     net = cnncalc.to_torch(s).train()
+    three, _ = _saved(net, torch.randn(3, *picture_shape(s.network.input.shape)))
     x = torch.randn(2, *picture_shape(s.network.input.shape))
-    y = net(x)
+    two, y = _saved(net, x)  # (batch 2 and 3: batchnorm trains on no 1x1 map of one example)
+    kept = estimate(s, 1).kept_bytes
+    assert three - two == kept, name
+    # the rest: batchnorm's running mean and variance and the batch's mean and 1/std, and
+    # (inception_v3, 8 bytes) the map of counts a padded average pool divides by
+    stats = sum(16 * r.output[-1] for r in s.rows if r.kind == "batchnorm")
+    assert two - 2 * kept == three - 3 * kept, name
+    assert 0 <= two - 2 * kept - stats <= 64, name
     loss = sum(t.float().sum() for t in (y if isinstance(y, tuple) else (y,)))
     counter = FlopCounterMode(display=False, custom_mapping={
         torch.ops.aten.convolution_backward: _conv_backward})

@@ -12,6 +12,7 @@ from math import prod
 
 from ..errors import CnnCalcError
 from ..layers import referenced
+from .kept import kept_bytes
 
 DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # values kept per parameter
@@ -83,7 +84,7 @@ def estimate(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "
     totals = summary.totals
     params, trainable = totals.params, totals.trainable
     acts = [r.units * size * batch for r in summary.rows]
-    kept = (sum(r.units for r in summary.rows) + prod(summary.input)) * size * batch
+    kept = kept_bytes(summary, size) * batch
     training = params * size + trainable * size * (1 + OPTIMIZER_STATES[optimizer]) + kept
     return Memory(batch, params * size, acts, peak_units(summary) * size * batch, kept, training)
 

@@ -10,12 +10,17 @@ from .base import Choice, Layer, Outcome, Real, nn_call
 class Activation:
     """One activation: its word, what it computes, its torch.nn class and keyword
     arguments, Keras' name for it, its ONNX operator (when one without attributes computes
-    it) and its FLOPs per value. Exporters and importers read their names here."""
-    __slots__ = ("word", "doc", "torch", "keras", "onnx", "ops")
+    it) and its FLOPs per value. Exporters and importers read their names here. What
+    autograd saves for the backward pass (analysis/kept.py): ``keeps`` "input" or "output"
+    (None: nothing), ``inplace`` whether torch's module can overwrite its input, and
+    ``copies`` whether autograd then saves a copy of the input it overwrites."""
+    __slots__ = ("word", "doc", "torch", "keras", "onnx", "ops", "keeps", "inplace", "copies")
 
-    def __init__(self, word, doc, torch, keras, onnx=None, ops=1):
+    def __init__(self, word, doc, torch, keras, onnx=None, ops=1, keeps="input", inplace=True,
+                 copies=False):
         self.word, self.doc, self.torch, self.keras = word, doc, torch, keras
         self.onnx, self.ops = onnx, ops
+        self.keeps, self.inplace, self.copies = keeps, inplace, copies
 
     def code(self) -> str:  # pragma: no mutate block (export, tested apart)
         """The torch module as source text, for exporters: ``nn.LeakyReLU(negative_slope=0.2)``."""
@@ -24,25 +29,29 @@ class Activation:
 
 
 ACTIVATIONS = {a.word: a for a in (
-    Activation("relu", "max(x, 0)", ("ReLU", {}), "relu", "Relu"),
-    Activation("sigmoid", "1 / (1 + exp(-x))", ("Sigmoid", {}), "sigmoid", "Sigmoid"),
-    Activation("tanh", "hyperbolic tangent", ("Tanh", {}), "tanh", "Tanh"),
-    Activation("softmax", "over the channels", ("Softmax", {"dim": 1}), "softmax"),
+    Activation("relu", "max(x, 0)", ("ReLU", {}), "relu", "Relu", keeps="output"),
+    Activation("sigmoid", "1 / (1 + exp(-x))", ("Sigmoid", {}), "sigmoid", "Sigmoid",
+               keeps="output", inplace=False),
+    Activation("tanh", "hyperbolic tangent", ("Tanh", {}), "tanh", "Tanh", keeps="output",
+               inplace=False),
+    Activation("softmax", "over the channels", ("Softmax", {"dim": 1}), "softmax",
+               keeps="output", inplace=False),
     Activation("leakyrelu", "x if x > 0 else 0.2 x (Keras' slope)", ("LeakyReLU", {"negative_slope": 0.2}),
                "leaky_relu"),
-    Activation("gelu", "x Φ(x), exact (erf) form", ("GELU", {}), "gelu"),
+    Activation("gelu", "x Φ(x), exact (erf) form", ("GELU", {}), "gelu", inplace=False),
     Activation("linear", "the identity; counted as no operation", ("Identity", {}), "linear",
-               ops=0),
-    Activation("relu6", "min(max(x, 0), 6) (MobileNet)", ("ReLU6", {}), "relu6"),
-    Activation("silu", "x sigmoid(x) (EfficientNet's swish)", ("SiLU", {}), "silu"),
-    Activation("swish", "the same as silu", ("SiLU", {}), "silu"),
+               ops=0, keeps=None),
+    Activation("relu6", "min(max(x, 0), 6) (MobileNet)", ("ReLU6", {}), "relu6", copies=True),
+    Activation("silu", "x sigmoid(x) (EfficientNet's swish)", ("SiLU", {}), "silu",
+               copies=True),
+    Activation("swish", "the same as silu", ("SiLU", {}), "silu", copies=True),
     Activation("hardswish", "x relu6(x + 3) / 6 (MobileNetV3)", ("Hardswish", {}), "hard_swish",
-               "HardSwish"),
+               "HardSwish", copies=True),
     Activation("hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3's gates)", ("Hardsigmoid", {}),
-               "hard_sigmoid"),
+               "hard_sigmoid", copies=True),
     Activation("elu", "x if x > 0 else exp(x) - 1", ("ELU", {}), "elu", "Elu"),
     Activation("selu", "scaled elu (self-normalising)", ("SELU", {}), "selu", "Selu"),
-    Activation("mish", "x tanh(softplus(x))", ("Mish", {}), "mish", "Mish"),
+    Activation("mish", "x tanh(softplus(x))", ("Mish", {}), "mish", "Mish", copies=True),
 )}
 
 
@@ -88,6 +97,9 @@ class Act(Layer):
 
     def rule(self, x, ex):
         return Outcome(x, ops=_prod(x) * act_ops(self.activation))
+
+    def kept(self, row, k):  # in place on a tensor its chain owns, as the backend runs it
+        k.act(self.activation, k.fresh and self.overwrites)
 
     def module(self, row):
         if self.activation == "leakyrelu":

@@ -57,6 +57,27 @@ def symbolic(v) -> bool:
     return getattr(v, "symbolic", False)
 
 
+def saves_nothing(self, row, k):
+    """``kept`` of a kind whose backward needs no tensor (a copy, a pad, a resize, a sum)."""
+    k.new()
+
+
+def same_tensor(self, row, k):
+    """``kept`` of a kind whose result is its input's storage (an identity, a view)."""
+
+
+def uniform(v) -> bool:
+    """A condition that decides how a tensor is stored, for a sweep's lanes: the same for
+    every lane, or the group goes to the scalar path (ValueError), where it is one number."""
+    if hasattr(v, "dtype"):
+        if v.all():
+            return True
+        if v.any():
+            raise ValueError("the lanes differ")
+        return False
+    return bool(v)
+
+
 def anywhere(v) -> bool:
     """A condition that holds for one lane of a sweep's arrays, or for a plain number: the
     rule then refuses, and the sweep's scalar path says for which variant."""
@@ -302,6 +323,14 @@ class Layer:
     branches = None                   # a block's branches (tuple of tuples of layers)
     ref = None                        # the earlier layer a merge takes ('add ID')
     split = None                      # a block's branches share the channels
+    keeps_inputs: ClassVar[bool] = False  # a merge whose backward reads its inputs (multiply)
+
+    def kept(self, row, k):
+        """What autograd saves of this layer for the backward pass, as PyTorch's module
+        computes it (``k``: analysis/kept.py's walk): by default its input, and its result
+        is a new tensor."""
+        k.save_input()
+        k.new()
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)

@@ -116,6 +116,30 @@ def padding_options(words=("valid", "same")):
                    help="pad P | pad half", value_words=("half",)))
 
 
+def weighted_kept(self, row, k):
+    """``kept`` of a layer with weights (conv, dense): its input for the weights' gradient;
+    its activation runs in place on the fresh result (the backend's fused module)."""
+    save_padded(row, k, row.geometry and uneven(row.geometry.get("pads")))
+    k.new()
+    k.act(self.activation, True)
+
+
+def uneven(pads):
+    """Whether padding is uneven (Keras' 'same' with a stride, causal), for every lane of a
+    sweep: the backend pads first, as PyTorch's own padding is even on both sides."""
+    out = False
+    for b, a in pads or ():
+        out = out | (b != a)
+    return out
+
+
+def save_padded(row, k, copied):
+    """A window keeps what it reads: its input, or (``copied``) the padded copy."""
+    pads = (row.geometry or {}).get("pads") or ()
+    k.save_read(False if copied is None else copied,
+                prod(n + b + a for n, (b, a) in zip(row.input, pads)) * row.input[-1])
+
+
 def bias_act_ops(layer, units):
     """One addition per output for the bias, the activation's cost per output."""
     return units * (bool(layer.bias) + activations.act_ops(layer.activation))
@@ -146,6 +170,8 @@ class Conv(Layer):
 
     def rule(self, x, ex):
         return conv_rule(self, x, ex, self.filters, self.groups)
+
+    kept = weighted_kept
 
     def module(self, row):
         from ..backends.modules import Conv
@@ -274,6 +300,8 @@ class DWConv(Layer):
     def rule(self, x, ex):  # conv_rule refuses a flat vector first
         return conv_rule(self, x, ex, x[-1] * self.multiplier, x[-1])
 
+    kept = weighted_kept
+
     def module(self, row):
         from ..backends.modules import Conv
         return Conv(self, row, filters=row.output[-1], groups=row.input[-1])
@@ -317,6 +345,13 @@ class SepConv(Layer):
         return Outcome(shape, weights, biases, 0, macs, bias_act_ops(self, prod(shape)),
                        depth.geometry, depth.window)
 
+    def kept(self, row, k):  # the input, then the depthwise result the pointwise reads
+        save_padded(row, k, uneven(row.geometry.get("pads")))
+        k.new(row.units // self.filters * row.input[-1] * self.multiplier)
+        k.save_input()
+        k.new()
+        k.act(self.activation, True)
+
     def module(self, row):
         from ..backends.modules import SepConv
         return SepConv(self, row)
@@ -358,6 +393,12 @@ class Deconv(Layer):
     options = (Choice("padding", ("valid", "same"), "valid"), Amount("stride"),
                Amount("dilation"), Flag("nobias", "bias", False, True), activations.option())
     colour = "#81c784"
+
+    def kept(self, row, k):  # the transposed conv's whole result; the crop is a view of it
+        k.save_input()
+        k.new(prod(n + b + a for n, (b, a) in zip(row.output, row.geometry["crops"]))
+              * self.filters)
+        k.act(self.activation, True)
 
     def rule(self, x, ex):
         rank = len(self.kernel)

@@ -6,8 +6,8 @@ from math import prod
 
 from .. import fmt
 from . import activations
-from .base import Count, Flag, Layer, Outcome, act_code, keras_act, nn_call
-from .conv import bias_act_ops
+from .base import Count, Flag, Layer, Outcome, act_code, keras_act, nn_call, uniform
+from .conv import bias_act_ops, weighted_kept
 
 
 class Dense(Layer):
@@ -18,6 +18,8 @@ class Dense(Layer):
     args = (Count("features", "the number of outputs", example="4096"),)
     options = (Flag("nobias", "bias", False, True), activations.option())
     colour = "#9575cd"
+
+    kept = weighted_kept
 
     def rule(self, x, ex):
         cin = x[-1]
@@ -68,6 +70,10 @@ class Flatten(Layer):
     @classmethod
     def rank_after(cls, fields, rank):
         return 0
+
+    def kept(self, row, k):  # channels last, as Keras flattens: a copy, unless a view will do
+        if any(uniform(n != 1) for n in row.input[:-1]):
+            k.new()
 
     def rule(self, x, ex):
         n = prod(x)

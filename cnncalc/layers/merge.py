@@ -124,6 +124,7 @@ class Multiply(_Elementwise):
     doc = ("multiplies its branches, or the saved output of layer ID; a 1x1xC or flat C "
            "branch is broadcast over the map (squeeze-and-excitation, attention gates)")
     example = "multiply { branch { } branch { globalavgpool | dense 16 relu | dense 64 sigmoid } }"
+    keeps_inputs = True  # each input's gradient is the other's values
 
     def module(self, row):
         from ..backends.modules import Product

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import prod
 
-from .base import Count, Factor, Flag, Layer, Outcome, Real, RuleError, nn_call
+from .base import Count, Factor, Flag, Layer, Outcome, Real, RuleError, nn_call, saves_nothing
 
 
 class BatchNorm(Layer):
@@ -102,6 +102,11 @@ class LayerNorm(_Normal):
     example = "layernorm eps 1e-6"
     options = (Real("eps", "eps", 1e-3, help="eps 1e-3 (Keras' default)"),)
 
+    def kept(self, row, k):  # its input, and a float32 mean and 1/std per position
+        k.save_input()
+        k.new()
+        k.bytes(2 * 4 * (row.units // row.output[-1]))
+
     def module(self, row):
         from ..backends.modules import ChannelNorm
         return ChannelNorm(row.input[-1], self.eps, len(row.input) - 1)
@@ -196,6 +201,8 @@ class Rescale(Layer):
     colour = "#eceff1"
     fold = True
 
+    kept = saves_nothing  # (constants: no gradient needs the input)
+
     def rule(self, x, ex):
         if ex is not None:
             ex.append(f"x x {self.scale:g}" + (f" + {self.offset:g}" if self.offset else ""))
@@ -233,6 +240,8 @@ class Normalize(Layer):
                     help="stats (adapted: mean, variance, count kept)"),)
     colour = "#eceff1"
     fold = True
+
+    kept = saves_nothing  # (constants: no gradient needs the input)
 
     def rule(self, x, ex):
         kept = 2 * x[-1] + 1 if self.stats else 0

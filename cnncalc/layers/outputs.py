@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..language.records import Word
 from .. import fmt
-from .base import Layer, Outcome
+from .base import Layer, Outcome, same_tensor
 
 
 class Output(Layer):
@@ -17,6 +17,7 @@ class Output(Layer):
     colour = "#ef9a9a"
     block = True
     bare = True  # its block is one body, without 'branch'
+    kept = same_tensor
 
     def inputs(self, x, n):
         return [x] * n

@@ -8,8 +8,8 @@ from math import prod
 from .. import fmt
 from ..limits import MAX_ADAPTIVE
 from .base import (Amount, Flag, Layer, Outcome, PerAxis, RuleError, anywhere, axis_names,
-                   need_map, nn_call, picture, symbolic)
-from .conv import pad_code, padding_options, window_axis
+                   need_map, nn_call, picture, saves_nothing, symbolic)
+from .conv import pad_code, padding_options, save_padded, window_axis
 
 
 class _Pool(Layer):
@@ -27,6 +27,16 @@ class _Pool(Layer):
         if self.stride == self.pool:
             text = text.replace(f" stride {fmt.axes(self.stride)}", "")
         return text
+
+    def kept(self, row, k):
+        """Its input; padded first, as the backend runs it, where PyTorch's own padding
+        cannot (uneven, or the input smaller than the window): then the padded copy."""
+        pads, padded, native = row.geometry["pads"], False, True
+        for (b, a), n, p in zip(pads, row.input, self.pool):
+            padded = padded | (b != 0) | (a != 0)
+            native = native & (b == a) & (n >= p)
+        save_padded(row, k, padded & (~native if hasattr(native, "dtype") else not native))
+        k.new()
 
     def rule(self, x, ex):
         rank = len(self.pool)
@@ -116,6 +126,10 @@ class MaxPool(_Pool):
     example = "maxpool 3 stride 2 pad 1"
     colour = "#e57373"
 
+    def kept(self, row, k):  # and the int64 index of each maximum
+        _Pool.kept(self, row, k)
+        k.bytes(8 * row.units)
+
 
 class AvgPool(_Pool):
     keyword = "avgpool"
@@ -168,6 +182,7 @@ class GlobalAvgPool(_GlobalPool):
     also = ("globalaveragepooling2d", "globalaveragepooling1d")
     doc = "the mean of each channel: a vector of C values"
     example = "globalavgpool"
+    kept = saves_nothing  # a mean: its gradient needs only the sizes
 
 
 class GlobalMaxPool(_GlobalPool):
@@ -231,6 +246,11 @@ class AdaptiveAvgPool(_Adaptive):
            "classifier heads)")
     example = "adaptiveavgpool 7x7"
 
+    def kept(self, row, k):  # to 1x1 it is a mean, which needs only the sizes
+        if any(o != 1 for o in self.size):
+            k.save_input()
+        k.new()
+
     def module(self, row):
         from torch import nn
         return (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[
@@ -249,6 +269,8 @@ class AdaptiveMaxPool(_Adaptive):
     keyword = "adaptivemaxpool"
     doc = "max pooling to a fixed output size, with PyTorch's windows"
     example = "adaptivemaxpool 1"
+
+    kept = MaxPool.kept
 
     def module(self, row):
         from torch import nn

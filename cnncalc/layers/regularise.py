@@ -16,6 +16,10 @@ class Dropout(Layer):
     # (torchvision's AlexNet keeps Dropout out of place too); in inference it is the identity
     overwrites = False
 
+    def kept(self, row, k):  # the mask it multiplied by, as large as its output
+        k.new()
+        k.values(row.units)
+
     def rule(self, x, ex):
         return Outcome(x)
 
@@ -39,6 +43,10 @@ class DropPath(Layer):
     args = (Rate("rate", "the rate"),)
     fold = True
     semantics = "PyTorch (torchvision's StochasticDepth, row mode)"
+
+    def kept(self, row, k):  # its mask: one value an example
+        k.new()
+        k.values(1)
 
     def rule(self, x, ex):
         return Outcome(x)

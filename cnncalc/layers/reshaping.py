@@ -7,7 +7,7 @@ from math import prod
 
 from .. import fmt
 from .base import (Arg, Choice, Count, Layer, Outcome, PerAxis, RuleError, anywhere, axis_names,
-                   need_map, nn_call, picture, symbolic)
+                   need_map, nn_call, picture, same_tensor, saves_nothing, symbolic)
 
 
 class Pads(Arg):
@@ -43,6 +43,8 @@ class Pads(Arg):
 class _Pad(Layer):
     args = (Pads(),)
     colour = "#e0e0e0"
+
+    kept = saves_nothing
 
     def rule(self, x, ex):
         rank = len(self.pads)
@@ -108,6 +110,8 @@ class Crop(Layer):
     args = (Pads("the crop"),)
     colour = "#eeeeee"
 
+    kept = same_tensor  # a view: what keeps it keeps the whole uncropped tensor
+
     def rule(self, x, ex):
         rank = len(self.pads)
         need_map(x, rank, self.kind)
@@ -160,6 +164,8 @@ class Upsample(Layer):
     args = (PerAxis("factor", "the factor", example="2"),)
     options = (Choice("mode", ("nearest", "bilinear"), "nearest"),)
     colour = "#aed581"
+
+    kept = saves_nothing
 
     def rule(self, x, ex):
         rank = len(self.factor)
@@ -230,6 +236,8 @@ class Reshape(Layer):
     def rank_after(cls, fields, rank):
         return len(fields["shape"]) - 1
 
+    kept = saves_nothing
+
     def rule(self, x, ex):
         total = prod(x)
         known = prod(n for n in self.shape if n != "?")
@@ -272,6 +280,8 @@ class PixelShuffle(Layer):
     colour = "#c5e1a5"
     semantics = "PyTorch (PixelShuffle)"
 
+    kept = saves_nothing
+
     def rule(self, x, ex):
         need_map(x, 2, self.kind)
         r = self.factor
@@ -300,6 +310,8 @@ class PixelUnshuffle(Layer):
     colour = "#c5e1a5"
     semantics = "PyTorch (PixelUnshuffle)"
 
+    kept = saves_nothing
+
     def rule(self, x, ex):
         need_map(x, 2, self.kind)
         r = self.factor
@@ -327,6 +339,8 @@ class Shuffle(Layer):
     colour = "#e1bee7"
     fold = True
     semantics = "PyTorch (torchvision's channel_shuffle)"
+
+    kept = saves_nothing
 
     def rule(self, x, ex):
         if x[-1] % self.groups:

@@ -1,0 +1,132 @@
+"""What a training step keeps for the backward pass: the tensors autograd saves in the
+forward pass, as PyTorch's modules save them, each storage counted once. Each kind says
+what it saves (``Layer.kept``: its input, its output, a mask or indices); this walk tracks
+which tensors share a storage (an activation run in place on a fresh output, a view) the
+way the torch backend runs them. Checked against ``torch.autograd.graph.saved_tensors_hooks``
+around a real forward pass, deduplicated by storage (tests/test_training.py)."""
+
+from __future__ import annotations
+
+from math import prod
+
+from ..layers.activations import ACTIVATIONS
+from ..layers import referenced
+from ..layers.base import uniform
+
+
+class Keeper:
+    """The walk's state, which a kind's ``kept(row, k)`` moves on: the current tensor's
+    storage (``cur``), whether the chain owns it (``fresh``: it may be overwritten), and the
+    storages saved so far."""
+
+    def __init__(self, input_units):
+        self.units = {0: input_units}
+        self.cur, self.fresh, self.row = 0, False, None
+        # storage -> where it is saved: True, or per lane of a sweep (a bool array)
+        self.saved, self.extra_bytes, self.extra_units = {}, 0, 0
+        # autograd saves nothing for an operation no gradient passes through: one on the
+        # input before any weight (a pool on the image); ``saving`` is that, for this row
+        self.grad = self.saving = False
+
+    def save(self, storage, where=True):
+        if self.saving:
+            self.saved[storage] = self.saved.get(storage, False) | where
+
+    def store(self, units):
+        """A new tensor beside the current one (a padded copy); its storage."""
+        self.units[len(self.units)] = units
+        return len(self.units) - 1
+
+    def save_read(self, copied, units):
+        """What a window reads: the input, or where ``copied`` (uneven padding, applied
+        first) a padded copy of ``units`` values."""
+        if copied is False:
+            self.save_input()
+            return
+        self.save(self.store(units), copied)
+        self.save(self.cur, ~copied if hasattr(copied, "dtype") else not copied)
+
+    def save_input(self):
+        self.save(self.cur)
+
+    def save_output(self):
+        self.save(self.cur)
+
+    def new(self, units=None):
+        """The layer's result is a new tensor (of its output's size, or ``units``)."""
+        self.cur = len(self.units)
+        self.units[self.cur] = self.row.units if units is None else units
+
+    def values(self, units):
+        """A tensor of ``units`` values in the activations' dtype (a dropout mask)."""
+        if self.saving:
+            self.extra_units += units
+
+    def bytes(self, n):
+        """Bytes whatever the dtype (max pooling's int64 indices, layer norm's float32
+        statistics)."""
+        if self.saving:
+            self.extra_bytes += n
+
+    def act(self, word, inplace):
+        """An activation on the current tensor; ``inplace`` where torch may overwrite it."""
+        a = ACTIVATIONS.get(word) if word else None
+        if a is None or a.keeps is None:
+            return
+        inplace = inplace and a.inplace
+        if a.keeps == "output":
+            if not inplace:
+                self.new()
+            self.save_output()
+        elif inplace and a.copies:  # autograd saves a copy of the input it overwrites
+            self.save(self.store(self.row.units))
+        else:
+            self.save_input()
+            if not inplace:
+                self.new()
+
+    def total(self, size: int):
+        return sum(self.units[s] * where for s, where in self.saved.items()) * size + \
+            self.extra_units * size + self.extra_bytes
+
+
+def kept_bytes(summary, size: int) -> int:
+    """Bytes autograd keeps for one example, activations of ``size`` bytes each."""
+    keep = referenced(summary.network.layers)
+    k = Keeper(prod(summary.input))
+    named = {}
+
+    def seq(rows, fresh):
+        for row in rows:
+            k.row = row
+            if row.branches is not None:
+                start, grad, outs, grads = k.cur, k.grad, [], []
+                for branch in row.branches:
+                    k.cur, k.grad = start, grad
+                    seq(branch, False)
+                    outs.append(k.cur)
+                    grads.append(k.grad)
+                k.row, k.grad = row, any(grads)
+                k.saving = k.grad and row.layer.keeps_inputs
+                for storage in outs:
+                    k.save(storage)
+                k.new()
+                out_fresh = True
+            elif row.source is not None:
+                k.grad = k.grad or named[row.source.name][1]
+                k.saving = k.grad and row.layer.keeps_inputs
+                k.save(k.cur)
+                k.save(named[row.source.name][0])
+                k.new()
+                out_fresh = True
+            else:
+                k.fresh = fresh
+                k.saving = k.grad = k.grad or uniform(row.trainable != 0)
+                row.layer.kept(row, k)
+                out_fresh = fresh if row.layer.fold else True
+            if row.name in keep:
+                named[row.name] = (k.cur, k.grad)
+            fresh = out_fresh and row.name not in keep
+
+    seq(summary.tree, False)
+    return k.total(size)
