@@ -3,8 +3,9 @@ inference (the largest set of tensors alive at once) and the total for training.
 
 Definitions (also in the README): activations are the tensors layers output, at
 ``batch`` examples and the dtype's size; inference frees a tensor once nothing needs it
-(no in-place operations); training keeps every activation for the backward pass and
-holds parameters, their gradients and the optimizer's state."""
+(no in-place operations); training keeps what autograd saves for the backward pass
+(analysis/kept.py: each kind says what) and holds parameters, their gradients and the
+optimizer's state."""
 
 from __future__ import annotations
 

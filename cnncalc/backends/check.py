@@ -3,6 +3,8 @@ output shape and parameter counts with the calculator."""
 
 from __future__ import annotations
 
+from math import prod
+
 import time
 from dataclasses import dataclass, field
 
@@ -80,8 +82,9 @@ def guard_memory(summary: Summary, batch: int, dev, max_memory=None) -> int:
     """Refuse, before anything is allocated, a run that would not fit; the bytes it needs."""
     import torch
     from ..analysis.memory import estimate
-    mem = estimate(summary, batch)  # float32: parameters plus every activation, kept
-    need = mem.param_bytes + mem.kept_bytes
+    mem = estimate(summary, batch)  # float32: parameters, and every layer's output, which
+    # check keeps to compare them all, and the input
+    need = mem.param_bytes + sum(mem.activation_bytes) + prod(summary.input) * 4 * batch
     free = _free_bytes(torch, dev)
     limit = fmt.parse_bytes(max_memory, "--max-memory") if max_memory else None
     for what, cap in (("--max-memory", limit), (f"free memory on {dev}", free)):
