@@ -82,3 +82,36 @@ def test_the_first_layer_computes_no_input_gradient():
     assert training_macs(s) == (13_824 + 10_368, 13_824 + 2 * 10_368)
     res = s.table()
     assert "training step: 58.75 kMACs (forward 24.19 kMACs, backward 34.56 kMACs)" in res
+
+
+def _kinds():
+    from cnncalc.layers import KINDS
+    out = {}
+    for word, cls in sorted(KINDS.items()):
+        if word == cls.keyword or word in cls.words:  # each kind and each activation once
+            out[word] = cls.example if word == cls.keyword else word
+    return out
+
+
+CONTEXTS = ("input 16x16x64 | conv 1x1x64 | {}", "input 16x16x64 | conv 1x1x64 name=a | {}",
+            "input 16x16x72 | conv 1x1x72 | {}", "input 64 | dense 64 | {}")
+
+
+@pytest.mark.parametrize("word, example", sorted(_kinds().items()))
+def test_every_kind_keeps_what_autograd_saves(word, example):
+    """Each kind's own example after a weighted layer (so a gradient passes): the bytes
+    autograd saves per example (batch 3 less batch 2) are cnncalc's."""
+    from cnncalc.analysis.memory import estimate
+    from cnncalc.errors import CnnCalcError
+    for context in CONTEXTS:
+        try:
+            s = cnncalc.summarize(context.format(example))
+            break
+        except CnnCalcError:
+            continue
+    else:
+        raise AssertionError(f"{word}: its example {example!r} builds in no context")
+    net = cnncalc.to_torch(s).train()
+    two, _ = _saved(net, torch.randn(2, *picture_shape(s.network.input.shape)))
+    three, _ = _saved(net, torch.randn(3, *picture_shape(s.network.input.shape)))
+    assert three - two == estimate(s).kept_bytes, (word, context.format(example))

@@ -97,9 +97,10 @@ def test_run_maps_into_a_file_path_is_a_clear_error(tmp_path):
 
 
 def test_ctrl_c_exits_130_with_one_line():
-    proc = subprocess.Popen([*CNN, "sizes", "specs/efficientnet_b0.cnn", "--open", "--range",
-                             "1:9000000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT)
+    # a sweep of 10^7 ResNet-50s: minutes, so the signal lands in it whatever the machine
+    proc = subprocess.Popen([*CNN, "sweep", "specs/resnet50.cnn", "--vary", "input=32:10000000",
+                             "--where", "params < 0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
     time.sleep(2.5)  # past the imports, into the sweep
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)

@@ -142,6 +142,11 @@ class GroupNorm(_Normal):
     args = (Count("groups", "the number of groups", example="32"),)
     options = (Real("eps", "eps", 1e-3, help="eps 1e-3 (Keras' default)"),)
 
+    def kept(self, row, k):  # its input, and a float32 mean and 1/std per group
+        k.save_input()
+        k.new()
+        k.bytes(2 * 4 * self.groups)
+
     def check(self, x):
         if x[-1] % self.groups:
             raise RuleError(f"groupnorm {self.groups}: the groups must divide the channels "
@@ -170,6 +175,11 @@ class InstanceNorm(_Normal):
 
     def counts(self, c):
         return 2 * c if self.affine else 0
+
+    def kept(self, row, k):  # its input, a mean and 1/std per channel (and, affine, the scale
+        k.save_input()       # repeated for each example: PyTorch runs it as a batchnorm)
+        k.new()
+        k.bytes(4 * row.output[-1] * (3 if self.affine else 2))
 
     def check(self, x):
         if len(x) == 1:  # PyTorch would read (N, C) as one unbatched example of length C

@@ -191,6 +191,11 @@ class GlobalMaxPool(_GlobalPool):
     doc = "the maximum of each channel: a vector of C values"
     example = "globalmaxpool"
 
+    def kept(self, row, k):  # its input, and its output: where the maximum was
+        k.save_input()
+        k.new()
+        k.save_output()
+
 
 def adaptive_windows(n: int, o: int) -> list:
     """PyTorch's adaptive pooling: output i pools inputs floor(i n / o) to ceil((i+1) n / o)."""
@@ -270,7 +275,10 @@ class AdaptiveMaxPool(_Adaptive):
     doc = "max pooling to a fixed output size, with PyTorch's windows"
     example = "adaptivemaxpool 1"
 
-    kept = MaxPool.kept
+    def kept(self, row, k):  # its input, and the int64 index of each maximum
+        k.save_input()
+        k.new()
+        k.bytes(8 * row.units)
 
     def module(self, row):
         from torch import nn

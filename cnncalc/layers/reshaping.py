@@ -86,6 +86,7 @@ class ReflectPad(_Pad):
     doc = "mirrors the map at its borders (PyTorch ReflectionPad); each pad below the size"
     example = "reflectpad 3"
     semantics = "PyTorch (ReflectionPad; Keras has no such layer)"
+    kept = Layer.kept  # (autograd saves the input of a reflection)
 
     def check(self, x):
         for n, (b, a) in zip(x, self.pads):
