@@ -314,3 +314,17 @@ def test_a_grid_past_what_can_be_kept_is_refused_unless_the_condition_keeps_less
         S.sweep(text, vary)
     kept = S.sweep(text, vary, where="params < 500")  # 27w + w + 10w + 10 < 500: w <= 12
     assert {r["w"] for r in kept} == set(range(1, 13)) and len(kept) == 12 * 50
+
+
+def test_lanes_that_differ_in_storage_split_and_stay_exact(monkeypatch):
+    """VGG16 from 32 to 2,031: below 64 its last map is 1x1, so flatten is a view there and
+    a copy elsewhere (the kept bytes differ in kind, not just size); the lanes split the
+    group in halves until each part agrees, and the records equal the scalar path's."""
+    from cnncalc.analysis import sweep as S
+    text = (SPECS / "vgg16.cnn").read_text()
+    vary = {"input": range(32, 2032)}
+    calls = _scalar_calls(monkeypatch)
+    lanes = S.sweep(text, vary=vary, where="training < 3G")
+    assert calls[0] < 100 and len(lanes) > 100
+    monkeypatch.setattr(S, "VECTOR_FROM", 10**9)
+    assert lanes == S.sweep(text, vary=vary, where="training < 3G")

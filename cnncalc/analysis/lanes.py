@@ -17,10 +17,12 @@ import itertools
 import numpy as np
 
 from ..errors import CnnCalcError
+from ..layers.base import LanesDiffer
 from ..limits import MAX_SIZE
 
 CHUNK = 1 << 15  # lanes per walk: bounded memory at any grid size
 CONNECT_SECONDS = 10  # how long --scheduler waits for a Dask scheduler
+SPLIT_FROM = 64  # a group the lanes cannot walk is halved down to this many
 
 
 class Lanes(np.ndarray):
@@ -91,8 +93,10 @@ def lanes(columns: dict, names: list, start: int, stop: int) -> tuple[dict, dict
     return values, dict(zip(names, index))
 
 
-def _column(values: list) -> np.ndarray:
+def _column(values) -> np.ndarray:
     """A knob's values as an array: int64 when all are whole, else the Fractions as objects."""
+    if isinstance(values, range):
+        return np.arange(values.start, values.stop, values.step, dtype=np.int64)
     whole = all(isinstance(v, int) for v in values)  # (int64 would truncate a Fraction)
     return np.array(values, dtype=np.int64 if whole else object)
 
@@ -116,6 +120,8 @@ class Plan:
                 self.fixed = fixed
                 try:
                     self.walk(values, np.arange(min(len(next(iter(values.values()))), 64)))
+                    return self
+                except (LanesDiffer, OverflowError):  # lanes to split, not knobs to hold
                     return self
                 except (CnnCalcError, ArithmeticError, TypeError, ValueError):
                     continue
@@ -301,14 +307,21 @@ def chunk(job: Job, start: int, stop: int) -> list[dict]:
             if keep is None or (record["valid"] and keep(record)):
                 found.append((j, record))
 
-    for take in (plan.groups(index) if plan.fixed is not None else [range(stop - start)]):
+    work = list(plan.groups(index)) if plan.fixed is not None else [range(stop - start)]
+    while work:
+        take = work.pop()
         if plan.fixed is None:
             scalar(take)
             continue
         try:
             got, good = plan.walk(values, take)
         except (CnnCalcError, ArithmeticError, TypeError, ValueError):
-            scalar(take)  # a rule that takes no arrays, or int64 could overflow
+            # a rule that takes no arrays, lanes that differ in how a tensor is stored, or
+            # int64 could overflow (large inputs): halves, down to a few lanes, then one by one
+            if len(take) > SPLIT_FROM:
+                work += [take[:len(take) // 2], take[len(take) // 2:]]
+            else:
+                scalar(take)
             continue
         # a rule may branch on whether a size is a plain int: the lanes must agree with the
         # scalar path on the group's first and last variant, or the group goes there

@@ -27,7 +27,7 @@ MAX_VARIANTS = 10_000_000  # values of one knob, and records a sweep keeps
 MAX_GRID = 10**12  # combinations: the lanes walk them in chunks, in bounded memory
 
 
-def values(name: str, text: str) -> list:
+def values(name: str, text: str) -> list | range:
     """'16:128:16' (both ends included), '1:6' (step 1), or a list '1.0,1.1,1.2'."""
     from fractions import Fraction
     try:
@@ -38,6 +38,9 @@ def values(name: str, text: str) -> list:
             lo, hi, step = parts[0], parts[1], parts[2] if len(parts) == 3 else 1
             if (hi - lo) / step > MAX_VARIANTS:
                 raise CnnCalcError(f"--vary {name}={text}: more than {MAX_VARIANTS:,} values")
+            if all(p.denominator == 1 for p in (lo, hi, step)) and hi >= lo:
+                # whole numbers: a range, not ten million Fractions (gigabytes)
+                return range(int(lo), int(hi) + 1, int(step))
             out, v = [], lo
             while v <= hi:
                 out.append(v)
@@ -186,7 +189,7 @@ def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | N
             raise CnnCalcError(f"unknown metric {m!r}; the metrics are {', '.join(METRICS)} "
                                "('-rf' for larger is better)")
     names = list(vary)
-    grid = [vary[n] if isinstance(vary[n], list) else list(vary[n]) for n in names]
+    grid = [vary[n] if isinstance(vary[n], (list, range)) else list(vary[n]) for n in names]
     if not names or any(not g for g in grid):
         raise CnnCalcError("sweep: nothing to vary; give --vary NAME=LO:HI[:STEP]")
     total = 1
@@ -204,8 +207,7 @@ def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | N
     options = (batch, dtype, optimizer)
     if total >= VECTOR_FROM or scheduler is not None:
         from . import lanes
-        job = lanes.Job(text, file, {n: list(g) for n, g in zip(names, grid)}, knobs, where,
-                        options)
+        job = lanes.Job(text, file, dict(zip(names, grid)), knobs, where, options)
         out = lanes.run(job, total, scheduler, progress)
     else:
         out = []

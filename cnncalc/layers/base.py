@@ -66,6 +66,10 @@ def same_tensor(self, row, k):
     """``kept`` of a kind whose result is its input's storage (an identity, a view)."""
 
 
+class LanesDiffer(ValueError):
+    """A sweep's lanes disagree on how a tensor is stored: fewer lanes at once will do."""
+
+
 def uniform(v) -> bool:
     """A condition that decides how a tensor is stored, for a sweep's lanes: the same for
     every lane, or the group goes to the scalar path (ValueError), where it is one number."""
@@ -73,7 +77,7 @@ def uniform(v) -> bool:
         if v.all():
             return True
         if v.any():
-            raise ValueError("the lanes differ")
+            raise LanesDiffer("the lanes differ")
         return False
     return bool(v)
 
