@@ -7,7 +7,7 @@ CNN    := $(VENV)/bin/cnncalc
 # while an unpinned torch pulls a CUDA build of several GB.
 TORCH  := torch==2.13.0
 
-.PHONY: demo test bench fuzz mutate install clean grammar readme golden test-browser screenshots
+.PHONY: demo test test-zoo bench fuzz mutate install clean grammar readme golden test-browser screenshots
 
 # what the demo and the README's commands need; the test extras (Keras, JAX, pytest, ...)
 # come with the first 'make test'
@@ -30,6 +30,10 @@ demo: install
 
 test: $(VENV)/.tested
 	$(PY) -m pytest
+
+# every zoo spec's training step measured (make test runs a sample): a few minutes
+test-zoo: $(VENV)/.tested
+	CNNCALC_ZOO=1 $(PY) -m pytest tests/test_training_step.py -q -p no:cacheprovider
 
 fuzz: $(VENV)/.tested
 	CNNCALC_FUZZ_EXAMPLES=$${CNNCALC_FUZZ_EXAMPLES:-100000} $(PY) -m pytest tests/test_fuzz.py -q -p no:cacheprovider

@@ -80,7 +80,7 @@ def _x_hint(shape: str) -> str:
 
 def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | None = None,
           batch: int = 1, dtype: str = "float32", optimizer: str = "adam", frame: bool = False,
-          scheduler=None):
+          scheduler=None, foreach: bool = True, amp: bool = False):
     """Every combination of the spec's knobs ('param width = 64'): ``vary`` maps a knob (or
     'input') to a list of values or a range text ('16:128:16'). Returns a list of records
     (knobs, params, trainable, macs, flops, rf, memory, training, output, valid, and
@@ -95,7 +95,7 @@ def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | N
     from .analysis.sweep import sweep as _sweep, values
     grid = {k: values(k, v) if isinstance(v, str) else list(v) for k, v in vary.items()}
     records = _sweep(spec, grid, where, pareto, sort, batch, dtype, optimizer,
-                     scheduler=scheduler)
+                     scheduler=scheduler, foreach=foreach, amp=amp)
     if frame:
         try:
             import pandas

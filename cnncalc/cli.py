@@ -194,11 +194,22 @@ def main():
     """
 
 
+def _training_args(f):
+    from .analysis.options import DTYPES, OPTIMIZERS
+    f = click.option("--amp", is_flag=True, help="Mixed precision: the forward pass under "
+                     "autocast to --dtype; parameters, gradients and the optimizer's state "
+                     "float32.")(f)
+    f = click.option("--foreach/--no-foreach", default=True, show_default=True,
+                     help="The optimizer steps every parameter at once (PyTorch's default on "
+                          "CUDA; on CPU it steps one at a time).")(f)
+    f = click.option("--optimizer", type=_choice(*OPTIMIZERS), default="adam",
+                     show_default=True, help="For the training step's memory.")(f)
+    return click.option("--dtype", type=_choice(*DTYPES), default="float32",
+                        show_default=True)(f)
+
+
 def _scale_args(f):
-    f = click.option("--optimizer", type=_choice("sgd", "momentum", "adam"),
-                     default="adam", show_default=True, help="For the training memory estimate.")(f)
-    f = click.option("--dtype", type=_choice("float32", "float16", "bfloat16"),
-                     default="float32", show_default=True)(f)
+    f = _training_args(f)
     f = click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Examples per batch: scales compute and memory.")(f)
     return f
@@ -217,14 +228,14 @@ def _scale_args(f):
               "moving statistics included) or PyTorch's parameters() (they are buffers).")
 @_errors
 def summary(spec, expr, input_shape, max_depth, max_layers, max_bytes, batch, dtype, optimizer,
-            fmt, columns, counts):
+            foreach, amp, fmt, columns, counts):
     """Every layer's output shape, weights, biases, params and units, with totals.
 
     \b
     --columns all adds MACs, FLOPs (2 x MACs + element-wise operations), the receptive
     field and its jump, and activation memory."""
     from .render.table import Options, parse_columns, render
-    options = Options(parse_columns(columns), batch, dtype, optimizer, counts)
+    options = Options(parse_columns(columns), batch, dtype, optimizer, counts, foreach, amp)
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     s = analyse_or_show(loaded, fmt, open_sizes=fmt != "json")
     click.echo(render(s, fmt, options), nl=False)
@@ -439,26 +450,25 @@ def sizes(spec, expr, input_shape, max_depth, max_layers, max_bytes, span, show,
 @main.command()
 @_spec_args
 @click.option("--memory", "memory", required=True, metavar="SIZE", help="e.g. 16GiB, 80GB.")
-@click.option("--dtype", type=_choice("float32", "float16", "bfloat16"),
-              default="float32", show_default=True)
-@click.option("--optimizer", type=_choice("sgd", "momentum", "adam"), default="adam",
-              show_default=True)
+@_training_args
 @_errors
-def fit(spec, expr, input_shape, max_depth, max_layers, max_bytes, memory, dtype, optimizer):
+def fit(spec, expr, input_shape, max_depth, max_layers, max_bytes, memory, dtype, optimizer,
+        foreach, amp):
     """The largest batch that fits in MEMORY, for training and for inference."""
     from .analysis.memory import fit as fit_batch
     from .fmt import nbytes, parse_bytes
     size = parse_bytes(memory)
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     s = analyse_or_show(loaded, "none")
-    res = fit_batch(s, size, dtype, optimizer)
+    res = fit_batch(s, size, dtype, optimizer, foreach, amp)
 
     def batch(n):
         return f"batch {n:,}" if n else "does not fit, even at batch 1:"
-    click.echo(f"{loaded.network.name} in {memory} ({dtype}):")
-    click.echo(f"  training ({optimizer}): {batch(res['training'])}  (fixed "
-               f"{nbytes(res['fixed_training_bytes'])} for parameters, gradients and optimizer "
-               f"state; {nbytes(res['per_example_training_bytes'])} of kept activations per example)")
+    click.echo(f"{loaded.network.name} in {memory} ({dtype}{' autocast' if amp else ''}):")
+    click.echo(f"  training ({optimizer}): {batch(res['training'])}  (the step's peak "
+               f"{nbytes(res['training_bytes'])}: parameters and optimizer state "
+               f"{nbytes(res['fixed_training_bytes'])}, then the batch, the activations kept "
+               "for the backward pass and the gradients)")
     click.echo(f"  inference:        {batch(res['inference'])}  (parameters "
                f"{nbytes(res['param_bytes'])}; peak activations "
                f"{nbytes(res['per_example_inference_bytes'])} per example)")
@@ -486,7 +496,7 @@ def fit(spec, expr, input_shape, max_depth, max_layers, max_bytes, memory, dtype
 @_scale_args
 @_errors
 def sweep(spec, expr, input_shape, max_depth, max_layers, max_bytes, vary, where, pareto,
-          sort, fmt, limit, plot, scheduler, batch, dtype, optimizer):
+          sort, fmt, limit, plot, scheduler, batch, dtype, optimizer, foreach, amp):
     """Every combination of the spec's knobs: metrics, a condition, the Pareto front.
 
     \b
@@ -509,7 +519,8 @@ def sweep(spec, expr, input_shape, max_depth, max_layers, max_bytes, vary, where
         total *= len(v)
     with _progress(total, False, "sweeping") as bar:
         records = run_sweep(text, grid, where, pareto, sort, batch, dtype, optimizer, file,
-                            progress=bar.update, scheduler=scheduler)
+                            progress=bar.update, scheduler=scheduler, foreach=foreach,
+                            amp=amp)
     click.echo(render(records, list(grid), fmt.lower(), limit if fmt.lower() == "table" else None),
                nl=False)
     if plot:

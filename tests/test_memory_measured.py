@@ -127,24 +127,42 @@ def test_training_and_fit_worked_out_by_hand():
     # as autograd saves them: the conv its input (32 values), batchnorm its input (the conv's
     # output, 64); batchnorm's output feeds nothing that keeps it: 96 values per example.
     s = cnncalc.summarize("input 4x4x2 | conv 3x3x4 same | batchnorm")
-    m = estimate(s)  # batch 1, float32, adam: weights + (gradient + 2 moments) per trainable
+    m = estimate(s)  # batch 1, float32, adam stepping all parameters at once
     assert (m.param_bytes, m.kept_bytes) == (92 * 4, 96 * 4)
-    assert m.training_bytes == 92 * 4 + 84 * 4 * 3 + 96 * 4 == 1760
+    # the step: parameters 368 B and Adam's 2 x 84 x 4 = 672 held: 1,040; the batch 128.
+    # Backward: the loss's gradient (64 values, 256 B) beside batchnorm's saved input (256);
+    # batchnorm makes its input's gradient (256) and its weights' (32): 800 at once; the
+    # conv then only its weights' (the batch needs none): 256 + 32 + 304 = 592. Adam's
+    # step: the gradients (336) and sqrt(v) of each (336): 672. Peak 1,040 + 128 + 800.
+    assert m.step == {"peak": 1968, "fixed": 1040, "input": 128, "backward": 800, "step": 672}
+    assert m.training_bytes == 1968
+    # one parameter at a time, Adam's two temporaries are the largest tensor's (72 weights):
+    # 336 + 2 x 288 = 912, now the peak: 1,040 + 128 + 912
+    assert estimate(s, foreach=False).training_bytes == 2080
     assert m.activation_bytes == [64 * 4, 64 * 4] and m.batch == 1
     assert estimate(s, 2).activation_bytes == [64 * 4 * 2] * 2 and estimate(s, 2).batch == 2
-    assert estimate(s, 2, optimizer="sgd").training_bytes == 368 + 84 * 4 + 2 * 384
-    assert estimate(s, 1, optimizer="momentum").training_bytes == 368 + 84 * 4 * 2 + 384
-    assert estimate(s, 1, dtype="float64").training_bytes == 2 * 1760
+    # sgd at batch 2: 368 + 256 + (512 kept + 512 + 512 + 32) = 2,192
+    assert estimate(s, 2, optimizer="sgd").training_bytes == 2192
+    assert estimate(s, 1, optimizer="momentum").training_bytes == 368 + 336 + 128 + 800
+    assert estimate(s, 1, dtype="float64").training_bytes == 2 * 1968
     assert estimate(s, 5, dtype="bfloat16").kept_bytes == 5 * 96 * 2
-    # 10,000 bytes: training (10,000 - 368 - 1,008) // 384 = 22 examples; inference
-    # (10,000 - 368) // (peak 128 values * 4 = 512) = 18
-    fit = cnncalc.analysis.memory.fit(s, 10_000)
-    assert (fit["training"], fit["inference"]) == (22, 18)
-    assert (fit["fixed_training_bytes"], fit["per_example_training_bytes"]) == (1376, 384)
-    assert (fit["param_bytes"], fit["per_example_inference_bytes"]) == (368, 512)
-    assert cnncalc.analysis.memory.fit(s, 100) == {**fit, "training": 0, "inference": 0}
-    # with sgd nothing is kept per weight but its gradient: (10,000 - 368 - 336) // 384 = 24
-    assert cnncalc.analysis.memory.fit(s, 10_000, optimizer="sgd")["training"] == 24
+    # at batch b the peak is 1,040 + 128 b + 768 b + 32: in 10,000 bytes, 9 examples (9,136);
+    # inference (10,000 - 368) // (peak 128 values * 4 = 512) = 18
+    fit = s.fit(10_000)
+    assert fit == {"training": 9, "training_bytes": 9136, "inference": 18,
+                   "fixed_training_bytes": 1040, "param_bytes": 368,
+                   "per_example_inference_bytes": 512}
+    assert s.fit("10000B") == fit
+    assert s.fit(100) == {**fit, "training": 0, "inference": 0, "training_bytes": 1968}
+    # with sgd: 368 + 128 b + 768 b + 32 <= 10,000: 10 examples
+    assert s.fit(10_000, optimizer="sgd")["training"] == 10
+    # and a real step, at batch 64 (where PyTorch's few scalars do not count): within 0.2%
+    from cnncalc.backends.measure import measured_step
+    for optimizer, foreach in [("sgd", False), ("momentum", False), ("adam", False),
+                               ("adam", True)]:
+        real = measured_step(s, 64, optimizer, foreach)
+        assert abs(estimate(s, 64, optimizer=optimizer, foreach=foreach).training_bytes
+                   - real) <= 0.002 * real, optimizer
 
 
 @pytest.mark.parametrize("kw, word", [({"batch": 0}, "--batch"), ({"dtype": "int8"}, "--dtype"),

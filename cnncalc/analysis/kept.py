@@ -24,6 +24,10 @@ class Keeper:
         self.cur, self.fresh, self.row = 0, False, None
         # storage -> where it is saved: True, or per lane of a sweep (a bool array)
         self.saved, self.extra_bytes, self.extra_units = {}, 0, 0
+        # for the training step's walk (analysis/step.py): the rows in the order they run,
+        # each storage's first saver (autograd frees it once that row's backward has run)
+        # and what each row saves beside storages (masks, indices, statistics)
+        self.trace, self.first, self.extras = [], {}, {}
         # autograd saves nothing for an operation no gradient passes through: one on the
         # input before any weight (a pool on the image); ``saving`` is that, for this row
         self.grad = self.saving = False
@@ -31,6 +35,7 @@ class Keeper:
     def save(self, storage, where=True):
         if self.saving:
             self.saved[storage] = self.saved.get(storage, False) | where
+            self.first.setdefault(storage, len(self.trace))
 
     def store(self, units):
         """A new tensor beside the current one (a padded copy); its storage."""
@@ -61,12 +66,18 @@ class Keeper:
         """A tensor of ``units`` values in the activations' dtype (a dropout mask)."""
         if self.saving:
             self.extra_units += units
+            self._extra(units, 0)
 
     def bytes(self, n):
         """Bytes whatever the dtype (max pooling's int64 indices, layer norm's float32
         statistics)."""
         if self.saving:
             self.extra_bytes += n
+            self._extra(0, n)
+
+    def _extra(self, units, n):
+        u, b = self.extras.get(len(self.trace), (0, 0))
+        self.extras[len(self.trace)] = (u + units, b + n)
 
     def act(self, word, inplace):
         """An activation on the current tensor; ``inplace`` where torch may overwrite it."""
@@ -90,43 +101,67 @@ class Keeper:
             self.extra_units * size + self.extra_bytes
 
 
-def kept_bytes(summary, size: int) -> int:
-    """Bytes autograd keeps for one example, activations of ``size`` bytes each."""
-    keep = referenced(summary.network.layers)
+class Entry:
+    """One row as it runs, for the backward walk: the entries whose results it reads
+    (-1: the network's input), whether each needs a gradient, and whether its result is
+    a view of its input (a reshape: its gradient is a view too)."""
+    __slots__ = ("row", "inputs", "needs", "view")
+
+    def __init__(self, row, inputs, needs, view=False):
+        self.row, self.inputs, self.needs, self.view = row, inputs, needs, view
+
+
+def keep(summary) -> Keeper:
+    """The walk over one example: what autograd saves, and in what order rows run."""
+    keep_alive = referenced(summary.network.layers)
     k = Keeper(prod(summary.input))
     named = {}
 
-    def seq(rows, fresh):
+    def seq(rows, fresh, prev):
         for row in rows:
             k.row = row
             if row.branches is not None:
-                start, grad, outs, grads = k.cur, k.grad, [], []
+                start, grad, outs, grads, ends = k.cur, k.grad, [], [], []
                 for branch in row.branches:
                     k.cur, k.grad = start, grad
-                    seq(branch, False)
+                    ends.append(seq(branch, False, prev))
                     outs.append(k.cur)
                     grads.append(k.grad)
                 k.row, k.grad = row, any(grads)
                 k.saving = k.grad and row.layer.keeps_inputs
                 for storage in outs:
                     k.save(storage)
+                k.trace.append(Entry(row, ends, grads))
                 k.new()
                 out_fresh = True
             elif row.source is not None:
-                k.grad = k.grad or named[row.source.name][1]
+                source, source_grad, at = named[row.source.name]
+                entry = Entry(row, [prev, at], [k.grad, source_grad])
+                k.grad = k.grad or source_grad
                 k.saving = k.grad and row.layer.keeps_inputs
                 k.save(k.cur)
-                k.save(named[row.source.name][0])
+                k.save(source)
+                k.trace.append(entry)
                 k.new()
                 out_fresh = True
             else:
-                k.fresh = fresh
+                k.fresh, before, grad = fresh, k.cur, k.grad
                 k.saving = k.grad = k.grad or uniform(row.trainable != 0)
+                entry = Entry(row, [prev], [grad])
                 row.layer.kept(row, k)
+                entry.view = k.cur == before and not row.layer.fold
+                k.trace.append(entry)
                 out_fresh = fresh if row.layer.fold else True
-            if row.name in keep:
-                named[row.name] = (k.cur, k.grad)
-            fresh = out_fresh and row.name not in keep
+            prev = len(k.trace) - 1
+            if row.name in keep_alive:
+                named[row.name] = (k.cur, k.grad, prev)
+            fresh = out_fresh and row.name not in keep_alive
+        return prev
 
-    seq(summary.tree, False)
-    return k.total(size)
+    seq(summary.tree, False, -1)
+    return k
+
+
+def kept_bytes(summary, size: int) -> int:
+    """Bytes autograd keeps for one example, activations of ``size`` bytes each."""
+    return keep(summary).total(size)

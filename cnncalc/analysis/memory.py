@@ -4,19 +4,19 @@ inference (the largest set of tensors alive at once) and the total for training.
 Definitions (also in the README): activations are the tensors layers output, at
 ``batch`` examples and the dtype's size; inference frees a tensor once nothing needs it
 (no in-place operations); training keeps what autograd saves for the backward pass
-(analysis/kept.py: each kind says what) and holds parameters, their gradients and the
-optimizer's state."""
+(analysis/kept.py: each kind says what), and its figure is the training step's peak
+(analysis/step.py): parameters, the optimizer's state, the batch, and the larger of the
+backward pass's peak and the optimizer step's."""
 
 from __future__ import annotations
 
 from math import prod
 
-from ..errors import CnnCalcError
 from ..layers import referenced
-from .kept import kept_bytes
-
-DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
-OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # values kept per parameter
+from ..layers.activations import ACTIVATIONS
+from .kept import keep
+from .options import DTYPES, OPTIMIZERS, check_options  # noqa: F401 (where callers look)
+from .step import step_peak
 
 
 class Memory:
@@ -24,10 +24,11 @@ class Memory:
     activations kept for the backward pass; all of training."""
 
     def __init__(self, batch, param_bytes, activation_bytes, peak_activation_bytes, kept_bytes,
-                 training_bytes):
+                 step):
         self.batch, self.param_bytes, self.activation_bytes = batch, param_bytes, activation_bytes
         self.peak_activation_bytes, self.kept_bytes = peak_activation_bytes, kept_bytes
-        self.training_bytes = training_bytes
+        self.step = step  # the training step's peak and its parts (analysis/step.py)
+        self.training_bytes = step["peak"]
 
 
 def peak_units(summary) -> int:
@@ -54,12 +55,22 @@ def peak_units(summary) -> int:
                 peak = _larger(peak, held + grown + done + cur + row.units)
             else:  # a reference merge reads a saved tensor, already held
                 peak = _larger(peak, held + grown + cur + row.units)
+                if _copies(row):  # its activation's result beside its own, input freed
+                    peak = _larger(peak, held + grown + 2 * row.units)
             x, counted = row.units, row.name in keep
             if counted:
                 grown += x
         return peak, x, grown
 
     return seq(summary.tree, prod(summary.input), 0, False)[0]
+
+
+def _copies(row) -> bool:
+    """A layer whose activation cannot run in place (GELU, sigmoid): its result is a
+    second tensor of its output's size."""
+    word = getattr(row.layer, "activation", None)
+    a = ACTIVATIONS.get(word) if word and row.kind != word else None
+    return a is not None and not a.inplace
 
 
 def _larger(a, b):
@@ -70,32 +81,39 @@ def _larger(a, b):
     return a if a >= b else b
 
 
-def check_options(batch: int, dtype: str, optimizer: str):
-    if dtype not in DTYPES:
-        raise CnnCalcError(f"--dtype {dtype}: expected one of {', '.join(DTYPES)}")
-    if optimizer not in OPTIMIZER_STATES:
-        raise CnnCalcError(f"--optimizer {optimizer}: expected one of {', '.join(OPTIMIZER_STATES)}")
-    if batch < 1:
-        raise CnnCalcError(f"--batch must be at least 1, received {batch}")
-
-
-def estimate(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "adam") -> Memory:
+def estimate(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "adam",
+             foreach: bool = True, amp: bool = False) -> Memory:
+    """``foreach``: the optimizer steps all parameters at once (PyTorch's default on CUDA;
+    on CPU it steps one at a time). ``amp``: mixed precision, the forward pass under
+    autocast to ``dtype`` while parameters, gradients and the optimizer's state stay
+    float32; else everything is ``dtype``."""
     check_options(batch, dtype, optimizer)
     size = DTYPES[dtype]
-    totals = summary.totals
-    params, trainable = totals.params, totals.trainable
+    param_size = DTYPES["float32"] if amp else size
+    k = keep(summary)
     acts = [r.units * size * batch for r in summary.rows]
-    kept = kept_bytes(summary, size) * batch
-    training = params * size + trainable * size * (1 + OPTIMIZER_STATES[optimizer]) + kept
-    return Memory(batch, params * size, acts, peak_units(summary) * size * batch, kept, training)
+    step = step_peak(summary, batch, size, optimizer, foreach, param_size, k, amp)
+    return Memory(batch, summary.totals.params * param_size, acts,
+                  peak_units(summary) * size * batch, k.total(size) * batch, step)
 
 
-def fit(summary, memory_bytes: int, dtype: str = "float32", optimizer: str = "adam") -> dict:
-    """Largest batch that fits for training and for inference (0 if none does)."""
-    one = estimate(summary, 1, dtype, optimizer)
-    fixed = one.training_bytes - one.kept_bytes  # parameters, gradients, optimizer state
-    return {"training": max((memory_bytes - fixed) // one.kept_bytes, 0),
+def fit(summary, memory_bytes: int, dtype: str = "float32", optimizer: str = "adam",
+        foreach: bool = True, amp: bool = False) -> dict:
+    """Largest batch that fits for training and for inference (0 if none does). A training
+    step's peak grows with the batch, but not in proportion (the optimizer's step may be
+    the peak at small batches): the batch is found by halving the range."""
+    one = estimate(summary, 1, dtype, optimizer, foreach, amp)
+
+    def step(batch):
+        return estimate(summary, batch, dtype, optimizer, foreach, amp).training_bytes
+
+    lo, hi = 0, 1
+    while step(hi) <= memory_bytes:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if step(mid) <= memory_bytes else (lo, mid)
+    return {"training": lo, "training_bytes": step(max(lo, 1)),
             "inference": max((memory_bytes - one.param_bytes) // one.peak_activation_bytes, 0),
-            "fixed_training_bytes": fixed, "per_example_training_bytes": one.kept_bytes,
-            "param_bytes": one.param_bytes,
+            "fixed_training_bytes": one.step["fixed"], "param_bytes": one.param_bytes,
             "per_example_inference_bytes": one.peak_activation_bytes}

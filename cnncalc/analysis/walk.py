@@ -153,12 +153,29 @@ class Summary:
         return self.rows[key]
 
     def table(self, format: str = "table", columns=None, batch: int = 1,
-              dtype: str = "float32", optimizer: str = "adam", counts: str = "keras") -> str:
+              dtype: str = "float32", optimizer: str = "adam", counts: str = "keras",
+              foreach: bool = True, amp: bool = False) -> str:
         """The summary as text: ``format`` table, markdown, csv, html or json; ``counts``
         'keras' or 'torch' says what 'params' counts."""
         from ..render import table as t
         return t.render(self, format, t.Options(t.parse_columns(columns), batch, dtype,
-                                                optimizer, counts))
+                                                optimizer, counts, foreach, amp))
+
+    def memory(self, batch: int = 1, dtype: str = "float32", optimizer: str = "adam",
+               foreach: bool = True, amp: bool = False):
+        """Bytes of parameters, activations, the inference peak, the activations kept for
+        the backward pass and the training step's peak (``.step`` has its parts)."""
+        from .memory import estimate
+        return estimate(self, batch, dtype, optimizer, foreach, amp)
+
+    def fit(self, memory, dtype: str = "float32", optimizer: str = "adam",
+            foreach: bool = True, amp: bool = False) -> dict:
+        """The largest batch that trains, and that runs inference, in ``memory`` (bytes, or
+        text such as '16GiB')."""
+        from .. import fmt
+        from .memory import fit
+        size = fmt.parse_bytes(memory) if isinstance(memory, str) else memory
+        return fit(self, size, dtype, optimizer, foreach, amp)
 
     def to_dict(self, **options) -> dict:
         from ..render.result import record

@@ -328,6 +328,9 @@ class Layer:
     ref = None                        # the earlier layer a merge takes ('add ID')
     split = None                      # a block's branches share the channels
     keeps_inputs: ClassVar[bool] = False  # a merge whose backward reads its inputs (multiply)
+    # autocast runs it in half precision (a convolution, a matmul): its weights are cast,
+    # and the copy kept for the backward pass
+    autocast: ClassVar[bool] = False
 
     def kept(self, row, k):
         """What autograd saves of this layer for the backward pass, as PyTorch's module
@@ -335,6 +338,11 @@ class Layer:
         is a new tensor."""
         k.save_input()
         k.new()
+
+    def tensors(self, row) -> tuple:
+        """Values in each of its parameter tensors (the optimizer's temporaries are the size
+        of the largest): by default its weights and its biases."""
+        return tuple(n for n in (row.weights, row.biases) if anywhere(n))
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)

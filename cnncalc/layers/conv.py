@@ -151,6 +151,7 @@ def _resolve_pad(padding, i):
 
 class Conv(Layer):
     keyword = "conv"
+    autocast = True
     also = ("conv2d", "conv1d", "conv3d", "convolution2d")
     doc = ("convolution: kernel per spatial axis, then filters (Keras Conv1D/2D/3D); 'causal' "
            "pads a sequence before only (Keras Conv1D)")
@@ -287,6 +288,7 @@ def conv_rule(layer, x, ex, filters, groups):
 
 class DWConv(Layer):
     keyword = "dwconv"
+    autocast = True
     also = ("depthwiseconv2d", "depthwiseconv1d")
     doc = ("depthwise convolution (Keras DepthwiseConv2D): one kernel per channel, times the "
            "multiplier; the filters are the channels x the multiplier")
@@ -320,6 +322,7 @@ class DWConv(Layer):
 
 class SepConv(Layer):
     keyword = "sepconv"
+    autocast = True
     also = ("separableconv2d", "separableconv1d")
     doc = ("separable convolution (Keras SeparableConv2D): a depthwise kernel per channel, "
            "then a 1x1 convolution to the filters; the bias on the pointwise part only")
@@ -344,6 +347,10 @@ class SepConv(Layer):
                       f"{macs:,}")
         return Outcome(shape, weights, biases, 0, macs, bias_act_ops(self, prod(shape)),
                        depth.geometry, depth.window)
+
+    def tensors(self, row):  # depthwise, pointwise, bias
+        pointwise = row.input[-1] * self.multiplier * self.filters
+        return (row.weights - pointwise, pointwise) + ((row.biases,) if self.bias else ())
 
     def kept(self, row, k):  # the input, then the depthwise result the pointwise reads
         save_padded(row, k, uneven(row.geometry.get("pads")))
@@ -385,6 +392,7 @@ class _Depthwise:
 
 class Deconv(Layer):
     keyword = "deconv"
+    autocast = True
     also = ("conv2dtranspose", "convtranspose2d", "conv1dtranspose", "conv3dtranspose")
     doc = ("transposed convolution as Keras Conv*DTranspose: valid gives (in - 1) x s + "
            "max(k, s), same gives in x s")

@@ -12,6 +12,7 @@ from .conv import bias_act_ops, weighted_kept
 
 class Dense(Layer):
     keyword = "dense"
+    autocast = True
     also = ("linear", "fc", "fullyconnected")
     doc = "fully connected; on a feature map it acts on the last axis per position, as Keras"
     example = "dense 4096 relu"

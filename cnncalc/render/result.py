@@ -72,8 +72,12 @@ class TotalsJSON(_JSON):
     param_bytes: int
     peak_activation_bytes: int = Field(description="largest set of activations alive at once "
                                                    "in inference")
-    training_bytes: int = Field(description="parameters, gradients, optimizer state and the "
-                                            "activations kept for the backward pass")
+    kept_activation_bytes: int = Field(description="the activations autograd keeps for the "
+                                                   "backward pass, each storage once")
+    training_bytes: int = Field(description="the training step's peak: parameters, the "
+                                            "optimizer's state, the batch, and the larger of "
+                                            "the backward pass's peak (kept activations, "
+                                            "gradients) and the optimizer step's")
 
 
 class OutputJSON(_JSON):
@@ -86,6 +90,9 @@ class SummaryJSON(_JSON):
     batch: int
     dtype: str
     optimizer: str
+    foreach: bool = Field(description="the optimizer steps every parameter at once")
+    amp: bool = Field(description="mixed precision: the forward pass under autocast to dtype, "
+                                  "parameters, gradients and optimizer state float32")
     input: list[int]
     output: list[int] = Field(description="the last layer's output")
     outputs: list[OutputJSON] = Field(description="every output of the network: side outputs "
@@ -95,13 +102,14 @@ class SummaryJSON(_JSON):
     warnings: list[str] = Field(default_factory=list)
 
 
-def record(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "adam") -> dict:
+def record(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "adam",
+           foreach: bool = True, amp: bool = False) -> dict:
     """The summary as SummaryJSON's plain data, fields in the models' order. Built from the
     calculator's own ints and written by ``json``: re-validating 10,000 rows on the way out
     took a third of a long spec's time (``to_result`` validates, for whoever wants the model)."""
     from ..analysis.memory import estimate
     from ..analysis.training import backward_macs
-    mem = estimate(summary, batch, dtype, optimizer)
+    mem = estimate(summary, batch, dtype, optimizer, foreach, amp)
     layers = [{"index": r.index, "path": r.path, "depth": r.depth, "name": r.name,
                "kind": r.kind, "layer": r.layer.describe(), "ref": r.layer.ref,
                "block": r.layer.origin, "line": r.layer.line, "output": list(r.output),
@@ -122,9 +130,10 @@ def record(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "ad
                   backward_macs=sum(backward_macs(summary).values()) * batch,
                   param_bytes=mem.param_bytes,
                   peak_activation_bytes=mem.peak_activation_bytes,
-                  training_bytes=mem.training_bytes)
+                  kept_activation_bytes=mem.kept_bytes, training_bytes=mem.training_bytes)
     return {"name": summary.network.name, "batch": batch, "dtype": dtype,
-            "optimizer": optimizer, "input": list(summary.network.input.shape),
+            "optimizer": optimizer, "foreach": foreach, "amp": amp,
+            "input": list(summary.network.input.shape),
             "output": list(summary.output),
             "outputs": [{"name": n, "shape": list(s)} for n, s in summary.outputs],
             "layers": layers, "totals": totals, "warnings": list(summary.network.warnings)}

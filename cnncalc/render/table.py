@@ -13,12 +13,13 @@ class Options:
     """What the user asked to see: columns; the batch, dtype and optimizer that scale compute
     and memory; and what 'params' counts (Keras' count_params() or PyTorch's parameters())."""
 
-    def __init__(self, columns=(), batch=1, dtype="float32", optimizer="adam", counts="keras"):
+    def __init__(self, columns=(), batch=1, dtype="float32", optimizer="adam", counts="keras",
+                 foreach=True, amp=False):
         if counts not in ("keras", "torch"):  # the command's --counts is a choice already
             from ..errors import CnnCalcError
             raise CnnCalcError(f"counts {counts!r}: expected 'keras' or 'torch'")
         self.columns, self.batch, self.dtype = columns, batch, dtype
-        self.optimizer, self.counts = optimizer, counts
+        self.optimizer, self.counts, self.foreach, self.amp = optimizer, counts, foreach, amp
 
 
 class Matrix:
@@ -170,10 +171,11 @@ def footer(summary, o: Options) -> str:
         return counts + "\nopen input sizes: sizes are formulas; 'cnncalc sizes' lists the valid ones"
     from ..analysis.training import training_macs
     batch = f" at batch {o.batch}" if o.batch > 1 else ""
-    mem = estimate(summary, o.batch, o.dtype, o.optimizer)
+    mem = estimate(summary, o.batch, o.dtype, o.optimizer, o.foreach, o.amp)
     forward, backward = (n * o.batch for n in training_macs(summary))
     return (f"{counts}\ncompute{batch}: {fmt.per(t.macs * o.batch)}MACs, "
-            f"{fmt.per(t.flops * o.batch)}FLOPs; memory ({o.dtype}{batch}): params "
+            f"{fmt.per(t.flops * o.batch)}FLOPs; memory ({o.dtype}{' autocast' if o.amp else ''}"
+            f"{batch}): params "
             f"{fmt.nbytes(mem.param_bytes)}, inference peak {fmt.nbytes(mem.peak_activation_bytes)}, "
             f"training with {o.optimizer} {fmt.nbytes(mem.training_bytes)}\n"
             f"training step{batch}: {fmt.per(forward + backward)}MACs (forward "
@@ -257,7 +259,8 @@ def csv(m: Matrix) -> str:
 
 def json_text(summary, o: Options) -> str:
     from . import result
-    return result.json_text(summary, batch=o.batch, dtype=o.dtype, optimizer=o.optimizer) + "\n"
+    return result.json_text(summary, batch=o.batch, dtype=o.dtype, optimizer=o.optimizer,
+                            foreach=o.foreach, amp=o.amp) + "\n"
 
 
 FORMATS = {"table": text, "markdown": markdown, "csv": csv, "html": html}

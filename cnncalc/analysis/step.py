@@ -1,0 +1,187 @@
+"""The peak of one training step: forward, backward, the optimizer's step, as PyTorch runs
+them. The forward pass leaves what autograd saved (analysis/kept.py); the backward pass
+then runs the rows in reverse, each making its input's gradient (and its weights'), and
+frees a saved tensor once the last row that needs it has run; the optimizer's step holds
+every gradient and its own temporaries. This walk replays that with reference counts,
+gradients that several rows share (an add passes one tensor to each branch; a concat,
+views of one) and sums made in place where PyTorch may (autograd's input buffer adds
+into a tensor nobody else holds). Checked against the allocator's events of a real step
+(torch.profiler, tests/test_training.py)."""
+
+from __future__ import annotations
+
+from math import prod
+
+from ..layers.activations import ACTIVATIONS
+from ..layers.base import anywhere
+from .kept import keep
+from .options import OPTIMIZERS
+
+def _larger(a, b):
+    """max(a, b) for numbers and for a sweep's lanes of them (numpy arrays) alike."""
+    if hasattr(a, "dtype") or hasattr(b, "dtype"):
+        import numpy as np
+        return np.maximum(a, b)
+    return a if a >= b else b
+
+
+class _Backward:
+    """The backward pass's walk: gradients alive (bytes and holders of each), the saved
+    activations not yet freed, the weights' gradients made so far, and the peak of their
+    sum."""
+
+    def __init__(self, k, batch, size, param_size, x_units, amp=False):
+        per = size * batch
+        self.k, self.per, self.param_size, self.x_units = k, per, param_size, x_units
+        self.amp, self.half = amp, size
+        self.bytes, self.refs, self.live, self.peak = {}, {}, 0, 0
+        self.pending = {}  # entry -> the gradient of its result, when it has one
+        self.grads = 0
+        extra = {i: (u * size + b) * batch for i, (u, b) in k.extras.items()}
+        self.freed = dict(extra)  # what each entry's backward frees
+        for s, i in k.first.items():
+            if s:  # storage 0 is the input batch, which the caller holds
+                self._free(i, k.units[s] * k.saved[s] * per)
+        for i, e in enumerate(k.trace if amp else ()):
+            # under autocast, a layer run in half precision keeps half-precision copies: of
+            # its weights, where its input needs a gradient, and of the batch, each its own
+            if e.row.layer.autocast and e.needs[0]:
+                self._free(i, e.row.weights * size)
+            if e.row.layer.autocast and e.inputs[0] == -1 and anywhere(e.row.trainable):
+                self._free(i, x_units * per)
+        self.kept = sum(self.freed.values())
+
+    def _free(self, i, n):
+        self.freed[i] = self.freed.get(i, 0) + n
+
+    def new(self, n, extra=0):
+        t = len(self.bytes)
+        self.bytes[t], self.refs[t] = n, 1
+        self.live = self.live + n
+        self.mark(extra)
+        return t
+
+    def mark(self, extra=0):
+        self.peak = _larger(self.peak, self.live + self.kept + self.grads + extra)
+
+    def share(self, t):
+        self.refs[t] += 1
+        return t
+
+    def drop(self, t):
+        self.refs[t] -= 1
+        if not self.refs[t]:
+            self.live = self.live - self.bytes[t]
+
+    def units(self, i):
+        return (self.k.trace[i].row.units if i >= 0 else self.x_units) * self.per
+
+    def give(self, p, t):
+        """Gradient ``t`` for entry ``p``'s result, summed with one already there: into
+        whichever nobody else holds (autograd's input buffer), else into a new tensor."""
+        a = self.pending.get(p)
+        if a is None:
+            self.pending[p] = t
+        elif self.refs[a] == 1 or self.refs[t] == 1:
+            kept, other = (a, t) if self.refs[a] == 1 else (t, a)
+            self.drop(other)
+            self.pending[p] = kept
+        else:
+            self.pending[p] = self.new(self.bytes[a])
+            self.drop(a)
+            self.drop(t)
+
+    def merge(self, e, t):
+        """A merge hands its gradient to each input (an add the tensor itself, a concat
+        views of it); a multiply, and a cropped reference, make new ones."""
+        crop = getattr(e.row.layer, "crop", False)
+        for j, (p, need) in enumerate(zip(e.inputs, e.needs)):
+            if need:
+                fresh = e.row.layer.keeps_inputs or (crop and j == 1)
+                self.give(p, self.new(self.units(p)) if fresh else self.share(t))
+
+    def layer(self, i, e, t):
+        """A layer makes its input's gradient and its weights' (and first, where an
+        activation is fused, the activation's own)."""
+        row = e.row
+        learnt = row.trainable * self.param_size
+        a = ACTIVATIONS.get(getattr(row.layer, "activation", None) or "")
+        if a is not None and a.keeps is not None and row.kind != a.word:
+            inner = self.new(self.units(i))
+            self.drop(t)
+            t = inner
+        if self.amp and row.layer.autocast:
+            # its weights' gradient in half precision, then (its saved tensors freed) cast
+            half = row.trainable * self.half
+            gin = self.new(self.units(e.inputs[0]), half) if e.needs[0] else None
+            self.mark(half)
+            self.kept = self.kept - self.freed.pop(i, 0)
+            self.mark(half + learnt)
+        else:
+            gin = self.new(self.units(e.inputs[0]), learnt) if e.needs[0] else None
+            self.mark(learnt)
+        self.drop(t)
+        self.grads = self.grads + row.trainable * self.param_size
+        if gin is not None:
+            self.give(e.inputs[0], gin)
+
+    def run(self):
+        trace = self.k.trace
+        for i, e in enumerate(trace):
+            if i == len(trace) - 1 or e.row.kind == "output":
+                self.pending[i] = self.new(self.units(i))  # the loss's gradient
+        for i in range(len(trace) - 1, -1, -1):
+            e, t = trace[i], self.pending.pop(i, None)
+            if t is None:
+                pass
+            elif e.row.branches is not None or e.row.source is not None:
+                self.merge(e, t)
+                self.drop(t)
+            elif e.view:
+                if e.needs[0]:
+                    self.give(e.inputs[0], t)
+                else:
+                    self.drop(t)
+            else:
+                self.layer(i, e, t)
+            self.kept = self.kept - self.freed.get(i, 0)
+        return self.peak, self.grads
+
+
+def backward_peak(summary, batch: int, size: int, param_size: int, k=None, amp=False):
+    """(peak, gradients): the most bytes of saved activations, activation gradients and
+    weight gradients alive at once in the backward pass, and all weight gradients' bytes.
+    ``k``: the kept walk, when the caller has it; ``amp``: the forward pass ran under
+    autocast, activations of ``size`` bytes and parameters of ``param_size``."""
+    k = keep(summary) if k is None else k
+    return _Backward(k, batch, size, param_size, prod(summary.input), amp).run()
+
+
+def optimizer_temporaries(summary, optimizer: str, foreach: bool, param_size: int):
+    """Bytes the optimizer's step allocates beside the gradients."""
+    if not OPTIMIZERS[optimizer][1]:
+        return 0
+    if foreach:
+        return summary.totals.trainable * param_size
+    largest = 0
+    for row in summary.rows:
+        if anywhere(row.trainable):
+            for n in row.layer.tensors(row):
+                largest = _larger(largest, n)
+    return 2 * largest * param_size
+
+
+def step_peak(summary, batch: int, size: int, optimizer: str = "adam", foreach: bool = True,
+              param_size: int | None = None, keeper=None, amp: bool = False) -> dict:
+    """Bytes of one training step at its peak, and its parts: parameters, the optimizer's
+    state, the input batch, and the larger of the backward pass's peak and the optimizer
+    step's (all gradients and its temporaries)."""
+    param_size = size if param_size is None else param_size
+    totals = summary.totals
+    backward, grads = backward_peak(summary, batch, size, param_size, keeper, amp)
+    step = grads + optimizer_temporaries(summary, optimizer, foreach, param_size)
+    fixed = totals.params * param_size + \
+        totals.trainable * param_size * OPTIMIZERS[optimizer][0]
+    data = prod(summary.input) * (param_size if amp else size) * batch  # the data, as given
+    return {"peak": fixed + data + _larger(backward, step), "fixed": fixed, "input": data,
+            "backward": backward, "step": step}

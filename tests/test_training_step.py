@@ -1,0 +1,55 @@
+"""The training step's peak, against the allocator's events of a real step (forward,
+backward, the optimizer's step) replayed in order on CPU: cnncalc.backends.measure.
+Parameters, buffers, the optimizer's state and the batch are what was held before the
+step; the peak is what the step allocated beyond it, tensors only (oneDNN's scratch copies
+inside a convolution are not tensors; their bytes are printed by tools/training_peaks.py).
+
+A sample of the zoo at batch 2 and 8; CNNCALC_ZOO=1 (make test-zoo) measures every spec."""
+
+import os
+
+import pytest
+
+import cnncalc
+from cnncalc.backends.measure import measured_step
+from conftest import SPECS
+from test_training import SIZES
+
+# each setting somewhere: every optimizer, batch 2 and 8, one parameter at a time or all,
+# float32, bfloat16 (the module cast to it: parameters, gradients and state too) and
+# mixed precision ("amp": the forward pass under CPU autocast to bfloat16)
+SAMPLE = [("resnet18", "sgd", 8, False, "float32"), ("unet", "sgd", 2, False, "float32"),
+          ("mobilenet_v2", "adam", 8, False, "float32"),
+          ("convnext_tiny", "adamw", 8, True, "float32"),
+          ("densenet121", "momentum", 8, False, "bfloat16"),
+          ("inception3a", "adam", 2, True, "amp"), ("espcn", "sgd", 8, True, "float32"),
+          ("tcn", "momentum", 2, True, "float32"), ("vgg16", "adam", 2, False, "bfloat16"),
+          ("resnet50", "sgd", 8, False, "amp")]
+SETTINGS = [("sgd", 2, False, "float32"), ("adam", 8, False, "float32"),
+            ("momentum", 8, True, "float32"), ("adamw", 2, True, "float32"),
+            ("sgd", 8, False, "bfloat16"), ("adam", 2, True, "bfloat16"),
+            ("sgd", 8, False, "amp"), ("adam", 2, False, "amp")]
+CASES = [(p.stem, *setting) for p in sorted(SPECS.glob("*.cnn")) for setting in SETTINGS] \
+    if os.environ.get("CNNCALC_ZOO") else SAMPLE
+
+
+@pytest.mark.parametrize("name, optimizer, batch, foreach, dtype", CASES)
+def test_training_step_peak_is_pytorchs(name, optimizer, batch, foreach, dtype):
+    s = cnncalc.summarize(SPECS / f"{name}.cnn", input=SIZES.get(name))
+    amp = dtype == "amp"
+    dtype = "bfloat16" if amp else dtype
+    real = measured_step(s, batch, optimizer, foreach, dtype=dtype, amp=amp)
+    estimate = s.memory(batch, dtype, optimizer, foreach, amp).training_bytes
+    assert 0.9 * real <= estimate <= 1.1 * real, (name, estimate, real)
+
+
+@pytest.mark.parametrize("name, optimizer", [("resnet18", "sgd"), ("mobilenet_v2", "adam")])
+def test_fit_names_a_batch_that_runs_and_one_tenth_larger_would_not(name, optimizer):
+    """A budget of 80 MiB beyond the parameters and the optimizer's state: the batch 'fit'
+    names peaks within it in a real step, and one 10% larger peaks beyond it."""
+    s = cnncalc.summarize(SPECS / f"{name}.cnn", input="64x64x3")
+    budget = s.memory(1, optimizer=optimizer, foreach=False).step["fixed"] + 80 * 2**20
+    batch = s.fit(budget, optimizer=optimizer, foreach=False)["training"]
+    assert batch >= 8, batch
+    assert measured_step(s, batch, optimizer, False) <= budget
+    assert measured_step(s, -(-batch * 11 // 10), optimizer, False) > budget
