@@ -80,7 +80,7 @@ def _x_hint(shape: str) -> str:
 
 def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | None = None,
           batch: int = 1, dtype: str = "float32", optimizer: str = "adam", frame: bool = False,
-          scheduler=None, foreach: bool = True, amp: bool = False):
+          scheduler=None, foreach: bool = True, amp: bool = False, checkpoint=()):
     """Every combination of the spec's knobs ('param width = 64'): ``vary`` maps a knob (or
     'input') to a list of values or a range text ('16:128:16'). Returns a list of records
     (knobs, params, trainable, macs, flops, rf, memory, training, output, valid, and
@@ -95,7 +95,7 @@ def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | N
     from .analysis.sweep import sweep as _sweep, values
     grid = {k: values(k, v) if isinstance(v, str) else list(v) for k, v in vary.items()}
     records = _sweep(spec, grid, where, pareto, sort, batch, dtype, optimizer,
-                     scheduler=scheduler, foreach=foreach, amp=amp)
+                     scheduler=scheduler, foreach=foreach, amp=amp, checkpoint=checkpoint)
     if frame:
         try:
             import pandas
@@ -105,13 +105,15 @@ def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | N
     return records
 
 
-def to_torch(spec, inplace: bool = True):
-    """An ``nn.Module`` computing the spec (channels last in and out, as the spec)."""
+def to_torch(spec, inplace: bool = True, checkpoint=()):
+    """An ``nn.Module`` computing the spec (channels last in and out, as the spec);
+    ``checkpoint`` ('all', or block names, prefixes or macros) recomputes those blocks in
+    the backward pass instead of keeping their activations."""
     try:
         from .backends.torch import to_torch as _to_torch
     except ImportError:
         raise CnnCalcError("this needs PyTorch: pip install 'cnncalc[torch]'") from None
-    return _to_torch(_summary(spec), inplace)
+    return _to_torch(_summary(spec), inplace, checkpoint)
 
 
 def check(spec, device: str = "cpu", batch: int = 1, weights: str | None = None,

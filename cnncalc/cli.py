@@ -194,8 +194,16 @@ def main():
     """
 
 
+def _names(ctx, param, value):
+    return tuple(n.strip() for n in value.split(",") if n.strip()) if value else ()
+
+
 def _training_args(f):
     from .analysis.options import DTYPES, OPTIMIZERS
+    f = click.option("--checkpoint", metavar="NAMES", callback=_names,
+                     help="Blocks run again in the backward pass instead of keeping their "
+                          "activations: 'all', or block names, name prefixes or macro names "
+                          "(layer1,basic).")(f)
     f = click.option("--amp", is_flag=True, help="Mixed precision: the forward pass under "
                      "autocast to --dtype; parameters, gradients and the optimizer's state "
                      "float32.")(f)
@@ -228,14 +236,15 @@ def _scale_args(f):
               "moving statistics included) or PyTorch's parameters() (they are buffers).")
 @_errors
 def summary(spec, expr, input_shape, max_depth, max_layers, max_bytes, batch, dtype, optimizer,
-            foreach, amp, fmt, columns, counts):
+            foreach, amp, checkpoint, fmt, columns, counts):
     """Every layer's output shape, weights, biases, params and units, with totals.
 
     \b
     --columns all adds MACs, FLOPs (2 x MACs + element-wise operations), the receptive
     field and its jump, and activation memory."""
     from .render.table import Options, parse_columns, render
-    options = Options(parse_columns(columns), batch, dtype, optimizer, counts, foreach, amp)
+    options = Options(parse_columns(columns), batch, dtype, optimizer, counts, foreach, amp,
+                      checkpoint)
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     s = analyse_or_show(loaded, fmt, open_sizes=fmt != "json")
     click.echo(render(s, fmt, options), nl=False)
@@ -453,14 +462,14 @@ def sizes(spec, expr, input_shape, max_depth, max_layers, max_bytes, span, show,
 @_training_args
 @_errors
 def fit(spec, expr, input_shape, max_depth, max_layers, max_bytes, memory, dtype, optimizer,
-        foreach, amp):
+        foreach, amp, checkpoint):
     """The largest batch that fits in MEMORY, for training and for inference."""
     from .analysis.memory import fit as fit_batch
     from .fmt import nbytes, parse_bytes
     size = parse_bytes(memory)
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     s = analyse_or_show(loaded, "none")
-    res = fit_batch(s, size, dtype, optimizer, foreach, amp)
+    res = fit_batch(s, size, dtype, optimizer, foreach, amp, checkpoint)
 
     def batch(n):
         return f"batch {n:,}" if n else "does not fit, even at batch 1:"
@@ -496,7 +505,8 @@ def fit(spec, expr, input_shape, max_depth, max_layers, max_bytes, memory, dtype
 @_scale_args
 @_errors
 def sweep(spec, expr, input_shape, max_depth, max_layers, max_bytes, vary, where, pareto,
-          sort, fmt, limit, plot, scheduler, batch, dtype, optimizer, foreach, amp):
+          sort, fmt, limit, plot, scheduler, batch, dtype, optimizer, foreach, amp,
+          checkpoint):
     """Every combination of the spec's knobs: metrics, a condition, the Pareto front.
 
     \b
@@ -520,7 +530,7 @@ def sweep(spec, expr, input_shape, max_depth, max_layers, max_bytes, vary, where
     with _progress(total, False, "sweeping") as bar:
         records = run_sweep(text, grid, where, pareto, sort, batch, dtype, optimizer, file,
                             progress=bar.update, scheduler=scheduler, foreach=foreach,
-                            amp=amp)
+                            amp=amp, checkpoint=checkpoint)
     click.echo(render(records, list(grid), fmt.lower(), limit if fmt.lower() == "table" else None),
                nl=False)
     if plot:

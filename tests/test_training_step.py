@@ -13,7 +13,7 @@ import pytest
 import cnncalc
 from cnncalc.backends.measure import measured_step
 from conftest import SPECS
-from test_training import SIZES
+from test_training import CONTEXTS, SIZES, _kinds
 
 # each setting somewhere: every optimizer, batch 2 and 8, one parameter at a time or all,
 # float32, bfloat16 (the module cast to it: parameters, gradients and state too) and
@@ -53,3 +53,63 @@ def test_fit_names_a_batch_that_runs_and_one_tenth_larger_would_not(name, optimi
     assert batch >= 8, batch
     assert measured_step(s, batch, optimizer, False) <= budget
     assert measured_step(s, -(-batch * 11 // 10), optimizer, False) > budget
+
+
+@pytest.mark.parametrize("name, names", [("resnet18", ("all",)), ("densenet121", ("all",)),
+                                         ("convnext_tiny", ("stage1", "stage2")),
+                                         ("resnet50", ("project",))])
+def test_checkpointed_blocks_cost_what_the_estimate_says(name, names):
+    """torch.utils.checkpoint around the blocks (--checkpoint): a real step's peak within
+    10% of the estimate, which is below the step's without it."""
+    s = cnncalc.summarize(SPECS / f"{name}.cnn", input=SIZES.get(name))
+    real = measured_step(s, 8, "sgd", False, checkpoint=names)
+    estimate = s.memory(8, optimizer="sgd", foreach=False, checkpoint=names).training_bytes
+    assert 0.9 * real <= estimate <= 1.1 * real, (name, estimate, real)
+    assert estimate < s.memory(8, optimizer="sgd", foreach=False).training_bytes
+
+
+def test_a_checkpointed_module_computes_the_same_gradients():
+    import torch
+    s = cnncalc.summarize(SPECS / "resnet18.cnn", input="32x32x3")
+    torch.manual_seed(0)
+    plain = cnncalc.to_torch(s).train()
+    again = cnncalc.to_torch(s, checkpoint=["all"]).train()
+    again.load_state_dict(plain.state_dict())
+    x = torch.randn(4, 32, 32, 3)
+    for net in (plain, again):
+        net(x).square().sum().backward()
+    for (name, p), q in zip(plain.named_parameters(), again.parameters()):
+        assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-5), name
+
+
+def test_a_checkpoint_that_names_no_block_is_refused():
+    s = cnncalc.summarize(SPECS / "resnet18.cnn")
+    with pytest.raises(cnncalc.CnnCalcError, match="--checkpoint layer9: no block"):
+        s.memory(checkpoint=["layer9"])
+
+
+@pytest.mark.parametrize("word, example", sorted(_kinds().items()))
+def test_every_kind_says_the_precision_autocast_runs_it_in(word, example):
+    """Each kind's ``autocast`` (what mixed precision costs) against CPU autocast itself:
+    its module run on a float32 and on a bfloat16 input, on maps of each rank it takes."""
+    import torch
+    from cnncalc.errors import CnnCalcError
+    ran = 0
+    for context in CONTEXTS + ("input 12x12x4 | conv 1x1x4 | {}",
+                               "input 6x6x6x8 | conv 1x1x1x8 | {}"):
+        try:
+            s = cnncalc.summarize(context.format(example))
+        except CnnCalcError:
+            continue
+        row = s.tree[-1]
+        module = cnncalc.to_torch(s).train().layers[row.name]
+        declared = row.layer.autocast(row)
+        for given in (torch.float32, torch.bfloat16):
+            x = torch.randn(2, row.input[-1], *row.input[:-1]).to(given)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                y = module(x, {}) if row.branches is not None or row.source is not None \
+                    else module(x)
+            want = {"half": torch.bfloat16, "float32": torch.float32, None: given}[declared]
+            assert y.dtype == want, (word, context, given, declared)
+        ran += 1
+    assert ran, word

@@ -105,8 +105,12 @@ def memory(out: Path):
                     for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
                         net = cnncalc.to_torch(summary).cuda().train()
                         row[f"peak_{opt}_{name}_{batch}"] = step_peak(net, x, opt, dtype)
-                        e = estimate(summary, batch, name, "adam" if opt == "adam" else "sgd")
-                        row[f"estimate_{opt}_{name}_{batch}"] = e.training_bytes - e.param_bytes
+                        # bfloat16 here is autocast (mixed precision), foreach CUDA's default;
+                        # the parameters and the batch were allocated before the step
+                        e = estimate(summary, batch, name, opt, foreach=True,
+                                     amp=name == "bfloat16")
+                        row[f"estimate_{opt}_{name}_{batch}"] = \
+                            e.training_bytes - e.param_bytes - e.step["input"]
                 net = cnncalc.to_torch(summary, inplace=False).cuda().eval()
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()

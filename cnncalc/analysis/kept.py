@@ -27,7 +27,9 @@ class Keeper:
         # for the training step's walk (analysis/step.py): the rows in the order they run,
         # each storage's first saver (autograd frees it once that row's backward has run)
         # and what each row saves beside storages (masks, indices, statistics)
-        self.trace, self.first, self.extras = [], {}, {}
+        self.trace, self.first, self.last, self.extras = [], {}, {}, {}
+        # mixed precision: autocast's copies, and which storages are float32 (the rest half)
+        self.amp, self.wide = False, {0}
         # autograd saves nothing for an operation no gradient passes through: one on the
         # input before any weight (a pool on the image); ``saving`` is that, for this row
         self.grad = self.saving = False
@@ -36,6 +38,7 @@ class Keeper:
         if self.saving:
             self.saved[storage] = self.saved.get(storage, False) | where
             self.first.setdefault(storage, len(self.trace))
+            self.last[storage] = len(self.trace)
 
     def store(self, units):
         """A new tensor beside the current one (a padded copy); its storage."""
@@ -96,25 +99,45 @@ class Keeper:
             if not inplace:
                 self.new()
 
+    def size(self, storage, size: int) -> int:
+        """Bytes per value of a storage: ``size``, or under autocast float32's where wide."""
+        return 4 if self.amp and storage in self.wide else size
+
     def total(self, size: int):
-        return sum(self.units[s] * where for s, where in self.saved.items()) * size + \
-            self.extra_units * size + self.extra_bytes
+        return sum(self.units[s] * where * self.size(s, size) for s, where in self.saved.items()) \
+            + self.extra_units * size + self.extra_bytes
+
+    def cast(self, row):
+        """Under autocast, a kind run in another precision than its input's reads a copy
+        of it (which it may keep); its result's precision."""
+        to = row.layer.autocast(row)
+        wide = self.cur in self.wide
+        if to == "half" and wide or to == "float32" and not wide:
+            self.cur = self.store(prod(row.input))
+            if to == "float32":
+                self.wide.add(self.cur)
+        return to == "float32" or to is None and self.cur in self.wide
 
 
 class Entry:
     """One row as it runs, for the backward walk: the entries whose results it reads
     (-1: the network's input), whether each needs a gradient, and whether its result is
-    a view of its input (a reshape: its gradient is a view too)."""
-    __slots__ = ("row", "inputs", "needs", "view")
+    a view of its input (a reshape: its gradient is a view too). A block's merge also says
+    where its branches begin in the trace, and its input's storage."""
+    __slots__ = ("row", "inputs", "needs", "view", "begin", "storage", "wide")
 
     def __init__(self, row, inputs, needs, view=False):
         self.row, self.inputs, self.needs, self.view = row, inputs, needs, view
+        self.begin = self.storage = None
+        self.wide = False  # under autocast, its result is float32
 
 
-def keep(summary) -> Keeper:
-    """The walk over one example: what autograd saves, and in what order rows run."""
+def keep(summary, amp: bool = False) -> Keeper:
+    """The walk over one example: what autograd saves, and in what order rows run;
+    ``amp``: under autocast (mixed precision)."""
     keep_alive = referenced(summary.network.layers)
     k = Keeper(prod(summary.input))
+    k.amp = amp
     named = {}
 
     def seq(rows, fresh, prev):
@@ -122,6 +145,7 @@ def keep(summary) -> Keeper:
             k.row = row
             if row.branches is not None:
                 start, grad, outs, grads, ends = k.cur, k.grad, [], [], []
+                begin = len(k.trace)
                 for branch in row.branches:
                     k.cur, k.grad = start, grad
                     ends.append(seq(branch, False, prev))
@@ -131,8 +155,11 @@ def keep(summary) -> Keeper:
                 k.saving = k.grad and row.layer.keeps_inputs
                 for storage in outs:
                     k.save(storage)
-                k.trace.append(Entry(row, ends, grads))
+                entry = Entry(row, ends, grads)
+                entry.begin, entry.storage = begin, start
+                k.trace.append(entry)
                 k.new()
+                entry.wide = _wider(k, outs)
                 out_fresh = True
             elif row.source is not None:
                 source, source_grad, at = named[row.source.name]
@@ -142,13 +169,20 @@ def keep(summary) -> Keeper:
                 k.save(k.cur)
                 k.save(source)
                 k.trace.append(entry)
+                inputs = (k.cur, source)
                 k.new()
+                entry.wide = _wider(k, inputs)
                 out_fresh = True
             else:
                 k.fresh, before, grad = fresh, k.cur, k.grad
                 k.saving = k.grad = k.grad or uniform(row.trainable != 0)
                 entry = Entry(row, [prev], [grad])
+                wide = k.cast(row) if amp else False
+                made = len(k.units)
                 row.layer.kept(row, k)
+                if wide:
+                    k.wide.update(range(made, len(k.units)))
+                entry.wide = k.amp and k.cur in k.wide
                 entry.view = k.cur == before and not row.layer.fold
                 k.trace.append(entry)
                 out_fresh = fresh if row.layer.fold else True
@@ -160,6 +194,14 @@ def keep(summary) -> Keeper:
 
     seq(summary.tree, False, -1)
     return k
+
+
+def _wider(k, inputs) -> bool:
+    """A merge's result is float32 where any input is (type promotion)."""
+    wide = k.amp and any(s in k.wide for s in inputs)
+    if wide:
+        k.wide.add(k.cur)
+    return wide
 
 
 def kept_bytes(summary, size: int) -> int:

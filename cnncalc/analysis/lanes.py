@@ -218,7 +218,7 @@ def output_text(shape: tuple, lane: int) -> str:
 
 class Job:
     """What every chunk needs: the spec's text, the grid, the knobs, the condition's text
-    and the memory options (batch, dtype, optimizer, foreach, amp)."""
+    and the memory options (batch, dtype, optimizer, foreach, amp, checkpoint)."""
 
     def __init__(self, text, file, vary, knobs, where, options):
         self.text, self.file, self.vary, self.knobs = text, file, vary, knobs

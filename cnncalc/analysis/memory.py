@@ -82,30 +82,33 @@ def _larger(a, b):
 
 
 def estimate(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "adam",
-             foreach: bool = True, amp: bool = False) -> Memory:
+             foreach: bool = True, amp: bool = False, checkpoint=()) -> Memory:
     """``foreach``: the optimizer steps all parameters at once (PyTorch's default on CUDA;
     on CPU it steps one at a time). ``amp``: mixed precision, the forward pass under
     autocast to ``dtype`` while parameters, gradients and the optimizer's state stay
-    float32; else everything is ``dtype``."""
+    float32; else everything is ``dtype``. ``checkpoint``: blocks run again in the backward
+    pass instead of keeping their activations (names, prefixes, macros or 'all')."""
     check_options(batch, dtype, optimizer)
     size = DTYPES[dtype]
     param_size = DTYPES["float32"] if amp else size
-    k = keep(summary)
+    k = keep(summary, amp)
     acts = [r.units * size * batch for r in summary.rows]
-    step = step_peak(summary, batch, size, optimizer, foreach, param_size, k, amp)
+    step = step_peak(summary, batch, size, optimizer, foreach, param_size, k, amp,
+                     tuple(checkpoint))
     return Memory(batch, summary.totals.params * param_size, acts,
                   peak_units(summary) * size * batch, k.total(size) * batch, step)
 
 
 def fit(summary, memory_bytes: int, dtype: str = "float32", optimizer: str = "adam",
-        foreach: bool = True, amp: bool = False) -> dict:
+        foreach: bool = True, amp: bool = False, checkpoint=()) -> dict:
     """Largest batch that fits for training and for inference (0 if none does). A training
     step's peak grows with the batch, but not in proportion (the optimizer's step may be
     the peak at small batches): the batch is found by halving the range."""
-    one = estimate(summary, 1, dtype, optimizer, foreach, amp)
+    one = estimate(summary, 1, dtype, optimizer, foreach, amp, checkpoint)
 
     def step(batch):
-        return estimate(summary, batch, dtype, optimizer, foreach, amp).training_bytes
+        return estimate(summary, batch, dtype, optimizer, foreach, amp,
+                        checkpoint).training_bytes
 
     lo, hi = 0, 1
     while step(hi) <= memory_bytes:

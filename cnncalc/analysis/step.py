@@ -30,29 +30,32 @@ class _Backward:
     activations not yet freed, the weights' gradients made so far, and the peak of their
     sum."""
 
-    def __init__(self, k, batch, size, param_size, x_units, amp=False):
+    def __init__(self, k, batch, size, param_size, x_units, amp=False, checkpoint=()):
         per = size * batch
         self.k, self.per, self.param_size, self.x_units = k, per, param_size, x_units
         self.amp, self.half = amp, size
         self.bytes, self.refs, self.live, self.peak = {}, {}, 0, 0
         self.pending = {}  # entry -> the gradient of its result, when it has one
         self.grads = 0
-        extra = {i: (u * size + b) * batch for i, (u, b) in k.extras.items()}
-        self.freed = dict(extra)  # what each entry's backward frees
-        for s, i in k.first.items():
-            if s:  # storage 0 is the input batch, which the caller holds
-                self._free(i, k.units[s] * k.saved[s] * per)
+        # what the forward pass keeps: (the entry whose backward frees it, bytes, storage)
+        parts = [(i, (u * size + b) * batch, None) for i, (u, b) in k.extras.items()]
+        parts += [(i, k.units[s] * k.saved[s] * k.size(s, size) * batch, s)
+                  for s, i in k.first.items()
+                  if s]  # storage 0 is the input batch, which the caller holds
         for i, e in enumerate(k.trace if amp else ()):
-            # under autocast, a layer run in half precision keeps half-precision copies: of
-            # its weights, where its input needs a gradient, and of the batch, each its own
-            if e.row.layer.autocast and e.needs[0]:
-                self._free(i, e.row.weights * size)
-            if e.row.layer.autocast and e.inputs[0] == -1 and anywhere(e.row.trainable):
-                self._free(i, x_units * per)
-        self.kept = sum(self.freed.values())
-
-    def _free(self, i, n):
-        self.freed[i] = self.freed.get(i, 0) + n
+            # under autocast, a layer run in half precision keeps a half-precision copy of
+            # its weights where its input needs a gradient
+            if e.row.layer.autocast(e.row) == "half" and e.needs[0]:
+                parts.append((i, e.row.weights * size, None))
+        self.freed = {}  # what each entry's backward frees
+        for i, n, _ in parts:
+            self.freed[i] = self.freed.get(i, 0) + n
+        # a checkpointed block keeps only its input; its backward first runs it again
+        self.again = {}
+        for end, e in checkpoint:
+            self.again[end] = sum(n for i, n, s in parts if e.begin <= i <= end
+                                  and s != e.storage and (s is None or k.last[s] <= end))
+        self.kept = sum(self.freed.values()) - sum(self.again.values())
 
     def new(self, n, extra=0):
         t = len(self.bytes)
@@ -74,7 +77,11 @@ class _Backward:
             self.live = self.live - self.bytes[t]
 
     def units(self, i):
-        return (self.k.trace[i].row.units if i >= 0 else self.x_units) * self.per
+        """Bytes of entry ``i``'s result (-1: the input batch), as its gradient's."""
+        if i < 0:
+            return self.x_units * self.per * (2 if self.amp else 1)
+        e = self.k.trace[i]
+        return e.row.units * self.per * (2 if e.wide else 1)
 
     def give(self, p, t):
         """Gradient ``t`` for entry ``p``'s result, summed with one already there: into
@@ -110,7 +117,7 @@ class _Backward:
             inner = self.new(self.units(i))
             self.drop(t)
             t = inner
-        if self.amp and row.layer.autocast:
+        if self.amp and row.layer.autocast(row) == "half":
             # its weights' gradient in half precision, then (its saved tensors freed) cast
             half = row.trainable * self.half
             gin = self.new(self.units(e.inputs[0]), half) if e.needs[0] else None
@@ -132,6 +139,9 @@ class _Backward:
                 self.pending[i] = self.new(self.units(i))  # the loss's gradient
         for i in range(len(trace) - 1, -1, -1):
             e, t = trace[i], self.pending.pop(i, None)
+            if i in self.again:  # a checkpointed block's forward pass, run again
+                self.kept = self.kept + self.again[i]
+                self.mark()
             if t is None:
                 pass
             elif e.row.branches is not None or e.row.source is not None:
@@ -148,13 +158,46 @@ class _Backward:
         return self.peak, self.grads
 
 
-def backward_peak(summary, batch: int, size: int, param_size: int, k=None, amp=False):
+def checkpointed(row, names) -> bool:
+    """A block that ``names`` checkpoints: 'all' blocks, or a block by its name, a dotted
+    prefix of it ('layer1' for 'layer1.0.add_1') or its macro's name ('basic' for a
+    block written by 'basic(64)')."""
+    return row.branches is not None and any(_names(row, n) for n in names)
+
+
+def _names(row, n) -> bool:
+    macro = (row.layer.origin or "").split("(")[0]
+    return n == "all" or n == row.name or row.name.startswith(n + ".") or n == macro
+
+
+def _checkpointed(k, names) -> list:
+    """(index, entry) of the outermost checkpointed blocks' merges."""
+    found, floor = [], len(k.trace)
+    for i in range(len(k.trace) - 1, -1, -1):
+        e = k.trace[i]
+        if i < floor and checkpointed(e.row, names):
+            found.append((i, e))
+            floor = e.begin  # blocks inside this one are run again with it
+    blocks = [e.row for e in k.trace if e.row.branches is not None]
+    for n in names:
+        if n != "all" and not any(_names(row, n) for row in blocks):
+            from ..errors import CnnCalcError
+            some = ", ".join(row.name for row in blocks[:3]) or "none: it has no blocks"
+            raise CnnCalcError(f"--checkpoint {n}: no block is named so, starts so or is "
+                               f"written by a macro of that name; its blocks: {some}")
+    return found
+
+
+def backward_peak(summary, batch: int, size: int, param_size: int, k=None, amp=False,
+                  checkpoint=()):
     """(peak, gradients): the most bytes of saved activations, activation gradients and
     weight gradients alive at once in the backward pass, and all weight gradients' bytes.
     ``k``: the kept walk, when the caller has it; ``amp``: the forward pass ran under
-    autocast, activations of ``size`` bytes and parameters of ``param_size``."""
-    k = keep(summary) if k is None else k
-    return _Backward(k, batch, size, param_size, prod(summary.input), amp).run()
+    autocast, activations of ``size`` bytes and parameters of ``param_size``;
+    ``checkpoint``: names of the blocks checkpointed (``checkpointed``)."""
+    k = keep(summary, amp) if k is None else k
+    return _Backward(k, batch, size, param_size, prod(summary.input), amp,
+                     _checkpointed(k, checkpoint)).run()
 
 
 def optimizer_temporaries(summary, optimizer: str, foreach: bool, param_size: int):
@@ -172,13 +215,14 @@ def optimizer_temporaries(summary, optimizer: str, foreach: bool, param_size: in
 
 
 def step_peak(summary, batch: int, size: int, optimizer: str = "adam", foreach: bool = True,
-              param_size: int | None = None, keeper=None, amp: bool = False) -> dict:
+              param_size: int | None = None, keeper=None, amp: bool = False,
+              checkpoint=()) -> dict:
     """Bytes of one training step at its peak, and its parts: parameters, the optimizer's
     state, the input batch, and the larger of the backward pass's peak and the optimizer
     step's (all gradients and its temporaries)."""
     param_size = size if param_size is None else param_size
     totals = summary.totals
-    backward, grads = backward_peak(summary, batch, size, param_size, keeper, amp)
+    backward, grads = backward_peak(summary, batch, size, param_size, keeper, amp, checkpoint)
     step = grads + optimizer_temporaries(summary, optimizer, foreach, param_size)
     fixed = totals.params * param_size + \
         totals.trainable * param_size * OPTIMIZERS[optimizer][0]

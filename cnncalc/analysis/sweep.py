@@ -170,7 +170,7 @@ _COMPARE = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b
 def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | None = None,
           batch: int = 1, dtype: str = "float32", optimizer: str = "adam",
           file: str | None = None, progress=None, scheduler=None,
-          foreach: bool = True, amp: bool = False) -> list[dict]:
+          foreach: bool = True, amp: bool = False, checkpoint=()) -> list[dict]:
     """Every combination of ``vary`` ({'width': [16, 32], 'input': [128, 160]}; 'input'
     sets every open or given spatial size of the input), each a record of its knobs, the
     metrics and 'output'; kept where ``where`` holds; ``pareto`` (metrics to minimise)
@@ -205,7 +205,7 @@ def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | N
             raise CnnCalcError(f"--vary {n}: the spec has no 'param {n}'" + (
                 f"; its params: {', '.join(declared)}" if declared else
                 f"; it declares none (write 'param {n} = ...' at the top)") + ", or 'input'")
-    options = (batch, dtype, optimizer, foreach, amp)
+    options = (batch, dtype, optimizer, foreach, amp, tuple(checkpoint))
     if total >= VECTOR_FROM or scheduler is not None:
         from . import lanes
         job = lanes.Job(text, file, dict(zip(names, grid)), knobs, where, options)
@@ -265,7 +265,7 @@ def _at_size(network, n):
                                     for i, v in enumerate(shape)))
 
 
-def _metrics(network, batch, dtype, optimizer, foreach, amp) -> dict:
+def _metrics(network, batch, dtype, optimizer, foreach, amp, checkpoint) -> dict:
     from .. import fmt
     from .memory import estimate
     from .walk import analyse
@@ -273,7 +273,7 @@ def _metrics(network, batch, dtype, optimizer, foreach, amp) -> dict:
     t = s.totals
     fields = [r.field for r in s.rows if r.field is not None]
     rf = max(size for size, _, _ in fields[-1]) if fields else 1
-    mem = estimate(s, batch, dtype, optimizer, foreach, amp)
+    mem = estimate(s, batch, dtype, optimizer, foreach, amp, checkpoint)
     return {"params": t.params, "trainable": t.trainable, "macs": t.macs, "flops": t.flops,
             "rf": rf, "memory": mem.param_bytes + mem.peak_activation_bytes,
             "training": mem.training_bytes, "output": fmt.shape(s.output), "valid": True}

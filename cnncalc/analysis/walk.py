@@ -154,28 +154,29 @@ class Summary:
 
     def table(self, format: str = "table", columns=None, batch: int = 1,
               dtype: str = "float32", optimizer: str = "adam", counts: str = "keras",
-              foreach: bool = True, amp: bool = False) -> str:
+              foreach: bool = True, amp: bool = False, checkpoint=()) -> str:
         """The summary as text: ``format`` table, markdown, csv, html or json; ``counts``
         'keras' or 'torch' says what 'params' counts."""
         from ..render import table as t
         return t.render(self, format, t.Options(t.parse_columns(columns), batch, dtype,
-                                                optimizer, counts, foreach, amp))
+                                                optimizer, counts, foreach, amp,
+                                                checkpoint))
 
     def memory(self, batch: int = 1, dtype: str = "float32", optimizer: str = "adam",
-               foreach: bool = True, amp: bool = False):
+               foreach: bool = True, amp: bool = False, checkpoint=()):
         """Bytes of parameters, activations, the inference peak, the activations kept for
         the backward pass and the training step's peak (``.step`` has its parts)."""
         from .memory import estimate
-        return estimate(self, batch, dtype, optimizer, foreach, amp)
+        return estimate(self, batch, dtype, optimizer, foreach, amp, checkpoint)
 
     def fit(self, memory, dtype: str = "float32", optimizer: str = "adam",
-            foreach: bool = True, amp: bool = False) -> dict:
+            foreach: bool = True, amp: bool = False, checkpoint=()) -> dict:
         """The largest batch that trains, and that runs inference, in ``memory`` (bytes, or
         text such as '16GiB')."""
         from .. import fmt
         from .memory import fit
         size = fmt.parse_bytes(memory) if isinstance(memory, str) else memory
-        return fit(self, size, dtype, optimizer, foreach, amp)
+        return fit(self, size, dtype, optimizer, foreach, amp, checkpoint)
 
     def to_dict(self, **options) -> dict:
         from ..render.result import record

@@ -87,7 +87,8 @@ def held_bytes(net, x, opt) -> int:
 
 
 def measured_step(summary, batch: int, optimizer: str = "adam", foreach: bool = False,
-                  workspace: bool = False, dtype: str = "float32", amp: bool = False) -> int:
+                  workspace: bool = False, dtype: str = "float32", amp: bool = False,
+                  checkpoint=()) -> int:
     """Bytes of a real training step of the spec's module at its peak: held before it
     (parameters, buffers, the optimizer's state, the batch) and allocated during it. The
     module runs from its channels-first body: cnncalc's Net takes channels-last pictures and
@@ -108,7 +109,7 @@ def measured_step(summary, batch: int, optimizer: str = "adam", foreach: bool = 
 
     torch.manual_seed(0)
     kind = torch.float32 if amp else getattr(torch, dtype)
-    net = Body(to_torch(summary)).train().to(kind)
+    net = Body(to_torch(summary, checkpoint=checkpoint)).train().to(kind)
     shape = summary.network.input.shape
     x = torch.randn(batch, shape[-1], *shape[:-1], dtype=kind)
     step, opt = training_step(net, x, optimizer, foreach, getattr(torch, dtype) if amp else None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..analysis.step import checkpointed
 from ..analysis.walk import Summary, analyse
 from ..layers import referenced
 from .modules import align, channels_last, picture, to_first
@@ -22,12 +23,16 @@ class Seq:
     registered in ``Net`` under their spec names, so a chain only lists them."""
 
     def __init__(self, items):
-        self.steps = [(module, isinstance(module, (Branches, RefMerge)), name if keep else None)
-                      for name, module, keep in items]
+        self.steps = [(module, isinstance(module, (Branches, RefMerge)), name if keep else None,
+                       again) for name, module, keep, again in items]
 
     def __call__(self, x, saved):
-        for module, graph, keep in self.steps:
-            x = module(x, saved) if graph else module(x)
+        for module, graph, keep, again in self.steps:
+            if again and module.training:  # checkpointed: run again in the backward pass
+                from torch.utils.checkpoint import checkpoint
+                x = checkpoint(module, x, saved, use_reentrant=False)
+            else:
+                x = module(x, saved) if graph else module(x)
             if keep is not None:
                 saved[keep] = x
         return x
@@ -80,28 +85,30 @@ class Net(nn.Module):
     ``named_modules()`` shows the same names (``layer1.0.conv1``), as a PyTorch model's
     module paths. ``inplace=False`` keeps every layer's output intact (for feature maps)."""
 
-    def __init__(self, summary: Summary, inplace: bool = True):
+    def __init__(self, summary: Summary, inplace: bool = True, checkpoint=()):
         super().__init__()
         self.layers: dict[str, nn.Module] = {}
-        self.inplace = inplace
+        self.inplace, self.checkpoint = inplace, tuple(checkpoint)
         self.spec_name = summary.network.name
         self.keep = referenced(summary.network.layers)
         # the chain only wires; its layers are registered by name, so it is kept unregistered
-        self.__dict__["body"] = self._seq(summary.tree, False)[0]
+        self.__dict__["body"] = self._seq(summary.tree, False, bool(self.checkpoint))[0]
         self.outputs = [name for name, _ in summary.outputs]
         self.in_rank = len(summary.input) - 1
         self.out_ranks = [len(shape) - 1 for _, shape in summary.outputs]
         self.depth = max((r.depth for r in summary.rows), default=0)
 
-    def _seq(self, rows, fresh):
-        """Modules for a chain; ``fresh``: the chain owns its input (may overwrite it)."""
+    def _seq(self, rows, fresh, outer=False):
+        """Modules for a chain; ``fresh``: the chain owns its input (may overwrite it);
+        ``outer``: no block around it is checkpointed, so one of its own may be."""
         items = []
         for row in rows:
             layer = row.layer
+            again = outer and checkpointed(row, self.checkpoint)
             if row.branches is not None:
                 subs, owned = [], []
                 for branch in row.branches:
-                    module, out_fresh = self._seq(branch, False)
+                    module, out_fresh = self._seq(branch, False, outer and not again)
                     subs.append(module)
                     owned.append(bool(branch) and out_fresh)
                 first = next((j for j, b in enumerate(row.branches) if owned[j]
@@ -130,7 +137,7 @@ class Net(nn.Module):
             self.layers[row.name] = module
             self._register(row.name, module)
             keep = row.name in self.keep
-            items.append((row.name, module, keep))
+            items.append((row.name, module, keep, again))
             fresh = out_fresh and not keep
         return Seq(items), fresh
 
@@ -187,9 +194,11 @@ class _stack:
         return False
 
 
-def to_torch(spec, inplace: bool = True) -> Net:
-    """An ``nn.Module`` for a network or a calculator summary."""
+def to_torch(spec, inplace: bool = True, checkpoint=()) -> Net:
+    """An ``nn.Module`` for a network or a calculator summary; in training, the blocks
+    ``checkpoint`` names (analysis/step.py's ``checkpointed``) run again in the backward
+    pass instead of keeping their activations (torch.utils.checkpoint)."""
     summary = spec if isinstance(spec, Summary) else analyse(spec)
-    return Net(summary, inplace)
+    return Net(summary, inplace, checkpoint)
 
 

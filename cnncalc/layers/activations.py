@@ -4,7 +4,7 @@ per value counted in FLOPs (README, 'Conventions')."""
 
 from __future__ import annotations
 
-from .base import Choice, Layer, Outcome, Real, nn_call
+from .base import Choice, Layer, Outcome, Real, nn_call, runs_half
 
 
 class Activation:
@@ -125,6 +125,7 @@ class PReLU(Layer):
     example = "prelu"
     colour = "#fff9c4"
     fold = True
+    autocast = runs_half  # on CPU autocast's list
 
     def rule(self, x, ex):
         c = x[-1]

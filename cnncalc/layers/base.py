@@ -57,6 +57,17 @@ def symbolic(v) -> bool:
     return getattr(v, "symbolic", False)
 
 
+def runs_half(self, row):
+    """``autocast`` of a kind autocast runs in half precision."""
+    return "half"
+
+
+def runs_float32(self, row):
+    """``autocast`` of a kind autocast runs in float32 (or whose float32 parameter promotes
+    a half input: x * gamma)."""
+    return "float32"
+
+
 def saves_nothing(self, row, k):
     """``kept`` of a kind whose backward needs no tensor (a copy, a pad, a resize, a sum)."""
     k.new()
@@ -328,9 +339,6 @@ class Layer:
     ref = None                        # the earlier layer a merge takes ('add ID')
     split = None                      # a block's branches share the channels
     keeps_inputs: ClassVar[bool] = False  # a merge whose backward reads its inputs (multiply)
-    # autocast runs it in half precision (a convolution, a matmul): its weights are cast,
-    # and the copy kept for the backward pass
-    autocast: ClassVar[bool] = False
 
     def kept(self, row, k):
         """What autograd saves of this layer for the backward pass, as PyTorch's module
@@ -338,6 +346,12 @@ class Layer:
         is a new tensor."""
         k.save_input()
         k.new()
+
+    def autocast(self, row) -> str | None:
+        """The precision it runs in under CPU autocast (mixed precision): "half" (a
+        convolution, a matmul: a float32 input and its weights are cast, the copies kept for
+        the backward pass), "float32" (a half input is cast up), or None: its input's."""
+        return None
 
     def tensors(self, row) -> tuple:
         """Values in each of its parameter tensors (the optimizer's temporaries are the size

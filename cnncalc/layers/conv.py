@@ -9,7 +9,8 @@ from .. import fmt
 from ..language.records import Kernel
 from . import activations
 from .base import (SIDES, Amount, Arg, Choice, Flag, Layer, Outcome, PerAxis, RuleError,
-                   act_code, anywhere, axis_names, keras_act, need_map, nn_call, picture, symbolic)
+                   act_code, anywhere, axis_names, keras_act, need_map, nn_call, picture, runs_half,
+                   symbolic)
 
 
 def window_axis(n, k, s, d, pad, ceil, axis, ex):
@@ -151,7 +152,7 @@ def _resolve_pad(padding, i):
 
 class Conv(Layer):
     keyword = "conv"
-    autocast = True
+    autocast = runs_half
     also = ("conv2d", "conv1d", "conv3d", "convolution2d")
     doc = ("convolution: kernel per spatial axis, then filters (Keras Conv1D/2D/3D); 'causal' "
            "pads a sequence before only (Keras Conv1D)")
@@ -288,7 +289,7 @@ def conv_rule(layer, x, ex, filters, groups):
 
 class DWConv(Layer):
     keyword = "dwconv"
-    autocast = True
+    autocast = runs_half
     also = ("depthwiseconv2d", "depthwiseconv1d")
     doc = ("depthwise convolution (Keras DepthwiseConv2D): one kernel per channel, times the "
            "multiplier; the filters are the channels x the multiplier")
@@ -322,7 +323,7 @@ class DWConv(Layer):
 
 class SepConv(Layer):
     keyword = "sepconv"
-    autocast = True
+    autocast = runs_half
     also = ("separableconv2d", "separableconv1d")
     doc = ("separable convolution (Keras SeparableConv2D): a depthwise kernel per channel, "
            "then a 1x1 convolution to the filters; the bias on the pointwise part only")
@@ -392,7 +393,7 @@ class _Depthwise:
 
 class Deconv(Layer):
     keyword = "deconv"
-    autocast = True
+    autocast = runs_half
     also = ("conv2dtranspose", "convtranspose2d", "conv1dtranspose", "conv3dtranspose")
     doc = ("transposed convolution as Keras Conv*DTranspose: valid gives (in - 1) x s + "
            "max(k, s), same gives in x s")

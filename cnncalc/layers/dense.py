@@ -6,13 +6,13 @@ from math import prod
 
 from .. import fmt
 from . import activations
-from .base import Count, Flag, Layer, Outcome, act_code, keras_act, nn_call, uniform
+from .base import Count, Flag, Layer, Outcome, act_code, keras_act, nn_call, runs_half, uniform
 from .conv import bias_act_ops, weighted_kept
 
 
 class Dense(Layer):
     keyword = "dense"
-    autocast = True
+    autocast = runs_half
     also = ("linear", "fc", "fullyconnected")
     doc = "fully connected; on a feature map it acts on the last axis per position, as Keras"
     example = "dense 4096 relu"

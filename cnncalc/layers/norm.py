@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from math import prod
 
-from .base import Count, Factor, Flag, Layer, Outcome, Real, RuleError, nn_call, saves_nothing
+from .base import (Count, Factor, Flag, Layer, Outcome, Real, RuleError, nn_call, runs_float32,
+                   saves_nothing)
 
 
 class BatchNorm(Layer):
@@ -246,6 +247,7 @@ class Normalize(Layer):
     doc = ("(x - mean) / std per channel (Keras' Normalization); with 'stats' the mean, "
            "variance and count it adapted are kept: 2C + 1 non-trainable")
     example = "normalize stats"
+    autocast = runs_float32  # its float32 mean and std promote a half input
     options = (Flag("stats", "stats", True, False,
                     help="stats (adapted: mean, variance, count kept)"),)
     colour = "#eceff1"

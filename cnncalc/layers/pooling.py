@@ -17,6 +17,9 @@ class _Pool(Layer):
     options = (*padding_options(), Amount("stride", default=None),
                Flag("ceil", "ceil", True, False, help="ceil (PyTorch's ceil_mode)"))
 
+    def autocast(self, row):  # CPU autocast runs 3-D pooling in float32
+        return "float32" if len(row.input) == 4 else None
+
     @classmethod
     def validate(cls, fields, r):
         if fields["stride"] is None:  # the stride defaults to the pool size, as in Keras
@@ -206,6 +209,9 @@ class _Adaptive(Layer):
     args = (PerAxis("size", "the output size", example="7x7"),)
     colour = "#ffcc80"
     semantics = "PyTorch (AdaptiveAvgPool/AdaptiveMaxPool; Keras has no such layer)"
+
+    def autocast(self, row):  # CPU autocast runs 3-D pooling in float32
+        return "float32" if len(row.input) == 4 else None
 
     def rule(self, x, ex):
         rank = len(self.size)

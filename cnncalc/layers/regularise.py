@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Layer, Outcome, Rate, Real, nn_call
+from .base import Layer, Outcome, Rate, Real, nn_call, runs_float32
 
 
 class Dropout(Layer):
@@ -80,6 +80,7 @@ class LayerScale(Layer):
     example = "layerscale"
     options = (Real("init", "init", 1e-6, help="init 1e-6"),)
     fold = True
+    autocast = runs_float32  # its float32 scale promotes a half input
     semantics = "PyTorch (torchvision ConvNeXt's layer_scale)"
 
     def rule(self, x, ex):

@@ -88,6 +88,9 @@ class ReflectPad(_Pad):
     semantics = "PyTorch (ReflectionPad; Keras has no such layer)"
     kept = Layer.kept  # (autograd saves the input of a reflection)
 
+    def autocast(self, row):  # CPU autocast runs 1-D and 2-D reflection in float32
+        return "float32" if len(row.input) <= 3 else None
+
     def check(self, x):
         for n, (b, a) in zip(x, self.pads):
             if isinstance(n, int) and max(b, a) >= n:

@@ -93,6 +93,8 @@ class SummaryJSON(_JSON):
     foreach: bool = Field(description="the optimizer steps every parameter at once")
     amp: bool = Field(description="mixed precision: the forward pass under autocast to dtype, "
                                   "parameters, gradients and optimizer state float32")
+    checkpoint: list[str] = Field(description="blocks checkpointed: run again in the "
+                                              "backward pass instead of keeping activations")
     input: list[int]
     output: list[int] = Field(description="the last layer's output")
     outputs: list[OutputJSON] = Field(description="every output of the network: side outputs "
@@ -103,13 +105,13 @@ class SummaryJSON(_JSON):
 
 
 def record(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "adam",
-           foreach: bool = True, amp: bool = False) -> dict:
+           foreach: bool = True, amp: bool = False, checkpoint=()) -> dict:
     """The summary as SummaryJSON's plain data, fields in the models' order. Built from the
     calculator's own ints and written by ``json``: re-validating 10,000 rows on the way out
     took a third of a long spec's time (``to_result`` validates, for whoever wants the model)."""
     from ..analysis.memory import estimate
     from ..analysis.training import backward_macs
-    mem = estimate(summary, batch, dtype, optimizer, foreach, amp)
+    mem = estimate(summary, batch, dtype, optimizer, foreach, amp, checkpoint)
     layers = [{"index": r.index, "path": r.path, "depth": r.depth, "name": r.name,
                "kind": r.kind, "layer": r.layer.describe(), "ref": r.layer.ref,
                "block": r.layer.origin, "line": r.layer.line, "output": list(r.output),
@@ -133,6 +135,7 @@ def record(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "ad
                   kept_activation_bytes=mem.kept_bytes, training_bytes=mem.training_bytes)
     return {"name": summary.network.name, "batch": batch, "dtype": dtype,
             "optimizer": optimizer, "foreach": foreach, "amp": amp,
+            "checkpoint": list(checkpoint),
             "input": list(summary.network.input.shape),
             "output": list(summary.output),
             "outputs": [{"name": n, "shape": list(s)} for n, s in summary.outputs],

@@ -14,12 +14,13 @@ class Options:
     and memory; and what 'params' counts (Keras' count_params() or PyTorch's parameters())."""
 
     def __init__(self, columns=(), batch=1, dtype="float32", optimizer="adam", counts="keras",
-                 foreach=True, amp=False):
+                 foreach=True, amp=False, checkpoint=()):
         if counts not in ("keras", "torch"):  # the command's --counts is a choice already
             from ..errors import CnnCalcError
             raise CnnCalcError(f"counts {counts!r}: expected 'keras' or 'torch'")
         self.columns, self.batch, self.dtype = columns, batch, dtype
         self.optimizer, self.counts, self.foreach, self.amp = optimizer, counts, foreach, amp
+        self.checkpoint = tuple(checkpoint)
 
 
 class Matrix:
@@ -171,7 +172,7 @@ def footer(summary, o: Options) -> str:
         return counts + "\nopen input sizes: sizes are formulas; 'cnncalc sizes' lists the valid ones"
     from ..analysis.training import training_macs
     batch = f" at batch {o.batch}" if o.batch > 1 else ""
-    mem = estimate(summary, o.batch, o.dtype, o.optimizer, o.foreach, o.amp)
+    mem = estimate(summary, o.batch, o.dtype, o.optimizer, o.foreach, o.amp, o.checkpoint)
     forward, backward = (n * o.batch for n in training_macs(summary))
     return (f"{counts}\ncompute{batch}: {fmt.per(t.macs * o.batch)}MACs, "
             f"{fmt.per(t.flops * o.batch)}FLOPs; memory ({o.dtype}{' autocast' if o.amp else ''}"
@@ -260,7 +261,7 @@ def csv(m: Matrix) -> str:
 def json_text(summary, o: Options) -> str:
     from . import result
     return result.json_text(summary, batch=o.batch, dtype=o.dtype, optimizer=o.optimizer,
-                            foreach=o.foreach, amp=o.amp) + "\n"
+                            foreach=o.foreach, amp=o.amp, checkpoint=o.checkpoint) + "\n"
 
 
 FORMATS = {"table": text, "markdown": markdown, "csv": csv, "html": html}
