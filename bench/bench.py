@@ -224,6 +224,45 @@ def backend(devices=None):
                     "s", "within 3%", r <= 1.03, ratio=r)
 
 
+def training_speed(devices=None, size=128, batch=8, runs=9):
+    """A training step (forward, backward, SGD's step) of the module cnncalc builds from
+    specs/resnet50.cnn against the hand-written one, pairs back to back in both orders."""
+    import torch
+    import reference
+    from cnncalc import analyse, parse as load
+    from cnncalc.backends.torch import Net
+    torch.set_num_threads(2)
+    devices = devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        done = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+        ours = Net(analyse(load(R50.read_text()))).train().to(device)
+        hand = reference.resnet50().train().to(device)
+        x_nhwc = torch.randn(batch, size, size, 3, device=device)
+        x_nchw = x_nhwc.permute(0, 3, 1, 2).contiguous()
+
+        def step(net, x, opt):
+            net(x).sum().backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            done()
+        pairs = [(ours, x_nhwc, torch.optim.SGD(ours.parameters(), lr=1e-3)),
+                 (hand, x_nchw, torch.optim.SGD(hand.parameters(), lr=1e-3))]
+        for _ in range(2):
+            for net, x, opt in pairs:
+                step(net, x, opt)
+        t_ours, t_hand, ratios = [], [], []
+        for i in range(runs):
+            order = pairs if i % 2 else pairs[::-1]
+            times = {id(net): median_time(lambda: step(net, x, opt), 1) for net, x, opt in order}
+            t_ours.append(times[id(ours)])
+            t_hand.append(times[id(hand)])
+            ratios.append(times[id(ours)] / times[id(hand)])
+        r = statistics.median(ratios)
+        row(f"training step ResNet-50, {device.upper()}, batch {batch} at {size}x{size} (vs the "
+            "expert's nn.Module; median of paired ratios)", statistics.median(t_ours),
+            statistics.median(t_hand), "s", "within 3%", r <= 1.03, ratio=r)
+
+
 def sweep_speed():
     """Time a variant of 'cnncalc sweep' takes (ResNet-50 over input sizes, the spec parsed
     once) against torchinfo building and summarising the model at each size."""
@@ -377,6 +416,7 @@ def main():
     onnx_import()
     server()
     backend()
+    training_speed()
     head = "| figure | cnncalc | peer | ratio | target | holds |\n|---|---:|---:|---:|---|---|\n"
     table = head + "\n".join("| " + " | ".join(r) + " |" for r in ROWS)
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
