@@ -809,16 +809,18 @@ def _import_options(f):
               help="The input as the spec writes it, width first: 224x224x3.")
 @click.option("--layout", type=_choice("nchw", "nhwc"), default="nchw", show_default=True,
               help="How the module takes its input.")
+@click.option("--meta", is_flag=True, help="Build the model on PyTorch's meta device: shapes "
+              "without memory for its weights (a model larger than this machine imports).")
 @_import_options
 @_errors
-def import_torch(factory, input_shape, layout, out, network, partial):
+def import_torch(factory, input_shape, layout, meta, out, network, partial):
     """A PyTorch nn.Module from a factory in your Python file (it runs that file)."""
     try:
         import torch  # noqa: F401
     except ImportError:
         raise CnnCalcError("importing a PyTorch module needs PyTorch: pip install 'cnncalc[torch]'") from None
     from .interop.from_torch import from_torch, load_factory
-    module = load_factory(factory)
+    module = load_factory(factory, meta)
     _write_spec(from_torch(module, input_shape, layout, network, partial), out)
 
 

@@ -191,3 +191,29 @@ def test_an_average_pool_that_counts_the_padding_imports_and_computes_pytorchs()
     # Keras has no such pool: the Keras export says so; PyTorch's file writes the default
     code = cnncalc.to_pytorch_code(imported.summary)
     assert "nn.AvgPool2d(3, stride=1, padding=1)" in code
+
+
+@pytest.mark.parametrize("factory", ["tiny_resnet", "mobile_block", "shufflenet_tiny",
+                                     "convnext_tiny", "dense_tiny"])
+def test_a_module_built_on_the_meta_device_imports_the_same(factory):
+    """On PyTorch's meta device a module has shapes and no memory: the import traces it on
+    meta tensors and writes the spec it writes for the module built for real."""
+    real = from_torch(getattr(models, factory)(), "32x32x3")
+    with torch.device("meta"):
+        module = getattr(models, factory)()
+    assert next(module.parameters()).is_meta
+    assert from_torch(module, "32x32x3").text == real.text
+
+
+def test_a_model_larger_than_memory_imports_from_the_meta_device(tmp_path):
+    # a dense layer of 57,600 x 200,000 weights: 46 GB of float32, imported in no memory
+    # (conv 3x3x64 on 32x32x3: 1,792 params; 30 x 30 x 64 = 57,600 features)
+    big = 57_600 * 200_000 + 200_000
+    factory = tmp_path / "big.py"
+    factory.write_text("from torch import nn\n\n\ndef big():\n    return nn.Sequential("
+                       "nn.Conv2d(3, 64, 3), nn.ReLU(), nn.Flatten(), nn.Linear(57600, 200000))\n")
+    res = CliRunner().invoke(main, ["import", "torch", f"{factory}:big", "--input", "32x32x3",
+                                    "--meta", "-o", str(tmp_path / "big.cnn")])
+    assert res.exit_code == 0, res.output
+    s = cnncalc.summarize(tmp_path / "big.cnn")
+    assert s.totals.params == 1_792 + big and s.output == (200_000,)

@@ -978,7 +978,11 @@ def trace(module, input_shape: tuple, layout: str):
     gm = torch.fx.GraphModule(module, graph)
     *spatial, c = input_shape
     picture = (*spatial[:-2], *spatial[-2:][::-1]) if len(spatial) >= 2 else tuple(spatial)
-    example = torch.randn(1, *picture, c) if layout == "nhwc" else torch.randn(1, c, *picture)
+    # on the module's device: a model built on the meta device (no memory for its weights,
+    # however large) runs on meta tensors, which carry shapes only
+    device = next((p.device for p in module.parameters()), torch.device("cpu"))
+    example = torch.randn(1, *picture, c, device=device) if layout == "nhwc" else \
+        torch.randn(1, c, *picture, device=device)
     gm.eval()
     import contextlib
     import io
@@ -1045,9 +1049,10 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() or "network"
 
 
-def load_factory(where: str):
+def load_factory(where: str, meta: bool = False):
     """'path/to/models.py:make_model' → the module its factory returns (running that file:
-    it is the user's own code, and importing it is the point)."""
+    it is the user's own code, and importing it is the point); ``meta``: built on PyTorch's
+    meta device, its weights shapes without memory."""
     import importlib.util
     import sys
     from pathlib import Path
@@ -1070,7 +1075,11 @@ def load_factory(where: str):
     if fn is None or not callable(fn):
         names = [n for n in dir(mod) if callable(getattr(mod, n)) and not n.startswith("_")]
         raise CnnCalcError(f"{path} has no callable {factory!r}; it has: {', '.join(names[:12])}")
+    import contextlib
+
+    import torch
     try:
-        return fn()
+        with torch.device("meta") if meta else contextlib.nullcontext():
+            return fn()
     except Exception as e:
         raise CnnCalcError(f"{where}(): {type(e).__name__}: {e}") from None
