@@ -242,7 +242,7 @@ def from_darknet(path, input: str | None = None, network: str | None = None,
                  partial: bool = False) -> Imported:
     """The spec of a Darknet cfg file, and its summary. ``input`` ('608x608x3') replaces the
     [net] section's width, height and channels."""
-    from ..api import summarize
+    from ..specs import summarize
     path = Path(path)
     try:
         raw = path.read_bytes()

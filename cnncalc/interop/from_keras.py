@@ -239,7 +239,7 @@ def _sources(node) -> list:
 def from_keras(path, input: str | None = None, network: str | None = None,
                partial: bool = False) -> Imported:
     """The spec of a Keras model file (.keras, or model.to_json()'s JSON), and its summary."""
-    from ..api import summarize
+    from ..specs import summarize
     config = read_config(path)
     if not isinstance(config, dict) or "config" not in config:
         raise CnnCalcError("not a Keras model file: no 'config' at its top", file=str(path))

@@ -876,7 +876,7 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
     except ImportError:
         raise CnnCalcError("importing ONNX needs the onnx package: pip install 'cnncalc[onnx]'") from None
     from pathlib import Path
-    from ..api import summarize
+    from ..specs import summarize
 
     try:
         model = onnx.load(str(path))

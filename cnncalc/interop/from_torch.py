@@ -1016,7 +1016,7 @@ def from_torch(module, input: str = "224x224x3", layout: str | None = None,
     """The spec of a PyTorch module, and its summary. ``input`` is the spec's input (width
     first); ``layout`` how the module takes it: 'nchw' (PyTorch's convention, the default)
     or 'nhwc' (cnncalc's own modules)."""
-    from ..api import summarize
+    from ..specs import summarize
     from ..language.expand import load
     shape = load(f"input {input}").input.shape
     if any(isinstance(v, str) for v in shape):

@@ -79,7 +79,7 @@ class _Writer:
 
 def to_keras_code(spec, source: str | None = None) -> str:
     """The spec as the source of a standalone Keras 3 file (a string)."""
-    from ..api import summarize
+    from ..specs import summarize
     summary = spec if isinstance(spec, Summary) else summarize(spec)
     net = summary.network
     shape = net.input.shape

@@ -21,7 +21,7 @@ def to_onnx(spec, path: str, code: str | None = None, module=None) -> None:
         raise CnnCalcError("exporting ONNX needs PyTorch and onnx: "
                            "pip install 'cnncalc[torch,onnx]'") from None
     from ..analysis.walk import Summary
-    from ..api import summarize
+    from ..specs import summarize
     from .to_pytorch import load_class, to_pytorch_code
     summary = spec if isinstance(spec, Summary) else summarize(spec)
     check = None
@@ -60,7 +60,7 @@ def _stand_ins(network):
     """The summary at an exact input size to trace (the middle of the exact sizes from 32
     to 512) and the summary at another (the smallest) to check the file at."""
     from ..analysis.sizes import sweep
-    from ..api import summarize, with_input
+    from ..specs import summarize, with_input
     sizes = {}
     for axis, v in zip(sweep(network, 1, 512), [v for v in network.input.shape[:-1]
                                                  if isinstance(v, str)]):

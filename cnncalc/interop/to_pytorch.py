@@ -139,7 +139,7 @@ class _Writer:
 
 def to_pytorch_code(spec, class_name: str | None = None, source: str | None = None) -> str:
     """The spec as the source of a standalone PyTorch file (a string)."""
-    from ..api import summarize
+    from ..specs import summarize
     summary = spec if isinstance(spec, Summary) else summarize(spec)
     net = summary.network
     if any(fmt.symbolic(n) for n in net.input.shape):

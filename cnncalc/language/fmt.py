@@ -60,7 +60,7 @@ def format_spec(text: str) -> str:
 
 def check_same(before: str, after: str, file: str) -> None:
     """Refuse a layout that would change the network (a safety net: it never should)."""
-    from ..api import parse
+    from ..specs import parse
 
     def key(text):
         net = parse(text, file)
