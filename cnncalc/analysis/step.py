@@ -25,6 +25,26 @@ def _larger(a, b):
     return a if a >= b else b
 
 
+def _plain(v):
+    """A sweep's lanes as a plain int64 array: the walk's many small sums skip the lanes'
+    bound on each operation, once ``_bounded`` has bounded them all."""
+    if hasattr(v, "dtype"):
+        import numpy as np
+        return v.view(np.ndarray)
+    return v
+
+
+def _bounded(k, summary, batch, param_size):
+    """Raises OverflowError (a sweep then halves its lanes, or goes variant by variant)
+    where the walk's sums could pass int64: none is more than 16 times every value made,
+    at 8 bytes, and every parameter."""
+    units = prod(summary.input)
+    for e in k.trace:
+        units = units + e.row.units
+    total = (units * (8 * batch) + summary.totals.params * param_size) * 16
+    return total
+
+
 class _Backward:
     """The backward pass's walk: gradients alive (bytes and holders of each), the saved
     activations not yet freed, the weights' gradients made so far, and the peak of their
@@ -38,15 +58,15 @@ class _Backward:
         self.pending = {}  # entry -> the gradient of its result, when it has one
         self.grads = 0
         # what the forward pass keeps: (the entry whose backward frees it, bytes, storage)
-        parts = [(i, (u * size + b) * batch, None) for i, (u, b) in k.extras.items()]
-        parts += [(i, k.units[s] * k.saved[s] * k.size(s, size) * batch, s)
+        parts = [(i, _plain((u * size + b) * batch), None) for i, (u, b) in k.extras.items()]
+        parts += [(i, _plain(k.units[s] * k.saved[s] * k.size(s, size) * batch), s)
                   for s, i in k.first.items()
                   if s]  # storage 0 is the input batch, which the caller holds
         for i, e in enumerate(k.trace if amp else ()):
             # under autocast, a layer run in half precision keeps a half-precision copy of
             # its weights where its input needs a gradient
             if e.row.layer.autocast(e.row) == "half" and e.needs[0]:
-                parts.append((i, e.row.weights * size, None))
+                parts.append((i, _plain(e.row.weights * size), None))
         self.freed = {}  # what each entry's backward frees
         for i, n, _ in parts:
             self.freed[i] = self.freed.get(i, 0) + n
@@ -79,9 +99,9 @@ class _Backward:
     def units(self, i):
         """Bytes of entry ``i``'s result (-1: the input batch), as its gradient's."""
         if i < 0:
-            return self.x_units * self.per * (2 if self.amp else 1)
+            return _plain(self.x_units * self.per * (2 if self.amp else 1))
         e = self.k.trace[i]
-        return e.row.units * self.per * (2 if e.wide else 1)
+        return _plain(e.row.units * self.per * (2 if e.wide else 1))
 
     def give(self, p, t):
         """Gradient ``t`` for entry ``p``'s result, summed with one already there: into
@@ -111,7 +131,8 @@ class _Backward:
         """A layer makes its input's gradient and its weights' (and first, where an
         activation is fused, the activation's own)."""
         row = e.row
-        learnt = row.trainable * self.param_size
+        trainable = _plain(row.trainable)
+        learnt = trainable * self.param_size
         a = ACTIVATIONS.get(getattr(row.layer, "activation", None) or "")
         if a is not None and a.keeps is not None and row.kind != a.word:
             inner = self.new(self.units(i))
@@ -119,7 +140,7 @@ class _Backward:
             t = inner
         if self.amp and row.layer.autocast(row) == "half":
             # its weights' gradient in half precision, then (its saved tensors freed) cast
-            half = row.trainable * self.half
+            half = trainable * self.half
             gin = self.new(self.units(e.inputs[0]), half) if e.needs[0] else None
             self.mark(half)
             self.kept = self.kept - self.freed.pop(i, 0)
@@ -128,7 +149,7 @@ class _Backward:
             gin = self.new(self.units(e.inputs[0]), learnt) if e.needs[0] else None
             self.mark(learnt)
         self.drop(t)
-        self.grads = self.grads + row.trainable * self.param_size
+        self.grads = self.grads + learnt
         if gin is not None:
             self.give(e.inputs[0], gin)
 
@@ -196,6 +217,7 @@ def backward_peak(summary, batch: int, size: int, param_size: int, k=None, amp=F
     autocast, activations of ``size`` bytes and parameters of ``param_size``;
     ``checkpoint``: names of the blocks checkpointed (``checkpointed``)."""
     k = keep(summary, amp) if k is None else k
+    _bounded(k, summary, batch, param_size)
     return _Backward(k, batch, size, param_size, prod(summary.input), amp,
                      _checkpointed(k, checkpoint)).run()
 
