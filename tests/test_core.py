@@ -226,12 +226,13 @@ def test_the_table_method_takes_the_commands_options():
     assert "training with sgd" in s.table(optimizer="sgd")
     # at batch 8: MACs 4 x 4 x 4 outputs x 18 x 8; kept 8 x 96 values (the conv's input
     # 32, batchnorm's 64) x 4 bytes; the training step's peak: parameters 368 and Adam's
-    # moments 672, the batch 128 B per example, and batchnorm's backward (its saved input,
-    # the loss's gradient and its input's, 768 B per example, and its weights' 32 B)
+    # moments 672, the batch 128 B per example, and batchnorm's backward (the output held
+    # for the loss, its saved input, the loss's gradient and its input's, 1,024 B per
+    # example, and its weights' 32 B)
     totals = s.to_dict(batch=8)["totals"]
     assert (totals["peak_activation_bytes"], totals["macs"], totals["kept_activation_bytes"],
             totals["training_bytes"]) == (128 * 4 * 8, 1152 * 8, 96 * 4 * 8,
-                                          1040 + 32 + (128 + 768) * 8)
+                                          1040 + 32 + (128 + 1024) * 8)
     assert '\n  "' in s.to_json() and '"peak_activation_bytes": 4096' in s.to_json(batch=8)
 
 

@@ -124,12 +124,13 @@ class Entry:
     (-1: the network's input), whether each needs a gradient, and whether its result is
     a view of its input (a reshape: its gradient is a view too). A block's merge also says
     where its branches begin in the trace, and its input's storage."""
-    __slots__ = ("row", "inputs", "needs", "view", "begin", "storage", "wide")
+    __slots__ = ("row", "inputs", "needs", "view", "begin", "storage", "wide", "out")
 
     def __init__(self, row, inputs, needs, view=False):
         self.row, self.inputs, self.needs, self.view = row, inputs, needs, view
         self.begin = self.storage = None
         self.wide = False  # under autocast, its result is float32
+        self.out = None  # its result's storage
 
 
 def keep(summary, amp: bool = False) -> Keeper:
@@ -159,7 +160,7 @@ def keep(summary, amp: bool = False) -> Keeper:
                 entry.begin, entry.storage = begin, start
                 k.trace.append(entry)
                 k.new()
-                entry.wide = _wider(k, outs)
+                entry.wide, entry.out = _wider(k, outs), k.cur
                 out_fresh = True
             elif row.source is not None:
                 source, source_grad, at = named[row.source.name]
@@ -171,7 +172,7 @@ def keep(summary, amp: bool = False) -> Keeper:
                 k.trace.append(entry)
                 inputs = (k.cur, source)
                 k.new()
-                entry.wide = _wider(k, inputs)
+                entry.wide, entry.out = _wider(k, inputs), k.cur
                 out_fresh = True
             else:
                 k.fresh, before, grad = fresh, k.cur, k.grad
@@ -182,8 +183,10 @@ def keep(summary, amp: bool = False) -> Keeper:
                 row.layer.kept(row, k)
                 if wide:
                     k.wide.update(range(made, len(k.units)))
-                entry.wide = k.amp and k.cur in k.wide
-                entry.view = k.cur == before and not row.layer.fold
+                entry.wide, entry.out = k.amp and k.cur in k.wide, k.cur
+                # a reshape's gradient is a view of its output's, and so is an identity's;
+                # a crop's (a view too) is a new tensor of its input's size
+                entry.view = row.layer.grad_view or _identity(row)
                 k.trace.append(entry)
                 out_fresh = fresh if row.layer.fold else True
             prev = len(k.trace) - 1
@@ -194,6 +197,11 @@ def keep(summary, amp: bool = False) -> Keeper:
 
     seq(summary.tree, False, -1)
     return k
+
+
+def _identity(row) -> bool:
+    a = ACTIVATIONS.get(getattr(row.layer, "activation", None) or "")
+    return a is not None and a.keeps is None and row.kind == a.word
 
 
 def _wider(k, inputs) -> bool:

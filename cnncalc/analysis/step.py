@@ -59,9 +59,12 @@ class _Backward:
         self.grads = 0
         # what the forward pass keeps: (the entry whose backward frees it, bytes, storage)
         parts = [(i, _plain((u * size + b) * batch), None) for i, (u, b) in k.extras.items()]
+        # the caller holds the batch (storage 0) and the outputs (for the loss) throughout
+        outputs = {e.out for i, e in enumerate(k.trace)
+                   if i == len(k.trace) - 1 or e.row.kind == "output"}
+        held = sum(_plain(k.units[s] * k.size(s, size) * batch) for s in outputs if s)
         parts += [(i, _plain(k.units[s] * k.saved[s] * k.size(s, size) * batch), s)
-                  for s, i in k.first.items()
-                  if s]  # storage 0 is the input batch, which the caller holds
+                  for s, i in k.first.items() if s and s not in outputs]
         for i, e in enumerate(k.trace if amp else ()):
             # under autocast, a layer run in half precision keeps a half-precision copy of
             # its weights where its input needs a gradient
@@ -75,7 +78,7 @@ class _Backward:
         for end, e in checkpoint:
             self.again[end] = sum(n for i, n, s in parts if e.begin <= i <= end
                                   and s != e.storage and (s is None or k.last[s] <= end))
-        self.kept = sum(self.freed.values()) - sum(self.again.values())
+        self.kept = held + sum(self.freed.values()) - sum(self.again.values())
 
     def new(self, n, extra=0):
         t = len(self.bytes)
@@ -126,6 +129,7 @@ class _Backward:
             if need:
                 fresh = e.row.layer.keeps_inputs or (crop and j == 1)
                 self.give(p, self.new(self.units(p)) if fresh else self.share(t))
+        self.mark(_plain(e.row.layer.scratch(e.row)) * self.per)
 
     def layer(self, i, e, t):
         """A layer makes its input's gradient and its weights' (and first, where an
@@ -138,6 +142,11 @@ class _Backward:
             inner = self.new(self.units(i))
             self.drop(t)
             t = inner
+        first = row.layer.first_gradient(row)
+        if anywhere(first):
+            inner = self.new(_plain(first) * self.per * (2 if e.wide else 1))
+            self.drop(t)
+            t = inner
         if self.amp and row.layer.autocast(row) == "half":
             # its weights' gradient in half precision, then (its saved tensors freed) cast
             half = trainable * self.half
@@ -147,7 +156,7 @@ class _Backward:
             self.mark(half + learnt)
         else:
             gin = self.new(self.units(e.inputs[0]), learnt) if e.needs[0] else None
-            self.mark(learnt)
+            self.mark(learnt + _plain(row.layer.scratch(row)) * self.per)
         self.drop(t)
         self.grads = self.grads + learnt
         if gin is not None:

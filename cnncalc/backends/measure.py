@@ -2,18 +2,20 @@
 (forward, backward, the optimizer's step, zero_grad), recorded by torch.profiler and
 replayed in order. A step runs once before the one recorded, so the optimizer's state
 exists, as in training. The tensors' bytes are counted, not a kernel's scratch space
-(oneDNN's reordered copies of a convolution's weights and maps, freed before the operator
-returns: cuDNN's workspace is the same on a GPU); ``workspace=True`` counts it too."""
+(oneDNN's reordered copies of a convolution's weights and maps, freed before the outermost
+ATen operator that made them returns: cuDNN's workspace is the same on a GPU);
+``workspace=True`` counts it too."""
 
 from __future__ import annotations
 
 
 def _outermost(event):
-    """The outermost operator an allocation happens in: an ATen operator called from
-    Python, or the evaluation of an autograd node."""
+    """The outermost ATen operator an allocation happens in (one called from Python, or by
+    an autograd node: a gradient it returns outlives it, even when the engine then adds it
+    into another and frees it before the node's evaluation ends)."""
     top, p = None, event.parent
     while p is not None:
-        if p.name.startswith(("aten::", "autograd::engine::evaluate_function")):
+        if p.name.startswith("aten::"):
             top = p
         p = p.parent
     return top
@@ -52,7 +54,8 @@ def step_peak(step, workspace: bool = False) -> int:
 
 
 def training_step(net, x, optimizer: str = "adam", foreach: bool = False, autocast=None):
-    """One step of training ``net`` on ``x`` (a loss summing its outputs), as a function,
+    """One step of training ``net`` on ``x`` (a loss summing its outputs: its gradient a new
+    tensor of each output's size, as cross-entropy's or a squared error's), as a function,
     and its optimizer; ``autocast``: the forward pass under autocast to this dtype (mixed
     precision: parameters, gradients and the optimizer's state stay float32)."""
     import contextlib
@@ -69,7 +72,8 @@ def training_step(net, x, optimizer: str = "adam", foreach: bool = False, autoca
         with (torch.autocast(x.device.type, dtype=autocast) if autocast is not None
               else contextlib.nullcontext()):
             y = net(x)
-            loss = sum(t.sum() for t in (y if isinstance(y, (tuple, list)) else (y,)))
+            # as a real loss, one whose gradient is a new tensor of each output's size
+            loss = sum((t * 1.0).sum() for t in (y if isinstance(y, (tuple, list)) else (y,)))
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

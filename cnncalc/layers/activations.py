@@ -127,6 +127,9 @@ class PReLU(Layer):
     fold = True
     autocast = runs_half  # on CPU autocast's list
 
+    def scratch(self, row):  # the gradient times the input, before its sum per channel
+        return row.units
+
     def rule(self, x, ex):
         c = x[-1]
         if ex is not None:

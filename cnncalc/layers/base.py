@@ -339,6 +339,8 @@ class Layer:
     ref = None                        # the earlier layer a merge takes ('add ID')
     split = None                      # a block's branches share the channels
     keeps_inputs: ClassVar[bool] = False  # a merge whose backward reads its inputs (multiply)
+    # its input's gradient is a view of its output's (a reshape, even one that copies)
+    grad_view: ClassVar[bool] = False
 
     def kept(self, row, k):
         """What autograd saves of this layer for the backward pass, as PyTorch's module
@@ -352,6 +354,16 @@ class Layer:
         convolution, a matmul: a float32 input and its weights are cast, the copies kept for
         the backward pass), "float32" (a half input is cast up), or None: its input's."""
         return None
+
+    def first_gradient(self, row):
+        """Values of a gradient its backward pass makes from its output's before its own
+        (a cropped result's: the whole, zero-padded): by default none."""
+        return 0
+
+    def scratch(self, row):
+        """Values its backward pass makes for a moment beside its input's gradient (a
+        scale's gradient is the sum of a product the size of its output): by default none."""
+        return 0
 
     def tensors(self, row) -> tuple:
         """Values in each of its parameter tensors (the optimizer's temporaries are the size

@@ -405,9 +405,16 @@ class Deconv(Layer):
 
     def kept(self, row, k):  # the transposed conv's whole result; the crop is a view of it
         k.save_input()
-        k.new(prod(n + b + a for n, (b, a) in zip(row.output, row.geometry["crops"]))
-              * self.filters)
+        k.new(self._whole(row))
         k.act(self.activation, True)
+
+    def first_gradient(self, row):  # the crop's: its whole result's size, zero-padded
+        whole = self._whole(row)
+        return whole if anywhere(whole != row.units) else 0
+
+    def _whole(self, row):
+        return prod(n + b + a for n, (b, a) in zip(row.output, row.geometry["crops"])) * \
+            self.filters
 
     def rule(self, x, ex):
         rank = len(self.kernel)

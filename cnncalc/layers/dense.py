@@ -68,6 +68,8 @@ class Flatten(Layer):
     example = "flatten"
     colour = "#bdbdbd"
 
+    grad_view = True
+
     @classmethod
     def rank_after(cls, fields, rank):
         return 0

@@ -126,6 +126,9 @@ class Multiply(_Elementwise):
     example = "multiply { branch { } branch { globalavgpool | dense 16 relu | dense 64 sigmoid } }"
     keeps_inputs = True  # each input's gradient is the other's values
 
+    def scratch(self, row):  # a broadcast input's gradient: the product, summed over the map
+        return row.units
+
     def module(self, row):
         from ..backends.modules import Product
         return Product()

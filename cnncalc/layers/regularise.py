@@ -83,6 +83,9 @@ class LayerScale(Layer):
     autocast = runs_float32  # its float32 scale promotes a half input
     semantics = "PyTorch (torchvision ConvNeXt's layer_scale)"
 
+    def scratch(self, row):  # the gradient times the input, before its sum per channel
+        return row.units
+
     def rule(self, x, ex):
         if ex is not None:
             ex.append(f"weights: one scale per channel = {x[-1]:,}")
