@@ -79,6 +79,13 @@ class _Backward:
             self.again[end] = sum(n for i, n, s in parts if e.begin <= i <= end
                                   and s != e.storage and (s is None or k.last[s] <= end))
         self.kept = held + sum(self.freed.values()) - sum(self.again.values())
+        # what the forward pass has kept when each row runs (not inside checkpointed blocks)
+        inside = [(k.trace[end].begin, end) for end in self.again]
+        self.saving = {}
+        for i, n, s in parts:
+            if not any(a <= i <= b and s != k.trace[b].storage for a, b in inside):
+                self.saving[i] = self.saving.get(i, 0) + n
+        self.batch, self.size = batch, size
 
     def new(self, n, extra=0):
         t = len(self.bytes)
@@ -162,8 +169,22 @@ class _Backward:
         if gin is not None:
             self.give(e.inputs[0], gin)
 
+    def forward(self):
+        """The forward pass's peak: what is kept so far, and beside it a row's inputs and
+        result where they are not kept, and what the row makes for a moment."""
+        k, kept = self.k, 0
+        for i, e in enumerate(k.trace):
+            kept = kept + self.saving.get(i, 0)
+            ins = {k.trace[p].out if p >= 0 else 0 for p in e.inputs}
+            live = _plain(e.row.layer.transient(e.row)) * self.per
+            for s in ins | {e.out}:
+                if s and not (s in k.first and k.first[s] <= i):
+                    live = live + _plain(k.units[s] * k.size(s, self.size) * self.batch)
+            self.peak = _larger(self.peak, kept + live)
+
     def run(self):
         trace = self.k.trace
+        self.forward()
         for i, e in enumerate(trace):
             if i == len(trace) - 1 or e.row.kind == "output":
                 self.pending[i] = self.new(self.units(i))  # the loss's gradient

@@ -355,6 +355,11 @@ class Layer:
         the backward pass), "float32" (a half input is cast up), or None: its input's."""
         return None
 
+    def transient(self, row):
+        """Values its forward pass makes for a moment beside its input and result (the
+        first step of two-step arithmetic: x * s before + o): by default none."""
+        return 0
+
     def first_gradient(self, row):
         """Values of a gradient its backward pass makes from its output's before its own
         (a cropped result's: the whole, zero-padded): by default none."""

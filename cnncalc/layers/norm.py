@@ -214,6 +214,9 @@ class Rescale(Layer):
 
     kept = saves_nothing  # (constants: no gradient needs the input)
 
+    def transient(self, row):  # x * scale, before the offset is added
+        return row.units
+
     def rule(self, x, ex):
         if ex is not None:
             ex.append(f"x x {self.scale:g}" + (f" + {self.offset:g}" if self.offset else ""))
@@ -254,6 +257,9 @@ class Normalize(Layer):
     fold = True
 
     kept = saves_nothing  # (constants: no gradient needs the input)
+
+    def transient(self, row):  # x - mean, before it is divided
+        return row.units
 
     def rule(self, x, ex):
         kept = 2 * x[-1] + 1 if self.stats else 0

@@ -44,6 +44,9 @@ class DropPath(Layer):
     fold = True
     semantics = "PyTorch (torchvision's StochasticDepth, row mode)"
 
+    def transient(self, row):  # x * mask, before it is divided by 1 - p
+        return row.units
+
     def kept(self, row, k):  # its mask: one value an example
         k.new()
         k.values(1)
