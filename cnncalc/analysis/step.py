@@ -45,6 +45,31 @@ def _bounded(k, summary, batch, param_size):
     return total
 
 
+def _kept_parts(k, batch, size, amp):
+    """What the forward pass keeps, as (the entry whose backward frees it, bytes, storage),
+    and the bytes of the outputs, which the caller holds throughout (as the batch,
+    storage 0) for the loss."""
+    parts = [(i, _plain((u * size + b) * batch), None) for i, (u, b) in k.extras.items()]
+    outputs = {e.out for i, e in enumerate(k.trace)
+               if i == len(k.trace) - 1 or e.row.kind == "output"}
+    held = sum(_plain(k.units[s] * k.size(s, size) * batch) for s in outputs if s)
+    parts += [(i, _plain(k.units[s] * k.saved[s] * k.size(s, size) * batch), s)
+              for s, i in k.first.items() if s and s not in outputs]
+    for i, e in enumerate(k.trace if amp else ()):
+        # under autocast, a layer run in half precision keeps a half-precision copy of its
+        # weights where its input needs a gradient
+        if e.row.layer.autocast(e.row) == "half" and e.needs[0]:
+            parts.append((i, _plain(e.row.weights * size), None))
+    return parts, held
+
+
+def _by_entry(parts) -> dict:
+    out = {}
+    for i, n, _ in parts:
+        out[i] = out.get(i, 0) + n
+    return out
+
+
 class _Backward:
     """The backward pass's walk: gradients alive (bytes and holders of each), the saved
     activations not yet freed, the weights' gradients made so far, and the peak of their
@@ -53,26 +78,12 @@ class _Backward:
     def __init__(self, k, batch, size, param_size, x_units, amp=False, checkpoint=()):
         per = size * batch
         self.k, self.per, self.param_size, self.x_units = k, per, param_size, x_units
-        self.amp, self.half = amp, size
+        self.amp, self.half, self.batch, self.size = amp, size, batch, size
         self.bytes, self.refs, self.live, self.peak = {}, {}, 0, 0
         self.pending = {}  # entry -> the gradient of its result, when it has one
         self.grads = 0
-        # what the forward pass keeps: (the entry whose backward frees it, bytes, storage)
-        parts = [(i, _plain((u * size + b) * batch), None) for i, (u, b) in k.extras.items()]
-        # the caller holds the batch (storage 0) and the outputs (for the loss) throughout
-        outputs = {e.out for i, e in enumerate(k.trace)
-                   if i == len(k.trace) - 1 or e.row.kind == "output"}
-        held = sum(_plain(k.units[s] * k.size(s, size) * batch) for s in outputs if s)
-        parts += [(i, _plain(k.units[s] * k.saved[s] * k.size(s, size) * batch), s)
-                  for s, i in k.first.items() if s and s not in outputs]
-        for i, e in enumerate(k.trace if amp else ()):
-            # under autocast, a layer run in half precision keeps a half-precision copy of
-            # its weights where its input needs a gradient
-            if e.row.layer.autocast(e.row) == "half" and e.needs[0]:
-                parts.append((i, _plain(e.row.weights * size), None))
-        self.freed = {}  # what each entry's backward frees
-        for i, n, _ in parts:
-            self.freed[i] = self.freed.get(i, 0) + n
+        parts, held = _kept_parts(k, batch, size, amp)
+        self.freed = _by_entry(parts)  # what each entry's backward frees
         # a checkpointed block keeps only its input; its backward first runs it again
         self.again = {}
         for end, e in checkpoint:
@@ -81,11 +92,8 @@ class _Backward:
         self.kept = held + sum(self.freed.values()) - sum(self.again.values())
         # what the forward pass has kept when each row runs (not inside checkpointed blocks)
         inside = [(k.trace[end].begin, end) for end in self.again]
-        self.saving = {}
-        for i, n, s in parts:
-            if not any(a <= i <= b and s != k.trace[b].storage for a, b in inside):
-                self.saving[i] = self.saving.get(i, 0) + n
-        self.batch, self.size = batch, size
+        self.saving = _by_entry([(i, n, s) for i, n, s in parts if not any(
+            a <= i <= b and s != k.trace[b].storage for a, b in inside)])
 
     def new(self, n, extra=0):
         t = len(self.bytes)
