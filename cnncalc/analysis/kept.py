@@ -152,6 +152,17 @@ def keep(summary, amp: bool = False) -> Keeper:
                     ends.append(seq(branch, False, prev))
                     outs.append(k.cur)
                     grads.append(k.grad)
+                if row.kind == "output":  # a head: its branch's result goes out, the input on
+                    entry = Entry(row, ends + [prev], grads + [grad])
+                    entry.begin, entry.storage = begin, start
+                    k.trace.append(entry)
+                    k.cur, k.grad = start, grad
+                    entry.wide, entry.out = k.amp and start in k.wide, start
+                    prev = len(k.trace) - 1
+                    fresh = False
+                    if row.name in keep_alive:
+                        named[row.name] = (k.cur, k.grad, prev)
+                    continue
                 k.row, k.grad = row, any(grads)
                 k.saving = k.grad and row.layer.keeps_inputs
                 for storage in outs:
@@ -175,7 +186,7 @@ def keep(summary, amp: bool = False) -> Keeper:
                 entry.wide, entry.out = _wider(k, inputs), k.cur
                 out_fresh = True
             else:
-                k.fresh, before, grad = fresh, k.cur, k.grad
+                k.fresh, grad = fresh, k.grad
                 k.saving = k.grad = k.grad or uniform(row.trainable != 0)
                 entry = Entry(row, [prev], [grad])
                 wide = k.cast(row) if amp else False

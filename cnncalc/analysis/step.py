@@ -50,8 +50,9 @@ def _kept_parts(k, batch, size, amp):
     and the bytes of the outputs, which the caller holds throughout (as the batch,
     storage 0) for the loss."""
     parts = [(i, _plain((u * size + b) * batch), None) for i, (u, b) in k.extras.items()]
-    outputs = {e.out for i, e in enumerate(k.trace)
+    outputs = {k.trace[e.inputs[0]].out if _head(e) else e.out for i, e in enumerate(k.trace)
                if i == len(k.trace) - 1 or e.row.kind == "output"}
+    outputs |= {k.trace[-1].out} if k.trace else set()
     held = sum(_plain(k.units[s] * k.size(s, size) * batch) for s in outputs if s)
     parts += [(i, _plain(k.units[s] * k.saved[s] * k.size(s, size) * batch), s)
               for s, i in k.first.items() if s and s not in outputs]
@@ -61,6 +62,11 @@ def _kept_parts(k, batch, size, amp):
         if e.row.layer.autocast(e.row) == "half" and e.needs[0]:
             parts.append((i, _plain(e.row.weights * size), None))
     return parts, held
+
+
+def _head(e) -> bool:
+    """An 'output { ... }' head: its branch's result is a side output, its input goes on."""
+    return e.row.kind == "output" and e.row.branches is not None
 
 
 def _by_entry(parts) -> dict:
@@ -193,9 +199,11 @@ class _Backward:
     def run(self):
         trace = self.k.trace
         self.forward()
-        for i, e in enumerate(trace):
-            if i == len(trace) - 1 or e.row.kind == "output":
-                self.pending[i] = self.new(self.units(i))  # the loss's gradient
+        for i, e in enumerate(trace):  # the loss's gradient of each output
+            if _head(e):
+                self.give(e.inputs[0], self.new(self.units(e.inputs[0])))
+            if i == len(trace) - 1 or e.row.kind == "output" and not _head(e):
+                self.give(i, self.new(self.units(i)))
         for i in range(len(trace) - 1, -1, -1):
             e, t = trace[i], self.pending.pop(i, None)
             if i in self.again:  # a checkpointed block's forward pass, run again
@@ -203,6 +211,8 @@ class _Backward:
                 self.mark()
             if t is None:
                 pass
+            elif _head(e):  # what comes after it reads its input
+                self.give(e.inputs[-1], t)
             elif e.row.branches is not None or e.row.source is not None:
                 self.merge(e, t)
                 self.drop(t)

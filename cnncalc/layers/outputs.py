@@ -18,6 +18,7 @@ class Output(Layer):
     block = True
     bare = True  # its block is one body, without 'branch'
     kept = same_tensor
+    grad_view = True  # the identity: its gradient is its output's
 
     def inputs(self, x, n):
         return [x] * n
