@@ -8,6 +8,7 @@ from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 import cnncalc
 from cnncalc.analysis.training import training_macs
+from cnncalc.backends.measure import saved_bytes
 from cnncalc.backends.data import picture_shape
 from conftest import SPECS
 
@@ -31,22 +32,6 @@ SIZES = {"vgg16": "32x32x3", "vgg19": "32x32x3", "resnet18": "64x64x3", "resnet5
          "efficientnet": "64x64x3"}
 
 
-def _saved(net, x):
-    """Bytes autograd saves in a forward pass: every tensor the saved-tensor hook sees,
-    one count per storage, the parameters left out."""
-    params = {p.untyped_storage().data_ptr() for p in net.parameters()}
-    seen = {}
-
-    def pack(t):
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in params:
-            seen[storage.data_ptr()] = storage.nbytes()
-        return t
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        y = net(x)
-    return sum(seen.values()), y
-
-
 @pytest.mark.parametrize("name", sorted(p.stem for p in SPECS.glob("*.cnn")))
 def test_backward_macs_and_kept_activations_are_pytorchs(name):
     """Backward MACs against FlopCounterMode; the activations kept for the backward pass
@@ -56,9 +41,9 @@ def test_backward_macs_and_kept_activations_are_pytorchs(name):
     s = cnncalc.summarize(SPECS / f"{name}.cnn", input=SIZES.get(name))
     torch.manual_seed(0)
     net = cnncalc.to_torch(s).train()
-    three, _ = _saved(net, torch.randn(3, *picture_shape(s.network.input.shape)))
+    three, _ = saved_bytes(net, torch.randn(3, *picture_shape(s.network.input.shape)))
     x = torch.randn(2, *picture_shape(s.network.input.shape))
-    two, y = _saved(net, x)  # (batch 2 and 3: batchnorm trains on no 1x1 map of one example)
+    two, y = saved_bytes(net, x)  # (batch 2 and 3: batchnorm trains on no 1x1 map of one example)
     kept = estimate(s, 1).kept_bytes
     assert three - two == kept, name
     # the rest: batchnorm's running mean and variance and the batch's mean and 1/std, and
@@ -112,6 +97,6 @@ def test_every_kind_keeps_what_autograd_saves(word, example):
     else:
         raise AssertionError(f"{word}: its example {example!r} builds in no context")
     net = cnncalc.to_torch(s).train()
-    two, _ = _saved(net, torch.randn(2, *picture_shape(s.network.input.shape)))
-    three, _ = _saved(net, torch.randn(3, *picture_shape(s.network.input.shape)))
+    two, _ = saved_bytes(net, torch.randn(2, *picture_shape(s.network.input.shape)))
+    three, _ = saved_bytes(net, torch.randn(3, *picture_shape(s.network.input.shape)))
     assert three - two == estimate(s).kept_bytes, (word, context.format(example))

@@ -36,22 +36,6 @@ def checks(out: Path):
     (out / "check.txt").write_text("\n".join(lines) + "\n")
 
 
-def kept_bytes(net, x, params) -> int:
-    """Bytes autograd saves for backward, one count per storage, parameters left out."""
-    import torch
-    seen = {}
-
-    def pack(t):
-        s = t.untyped_storage()
-        if s.data_ptr() not in params:
-            seen[s.data_ptr()] = s.nbytes()
-        return t
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        y = net(x)
-    del y
-    return sum(seen.values())
-
-
 def step_peak(net, x, optimizer: str, dtype) -> int:
     """Peak bytes allocated over two training steps (the optimizer's state is made in the
     first), above what is allocated before it (the parameters)."""
@@ -81,6 +65,7 @@ def memory(out: Path):
     import cnncalc
     from cnncalc.analysis.memory import estimate
     from cnncalc.backends.data import picture_shape
+    from cnncalc.backends.measure import saved_bytes
     results = []
     dev = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: a dry run of the kept bytes
     for spec in sorted((ROOT / "specs").glob("*.cnn")):
@@ -93,10 +78,8 @@ def memory(out: Path):
         try:
             for batch in (2, 8):
                 net = cnncalc.to_torch(summary).to(dev).train()
-                params = {p.untyped_storage().data_ptr() for p in net.parameters()}
-                params |= {b.untyped_storage().data_ptr() for b in net.buffers()}
                 x = torch.randn(batch, *picture_shape(summary.network.input.shape), device=dev)
-                row[f"kept_{batch}"] = kept_bytes(net, x, params)
+                row[f"kept_{batch}"] = saved_bytes(net, x)[0]
                 est = estimate(summary, batch, "float32", "adam")
                 row[f"estimate_kept_{batch}"] = est.kept_bytes
                 if dev == "cpu":

@@ -154,25 +154,21 @@ def keep(summary, amp: bool = False) -> Keeper:
                     grads.append(k.grad)
                 if row.kind == "output":  # a head: its branch's result goes out, the input on
                     entry = Entry(row, ends + [prev], grads + [grad])
-                    entry.begin, entry.storage = begin, start
                     k.trace.append(entry)
                     k.cur, k.grad = start, grad
                     entry.wide, entry.out = k.amp and start in k.wide, start
-                    prev = len(k.trace) - 1
-                    fresh = False
-                    if row.name in keep_alive:
-                        named[row.name] = (k.cur, k.grad, prev)
-                    continue
-                k.row, k.grad = row, any(grads)
-                k.saving = k.grad and row.layer.keeps_inputs
-                for storage in outs:
-                    k.save(storage)
-                entry = Entry(row, ends, grads)
+                    out_fresh = False
+                else:
+                    k.row, k.grad = row, any(grads)
+                    k.saving = k.grad and row.layer.keeps_inputs
+                    for storage in outs:
+                        k.save(storage)
+                    entry = Entry(row, ends, grads)
+                    k.trace.append(entry)
+                    k.new()
+                    entry.wide, entry.out = _wider(k, outs), k.cur
+                    out_fresh = True
                 entry.begin, entry.storage = begin, start
-                k.trace.append(entry)
-                k.new()
-                entry.wide, entry.out = _wider(k, outs), k.cur
-                out_fresh = True
             elif row.source is not None:
                 source, source_grad, at = named[row.source.name]
                 entry = Entry(row, [prev, at], [k.grad, source_grad])
@@ -211,8 +207,9 @@ def keep(summary, amp: bool = False) -> Keeper:
 
 
 def _identity(row) -> bool:
-    a = ACTIVATIONS.get(getattr(row.layer, "activation", None) or "")
-    return a is not None and a.keeps is None and row.kind == a.word
+    """An activation row that computes nothing ('linear')."""
+    a = ACTIVATIONS.get(row.kind)
+    return a is not None and a.keeps is None
 
 
 def _wider(k, inputs) -> bool:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from math import prod
 
 from ..layers import referenced
-from ..layers.activations import ACTIVATIONS
+from ..layers.activations import fused
 from .kept import keep
 from .options import DTYPES, OPTIMIZERS, check_options  # noqa: F401 (where callers look)
-from .step import step_peak
+from .step import larger, step_peak
 
 
 class Memory:
@@ -51,12 +51,12 @@ def peak_units(summary) -> int:
                     if not branch:
                         continue
                     p, out, g = seq(branch, x, held + grown + done + cur, True)
-                    peak, done, grown = _larger(peak, p), done + out, grown + g
-                peak = _larger(peak, held + grown + done + cur + row.units)
+                    peak, done, grown = larger(peak, p), done + out, grown + g
+                peak = larger(peak, held + grown + done + cur + row.units)
             else:  # a reference merge reads a saved tensor, already held
-                peak = _larger(peak, held + grown + cur + row.units)
+                peak = larger(peak, held + grown + cur + row.units)
                 if _copies(row):  # its activation's result beside its own, input freed
-                    peak = _larger(peak, held + grown + 2 * row.units)
+                    peak = larger(peak, held + grown + 2 * row.units)
             x, counted = row.units, row.name in keep
             if counted:
                 grown += x
@@ -68,17 +68,8 @@ def peak_units(summary) -> int:
 def _copies(row) -> bool:
     """A layer whose activation cannot run in place (GELU, sigmoid): its result is a
     second tensor of its output's size."""
-    word = getattr(row.layer, "activation", None)
-    a = ACTIVATIONS.get(word) if word and row.kind != word else None
+    a = fused(row)
     return a is not None and not a.inplace
-
-
-def _larger(a, b):
-    """max(a, b) for numbers and for a sweep's lanes of them (numpy arrays) alike."""
-    if hasattr(a, "dtype") or hasattr(b, "dtype"):
-        import numpy as np
-        return np.maximum(a, b)
-    return a if a >= b else b
 
 
 def estimate(summary, batch: int = 1, dtype: str = "float32", optimizer: str = "adam",

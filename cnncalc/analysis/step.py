@@ -6,18 +6,20 @@ every gradient and its own temporaries. This walk replays that with reference co
 gradients that several rows share (an add passes one tensor to each branch; a concat,
 views of one) and sums made in place where PyTorch may (autograd's input buffer adds
 into a tensor nobody else holds). Checked against the allocator's events of a real step
-(torch.profiler, tests/test_training.py)."""
+(torch.profiler, tests/test_training_step.py)."""
 
 from __future__ import annotations
 
 from math import prod
 
-from ..layers.activations import ACTIVATIONS
+from ..errors import CnnCalcError
+from ..layers.activations import fused
 from ..layers.base import anywhere
 from .kept import keep
 from .options import OPTIMIZERS
 
-def _larger(a, b):
+
+def larger(a, b):
     """max(a, b) for numbers and for a sweep's lanes of them (numpy arrays) alike."""
     if hasattr(a, "dtype") or hasattr(b, "dtype"):
         import numpy as np
@@ -37,12 +39,11 @@ def _plain(v):
 def _bounded(k, summary, batch, param_size):
     """Raises OverflowError (a sweep then halves its lanes, or goes variant by variant)
     where the walk's sums could pass int64: none is more than 16 times every value made,
-    at 8 bytes, and every parameter."""
+    at 8 bytes, and every parameter (the lanes' own arithmetic checks this bound)."""
     units = prod(summary.input)
     for e in k.trace:
         units = units + e.row.units
-    total = (units * (8 * batch) + summary.totals.params * param_size) * 16
-    return total
+    (units * (8 * batch) + summary.totals.params * param_size) * 16
 
 
 def _kept_parts(k, batch, size, amp):
@@ -50,9 +51,8 @@ def _kept_parts(k, batch, size, amp):
     and the bytes of the outputs, which the caller holds throughout (as the batch,
     storage 0) for the loss."""
     parts = [(i, _plain((u * size + b) * batch), None) for i, (u, b) in k.extras.items()]
-    outputs = {k.trace[e.inputs[0]].out if _head(e) else e.out for i, e in enumerate(k.trace)
-               if i == len(k.trace) - 1 or e.row.kind == "output"}
-    outputs |= {k.trace[-1].out} if k.trace else set()
+    outputs = {k.trace[e.inputs[0]].out if _head(e) else e.out for e in k.trace
+               if e.row.kind == "output"} | ({k.trace[-1].out} if k.trace else set())
     held = sum(_plain(k.units[s] * k.size(s, size) * batch) for s in outputs if s)
     parts += [(i, _plain(k.units[s] * k.saved[s] * k.size(s, size) * batch), s)
               for s, i in k.first.items() if s and s not in outputs]
@@ -84,7 +84,7 @@ class _Backward:
     def __init__(self, k, batch, size, param_size, x_units, amp=False, checkpoint=()):
         per = size * batch
         self.k, self.per, self.param_size, self.x_units = k, per, param_size, x_units
-        self.amp, self.half, self.batch, self.size = amp, size, batch, size
+        self.amp, self.batch, self.size = amp, batch, size
         self.bytes, self.refs, self.live, self.peak = {}, {}, 0, 0
         self.pending = {}  # entry -> the gradient of its result, when it has one
         self.grads = 0
@@ -109,7 +109,7 @@ class _Backward:
         return t
 
     def mark(self, extra=0):
-        self.peak = _larger(self.peak, self.live + self.kept + self.grads + extra)
+        self.peak = larger(self.peak, self.live + self.kept + self.grads + extra)
 
     def share(self, t):
         self.refs[t] += 1
@@ -120,12 +120,17 @@ class _Backward:
         if not self.refs[t]:
             self.live = self.live - self.bytes[t]
 
+    def value(self, wide) -> int:
+        """Bytes of one value at the batch: the activations' size, or under autocast
+        float32's where ``wide``."""
+        return (4 if self.amp and wide else self.size) * self.batch
+
     def units(self, i):
         """Bytes of entry ``i``'s result (-1: the input batch), as its gradient's."""
         if i < 0:
-            return _plain(self.x_units * self.per * (2 if self.amp else 1))
+            return _plain(self.x_units * self.value(True))
         e = self.k.trace[i]
-        return _plain(e.row.units * self.per * (2 if e.wide else 1))
+        return _plain(e.row.units * self.value(e.wide))
 
     def give(self, p, t):
         """Gradient ``t`` for entry ``p``'s result, summed with one already there: into
@@ -158,19 +163,19 @@ class _Backward:
         row = e.row
         trainable = _plain(row.trainable)
         learnt = trainable * self.param_size
-        a = ACTIVATIONS.get(getattr(row.layer, "activation", None) or "")
-        if a is not None and a.keeps is not None and row.kind != a.word:
+        a = fused(row)
+        if a is not None and a.keeps is not None:
             inner = self.new(self.units(i))
             self.drop(t)
             t = inner
         first = row.layer.first_gradient(row)
         if anywhere(first):
-            inner = self.new(_plain(first) * self.per * (2 if e.wide else 1))
+            inner = self.new(_plain(first) * self.value(e.wide))
             self.drop(t)
             t = inner
         if self.amp and row.layer.autocast(row) == "half":
             # its weights' gradient in half precision, then (its saved tensors freed) cast
-            half = trainable * self.half
+            half = trainable * self.size
             gin = self.new(self.units(e.inputs[0]), half) if e.needs[0] else None
             self.mark(half)
             self.kept = self.kept - self.freed.pop(i, 0)
@@ -193,8 +198,8 @@ class _Backward:
             live = _plain(e.row.layer.transient(e.row)) * self.per
             for s in ins | {e.out}:
                 if s and not (s in k.first and k.first[s] <= i):
-                    live = live + _plain(k.units[s] * k.size(s, self.size) * self.batch)
-            self.peak = _larger(self.peak, kept + live)
+                    live = live + _plain(k.units[s] * self.value(s in k.wide))
+            self.peak = larger(self.peak, kept + live)
 
     def run(self):
         trace = self.k.trace
@@ -250,7 +255,6 @@ def _checkpointed(k, names) -> list:
     blocks = [e.row for e in k.trace if e.row.branches is not None]
     for n in names:
         if n != "all" and not any(_names(row, n) for row in blocks):
-            from ..errors import CnnCalcError
             some = ", ".join(row.name for row in blocks[:3]) or "none: it has no blocks"
             raise CnnCalcError(f"--checkpoint {n}: no block is named so, starts so or is "
                                f"written by a macro of that name; its blocks: {some}")
@@ -280,7 +284,7 @@ def optimizer_temporaries(summary, optimizer: str, foreach: bool, param_size: in
     for row in summary.rows:
         if anywhere(row.trainable):
             for n in row.layer.tensors(row):
-                largest = _larger(largest, n)
+                largest = larger(largest, n)
     return 2 * largest * param_size
 
 
@@ -297,5 +301,5 @@ def step_peak(summary, batch: int, size: int, optimizer: str = "adam", foreach: 
     fixed = totals.params * param_size + \
         totals.trainable * param_size * OPTIMIZERS[optimizer][0]
     data = prod(summary.input) * (param_size if amp else size) * batch  # the data, as given
-    return {"peak": fixed + data + _larger(backward, step), "fixed": fixed, "input": data,
+    return {"peak": fixed + data + larger(backward, step), "fixed": fixed, "input": data,
             "backward": backward, "step": step}

@@ -9,6 +9,24 @@ ATen operator that made them returns: cuDNN's workspace is the same on a GPU);
 from __future__ import annotations
 
 
+def saved_bytes(net, x):
+    """Bytes autograd saves in a forward pass of ``net`` on ``x``: every tensor the
+    saved-tensor hook sees, one count per storage, the parameters left out (batchnorm's
+    running statistics, which it saves, are in); and the output."""
+    import torch
+    known = {p.untyped_storage().data_ptr() for p in net.parameters()}
+    seen = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in known:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = net(x)
+    return sum(seen.values()), y
+
+
 def _outermost(event):
     """The outermost ATen operator an allocation happens in (one called from Python, or by
     an autograd node: a gradient it returns outlives it, even when the engine then adds it

@@ -59,6 +59,13 @@ def act_ops(name) -> int:
     return ACTIVATIONS[name].ops if name else 0
 
 
+def fused(row):
+    """The activation a layer applies to its own result (``conv 3x3x64 relu``), or None
+    (none, or the row is an activation itself)."""
+    word = getattr(row.layer, "activation", None)
+    return ACTIVATIONS.get(word) if word and row.kind != word else None
+
+
 def act_module(name):
     from torch import nn
     if not name:
