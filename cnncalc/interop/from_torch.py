@@ -1,8 +1,8 @@
-"""A PyTorch module as a cnncalc spec: torch.fx traces it (so '+', '*', torch.cat, chunk,
-flatten and view are seen, which forward hooks cannot see), shape propagation gives every
-tensor's shape, and each node maps to a statement (``graph.Op``); ``graph.emit`` writes the
-spec. Module paths become layer names (layer1.0.conv1). Anything without a counterpart is
-listed, with its node and operator, and nothing is guessed."""
+"""A PyTorch module as a cnncalc spec: the module runs on meta tensors (``torch_trace``), so
+its own Python decides what runs, and every ATen operator outside torch.nn's layers is
+seen with its shapes; each node maps to a statement (``graph.Op``) and ``graph.emit``
+writes the spec. Module paths become layer names (layer1.0.conv1). Anything without a
+counterpart is listed, with its node and operator, and nothing is guessed."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import operator
 
 from ..errors import CnnCalcError
 from .graph import Imported, Op, Unsupported, emit, fuse, named, statement
+from .torch_trace import op_name
 
 
 class Layout:
@@ -60,6 +61,7 @@ class _Importer:
         self.consts = set()  # nodes computed without the input (buffers, shapes, constants)
         self.skip = set()    # nodes folded into another
         self.shuffles = {}   # a channel shuffle's transpose -> (its input, groups)
+        self.failed = set()  # nodes without a counterpart, and those computed from them
 
     # --- helpers ----------------------------------------------------------------------------
     def shape(self, node):
@@ -71,6 +73,7 @@ class _Importer:
 
     def fail(self, node, what):
         self.problems.append((node.name, what))
+        self.failed.add(node.name)
 
     def add(self, node, text, inputs, name=None, **kw):
         op = Op(node.name, text, [self.ids[i.name] for i in inputs], name, f"node {node.name}",
@@ -137,6 +140,9 @@ class _Importer:
                                 and a.name in self.ids]
             elif node.name in self.skip:
                 continue
+            elif any(getattr(a, "name", None) in self.failed
+                     for a in _flat(node.args) + _flat(node.kwargs.values())):
+                self.failed.add(node.name)  # after a node that failed: said once, there
             elif all(not (hasattr(a, "op") and a.name in self.ids)
                      for a in _flat(node.args) + _flat(node.kwargs.values())):
                 self.consts.add(node.name)  # sizes, shapes and constants: no tensor flows in
@@ -147,7 +153,7 @@ class _Importer:
     def node(self, node):
         if node.op == "call_module":
             module = self.modules[node.target]
-            handler = MODULES.get(type(module).__name__)
+            handler = module_handler(module)
             if handler is None:
                 self.fail(node, f"module {type(module).__name__} ({node.target})")
                 return
@@ -156,9 +162,32 @@ class _Importer:
             name = _target_name(node)
             handler = FUNCTIONS.get(name)
             if handler is None:
-                self.fail(node, f"{node.op} {name}")
+                self.fail(node, f"operator {name[5:]}")
                 return
-            handler(self, node)
+            try:
+                handler(self, node)
+            except (AttributeError, TypeError, ValueError, IndexError, KeyError,
+                    ZeroDivisionError) as e:  # arguments this reader does not follow
+                self.fail(node, f"operator {name[5:]} with arguments {_brief(node)} "
+                                f"({type(e).__name__}: {str(e)[:80]})")
+
+
+def _brief(node) -> str:
+    """A node's arguments as a message shows them: tensors by their shapes."""
+    def show(a):
+        meta = getattr(a, "meta", None)
+        if meta is not None:
+            shape = meta.get("tensor_meta")
+            return "x".join(map(str, shape.shape)) if shape is not None else a.name
+        if isinstance(a, (list, tuple)):
+            return "[" + ", ".join(show(v) for v in a) + "]"
+        return repr(a)
+    return "(" + ", ".join(show(a) for a in node.args)[:160] + ")"
+
+
+def _own_name(node):
+    """A module's path names its statement; an operator's comes from its module later."""
+    return node.target if node.op == "call_module" else None
 
 
 def _flat(args):
@@ -174,19 +203,11 @@ def _flat(args):
 
 
 def _target_name(node) -> str:
-    t = node.target
-    if node.op == "call_method":
-        return f"Tensor.{t}"
-    if t in (operator.add, operator.iadd):
-        return "add"
-    if t in (operator.mul, operator.imul):
-        return "mul"
-    if t is operator.getitem:
+    """'aten.convolution' for an ATen operator (any overload), 'getitem' for a part of a
+    split's result."""
+    if node.target is operator.getitem:
         return "getitem"
-    if t in (operator.truediv, operator.itruediv):
-        return "truediv"
-    return f"{getattr(t, '__module__', '')}.{getattr(t, '__name__', t)}".replace(
-        "torch._C._nn", "torch.nn.functional").replace("torch._C._VariableFunctions", "torch")
+    return f"aten.{op_name(node.target)}"
 
 
 # --- module handlers -----------------------------------------------------------------------------
@@ -194,7 +215,7 @@ def _target_name(node) -> str:
 def _conv(imp, node, m):
     x = node.args[0]
     lay = imp.layout_of(x)
-    rank = m.weight.dim() - 2
+    rank = len(m.kernel_size)
     kernel = lay.spec(m.kernel_size)
     dilation = lay.spec(_per_axis(m.dilation, rank))
     stride = lay.spec(_per_axis(m.stride, rank))
@@ -234,7 +255,7 @@ def _conv(imp, node, m):
         text += f" groups {m.groups}"
     if m.bias is None:
         text += " nobias"
-    op = imp.add(node, text, [x], node.target)
+    op = imp.add(node, text, [x], _own_name(node))
     op.meta["cin"] = cin
     imp.layouts[node.name] = lay
 
@@ -269,7 +290,7 @@ def _side_padding(pads, kernel, stride, dilation, sizes):
 def _deconv(imp, node, m):
     x = node.args[0]
     lay = imp.layout_of(x)
-    rank = m.weight.dim() - 2
+    rank = len(m.kernel_size)
     kernel = lay.spec(m.kernel_size)
     stride = lay.spec(_per_axis(m.stride, rank))
     dilation = lay.spec(_per_axis(m.dilation, rank))
@@ -301,7 +322,7 @@ def _deconv(imp, node, m):
         text += f" dilation {_axes(dilation)}"
     if m.bias is None:
         text += " nobias"
-    op = imp.add(node, text, [x], node.target)
+    op = imp.add(node, text, [x], _own_name(node))
     if words[0] == "valid":  # a crop after it of Keras' 'same' makes it 'deconv ... same'
         crops = [(max(d * (k - 1) + 1 - s, 0) // 2, max(d * (k - 1) + 1 - s, 0)
                   - max(d * (k - 1) + 1 - s, 0) // 2)
@@ -317,7 +338,7 @@ def _simple(text_of):
         text = text_of(imp, node, m)
         if text is None:
             return
-        imp.add(node, text, [x], node.target if node.op == "call_module" else None)
+        imp.add(node, text, [x], _own_name(node))
         imp.layouts[node.name] = imp.layout_of(x)
     return handler
 
@@ -390,12 +411,12 @@ def _linear(imp, node, m):
         imp.fail(node, "Linear on the last spatial axis of a channels-first map")
         return
     text = f"dense {m.out_features}" + ("" if m.bias is not None else " nobias")
-    imp.add(node, text, [x], node.target)
+    imp.add(node, text, [x], _own_name(node))
     imp.layouts[node.name] = lay
 
 
 def _flatten_to_vector(imp, node, x):
-    imp.add(node, "flatten", [x], node.target if node.op == "call_module" else None)
+    imp.add(node, "flatten", [x], _own_name(node))
     imp.layouts[node.name] = Layout(True, False, 0)
 
 
@@ -657,19 +678,6 @@ def _adaptive_f(kind):
     return handler
 
 
-def _flatten_f(imp, node):
-    x = node.args[0]
-    start = _arg(node, 1, "start_dim", 0)
-    end = _arg(node, 2, "end_dim", -1)
-    if start != 1 or end != -1:
-        imp.fail(node, f"flatten({start}, {end})")
-        return
-    if imp.layout_of(x).rank == 0:
-        imp.alias(node, x)
-        return
-    _flatten_to_vector(imp, node, x)
-
-
 def _reshape(imp, node):
     x = node.args[0]
     lay = imp.layout_of(x)
@@ -687,7 +695,7 @@ def _reshape(imp, node):
         return
     users = list(node.users)
     if len(after) == len(before) + 1 and lay.first and len(users) == 1 and \
-            _target_name(users[0]) in ("Tensor.transpose", "torch.transpose") and \
+            _target_name(users[0]) == "aten.transpose" and \
             {d % len(after) for d in users[0].args[1:3]} == {1, 2}:
         imp.shuffles[users[0].name] = (x, after[1])  # view (N, G, C / G, ...), transpose
         imp.alias(node, x)
@@ -704,7 +712,7 @@ def _reshape(imp, node):
 
 def _shuffled(imp, x):
     """(input, groups) when ``x`` is a channel shuffle's transpose (maybe made contiguous)."""
-    while _target_name(x) in ("Tensor.contiguous",):
+    while _target_name(x) == "aten.clone":
         x = x.args[0]
     return imp.shuffles.get(getattr(x, "name", None))
 
@@ -716,13 +724,8 @@ def _transpose(imp, node):
         return
     lay = imp.layout_of(x)
     n = lay.rank + 2
-    if _target_name(node) in ("Tensor.permute", "torch.permute"):
+    if _target_name(node) == "aten.permute":
         perm = tuple(d % n for d in _flat(node.args[1:]))
-    elif _target_name(node) in ("Tensor.movedim", "torch.movedim"):
-        src, dst = (d % n for d in node.args[1:3])
-        perm = list(range(n))
-        perm.insert(dst, perm.pop(src))
-        perm = tuple(perm)
     else:
         a, b = (d % n for d in _flat(node.args[1:3]))
         perm = list(range(n))
@@ -762,87 +765,91 @@ def _permuted(lay, perm):
 
 
 def _getitem(imp, node):
+    """A part of a split's result (chunk, split: the recorder makes one node per part)."""
     x, index = node.args[:2]
-    if getattr(x, "name", None) in imp.consts:  # a size: x.size()[0]
-        imp.consts.add(node.name)
-        return
     op = imp.ops_by_id().get(imp.ids.get(getattr(x, "name", None)))
-    if op is not None and op.kind == "split" and isinstance(index, int):
-        take = imp.add(node, "take", [x], index=index)
-        take.index = index
-        imp.layouts[node.name] = imp.layout_of(x)
+    if op is None or op.kind != "split":
+        imp.fail(node, f"part {index} of {getattr(x, 'name', x)}")
         return
-    lay = imp.layout_of(x)
-    index = index if isinstance(index, tuple) else (index,)
-    if all(i is None or i == slice(None) for i in index):  # x[:, :, None, None]: a broadcast
-        imp.alias(node, x, Layout(True, lay.picture, len(index) - 2) if lay.rank == 0 else lay)
-        return
-    _slice(imp, node, x, lay, index)
+    take = imp.add(node, "take", [x], index=index)
+    take.index = index
+    imp.layouts[node.name] = imp.layout_of(x)
 
 
-def _slice(imp, node, x, lay, index):
-    """x[:, :, a:b, c:d]: a crop (cnncalc's deconv 'same' and concat crop slice so)."""
-    shape = imp.shape(x)
-    if not lay.first or len(index) != lay.rank + 2 or any(i != slice(None) for i in index[:2]):
-        imp.fail(node, f"indexing {index}")
+def _slice(imp, node):
+    """x[..., a:b] on a spatial axis: a crop (after a ConvTranspose: its Keras 'same' crop);
+    slices of several axes, one after another, are one crop."""
+    x, dim = node.args[0], _arg(node, 1, "dim", 0)
+    start, end, step = _arg(node, 2, "start"), _arg(node, 3, "end"), _arg(node, 4, "step", 1)
+    lay, shape = imp.layout_of(x), imp.shape(x)
+    dim %= len(shape)
+    begin, stop, _ = slice(start, end, step).indices(shape[dim])
+    if (begin, stop, step) == (0, shape[dim], 1):
+        imp.alias(node, x)
         return
-    pairs = []
-    for i, n in zip(index[2:], shape[2:]):
-        if not isinstance(i, slice) or i.step not in (None, 1):
-            imp.fail(node, f"indexing {index}")
-            return
-        start, stop, _ = i.indices(n)
-        pairs.append((start, n - stop))
-    pairs = list(lay.spec(pairs))
+    axes = list(range(2, 2 + lay.rank)) if lay.first else list(range(1, 1 + lay.rank))
+    if dim not in axes or step != 1:
+        what = "the channels" if dim == lay.channel_dim() else f"dimension {dim}"
+        imp.fail(node, f"a slice of {what} ({begin}:{stop}" + (f":{step}" if step != 1 else "")
+                 + f" of {shape[dim]})")
+        return
+    pairs = [(0, 0)] * lay.rank
+    before = imp.ops_by_id().get(imp.ids[x.name])
+    if before is not None and before.kind == "crop" and "axes" in before.meta and \
+            len(x.users) == 1:  # the crop of another axis just before: one crop
+        pairs, x = list(before.meta["axes"]), before.meta["of"]
+        imp.drop(before)
+    pairs[axes.index(dim)] = (begin, shape[dim] - stop)
+    spec_pairs = list(lay.spec(pairs))
     src = imp.ops_by_id().get(imp.ids[x.name])
     if src is not None and src.kind == "deconv" and len(x.users) == 1 and \
-            src.meta.get("cropped_same") is not None and pairs == src.meta["cropped_same"]:
+            src.meta.get("cropped_same") is not None and spec_pairs == src.meta["cropped_same"]:
         src.text += " same"  # ConvTranspose then its Keras crop: deconv 'same'
         imp.alias(node, x)
         return
-    sizes = lay.spatial(shape)[0]
-    text = "crop " + ("x".join(f"{b}x{a}" for b, a in pairs)
-                      if any(b != a for b, a in pairs) else _axes([b for b, _ in pairs]))
+    text = "crop " + ("x".join(f"{b}x{a}" for b, a in spec_pairs)
+                      if any(b != a for b, a in spec_pairs) else _axes([b for b, _ in spec_pairs]))
     op = imp.add(node, text, [x])
-    op.meta.update(of=x, centre=all(b == (b + a) // 2 for b, a in pairs), sizes=sizes)
+    op.meta.update(of=x, axes=pairs, centre=all(b == (b + a) // 2 for b, a in spec_pairs),
+                   sizes=lay.spatial(imp.shape(x))[0])
     imp.layouts[node.name] = lay
 
 
 def _split(imp, node):
+    """split (chunk, split and split_with_sizes all end here) along the channels."""
     x = node.args[0]
     lay = imp.layout_of(x)
     c = lay.spatial(imp.shape(x))[1]
-    name = _target_name(node)
     dim = _arg(node, 2, "dim", 0)
     if dim % (lay.rank + 2) != lay.channel_dim():
-        imp.fail(node, f"{name} along dimension {dim}, not the channels")
+        imp.fail(node, f"a split along dimension {dim}, not the channels")
         return
-    arg = _arg(node, 1, "chunks" if "chunk" in name else "split_size_or_sections")
-    if "chunk" in name:
-        sizes = [-(-c // arg)] * (c // -(-c // arg)) + ([c % -(-c // arg)] if c % -(-c // arg) else [])
-    elif isinstance(arg, int):
-        sizes = [arg] * (c // arg) + ([c % arg] if c % arg else [])
-    else:
-        sizes = list(arg)
+    arg = _arg(node, 1, "split_size")
+    sizes = [arg] * (c // arg) + ([c % arg] if c % arg else []) if isinstance(arg, int) \
+        else list(arg)
     imp.add(node, "split", [x], sizes=sizes)
     imp.layouts[node.name] = lay
 
 
 def _fpad(imp, node):
+    """constant_pad_nd (F.pad), reflection_pad (F.pad mode 'reflect')."""
     x = node.args[0]
     lay = imp.layout_of(x)
-    pads = _arg(node, 1, "pad")
-    mode = _arg(node, 2, "mode", "constant")
-    value = _arg(node, 3, "value", 0.0) or 0.0
+    pads = list(node.args[1])
+    reflect = "reflection" in _target_name(node)
+    value = 0.0 if reflect else (_arg(node, 2, "value", 0.0) or 0.0)
     per_axis = [(pads[2 * i], pads[2 * i + 1]) for i in range(len(pads) // 2)][::-1]
+    if len(per_axis) > lay.rank:
+        imp.fail(node, f"padding of {len(per_axis)} axes of a tensor with {lay.rank} spatial axes")
+        return
     per_axis = [(0, 0)] * (lay.rank - len(per_axis)) + per_axis
     per_axis = list(lay.spec(per_axis))
-    if mode == "reflect":
+    if reflect:
         text = "reflectpad " + _pad_text(lay, pads)
-    elif mode == "constant" and value in (0, float("-inf")):
+    elif value in (0, float("-inf")):
         text = "zeropad " + _pad_text(lay, pads)
     else:
-        imp.fail(node, f"padding in mode {mode!r} with value {value}")
+        imp.fail(node, f"padding with the value {value}")
         return
     op = imp.add(node, text, [x])
     op.meta.update(pads=per_axis, value=value, of=x, sizes=lay.spatial(imp.shape(x))[0])
@@ -850,25 +857,22 @@ def _fpad(imp, node):
 
 
 def _interpolate(imp, node):
+    """upsample_nearest / upsample_(bi|tri)linear: whole factors, read from the shapes."""
     x = node.args[0]
     lay = imp.layout_of(x)
-    f = _arg(node, 2, "scale_factor")
-    mode = _arg(node, 3, "mode", "nearest")
-    if f is None or any(float(v) != int(v) for v in _per_axis(f, lay.rank)):
-        imp.fail(node, "interpolate to a size or by a fraction")
+    name = _target_name(node)
+    (before, _), (after, _) = lay.spatial(imp.shape(x)), lay.spatial(imp.shape(node))
+    if any(a % b for a, b in zip(after, before)):
+        imp.fail(node, f"interpolation from {'x'.join(map(str, before))} to "
+                       f"{'x'.join(map(str, after))}, not by a whole factor")
         return
-    if mode != "nearest" and (mode not in ("linear", "bilinear", "trilinear") or
-                              _arg(node, 4, "align_corners")):
-        imp.fail(node, f"interpolate in mode {mode!r}")
+    linear = "linear" in name
+    if "exact" in name or "bicubic" in name or (linear and _arg(node, 2, "align_corners")):
+        imp.fail(node, f"interpolation by {name[5:]}" + (" with align_corners" if linear else ""))
         return
-    imp.add(node, f"upsample {_axes(lay.spec([int(v) for v in _per_axis(f, lay.rank)]))}" +
-            ("" if mode == "nearest" else " bilinear"), [x])
+    imp.add(node, f"upsample {_axes([a // b for a, b in zip(after, before)])}" +
+            (" bilinear" if linear else ""), [x])
     imp.layouts[node.name] = lay
-
-
-def _fdropout(imp, node):
-    imp.add(node, f"dropout {_arg(node, 1, 'p', 0.5):g}", [node.args[0]])
-    imp.layouts[node.name] = imp.layout_of(node.args[0])
 
 
 def _hardtanh(imp, node):
@@ -880,56 +884,7 @@ def _hardtanh(imp, node):
     _activation("relu6")(imp, node)
 
 
-def _alias_first(imp, node):
-    imp.alias(node, node.args[0])
-
-
 # torch's functions are its modules' names in lower case (F.relu6, torch.sigmoid, ...)
-_ACTS = {**{cls.lower(): word for cls, word in named("torch").items()},
-         "leaky_relu": "leakyrelu", "softmax": "softmax"}
-FUNCTIONS = {"add": _merge("add"), "mul": _merge("multiply"), "truediv": _truediv,
-             "Tensor.add": _merge("add"), "Tensor.add_": _merge("add"),
-             "Tensor.mul": _merge("multiply"), "Tensor.mul_": _merge("multiply"),
-             "torch.add": _merge("add"), "torch.mul": _merge("multiply"),
-             "torch.cat": _cat, "torch.concat": _cat, "getitem": _getitem,
-             "torch.flatten": _flatten_f, "Tensor.flatten": _flatten_f,
-             "Tensor.view": _reshape, "Tensor.reshape": _reshape, "torch.reshape": _reshape,
-             "Tensor.permute": _transpose, "torch.permute": _transpose,
-             "Tensor.transpose": _transpose, "torch.transpose": _transpose,
-             "Tensor.movedim": _transpose, "torch.movedim": _transpose,
-             "Tensor.contiguous": _alias_first, "Tensor.clone": _alias_first,
-             "Tensor.mean": _global("globalavgpool"), "torch.mean": _global("globalavgpool"),
-             "Tensor.amax": _global("globalmaxpool"), "torch.amax": _global("globalmaxpool"),
-             "Tensor.chunk": _split, "torch.chunk": _split, "Tensor.split": _split,
-             "torch.split": _split, "torch.nn.functional.pad": _fpad,
-             "torch.nn.functional.interpolate": _interpolate,
-             "torch.nn.functional.dropout": _fdropout,
-             "torch.nn.functional.hardtanh": _hardtanh}
-for _name, _word in _ACTS.items():
-    for _prefix in ("torch.nn.functional.", "torch.", "Tensor."):
-        FUNCTIONS[_prefix + _name] = _activation(_word)
-    FUNCTIONS[f"Tensor.{_name}_"] = _activation(_word)
-    FUNCTIONS[f"torch.nn.functional.{_name}_"] = _activation(_word)
-for _d in (1, 2, 3):
-    FUNCTIONS[f"torch.nn.functional.max_pool{_d}d"] = _fpool("maxpool")
-    FUNCTIONS[f"torch.max_pool{_d}d"] = _fpool("maxpool")
-    FUNCTIONS[f"torch.nn.functional.avg_pool{_d}d"] = _fpool("avgpool")
-    FUNCTIONS[f"torch.avg_pool{_d}d"] = _fpool("avgpool")
-    FUNCTIONS[f"torch.nn.functional.adaptive_avg_pool{_d}d"] = _adaptive_f("adaptiveavgpool")
-    FUNCTIONS[f"torch.nn.functional.adaptive_max_pool{_d}d"] = _adaptive_f("adaptivemaxpool")
-    FUNCTIONS[f"torch.adaptive_avg_pool{_d}d"] = _adaptive_f("adaptiveavgpool")
-FUNCTIONS["torch.nn.functional.max_pool2d_with_indices"] = _fpool("maxpool")
-
-
-def _size(imp, node):
-    """x.size(), x.dim(), x.shape: numbers, not tensors; shape propagation knows them."""
-    imp.consts.add(node.name)
-
-
-for _name in ("Tensor.size", "Tensor.dim", "builtins.getattr", "_operator.getattr"):
-    FUNCTIONS[_name] = _size
-
-
 def _pixel_f(word):
     def handler(imp, node):
         x = node.args[0]
@@ -942,9 +897,156 @@ def _pixel_f(word):
     return handler
 
 
-for _prefix in ("torch.nn.functional.", "torch."):
-    FUNCTIONS[_prefix + "pixel_shuffle"] = _pixel_f("pixelshuffle")
-    FUNCTIONS[_prefix + "pixel_unshuffle"] = _pixel_f("pixelunshuffle")
+def _unsqueeze(imp, node):
+    """x[:, :, None, None] or x.unsqueeze(-1) on a vector (or a 1x1 map): its channels as a
+    1x1 map (a broadcast, as squeeze-and-excitation writes it)."""
+    x = node.args[0]
+    lay, before, after = imp.layout_of(x), imp.shape(x), imp.shape(node)
+    c = lay.spatial(before)[1]
+    if (lay.rank and not lay.first) or any(n != 1 for n in before[2:]) or len(after) < 3 or \
+            after[1] != c or any(n != 1 for n in after[2:]):
+        imp.fail(node, f"unsqueeze of a tensor {before} to {after}")
+        return
+    imp.alias(node, x, Layout(True, True, len(after) - 2))
+
+
+def _squeeze(imp, node):
+    """A 1x1 map's spatial axes squeezed away: a flatten."""
+    x = node.args[0]
+    lay, after = imp.layout_of(x), imp.shape(node)
+    if lay.rank and len(after) == 2 and after[0] == imp.shape(x)[0] and \
+            all(n == 1 for n in lay.spatial(imp.shape(x))[0]):
+        _flatten_to_vector(imp, node, x)
+        return
+    imp.fail(node, f"squeeze of a tensor {imp.shape(x)} to {after}")
+
+
+class _Attrs:
+    """An operator's arguments as the module that calls it holds them (nn.Conv2d's
+    kernel_size, stride, ...), for the module handlers."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def _weight(imp, node, i, what):
+    """The parameter an operator reads, or None (and the node refused) when it is computed
+    from one (weight standardisation): that computation has no statement."""
+    w = node.args[i] if len(node.args) > i else None
+    if w is not None and (getattr(w, "op", None) != "get_attr" or w.target == "_constant"):
+        imp.fail(node, f"{what} with a computed weight ({w.name})")
+        return False
+    return True
+
+
+def _convolution(imp, node):
+    """aten.convolution (F.conv2d, and nn.Conv2d subclasses with a forward of their own)."""
+    x, w, b, stride, padding, dilation, transposed, output_padding, groups = node.args[:9]
+    if not _weight(imp, node, 1, "a convolution"):
+        return
+    shape = imp.shape(w)
+    attrs = _Attrs(kernel_size=tuple(shape[2:]), stride=tuple(stride), padding=tuple(padding),
+                   dilation=tuple(dilation), groups=groups, bias=b, padding_mode="zeros",
+                   output_padding=tuple(output_padding),
+                   out_channels=shape[1] * groups if transposed else shape[0])
+    (_deconv if transposed else _conv)(imp, node, attrs)
+
+
+def _batch_norm(imp, node):
+    """native_batch_norm (eval: the running statistics) and its no-training form."""
+    x, w, b, mean, var = node.args[:5]
+    eps = node.args[-1]
+    if w is None or b is None or mean is None or var is None:
+        missing = [n for n, v in zip(("scale", "offset", "running statistics"), (w, b, mean))
+                   if v is None]
+        imp.fail(node, f"batch norm without its {' and '.join(missing)}")
+        return
+    if not _weight(imp, node, 1, "a batch norm"):
+        return
+    _simple(lambda imp, node, m: statement("batchnorm", eps=eps))(imp, node)
+
+
+def _layer_norm(imp, node):
+    x, shape, w, b, eps = node.args[:5]
+    attrs = _Attrs(normalized_shape=tuple(shape), elementwise_affine=w is not None and
+                   b is not None, eps=eps)
+    _simple(_layernorm)(imp, node, attrs)
+
+
+def _group_norm(imp, node):
+    x, w, b, _, _, _, groups, eps = node.args[:8]
+    _simple(_groupnorm)(imp, node, _Attrs(num_groups=groups, eps=eps,
+                                          affine=w is not None and b is not None))
+
+
+def _linear_op(imp, node):
+    """addmm(bias, x, weight.t()) and mm(x, weight.t()): F.linear on a vector."""
+    bias, x, wt = (None, *node.args[:2]) if _target_name(node) == "aten.mm" else node.args[:3]
+    lay = imp.layout_of(x)
+    if lay is None or lay.rank or getattr(wt, "op", None) == "placeholder" or \
+            wt.name in imp.ids:
+        imp.fail(node, "a matrix product of two computed tensors")
+        return
+    if not (wt.op == "call_function" and _target_name(wt) in ("aten.t", "aten.permute",
+                                                              "aten.transpose")) \
+            or not _weight(imp, wt, 0, "a linear layer"):
+        imp.fail(node, "a matrix product with a computed weight")
+        return
+    imp.add(node, f"dense {imp.shape(wt)[1]}" + ("" if bias is not None else " nobias"), [x])
+    imp.layouts[node.name] = lay
+
+
+def _elu(imp, node):
+    """aten.elu(x, alpha, scale, input_scale): F.elu, and F.selu with SELU's constants."""
+    alpha, scale, inner = (_arg(node, i, k, 1) for i, k in ((1, "alpha"), (2, "scale"),
+                                                             (3, "input_scale")))
+    if (alpha, scale, inner) == (1, 1, 1):
+        _activation("elu")(imp, node)
+    elif abs(alpha - 1.6732632423543772) < 1e-6 and abs(scale - 1.0507009873554805) < 1e-6 \
+            and inner == 1:
+        _activation("selu")(imp, node)
+    else:
+        imp.fail(node, f"ELU with alpha {alpha:g}, scale {scale:g} (cnncalc has elu and selu)")
+
+
+def _alias_first(imp, node):
+    imp.alias(node, node.args[0])
+
+
+# ATen's operators for the activations are their modules' names in lower case (relu, gelu,
+# hardswish, ...), each with an in-place form (relu_)
+_ACTS = {**{cls.lower(): word for cls, word in named("torch").items()},
+         "leaky_relu": "leakyrelu", "_softmax": "softmax"}
+FUNCTIONS = {"add": _merge("add"), "add_": _merge("add"), "mul": _merge("multiply"),
+             "mul_": _merge("multiply"), "div": _truediv, "cat": _cat, "getitem": _getitem,
+             "view": _reshape, "_unsafe_view": _reshape, "reshape": _reshape,
+             "permute": _transpose, "transpose": _transpose, "slice": _slice,
+             "unsqueeze": _unsqueeze, "squeeze": _squeeze,
+             "clone": _alias_first, "alias": _alias_first, "detach": _alias_first,
+             "_to_copy": _alias_first, "lift_fresh_copy": _alias_first,
+             "mean": _global("globalavgpool"), "amax": _global("globalmaxpool"),
+             "split": _split, "split_with_sizes": _split, "constant_pad_nd": _fpad,
+             "hardtanh": _hardtanh, "hardtanh_": _hardtanh, "convolution": _convolution,
+             "native_batch_norm": _batch_norm, "_native_batch_norm_legit_no_training":
+             _batch_norm, "_native_batch_norm_legit": _batch_norm,
+             "native_layer_norm": _layer_norm, "native_group_norm": _group_norm,
+             "addmm": _linear_op, "mm": _linear_op, "pixel_shuffle": _pixel_f("pixelshuffle"),
+             "pixel_unshuffle": _pixel_f("pixelunshuffle")}
+for _name, _word in _ACTS.items():
+    FUNCTIONS[_name] = FUNCTIONS[f"{_name}_"] = _activation(_word)
+FUNCTIONS["elu"] = FUNCTIONS["elu_"] = _elu
+for _d in (1, 2, 3):
+    FUNCTIONS[f"max_pool{_d}d_with_indices"] = _fpool("maxpool")
+    FUNCTIONS[f"avg_pool{_d}d"] = _fpool("avgpool")
+    FUNCTIONS[f"_adaptive_avg_pool{_d}d"] = _adaptive_f("adaptiveavgpool")
+    FUNCTIONS[f"adaptive_max_pool{_d}d"] = _adaptive_f("adaptivemaxpool")
+    FUNCTIONS[f"adaptive_avg_pool{_d}d"] = _adaptive_f("adaptiveavgpool")
+    FUNCTIONS[f"max_pool{_d}d"] = _fpool("maxpool")
+    FUNCTIONS[f"reflection_pad{_d}d"] = _fpad
+    for _mode in ("nearest", "linear" if _d == 1 else "bilinear" if _d == 2 else "trilinear",
+                  "nearest_exact", "bicubic"):
+        FUNCTIONS[f"upsample_{_mode}{_d}d"] = _interpolate
+FUNCTIONS = {f"aten.{k}" if k != "getitem" else k: v for k, v in FUNCTIONS.items()}
 
 
 # --- the entry point -------------------------------------------------------------------------------
@@ -953,50 +1055,41 @@ def _is_cnncalc(module) -> bool:
     return type(module).__module__.startswith("cnncalc.")
 
 
+def module_handler(module):
+    """The handler of one of torch.nn's own layers, matched by type: a class of the same
+    name elsewhere (timm's Linear, a user's Conv2d), or a subclass with a forward of its
+    own (torchvision's LayerNorm2d), is traced through instead."""
+    cls = type(module)
+    handler = MODULES.get(cls.__name__)
+    if handler is None:
+        return None
+    if cls.__name__ in _FOREIGN_LEAVES or cls.__module__.startswith("torch.nn.modules"):
+        return handler
+    import torch.nn
+    base = getattr(torch.nn, cls.__name__, None)
+    return handler if base is not None and issubclass(cls, base) and \
+        cls.forward is base.forward else None
+
+
+_FOREIGN_LEAVES = ("StochasticDepth", "DropPath")  # stochastic depth: a row, not Python
+
+
 def trace(module, input_shape: tuple, layout: str):
-    """torch.fx's graph of ``module`` with every tensor's shape, for a spec-order input
+    """The graph of ``module`` run on meta tensors (``torch_trace``), for a spec-order input
     (width first) fed as the module expects it: 'nchw' or 'nhwc' (picture order)."""
-    import torch
-    import torch.fx
-    from torch.fx.passes.shape_prop import ShapeProp
-
-    class Tracer(torch.fx.Tracer):
-        def is_leaf_module(self, m, name):  # stochastic depth: a row, not a branch on training
-            if type(m).__name__ in ("StochasticDepth", "DropPath"):
-                return True
-            return super().is_leaf_module(m, name)
-
-    was = module.training
-    module.eval()
-    try:
-        graph = Tracer().trace(module)
-    except Exception as e:  # torch.fx raises several types for code it cannot trace
-        raise CnnCalcError(f"torch.fx cannot trace {type(module).__name__}: {e}. cnncalc import "
-                           "needs a module without Python control flow on tensor values") from None
-    finally:
-        module.train(was)
-    gm = torch.fx.GraphModule(module, graph)
+    from .torch_trace import record
     *spatial, c = input_shape
     picture = (*spatial[:-2], *spatial[-2:][::-1]) if len(spatial) >= 2 else tuple(spatial)
-    # on the module's device: a model built on the meta device (no memory for its weights,
-    # however large) runs on meta tensors, which carry shapes only
-    device = next((p.device for p in module.parameters()), torch.device("cpu"))
-    example = torch.randn(1, *picture, c, device=device) if layout == "nhwc" else \
-        torch.randn(1, c, *picture, device=device)
-    gm.eval()
-    import contextlib
-    import io
-    with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):  # ShapeProp prints
-        try:
-            ShapeProp(gm).propagate(example)
-        except Exception as e:
-            cause = e.__cause__ or e.__context__ or e  # the module's own error, not fx's node dump
-            reason = str(cause).strip().splitlines()[0][:300] if str(cause).strip() else \
-                type(cause).__name__
-            raise CnnCalcError(f"{type(module).__name__} does not run on an input of "
-                               f"{'x'.join(map(str, input_shape))}: {reason}"
-                               + _channels_hint(module, input_shape)) from None
-    return gm
+    example = (1, *picture, c) if layout == "nhwc" else (1, c, *picture)
+    try:
+        return record(module, example, lambda m: module_handler(m) is not None)
+    except CnnCalcError:
+        raise
+    except Exception as e:  # the model's own code failed on this input
+        reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        raise CnnCalcError(f"{type(module).__name__} does not run on an input of "
+                           f"{'x'.join(map(str, input_shape))}: {reason}"
+                           + _channels_hint(module, input_shape)) from None
 
 
 def _channels_hint(module, shape) -> str:

@@ -262,10 +262,28 @@ class _Emitter:
 
 
 
+def nest_concats(ops):
+    """A concat of another concat's inputs and more (DenseNet's torch.cat(features), each
+    layer's list one longer) is a concat of that concat and the rest: the same channels in
+    the same order, and a graph that nests."""
+    earlier = []  # (concat, its inputs as read)
+    for op in ops:
+        if op.text != "concat" or op.meta.get("crop"):
+            continue
+        read = list(op.inputs)
+        best = max(((p, i) for p, i in earlier if len(i) < len(read) and read[:len(i)] == i),
+                   key=lambda pair: len(pair[1]), default=None)
+        if best is not None:
+            op.inputs = [best[0].id] + read[len(best[1]):]
+        earlier.append((op, read))
+    return ops
+
+
 def fuse(ops, outputs):
     """Statements that cnncalc writes as one but a module runs as two: a conv's fused
     activation (a module named X.act after X), a separable conv's depthwise and pointwise
     halves (X.depthwise, X.pointwise), and a wrapper's inner module (X.op)."""
+    nest_concats(ops)
     by_name = {}
     for op in ops:
         if op.name and op.name.endswith(".op"):
