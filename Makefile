@@ -33,7 +33,7 @@ test: $(VENV)/.tested
 
 # every zoo spec's training step measured (make test runs a sample): a few minutes
 test-zoo: $(VENV)/.tested
-	CNNCALC_ZOO=1 $(PY) -m pytest tests/test_training_step.py -q -p no:cacheprovider
+	CNNCALC_ZOO=1 $(PY) -m pytest tests/test_training_step.py tests/test_import_libraries.py -q -p no:cacheprovider
 
 fuzz: $(VENV)/.tested
 	CNNCALC_FUZZ_EXAMPLES=$${CNNCALC_FUZZ_EXAMPLES:-100000} $(PY) -m pytest tests/test_fuzz.py -q -p no:cacheprovider

@@ -326,6 +326,28 @@ def onnx_import():
         "s", "< 100 ms", t < 0.1)
 
 
+def torch_import():
+    """from_torch on ResNet-50, in process, against torchinfo.summary on the same module:
+    the model runs once on meta tensors (no weights read, nothing computed) against
+    torchinfo's real forward pass; and the same model built on the meta device."""
+    import torch
+    import torchinfo
+    import reference
+    from cnncalc.interop.from_torch import from_torch
+    net = reference.resnet50().eval()
+    from_torch(net, "224x224x3")  # warm-up: first calls import and compile what they use
+    torchinfo.summary(net, (1, 3, 224, 224), verbose=0)
+    ours = median_time(lambda: from_torch(net, "224x224x3"), 15)
+    peer = median_time(lambda: torchinfo.summary(net, (1, 3, 224, 224), verbose=0), 15)
+    row("from_torch(ResNet-50), in process (vs torchinfo.summary on the same module)", ours,
+        peer, "s", ">= 3x faster", peer / ours >= 3)
+    with torch.device("meta"):
+        big = reference.resnet50()
+    t = median_time(lambda: from_torch(big, "224x224x3"), 15)
+    row("from_torch(ResNet-50 built on the meta device), in process", t, 0, "s", "imports",
+        True)
+
+
 def server():
     """The playground under load: small requests from 4 clients, alone and while 2 clients
     keep sending heavy ones (5,000 layers with explanations); requests a second and the
@@ -414,6 +436,7 @@ def main():
     sweep()
     sweep_speed()
     onnx_import()
+    torch_import()
     server()
     backend()
     training_speed()

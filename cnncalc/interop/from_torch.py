@@ -62,6 +62,7 @@ class _Importer:
         self.skip = set()    # nodes folded into another
         self.shuffles = {}   # a channel shuffle's transpose -> (its input, groups)
         self.failed = set()  # nodes without a counterpart, and those computed from them
+        self.used = {}       # a module or parameter with weights -> the node that ran it
 
     # --- helpers ----------------------------------------------------------------------------
     def shape(self, node):
@@ -129,6 +130,7 @@ class _Importer:
     # --- the walk -----------------------------------------------------------------------------
     def run(self, example_shape):
         graph = self.gm.graph
+        self.refuse_attention()
         for node in graph.nodes:
             if node.op == "placeholder":
                 self.ids[node.name] = "input"
@@ -150,12 +152,39 @@ class _Importer:
                 self.node(node)
         return self.ops
 
+    def refuse_attention(self):
+        """A matrix product of two tensors computed from the input is attention (softmax(Q
+        K^T) V, or a linear attention's K^T V): named first, whatever else fails after."""
+        flowing = set()
+        for node in self.gm.graph.nodes:
+            args = [a for a in _flat(node.args) if getattr(a, "name", None) in flowing]
+            if node.op == "placeholder" or args:
+                flowing.add(node.name)
+            if node.op == "call_function" and _target_name(node) in _PRODUCTS and len(args) >= 2:
+                where = list(node.meta.get("nn_module_stack") or {})
+                self.fail(node, f"attention: {_target_name(node)[5:]} of two computed tensors "
+                                f"{_brief(node)}" + (f" in {where[-1]}" if where else "")
+                          + " (cnncalc has no attention kind)")
+                return
+
+    def shared(self, node, target):
+        """A module or parameter that runs a second time: its weights are shared, and the
+        language writes each layer's own weights (it would count them twice)."""
+        if target in self.used:
+            self.fail(node, f"{target} runs a second time (after {self.used[target]}): its "
+                            "weights are shared, and cnncalc writes each layer's own")
+            return True
+        self.used[target] = node.name
+        return False
+
     def node(self, node):
         if node.op == "call_module":
             module = self.modules[node.target]
             handler = module_handler(module)
             if handler is None:
                 self.fail(node, f"module {type(module).__name__} ({node.target})")
+                return
+            if any(True for _ in module.parameters()) and self.shared(node, node.target):
                 return
             handler(self, node, module)
         else:
@@ -183,6 +212,9 @@ def _brief(node) -> str:
             return "[" + ", ".join(show(v) for v in a) + "]"
         return repr(a)
     return "(" + ", ".join(show(a) for a in node.args)[:160] + ")"
+
+
+_PRODUCTS = {"aten.bmm", "aten.baddbmm", "aten.matmul", "aten.mm", "aten.addmm", "aten.einsum"}
 
 
 def _own_name(node):
@@ -936,7 +968,7 @@ def _weight(imp, node, i, what):
     if w is not None and (getattr(w, "op", None) != "get_attr" or w.target == "_constant"):
         imp.fail(node, f"{what} with a computed weight ({w.name})")
         return False
-    return True
+    return w is None or not imp.shared(node, w.target)
 
 
 def _convolution(imp, node):
@@ -1121,6 +1153,8 @@ def from_torch(module, input: str = "224x224x3", layout: str | None = None,
                     type(module).__name__)
     ops = imp.run(shape)
     imp.name_functions()
+    order = {node.name: i for i, node in enumerate(gm.graph.nodes)}
+    imp.problems.sort(key=lambda p: order.get(p[0], 0))
     if imp.problems and not partial:
         raise Unsupported(imp.problems, type(module).__name__)
     outputs = imp.outputs

@@ -20,6 +20,54 @@ class Shape:
         self.shape = tuple(shape)
 
 
+class Node:
+    """One recorded call: 'placeholder' (the input), 'get_attr' (a parameter, buffer or
+    constant), 'call_module' (a leaf module), 'call_function' (an ATen operator, or a part
+    of a result: operator.getitem) or 'output'."""
+    __slots__ = ("op", "target", "args", "kwargs", "name", "meta", "users")
+
+    def __init__(self, op, target, args, kwargs, name):
+        self.op, self.target, self.args, self.kwargs, self.name = op, target, args, kwargs, name
+        self.meta, self.users = {}, {}
+
+    def __repr__(self):
+        return self.name
+
+
+class Graph:
+    """Nodes in the order they ran, with unique names."""
+
+    def __init__(self):
+        self.nodes, self._taken = [], {}
+
+    def create_node(self, op, target, args=(), kwargs=None, name="node"):
+        n = self._taken.get(name, 0)
+        unique = name if not n else f"{name}_{n}"
+        while unique in self._taken:  # 'split_1' may be a split's part and a second split
+            n += 1
+            unique = f"{name}_{n}"
+        self._taken[name] = n + 1
+        self._taken.setdefault(unique, 1)
+        node = Node(op, target, args, kwargs or {}, unique)
+        for a in _nodes(args) + _nodes((kwargs or {}).values()):
+            a.users[node] = None
+        self.nodes.append(node)
+        return node
+
+    def output(self, values):
+        return self.create_node("output", "output", (values,), name="output")
+
+
+def _nodes(values):
+    out = []
+    for v in values:
+        if isinstance(v, Node):
+            out.append(v)
+        elif isinstance(v, (list, tuple)):
+            out += _nodes(v)
+    return out
+
+
 class Traced:
     """The recorded graph, and the module whose paths its call_module and get_attr nodes
     name."""
@@ -54,42 +102,66 @@ _NOT_LIKE = {"eq", "ne", "lt", "le", "gt", "ge", "isnan", "isinf", "isfinite", "
              "fill", "zero", "where"}
 
 
+_KINDS = {}  # an operator -> how its result's metadata is made ('' for its meta kernel)
+
+
+def _kind(func) -> str:
+    name = op_name(func)
+    if name in ("native_batch_norm", "_native_batch_norm_legit_no_training",
+                "_native_batch_norm_legit", "native_layer_norm", "native_group_norm"):
+        return name
+    if name == "convolution":
+        return name
+    import torch
+    if torch.Tag.pointwise in func.tags and name.rstrip("_") not in _NOT_LIKE:
+        return "inplace" if name.endswith("_") else "pointwise"
+    return ""
+
+
 def _shortcut(func, args, kwargs):
     """The result's metadata without PyTorch's meta kernels where those are slow Python
-    decompositions (batch norm, layer norm, the pointwise activations): the same shape as
-    the input. None where the real meta kernel should run."""
+    (batch and layer norm's decompositions, the pointwise activations' and convolution's
+    shape rules), on contiguous inputs; None where the real meta kernel should run."""
     import torch
-    name = func._schema.name.split("::")[-1]
-    x = args[0] if args else None
-    if not isinstance(x, torch.Tensor):
+    kind = _KINDS.get(func)
+    if kind is None:
+        kind = _KINDS[func] = _kind(func)
+    if not kind or not args or not isinstance(args[0], torch.Tensor):
         return None
-    if name in ("native_batch_norm", "_native_batch_norm_legit_no_training",
-                "_native_batch_norm_legit"):
-        c = x.shape[1] if x.dim() > 1 else 0
-        return torch.empty_like(x, memory_format=torch.contiguous_format), x.new_empty((c,)), x.new_empty((c,))
-    if name == "native_layer_norm":
+    x = args[0]
+    if kind == "pointwise" or kind == "inplace":
+        if not x.is_floating_point() or any(isinstance(a, torch.Tensor) for a in args[1:]) \
+                or any(isinstance(a, torch.Tensor) for a in kwargs.values()):
+            return None
+        return x if kind == "inplace" else torch.empty_like(x)
+    if not x.is_contiguous():
+        return None
+    if kind == "convolution":
+        w, _, stride, padding, dilation, transposed, extra, groups = args[1:9]
+        if transposed or not w.is_contiguous():
+            return None
+        sizes = [(n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, s, p, d in
+                 zip(x.shape[2:], w.shape[2:], stride, padding, dilation)]
+        return x.new_empty((x.shape[0], w.shape[0], *sizes))
+    if kind == "native_layer_norm":
         kept = x.shape[:x.dim() - len(args[1])] + (1,) * len(args[1])
         return torch.empty_like(x), x.new_empty(kept), x.new_empty(kept)
-    if name == "native_group_norm":
+    if kind == "native_group_norm":
         stats = (x.shape[0], args[6])
         return torch.empty_like(x), x.new_empty(stats), x.new_empty(stats)
-    if torch.Tag.pointwise in func.tags and name.rstrip("_") not in _NOT_LIKE and \
-            not any(isinstance(a, torch.Tensor) for a in args[1:]) and \
-            not any(isinstance(a, torch.Tensor) for a in kwargs.values()) and \
-            x.is_floating_point():
-        return x if name.endswith("_") else torch.empty_like(x)
-    return None
+    c = x.shape[1] if x.dim() > 1 else 0  # batch norm
+    return torch.empty_like(x), x.new_empty((c,)), x.new_empty((c,))
 
 
 class _Recorder:
     """Tensors to the nodes that made them, while the module runs."""
 
     def __init__(self, root, is_leaf):
-        import torch.fx
-        self.graph = torch.fx.Graph()
+        self.graph = Graph()
         self.root, self.is_leaf = root, is_leaf
         self.names = {id(m): n for n, m in root.named_modules()}
         self.nodes = {}     # id(tensor) -> (tensor, node): the tensor kept, so no id is reused
+        self.state = {}     # id(a parameter's or buffer's meta tensor) -> its name
         self.stack = []     # (path, type) of the modules running now, outermost first
         self.leaf = 0       # > 0 inside a leaf module: its operators are not recorded
         self.entered = []   # per module call: its path, or None where not recorded
@@ -98,9 +170,11 @@ class _Recorder:
         """The node standing for tensor ``t``; a tensor made outside the recorded code (a
         plain tensor attribute) becomes a constant."""
         hit = self.nodes.get(id(t))
-        if hit is not None and hit[0] is t:
+        if hit is not None and hit[0] is t and hit[1] is not None:
             return hit[1]
-        node = self.graph.create_node("get_attr", "_constant", name="constant")
+        name = self.state.get(id(t))
+        node = self.graph.create_node("get_attr", name or "_constant",
+                                      name=name.replace(".", "_") if name else "constant")
         node.meta["tensor_meta"] = Shape(t.shape)
         self.nodes[id(t)] = (t, node)
         return node
@@ -176,9 +250,17 @@ def _modes(recorder):
     from torch.overrides import TorchFunctionMode
     from torch.utils._python_dispatch import TorchDispatchMode
 
+    from torch.utils._device import _device_constructors
+    made = _device_constructors()
+
     class Whole(TorchFunctionMode):
+        """Tensors the model makes (torch.zeros, arange) on the meta device, as
+        torch.device('meta') does, and the functions of _WHOLE as one node each."""
+
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
+            if func in made and kwargs.get("device") is None:
+                kwargs["device"] = "meta"
             name = getattr(func, "__name__", None)
             if recorder.leaf or name not in _WHOLE:
                 return func(*args, **kwargs)
@@ -223,18 +305,15 @@ def record(module, example_shape, is_leaf) -> Traced:
     from torch.nn.modules import module as nn_module
 
     rec = _Recorder(module, is_leaf)
-    state = {}
+    state, metas = {}, {}
     for name, t in [*module.named_parameters(remove_duplicate=False),
                     *module.named_buffers(remove_duplicate=False)]:
-        meta = state.get(id(t))
+        meta = metas.get(id(t))
         if meta is None:  # a tensor used under two names (tied weights) stays one tensor
-            meta = t if t.device.type == "meta" else torch.empty_like(t, device="meta")
-            node = rec.graph.create_node("get_attr", name, name=name.replace(".", "_"))
-            node.meta["tensor_meta"] = Shape(t.shape)
-            rec.nodes[id(meta)] = (meta, node)
-        state[id(t)] = meta
+            meta = metas[id(t)] = t if t.is_meta else torch.empty_like(t, device="meta")
+            rec.state[id(meta)] = name
+            rec.nodes[id(meta)] = (meta, None)  # kept alive; its node made when first read
         state[name] = meta
-    state = {k: v for k, v in state.items() if isinstance(k, str)}
     x = torch.empty(example_shape, device="meta")
     inp = rec.graph.create_node("placeholder", "x", name="x")
     inp.meta["tensor_meta"] = Shape(x.shape)
@@ -247,7 +326,7 @@ def record(module, example_shape, is_leaf) -> Traced:
     module.eval()
     try:
         whole, dispatch = _modes(rec)
-        with torch.device("meta"), torch.no_grad(), whole, dispatch:
+        with torch.no_grad(), whole, dispatch:
             result = torch.func.functional_call(module, state, (x,), tie_weights=False,
                                                 strict=False)
     finally:

@@ -1,0 +1,198 @@
+"""Models nobody on the project wrote, imported as a new user would: torchvision's
+classifiers, timm's convnets and segmentation_models_pytorch, built without weights on
+PyTorch's meta device, and compared with PyTorch's own numbers for the same module: the
+trainable count from ``parameters()``, the buffers from ``buffers()``, the multiply-
+accumulates that ``torch.utils.flop_counter`` counts in a forward pass (flops / 2), and the
+output's shape. A sample runs in ``make test``; every model of the lists under
+CNNCALC_ZOO=1 (``make test-zoo``). Models the language cannot say yet are refused with the
+operation named (attention, a convolution of a computed weight, a channel slice)."""
+
+import os
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from cnncalc.interop.from_torch import from_torch
+from cnncalc.interop.graph import Unsupported
+
+ZOO = os.environ.get("CNNCALC_ZOO") == "1"
+
+TORCHVISION = ["alexnet", "vgg11", "vgg16_bn", "resnet18", "resnet50", "resnext50_32x4d",
+               "wide_resnet50_2", "squeezenet1_0", "squeezenet1_1", "densenet121",
+               "inception_v3", "googlenet", "mobilenet_v2", "mobilenet_v3_small",
+               "mobilenet_v3_large", "mnasnet0_5", "shufflenet_v2_x0_5", "efficientnet_b0",
+               "efficientnet_v2_s", "regnet_x_400mf", "regnet_y_400mf", "convnext_tiny",
+               "convnext_small"]
+TORCHVISION_SAMPLE = {"resnet18", "densenet121", "inception_v3", "mobilenet_v3_small",
+                      "shufflenet_v2_x0_5", "efficientnet_b0", "convnext_tiny"}
+
+# one small variant of each timm convnet family that the language says today
+TIMM = ["resnet18", "resnet50d", "resnext26ts", "seresnet33ts", "regnetx_002", "regnety_002",
+        "densenet121", "vgg11", "efficientnet_b0", "efficientnetv2_rw_t", "tf_efficientnet_b0",
+        "mobilenetv2_050", "mobilenetv3_small_050", "mnasnet_small", "fbnetc_100",
+        "ghostnet_100", "mixnet_s", "tinynet_e", "lcnet_050", "hardcorenas_a", "semnasnet_050",
+        "spnasnet_100", "convnext_atto", "cspresnet50", "cspdarknet53", "darknet17",
+        "repvgg_a0", "gernet_s", "inception_v3", "xception41", "resnetrs50", "inception_v4"]
+# timm's dynamic 'same' padding (Python on sizes), BatchNormAct2d (F.batch_norm), ConvNeXt's
+# LayerNorm2d (F.layer_norm between permutes), GhostNet's and CSPNet's channel concat
+TIMM_SAMPLE = {"tf_efficientnet_b0", "mobilenetv3_small_050", "convnext_atto", "ghostnet_100",
+               "cspdarknet53", "mixnet_s"}
+
+SMP = ["Unet", "Linknet"]
+
+
+def _pick(names, sample):
+    return [n for n in names if ZOO or n in sample]
+
+
+def _measured(module, shape):
+    """PyTorch's own numbers for ``module`` on an input of ``shape`` (NCHW), on the meta
+    device: trainable parameters, running statistics, MACs, output shape."""
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    # batch norm's running statistics; not its num_batches_tracked, a step counter that
+    # Keras' count_params() and cnncalc leave out
+    buffers = sum(b.numel() for n, b in module.named_buffers()
+                  if not n.endswith("num_batches_tracked"))
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        module.to("meta")  # PyTorch counts the operators' flops from shapes alone
+        out = module(torch.empty(shape, device="meta"))
+    return trainable, buffers, counter.get_total_flops() // 2, tuple(out.shape[1:])
+
+
+def _imports_exactly(module, size):
+    module.eval()
+    trainable, buffers, macs, out = _measured(module, (1, 3, size, size))
+    s = from_torch(module, f"{size}x{size}x3").summary
+    assert s.totals.trainable == trainable
+    assert s.totals.non_trainable == buffers
+    assert s.totals.macs == macs
+    # PyTorch's (C, H, W) is the spec's W x H x C
+    assert s.output == ((*out[1:][::-1], out[0]) if len(out) == 3 else out)
+
+
+@pytest.mark.parametrize("name", _pick(TORCHVISION, TORCHVISION_SAMPLE))
+def test_torchvision_classifiers_import_exactly(name):
+    import torchvision.models as models
+    kwargs = {"aux_logits": False, "init_weights": False} \
+        if name in ("inception_v3", "googlenet") else {}
+    # RegNet's constructor computes its widths with tensor arithmetic: built on the CPU
+    device = "cpu" if name.startswith("regnet") else "meta"
+    with torch.device(device), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = getattr(models, name)(**kwargs)
+    _imports_exactly(module, 299 if name == "inception_v3" else 224)
+
+
+@pytest.mark.parametrize("name", _pick(TIMM, TIMM_SAMPLE))
+def test_timm_convnets_import_exactly(name):
+    import timm
+    with torch.device("meta"):
+        module = timm.create_model(name, pretrained=False)
+    _imports_exactly(module, 224)
+
+
+@pytest.mark.parametrize("arch", SMP)
+def test_segmentation_models_import_exactly(arch):
+    import segmentation_models_pytorch as smp
+    with torch.device("meta"):
+        module = getattr(smp, arch)("resnet18", encoder_weights=None, classes=3)
+    _imports_exactly(module, 128)
+
+
+@pytest.mark.parametrize("name, said", [
+    ("vit_tiny_patch16_224", "attention: bmm of two computed tensors (3x197x64, 3x64x197) "
+                             "in blocks.0.attn"),
+    ("swin_tiny_patch4_window7_224", "attention: bmm"),
+    ("nf_resnet26", "a convolution with a computed weight"),   # weight standardisation
+    ("rexnet_100", "a slice of the channels (0:27 of 38)"),
+])
+def test_what_the_language_cannot_say_yet_is_named(name, said):
+    import timm
+    with torch.device("meta"):
+        module = timm.create_model(name, pretrained=False)
+    with pytest.raises(Unsupported) as e:
+        from_torch(module, "224x224x3")
+    assert said in str(e.value)
+
+
+# --- what real code does, written small -----------------------------------------------------
+
+class Conv2dSame(nn.Conv2d):
+    """timm's Conv2dSame: the padding computed in Python from the input's size (symbolic
+    tracing stops at the math.ceil), then F.conv2d: a subclass of nn.Conv2d with a forward
+    of its own, which is traced, not taken for nn.Conv2d."""
+
+    def forward(self, x):
+        import math
+        ih, iw = x.shape[-2:]
+        ph = max((math.ceil(ih / 2) - 1) * 2 + 3 - ih, 0)
+        pw = max((math.ceil(iw / 2) - 1) * 2 + 3 - iw, 0)
+        x = nn.functional.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+        return nn.functional.conv2d(x, self.weight, self.bias, self.stride)
+
+
+@pytest.mark.parametrize("size, out", [(16, 8), (15, 8)])
+def test_padding_computed_from_the_size_is_keras_same(size, out):
+    # TensorFlow's 'same' with stride 2: ceil(n / 2) out; on 16, 0 before and 1 after
+    module = nn.Sequential(Conv2dSame(3, 8, 3, stride=2))
+    imported = from_torch(module, f"{size}x{size}x3")
+    assert "conv 3x3x8 same stride 2 name=0" in imported.text
+    assert imported.summary.output == (out, out, 8)
+
+
+class Linear(nn.Module):
+    """A user's own class named Linear, computing x W^T + b itself: matched by type, never
+    by name, so it is traced (torch.fx's importer took it for nn.Linear)."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        self.scale = 2  # not nn.Linear's attributes
+
+    def forward(self, x):
+        return nn.functional.linear(x, self.weight, self.bias)
+
+
+class ChunkArgs(nn.Module):
+    """Ultralytics' C2f: chunk into a list, append to it, concat; a forward(x, *args)."""
+
+    def __init__(self):
+        super().__init__()
+        self.cv1 = nn.Conv2d(8, 16, 1)
+        self.m = nn.Conv2d(8, 8, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = Linear(24, 5)
+
+    def forward(self, x, *args):
+        y = list(self.cv1(x).chunk(2, 1))
+        y.append(self.m(y[-1]))
+        return self.fc(self.pool(torch.cat(y, 1)).flatten(1))
+
+
+def test_lists_args_and_a_class_named_linear_import():
+    module = ChunkArgs()
+    s = from_torch(module, "16x16x8").summary
+    assert s.totals.trainable == sum(p.numel() for p in module.parameters())  # 8 x 16 + 16 +
+    assert s.totals.trainable == 8 * 16 + 16 + 8 * 8 * 9 + 8 + 24 * 5 + 5    # 9 x 64 + 8 + 125
+    assert s.output == (5,)
+
+
+class SharedConv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(8, 8, 3, padding=1)
+        self.relu = nn.ReLU()  # a module without weights may run any number of times
+
+    def forward(self, x):
+        return self.relu(self.c(self.relu(self.c(x))))
+
+
+def test_weights_used_twice_are_refused_not_counted_twice():
+    # PyTorch counts the shared conv's 584 parameters once; writing two convs would say 1,168
+    assert sum(p.numel() for p in SharedConv().parameters()) == 584
+    with pytest.raises(Unsupported, match="c runs a second time .*weights are shared"):
+        from_torch(SharedConv(), "16x16x8")
