@@ -814,7 +814,15 @@ def _import_options(f):
 @_import_options
 @_errors
 def import_torch(factory, input_shape, layout, meta, out, network, partial):
-    """A PyTorch nn.Module from a factory in your Python file (it runs that file)."""
+    """A PyTorch nn.Module from a factory in your Python file (it runs that file).
+
+    \b
+    The model runs once on meta tensors: nothing is computed, no weights are read.
+    examples/models.py builds torchvision's, timm's and segmentation_models_pytorch's:
+      cnncalc import torch examples/models.py:densenet121 --input 224x224x3 --meta
+      cnncalc import torch examples/models.py:efficientnet_b0 --input 224x224x3 --meta
+      cnncalc import torch examples/models.py:unet --input 256x256x3 --meta
+    """
     try:
         import torch  # noqa: F401
     except ImportError:

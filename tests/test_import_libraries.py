@@ -41,7 +41,7 @@ TIMM = ["resnet18", "resnet50d", "resnext26ts", "seresnet33ts", "regnetx_002", "
 TIMM_SAMPLE = {"tf_efficientnet_b0", "mobilenetv3_small_050", "convnext_atto", "ghostnet_100",
                "cspdarknet53", "mixnet_s"}
 
-SMP = ["Unet", "Linknet"]
+SMP = ["Unet", "Linknet", "DeepLabV3", "DeepLabV3Plus"]
 
 
 def _pick(names, sample):
@@ -196,3 +196,27 @@ def test_weights_used_twice_are_refused_not_counted_twice():
     assert sum(p.numel() for p in SharedConv().parameters()) == 584
     with pytest.raises(Unsupported, match="c runs a second time .*weights are shared"):
         from_torch(SharedConv(), "16x16x8")
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_upsample_aligncorners_computes_what_pytorch_computes(rank):
+    """segmentation_models_pytorch's decoders interpolate with align_corners=True: the spec
+    says 'upsample 2 bilinear aligncorners', imported from nn.Upsample and F.interpolate,
+    and cnncalc's module computes what F.interpolate computes."""
+    import cnncalc
+    mode = ("linear", "bilinear", "trilinear")[rank - 1]
+    sizes = (5, 4, 3)[:rank]
+    x = torch.randn(2, 3, *sizes)
+    want = nn.functional.interpolate(x, scale_factor=2, mode=mode, align_corners=True)
+
+    class Functional(nn.Module):
+        def forward(self, x):
+            return nn.functional.interpolate(x, scale_factor=2, mode=mode, align_corners=True)
+
+    spec = "x".join(map(str, (*sizes[::-1], 3)))  # width first
+    for module in (nn.Upsample(scale_factor=2, mode=mode, align_corners=True), Functional()):
+        imported = from_torch(module, spec)
+        assert [r.layer.describe() for r in imported.summary.rows] == \
+            ["upsample 2 bilinear aligncorners"]
+        got = cnncalc.to_torch(imported.summary).eval()(x.movedim(1, -1))
+        assert torch.allclose(got, want.movedim(1, -1), atol=1e-6)

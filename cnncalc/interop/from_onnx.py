@@ -704,10 +704,11 @@ def _resize(imp, node):
     factors = lay.spec([int(v) for v in scales[2:]])
     ct = a.get("coordinate_transformation_mode", b"half_pixel")
     ct = ct.decode() if isinstance(ct, bytes) else ct
-    if mode == "linear" and ct not in ("half_pixel", "pytorch_half_pixel"):
+    if mode == "linear" and ct not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
         imp.fail(node, f"Resize linear with {ct}")
         return
-    imp.add(node, f"upsample {_axes(factors)}" + (" bilinear" if mode == "linear" else ""), [x])
+    imp.add(node, f"upsample {_axes(factors)}" + (" bilinear" if mode == "linear" else "")
+            + (" aligncorners" if mode == "linear" and ct == "align_corners" else ""), [x])
     imp.layouts[node.output[0]] = lay
 
 

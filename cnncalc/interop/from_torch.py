@@ -473,12 +473,16 @@ def _upsample(imp, node, m):
     if f is None or any(float(v) != int(v) for v in _per_axis(f, lay.rank)):
         imp.fail(node, "Upsample to a size, or by a fraction (cnncalc's upsample takes whole factors)")
         return None
-    mode = m.mode
-    if mode != "nearest" and (mode not in ("linear", "bilinear", "trilinear") or m.align_corners):
-        imp.fail(node, f"Upsample mode {mode!r}, align_corners {m.align_corners}")
+    if m.mode not in ("nearest", "linear", "bilinear", "trilinear"):
+        imp.fail(node, f"Upsample mode {m.mode!r}")
         return None
-    return f"upsample {_axes(lay.spec([int(v) for v in _per_axis(f, lay.rank)]))}" + (
-        "" if mode == "nearest" else " bilinear")
+    return _upsample_text(lay.spec([int(v) for v in _per_axis(f, lay.rank)]), m.mode != "nearest",
+                          m.align_corners)
+
+
+def _upsample_text(factors, linear, corners):
+    return f"upsample {_axes(factors)}" + (" bilinear" if linear else "") + \
+        (" aligncorners" if linear and corners else "")
 
 
 def _pad_module(word):
@@ -899,11 +903,11 @@ def _interpolate(imp, node):
                        f"{'x'.join(map(str, after))}, not by a whole factor")
         return
     linear = "linear" in name
-    if "exact" in name or "bicubic" in name or (linear and _arg(node, 2, "align_corners")):
-        imp.fail(node, f"interpolation by {name[5:]}" + (" with align_corners" if linear else ""))
+    if "exact" in name or "bicubic" in name:
+        imp.fail(node, f"interpolation by {name[5:]}")
         return
-    imp.add(node, f"upsample {_axes([a // b for a, b in zip(after, before)])}" +
-            (" bilinear" if linear else ""), [x])
+    imp.add(node, _upsample_text([a // b for a, b in zip(after, before)], linear,
+                                 linear and _arg(node, 2, "align_corners")), [x])
     imp.layouts[node.name] = lay
 
 
@@ -1041,6 +1045,22 @@ def _elu(imp, node):
         imp.fail(node, f"ELU with alpha {alpha:g}, scale {scale:g} (cnncalc has elu and selu)")
 
 
+def _stack(imp, node):
+    """torch.stack(parts) summed over the new axis (FPN's merge policy 'add'): read at the
+    sum, as an add of the parts."""
+    parts = [a for a in _flat(node.args[0]) if getattr(a, "name", None) in imp.ids]
+    users = list(node.users)
+    if _arg(node, 1, "dim", 0) != 0 or len(parts) != len(_flat(node.args[0])) or \
+            len(users) != 1 or _target_name(users[0]) != "aten.sum" or \
+            list(_per_axis(_arg(users[0], 1, "dim"), 1)) != [0]:
+        imp.fail(node, "torch.stack (only its sum over the new axis, an add, is read)")
+        return
+    imp.skip.add(users[0].name)
+    op = imp.add(users[0], "add", parts)
+    imp.ids[node.name] = op.id
+    imp.layouts[users[0].name] = imp.layouts[node.name] = imp.layout_of(parts[0])
+
+
 def _alias_first(imp, node):
     imp.alias(node, node.args[0])
 
@@ -1062,7 +1082,8 @@ FUNCTIONS = {"add": _merge("add"), "add_": _merge("add"), "mul": _merge("multipl
              "native_batch_norm": _batch_norm, "_native_batch_norm_legit_no_training":
              _batch_norm, "_native_batch_norm_legit": _batch_norm,
              "native_layer_norm": _layer_norm, "native_group_norm": _group_norm,
-             "addmm": _linear_op, "mm": _linear_op, "pixel_shuffle": _pixel_f("pixelshuffle"),
+             "addmm": _linear_op, "mm": _linear_op, "stack": _stack,
+             "pixel_shuffle": _pixel_f("pixelshuffle"),
              "pixel_unshuffle": _pixel_f("pixelunshuffle")}
 for _name, _word in _ACTS.items():
     FUNCTIONS[_name] = FUNCTIONS[f"{_name}_"] = _activation(_word)

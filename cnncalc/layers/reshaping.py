@@ -6,7 +6,7 @@ from __future__ import annotations
 from math import prod
 
 from .. import fmt
-from .base import (Arg, Choice, Count, Layer, Outcome, PerAxis, RuleError, anywhere, axis_names,
+from .base import (Arg, Choice, Count, Flag, Layer, Outcome, PerAxis, RuleError, anywhere, axis_names,
                    need_map, nn_call, picture, same_tensor, saves_nothing, symbolic)
 
 
@@ -163,13 +163,23 @@ class Upsample(Layer):
     keyword = "upsample"
     also = ("upsampling2d", "upsampling1d")
     doc = ("repeats each value F times along each axis (Keras UpSampling, nearest), or "
-           "interpolates ('bilinear': Keras' bilinear, PyTorch's align_corners=False)")
+           "interpolates ('bilinear': Keras' bilinear, PyTorch's align_corners=False; with "
+           "'aligncorners', PyTorch's align_corners=True: the corner pixels of input and "
+           "output line up)")
     example = "upsample 2 bilinear"
     args = (PerAxis("factor", "the factor", example="2"),)
-    options = (Choice("mode", ("nearest", "bilinear"), "nearest"),)
+    options = (Choice("mode", ("nearest", "bilinear"), "nearest"),
+               Flag("aligncorners", "corners", True, False,
+                    help="aligncorners (bilinear only: PyTorch's align_corners=True)"))
     colour = "#aed581"
 
     kept = saves_nothing
+
+    @classmethod
+    def validate(cls, fields, r):
+        if fields.get("corners") and fields.get("mode") != "bilinear":
+            raise r.error("upsample aligncorners: corners align only when interpolating; "
+                          "write 'upsample 2 bilinear aligncorners'", None)
 
     def rule(self, x, ex):
         rank = len(self.factor)
@@ -186,26 +196,25 @@ class Upsample(Layer):
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         rank = len(self.factor)
-        if self.mode == "bilinear" and rank != 2:  # Keras interpolates in 2-D only
-            return super().keras_code(row)
+        if (self.mode == "bilinear" and rank != 2) or self.corners:
+            return super().keras_code(row)  # Keras interpolates in 2-D, never corner-aligned
         size = picture(self.factor)
         return [nn_call(f"layers.UpSampling{rank}D", size[0] if rank == 1 else size,
                         interpolation="bilinear" if self.mode == "bilinear" else None)]
 
+    def _torch_args(self):
+        if self.mode == "nearest":
+            return {"mode": "nearest"}
+        return {"mode": ("linear", "bilinear", "trilinear")[len(self.factor) - 1],
+                "align_corners": bool(self.corners)}
+
     def code(self, row):  # pragma: no mutate block (export, tested apart)
         factor = tuple(float(f) for f in picture(self.factor))
-        if self.mode == "nearest":
-            return [("", nn_call("nn.Upsample", scale_factor=factor, mode="nearest"))]
-        mode = ("linear", "bilinear", "trilinear")[len(self.factor) - 1]
-        return [("", nn_call("nn.Upsample", scale_factor=factor, mode=mode,
-                             align_corners=False))]
+        return [("", nn_call("nn.Upsample", scale_factor=factor, **self._torch_args()))]
 
     def module(self, row):
         from torch import nn
-        if self.mode == "nearest":
-            return nn.Upsample(scale_factor=self.factor, mode="nearest")
-        mode = ("linear", "bilinear", "trilinear")[len(self.factor) - 1]
-        return nn.Upsample(scale_factor=self.factor, mode=mode, align_corners=False)
+        return nn.Upsample(scale_factor=self.factor, **self._torch_args())
 
 
 class Shape(Arg):
