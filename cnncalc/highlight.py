@@ -30,7 +30,8 @@ class CnnCalcLexer(RegexLexer):
         "root": [
             (r"#.*$", Comment.Single),
             (r"\s+", Text),
-            (words(("network", "input", "def", "repeat", "from", "branch"), suffix=r"\b"),
+            # 'from' is a kind ('from ID') as well as repeat's word: a keyword either way
+            (words(("network", "input", "def", "repeat", "branch"), suffix=r"\b"),
              Keyword.Reserved),
             (words(tuple(sorted(KINDS, key=len, reverse=True)), suffix=r"\b"), Keyword),
             (words(tuple(_option_words()), suffix=r"\b"), Name.Attribute),

@@ -35,13 +35,15 @@ TIMM = ["resnet18", "resnet50d", "resnext26ts", "seresnet33ts", "regnetx_002", "
         "mobilenetv2_050", "mobilenetv3_small_050", "mnasnet_small", "fbnetc_100",
         "ghostnet_100", "mixnet_s", "tinynet_e", "lcnet_050", "hardcorenas_a", "semnasnet_050",
         "spnasnet_100", "convnext_atto", "cspresnet50", "cspdarknet53", "darknet17",
-        "repvgg_a0", "gernet_s", "inception_v3", "xception41", "resnetrs50", "inception_v4"]
+        "repvgg_a0", "gernet_s", "inception_v3", "xception41", "resnetrs50", "inception_v4",
+        # graphs whose paths do not meet in one block: written with 'from ID'
+        "dla34", "hrnet_w18_small", "selecsls42b", "vovnet39a", "ese_vovnet19b_dw"]
 # timm's dynamic 'same' padding (Python on sizes), BatchNormAct2d (F.batch_norm), ConvNeXt's
 # LayerNorm2d (F.layer_norm between permutes), GhostNet's and CSPNet's channel concat
 TIMM_SAMPLE = {"tf_efficientnet_b0", "mobilenetv3_small_050", "convnext_atto", "ghostnet_100",
-               "cspdarknet53", "mixnet_s"}
+               "cspdarknet53", "mixnet_s", "dla34"}
 
-SMP = ["Unet", "Linknet", "DeepLabV3", "DeepLabV3Plus"]
+SMP = ["Unet", "Linknet", "DeepLabV3", "DeepLabV3Plus", "UnetPlusPlus", "FPN", "PAN"]
 
 
 def _pick(names, sample):

@@ -24,7 +24,7 @@ SAMPLE = [("resnet18", "sgd", 8, False, "float32"), ("unet", "sgd", 2, False, "f
           ("densenet121", "momentum", 8, False, "bfloat16"),
           ("inception3a", "adam", 2, True, "amp"), ("espcn", "sgd", 8, True, "float32"),
           ("tcn", "momentum", 2, True, "float32"), ("vgg16", "adam", 2, False, "bfloat16"),
-          ("resnet50", "sgd", 8, False, "amp")]
+          ("resnet50", "sgd", 8, False, "amp"), ("vovnet_osa", "adam", 8, False, "float32")]
 SETTINGS = [("sgd", 2, False, "float32"), ("adam", 8, False, "float32"),
             ("momentum", 8, True, "float32"), ("adamw", 2, True, "float32"),
             ("sgd", 8, False, "bfloat16"), ("adam", 2, True, "bfloat16"),
@@ -107,7 +107,8 @@ def test_every_kind_says_the_precision_autocast_runs_it_in(word, example):
         for given in (torch.float32, torch.bfloat16):
             x = torch.randn(2, row.input[-1], *row.input[:-1]).to(given)
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                y = module(x, {}) if row.branches is not None or row.source is not None \
+                saved = {row.source.name: x} if row.source is not None else {}  # 'from a'
+                y = module(x, saved) if row.branches is not None or row.source is not None \
                     else module(x)
             want = {"half": torch.bfloat16, "float32": torch.float32, None: given}[declared]
             assert y.dtype == want, (word, context, given, declared)

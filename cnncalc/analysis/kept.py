@@ -169,6 +169,13 @@ def keep(summary, amp: bool = False) -> Keeper:
                     entry.wide, entry.out = _wider(k, outs), k.cur
                     out_fresh = True
                 entry.begin, entry.storage = begin, start
+            elif row.layer.jump:  # 'from ID': the flow goes on with ID's tensor itself
+                source, source_grad, at = named[row.source.name]
+                entry = Entry(row, [at], [source_grad], view=True)
+                k.trace.append(entry)
+                k.cur, k.grad = source, source_grad
+                entry.wide, entry.out = k.amp and source in k.wide, source
+                out_fresh = False
             elif row.source is not None:
                 source, source_grad, at = named[row.source.name]
                 entry = Entry(row, [prev, at], [k.grad, source_grad])

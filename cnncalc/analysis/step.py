@@ -218,7 +218,7 @@ class _Backward:
                 pass
             elif _head(e):  # what comes after it reads its input
                 self.give(e.inputs[-1], t)
-            elif e.row.branches is not None or e.row.source is not None:
+            elif e.row.branches is not None or e.row.source is not None and not e.view:
                 self.merge(e, t)
                 self.drop(t)
             elif e.view:

@@ -356,7 +356,8 @@ class Walk:
                     # (an offset of open sizes leaves the start open, as a padding of them does)
                     src = tuple((r, j, None if s is None or fmt.symbolic(o) else s + o * j)
                                 for (r, j, s), o in zip(src, offsets))
-                rf, aligned = merge_rf([rf, src]) if self.fields else (None, True)
+                rf, aligned = (src, True) if layer.jump else \
+                    merge_rf([rf, src]) if self.fields else (None, True)
                 if not aligned:
                     row.note = f"receptive-field centres of {layer.ref!r} and the current " \
                                "tensor differ"

@@ -125,7 +125,7 @@ class Net(nn.Module):
                 module = RefMerge(layer.module(row), row.source.name,
                                   self.inplace and fresh and row.input == row.output,
                                   ranks if len(set(ranks)) > 1 else None)
-                out_fresh = True
+                out_fresh = not layer.jump  # 'from ID' goes on with a saved tensor
             else:
                 module = layer.module(row)
                 if layer.fold:  # keeps its input's tensor (in place, or the identity)

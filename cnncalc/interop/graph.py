@@ -138,6 +138,10 @@ def _dominators(ops: dict, order: list) -> dict:
     return idom
 
 
+class _NotNested(Exception):
+    """A tensor read by parts of the network that do not meet in one block."""
+
+
 class _Emitter:
     def __init__(self, ops: list, outputs: list):
         self.ops = {op.id: op for op in ops}
@@ -165,8 +169,7 @@ class _Emitter:
                 raise CnnCalcError(f"internal: no path from {stop} to the output")
             op = self.ops[node]
             if node in self.emitted:
-                self.fail(node, "its output is used by several parts of the network that do "
-                                "not meet in one block")
+                raise _NotNested(node)
             self.emitted.add(node)
             for head in self.heads.get(node, ()):
                 out.append(Block(None, "output", None, [self.chain(node, head)]))
@@ -507,6 +510,61 @@ def emit(ops: list, outputs: list, input_text: str, network: str = "network") ->
             if n > 1:
                 op.name = f"{op.name}_{n}"
     em = _Emitter(ops, outputs)
-    body = _references(em.build(), em.ops)
-    lines = [f"network {network}", f"input {input_text}"] + _fold(body, 0)
+    try:
+        body = _fold(_references(em.build(), em.ops), 0)
+    except _NotNested:  # a graph that does not nest: chains, 'from ID' and references
+        body = _chains(ops, outputs)
+    lines = [f"network {network}", f"input {input_text}"] + body
     return "\n".join(lines) + "\n"
+
+
+def _chains(ops, outputs) -> list:
+    """Any graph as chains: each op after the one it reads, or after 'from ID' when it
+    reads another; a merge as its first input, then 'add ID' ('concat ID', 'multiply ID')
+    for each other input in order (the same sums, and the same channels in the same
+    order); a side output as 'output' after it. Every op read out of turn is named."""
+    plan, cur, read = [], "input", set()
+    for op in ops:
+        if op.kind in ("split", "take"):
+            raise CnnCalcError(f"cannot write {op.source} ({op.text}) in cnncalc's language: a "
+                               "channel split in a graph whose paths do not meet in blocks")
+        first = op.inputs[0] if op.inputs else "input"
+        if first != cur:
+            plan.append(("from", first))
+            read.add(first)
+        if op.kind in MERGES and len(op.inputs) > 1:
+            for i, other in enumerate(op.inputs[1:]):
+                read.add(other)
+                plan.append(("merge", op, other, i == len(op.inputs) - 2))
+        else:
+            plan.append(("op", op, None, True))
+        if op.id in outputs[:-1]:
+            plan.append(("output", op.id))
+        cur = op.id
+    if cur != outputs[-1]:
+        plan.append(("from", outputs[-1]))
+        read.add(outputs[-1])
+    by_id = {op.id: op for op in ops}
+    taken = {op.name for op in ops if op.name}
+    for k in read - {"input"}:
+        op = by_id[k]
+        if not op.name:
+            op.name = _safe_name(op.id)
+            while op.name in taken:
+                op.name += "_"
+            taken.add(op.name)
+    lines = ["linear name=input_" if "input" in read else None]
+    for step in plan:
+        if step[0] == "from":
+            lines.append(f"from {'input_' if step[1] == 'input' else by_id[step[1]].name}")
+        elif step[0] == "output":
+            lines.append("output")
+        else:
+            _, op, other, last = step
+            if step[0] == "op":
+                text = op.text
+            else:
+                crop = " crop" if op.meta.get("crop") else ""
+                text = f"{op.kind} {'input_' if other == 'input' else by_id[other].name}{crop}"
+            lines.append(text + (_name(op.name) if last else ""))
+    return [line for line in lines if line]

@@ -40,7 +40,9 @@ class _Writer:
             else:
                 self.saved[row.name] = self.saved[row.layer.ref] if row.layer.ref else src
             return src
-        if row.branches is not None or row.source is not None:
+        if row.layer.jump:  # 'from ID': ID's tensor goes on
+            out = self.saved[row.source.name]
+        elif row.branches is not None or row.source is not None:
             if getattr(row.layer, "split", None):
                 raise CnnCalcError(f"layer '{row.name}' (concat split): cnncalc cannot write a "
                                    "channel split as Keras source yet")
@@ -188,7 +190,7 @@ def keras_check(summary) -> KerasCheck:
             by_name.setdefault(base, []).append(layer)
     rows = []
     for row in summary.rows:
-        if row.kind == "output":
+        if row.kind == "output" or row.layer.jump:  # no layer of their own
             continue
         name = re.sub(r"[^\w]", "_", row.name).strip("_")
         mine = by_name.get(name, [])

@@ -73,6 +73,8 @@ class _Writer:
             return src
         if row.branches is not None:
             out = self.block(row, src, dst)
+        elif layer.jump:  # 'from ID': ID's tensor goes on
+            out = self.saved[row.source.name]
         elif row.source is not None:
             other = self.align(self.saved[row.source.name], row.source.output, row.output)
             mine = self.align(src, row.input, row.output)

@@ -341,6 +341,9 @@ class Layer:
     keeps_inputs: ClassVar[bool] = False  # a merge whose backward reads its inputs (multiply)
     # its input's gradient is a view of its output's (a reshape, even one that copies)
     grad_view: ClassVar[bool] = False
+    # a reference that leaves the current tensor for the saved one ('from ID'): the flow,
+    # its receptive field and its gradient are the saved tensor's alone
+    jump: ClassVar[bool] = False
 
     def kept(self, row, k):
         """What autograd saves of this layer for the backward pass, as PyTorch's module

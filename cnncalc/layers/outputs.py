@@ -46,3 +46,35 @@ class Output(Layer):
     def validate(cls, fields, r):
         if r.block and fields.get("ref"):
             raise r.error("output takes a layer's name or a block, not both", None)
+
+
+class From(Layer):
+    keyword = "from"
+    doc = ("goes on from the saved output of layer ID instead of the current tensor: any "
+           "graph, where paths do not meet in one block (DenseNet-style skips, FPN, HRNet), "
+           "is chains, 'from ID' and merges of saved outputs ('add ID', 'concat ID')")
+    example = "from a"
+    colour = "#ef9a9a"
+    kept = same_tensor
+    grad_view = True  # its result is ID's tensor: the gradient goes to ID as it is
+    jump = True       # the current tensor is left, not read
+
+    @classmethod
+    def read_args(cls, word, rest, r, fields):
+        if not rest or not isinstance(rest[0], Word):
+            raise r.error("from needs the name of an earlier layer: 'from ID'",
+                          rest[0] if rest else None)
+        fields["ref"] = rest.pop(0).text
+        return rest
+
+    def describe(self):
+        return f"from {self.ref}"
+
+    def combine(self, shapes, check, ex, names, x=None):
+        if ex is not None:
+            ex.append(f"the flow goes on from {names[-1]} ({fmt.shape(shapes[-1])})")
+        return Outcome(shapes[-1])
+
+    def module(self, row):
+        from ..backends.modules import PassOn
+        return PassOn(self.ref, head=True)  # of [current, saved]: the saved one

@@ -1,0 +1,55 @@
+"""The importers' shared half on its own, without a framework: the rewrite pass that nests
+DenseNet's growing concats, and the emitter writing a graph that nests as blocks and one
+that does not as chains with 'from ID' and references."""
+
+import cnncalc
+from cnncalc.interop.graph import Op, emit, nest_concats
+
+
+def test_a_concat_of_another_concats_inputs_nests():
+    ops = [Op("a", "conv 3x3x4 same", ["input"]), Op("b", "conv 3x3x4 same", ["a"]),
+           Op("c1", "concat", ["input", "a"]), Op("d", "conv 3x3x4 same", ["c1"]),
+           Op("c2", "concat", ["input", "a", "d"])]
+    nest_concats(ops)
+    assert ops[4].inputs == ["c1", "d"]  # cat(x, a, d) = cat(cat(x, a), d)
+
+
+def _graph():
+    """x -> a -> b -> c; out = cat(a, c) + b... paths that do not meet in one block:
+    b is read by c and by the final add, a by b and by the concat."""
+    return [Op("a", "conv 3x3x8 same", ["input"], "a"),
+            Op("b", "conv 3x3x8 same", ["a"], "b"),
+            Op("c", "conv 3x3x8 same", ["b"], "c"),
+            Op("cat", "concat", ["a", "c"]),
+            Op("fuse", "conv 1x1x8", ["cat"], "fuse"),
+            Op("sum", "add", ["fuse", "b"], "sum")]
+
+
+def test_a_graph_that_does_not_nest_is_written_with_from():
+    text = emit(_graph(), ["sum"], "16x16x3", "dag")
+    assert text == ("network dag\ninput 16x16x3\nconv 3x3x8 same name=a\nconv 3x3x8 same name=b\n"
+                    "conv 3x3x8 same name=c\nfrom a\nconcat c\nconv 1x1x8 name=fuse\n"
+                    "add b name=sum\n")
+    s = cnncalc.summarize(text)
+    # three 3x3 convs (3x3x3x8 + 8, then 3x3x8x8 + 8 twice) and a 1x1 from 16 channels
+    assert s.totals.params == 224 + 584 + 584 + (16 * 8 + 8)
+    assert s.output == (16, 16, 8)
+
+
+def test_the_flow_after_from_is_the_saved_tensor():
+    import torch
+    s = cnncalc.summarize(emit(_graph(), ["sum"], "16x16x3", "dag"))
+    net = cnncalc.to_torch(s).eval()
+    convs = {name: net.layers[name] for name in ("a", "b", "c", "fuse")}
+    x = torch.randn(2, 16, 16, 3)
+    with torch.no_grad():
+        got = net(x)
+        # the same modules wired by hand; they run on (N, C, W, H), the spec's order, and
+        # the network takes and gives (N, H, W, C)
+        run = {n: (lambda m: (lambda t: m(t.permute(0, 3, 2, 1)).permute(0, 3, 2, 1)))(m)
+               for n, m in convs.items()}
+        a = run["a"](x)
+        b = run["b"](a)
+        c = run["c"](b)
+        want = run["fuse"](torch.cat([a, c], -1)) + b
+    assert torch.allclose(got, want, atol=1e-5)
