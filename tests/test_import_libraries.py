@@ -37,11 +37,15 @@ TIMM = ["resnet18", "resnet50d", "resnext26ts", "seresnet33ts", "regnetx_002", "
         "spnasnet_100", "convnext_atto", "cspresnet50", "cspdarknet53", "darknet17",
         "repvgg_a0", "gernet_s", "inception_v3", "xception41", "resnetrs50", "inception_v4",
         # graphs whose paths do not meet in one block: written with 'from ID'
-        "dla34", "hrnet_w18_small", "selecsls42b", "vovnet39a", "ese_vovnet19b_dw"]
+        "dla34", "hrnet_w18_small", "selecsls42b", "vovnet39a", "ese_vovnet19b_dw",
+        # channel slices x[:, a:b] and split parts outside a concat: 'slice N start S'
+        "rexnet_100", "dpn48b", "res2net50_14w_8s",
+        # 'x + 0' where a training branch is absent
+        "mobileone_s0"]
 # timm's dynamic 'same' padding (Python on sizes), BatchNormAct2d (F.batch_norm), ConvNeXt's
 # LayerNorm2d (F.layer_norm between permutes), GhostNet's and CSPNet's channel concat
 TIMM_SAMPLE = {"tf_efficientnet_b0", "mobilenetv3_small_050", "convnext_atto", "ghostnet_100",
-               "cspdarknet53", "mixnet_s", "dla34"}
+               "cspdarknet53", "mixnet_s", "dla34", "rexnet_100"}
 
 SMP = ["Unet", "Linknet", "DeepLabV3", "DeepLabV3Plus", "UnetPlusPlus", "FPN", "PAN"]
 
@@ -109,7 +113,8 @@ def test_segmentation_models_import_exactly(arch):
                              "in blocks.0.attn"),
     ("swin_tiny_patch4_window7_224", "attention: bmm"),
     ("nf_resnet26", "a convolution with a computed weight"),   # weight standardisation
-    ("rexnet_100", "a slice of the channels (0:27 of 38)"),
+    ("ghostnetv2_100", "interpolation from 3x3 to 7x7, not by a whole factor"),
+    ("resnest14d", "reshape of a channels-first tensor (1, 128, 56, 56) to (1, 2, 64, 56, 56)"),
 ])
 def test_what_the_language_cannot_say_yet_is_named(name, said):
     import timm
@@ -222,3 +227,38 @@ def test_upsample_aligncorners_computes_what_pytorch_computes(rank):
             ["upsample 2 bilinear aligncorners"]
         got = cnncalc.to_torch(imported.summary).eval()(x.movedim(1, -1))
         assert torch.allclose(got, want.movedim(1, -1), atol=1e-6)
+
+
+def test_slice_keeps_the_channels_pytorch_indexing_keeps():
+    import cnncalc
+    x = torch.randn(2, 5, 4, 12)  # (N, H, W, C): the module's input, channels last
+    net = cnncalc.to_torch(cnncalc.summarize("input 4x5x12 | slice 5 start 3")).eval()
+    assert torch.equal(net(x), x[..., 3:8])
+
+
+class Rexish(nn.Module):
+    """RexNet's and DPN's partial residual: the first C channels get the shortcut, the
+    rest go on as they are (torch.cat([out[:, :C] + x, out[:, C:]], 1))."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 12, 3, padding=1)
+
+    def forward(self, x):
+        out = self.conv(x)
+        return torch.cat([out[:, :8] + x, out[:, 8:]], 1)
+
+
+def test_a_partial_residual_imports_and_computes_the_same():
+    import cnncalc
+    module = Rexish().eval()
+    imported = from_torch(module, "6x6x8")
+    assert "slice 8\n" in imported.text and "slice 4 start 8" in imported.text
+    net = cnncalc.to_torch(imported.summary).eval()
+    conv = net.layers["conv"].op
+    with torch.no_grad():
+        conv.weight.copy_(module.conv.weight.transpose(-1, -2))  # cnncalc runs (N, C, W, H)
+        conv.bias.copy_(module.conv.bias)
+        x = torch.randn(2, 8, 6, 6)
+        assert torch.allclose(net(x.permute(0, 2, 3, 1)), module(x).permute(0, 2, 3, 1),
+                              atol=1e-5)

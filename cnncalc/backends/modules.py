@@ -281,6 +281,17 @@ class LayerScale(nn.Module):
         return x * self.gamma.reshape(self.shape)
 
 
+class Channels(nn.Module):
+    """'slice N start S': channels S to S + N (the module runs channels first)."""
+
+    def __init__(self, start, n):
+        super().__init__()
+        self.start, self.n = start, n
+
+    def forward(self, x):
+        return x[:, self.start:self.start + self.n]
+
+
 class PassOn(nn.Module):
     """An output marker: the current tensor goes on unchanged (the network collects the
     output). A head's block gets [its output, the block's input]: the input goes on."""

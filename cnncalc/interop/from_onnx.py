@@ -659,6 +659,15 @@ def _slice(imp, node):
         imp.fail(node, "Slice with a step")
         return
     cuts = {int(a) % len(shape): (int(s), int(e)) for a, s, e in zip(axes, starts, ends)}
+    c = lay.channel_dim()
+    if list(cuts) == [c]:  # x[:, a:b]: 'slice N start S'
+        n = shape[c]
+        s, e = cuts[c]
+        s, e = max(0, s if s >= 0 else n + s), min(n, e if e >= 0 else n + e)
+        if e > s:
+            imp.add(node, statement("slice", channels=e - s, start=s), [x])
+            imp.layouts[node.output[0]] = lay
+            return
     if not lay.first or any(a < 2 for a in cuts):
         imp.fail(node, "Slice of the batch or channels")
         return

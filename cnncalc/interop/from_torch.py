@@ -590,6 +590,9 @@ def _merge(word):
             return
         x = flowing[0]
         other = next((a for a in node.args[:2] if a is not x), None)
+        if other == (0 if word == "add" else 1) and not hasattr(other, "op"):
+            imp.alias(node, x)  # x + 0 where a branch is absent (MobileOne, FastViT)
+            return
         if word == "multiply" and hasattr(other, "op") and other.name in imp.consts:
             c = imp.layout_of(x).spatial(imp.shape(x))[1]
             shape = imp.shape(other)
@@ -824,6 +827,10 @@ def _slice(imp, node):
         imp.alias(node, x)
         return
     axes = list(range(2, 2 + lay.rank)) if lay.first else list(range(1, 1 + lay.rank))
+    if dim == lay.channel_dim() and step == 1 and stop > begin:  # x[:, a:b]
+        imp.add(node, statement("slice", channels=stop - begin, start=begin), [x])
+        imp.layouts[node.name] = lay
+        return
     if dim not in axes or step != 1:
         what = "the channels" if dim == lay.channel_dim() else f"dimension {dim}"
         imp.fail(node, f"a slice of {what} ({begin}:{stop}" + (f":{step}" if step != 1 else "")

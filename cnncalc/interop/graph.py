@@ -524,10 +524,15 @@ def _chains(ops, outputs) -> list:
     for each other input in order (the same sums, and the same channels in the same
     order); a side output as 'output' after it. Every op read out of turn is named."""
     plan, cur, read = [], "input", set()
+    splits = {op.id: op for op in ops if op.kind == "split"}
     for op in ops:
-        if op.kind in ("split", "take"):
-            raise CnnCalcError(f"cannot write {op.source} ({op.text}) in cnncalc's language: a "
-                               "channel split in a graph whose paths do not meet in blocks")
+        if op.kind == "split":  # its parts are slices of what it splits
+            continue
+        if op.kind == "take":  # part k of a split: 'slice N start S' of its input
+            split = splits[op.inputs[0]]
+            start = sum(split.sizes[:op.index])
+            op.text = statement("slice", channels=split.sizes[op.index], start=start)
+            op.inputs = list(split.inputs)
         first = op.inputs[0] if op.inputs else "input"
         if first != cur:
             plan.append(("from", first))

@@ -6,7 +6,8 @@ from __future__ import annotations
 from math import prod
 
 from .. import fmt
-from .base import (Arg, Choice, Count, Flag, Layer, Outcome, PerAxis, RuleError, anywhere, axis_names,
+from .base import (Amount, Arg, Choice, Count, Flag, Layer, Outcome, PerAxis, RuleError,
+                   anywhere, axis_names,
                    need_map, nn_call, picture, same_tensor, saves_nothing, symbolic)
 
 
@@ -341,6 +342,47 @@ class PixelUnshuffle(Layer):
 
     def code(self, row):  # pragma: no mutate block (export, tested apart)
         return [("", nn_call("nn.PixelUnshuffle", self.factor))]
+
+
+class Slice(Layer):
+    keyword = "slice"
+    doc = ("keeps N channels, from channel S on ('start S', 0 by default): PyTorch's "
+           "x[:, S:S + N], a part of a channel split (RexNet, DPN, Res2Net)")
+    example = "slice 16 start 8"
+    args = (Count("channels", "the number of channels kept", example="16"),)
+    options = (Amount("start", default=0, minimum=0, per_axis=False, example="8",
+                      help="start S (the first channel kept; 0 by default)"),)
+    colour = "#eeeeee"
+    semantics = "PyTorch (x[:, S:S + N])"
+
+    kept = same_tensor  # a view: what keeps it keeps the whole tensor
+
+    def rule(self, x, ex):
+        c, end = x[-1], self.start + self.channels
+        if isinstance(c, int) and end > c:
+            raise RuleError(f"slice {self.channels} start {self.start}: channels {self.start} "
+                            f"to {end - 1} of {c}; the input has {c}")
+        if ex is not None:
+            ex.append(f"channels {self.start} to {end - 1} of {c}: {self.channels}")
+        return Outcome((*x[:-1], self.channels), window=tuple((1, 1, 0) for _ in x[:-1]))
+
+    def module(self, row):
+        from ..backends.modules import Channels
+        return Channels(self.start, self.channels)
+
+    torch_helper = '''class Channels(nn.Module):
+    """Keeps n channels from channel start on: x[:, start:start + n]."""
+
+    def __init__(self, start, n):
+        super().__init__()
+        self.start, self.n = start, n
+
+    def forward(self, x):
+        return x[:, self.start:self.start + self.n]
+'''
+
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
+        return [("", nn_call("Channels", self.start, self.channels))]
 
 
 class Shuffle(Layer):
