@@ -41,13 +41,16 @@ TIMM = ["resnet18", "resnet50d", "resnext26ts", "seresnet33ts", "regnetx_002", "
         # channel slices x[:, a:b] and split parts outside a concat: 'slice N start S'
         "rexnet_100", "dpn48b", "res2net50_14w_8s",
         # 'x + 0' where a training branch is absent
-        "mobileone_s0"]
+        "mobileone_s0",
+        # F.interpolate to a size: 'resize 7x7'
+        "ghostnetv2_100"]
 # timm's dynamic 'same' padding (Python on sizes), BatchNormAct2d (F.batch_norm), ConvNeXt's
 # LayerNorm2d (F.layer_norm between permutes), GhostNet's and CSPNet's channel concat
 TIMM_SAMPLE = {"tf_efficientnet_b0", "mobilenetv3_small_050", "convnext_atto", "ghostnet_100",
                "cspdarknet53", "mixnet_s", "dla34", "rexnet_100"}
 
-SMP = ["Unet", "Linknet", "DeepLabV3", "DeepLabV3Plus", "UnetPlusPlus", "FPN", "PAN"]
+SMP = ["Unet", "Linknet", "DeepLabV3", "DeepLabV3Plus", "UnetPlusPlus", "FPN", "PAN",
+       "UPerNet"]  # UPerNet: its pyramid pooling back to the map's size ('resize')
 
 
 def _pick(names, sample):
@@ -113,7 +116,6 @@ def test_segmentation_models_import_exactly(arch):
                              "in blocks.0.attn"),
     ("swin_tiny_patch4_window7_224", "attention: bmm"),
     ("nf_resnet26", "a convolution with a computed weight"),   # weight standardisation
-    ("ghostnetv2_100", "interpolation from 3x3 to 7x7, not by a whole factor"),
     ("resnest14d", "reshape of a channels-first tensor (1, 128, 56, 56) to (1, 2, 64, 56, 56)"),
 ])
 def test_what_the_language_cannot_say_yet_is_named(name, said):
@@ -262,3 +264,37 @@ def test_a_partial_residual_imports_and_computes_the_same():
         x = torch.randn(2, 8, 6, 6)
         assert torch.allclose(net(x.permute(0, 2, 3, 1)), module(x).permute(0, 2, 3, 1),
                               atol=1e-5)
+
+
+def test_parameters_that_never_run_are_named_not_counted():
+    """segmentation_models_pytorch's PSPNet keeps its ResNet's layer3 and layer4 without
+    running them: parameters() counts them, the spec (what runs) does not, and says so."""
+    import segmentation_models_pytorch as smp
+    with torch.device("meta"):
+        module = smp.PSPNet("resnet18", encoder_weights=None)
+    trainable, buffers, macs, out = _measured(module.eval(), (1, 3, 128, 128))
+    imported = from_torch(module, "128x128x3")
+    idle = sum(p.numel() for n, p in module.named_parameters()
+               if n.startswith(("encoder.layer3.", "encoder.layer4.")))
+    assert imported.summary.totals.trainable == trainable - idle
+    assert imported.summary.totals.macs == macs  # all that runs is counted
+    assert f"# not in this spec: {idle:,} parameters of modules that never run " \
+           "(encoder.layer3, encoder.layer4)" in imported.text
+
+
+@pytest.mark.parametrize("mode, corners", [("nearest", None), ("bilinear", False),
+                                           ("bilinear", True)])
+def test_resize_to_a_size_computes_what_f_interpolate_computes(mode, corners):
+    import cnncalc
+    x = torch.randn(2, 3, 5, 7)
+
+    class Functional(nn.Module):
+        def forward(self, x):
+            return nn.functional.interpolate(x, size=(11, 13), mode=mode, align_corners=corners)
+
+    imported = from_torch(Functional(), "7x5x3")
+    assert [r.layer.describe() for r in imported.summary.rows] == \
+        ["resize 13x11" + {"nearest": "", "bilinear": " bilinear"}[mode]
+         + (" aligncorners" if corners else "")]
+    got = cnncalc.to_torch(imported.summary).eval()(x.permute(0, 2, 3, 1))
+    assert torch.allclose(got, Functional()(x).permute(0, 2, 3, 1), atol=1e-6)

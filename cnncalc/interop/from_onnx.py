@@ -696,28 +696,50 @@ def _slice(imp, node):
     imp.layouts[node.output[0]] = lay
 
 
+def _shape(imp, node):
+    """Shape of a tensor that flows: its sizes as a constant, an open batch as 1 (what
+    reads it, a Resize to a size, takes the spatial sizes)."""
+    shape = imp.shapes.get(node.input[0])
+    if shape is None or any(n is None for n in shape[1:]):
+        imp.fail(node, "Shape of a tensor whose sizes are not known")
+        return
+    import numpy as np
+    imp.consts[node.output[0]] = np.array([1 if n is None else n for n in shape], np.int64)
+
+
 def _resize(imp, node):
     x = node.input[0]
     lay = imp.layouts[x]
     a = _attrs(node)
     mode = a.get("mode", b"nearest")
     mode = mode.decode() if isinstance(mode, bytes) else mode
+    spatial = list((imp.shapes.get(x) or ())[2:])  # the batch may be open; these are not
     scales = imp.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-    if scales is None or len(scales) == 0:
-        sizes = imp.const(node.input[3]) if len(node.input) > 3 else None
-        shape = imp.shape(x)
-        scales = [s / n for s, n in zip(sizes, shape)] if sizes is not None else None
-    if scales is None or any(float(v) != int(v) for v in scales):
-        imp.fail(node, "Resize by a fraction")
-        return
-    factors = lay.spec([int(v) for v in scales[2:]])
+    sizes = imp.const(node.input[3]) if len(node.input) > 3 and node.input[3] else None
+    if (scales is None or len(scales) == 0) and sizes is not None:
+        scales = [1, 1] + [s / n for s, n in zip(list(sizes)[2:], spatial)]
     ct = a.get("coordinate_transformation_mode", b"half_pixel")
     ct = ct.decode() if isinstance(ct, bytes) else ct
     if mode == "linear" and ct not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
         imp.fail(node, f"Resize linear with {ct}")
         return
+    corners = mode == "linear" and ct == "align_corners"
+    if scales is None or any(float(v) != int(v) for v in scales):  # to a size
+        out = list(sizes)[2:] if sizes is not None else \
+            [int(n * f) for n, f in zip(spatial, list(scales)[2:])] if scales is not None \
+            else None
+        if out is None or mode not in ("nearest", "linear") or \
+                any(not isinstance(n, int) for n in spatial):
+            imp.fail(node, f"Resize ({mode}) to a size this reader cannot work out")
+            return
+        imp.add(node, statement("resize", size=tuple(lay.spec([int(n) for n in out])),
+                                corners=corners,
+                                mode="bilinear" if mode == "linear" else "nearest"), [x])
+        imp.layouts[node.output[0]] = lay
+        return
+    factors = lay.spec([int(v) for v in scales[2:]])
     imp.add(node, f"upsample {_axes(factors)}" + (" bilinear" if mode == "linear" else "")
-            + (" aligncorners" if mode == "linear" and ct == "align_corners" else ""), [x])
+            + (" aligncorners" if corners else ""), [x])
     imp.layouts[node.output[0]] = lay
 
 
@@ -787,7 +809,7 @@ HANDLERS = {
     "ReduceMean": _reduce_mean, "Add": _merge("add"), "Sum": _merge("add"),
     "Mul": _merge("multiply"), "Concat": _concat, "Split": _split, "Flatten": _flatten,
     "Reshape": _reshape, "Transpose": _transpose, "Pad": _pad, "Div": _div, "Slice": _slice,
-    "Resize": _resize, "Upsample": _resize, "DepthToSpace": _depth_to_space,
+    "Resize": _resize, "Upsample": _resize, "Shape": _shape, "DepthToSpace": _depth_to_space,
     "Dropout": _identity, "Identity": _identity, "LayerNormalization": _layernorm,
     "Unsqueeze": _unsqueeze,
 }

@@ -470,12 +470,13 @@ def _dropout(imp, node, m):
 def _upsample(imp, node, m):
     lay = imp.layout_of(node.args[0])
     f = m.scale_factor
-    if f is None or any(float(v) != int(v) for v in _per_axis(f, lay.rank)):
-        imp.fail(node, "Upsample to a size, or by a fraction (cnncalc's upsample takes whole factors)")
-        return None
     if m.mode not in ("nearest", "linear", "bilinear", "trilinear"):
         imp.fail(node, f"Upsample mode {m.mode!r}")
         return None
+    if f is None or any(float(v) != int(v) for v in _per_axis(f, lay.rank)):  # to a size
+        return statement("resize", size=tuple(lay.spatial(imp.shape(node))[0]),
+                         mode="nearest" if m.mode == "nearest" else "bilinear",
+                         corners=bool(m.align_corners))
     return _upsample_text(lay.spec([int(v) for v in _per_axis(f, lay.rank)]), m.mode != "nearest",
                           m.align_corners)
 
@@ -905,16 +906,17 @@ def _interpolate(imp, node):
     lay = imp.layout_of(x)
     name = _target_name(node)
     (before, _), (after, _) = lay.spatial(imp.shape(x)), lay.spatial(imp.shape(node))
-    if any(a % b for a, b in zip(after, before)):
-        imp.fail(node, f"interpolation from {'x'.join(map(str, before))} to "
-                       f"{'x'.join(map(str, after))}, not by a whole factor")
-        return
     linear = "linear" in name
     if "exact" in name or "bicubic" in name:
         imp.fail(node, f"interpolation by {name[5:]}")
         return
-    imp.add(node, _upsample_text([a // b for a, b in zip(after, before)], linear,
-                                 linear and _arg(node, 2, "align_corners")), [x])
+    corners = linear and _arg(node, 2, "align_corners")
+    if any(a % b for a, b in zip(after, before)):  # to a size: PSPNet's pyramid
+        imp.add(node, statement("resize", size=tuple(after), mode="bilinear" if linear
+                                else "nearest", corners=bool(corners)), [x])
+    else:
+        imp.add(node, _upsample_text([a // b for a, b in zip(after, before)], linear, corners),
+                [x])
     imp.layouts[node.name] = lay
 
 
@@ -1196,7 +1198,28 @@ def from_torch(module, input: str = "224x224x3", layout: str | None = None,
     if imp.problems:
         text += (f"# import stopped at node {imp.problems[0][0]}: {imp.problems[0][1]} has no "
                  "cnncalc counterpart\n")
+    else:
+        text += _never_run(module, gm)
     return Imported(text, summarize(text))
+
+
+def _never_run(module, gm) -> str:
+    """A comment naming the parameters of modules that never ran (smp's PSPNet keeps a
+    ResNet's layer3 and layer4 it does not use): PyTorch's parameters() counts them, the
+    spec, which is what runs, does not."""
+    used = set()
+    for node in gm.graph.nodes:
+        if node.op == "get_attr":
+            used.add(node.target)
+        elif node.op == "call_module":
+            used.update(f"{node.target}.{n}" for n, _ in
+                        gm.root.get_submodule(node.target).named_parameters())
+    idle = [(n, p.numel()) for n, p in module.named_parameters() if n not in used]
+    if not idle:
+        return ""
+    owners = list(dict.fromkeys(".".join(n.split(".")[:2]) for n, _ in idle))
+    return (f"# not in this spec: {sum(c for _, c in idle):,} parameters of modules that never "
+            f"run ({', '.join(owners[:4])}{', ...' if len(owners) > 4 else ''})\n")
 
 
 def _snake(name: str) -> str:

@@ -218,6 +218,58 @@ class Upsample(Layer):
         return nn.Upsample(scale_factor=self.factor, **self._torch_args())
 
 
+class Resize(Upsample):
+    keyword = "resize"
+    also = ("resizing", "interpolate")
+    doc = ("interpolates to a fixed size, W x H as the spec writes sizes (PyTorch's "
+           "F.interpolate(size=...), Keras' Resizing): nearest (PyTorch's), 'bilinear', "
+           "'bilinear aligncorners'; a size that is a whole factor of the input is upsample's")
+    example = "resize 16x16 bilinear"
+    args = (PerAxis("size", "the output size", example="16x16"),)
+    semantics = "PyTorch (F.interpolate to a size)"
+
+    def rule(self, x, ex):
+        rank = len(self.size)
+        need_map(x, rank, "resize")
+        shape = (*self.size, x[-1])
+        if any(symbolic(n) or hasattr(n, "dtype") for n in x[:-1]):
+            return Outcome(shape, note="the resize's scale depends on the input size")
+        from fractions import Fraction
+        window, up = [], all(o >= n for n, o in zip(x, self.size))
+        for name, n, o in zip(axis_names(rank), x, self.size):
+            if ex is not None:
+                ex.append(f"{name}: {n} to {o}, a scale of {o / n:.6g}")
+            # an output reads the input under it, and with bilinear its neighbour: on the
+            # coarse grid when shrinking, the fine one when growing
+            k = (-(-o // n) if up else -(-n // o)) + (self.mode == "bilinear")
+            window.append((k, Fraction(o, n) if up else Fraction(n, o), 0))
+        whole = all(o % n == 0 for n, o in zip(x, self.size)) if up else \
+            all(n % o == 0 for n, o in zip(x, self.size))
+        return Outcome(shape, window=tuple(window), up=up,
+                       note=None if whole else "a scale that is not a whole number: the "
+                       "receptive field is the widest window's, the jump the mean")
+
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
+        if len(self.size) != 2 or self.mode != "bilinear" or self.corners:
+            return Layer.keras_code(self, row)  # Keras' nearest rounds, PyTorch's floors
+        h, w = picture(self.size)
+        return [nn_call("layers.Resizing", h, w, interpolation="bilinear")]
+
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
+        return [("", nn_call("nn.Upsample", size=tuple(picture(self.size)),
+                             **self._torch_args()))]
+
+    def module(self, row):  # the module runs in the spec's order (N, C, W, H)
+        from torch import nn
+        return nn.Upsample(size=tuple(self.size), **self._torch_args())
+
+    def _torch_args(self):
+        if self.mode == "nearest":
+            return {"mode": "nearest"}
+        return {"mode": ("linear", "bilinear", "trilinear")[len(self.size) - 1],
+                "align_corners": bool(self.corners)}
+
+
 class Shape(Arg):
     """reshape's target: sizes then channels, one of them '?'."""
     label = "the new shape"
