@@ -822,6 +822,7 @@ def import_torch(factory, input_shape, layout, meta, out, network, partial):
       cnncalc import torch examples/models.py:densenet121 --input 224x224x3 --meta
       cnncalc import torch examples/models.py:efficientnet_b0 --input 224x224x3 --meta
       cnncalc import torch examples/models.py:unet --input 256x256x3 --meta
+      cnncalc import torch examples/models.py:yolov8n --input 640x640x3 --partial
     """
     try:
         import torch  # noqa: F401

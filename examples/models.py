@@ -33,3 +33,10 @@ def unet():
 def vit():
     import timm
     return timm.create_model("vit_tiny_patch16_224", pretrained=False)
+
+
+def yolov8n():
+    """Ultralytics' YOLOv8n from its yaml: 'cnncalc import torch ... --partial' writes it up
+    to the Detect head's raw maps (its eval-mode box decoding has no statement yet)."""
+    from ultralytics.nn.tasks import DetectionModel
+    return DetectionModel("yolov8n.yaml", verbose=False)

@@ -298,3 +298,41 @@ def test_resize_to_a_size_computes_what_f_interpolate_computes(mode, corners):
          + (" aligncorners" if corners else "")]
     got = cnncalc.to_torch(imported.summary).eval()(x.permute(0, 2, 3, 1))
     assert torch.allclose(got, Functional()(x).permute(0, 2, 3, 1), atol=1e-6)
+
+
+def _ultralytics(tmp_path_factory):
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(tmp_path_factory.mktemp("ultralytics")))
+    from ultralytics.nn.tasks import DetectionModel
+    return DetectionModel
+
+
+@pytest.mark.parametrize("yaml", ["yolov8n.yaml"])
+def test_yolo_imports_to_its_raw_maps_with_partial(yaml, tmp_path_factory):
+    """Ultralytics' YOLOv8n from its yaml (no weights). In eval mode its Detect head
+    decodes boxes (views across the maps, DFL's softmax over a reshaped axis, anchors):
+    the import names that and stops; with --partial the outputs are the head's raw maps,
+    what training sees: the trainable count and the MACs Ultralytics' model computes in
+    training mode, which returns those maps."""
+    DetectionModel = _ultralytics(tmp_path_factory)
+    reference = DetectionModel(yaml, verbose=False).train()
+    trainable = sum(p.numel() for p in reference.parameters() if p.requires_grad)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        reference(torch.randn(1, 3, 640, 640))
+    macs = counter.get_total_flops() // 2
+    model = DetectionModel(yaml, verbose=False).eval()
+    with pytest.raises(Unsupported, match="view: reshape of a channels-first tensor"):
+        from_torch(model, "640x640x3")
+    imported = from_torch(model, "640x640x3", partial=True)
+    s = imported.summary
+    assert (s.totals.trainable, s.totals.macs) == (trainable, macs) == (3_157_184,
+                                                                        4_371_456_000)
+    shapes = {shape for _, shape in s.outputs}
+    assert {(80, 80, 64), (40, 40, 64), (20, 20, 64), (80, 80, 80), (40, 40, 80),
+            (20, 20, 80)} <= shapes  # box and class maps per level: 4 x 16 and 80
+    assert "# import stopped at node view" in imported.text
+
+
+def test_yolo11_is_refused_at_its_attention(tmp_path_factory):
+    DetectionModel = _ultralytics(tmp_path_factory)
+    with pytest.raises(Unsupported, match=r"attention: bmm .* in model\.10\.m\.0\.attn"):
+        from_torch(DetectionModel("yolo11n.yaml", verbose=False).eval(), "640x640x3")

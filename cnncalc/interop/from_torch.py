@@ -1070,6 +1070,12 @@ def _stack(imp, node):
     imp.layouts[users[0].name] = imp.layouts[node.name] = imp.layout_of(parts[0])
 
 
+def _metadata(imp, node):
+    """new_full, zeros_like, ...: a new tensor that reads only its argument's shape and
+    type (Ultralytics' anchors): a constant, not a consumer of the flow."""
+    imp.consts.add(node.name)
+
+
 def _alias_first(imp, node):
     imp.alias(node, node.args[0])
 
@@ -1097,6 +1103,9 @@ FUNCTIONS = {"add": _merge("add"), "add_": _merge("add"), "mul": _merge("multipl
 for _name, _word in _ACTS.items():
     FUNCTIONS[_name] = FUNCTIONS[f"{_name}_"] = _activation(_word)
 FUNCTIONS["elu"] = FUNCTIONS["elu_"] = _elu
+for _name in ("new_full", "new_zeros", "new_ones", "new_empty", "empty_like", "zeros_like",
+              "ones_like", "full_like", "new_empty_strided", "empty_strided"):
+    FUNCTIONS[_name] = _metadata
 for _d in (1, 2, 3):
     FUNCTIONS[f"max_pool{_d}d_with_indices"] = _fpool("maxpool")
     FUNCTIONS[f"avg_pool{_d}d"] = _fpool("avgpool")
@@ -1188,10 +1197,8 @@ def from_torch(module, input: str = "224x224x3", layout: str | None = None,
     if imp.problems and not partial:
         raise Unsupported(imp.problems, type(module).__name__)
     outputs = imp.outputs
-    if imp.problems:  # --partial: up to the first node without a counterpart
-        first = imp.problems[0][0]
-        ops = ops[:next((i for i, op in enumerate(ops) if op.id == first), len(ops))]
-        outputs = [ops[-1].id] if ops else []
+    if imp.problems:  # --partial: what the nodes without a counterpart read is the output
+        ops, outputs = _frontier(imp, gm, ops)
     ops, outputs = fuse(ops, outputs)
     name = network or getattr(module, "spec_name", None) or _snake(type(module).__name__)
     text = emit(ops, outputs, "x".join(map(str, shape)), name)
@@ -1201,6 +1208,30 @@ def from_torch(module, input: str = "224x224x3", layout: str | None = None,
     else:
         text += _never_run(module, gm)
     return Imported(text, summarize(text))
+
+
+def _frontier(imp, gm, ops):
+    """--partial: the tensors the first nodes without a counterpart read become the
+    outputs (a detector's raw maps, before the decoding the language does not say), with
+    the outputs that did import; only what they are made from is kept."""
+    outputs = []
+    failed = {name for name, _ in imp.problems}
+    for node in gm.graph.nodes:
+        if node.name in failed:
+            for a in _flat(node.args) + _flat(node.kwargs.values()):
+                k = imp.ids.get(getattr(a, "name", None))
+                if k is not None and k != "input" and k not in outputs:
+                    outputs.append(k)
+    outputs += [o for o in imp.outputs if o not in outputs and o != "input"]
+    by_id, keep, todo = {op.id: op for op in ops}, set(), list(outputs)
+    while todo:
+        k = todo.pop()
+        if k in by_id and k not in keep:
+            keep.add(k)
+            todo += by_id[k].inputs
+    order = {op.id: i for i, op in enumerate(ops)}
+    outputs.sort(key=lambda k: order.get(k, -1))
+    return [op for op in ops if op.id in keep], outputs
 
 
 def _never_run(module, gm) -> str:

@@ -272,12 +272,30 @@ def _modes(recorder):
             recorder.record("call_function", func, args, kwargs, result, name)
             return result
 
+    from torch.utils._pytree import tree_map
+    twins = {}  # id(a tensor the model holds off the meta device) -> (it, its meta twin)
+
+    def meta(t):
+        if not isinstance(t, torch.Tensor) or t.is_meta:
+            return t
+        hit = twins.get(id(t))
+        if hit is None or hit[0] is not t:
+            hit = twins[id(t)] = (t, torch.empty_like(t, device="meta"))
+        return hit[1]
+
     class Mode(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
-            result = _shortcut(func, args, kwargs)
+            run_args, run_kwargs = args, kwargs
+            given = [a for a in _tensors(args) + _tensors(kwargs.values())
+                     if isinstance(a, torch.Tensor)]
+            if any(a.is_meta for a in given) and not all(a.is_meta for a in given):
+                # a plain tensor attribute (Ultralytics' strides) meets the flow: its meta
+                # twin runs; alone, it computes for real (its values may steer Python)
+                run_args, run_kwargs = tree_map(meta, args), tree_map(meta, kwargs)
+            result = _shortcut(func, run_args, run_kwargs)
             if result is None:
-                result = func(*args, **kwargs)
+                result = func(*run_args, **run_kwargs)
 
             if not recorder.leaf and any(isinstance(a, torch.Tensor) for a in
                                          _tensors(args) + _tensors(kwargs.values())):
