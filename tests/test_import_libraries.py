@@ -43,7 +43,9 @@ TIMM = ["resnet18", "resnet50d", "resnext26ts", "seresnet33ts", "regnetx_002", "
         # 'x + 0' where a training branch is absent
         "mobileone_s0",
         # F.interpolate to a size: 'resize 7x7'
-        "ghostnetv2_100"]
+        "ghostnetv2_100",
+        # weight standardisation ('stdconv'; NFNet's with 'gain'), scalar gains ('rescale')
+        "resnetv2_50x1_bit", "nf_resnet26", "nf_regnet_b0", "nfnet_l0"]
 # timm's dynamic 'same' padding (Python on sizes), BatchNormAct2d (F.batch_norm), ConvNeXt's
 # LayerNorm2d (F.layer_norm between permutes), GhostNet's and CSPNet's channel concat
 TIMM_SAMPLE = {"tf_efficientnet_b0", "mobilenetv3_small_050", "convnext_atto", "ghostnet_100",
@@ -115,7 +117,7 @@ def test_segmentation_models_import_exactly(arch):
     ("vit_tiny_patch16_224", "attention: bmm of two computed tensors (3x197x64, 3x64x197) "
                              "in blocks.0.attn"),
     ("swin_tiny_patch4_window7_224", "attention: bmm"),
-    ("nf_resnet26", "a convolution with a computed weight"),   # weight standardisation
+    ("dm_nfnet_f0", "mul__7: multiplies by a constant"),   # a learnable scalar gain
     ("resnest14d", "reshape of a channels-first tensor (1, 128, 56, 56) to (1, 2, 64, 56, 56)"),
 ])
 def test_what_the_language_cannot_say_yet_is_named(name, said):
@@ -336,3 +338,30 @@ def test_yolo11_is_refused_at_its_attention(tmp_path_factory):
     DetectionModel = _ultralytics(tmp_path_factory)
     with pytest.raises(Unsupported, match=r"attention: bmm .* in model\.10\.m\.0\.attn"):
         from_torch(DetectionModel("yolo11n.yaml", verbose=False).eval(), "640x640x3")
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+def test_stdconv_computes_what_timms_standardised_convolutions_compute(scaled):
+    import cnncalc
+    from timm.layers import ScaledStdConv2d, StdConv2d
+    torch.manual_seed(0)
+    conv = ScaledStdConv2d(3, 8, 3, gamma=1.7) if scaled else StdConv2d(3, 8, 3, eps=1e-8)
+    with torch.no_grad():
+        if scaled:
+            conv.gain.uniform_(0.5, 1.5)
+    module = nn.Sequential(conv).eval()
+    imported = from_torch(module, "9x9x3")
+    assert imported.summary.totals.trainable == sum(p.numel() for p in module.parameters())
+    row = imported.summary.rows[0]
+    assert row.layer.describe().startswith("stdconv 3x3x8") and row.layer.gain == scaled
+    net = cnncalc.to_torch(imported.summary).eval()
+    mine = net.layers[row.name]
+    with torch.no_grad():
+        mine.op.weight.copy_(conv.weight.transpose(-1, -2))  # cnncalc runs (N, C, W, H)
+        if conv.bias is not None:
+            mine.op.bias.copy_(conv.bias)
+        if scaled:
+            mine.gain.copy_(conv.gain.view(-1))
+        x = torch.randn(2, 3, 9, 9)
+        assert torch.allclose(net(x.permute(0, 2, 3, 1)), module(x).permute(0, 2, 3, 1),
+                              atol=1e-5)

@@ -80,6 +80,26 @@ class Conv(nn.Module):
         return x if self.act is None else self.act(x)
 
 
+class StdConv(Conv):
+    """'stdconv': Conv with its weights standardised per filter on each call, and an
+    optional learnable gain per filter times a constant (timm's ScaledStdConv2d)."""
+
+    def __init__(self, layer, row):
+        super().__init__(layer, row)
+        self.eps, self.scale = layer.eps, layer.scale
+        self.gain = nn.Parameter(torch.ones(layer.filters)) if layer.gain else None
+
+    def forward(self, x):
+        if self.pad is not None:
+            x = F.pad(x, self.pad)
+        w = self.op.weight
+        g = None if self.gain is None else self.gain * self.scale
+        w = F.batch_norm(w.reshape(1, w.shape[0], -1), None, None, g, training=True,
+                         momentum=0.0, eps=self.eps).reshape_as(w)
+        x = self.op._conv_forward(x, w, self.op.bias)
+        return x if self.act is None else self.act(x)
+
+
 def _fused(name):
     """An activation applied to a layer's own fresh output: in place where torch can."""
     if not name or name == "linear":

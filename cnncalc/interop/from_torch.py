@@ -244,7 +244,7 @@ def _target_name(node) -> str:
 
 # --- module handlers -----------------------------------------------------------------------------
 
-def _conv(imp, node, m):
+def _conv(imp, node, m, grouped=False):
     x = node.args[0]
     lay = imp.layout_of(x)
     rank = len(m.kernel_size)
@@ -272,7 +272,7 @@ def _conv(imp, node, m):
             padding, x = words, pad.meta["of"]
             imp.drop(pad)
     cin = lay.spatial(imp.shape(node.args[0]))[1]
-    if m.groups == cin and m.groups > 1 and m.out_channels % cin == 0:
+    if m.groups == cin and m.groups > 1 and m.out_channels % cin == 0 and not grouped:
         text = f"dwconv {'x'.join(map(str, kernel))}"
         if m.out_channels != cin:
             text += f" multiplier {m.out_channels // cin}"
@@ -594,6 +594,10 @@ def _merge(word):
         if other == (0 if word == "add" else 1) and not hasattr(other, "op"):
             imp.alias(node, x)  # x + 0 where a branch is absent (MobileOne, FastViT)
             return
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            _scalar(imp, node, x, other if word == "multiply" else 1.0,
+                    other if word == "add" else 0.0)
+            return
         if word == "multiply" and hasattr(other, "op") and other.name in imp.consts:
             c = imp.layout_of(x).spatial(imp.shape(x))[1]
             shape = imp.shape(other)
@@ -705,7 +709,36 @@ def _truediv(imp, node):
             getattr(d, "name", None) in imp.consts:
         imp.alias(node, x)
         return
+    if isinstance(d, (int, float)) and not isinstance(d, bool) and d:
+        _scalar(imp, node, x, 1.0 / d, 0.0)
+        return
     imp.fail(node, "division")
+
+
+def _sub(imp, node):
+    """x - c for a number c: a rescale; of two tensors: no kind yet."""
+    x, c = node.args[:2]
+    if getattr(x, "name", None) in imp.ids and isinstance(c, (int, float)) and \
+            not isinstance(c, bool):
+        _scalar(imp, node, x, 1.0, -float(c) * _arg(node, 2, "alpha", 1))
+        return
+    imp.fail(node, "a subtraction" + (" of two computed tensors" if hasattr(c, "op") else ""))
+
+
+def _scalar(imp, node, x, scale, offset):
+    """x times a number plus a number (NFNet's gains, relu6(x + 3) / 6 spelt out): a
+    rescale, which folds into the one before it (x * a + b is one rescale)."""
+    if scale <= 0:
+        imp.fail(node, f"a multiplication by {scale:g} (rescale takes a positive scale)")
+        return
+    before = imp.ops_by_id().get(imp.ids[x.name])
+    if before is not None and before.kind == "rescale" and len(x.users) == 1 and \
+            offset and before.meta.get("offset") == 0.0:  # x * a, then + b
+        scale, x = before.meta["scale"], before.meta["of"]
+        imp.drop(before)
+    op = imp.add(node, statement("rescale", scale=float(scale), offset=float(offset)), [x])
+    op.meta.update(scale=float(scale), offset=float(offset), of=x)
+    imp.layouts[node.name] = imp.layout_of(x)
 
 
 def _adaptive_f(kind):
@@ -984,17 +1017,62 @@ def _weight(imp, node, i, what):
     return w is None or not imp.shared(node, w.target)
 
 
+_VIEWS = ("aten.view", "aten._unsafe_view", "aten.reshape", "aten.clone", "aten.alias")
+
+
+def _unview(n):
+    while getattr(n, "op", None) == "call_function" and _target_name(n) in _VIEWS:
+        n = n.args[0]
+    return n
+
+
+def _standardised(imp, node, w):
+    """The parameter, eps, gain and scale of a weight standardised by batch norm's
+    arithmetic (timm's StdConv2d: F.batch_norm over each filter, training=True; its
+    ScaledStdConv2d scales by a learnable gain times a constant), or None."""
+    bn = _unview(w)
+    if getattr(bn, "op", None) != "call_function" or _target_name(bn) not in (
+            "aten.native_batch_norm", "aten._native_batch_norm_legit") or \
+            any(a is not None for a in bn.args[2:5]) or not bn.args[5]:
+        return None
+    param, gain = _unview(bn.args[0]), bn.args[1]
+    if getattr(param, "op", None) != "get_attr" or param.target == "_constant":
+        return None
+    scale = 1.0
+    if gain is not None:
+        gain = _unview(gain)
+        if getattr(gain, "op", None) == "call_function" and _target_name(gain) == "aten.mul" \
+                and isinstance(gain.args[1], (int, float)):
+            gain, scale = _unview(gain.args[0]), float(gain.args[1])
+        if getattr(gain, "op", None) != "get_attr" or gain.target == "_constant" or \
+                imp.shared(node, gain.target):
+            return None
+    if imp.shared(node, param.target):
+        return None
+    return param, bn.args[-1], gain is not None, scale
+
+
 def _convolution(imp, node):
     """aten.convolution (F.conv2d, and nn.Conv2d subclasses with a forward of their own)."""
     x, w, b, stride, padding, dilation, transposed, output_padding, groups = node.args[:9]
-    if not _weight(imp, node, 1, "a convolution"):
+    std = None if getattr(w, "op", None) == "get_attr" or transposed else \
+        _standardised(imp, node, w)
+    if std is not None:
+        w = std[0]
+    elif not _weight(imp, node, 1, "a convolution"):
         return
     shape = imp.shape(w)
     attrs = _Attrs(kernel_size=tuple(shape[2:]), stride=tuple(stride), padding=tuple(padding),
                    dilation=tuple(dilation), groups=groups, bias=b, padding_mode="zeros",
                    output_padding=tuple(output_padding),
                    out_channels=shape[1] * groups if transposed else shape[0])
-    (_deconv if transposed else _conv)(imp, node, attrs)
+    if std is None:
+        (_deconv if transposed else _conv)(imp, node, attrs)
+        return
+    _conv(imp, node, attrs, grouped=True)  # 'stdconv', written with its groups
+    op = imp.ops[-1]
+    op.text = "std" + op.text + statement("stdconv", eps=std[1], gain=std[2],
+                                          scale=std[3])[len("stdconv"):]
 
 
 def _batch_norm(imp, node):
@@ -1085,7 +1163,8 @@ def _alias_first(imp, node):
 _ACTS = {**{cls.lower(): word for cls, word in named("torch").items()},
          "leaky_relu": "leakyrelu", "_softmax": "softmax"}
 FUNCTIONS = {"add": _merge("add"), "add_": _merge("add"), "mul": _merge("multiply"),
-             "mul_": _merge("multiply"), "div": _truediv, "cat": _cat, "getitem": _getitem,
+             "mul_": _merge("multiply"), "div": _truediv, "div_": _truediv, "sub": _sub,
+             "sub_": _sub, "cat": _cat, "getitem": _getitem,
              "view": _reshape, "_unsafe_view": _reshape, "reshape": _reshape,
              "permute": _transpose, "transpose": _transpose, "slice": _slice,
              "unsqueeze": _unsqueeze, "squeeze": _squeeze,

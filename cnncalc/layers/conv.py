@@ -8,7 +8,7 @@ from math import prod
 from .. import fmt
 from ..language.records import Kernel
 from . import activations
-from .base import (SIDES, Amount, Arg, Choice, Flag, Layer, Outcome, PerAxis, RuleError,
+from .base import (SIDES, Amount, Arg, Choice, Flag, Layer, Outcome, PerAxis, Real, RuleError,
                    act_code, anywhere, axis_names, keras_act, need_map, nn_call, picture, runs_half,
                    symbolic)
 
@@ -285,6 +285,57 @@ def conv_rule(layer, x, ex, filters, groups):
     return Outcome(shape, weights, biases, 0, macs, bias_act_ops(layer, prod(shape)),
                    {"pads": tuple(pads), "dropped": tuple(dropped)},
                    tuple(zip(keff, layer.stride, (p[0] for p in pads))))
+
+
+class StdConv(Conv):
+    keyword = "stdconv"
+    also = ("stdconv2d", "scaledstdconv2d")
+    doc = ("weight-standardised convolution (timm's StdConv2d, BiT): each filter's weights "
+           "minus their mean over their standard deviation ('eps E', 1e-6 by default); 'gain' "
+           "adds a learnable gain per filter times 'scale S' (ScaledStdConv2d, NFNet)")
+    example = "stdconv 3x3x64 same gain"
+    options = (*Conv.options, Real("eps", "eps", 1e-6, "eps E (1e-6)"),
+               Flag("gain", "gain", True, False, help="gain (a learnable gain per filter)"),
+               Real("scale", "scale", 1.0, "scale S (the gain's constant factor)"))
+    semantics = "PyTorch (timm's StdConv2d and ScaledStdConv2d)"
+
+    def rule(self, x, ex):
+        out = conv_rule(self, x, ex, self.filters, self.groups)
+        if self.gain:  # one gain per filter, trained with the weights
+            out.weights += self.filters
+            if ex is not None:
+                ex.append(f"gain: {self.filters:,} (one per filter)")
+        return out
+
+    def module(self, row):
+        from ..backends.modules import StdConv
+        return StdConv(self, row)
+
+    torch_helper = '''class StdConv(nn.Module):
+    """Weight standardisation (timm's StdConv2d, ScaledStdConv2d): each filter's weights
+    normalised by their mean and biased variance, times a learnable gain and a constant."""
+
+    def __init__(self, conv, eps, gain, scale):
+        super().__init__()
+        self.conv, self.eps, self.scale = conv, eps, scale
+        self.gain = nn.Parameter(torch.ones(conv.out_channels)) if gain else None
+
+    def forward(self, x):
+        w = self.conv.weight
+        g = None if self.gain is None else self.gain * self.scale
+        w = nn.functional.batch_norm(w.reshape(1, w.shape[0], -1), None, None, g,
+                                     training=True, momentum=0.0, eps=self.eps)
+        return self.conv._conv_forward(x, w.reshape_as(self.conv.weight), self.conv.bias)
+'''
+
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
+        out = conv_code(self, row, self.filters, self.groups, self.bias)
+        i = next(i for i, (suffix, _) in enumerate(out) if suffix == "")
+        out[i] = ("", f"StdConv({out[i][1]}, {self.eps!r}, {bool(self.gain)}, {self.scale!r})")
+        return out
+
+    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
+        return Layer.keras_code(self, row)
 
 
 class DWConv(Layer):
