@@ -45,7 +45,9 @@ TIMM = ["resnet18", "resnet50d", "resnext26ts", "seresnet33ts", "regnetx_002", "
         # F.interpolate to a size: 'resize 7x7'
         "ghostnetv2_100",
         # weight standardisation ('stdconv'; NFNet's with 'gain'), scalar gains ('rescale')
-        "resnetv2_50x1_bit", "nf_resnet26", "nf_regnet_b0", "nfnet_l0"]
+        "resnetv2_50x1_bit", "nf_resnet26", "nf_regnet_b0", "nfnet_l0",
+        # a learnt scalar scale and shift, a learnt skip gain: 'affine'
+        "hgnetv2_b0", "dm_nfnet_f0"]
 # timm's dynamic 'same' padding (Python on sizes), BatchNormAct2d (F.batch_norm), ConvNeXt's
 # LayerNorm2d (F.layer_norm between permutes), GhostNet's and CSPNet's channel concat
 TIMM_SAMPLE = {"tf_efficientnet_b0", "mobilenetv3_small_050", "convnext_atto", "ghostnet_100",
@@ -117,7 +119,8 @@ def test_segmentation_models_import_exactly(arch):
     ("vit_tiny_patch16_224", "attention: bmm of two computed tensors (3x197x64, 3x64x197) "
                              "in blocks.0.attn"),
     ("swin_tiny_patch4_window7_224", "attention: bmm"),
-    ("dm_nfnet_f0", "mul__7: multiplies by a constant"),   # a learnable scalar gain
+    ("ecaresnet26t", "operator expand"),   # ECA: a convolution across the channels
+    ("fastvit_t8", "a subtraction of two computed tensors"),
     ("resnest14d", "reshape of a channels-first tensor (1, 128, 56, 56) to (1, 2, 64, 56, 56)"),
 ])
 def test_what_the_language_cannot_say_yet_is_named(name, said):
@@ -365,3 +368,23 @@ def test_stdconv_computes_what_timms_standardised_convolutions_compute(scaled):
         x = torch.randn(2, 3, 9, 9)
         assert torch.allclose(net(x.permute(0, 2, 3, 1)), module(x).permute(0, 2, 3, 1),
                               atol=1e-5)
+
+
+def test_affine_computes_what_hgnetv2s_learnable_affine_block_computes():
+    import cnncalc
+    from timm.models.hgnet import LearnableAffineBlock
+    block = LearnableAffineBlock(scale_value=1.3, bias_value=0.2)
+    module = nn.Sequential(nn.Conv2d(3, 4, 3), block).eval()
+    imported = from_torch(module, "8x8x3")
+    assert [r.layer.describe() for r in imported.summary.rows][1] == "affine"
+    assert imported.summary.totals.trainable == sum(p.numel() for p in module.parameters())
+    net = cnncalc.to_torch(imported.summary).eval()
+    rows = imported.summary.rows
+    with torch.no_grad():
+        net.layers[rows[0].name].op.weight.copy_(module[0].weight.transpose(-1, -2))
+        net.layers[rows[0].name].op.bias.copy_(module[0].bias)
+        net.layers[rows[1].name].scale.copy_(block.scale)
+        net.layers[rows[1].name].bias.copy_(block.bias)
+        x = torch.randn(2, 3, 8, 8)
+        assert torch.allclose(net(x.permute(0, 2, 3, 1)), module(x).permute(0, 2, 3, 1),
+                              atol=1e-6)

@@ -312,6 +312,18 @@ class Channels(nn.Module):
         return x[:, self.start:self.start + self.n]
 
 
+class ScalarAffine(nn.Module):
+    """'affine': x times a learnt scalar, plus a learnt scalar unless 'noshift'."""
+
+    def __init__(self, init=1.0, shift=True):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor([float(init)]))
+        self.bias = nn.Parameter(torch.zeros(1)) if shift else None
+
+    def forward(self, x):
+        return x * self.scale + self.bias if self.bias is not None else x * self.scale
+
+
 class PassOn(nn.Module):
     """An output marker: the current tensor goes on unchanged (the network collects the
     output). A head's block gets [its output, the block's input]: the input goes on."""

@@ -598,6 +598,9 @@ def _merge(word):
             _scalar(imp, node, x, other if word == "multiply" else 1.0,
                     other if word == "add" else 0.0)
             return
+        if hasattr(other, "op") and _learnt_scalar(imp, other):
+            _affine(imp, node, x, other, word)
+            return
         if word == "multiply" and hasattr(other, "op") and other.name in imp.consts:
             c = imp.layout_of(x).spatial(imp.shape(x))[1]
             shape = imp.shape(other)
@@ -607,6 +610,32 @@ def _merge(word):
                 return
         imp.fail(node, f"{'adds' if word == 'add' else 'multiplies by'} a constant")
     return handler
+
+
+def _learnt_scalar(imp, node) -> bool:
+    """A parameter of one value (HGNetV2's scale and bias, NFNet's skip gain)."""
+    if getattr(node, "op", None) != "get_attr" or node.target == "_constant":
+        return False
+    shape = imp.shape(node)
+    return shape is not None and _prod(shape) == 1 and \
+        node.target in dict(imp.gm.root.named_parameters())
+
+
+def _affine(imp, node, x, param, word):
+    """x times a learnt scalar ('affine noshift'), then plus one: 'affine'."""
+    if imp.shared(node, param.target):
+        return
+    before = imp.ops_by_id().get(imp.ids[x.name])
+    if word == "add" and before is not None and before.text == "affine noshift" and \
+            len(x.users) == 1:
+        before.text = "affine"
+        imp.alias(node, x)
+        return
+    if word == "add":
+        imp.fail(node, "adds a learnt scalar without a scale before it")
+        return
+    imp.add(node, "affine noshift", [x])
+    imp.layouts[node.name] = imp.layout_of(x)
 
 
 def _prod(v):

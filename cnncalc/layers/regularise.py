@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Layer, Outcome, Rate, Real, nn_call, runs_float32
+from .base import Flag, Layer, Outcome, Rate, Real, nn_call, runs_float32
 
 
 class Dropout(Layer):
@@ -118,3 +118,46 @@ class LayerScale(Layer):
 def _prod(x):
     from math import prod
     return prod(x)
+
+
+class ScalarAffine(Layer):
+    keyword = "affine"
+    doc = ("x times one learnt scale, plus one learnt shift, over the whole tensor ('noshift': "
+           "the scale alone): HGNetV2's LearnableAffineBlock, NFNet's skip gain; 2 parameters")
+    example = "affine"
+    options = (Flag("noshift", "shift", False, True, help="noshift (the scale alone)"),
+               Real("init", "init", 1.0, help="init 1 (the scale's first value)"))
+    fold = True
+    autocast = runs_float32  # its float32 parameters promote a half input
+    semantics = "PyTorch (timm's LearnableAffineBlock)"
+
+    def scratch(self, row):  # the gradient times the input, before its sum
+        return row.units
+
+    def transient(self, row):  # x * scale, before the shift is added
+        return row.units if self.shift else 0
+
+    def rule(self, x, ex):
+        if ex is not None:
+            ex.append("weights: one scale" + (", biases: one shift" if self.shift else ""))
+        return Outcome(x, weights=1, biases=int(self.shift), ops=_prod(x) * (1 + self.shift))
+
+    def module(self, row):
+        from ..backends.modules import ScalarAffine
+        return ScalarAffine(self.init, self.shift)
+
+    torch_helper = '''class ScalarAffine(nn.Module):
+    """x times a learnt scalar, plus a learnt scalar (timm's LearnableAffineBlock)."""
+
+    def __init__(self, init=1.0, shift=True):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor([init]))
+        self.bias = nn.Parameter(torch.zeros(1)) if shift else None
+
+    def forward(self, x):
+        return x * self.scale + self.bias if self.bias is not None else x * self.scale
+'''
+
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
+        return [("", nn_call("ScalarAffine", init=self.init if self.init != 1 else None,
+                             shift=None if self.shift else False))]
