@@ -99,6 +99,73 @@ def test_torchvision_classifiers_import_exactly(name):
     _imports_exactly(module, 299 if name == "inception_v3" else 224)
 
 
+def _transfer(model, summary, net) -> int:
+    """The model's own weights into cnncalc's module of its imported spec, row by row: a
+    row named like a module (layer1.0.conv1) takes that module's tensors, one named like a
+    parameter (ConvNeXt's features.1.0.layer_scale) that tensor. Kernels are rows first in
+    PyTorch and in the spec's order (width first) in cnncalc's module; a dense layer after a
+    flatten of a map reads it as PyTorch flattens, (C, H, W), where the spec flattens as
+    Keras does, (H, W, C): its inputs are permuted so. Returns the values copied."""
+    from cnncalc.backends.modules import picture_weight
+    modules, params = dict(model.named_modules()), dict(model.named_parameters())
+    copied, flat = 0, None
+    for row in summary.rows:
+        mine, src = net.layers.get(row.name), modules.get(row.name)
+        if mine is not None and (src is not None or row.name in params):
+            theirs = src.state_dict() if src is not None else \
+                {k: params[row.name] for k in mine.state_dict()}
+            for k, v in mine.state_dict().items():
+                key = k if k in theirs else k.split(".", 1)[-1]  # 'op.weight', 'norm.weight'
+                if key not in theirs or not v.dtype.is_floating_point:
+                    continue
+                t = theirs[key].detach()
+                t = picture_weight(t) if t.dim() >= 4 else t
+                if flat is not None and key == "weight" and t.dim() == 2:
+                    c, (h, w) = flat[-1], flat[:-1][::-1]
+                    t = t.reshape(len(t), c, h, w).permute(0, 2, 3, 1).reshape(len(t), -1)
+                v.copy_(t.reshape(v.shape))
+                copied += t.numel()
+        if row.kind == "flatten" and len(row.input) > 1:
+            flat = row.input
+        elif row.trainable:
+            flat = None
+    return copied
+
+
+@pytest.mark.parametrize("name", _pick(TORCHVISION, TORCHVISION_SAMPLE | {"alexnet"}))
+def test_torchvision_classifiers_compute_their_outputs_with_their_own_weights(name):
+    """The strongest test of an importer: every weight and running statistic of the model,
+    made random, goes into the module cnncalc builds from the imported spec, and both
+    compute the same outputs."""
+    import cnncalc
+    import torchvision.models as models
+    kwargs = {"aux_logits": False, "init_weights": False} \
+        if name in ("inception_v3", "googlenet") else {}
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = getattr(models, name)(**kwargs).eval()
+    with torch.no_grad():
+        for n, b in model.named_buffers():
+            if n.endswith("running_mean"):
+                b.normal_(0, 0.1)
+            elif n.endswith("running_var"):
+                b.uniform_(0.5, 2)
+        for n, p in model.named_parameters():
+            if n.endswith("layer_scale"):  # 1e-6 at first: the branch would not show
+                p.uniform_(0.1, 1)
+    size = 299 if name == "inception_v3" else 224
+    summary = from_torch(model, f"{size}x{size}x3").summary
+    net = cnncalc.to_torch(summary).eval()
+    with torch.no_grad():
+        copied = _transfer(model, summary, net)
+        x = torch.randn(2, 3, size, size)
+        want, got = model(x), net(x.permute(0, 2, 3, 1))
+    assert copied == sum(t.numel() for t in model.state_dict().values()
+                         if t.dtype.is_floating_point)
+    assert torch.allclose(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+
+
 @pytest.mark.parametrize("name", _pick(TIMM, TIMM_SAMPLE))
 def test_timm_convnets_import_exactly(name):
     import timm

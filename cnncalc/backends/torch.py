@@ -147,18 +147,25 @@ class Net(nn.Module):
         registered flat and unique, so no module replaces another and no weight is lost."""
         *path, last = parts = name.split(".")
         owner = self
+
+        def free(o, part):  # not a module's own attribute (Net.layers: MNASNet's 'layers.0')
+            return part not in o._modules and not hasattr(o, part)
+
         if all(parts):
             for part in path:
                 child = owner._modules.get(part)
                 if child is None:
+                    if not free(owner, part):
+                        break
                     child = nn.Module()
                     owner.add_module(part, child)
                 owner = child
-            if last not in owner._modules:
-                owner.add_module(last, module)
-                return
+            else:
+                if free(owner, last):
+                    owner.add_module(last, module)
+                    return
         flat = name.replace(".", "_")
-        while flat in self._modules:
+        while not free(self, flat):
             flat += "_"
         self.add_module(flat, module)
 

@@ -605,7 +605,10 @@ def _merge(word):
             c = imp.layout_of(x).spatial(imp.shape(x))[1]
             shape = imp.shape(other)
             if shape is not None and int(_prod(shape)) == c:  # a scale per channel
-                imp.add(node, "layerscale", [x])
+                # named after its parameter (ConvNeXt's features.1.0.layer_scale)
+                imp.add(node, "layerscale", [x],
+                        other.target if other.op == "get_attr" and other.target != "_constant"
+                        and not imp.shared(node, other.target) else None)
                 imp.layouts[node.name] = imp.layout_of(x)
                 return
         imp.fail(node, f"{'adds' if word == 'add' else 'multiplies by'} a constant")
@@ -634,7 +637,7 @@ def _affine(imp, node, x, param, word):
     if word == "add":
         imp.fail(node, "adds a learnt scalar without a scale before it")
         return
-    imp.add(node, "affine noshift", [x])
+    imp.add(node, "affine noshift", [x], param.target)  # named after its scale
     imp.layouts[node.name] = imp.layout_of(x)
 
 
