@@ -7,6 +7,7 @@ output's shape. A sample runs in ``make test``; every model of the lists under
 CNNCALC_ZOO=1 (``make test-zoo``). Models the language cannot say yet are refused with the
 operation named (attention, a convolution of a computed weight, a channel slice)."""
 
+import math
 import os
 import warnings
 
@@ -164,6 +165,42 @@ def test_torchvision_classifiers_compute_their_outputs_with_their_own_weights(na
     assert copied == sum(t.numel() for t in model.state_dict().values()
                          if t.dtype.is_floating_point)
     assert torch.allclose(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+
+
+ONNX_SAMPLE = {("resnet18", 11), ("resnet18", 17), ("convnext_tiny", 13),
+               ("convnext_tiny", 20), ("densenet121", 17), ("inception_v3", 11),
+               ("shufflenet_v2_x0_5", 20), ("mobilenet_v3_small", 13)}
+
+
+@pytest.mark.parametrize("name, opset", [(n, o) for n in TORCHVISION for o in (11, 13, 17, 20)
+                                         if ZOO or (n, o) in ONNX_SAMPLE])
+def test_torchvision_classifiers_import_from_onnx_at_every_opset(name, opset, tmp_path):
+    """Exported by PyTorch at opsets 11, 13, 17 and 20 (GELU as Erf before 20, layer norm
+    spelt out before 17), read back: the parameters are the file's own float tensors (batch
+    norm folded into the convolutions by the exporter, so the file's count, not the
+    module's), the MACs PyTorch's flop counter's for the module. Every weight is random
+    first: the exporter shares identical tensors (zero biases, a layer scale of 1e-6)."""
+    import onnx
+    import torchvision.models as models
+    from cnncalc.interop.from_onnx import from_onnx
+    kwargs = {"aux_logits": False, "init_weights": False} \
+        if name in ("inception_v3", "googlenet") else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = getattr(models, name)(**kwargs).eval()
+        with torch.no_grad():
+            for t in [*model.parameters(), *model.buffers()]:
+                if t.dtype.is_floating_point:
+                    t.copy_(torch.rand_like(t) * 0.5 + 0.5)
+        size = 299 if name == "inception_v3" else 224
+        path = tmp_path / f"{name}.onnx"
+        torch.onnx.export(model, (torch.zeros(1, 3, size, size),), str(path),
+                          opset_version=opset, dynamo=False)
+    _, _, macs, out = _measured(model, (1, 3, size, size))
+    floats = sum(math.prod(t.dims) for t in onnx.load(str(path)).graph.initializer
+                 if t.data_type == onnx.TensorProto.FLOAT and len(t.dims) >= 1)
+    s = from_onnx(path).summary
+    assert (s.totals.params, s.totals.macs, s.output) == (floats, macs, out)
 
 
 @pytest.mark.parametrize("name", _pick(TIMM, TIMM_SAMPLE))

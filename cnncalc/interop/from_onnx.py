@@ -497,6 +497,9 @@ def _concat(imp, node):
     if axis != lay.channel_dim():
         imp.fail(node, f"Concat along axis {axis}, not the channels")
         return
+    if len(tensors) == 1:  # torch.cat([x]): DenseNet's first layer
+        imp.alias(node, tensors[0])
+        return
     crop = False
     if len(tensors) == 2:
         second = next((op for op in imp.ops if op.id == imp.ids[tensors[1]]), None)
