@@ -48,7 +48,9 @@ TIMM = ["resnet18", "resnet50d", "resnext26ts", "seresnet33ts", "regnetx_002", "
         # weight standardisation ('stdconv'; NFNet's with 'gain'), scalar gains ('rescale')
         "resnetv2_50x1_bit", "nf_resnet26", "nf_regnet_b0", "nfnet_l0",
         # a learnt scalar scale and shift, a learnt skip gain: 'affine'
-        "hgnetv2_b0", "dm_nfnet_f0"]
+        "hgnetv2_b0", "dm_nfnet_f0",
+        # ECA: a 1-D convolution across the channels between two reshapes
+        "ecaresnet26t", "eca_nfnet_l0"]
 # timm's dynamic 'same' padding (Python on sizes), BatchNormAct2d (F.batch_norm), ConvNeXt's
 # LayerNorm2d (F.layer_norm between permutes), GhostNet's and CSPNet's channel concat
 TIMM_SAMPLE = {"tf_efficientnet_b0", "mobilenetv3_small_050", "convnext_atto", "ghostnet_100",
@@ -223,7 +225,7 @@ def test_segmentation_models_import_exactly(arch):
     ("vit_tiny_patch16_224", "attention: bmm of two computed tensors (3x197x64, 3x64x197) "
                              "in blocks.0.attn"),
     ("swin_tiny_patch4_window7_224", "attention: bmm"),
-    ("ecaresnet26t", "operator expand"),   # ECA: a convolution across the channels
+    ("skresnet18", "torch.stack (only its sum over the new axis, an add, is read)"),
     ("fastvit_t8", "a subtraction of two computed tensors"),
     ("resnest14d", "reshape of a channels-first tensor (1, 128, 56, 56) to (1, 2, 64, 56, 56)"),
 ])
@@ -489,6 +491,26 @@ def test_affine_computes_what_hgnetv2s_learnable_affine_block_computes():
         net.layers[rows[0].name].op.bias.copy_(module[0].bias)
         net.layers[rows[1].name].scale.copy_(block.scale)
         net.layers[rows[1].name].bias.copy_(block.bias)
+        x = torch.randn(2, 3, 8, 8)
+        assert torch.allclose(net(x.permute(0, 2, 3, 1)), module(x).permute(0, 2, 3, 1),
+                              atol=1e-6)
+
+
+def test_eca_is_a_1d_convolution_across_the_channels_and_computes_the_same():
+    """timm's EcaModule: the channels' means as a sequence of C values with one channel
+    ('reshape 16x1'), a 1-D convolution along it, a sigmoid, back to a 1x1x16 gate."""
+    import cnncalc
+    from timm.layers import EcaModule
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Conv2d(3, 16, 3), EcaModule(16)).eval()
+    imported = from_torch(module, "8x8x3")
+    words = [r.layer.describe() for r in imported.summary.rows]
+    assert ["reshape 16x1", "conv 3x1 pad half nobias", "sigmoid", "reshape 1x1x16"] == \
+        [w for w in words if w.startswith(("reshape", "conv 3x1", "sigmoid"))]
+    assert imported.summary.totals.trainable == 3 * 3 * 3 * 16 + 16 + 3
+    net = cnncalc.to_torch(imported.summary).eval()
+    with torch.no_grad():
+        assert _transfer(module, imported.summary, net) == 3 * 3 * 3 * 16 + 16 + 3
         x = torch.randn(2, 3, 8, 8)
         assert torch.allclose(net(x.permute(0, 2, 3, 1)), module(x).permute(0, 2, 3, 1),
                               atol=1e-6)

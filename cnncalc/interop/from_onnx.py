@@ -1136,7 +1136,7 @@ def _names(ops, weights):
     for op in ops:
         s = op.meta.get("scope")
         if s and count.get(s) == 1 and op.kind not in ("take", "split"):
-            op.name = _safe_name(s[len(common):] or None)  # nn.Sequential's '4.body': 'n4.body'
+            op.name = _safe_name(s[len(common):] or None)  # nn.Sequential's '4.body'
         if op.name is None and op.id in weights:
             name = re.sub(r"[^\w.\-]", "_", op.meta["node"]).strip("_.-")
             op.name = name if name[:1].isalpha() else f"node_{name}"

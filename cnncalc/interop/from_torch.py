@@ -805,6 +805,15 @@ def _reshape(imp, node):
         imp.shuffles[users[0].name] = (x, after[1])  # view (N, G, C / G, ...), transpose
         imp.alias(node, x)
         return
+    if imp.input_layout.first and len(after) > 2 and lay.first and \
+            _plain(before) and _plain(after):
+        # PyTorch's (N, C, ...) where one side is 1 (ECA's (N, C) -> (N, 1, C) -> (N, C, 1,
+        # 1)): its values lie in the order Keras' reshape (rows, columns, channels) reads
+        target = Layout(True, True, len(after) - 2)
+        spatial, c = target.spatial(after)
+        imp.add(node, f"reshape {'x'.join(map(str, (*spatial, c)))}", [x])
+        imp.layouts[node.name] = target
+        return
     if not lay.first or lay.rank == 0:  # Keras' order: rows, columns, channels
         target = Layout(False, True, len(after) - 2)
         spatial, c = target.spatial(after)
@@ -813,6 +822,23 @@ def _reshape(imp, node):
         return
     imp.fail(node, f"reshape of a channels-first tensor {before} to {after} (cnncalc reshapes "
                    "in Keras' order: rows, columns, channels)")
+
+
+def _plain(shape) -> bool:
+    """A batch-first shape whose channels-first and channels-last orders agree: a vector,
+    one channel, or one position."""
+    return len(shape) == 2 or shape[1] == 1 or _prod(shape[2:]) == 1
+
+
+def _expand(imp, node):
+    """expand(_as) of a 1x1xC gate to the map it multiplies: the multiply broadcasts."""
+    x = node.args[0]
+    lay = imp.layout_of(x)
+    if lay.rank and all(n == 1 for n in lay.spatial(imp.shape(x))[0]) and \
+            imp.shape(node)[1] == imp.shape(x)[1]:
+        imp.alias(node, x)
+        return
+    imp.fail(node, f"expand of {imp.shape(x)} to {imp.shape(node)}")
 
 
 def _shuffled(imp, x):
@@ -1208,7 +1234,7 @@ FUNCTIONS = {"add": _merge("add"), "add_": _merge("add"), "mul": _merge("multipl
              "native_batch_norm": _batch_norm, "_native_batch_norm_legit_no_training":
              _batch_norm, "_native_batch_norm_legit": _batch_norm,
              "native_layer_norm": _layer_norm, "native_group_norm": _group_norm,
-             "addmm": _linear_op, "mm": _linear_op, "stack": _stack,
+             "addmm": _linear_op, "mm": _linear_op, "stack": _stack, "expand": _expand,
              "pixel_shuffle": _pixel_f("pixelshuffle"),
              "pixel_unshuffle": _pixel_f("pixelunshuffle")}
 for _name, _word in _ACTS.items():

@@ -58,7 +58,9 @@ def _safe_name(name):
     if name is None:
         return None
     name = re.sub(r"[^\w.\-]", "_", str(name)[:200])
-    return name if re.match(r"[A-Za-z_]", name) else f"n{name}"
+    # a word, a number (nn.Sequential's '0') or an index then a dotted word ('1.conv')
+    return name if re.match(r"[A-Za-z_]", name) or re.fullmatch(
+        r"\d+|\d+(\.\d+)*\.[A-Za-z_][\w\-]*(\.[\w\-]+)*", name) else f"n{name}"
 
 
 class _Fields:
