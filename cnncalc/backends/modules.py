@@ -437,6 +437,15 @@ class Sum(nn.Module):
         return y
 
 
+class Difference(nn.Module):
+    """The first input minus the second ('subtract'); in place into the first when owned."""
+
+    def forward(self, xs, inplace=False):
+        if len(xs) == 1:
+            return xs[0]
+        return xs[0].sub_(xs[1]) if inplace and _may_overwrite() else xs[0] - xs[1]
+
+
 class Product(nn.Module):
     def forward(self, xs, inplace=False):
         if len(xs) == 1:

@@ -112,7 +112,8 @@ class Net(nn.Module):
                     subs.append(module)
                     owned.append(bool(branch) and out_fresh)
                 first = next((j for j, b in enumerate(row.branches) if owned[j]
-                              and b[-1].output == row.output), None) \
+                              and b[-1].output == row.output
+                              and (j == 0 or not getattr(layer, "ordered", False))), None) \
                     if self.inplace and layer.kind != "output" else None
                 split = [c[-1] for c in layer.inputs(row.input, len(row.branches))] \
                     if layer.split else None

@@ -180,7 +180,7 @@ def _layer(cls, cfg, problems, name) -> str | None:
     if cls == "Reshape":  # every axis written: 1x1x16 is a map, not a 1-D 1x16
         target = cfg["target_shape"]
         return "reshape " + "x".join(map(str, (*picture(tuple(target[:-1])), target[-1])))
-    if cls in ("Add", "Multiply"):
+    if cls in ("Add", "Multiply", "Subtract"):
         return cls.lower()
     if cls == "LayerScale":  # ConvNeXt's: a learnt scale per channel
         return statement("layerscale", init=float(cfg.get("init_values", 1e-6)))

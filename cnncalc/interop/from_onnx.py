@@ -810,7 +810,7 @@ HANDLERS = {
     "MaxPool": _pool("maxpool"), "AveragePool": _pool("avgpool"),
     "GlobalAveragePool": _global("globalavgpool"), "GlobalMaxPool": _global("globalmaxpool"),
     "ReduceMean": _reduce_mean, "Add": _merge("add"), "Sum": _merge("add"),
-    "Mul": _merge("multiply"), "Concat": _concat, "Split": _split, "Flatten": _flatten,
+    "Mul": _merge("multiply"), "Sub": _merge("subtract"), "Concat": _concat, "Split": _split, "Flatten": _flatten,
     "Reshape": _reshape, "Transpose": _transpose, "Pad": _pad, "Div": _div, "Slice": _slice,
     "Resize": _resize, "Upsample": _resize, "Shape": _shape, "DepthToSpace": _depth_to_space,
     "Dropout": _identity, "Identity": _identity, "LayerNormalization": _layernorm,

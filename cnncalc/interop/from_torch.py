@@ -748,13 +748,20 @@ def _truediv(imp, node):
 
 
 def _sub(imp, node):
-    """x - c for a number c: a rescale; of two tensors: no kind yet."""
+    """x - y: 'subtract'; x - c for a number c: a rescale."""
     x, c = node.args[:2]
+    alpha = _arg(node, 2, "alpha", 1)
     if getattr(x, "name", None) in imp.ids and isinstance(c, (int, float)) and \
             not isinstance(c, bool):
-        _scalar(imp, node, x, 1.0, -float(c) * _arg(node, 2, "alpha", 1))
+        _scalar(imp, node, x, 1.0, -float(c) * alpha)
         return
-    imp.fail(node, "a subtraction" + (" of two computed tensors" if hasattr(c, "op") else ""))
+    if getattr(x, "name", None) in imp.ids and getattr(c, "name", None) in imp.ids and \
+            alpha == 1:
+        lay, lay2 = imp.layout_of(x), imp.layout_of(c)
+        imp.add(node, "subtract", [x, c])
+        imp.layouts[node.name] = lay if lay.rank >= lay2.rank else lay2
+        return
+    imp.fail(node, "a subtraction" + (" from a constant" if hasattr(c, "op") else ""))
 
 
 def _scalar(imp, node, x, scale, offset):

@@ -14,7 +14,7 @@ import re
 from ..errors import CnnCalcError
 from ..layers import ACTIVATIONS, KINDS, takes_activation
 
-MERGES = ("add", "multiply", "concat")
+MERGES = tuple(w for w, c in KINDS.items() if getattr(c, "merge", False) and w == c.keyword)
 
 
 def foreign(kind: str):

@@ -59,7 +59,7 @@ class _Writer:
                     values[1] = f"{dst}_crop"
             else:
                 values = [self.chain(b, src, self.fresh()) if b else src for b in row.branches]
-            cls = {"add": "Add", "multiply": "Multiply", "concat": "Concatenate"}[kind]
+            cls = row.layer.keras_merge
             self.lines.append(f'{dst} = layers.{cls}(name="{self.name(row.name)}")'
                               f'([{", ".join(values)}])')
             out = dst

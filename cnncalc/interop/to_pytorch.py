@@ -84,7 +84,7 @@ class _Writer:
                 self.needs_torch_ops = True
                 self.emit(f"{dst} = torch.cat([{mine}, {other}], 1)")
             else:
-                self.emit(f"{dst} = {mine} {'+' if kind == 'add' else '*'} {other}")
+                self.emit(f"{dst} = {mine}{layer.infix}{other}")
             out = dst
         else:
             for suffix, expr in layer.code(row):
@@ -123,7 +123,7 @@ class _Writer:
             self.needs_torch_ops = True
             self.emit(f"{dst} = torch.cat([{', '.join(values)}], 1)")
         else:
-            self.emit(f"{dst} = {(' + ' if kind == 'add' else ' * ').join(values)}")
+            self.emit(f"{dst} = {layer.infix.join(values)}")
         return dst
 
     @staticmethod

@@ -33,6 +33,9 @@ class Split(Option):
 class _Merge(Layer):
     colour = "#fff59d"
     block = True  # takes { branch { ... } ... }
+    merge = True
+    infix = None        # the operator a PyTorch file writes between its inputs (' + ')
+    keras_merge = None  # its Keras layer (Add)
     options = (Split(),)
     split = None
 
@@ -113,6 +116,7 @@ class Add(_Elementwise):
     doc = ("sums its branches (add { branch {...} branch {} }: an empty branch is the "
            "identity), or the saved output of layer ID (add ID); broadcasts 1x1xC")
     example = "add { branch { conv 3x3x64 same } branch { } }"
+    infix, keras_merge = " + ", "Add"
 
     def module(self, row):
         from ..backends.modules import Sum
@@ -124,6 +128,7 @@ class Multiply(_Elementwise):
     doc = ("multiplies its branches, or the saved output of layer ID; a 1x1xC or flat C "
            "branch is broadcast over the map (squeeze-and-excitation, attention gates)")
     example = "multiply { branch { } branch { globalavgpool | dense 16 relu | dense 64 sigmoid } }"
+    infix, keras_merge = " * ", "Multiply"
     keeps_inputs = True  # each input's gradient is the other's values
 
     def scratch(self, row):  # a broadcast input's gradient: the product, summed over the map
@@ -134,6 +139,28 @@ class Multiply(_Elementwise):
         return Product()
 
 
+class Subtract(_Elementwise):
+    keyword = "subtract"
+    doc = ("the first of two branches minus the second (Keras Subtract), or the current tensor "
+           "minus the saved output of layer ID (subtract ID); broadcasts 1x1xC")
+    example = "subtract { branch { conv 3x3x64 same } branch { } }"
+    infix, keras_merge = " - ", "Subtract"
+    ordered = True  # the branches keep their places: a - b is not b - a
+
+    def combine(self, shapes, check, ex, names, x=None):
+        if len(shapes) != 2:
+            raise RuleError(f"subtract takes two branches (the first minus the second), "
+                            f"received {len(shapes)}")
+        return super().combine(shapes, check, ex, names, x)
+
+    def scratch(self, row):  # the second input's gradient: the output's, negated
+        return row.units
+
+    def module(self, row):
+        from ..backends.modules import Difference
+        return Difference()
+
+
 class Concat(_Merge):
     keyword = "concat"
     also = ("concatenate", "cat")
@@ -141,6 +168,7 @@ class Concat(_Merge):
            "saved output of layer ID; 'crop' centre-crops ID first, as the original U-Net; "
            "'split' gives each branch its share of the channels (ShuffleNet)")
     example = "concat split { branch { } branch { conv 1x1x58 relu } }"
+    keras_merge = "Concatenate"
     options = (Flag("crop", "crop", True, False, help="crop (with ID)"), Split())
 
     def combine(self, shapes, check, ex, names, x=None):
