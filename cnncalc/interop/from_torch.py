@@ -184,7 +184,8 @@ class _Importer:
             if handler is None:
                 self.fail(node, f"module {type(module).__name__} ({node.target})")
                 return
-            if any(True for _ in module.parameters()) and self.shared(node, node.target):
+            if any(p is not None for p in module._parameters.values()) and \
+                    self.shared(node, node.target):
                 return
             handler(self, node, module)
         else:
@@ -1378,6 +1379,12 @@ def _frontier(imp, gm, ops):
     return [op for op in ops if op.id in keep], outputs
 
 
+def _owners(name, used):
+    """The module paths above a parameter's name that ran as leaves."""
+    parts = name.split(".")
+    return [p for p in (".".join(parts[:i]) for i in range(1, len(parts))) if p in used]
+
+
 def _never_run(module, gm) -> str:
     """A comment naming the parameters of modules that never ran (smp's PSPNet keeps a
     ResNet's layer3 and layer4 it does not use): PyTorch's parameters() counts them, the
@@ -1386,10 +1393,10 @@ def _never_run(module, gm) -> str:
     for node in gm.graph.nodes:
         if node.op == "get_attr":
             used.add(node.target)
-        elif node.op == "call_module":
-            used.update(f"{node.target}.{n}" for n, _ in
-                        gm.root.get_submodule(node.target).named_parameters())
-    idle = [(n, p.numel()) for n, p in module.named_parameters() if n not in used]
+        elif node.op == "call_module":  # a leaf: its own parameters (and any below)
+            used.add(node.target)
+    idle = [(n, p.numel()) for n, p in module.named_parameters() if n not in used and
+            not any(n.startswith(u + ".") for u in _owners(n, used))]
     if not idle:
         return ""
     owners = list(dict.fromkeys(".".join(n.split(".")[:2]) for n, _ in idle))

@@ -315,6 +315,41 @@ def _tensors(values):
     return out
 
 
+_SAME_SHAPE = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "ReLU", "ReLU6", "SiLU", "GELU",
+               "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "SELU", "Mish",
+               "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "GroupNorm", "Softplus"}
+
+
+def _fast(m):
+    """A forward for torch.nn's own leaf layers that makes its result's metadata only (the
+    importer reads the layer from the module itself): the layers' own forwards, their
+    functional wrappers and meta kernels cost most of a trace. None: run the real one."""
+    import torch
+    cls = type(m)
+    if not cls.__module__.startswith("torch.nn.modules"):
+        return None
+    name = cls.__name__
+    if name in _SAME_SHAPE:
+        inplace = getattr(m, "inplace", False)
+        return lambda x: x if inplace else torch.empty_like(x)
+    if name == "Identity":
+        return lambda x, *a, **k: x
+    if name == "Linear":
+        return lambda x: x.new_empty((*x.shape[:-1], m.out_features))
+    if name in ("Conv1d", "Conv2d", "Conv3d"):
+        def conv(x):
+            sizes = x.shape[2:]
+            if m.padding == "same":
+                out = tuple(sizes)
+            else:
+                pad = (0,) * len(sizes) if m.padding == "valid" else m.padding
+                out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, s, p, d in
+                            zip(sizes, m.kernel_size, m.stride, pad, m.dilation))
+            return x.new_empty((x.shape[0], m.out_channels, *out))
+        return conv
+    return None
+
+
 def record(module, example_shape, is_leaf) -> Traced:
     """Run ``module`` on a meta tensor of ``example_shape`` (batch first, as it takes it),
     with meta copies of its parameters and buffers (a model on the meta device runs as it
@@ -340,17 +375,28 @@ def record(module, example_shape, is_leaf) -> Traced:
         lambda m, a: rec.before(m, a, {}))
     post = nn_module.register_module_forward_hook(
         lambda m, a, r: rec.after(m, a, {}, r))
-    was = module.training
-    module.eval()
+    # eval mode, and the leaves' metadata-only forwards, written straight into each
+    # module's __dict__ and put back after: Module.__setattr__'s checks cost more
+    modes, fast = [], []
+    for path, m in module.named_modules(remove_duplicate=False):
+        modes.append((m, m.training))
+        m.__dict__["training"] = False
+        f = _fast(m) if path and "forward" not in m.__dict__ and is_leaf(m) else None
+        if f is not None:  # not the root: it is traced, never a leaf
+            m.__dict__["forward"] = f
+            fast.append(m)
     try:
         whole, dispatch = _modes(rec)
         with torch.no_grad(), whole, dispatch:
             result = torch.func.functional_call(module, state, (x,), tie_weights=False,
                                                 strict=False)
     finally:
+        for m in fast:
+            m.__dict__.pop("forward", None)
+        for m, mode in modes:
+            m.__dict__["training"] = mode
         pre.remove()
         post.remove()
-        module.train(was)
     outputs = [rec.node_of(t) for t in _tensors(_values(result)) if isinstance(t, torch.Tensor)]
     rec.graph.output(tuple(outputs))
     return Traced(rec.graph, module)
