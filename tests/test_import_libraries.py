@@ -52,7 +52,9 @@ TIMM = ["resnet18", "resnet50d", "resnext26ts", "seresnet33ts", "regnetx_002", "
         # ECA: a 1-D convolution across the channels between two reshapes
         "ecaresnet26t", "eca_nfnet_l0",
         # RepMixer's x + scale * (mixer(x) - norm(x)): 'subtract'
-        "fastvit_t8"]
+        "fastvit_t8",
+        # ConvNeXt V2's global response normalisation: 'grn'
+        "convnextv2_atto"]
 # timm's dynamic 'same' padding (Python on sizes), BatchNormAct2d (F.batch_norm), ConvNeXt's
 # LayerNorm2d (F.layer_norm between permutes), GhostNet's and CSPNet's channel concat
 TIMM_SAMPLE = {"tf_efficientnet_b0", "mobilenetv3_small_050", "convnext_atto", "ghostnet_100",
@@ -536,3 +538,28 @@ def test_a_subtraction_keeps_its_order():
         x = torch.randn(2, 4, 6, 6)
         assert torch.allclose(net(x.permute(0, 2, 3, 1)), module(x).permute(0, 2, 3, 1),
                               atol=1e-6)
+
+
+class ToLast(nn.Module):
+    def forward(self, x):
+        return x.permute(0, 2, 3, 1)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_grn_computes_what_timms_global_response_norm_computes(channels_last):
+    import cnncalc
+    from timm.layers.grn import GlobalResponseNorm
+    torch.manual_seed(0)
+    grn = GlobalResponseNorm(8, channels_last=channels_last)
+    with torch.no_grad():
+        grn.weight.normal_()
+        grn.bias.normal_()
+    module = nn.Sequential(nn.Conv2d(3, 8, 3), *([ToLast()] if channels_last else []), grn)
+    imported = from_torch(module.eval(), "9x7x3")
+    assert [r.layer.describe() for r in imported.summary.rows][-1] == "grn"
+    net = cnncalc.to_torch(imported.summary).eval()
+    with torch.no_grad():
+        assert _transfer(module, imported.summary, net) == 3 * 9 * 8 + 8 + 16
+        x = torch.randn(2, 3, 7, 9)
+        want = module(x) if channels_last else module(x).permute(0, 2, 3, 1)
+        assert torch.allclose(net(x.permute(0, 2, 3, 1)), want, atol=1e-5)

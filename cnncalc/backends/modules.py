@@ -324,6 +324,22 @@ class ScalarAffine(nn.Module):
         return x * self.scale + self.bias if self.bias is not None else x * self.scale
 
 
+class GRN(nn.Module):
+    """'grn': global response normalisation over the map's axes (channels first)."""
+
+    def __init__(self, channels, eps, rank):
+        super().__init__()
+        self.eps, self.dims = eps, tuple(range(2, 2 + rank))
+        self.weight = nn.Parameter(torch.zeros(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x):
+        shape = (1, -1) + (1,) * len(self.dims)
+        g = x.norm(p=2, dim=self.dims, keepdim=True)
+        n = g / (g.mean(dim=1, keepdim=True) + self.eps)
+        return x + self.bias.view(shape) + self.weight.view(shape) * (x * n)
+
+
 class PassOn(nn.Module):
     """An output marker: the current tensor goes on unchanged (the network collects the
     output). A head's block gets [its output, the block's input]: the input goes on."""

@@ -1214,6 +1214,39 @@ def _stack(imp, node):
     imp.layouts[users[0].name] = imp.layouts[node.name] = imp.layout_of(parts[0])
 
 
+def _grn(imp, node):
+    """timm's GlobalResponseNorm, read whole from its operators: g = ||x|| over the map,
+    n = g / (mean of g over the channels + eps), x + addcmul(bias, weight, x * n)."""
+    x = node.args[0]
+    lay = imp.layout_of(x)
+    n = len(imp.shape(x))
+    spatial = set(range(2, n)) if lay.first else set(range(1, n - 1))
+
+    def only(n_, name):
+        users = [u for u in n_.users if _target_name(u) == name]
+        return users[0] if len(users) == 1 else None
+    try:
+        assert node.args[1] == 2 and {d % n for d in node.args[2]} == spatial
+        mean = only(node, "aten.mean")
+        plus = only(mean, "aten.add")
+        div = only(plus, "aten.div")
+        prod_ = next(u for u in div.users if _target_name(u) == "aten.mul" and x in u.args)
+        acm = only(prod_, "aten.addcmul")
+        out = next(u for u in acm.users if _target_name(u) == "aten.add" and x in u.args)
+        bias, weight = _unview(acm.args[0]), _unview(acm.args[1])
+        assert {d % n for d in _per_axis(mean.args[1], 1)} == {lay.channel_dim()}
+        assert bias.op == weight.op == "get_attr"
+    except (AssertionError, StopIteration, AttributeError, TypeError, IndexError):
+        imp.fail(node, "a vector norm (only global response normalisation's is read)")
+        return
+    if imp.shared(node, weight.target) or imp.shared(node, bias.target):
+        return
+    imp.skip.update(k.name for k in (mean, plus, div, prod_, acm, out))
+    op = imp.add(out, statement("grn", eps=float(plus.args[1])), [x])
+    imp.ids[node.name] = op.id
+    imp.layouts[out.name] = lay
+
+
 def _metadata(imp, node):
     """new_full, zeros_like, ...: a new tensor that reads only its argument's shape and
     type (Ultralytics' anchors): a constant, not a consumer of the flow."""
@@ -1243,6 +1276,7 @@ FUNCTIONS = {"add": _merge("add"), "add_": _merge("add"), "mul": _merge("multipl
              _batch_norm, "_native_batch_norm_legit": _batch_norm,
              "native_layer_norm": _layer_norm, "native_group_norm": _group_norm,
              "addmm": _linear_op, "mm": _linear_op, "stack": _stack, "expand": _expand,
+             "linalg_vector_norm": _grn,
              "pixel_shuffle": _pixel_f("pixelshuffle"),
              "pixel_unshuffle": _pixel_f("pixelunshuffle")}
 for _name, _word in _ACTS.items():

@@ -164,6 +164,53 @@ class GroupNorm(_Normal):
         return [("", nn_call("nn.GroupNorm", self.groups, row.input[-1], eps=self.eps))]
 
 
+class GRN(_Normal):
+    keyword = "grn"
+    doc = ("global response normalisation (ConvNeXt V2): each channel's L2 norm over the map, "
+           "over the mean of those norms ('eps E', 1e-6); x + offset + scale * x * that: 2C "
+           "parameters")
+    example = "grn"
+    spatial = True
+    options = (Real("eps", "eps", 1e-6, help="eps 1e-6 (ConvNeXt V2's)"),)
+    semantics = "PyTorch (timm's GlobalResponseNorm)"
+
+    def rule(self, x, ex):
+        if len(x) < 2:
+            raise RuleError("grn normalises over a map: it needs one, received a vector")
+        out = super().rule(x, ex)
+        out.ops = 5 * prod(x)  # square and sum, the ratio, two products, the sum
+        return out
+
+    def kept(self, row, k):  # its input, the norms per channel and the scaled input
+        k.save_input()
+        k.new()
+        k.bytes(4 * 2 * row.output[-1])
+
+    def module(self, row):
+        from ..backends.modules import GRN
+        return GRN(row.input[-1], self.eps, len(row.input) - 1)
+
+    torch_helper = '''class GRN(nn.Module):
+    """Global response normalisation (ConvNeXt V2) on an (N, C, H, W) map."""
+
+    def __init__(self, channels, eps=1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.zeros(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x):
+        g = x.norm(p=2, dim=(2, 3), keepdim=True)
+        n = g / (g.mean(dim=1, keepdim=True) + self.eps)
+        return x + self.bias[:, None, None] + self.weight[:, None, None] * (x * n)
+'''
+
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
+        if len(row.input) != 3:
+            return super().code(row)
+        return [("", nn_call("GRN", row.input[-1], eps=self.eps))]
+
+
 class InstanceNorm(_Normal):
     keyword = "instancenorm"
     doc = ("normalises each channel of each example (PyTorch InstanceNorm): no parameters, "
