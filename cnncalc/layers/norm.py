@@ -171,6 +171,7 @@ class GRN(_Normal):
            "parameters")
     example = "grn"
     spatial = True
+    autocast = runs_float32  # its float32 scale and offset promote a half input
     options = (Real("eps", "eps", 1e-6, help="eps 1e-6 (ConvNeXt V2's)"),)
     semantics = "PyTorch (timm's GlobalResponseNorm)"
 
@@ -181,10 +182,11 @@ class GRN(_Normal):
         out.ops = 5 * prod(x)  # square and sum, the ratio, two products, the sum
         return out
 
-    def kept(self, row, k):  # its input, the norms per channel and the scaled input
-        k.save_input()
+    def kept(self, row, k):  # its input, x times the ratio (for the scale's gradient),
+        k.save_input()        # and per channel the norms and the ratios, and their mean
+        k.save(k.store(row.units))
         k.new()
-        k.bytes(4 * 2 * row.output[-1])
+        k.values(2 * row.output[-1] + 1)
 
     def module(self, row):
         from ..backends.modules import GRN
