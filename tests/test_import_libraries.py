@@ -563,3 +563,20 @@ def test_grn_computes_what_timms_global_response_norm_computes(channels_last):
         x = torch.randn(2, 3, 7, 9)
         want = module(x) if channels_last else module(x).permute(0, 2, 3, 1)
         assert torch.allclose(net(x.permute(0, 2, 3, 1)), want, atol=1e-5)
+
+
+def test_a_factory_that_returns_no_module_and_a_model_that_reads_values_are_told(tmp_path):
+    from click.testing import CliRunner
+    from cnncalc.cli import main
+    (tmp_path / "m.py").write_text(
+        "import torch\n"
+        "def answer():\n    return 42\n"
+        "class Reads(torch.nn.Module):\n"
+        "    def forward(self, x):\n        return x if x.sum().item() > 0 else -x\n"
+        "def reads():\n    return Reads()\n")
+    res = CliRunner().invoke(main, ["import", "torch", f"{tmp_path}/m.py:answer",
+                                    "--input", "8x8x3"])
+    assert res.exit_code == 2 and "answer() returned int, not a torch.nn.Module" in res.output
+    res = CliRunner().invoke(main, ["import", "torch", f"{tmp_path}/m.py:reads",
+                                    "--input", "8x8x3"])
+    assert res.exit_code == 2 and "its forward reads a tensor's values" in res.output

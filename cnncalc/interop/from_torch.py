@@ -1337,6 +1337,10 @@ def trace(module, input_shape: tuple, layout: str):
         raise
     except Exception as e:  # the model's own code failed on this input
         reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        if "meta" in reason and ("item()" in reason or "data-dependent" in reason
+                                 or "Cannot copy out" in reason):
+            reason += (" (its forward reads a tensor's values, and the import runs on shapes "
+                       "alone: a model whose Python decides by its values cannot be read)")
         raise CnnCalcError(f"{type(module).__name__} does not run on an input of "
                            f"{'x'.join(map(str, input_shape))}: {reason}"
                            + _channels_hint(module, input_shape)) from None
@@ -1359,8 +1363,12 @@ def from_torch(module, input: str = "224x224x3", layout: str | None = None,
     """The spec of a PyTorch module, and its summary. ``input`` is the spec's input (width
     first); ``layout`` how the module takes it: 'nchw' (PyTorch's convention, the default)
     or 'nhwc' (cnncalc's own modules)."""
+    import torch
     from ..specs import summarize
     from ..language.expand import load
+    if not isinstance(module, torch.nn.Module):
+        raise CnnCalcError(f"expected a torch.nn.Module to import, received "
+                           f"{type(module).__name__}")
     shape = load(f"input {input}").input.shape
     if any(isinstance(v, str) for v in shape):
         raise CnnCalcError(f"--input {input}: importing needs numbers, e.g. 224x224x3")
@@ -1474,6 +1482,9 @@ def load_factory(where: str, meta: bool = False):
     import torch
     try:
         with torch.device("meta") if meta else contextlib.nullcontext():
-            return fn()
+            module = fn()
     except Exception as e:
         raise CnnCalcError(f"{where}(): {type(e).__name__}: {e}") from None
+    if not isinstance(module, torch.nn.Module):
+        raise CnnCalcError(f"{where}() returned {type(module).__name__}, not a torch.nn.Module")
+    return module

@@ -111,8 +111,8 @@ class Unsupported(CnnCalcError):
     def __init__(self, problems, source):
         lines = [f"  {name}: {what}" for name, what in problems]
         super().__init__(f"cannot import {source}: {len(problems)} node(s) have no cnncalc "
-                         "counterpart:\n" + "\n".join(lines) + "\n(--partial writes the spec "
-                         "up to the first of them)")
+                         "counterpart:\n" + "\n".join(lines) + "\n(--partial writes what comes "
+                         "before them)")
         self.problems = problems
 
 
