@@ -54,7 +54,9 @@ TIMM = ["resnet18", "resnet50d", "resnext26ts", "seresnet33ts", "regnetx_002", "
         # RepMixer's x + scale * (mixer(x) - norm(x)): 'subtract'
         "fastvit_t8",
         # ConvNeXt V2's global response normalisation: 'grn'
-        "convnextv2_atto"]
+        "convnextv2_atto",
+        # TResNet: space to depth in TensorFlow's order, BlurPool's fixed filter ('frozen')
+        "tresnet_m"]
 # timm's dynamic 'same' padding (Python on sizes), BatchNormAct2d (F.batch_norm), ConvNeXt's
 # LayerNorm2d (F.layer_norm between permutes), GhostNet's and CSPNet's channel concat
 TIMM_SAMPLE = {"tf_efficientnet_b0", "mobilenetv3_small_050", "convnext_atto", "ghostnet_100",
@@ -580,3 +582,25 @@ def test_a_factory_that_returns_no_module_and_a_model_that_reads_values_are_told
     res = CliRunner().invoke(main, ["import", "torch", f"{tmp_path}/m.py:reads",
                                     "--input", "8x8x3"])
     assert res.exit_code == 2 and "its forward reads a tensor's values" in res.output
+
+
+def test_space_to_depth_keeps_tresnets_channel_order():
+    import cnncalc
+    from timm.layers import SpaceToDepth
+    module = nn.Sequential(SpaceToDepth(4)).eval()
+    imported = from_torch(module, "16x8x3")
+    assert [r.layer.describe() for r in imported.summary.rows] == ["spacetodepth 4"]
+    x = torch.randn(2, 3, 8, 16)
+    got = cnncalc.to_torch(imported.summary).eval()(x.permute(0, 2, 3, 1))
+    assert torch.equal(got, module(x).permute(0, 2, 3, 1))
+
+
+def test_a_convolution_by_a_fixed_filter_is_frozen_not_trained():
+    """timm's BlurPool2d convolves with a binomial filter held as a buffer: 'frozen', its
+    weights counted with the buffers, as PyTorch counts them."""
+    from timm.layers import BlurPool2d
+    module = nn.Sequential(nn.Conv2d(3, 8, 3), BlurPool2d(8, filt_size=3, stride=2)).eval()
+    s = from_torch(module, "16x16x3").summary
+    assert any(r.layer.describe().endswith("frozen") for r in s.rows)
+    assert s.totals.trainable == sum(p.numel() for p in module.parameters()) == 3 * 9 * 8 + 8
+    assert s.totals.non_trainable == sum(b.numel() for b in module.buffers()) == 8 * 9

@@ -64,6 +64,12 @@ class Conv(nn.Module):
                       tuple(b for b, _ in pads) if self.pad is None else 0,
                       layer.dilation, groups or layer.groups,
                       layer.bias if bias is None else bias)
+        if getattr(layer, "frozen", False):  # fixed weights: buffers, as timm's BlurPool
+            for name in ("weight", "bias"):
+                t = getattr(self.op, name)
+                if t is not None:
+                    delattr(self.op, name)
+                    self.op.register_buffer(name, t.detach())
         if getattr(layer, "weights", None) is not None:  # kernel=[[...]]; the bias starts at 0
             w = self.op.weight
             written = torch.tensor(layer.weights, dtype=w.dtype)  # rows first, as on the page
@@ -389,6 +395,21 @@ class PixelShuffle(nn.Module):
     def forward(self, x):
         fn = F.pixel_unshuffle if self.inverse else F.pixel_shuffle
         return fn(x.transpose(2, 3), self.factor).transpose(2, 3)
+
+
+class SpaceToDepth(nn.Module):
+    """'spacetodepth': blocks to channels, block row, block column, channel; the module
+    runs (N, C, W, H), so the block's column comes before its row here."""
+
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        n, c, w, h = x.shape
+        r = self.factor
+        x = x.reshape(n, c, w // r, r, h // r, r).permute(0, 5, 3, 1, 2, 4)
+        return x.reshape(n, c * r * r, w // r, h // r)
 
 
 class ChannelShuffle(nn.Module):

@@ -167,6 +167,12 @@ class _Importer:
                           + " (cnncalc has no attention kind)")
                 return
 
+    def buffers(self) -> set:
+        """The root module's buffer names (a weight that is one is fixed, not trained)."""
+        if not hasattr(self, "_buffers"):
+            self._buffers = {n for n, _ in self.gm.root.named_buffers()}
+        return self._buffers
+
     def shared(self, node, target):
         """A module or parameter that runs a second time: its weights are shared, and the
         language writes each layer's own weights (it would count them twice)."""
@@ -806,6 +812,8 @@ def _reshape(imp, node):
     if len(after) == 2 and len(before) > 2:  # x.view(N, -1): a flatten
         _flatten_to_vector(imp, node, x)
         return
+    if _space_to_depth(imp, node, x, lay, before, after):
+        return
     users = list(node.users)
     if len(after) == len(before) + 1 and lay.first and len(users) == 1 and \
             _target_name(users[0]) == "aten.transpose" and \
@@ -830,6 +838,36 @@ def _reshape(imp, node):
         return
     imp.fail(node, f"reshape of a channels-first tensor {before} to {after} (cnncalc reshapes "
                    "in Keras' order: rows, columns, channels)")
+
+
+def _space_to_depth(imp, node, x, lay, before, after) -> bool:
+    """TResNet's SpaceToDepth: view (N, C, H/R, R, W/R, R), permute (0, 3, 5, 1, 2, 4),
+    view (N, C R^2, H/R, W/R): 'spacetodepth R' (TensorFlow's channel order)."""
+    if len(before) != 4 or len(after) != 6 or not (lay.first and lay.picture):
+        return False
+    n, c, h, w = before
+    r = after[3]
+    if after != (n, c, h // r, r, w // r, r) or r < 2:
+        return False
+    users = list(node.users)
+    if len(users) != 1 or _target_name(users[0]) != "aten.permute" or \
+            list(users[0].args[1]) != [0, 3, 5, 1, 2, 4]:
+        return False
+    chain, last = [users[0]], users[0]
+    while len(last.users) == 1 and _target_name(next(iter(last.users))) == "aten.clone":
+        last = next(iter(last.users))
+        chain.append(last)
+    end = next(iter(last.users)) if len(last.users) == 1 else None
+    if end is None or _target_name(end) not in ("aten.view", "aten._unsafe_view",
+                                                "aten.reshape") or \
+            imp.shape(end) != (n, c * r * r, h // r, w // r):
+        return False
+    imp.skip.update(k.name for k in chain)
+    imp.skip.add(end.name)
+    op = imp.add(end, f"spacetodepth {r}", [x])
+    imp.ids[node.name] = op.id
+    imp.layouts[end.name] = lay
+    return True
 
 
 def _plain(shape) -> bool:
@@ -1134,6 +1172,9 @@ def _convolution(imp, node):
                    out_channels=shape[1] * groups if transposed else shape[0])
     if std is None:
         (_deconv if transposed else _conv)(imp, node, attrs)
+        if not transposed and imp.ops and imp.ops[-1].id == node.name and \
+                w.target in imp.buffers():  # a fixed filter (timm's BlurPool)
+            imp.ops[-1].text += " frozen"
         return
     _conv(imp, node, attrs, grouped=True)  # 'stdconv', written with its groups
     op = imp.ops[-1]

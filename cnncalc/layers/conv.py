@@ -150,6 +150,10 @@ def _resolve_pad(padding, i):
     return padding if isinstance(padding, str) else padding[i]
 
 
+# a convolution whose weights are fixed, not trained (timm's BlurPool filter, a buffer)
+FROZEN = Flag("frozen", "frozen", True, False, help="frozen (fixed weights: not trained)")
+
+
 class Conv(Layer):
     keyword = "conv"
     autocast = runs_half
@@ -160,7 +164,7 @@ class Conv(Layer):
     args = (KernelFilters(),)
     options = (*padding_options(("valid", "same", "causal")), Amount("stride"), Amount("dilation"),
                Amount("groups", per_axis=False, example="4"),
-               Flag("nobias", "bias", False, True), activations.option())
+               Flag("nobias", "bias", False, True), activations.option(), FROZEN)
     colour = "#64b5f6"
 
     @classmethod
@@ -246,7 +250,8 @@ def conv_code(layer, row, filters, groups, bias, activation=True):  # pragma: no
                             padding=_unless(tuple(b for b, _ in pads), 0) if even else None,
                             dilation=_unless(picture(layer.dilation), 1),
                             groups=groups if groups != 1 else None,
-                            bias=None if bias else False)))
+                            bias=None if bias else False)
+                    + (".requires_grad_(False)" if getattr(layer, "frozen", False) else "")))
     return out + (act_code(layer.activation) if activation else [])
 
 
@@ -282,6 +287,12 @@ def conv_rule(layer, x, ex, filters, groups):
         ex.append(f"biases: {biases:,}" + (" (one per filter)" if biases else " (nobias)"))
         ex.append(f"MACs: {fmt.shape(shape)} outputs x {per_filter:,} = {macs:,}")
     keff = tuple(d * (k - 1) + 1 for k, d in zip(layer.kernel, layer.dilation))
+    if getattr(layer, "frozen", False):  # fixed weights: kept, not trained
+        if ex is not None:
+            ex.append("frozen: its weights and biases are not trained")
+        return Outcome(shape, 0, 0, weights + biases, macs, bias_act_ops(layer, prod(shape)),
+                       {"pads": tuple(pads), "dropped": tuple(dropped)},
+                       tuple(zip(keff, layer.stride, (p[0] for p in pads))))
     return Outcome(shape, weights, biases, 0, macs, bias_act_ops(layer, prod(shape)),
                    {"pads": tuple(pads), "dropped": tuple(dropped)},
                    tuple(zip(keff, layer.stride, (p[0] for p in pads))))
@@ -348,7 +359,7 @@ class DWConv(Layer):
     args = (PerAxis("kernel", "the kernel", example="3x3"),)
     options = (*padding_options(("valid", "same")), Amount("stride"), Amount("dilation"),
                Amount("multiplier", per_axis=False, example="1"),
-               Flag("nobias", "bias", False, True), activations.option())
+               Flag("nobias", "bias", False, True), activations.option(), FROZEN)
     colour = "#42a5f5"
 
     def rule(self, x, ex):  # conv_rule refuses a flat vector first

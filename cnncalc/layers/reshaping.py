@@ -437,6 +437,37 @@ class Slice(Layer):
         return [("", nn_call("Channels", self.start, self.channels))]
 
 
+class SpaceToDepth(PixelUnshuffle):
+    keyword = "spacetodepth"
+    also = ("space_to_depth",)
+    doc = ("space to depth in TensorFlow's order: R x R blocks become R^2 times the channels, "
+           "block row, then block column, then channel (TResNet's stem; pixelunshuffle is "
+           "PyTorch's order, channel first)")
+    example = "spacetodepth 4"
+    semantics = "TensorFlow (tf.nn.space_to_depth)"
+
+    def module(self, row):
+        from ..backends.modules import SpaceToDepth
+        return SpaceToDepth(self.factor)
+
+    torch_helper = '''class SpaceToDepth(nn.Module):
+    """R x R blocks to channels in TensorFlow's order: block row, block column, channel."""
+
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        r = self.factor
+        x = x.view(n, c, h // r, r, w // r, r).permute(0, 3, 5, 1, 2, 4)
+        return x.reshape(n, c * r * r, h // r, w // r)
+'''
+
+    def code(self, row):  # pragma: no mutate block (export, tested apart)
+        return [("", nn_call("SpaceToDepth", self.factor))]
+
+
 class Shuffle(Layer):
     keyword = "shuffle"
     doc = ("channel shuffle over G groups (ShuffleNet): channel g x (C / G) + i goes to "
