@@ -158,7 +158,7 @@ def test_an_error_inside_a_block_names_the_call():
 
 
 CONV_TAKES = ("conv takes valid | same | causal, pad P | pad half, stride 2, dilation 2, "
-              "groups 4, nobias, an activation")
+              "groups 4, nobias, an activation, frozen")
 
 
 @pytest.mark.parametrize("text, message", [

@@ -151,7 +151,7 @@ def _resolve_pad(padding, i):
 
 
 # a convolution whose weights are fixed, not trained (timm's BlurPool filter, a buffer)
-FROZEN = Flag("frozen", "frozen", True, False, help="frozen (fixed weights: not trained)")
+FROZEN = Flag("frozen", "frozen", True, False)
 
 
 class Conv(Layer):
