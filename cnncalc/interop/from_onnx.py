@@ -37,7 +37,6 @@ def _scope(node) -> str | None:
 class _Onnx:
     def __init__(self, model, source):
         import onnx
-        from onnx import numpy_helper
         self.source = source
         self.model = model
         try:
