@@ -10,7 +10,7 @@ import operator
 
 from ..errors import CnnCalcError
 from .graph import Imported, Op, Unsupported, emit, fuse, named, statement
-from .torch_trace import op_name
+from .torch_trace import flat as _flat, op_name
 
 
 class Layout:
@@ -227,18 +227,6 @@ _PRODUCTS = {"aten.bmm", "aten.baddbmm", "aten.matmul", "aten.mm", "aten.addmm",
 def _own_name(node):
     """A module's path names its statement; an operator's comes from its module later."""
     return node.target if node.op == "call_module" else None
-
-
-def _flat(args):
-    out = []
-    for a in args:
-        if isinstance(a, (list, tuple)):
-            out += _flat(a)
-        elif isinstance(a, dict):
-            out += _flat(a.values())
-        else:
-            out.append(a)
-    return out
 
 
 def _target_name(node) -> str:

@@ -49,8 +49,9 @@ class Graph:
         self._taken[name] = n + 1
         self._taken.setdefault(unique, 1)
         node = Node(op, target, args, kwargs or {}, unique)
-        for a in _nodes(args) + _nodes((kwargs or {}).values()):
-            a.users[node] = None
+        for a in flat(args) + flat((kwargs or {}).values()):
+            if isinstance(a, Node):
+                a.users[node] = None
         self.nodes.append(node)
         return node
 
@@ -58,13 +59,17 @@ class Graph:
         return self.create_node("output", "output", (values,), name="output")
 
 
-def _nodes(values):
+def flat(values) -> list:
+    """The items of nested lists, tuples and dicts (an operator's arguments, a model's
+    outputs), in order."""
     out = []
     for v in values:
-        if isinstance(v, Node):
+        if isinstance(v, (list, tuple)):
+            out += flat(v)
+        elif isinstance(v, dict):
+            out += flat(v.values())
+        else:
             out.append(v)
-        elif isinstance(v, (list, tuple)):
-            out += _nodes(v)
     return out
 
 
@@ -100,6 +105,12 @@ def op_name(target) -> str:
 _NOT_LIKE = {"eq", "ne", "lt", "le", "gt", "ge", "isnan", "isinf", "isfinite", "logical_not",
              "logical_and", "logical_or", "logical_xor", "signbit", "clone", "_to_copy", "copy",
              "fill", "zero", "where"}
+
+
+def conv_sizes(sizes, kernel, stride, padding, dilation) -> tuple:
+    """PyTorch's convolution output size per spatial axis (what its meta kernel computes)."""
+    return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, s, p, d in
+                 zip(sizes, kernel, stride, padding, dilation))
 
 
 _KINDS = {}  # an operator -> how its result's metadata is made ('' for its meta kernel)
@@ -140,8 +151,7 @@ def _shortcut(func, args, kwargs):
         w, _, stride, padding, dilation, transposed, extra, groups = args[1:9]
         if transposed or not w.is_contiguous():
             return None
-        sizes = [(n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, s, p, d in
-                 zip(x.shape[2:], w.shape[2:], stride, padding, dilation)]
+        sizes = conv_sizes(x.shape[2:], w.shape[2:], stride, padding, dilation)
         return x.new_empty((x.shape[0], w.shape[0], *sizes))
     if kind == "native_layer_norm":
         kept = x.shape[:x.dim() - len(args[1])] + (1,) * len(args[1])
@@ -287,7 +297,7 @@ def _modes(recorder):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
             run_args, run_kwargs = args, kwargs
-            given = [a for a in _tensors(args) + _tensors(kwargs.values())
+            given = [a for a in flat(args) + flat(kwargs.values())
                      if isinstance(a, torch.Tensor)]
             if any(a.is_meta for a in given) and not all(a.is_meta for a in given):
                 # a plain tensor attribute (Ultralytics' strides) meets the flow: its meta
@@ -298,21 +308,11 @@ def _modes(recorder):
                 result = func(*run_args, **run_kwargs)
 
             if not recorder.leaf and any(isinstance(a, torch.Tensor) for a in
-                                         _tensors(args) + _tensors(kwargs.values())):
+                                         flat(args) + flat(kwargs.values())):
                 recorder.record("call_function", func, args, kwargs, result,
                                 op_name(func))
             return result
     return Whole(), Mode()
-
-
-def _tensors(values):
-    out = []
-    for v in values:
-        if isinstance(v, (list, tuple)):
-            out += _tensors(v)
-        else:
-            out.append(v)
-    return out
 
 
 _SAME_SHAPE = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "ReLU", "ReLU6", "SiLU", "GELU",
@@ -343,8 +343,7 @@ def _fast(m):
                 out = tuple(sizes)
             else:
                 pad = (0,) * len(sizes) if m.padding == "valid" else m.padding
-                out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, s, p, d in
-                            zip(sizes, m.kernel_size, m.stride, pad, m.dilation))
+                out = conv_sizes(sizes, m.kernel_size, m.stride, pad, m.dilation)
             return x.new_empty((x.shape[0], m.out_channels, *out))
         return conv
     return None
@@ -397,17 +396,6 @@ def record(module, example_shape, is_leaf) -> Traced:
             m.__dict__["training"] = mode
         pre.remove()
         post.remove()
-    outputs = [rec.node_of(t) for t in _tensors(_values(result)) if isinstance(t, torch.Tensor)]
+    outputs = [rec.node_of(t) for t in flat([result]) if isinstance(t, torch.Tensor)]
     rec.graph.output(tuple(outputs))
     return Traced(rec.graph, module)
-
-
-def _values(result):
-    if isinstance(result, dict):
-        return list(result.values())
-    if isinstance(result, (list, tuple)):
-        out = []
-        for r in result:
-            out += _values(r) if isinstance(r, (list, tuple, dict)) else [r]
-        return out
-    return [result]
