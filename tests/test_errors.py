@@ -21,6 +21,16 @@ CASES = [
     ("def b(f) { b($f) }\ninput 8x8x3\nb(1)", SpecDesignError, 1, 12, ["calls itself"]),
     ("input 8x8x3\nblk(1)", SpecDesignError, 2, 1, ["unknown block 'blk'"]),
     ("input 8x8x3\nconcat x", SpecDesignError, 2, 1, ["'x' is not the name of an earlier layer"]),
+    ("input 8x8x3\nconv 1x1x4 name=a\nconv 1x1x4 shares a", SpecDesignError, 3, 1,
+     ["shares a", "its weights do not fit", "12 weights, 4 biases", "16 weights, 4 biases"]),
+    ("input 8x8x4\nconv 1x1x4 name=a\ndense 4 shares a", SpecDesignError, 3, 1,
+     ["shares a", "'a' is a conv, this layer a dense"]),
+    ("input 8x8x4\nconv 1x1x4 shares b", SpecDesignError, 2, 1,
+     ["shares b", "'b' is not the name of an earlier layer"]),
+    ("input 8x8x4\nconv 1x1x4 name=a\nconv 1x1x4 shares a name=b\nconv 1x1x4 shares b",
+     SpecDesignError, 4, 1, ["'b' shares 'a''s weights", "write 'shares a'"]),
+    ("input 8x8x4\nconv 1x1x4 shares", SpecSyntaxError, 2, 12, ["shares needs the name of an earlier layer"]),
+    ("input 8x8x4\nmaxpool 2 shares a", SpecSyntaxError, 2, 11, ["'shares' does not apply"]),
     ("input 8x8x3\ndropout 1.5", SpecDesignError, 2, 9, ["the rate must be in [0, 1), received 1.5"]),
     # a real number where a whole one goes: a syntax error at the number, not at 'stride'
     ("input 8x8x3\nconv 3x3x4 stride 1.5", SpecSyntaxError, 2, 19,
@@ -158,7 +168,7 @@ def test_an_error_inside_a_block_names_the_call():
 
 
 CONV_TAKES = ("conv takes valid | same | causal, pad P | pad half, stride 2, dilation 2, "
-              "groups 4, nobias, an activation, frozen")
+              "groups 4, nobias, an activation, frozen, shares ID")
 
 
 @pytest.mark.parametrize("text, message", [

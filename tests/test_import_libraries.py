@@ -14,6 +14,7 @@ import warnings
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnncalc.interop.from_torch import from_torch
@@ -316,11 +317,69 @@ class SharedConv(nn.Module):
         return self.relu(self.c(self.relu(self.c(x))))
 
 
-def test_weights_used_twice_are_refused_not_counted_twice():
-    # PyTorch counts the shared conv's 584 parameters once; writing two convs would say 1,168
-    assert sum(p.numel() for p in SharedConv().parameters()) == 584
-    with pytest.raises(Unsupported, match="c runs a second time .*weights are shared"):
-        from_torch(SharedConv(), "16x16x8")
+class ChannelAttention(nn.Module):
+    """CBAM's channel attention (Woo et al. 2018, eq. 2): one MLP, as timm's CbamModule
+    writes it (1x1 convs), on the average- and on the max-pooled map."""
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.fc1, self.act, self.fc2 = nn.Conv2d(16, 4, 1), nn.ReLU(), nn.Conv2d(4, 16, 1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        avg = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))
+        top = self.fc2(self.act(self.fc1(x.amax((2, 3), keepdim=True))))
+        return x * (avg + top).sigmoid()
+
+
+class SharedParameter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(8, 8, 3, 3))
+
+    def forward(self, x):
+        return F.conv2d(F.conv2d(x, self.w, padding=1), self.w, padding=1)
+
+
+SHARED = [(SharedConv, 8, "shares c "), (ChannelAttention, 3, "shares fc1 "),
+          (SharedParameter, 8, "shares convolution")]
+
+
+@pytest.mark.parametrize("cls, channels, said", SHARED)
+def test_weights_used_twice_count_once(cls, channels, said):
+    """One module or parameter called twice: 'shares ID', with PyTorch's own counts (its
+    parameters() counts a shared tensor once: 584 for the conv, not 1,168) and MACs, and
+    with the model's own weights, its outputs."""
+    import cnncalc
+    model = cls().eval()
+    summary = from_torch(model, f"16x16x{channels}").summary
+    assert said in summary.network.text
+    trainable, buffers, macs, out = _measured(cls(), (1, channels, 16, 16))
+    assert (summary.totals.trainable, summary.totals.macs) == (trainable, macs)
+    net = cnncalc.to_torch(summary).eval()
+    assert sum(p.numel() for p in net.parameters()) == trainable
+    with torch.no_grad():
+        if cls is SharedParameter:  # a bare parameter: the first layer's, by its name
+            net.layers["convolution"].op.weight.copy_(model.w.transpose(-2, -1))
+        else:
+            _transfer(model, summary, net)
+        x = torch.randn(2, channels, 16, 16)
+        want, got = model(x), net(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    assert torch.allclose(got, want, rtol=1e-4, atol=1e-5 * float(want.abs().max()))
+
+
+@pytest.mark.parametrize("cls, channels, said", SHARED)
+def test_an_initializer_two_layers_read_counts_once_from_onnx(cls, channels, said, tmp_path):
+    from cnncalc.interop.from_onnx import from_onnx
+    model = cls().eval()
+    path = tmp_path / "shared.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, torch.randn(1, channels, 16, 16), str(path), opset_version=17,
+                          dynamo=False)
+    s = from_onnx(str(path)).summary
+    assert "shares" in s.network.text
+    assert s.totals.trainable == sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize("rank", [1, 2, 3])

@@ -190,7 +190,7 @@ def keep(summary, amp: bool = False) -> Keeper:
                 out_fresh = True
             else:
                 k.fresh, grad = fresh, k.grad
-                k.saving = k.grad = k.grad or uniform(row.trainable != 0)
+                k.saving = k.grad = k.grad or uniform(row.learns != 0)
                 entry = Entry(row, [prev], [grad])
                 wide = k.cast(row) if amp else False
                 made = len(k.units)

@@ -20,9 +20,9 @@ def backward_macs(summary) -> dict:
                 continue
             if row.source is not None:  # 'add ID': the saved tensor's gradient joins in
                 grad = grad or needs.get(row.source.name, False)
-            learnt = 1 if row.trainable else 0
+            learnt = 1 if row.learns else 0
             out[row.name] = row.macs * (learnt + (1 if grad else 0))
-            grad = grad or bool(row.trainable)
+            grad = grad or bool(row.learns)
             needs[row.name] = grad
         return grad
 

@@ -14,6 +14,7 @@ from math import prod
 from .. import fmt
 from ..errors import SpecDesignError, context_line, paused_gc
 from ..layers import Network, RuleError, referenced
+from ..layers.base import anywhere
 from ..limits import MAX_SIZE
 
 
@@ -24,14 +25,14 @@ class Row:
     reference merge ('add ID') takes."""
     __slots__ = ("index", "path", "depth", "layer", "input", "output", "weights", "biases",
                  "non_trainable", "macs", "ops", "geometry", "window", "up", "rf", "explain",
-                 "error", "note", "branches", "source", "misaligned", "_units")
+                 "error", "note", "branches", "source", "misaligned", "shared", "_units")
 
     def __init__(self, index, path, depth, layer, input, output, explain=None):
         self.index, self.path, self.depth, self.layer = index, path, depth, layer
         self.input, self.output, self.explain = input, output, explain
         self.weights = self.biases = self.non_trainable = self.macs = self.ops = 0
         self.geometry = self.window = self.rf = self.error = self.note = None
-        self.branches = self.source = None
+        self.branches = self.source = self.shared = None  # shared: the row 'shares ID' names
         self.up = self.misaligned = False
         self._units = (None, 0)
 
@@ -54,6 +55,12 @@ class Row:
     @property
     def trainable(self) -> int:
         return self.weights + self.biases
+
+    @property
+    def learns(self):
+        """Trainable values whose gradients it computes: its own, or those of the layer it
+        shares (counted there)."""
+        return self.trainable if self.shared is None else self.shared.trainable
 
     @property
     def params(self) -> int:
@@ -275,6 +282,7 @@ class Walk:
         self.network = None
         self.rows: list[Row] = []
         self.saved: dict = {}
+        self.named: dict = {}  # every row by its name ('shares ID')
         self.keep: set = set()
         self.explain = explain
         self.check = check
@@ -319,10 +327,34 @@ class Walk:
                               column=layer.column, rows=self.rows, file=net.file,
                               context=context)
 
+    def share(self, row, out):
+        """'shares ID': ID's weights, so the same kind and the same counts; counted there."""
+        ref = row.layer.shares
+        source = self.named.get(ref)
+        if source is None or source is row:
+            known = [r.name for r in self.rows[:-1]][-8:]
+            raise RuleError(f"shares {ref}: {ref!r} is not the name of an earlier layer"
+                            + (f" (earlier: {', '.join(known)})" if known else ""))
+        if source.layer.shares is not None:
+            raise RuleError(f"shares {ref}: {ref!r} shares {source.layer.shares!r}'s weights; "
+                            f"write 'shares {source.layer.shares}'")
+        if source.kind != row.kind:
+            raise RuleError(f"shares {ref}: {ref!r} is a {source.kind}, this layer a {row.kind}")
+        mine = (out.weights, out.biases, out.buffers)
+        theirs = (source.weights, source.biases, source.non_trainable)
+        if any(anywhere(a != b) for a, b in zip(mine, theirs)):
+            raise RuleError(f"shares {ref}: its weights do not fit: {ref!r} has "
+                            f"{_counts(theirs)}, this layer would have {_counts(mine)}")
+        out.weights = out.biases = out.buffers = 0
+        row.shared = source
+        if row.explain is not None:
+            row.explain.append(f"weights: {ref}'s, counted there (shares {ref})")
+
     def node(self, layer, x, rf, depth, path):
         row = Row(len(self.rows) + 1, path, depth, layer, x, x,
                   explain=[] if self.explain else None)
         self.rows.append(row)
+        self.named[layer.name] = row
         try:
             if layer.branches is not None:
                 row.branches, shapes, rfs = [], [], []
@@ -364,6 +396,8 @@ class Walk:
                     row.misaligned = True
             else:
                 out = layer.rule(x, row.explain)
+                if layer.shares is not None:
+                    self.share(row, out)
                 rf = receptive(rf, out.window, out.up) if self.fields else None
                 row.note = out.note
         except RuleError as e:
@@ -378,6 +412,12 @@ class Walk:
         if self.after is not None:
             self.after(row, out)
         return row
+
+
+def _counts(counts) -> str:
+    w, b, n = counts
+    return f"{fmt.count(w)} weights, {fmt.count(b)} biases" + (
+        f", {fmt.count(n)} buffers" if anywhere(n) else "")
 
 
 def open_shape(shape) -> tuple:

@@ -136,13 +136,15 @@ def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None
     result.seconds = time.perf_counter() - start
     flops = {fqn.split(".", 1)[-1]: sum(c.values()) for fqn, c in counter.get_flop_counts().items()}
     where = {id(mod): fqn for fqn, mod in net.named_modules()}
+    counted = set()  # a tensor two layers share counts once, at the first, as in parameters()
     for row in summary.rows:
         mod = net.layers[row.name]
         own = row.branches is None  # a block's parameters are its layers' rows
-        params = sum(p.numel() for p in mod.parameters()) if own else 0
+        params = sum(p.numel() for p in mod.parameters() if _first(p, counted)) if own else 0
         kept = set(mod.state_dict()) - {n for n, _ in mod.named_parameters()}  # persistent buffers
         buffers = sum(b.numel() for n, b in mod.named_buffers() if n in kept
-                      and not n.endswith("num_batches_tracked")) if own else 0
+                      and not n.endswith("num_batches_tracked") and _first(b, counted)) \
+            if own else 0
         macs = flops.get(where[id(mod)], 0) // (2 * batch) if own else 0
         result.layers.append(LayerCheck(row, seen.get(row.name), params, buffers, macs))
     # a graph's field is the largest of its paths' when their centres agree: measurable
@@ -275,3 +277,11 @@ def render_check(result: CheckResult) -> str:
 
 def _at(first):
     return "(" + ", ".join(f"{v:g}" for v in first) + ")"
+
+
+def _first(tensor, counted: set) -> bool:
+    """Whether this is the tensor's first count (then it is counted)."""
+    if id(tensor) in counted:
+        return False
+    counted.add(id(tensor))
+    return True

@@ -129,6 +129,8 @@ class Net(nn.Module):
                 out_fresh = not layer.jump  # 'from ID' goes on with a saved tensor
             else:
                 module = layer.module(row)
+                if layer.shares is not None:
+                    _tie(module, self.layers[layer.shares])
                 if layer.fold:  # keeps its input's tensor (in place, or the identity)
                     if hasattr(module, "inplace"):
                         module.inplace = self.inplace and fresh and layer.overwrites
@@ -183,6 +185,18 @@ class Net(nn.Module):
                          for n, r in zip(self.outputs, self.out_ranks))
         r = self.out_ranks[-1]
         return picture(channels_last(y, r), r)
+
+
+def _tie(module, source):
+    """'shares ID': every parameter and buffer of ``module`` is ``source``'s own (the walk
+    checked they are the same kind with the same counts)."""
+    theirs = dict(source.named_modules())
+    for path, m in module.named_modules():
+        t = theirs.get(path)  # a fused activation one of them lacks holds no weights
+        if t is None:
+            continue
+        m._parameters.update({k: t._parameters[k] for k in m._parameters})
+        m._buffers.update({k: t._buffers[k] for k in m._buffers})
 
 
 class _stack:

@@ -61,6 +61,7 @@ class _Onnx:
             for i in node.input:
                 self.users.setdefault(i, []).append(node)
         self.weights = {}  # layer op id -> [(role, array)]
+        self.readers = {}  # a weight's initializer -> the first layer that reads it
 
     def fail(self, node, what):
         self.problems.append((node.name or node.output[0], what))
@@ -175,6 +176,12 @@ class _Onnx:
     def const(self, name):
         return self.consts.get(name)
 
+    def share(self, op, name):
+        """A weight an earlier layer read: this layer is 'shares ID' (counted once)."""
+        first = self.readers.setdefault(name, op)
+        if first is not op:
+            op.meta["shares"] = first
+
     def weight(self, name):
         """A layer's weight: its shape now, its values when --weights-out asks (np.asarray):
         an import reads shapes, and copying 100 MB of weights was a third of its time."""
@@ -258,6 +265,7 @@ def _windowed(imp, node, text, x, weight, stride, dilation, lay):
     if len(node.input) < 3 or not node.input[2]:
         text += " nobias"
     op = imp.add(node, text, [x])
+    imp.share(op, node.input[1])
     imp.weights[op.id] = [("weight", weight)] + (
         [("bias", imp.const(node.input[2]))] if len(node.input) > 2 and node.input[2] else [])
     op.meta["picture"] = lay.picture  # the kernel's axes run as the tensor's do
@@ -310,6 +318,7 @@ def _gemm(imp, node):
         w = w.T
     bias = imp.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
     op = imp.add(node, f"dense {w.shape[0]}" + ("" if bias is not None else " nobias"), [x])
+    imp.share(op, node.input[1])
     imp.weights[op.id] = [("weight", w)] + ([("bias", bias)] if bias is not None else [])
     imp.layouts[node.output[0]] = imp.layouts[x]
 
@@ -327,6 +336,7 @@ def _matmul(imp, node):
         other = [i for i in users[0].input if i != node.output[0]][0]
         bias = imp.const(other)
     op = imp.add(node, f"dense {w.shape[1]}" + ("" if bias is not None else " nobias"), [x])
+    imp.share(op, wname)
     imp.weights[op.id] = [("weight", w.T)] + ([("bias", bias)] if bias is not None else [])
     imp.layouts[node.output[0]] = lay
     if bias is not None:
@@ -439,7 +449,14 @@ def _global(word):
     return handler
 
 
-def _reduce_mean(imp, node):
+def _reduce(word):
+    """ReduceMean or ReduceMax over the spatial axes: a global pool."""
+    def handler(imp, node):
+        _reduce_spatial(imp, node, word)
+    return handler
+
+
+def _reduce_spatial(imp, node, word):
     x = node.input[0]
     lay = imp.layouts[x]
     a = _attrs(node)
@@ -449,10 +466,10 @@ def _reduce_mean(imp, node):
     axes = sorted(v % (lay.rank + 2) for v in (axes or ()))
     spatial = list(range(2, 2 + lay.rank)) if lay.first else list(range(1, 1 + lay.rank))
     if axes != spatial:
-        imp.fail(node, f"ReduceMean over axes {axes}")
+        imp.fail(node, f"{node.op_type} over axes {axes}")
         return
     keep = a.get("keepdims", 1)
-    imp.add(node, "adaptiveavgpool 1" if keep else "globalavgpool", [x])
+    imp.add(node, f"adaptive{word} 1" if keep else f"global{word}", [x])
     imp.layouts[node.output[0]] = lay if keep else Layout(True, False, 0)
 
 
@@ -808,7 +825,8 @@ HANDLERS = {
     "Softmax": _simple(_softmax), "PRelu": _prelu,
     "MaxPool": _pool("maxpool"), "AveragePool": _pool("avgpool"),
     "GlobalAveragePool": _global("globalavgpool"), "GlobalMaxPool": _global("globalmaxpool"),
-    "ReduceMean": _reduce_mean, "Add": _merge("add"), "Sum": _merge("add"),
+    "ReduceMean": _reduce("avgpool"), "ReduceMax": _reduce("maxpool"),
+    "Add": _merge("add"), "Sum": _merge("add"),
     "Mul": _merge("multiply"), "Sub": _merge("subtract"), "Concat": _concat, "Split": _split, "Flatten": _flatten,
     "Reshape": _reshape, "Transpose": _transpose, "Pad": _pad, "Div": _div, "Slice": _slice,
     "Resize": _resize, "Upsample": _resize, "Shape": _shape, "DepthToSpace": _depth_to_space,

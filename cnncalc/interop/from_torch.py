@@ -9,6 +9,8 @@ from __future__ import annotations
 import operator
 
 from ..errors import CnnCalcError
+from ..layers import KINDS
+from ..layers.base import SHARES
 from .graph import Imported, Op, Unsupported, emit, fuse, named, statement
 from .torch_trace import flat as _flat, op_name
 
@@ -63,6 +65,8 @@ class _Importer:
         self.shuffles = {}   # a channel shuffle's transpose -> (its input, groups)
         self.failed = set()  # nodes without a counterpart, and those computed from them
         self.used = {}       # a module or parameter with weights -> the node that ran it
+        self.ran = {}        # the weights' tensors (ids) -> (the first node, their path)
+        self.sharing = {}    # a node that runs them again -> (the first node, their path)
 
     # --- helpers ----------------------------------------------------------------------------
     def shape(self, node):
@@ -183,6 +187,27 @@ class _Importer:
         self.used[target] = node.name
         return False
 
+    def share(self, node, target, tensors=None):
+        """A module or parameter that runs again, or a module whose tensors another's are
+        (tied weights): its layer is written 'shares ID', so the weights count once, as
+        PyTorch's parameters() counts them, when its kind can say so (``mark_shared``)."""
+        key = tensors or (id(_tensor(self.gm.root, target)),)
+        first = self.ran.setdefault(key, (node.name, target))
+        if first[0] != node.name:
+            self.sharing[node.name] = first
+
+    def mark_shared(self, node):
+        first, target = self.sharing[node.name]
+        ops = self.ops_by_id()
+        theirs, mine = ops.get(self.ids.get(first)), ops.get(self.ids.get(node.name))
+        if theirs is None or mine is None or theirs.kind != mine.kind or \
+                SHARES not in getattr(KINDS.get(mine.kind), "options", ()):
+            self.fail(node, f"{target} runs a second time (after {first}): its weights are "
+                            f"shared, and cnncalc writes 'shares ID' only for the kinds that "
+                            f"take it ({', '.join(sorted(_SHARING))})")
+            return
+        mine.meta["shares"] = theirs
+
     def node(self, node):
         if node.op == "call_module":
             module = self.modules[node.target]
@@ -190,10 +215,12 @@ class _Importer:
             if handler is None:
                 self.fail(node, f"module {type(module).__name__} ({node.target})")
                 return
-            if any(p is not None for p in module._parameters.values()) and \
-                    self.shared(node, node.target):
-                return
+            tensors = tuple(id(p) for p in module._parameters.values() if p is not None)
+            if tensors:
+                self.share(node, node.target, tensors)
             handler(self, node, module)
+            if node.name in self.sharing and node.name not in self.failed:
+                self.mark_shared(node)
         else:
             name = _target_name(node)
             handler = FUNCTIONS.get(name)
@@ -202,10 +229,18 @@ class _Importer:
                 return
             try:
                 handler(self, node)
+                if node.name in self.sharing and node.name not in self.failed:
+                    self.mark_shared(node)
             except (AttributeError, TypeError, ValueError, IndexError, KeyError,
                     ZeroDivisionError) as e:  # arguments this reader does not follow
                 self.fail(node, f"operator {name[5:]} with arguments {_brief(node)} "
                                 f"({type(e).__name__}: {str(e)[:80]})")
+
+
+def _tensor(root, target):
+    """The parameter or buffer at a module path."""
+    module, _, name = target.rpartition(".")
+    return getattr(root.get_submodule(module), name)
 
 
 def _brief(node) -> str:
@@ -220,6 +255,9 @@ def _brief(node) -> str:
         return repr(a)
     return "(" + ", ".join(show(a) for a in node.args)[:160] + ")"
 
+
+# the kinds a layer that runs again may be written as ('conv ... shares ID')
+_SHARING = {w for w, k in KINDS.items() if SHARES in k.options}
 
 _PRODUCTS = {"aten.bmm", "aten.baddbmm", "aten.matmul", "aten.mm", "aten.addmm", "aten.einsum"}
 
@@ -1106,7 +1144,9 @@ def _weight(imp, node, i, what):
     if w is not None and (getattr(w, "op", None) != "get_attr" or w.target == "_constant"):
         imp.fail(node, f"{what} with a computed weight ({w.name})")
         return False
-    return w is None or not imp.shared(node, w.target)
+    if w is not None:
+        imp.share(node, w.target)
+    return True
 
 
 _VIEWS = ("aten.view", "aten._unsafe_view", "aten.reshape", "aten.clone", "aten.alias")

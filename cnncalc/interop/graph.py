@@ -511,6 +511,16 @@ def emit(ops: list, outputs: list, input_text: str, network: str = "network") ->
             n = names[op.name] = names.get(op.name, 0) + 1
             if n > 1:
                 op.name = f"{op.name}_{n}"
+    taken = {op.name for op in ops if op.name}
+    for op in ops:  # 'shares ID': the layer whose weights it uses, named
+        first = op.meta.get("shares")
+        if first is not None:
+            if not first.name:
+                first.name = _safe_name(first.id)
+                while first.name in taken:
+                    first.name += "_"
+                taken.add(first.name)
+            op.text += f" shares {first.name}"
     em = _Emitter(ops, outputs)
     try:
         body = _fold(_references(em.build(), em.ops), 0)

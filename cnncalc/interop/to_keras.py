@@ -16,9 +16,10 @@ from .to_pytorch import _unique
 
 
 class _Writer:
-    def __init__(self, keep):
+    def __init__(self, keep, targets=()):
         self.lines, self.saved, self.names, self.count = [], {}, set(), 0
         self.keep, self.variables = keep, set()
+        self.targets, self.layers = set(targets), {}  # 'shares ID': ID -> {expression: variable}
 
     def name(self, spec_name: str) -> str:
         return _unique(re.sub(r"[^\w]", "_", spec_name).strip("_") or "layer", self.names)
@@ -65,10 +66,22 @@ class _Writer:
             out = dst
         else:
             exprs = row.layer.keras_code(row)
+            shared = self.layers.get(row.layer.shares, {})
+            if row.layer.shares is not None and not set(exprs) <= set(shared):
+                raise CnnCalcError(f"layer '{row.name}' ({row.layer.describe()}): cnncalc "
+                                   f"writes shared weights as one Keras layer applied twice, "
+                                   f"and {row.layer.shares!r} is written differently")
             for i, expr in enumerate(exprs):
+                if expr in shared:  # 'shares ID': ID's layer, applied again
+                    self.lines.append(f"{dst} = {shared[expr]}({src})")
+                    src = dst
+                    continue
                 name = self.name(row.name + ("" if i == len(exprs) - 1 else f"_{i + 1}"))
-                expr = expr[:-1] + (", " if not expr.endswith("()") else "") + f'name="{name}")'
-                self.lines.append(f"{dst} = {expr}({src})")
+                named = expr[:-1] + (", " if not expr.endswith("()") else "") + f'name="{name}")'
+                if row.name in self.targets:  # applied again later: a variable of its own
+                    self.lines.append(f"layer_{name} = {named}")
+                    self.layers.setdefault(row.name, {})[expr] = named = f"layer_{name}"
+                self.lines.append(f"{dst} = {named}({src})")
                 src = dst
             out = src
         if row.name in self.keep:  # read again later: a variable of its own
@@ -88,7 +101,8 @@ def to_keras_code(spec, source: str | None = None) -> str:
     if any(fmt.symbolic(n) for n in shape):
         raise CnnCalcError("export needs a fixed input size: give one with --input")
     from ..layers.network import referenced
-    w = _Writer(referenced(net.layers) | {n for n, _ in summary.outputs})
+    w = _Writer(referenced(net.layers) | {n for n, _ in summary.outputs},
+                {r.layer.shares for r in summary.rows if r.layer.shares is not None})
     y = w.chain(summary.tree, "x", "x")
     names = [n for n, _ in summary.outputs]
     outs = [w.saved.get(n, y) for n in names] if len(names) > 1 else [y]
@@ -188,13 +202,18 @@ def keras_check(summary) -> KerasCheck:
         by_name.setdefault(layer.name, []).append(layer)
         if base != layer.name:
             by_name.setdefault(base, []).append(layer)
-    rows = []
+    rows, calls = [], {}
     for row in summary.rows:
         if row.kind == "output" or row.layer.jump:  # no layer of their own
             continue
-        name = re.sub(r"[^\w]", "_", row.name).strip("_")
+        owner = row.layer.shares or row.name  # 'shares ID': ID's layer, its next call
+        call = calls[owner] = calls.get(owner, -1) + 1
+        name = re.sub(r"[^\w]", "_", owner).strip("_")
         mine = by_name.get(name, [])
         last = next((lay for lay in mine if lay.name == name), None)
-        shape = tuple(last.output.shape[1:]) if last is not None else None
-        rows.append((row, shape, sum(lay.count_params() for lay in mine if lay.built)))
+        # a layer applied several times has an output per call (Keras' inbound nodes)
+        shape = tuple(last._inbound_nodes[call].outputs[0].shape[1:]) \
+            if last is not None else None
+        params = sum(lay.count_params() for lay in mine if lay.built) if not call else 0
+        rows.append((row, shape, params))
     return KerasCheck(summary, rows)

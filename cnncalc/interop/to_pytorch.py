@@ -37,6 +37,7 @@ class _Writer:
         self.lines = []  # forward's body
         self.taken, self.variables = set(), set()
         self.saved = {}  # spec name -> variable holding its output
+        self.modules = {}  # spec name -> {(suffix, expression): attribute}
         self.keep = referenced(summary.network.layers) | {n for n, _ in summary.outputs}
         self.count = 0
         self.needs_torch_ops = False
@@ -87,11 +88,20 @@ class _Writer:
                 self.emit(f"{dst} = {mine}{layer.infix}{other}")
             out = dst
         else:
+            theirs = self.modules.get(layer.shares, {})
+            mine = self.modules[row.name] = {}
             for suffix, expr in layer.code(row):
-                name = self.attr(row.name + (f"_{suffix}" if suffix else ""))
-                self.attrs.append((name, expr))
+                name = theirs.get((suffix, expr))  # 'shares ID': ID's module, called again
+                if name is None:
+                    name = self.attr(row.name + (f"_{suffix}" if suffix else ""))
+                    self.attrs.append((name, expr))
+                mine[suffix, expr] = name
                 self.emit(f"{dst} = self.{name}({src})")
                 src = dst
+            if layer.shares is not None and not set(theirs.values()) & set(mine.values()):
+                raise CnnCalcError(f"layer '{row.name}' ({layer.describe()}): cnncalc writes "
+                                   f"shared weights as one module called twice, and "
+                                   f"{layer.shares!r} is written differently")
             out = src
         if row.name in self.keep:
             keep = self.variable(row.name)

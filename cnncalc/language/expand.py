@@ -408,6 +408,8 @@ def _layer(st, s: Stmt, scope: _Scope, before=None):
         fields["ref"] = before.name  # a bare 'output' marks the layer before it
     elif fields.get("ref") is not None:
         fields["ref"] = _resolve_ref(st, fields["ref"], scope, s)
+    if fields.get("shares") is not None:
+        fields["shares"] = _resolve_ref(st, fields["shares"], scope, s)
     st.rank = cls.rank_after(fields, st.rank)
     return _make(st, cls, s.head, fields, named, scope, s)
 

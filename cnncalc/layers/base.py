@@ -229,7 +229,7 @@ class Option:
     words: tuple = ()
     field: str = ""
     default = None
-    takes_value = False  # True, False, or "optional" ('split' or 'split 24x40')
+    takes_value = False  # True, False, "optional" ('split' or 'split 24x40') or "name"
     value_words = ()  # words that may stand for the value ('pad half')
     help = ""
     only = None  # in a family of words (the activations), the words it belongs to
@@ -320,6 +320,21 @@ class Real(Option):
         return f"{self.words[0]} {self.sign * value:g}"
 
 
+class Shares(Option):
+    """'shares ID': the weights of an earlier layer of the same kind and sizes, as one
+    PyTorch module called twice or one Keras layer applied twice; counted once, there."""
+    words, field, takes_value, help = ("shares",), "shares", "name", "shares ID"
+
+    def read(self, word, item, r):
+        return item.text
+
+    def describe(self, value):
+        return None if value is None else f"shares {value}"
+
+
+SHARES = Shares()
+
+
 # --- the kind -----------------------------------------------------------------------------
 
 class Layer:
@@ -344,6 +359,7 @@ class Layer:
     # a reference that leaves the current tensor for the saved one ('from ID'): the flow,
     # its receptive field and its gradient are the saved tensor's alone
     jump: ClassVar[bool] = False
+    shares = None                     # 'shares ID': the layer whose weights it uses
 
     def kept(self, row, k):
         """What autograd saves of this layer for the backward pass, as PyTorch's module
@@ -537,6 +553,11 @@ def _option_value(option, rest, i, r):
     after = rest[i + 1] if i + 1 < len(rest) else None
     if isinstance(after, Word) and after.text in option.value_words:
         return after, i + 2
+    if option.takes_value == "name":  # 'shares conv1': a layer's name
+        if isinstance(after, Word):
+            return after, i + 2
+        raise r.syntax(f"{rest[i].text} needs the name of an earlier layer, e.g. "
+                       f"'{option.help}'", after or rest[i])
     if option.takes_value and _is_value(after):
         return after, i + 2
     if option.takes_value is True:

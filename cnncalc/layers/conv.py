@@ -8,7 +8,7 @@ from math import prod
 from .. import fmt
 from ..language.records import Kernel
 from . import activations
-from .base import (SIDES, Amount, Arg, Choice, Flag, Layer, Outcome, PerAxis, Real, RuleError,
+from .base import (SHARES, SIDES, Amount, Arg, Choice, Flag, Layer, Outcome, PerAxis, Real, RuleError,
                    act_code, anywhere, axis_names, keras_act, need_map, nn_call, picture, runs_half,
                    symbolic)
 
@@ -164,7 +164,7 @@ class Conv(Layer):
     args = (KernelFilters(),)
     options = (*padding_options(("valid", "same", "causal")), Amount("stride"), Amount("dilation"),
                Amount("groups", per_axis=False, example="4"),
-               Flag("nobias", "bias", False, True), activations.option(), FROZEN)
+               Flag("nobias", "bias", False, True), activations.option(), FROZEN, SHARES)
     colour = "#64b5f6"
 
     @classmethod
@@ -359,7 +359,7 @@ class DWConv(Layer):
     args = (PerAxis("kernel", "the kernel", example="3x3"),)
     options = (*padding_options(("valid", "same")), Amount("stride"), Amount("dilation"),
                Amount("multiplier", per_axis=False, example="1"),
-               Flag("nobias", "bias", False, True), activations.option(), FROZEN)
+               Flag("nobias", "bias", False, True), activations.option(), FROZEN, SHARES)
     colour = "#42a5f5"
 
     def rule(self, x, ex):  # conv_rule refuses a flat vector first
@@ -462,7 +462,8 @@ class Deconv(Layer):
     example = "deconv 3x3x32 stride 2 same"
     args = (KernelFilters(),)
     options = (Choice("padding", ("valid", "same"), "valid"), Amount("stride"),
-               Amount("dilation"), Flag("nobias", "bias", False, True), activations.option())
+               Amount("dilation"), Flag("nobias", "bias", False, True), activations.option(),
+               SHARES)
     colour = "#81c784"
 
     def kept(self, row, k):  # the transposed conv's whole result; the crop is a view of it
