@@ -103,3 +103,20 @@ def test_a_batchnorm_epsilon_reaches_both_files():
     torch_ = [m.eps for m in load_class(cnncalc.to_pytorch_code(s))().modules()
               if type(m).__name__ == "BatchNorm2d"]
     assert keras == torch_ == [1e-5, 1e-3]
+
+
+def test_frozen_layers_are_what_keras_and_pytorch_do_not_train():
+    """'frozen' on each kind with weights: Keras' trainable=False and PyTorch's
+    requires_grad_(False) in the exports, counted as each framework counts them."""
+    import numpy as np
+    import torch
+    from cnncalc.interop.to_pytorch import load_class
+    s = cnncalc.summarize("input 16x16x3 | conv 3x3x8 same frozen | batchnorm frozen | "
+                          "prelu frozen | globalavgpool | dense 4 frozen | dense 2")
+    model = load_model(cnncalc.to_keras_code(s))
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert (s.totals.trainable, s.totals.params) == (trainable, model.count_params()) == (10, 310)
+    module = load_class(cnncalc.to_pytorch_code(s))()
+    assert sum(p.numel() for p in module.parameters() if p.requires_grad) == 10
+    assert cnncalc.check(s).ok  # the backend keeps them as buffers: PyTorch counts them so
+    module(torch.zeros(1, 3, 16, 16))

@@ -114,6 +114,21 @@ def test_a_functional_model_with_every_common_layer(tmp_path):
                                                         (5,)]
 
 
+def test_layers_frozen_for_fine_tuning_import_with_keras_trainable_counts(tmp_path):
+    inp = keras.Input((32, 32, 3))
+    x = layers.Conv2D(8, 3, padding="same", trainable=False)(inp)
+    x = layers.BatchNormalization(trainable=False)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inp, layers.Dense(4)(x))
+    path = tmp_path / "frozen.keras"
+    model.save(path)
+    s = cnncalc.from_keras(path).summary
+    values = lambda ws: sum(int(np.prod(w.shape)) for w in ws)  # noqa: E731
+    assert (s.totals.trainable, s.totals.non_trainable) == \
+        (values(model.trainable_weights), values(model.non_trainable_weights)) == (36, 256)
+    assert [r.layer.frozen for r in s.rows] == [True, True, False, False]
+
+
 def test_subtract_keeps_its_order_and_computes_what_keras_computes(tmp_path):
     """Keras' Subtract: the first input minus the second, imported as 'subtract' and built
     back by cnncalc's Keras export, which gives the same values for the same weights."""

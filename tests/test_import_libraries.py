@@ -663,3 +663,22 @@ def test_a_convolution_by_a_fixed_filter_is_frozen_not_trained():
     assert any(r.layer.describe().endswith("frozen") for r in s.rows)
     assert s.totals.trainable == sum(p.numel() for p in module.parameters()) == 3 * 9 * 8 + 8
     assert s.totals.non_trainable == sum(b.numel() for b in module.buffers()) == 8 * 9
+
+
+def test_a_backbone_frozen_for_fine_tuning_counts_as_pytorch_trains_it():
+    """requires_grad=False on the stem and layer1 of a ResNet-18 (fine-tuning): those
+    layers are 'frozen', and the trainable count is what requires_grad says; the spec's
+    module trains only what PyTorch's would."""
+    import cnncalc
+    import torchvision.models as models
+    model = models.resnet18()
+    for p in [*model.conv1.parameters(), *model.bn1.parameters(), *model.layer1.parameters()]:
+        p.requires_grad_(False)
+    s = from_torch(model, "64x64x3").summary
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    buffers = sum(b.numel() for n, b in model.named_buffers() if "num_batches" not in n)
+    assert s.totals.trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert s.totals.non_trainable == frozen + buffers
+    assert [r.name for r in s.rows if r.layer.frozen][:3] == ["conv1", "bn1", "layer1.0.conv1"]
+    net = cnncalc.to_torch(s)
+    assert sum(p.numel() for p in net.parameters()) == s.totals.trainable

@@ -338,6 +338,9 @@ class Walk:
         if source.layer.shares is not None:
             raise RuleError(f"shares {ref}: {ref!r} shares {source.layer.shares!r}'s weights; "
                             f"write 'shares {source.layer.shares}'")
+        if source.layer.frozen != row.layer.frozen:
+            raise RuleError(f"shares {ref}: {'this layer' if row.layer.frozen else repr(ref)} "
+                            "is frozen and the other is not; shared weights are both or neither")
         if source.kind != row.kind:
             raise RuleError(f"shares {ref}: {ref!r} is a {source.kind}, this layer a {row.kind}")
         mine = (out.weights, out.biases, out.buffers)
@@ -396,6 +399,8 @@ class Walk:
                     row.misaligned = True
             else:
                 out = layer.rule(x, row.explain)
+                if layer.frozen:
+                    _freeze(out, row.explain)
                 if layer.shares is not None:
                     self.share(row, out)
                 rf = receptive(rf, out.window, out.up) if self.fields else None
@@ -412,6 +417,14 @@ class Walk:
         if self.after is not None:
             self.after(row, out)
         return row
+
+
+def _freeze(out, ex):
+    """'frozen': the weights and biases are kept, not trained: counted with the buffers."""
+    out.buffers += out.weights + out.biases
+    out.weights = out.biases = 0
+    if ex is not None:
+        ex.append("frozen: its weights and biases are not trained (non-trainable)")
 
 
 def _counts(counts) -> str:

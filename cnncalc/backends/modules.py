@@ -64,12 +64,6 @@ class Conv(nn.Module):
                       tuple(b for b, _ in pads) if self.pad is None else 0,
                       layer.dilation, groups or layer.groups,
                       layer.bias if bias is None else bias)
-        if getattr(layer, "frozen", False):  # fixed weights: buffers, as timm's BlurPool
-            for name in ("weight", "bias"):
-                t = getattr(self.op, name)
-                if t is not None:
-                    delattr(self.op, name)
-                    self.op.register_buffer(name, t.detach())
         if getattr(layer, "weights", None) is not None:  # kernel=[[...]]; the bias starts at 0
             w = self.op.weight
             written = torch.tensor(layer.weights, dtype=w.dtype)  # rows first, as on the page

@@ -129,6 +129,8 @@ class Net(nn.Module):
                 out_fresh = not layer.jump  # 'from ID' goes on with a saved tensor
             else:
                 module = layer.module(row)
+                if layer.frozen:
+                    _freeze(module)
                 if layer.shares is not None:
                     _tie(module, self.layers[layer.shares])
                 if layer.fold:  # keeps its input's tensor (in place, or the identity)
@@ -185,6 +187,16 @@ class Net(nn.Module):
                          for n, r in zip(self.outputs, self.out_ranks))
         r = self.out_ranks[-1]
         return picture(channels_last(y, r), r)
+
+
+def _freeze(module):
+    """'frozen': every parameter a buffer (fixed, kept in the state dict, as timm's BlurPool
+    filter), so that nothing trains it and PyTorch counts it with the buffers."""
+    for m in module.modules():
+        for name, p in list(m._parameters.items()):
+            if p is not None:
+                del m._parameters[name]
+                m.register_buffer(name, p.detach())
 
 
 def _tie(module, source):

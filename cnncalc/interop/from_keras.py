@@ -13,7 +13,8 @@ from pathlib import Path
 from .. import fmt
 from ..errors import CnnCalcError
 from ..limits import MAX_ARCHIVE_BYTES, MAX_FOREIGN_LAYERS
-from ..layers.base import picture
+from ..layers import KINDS
+from ..layers.base import FROZEN, picture
 from .graph import Imported, Op, Unsupported, emit, foreign, named, network_name, statement
 
 # Keras' activation names, as cnncalc's words: the table's, and Keras' own synonyms
@@ -323,6 +324,9 @@ def from_keras(path, input: str | None = None, network: str | None = None,
             if len(problems) > count:
                 failed.add(name)
                 break
+            if text is not None and icfg.get("trainable") is False and \
+                    FROZEN in getattr(KINDS.get(text.split()[0]), "options", ()):
+                text += " frozen"  # trainable=False: a layer frozen for fine-tuning
             if text is not None:  # else it passes its input on
                 ops.append(Op(iname, text, here, name=iname, source=f"layer {iname} ({icls})"))
                 here = [iname]

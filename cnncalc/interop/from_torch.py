@@ -10,7 +10,7 @@ import operator
 
 from ..errors import CnnCalcError
 from ..layers import KINDS
-from ..layers.base import SHARES
+from ..layers.base import FROZEN, SHARES
 from .graph import Imported, Op, Unsupported, emit, fuse, named, statement
 from .torch_trace import flat as _flat, op_name
 
@@ -66,6 +66,7 @@ class _Importer:
         self.failed = set()  # nodes without a counterpart, and those computed from them
         self.used = {}       # a module or parameter with weights -> the node that ran it
         self.ran = {}        # the weights' tensors (ids) -> (the first node, their path)
+        self.frozen_later = []  # (node, parameter path): a function's weight, checked after it
         self.sharing = {}    # a node that runs them again -> (the first node, their path)
 
     # --- helpers ----------------------------------------------------------------------------
@@ -196,6 +197,18 @@ class _Importer:
         if first[0] != node.name:
             self.sharing[node.name] = first
 
+    def mark_frozen(self, node, tensors):
+        """Weights none of which trains (requires_grad=False: a backbone frozen for
+        fine-tuning) make the layer 'frozen': counted with the buffers."""
+        if not tensors or any(t.requires_grad for t in tensors) or node.name in self.failed:
+            return
+        op = self.ops_by_id().get(self.ids.get(node.name))
+        if op is None or FROZEN not in getattr(KINDS.get(op.kind), "options", ()):
+            self.fail(node, f"frozen weights (requires_grad=False) of a layer cnncalc writes "
+                            f"as {op.kind if op else 'nothing'!r}, which cannot say 'frozen'")
+        elif "frozen" not in op.text.split():
+            op.text += " frozen"
+
     def mark_shared(self, node):
         first, target = self.sharing[node.name]
         ops = self.ops_by_id()
@@ -219,6 +232,7 @@ class _Importer:
             if tensors:
                 self.share(node, node.target, tensors)
             handler(self, node, module)
+            self.mark_frozen(node, [p for p in module._parameters.values() if p is not None])
             if node.name in self.sharing and node.name not in self.failed:
                 self.mark_shared(node)
         else:
@@ -229,12 +243,21 @@ class _Importer:
                 return
             try:
                 handler(self, node)
+                for n, target in self.frozen_later:
+                    tensor = _tensor(self.gm.root, target)
+                    self.mark_frozen(n, [tensor] if isinstance(tensor, torch_parameter()) else [])
+                self.frozen_later.clear()
                 if node.name in self.sharing and node.name not in self.failed:
                     self.mark_shared(node)
             except (AttributeError, TypeError, ValueError, IndexError, KeyError,
                     ZeroDivisionError) as e:  # arguments this reader does not follow
                 self.fail(node, f"operator {name[5:]} with arguments {_brief(node)} "
                                 f"({type(e).__name__}: {str(e)[:80]})")
+
+
+def torch_parameter():
+    import torch
+    return torch.nn.Parameter
 
 
 def _tensor(root, target):
@@ -1146,6 +1169,7 @@ def _weight(imp, node, i, what):
         return False
     if w is not None:
         imp.share(node, w.target)
+        imp.frozen_later.append((node, w.target))
     return True
 
 

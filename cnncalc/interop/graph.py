@@ -323,7 +323,7 @@ def fuse(ops, outputs):
             words = dw.text.split()
             filters = op.text.split()[1].split("x")[-1]
             rest = [w for w in words[2:] if w != "nobias"]
-            options = " ".join(rest + [w for w in op.text.split()[2:]])
+            options = " ".join(dict.fromkeys(rest + [w for w in op.text.split()[2:]]))
             op.text = f"sepconv {words[1]}x{filters} {options}".strip()
             op.name = op.name[:-len(".pointwise")]
             op.inputs = dw.inputs

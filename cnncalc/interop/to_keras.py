@@ -77,7 +77,9 @@ class _Writer:
                     src = dst
                     continue
                 name = self.name(row.name + ("" if i == len(exprs) - 1 else f"_{i + 1}"))
-                named = expr[:-1] + (", " if not expr.endswith("()") else "") + f'name="{name}")'
+                frozen = "trainable=False, " if row.layer.frozen and i == len(exprs) - 1 else ""
+                named = expr[:-1] + (", " if not expr.endswith("()") else "") + \
+                    f'{frozen}name="{name}")'
                 if row.name in self.targets:  # applied again later: a variable of its own
                     self.lines.append(f"layer_{name} = {named}")
                     self.layers.setdefault(row.name, {})[expr] = named = f"layer_{name}"

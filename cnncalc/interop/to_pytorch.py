@@ -91,6 +91,8 @@ class _Writer:
             theirs = self.modules.get(layer.shares, {})
             mine = self.modules[row.name] = {}
             for suffix, expr in layer.code(row):
+                if layer.frozen and not suffix:  # its weights: not trained
+                    expr += ".requires_grad_(False)"
                 name = theirs.get((suffix, expr))  # 'shares ID': ID's module, called again
                 if name is None:
                     name = self.attr(row.name + (f"_{suffix}" if suffix else ""))

@@ -4,7 +4,7 @@ per value counted in FLOPs (README, 'Conventions')."""
 
 from __future__ import annotations
 
-from .base import Choice, Layer, Outcome, Real, nn_call, runs_half
+from .base import FROZEN, Choice, Layer, Outcome, Real, nn_call, runs_half
 
 
 class Activation:
@@ -130,6 +130,7 @@ class PReLU(Layer):
     doc = ("x if x > 0 else a x, with a learnt slope a per channel: C parameters (PyTorch "
            "PReLU(C); Keras PReLU with shared_axes over the spatial axes)")
     example = "prelu"
+    options = (FROZEN,)
     colour = "#fff9c4"
     fold = True
     autocast = runs_half  # on CPU autocast's list

@@ -334,6 +334,10 @@ class Shares(Option):
 
 SHARES = Shares()
 
+# weights that are not trained: counted with the buffers (timm's BlurPool filter, a buffer;
+# a layer frozen for fine-tuning: PyTorch's requires_grad=False, Keras' trainable=False)
+FROZEN = Flag("frozen", "frozen", True, False)
+
 
 # --- the kind -----------------------------------------------------------------------------
 
@@ -360,6 +364,7 @@ class Layer:
     # its receptive field and its gradient are the saved tensor's alone
     jump: ClassVar[bool] = False
     shares = None                     # 'shares ID': the layer whose weights it uses
+    frozen = False                    # 'frozen': its weights are not trained
 
     def kept(self, row, k):
         """What autograd saves of this layer for the backward pass, as PyTorch's module

@@ -8,7 +8,7 @@ from math import prod
 from .. import fmt
 from ..language.records import Kernel
 from . import activations
-from .base import (SHARES, SIDES, Amount, Arg, Choice, Flag, Layer, Outcome, PerAxis, Real, RuleError,
+from .base import (FROZEN, SHARES, SIDES, Amount, Arg, Choice, Flag, Layer, Outcome, PerAxis, Real, RuleError,
                    act_code, anywhere, axis_names, keras_act, need_map, nn_call, picture, runs_half,
                    symbolic)
 
@@ -150,10 +150,6 @@ def _resolve_pad(padding, i):
     return padding if isinstance(padding, str) else padding[i]
 
 
-# a convolution whose weights are fixed, not trained (timm's BlurPool filter, a buffer)
-FROZEN = Flag("frozen", "frozen", True, False)
-
-
 class Conv(Layer):
     keyword = "conv"
     autocast = runs_half
@@ -250,8 +246,7 @@ def conv_code(layer, row, filters, groups, bias, activation=True):  # pragma: no
                             padding=_unless(tuple(b for b, _ in pads), 0) if even else None,
                             dilation=_unless(picture(layer.dilation), 1),
                             groups=groups if groups != 1 else None,
-                            bias=None if bias else False)
-                    + (".requires_grad_(False)" if getattr(layer, "frozen", False) else "")))
+                            bias=None if bias else False)))
     return out + (act_code(layer.activation) if activation else [])
 
 
@@ -287,12 +282,6 @@ def conv_rule(layer, x, ex, filters, groups):
         ex.append(f"biases: {biases:,}" + (" (one per filter)" if biases else " (nobias)"))
         ex.append(f"MACs: {fmt.shape(shape)} outputs x {per_filter:,} = {macs:,}")
     keff = tuple(d * (k - 1) + 1 for k, d in zip(layer.kernel, layer.dilation))
-    if getattr(layer, "frozen", False):  # fixed weights: kept, not trained
-        if ex is not None:
-            ex.append("frozen: its weights and biases are not trained")
-        return Outcome(shape, 0, 0, weights + biases, macs, bias_act_ops(layer, prod(shape)),
-                       {"pads": tuple(pads), "dropped": tuple(dropped)},
-                       tuple(zip(keff, layer.stride, (p[0] for p in pads))))
     return Outcome(shape, weights, biases, 0, macs, bias_act_ops(layer, prod(shape)),
                    {"pads": tuple(pads), "dropped": tuple(dropped)},
                    tuple(zip(keff, layer.stride, (p[0] for p in pads))))
@@ -463,7 +452,7 @@ class Deconv(Layer):
     args = (KernelFilters(),)
     options = (Choice("padding", ("valid", "same"), "valid"), Amount("stride"),
                Amount("dilation"), Flag("nobias", "bias", False, True), activations.option(),
-               SHARES)
+               FROZEN, SHARES)
     colour = "#81c784"
 
     def kept(self, row, k):  # the transposed conv's whole result; the crop is a view of it

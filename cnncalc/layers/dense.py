@@ -6,7 +6,7 @@ from math import prod
 
 from .. import fmt
 from . import activations
-from .base import SHARES, Count, Flag, Layer, Outcome, act_code, keras_act, nn_call, runs_half, uniform
+from .base import FROZEN, SHARES, Count, Flag, Layer, Outcome, act_code, keras_act, nn_call, runs_half, uniform
 from .conv import bias_act_ops, weighted_kept
 
 
@@ -17,7 +17,7 @@ class Dense(Layer):
     doc = "fully connected; on a feature map it acts on the last axis per position, as Keras"
     example = "dense 4096 relu"
     args = (Count("features", "the number of outputs", example="4096"),)
-    options = (Flag("nobias", "bias", False, True), activations.option(), SHARES)
+    options = (Flag("nobias", "bias", False, True), activations.option(), FROZEN, SHARES)
     colour = "#9575cd"
 
     kept = weighted_kept

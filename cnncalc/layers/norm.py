@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import prod
 
-from .base import (Count, Factor, Flag, Layer, Outcome, Real, RuleError, nn_call, runs_float32,
+from .base import (FROZEN, Count, Factor, Flag, Layer, Outcome, Real, RuleError, nn_call, runs_float32,
                    saves_nothing)
 
 
@@ -19,7 +19,8 @@ class BatchNorm(Layer):
     # PyTorch's and ONNX's default is 1e-5: an imported model keeps its own, so its values stay
     options = (Real("eps", "eps", 1e-3, help="eps 1e-3 (Keras' default; PyTorch's is 1e-5)"),
                Flag("noscale", "scale", False, True, help="noscale (Keras' scale=False)"),
-               Flag("nocenter", "center", False, True, help="nocenter (Keras' center=False)"))
+               Flag("nocenter", "center", False, True, help="nocenter (Keras' center=False)"),
+               FROZEN)
 
     def rule(self, x, ex):
         c = x[-1]
@@ -101,7 +102,7 @@ class LayerNorm(_Normal):
     doc = ("normalises each position over its channels, as ConvNeXt and ViT use it (Keras "
            "LayerNormalization on the channel axis): 2C parameters")
     example = "layernorm eps 1e-6"
-    options = (Real("eps", "eps", 1e-3, help="eps 1e-3 (Keras' default)"),)
+    options = (Real("eps", "eps", 1e-3, help="eps 1e-3 (Keras' default)"), FROZEN)
 
     def kept(self, row, k):  # its input, and a float32 mean and 1/std per position
         k.save_input()
@@ -141,7 +142,7 @@ class GroupNorm(_Normal):
     example = "groupnorm 32"
     spatial = True
     args = (Count("groups", "the number of groups", example="32"),)
-    options = (Real("eps", "eps", 1e-3, help="eps 1e-3 (Keras' default)"),)
+    options = (Real("eps", "eps", 1e-3, help="eps 1e-3 (Keras' default)"), FROZEN)
 
     def kept(self, row, k):  # its input, and a float32 mean and 1/std per group
         k.save_input()
@@ -172,7 +173,7 @@ class GRN(_Normal):
     example = "grn"
     spatial = True
     autocast = runs_float32  # its float32 scale and offset promote a half input
-    options = (Real("eps", "eps", 1e-6, help="eps 1e-6 (ConvNeXt V2's)"),)
+    options = (Real("eps", "eps", 1e-6, help="eps 1e-6 (ConvNeXt V2's)"), FROZEN)
     semantics = "PyTorch (timm's GlobalResponseNorm)"
 
     def rule(self, x, ex):
@@ -220,7 +221,8 @@ class InstanceNorm(_Normal):
     example = "instancenorm affine"
     spatial = True
     options = (Flag("affine", "affine", True, False), Real("eps", "eps", 1e-5,
-                                                           help="eps 1e-5 (PyTorch's default)"))
+                                                           help="eps 1e-5 (PyTorch's default)"),
+               FROZEN)
     semantics = "PyTorch (InstanceNorm; Keras has no such layer)"
 
     def counts(self, c):

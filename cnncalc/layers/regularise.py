@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Flag, Layer, Outcome, Rate, Real, nn_call, runs_float32
+from .base import FROZEN, Flag, Layer, Outcome, Rate, Real, nn_call, runs_float32
 
 
 class Dropout(Layer):
@@ -81,7 +81,7 @@ class LayerScale(Layer):
     keyword = "layerscale"
     doc = "multiplies each channel by a learnt scale (ConvNeXt, CaiT): C parameters"
     example = "layerscale"
-    options = (Real("init", "init", 1e-6, help="init 1e-6"),)
+    options = (Real("init", "init", 1e-6, help="init 1e-6"), FROZEN)
     fold = True
     autocast = runs_float32  # its float32 scale promotes a half input
     semantics = "PyTorch (torchvision ConvNeXt's layer_scale)"
@@ -126,7 +126,7 @@ class ScalarAffine(Layer):
            "the scale alone): HGNetV2's LearnableAffineBlock, NFNet's skip gain; 2 parameters")
     example = "affine"
     options = (Flag("noshift", "shift", False, True, help="noshift (the scale alone)"),
-               Real("init", "init", 1.0, help="init 1 (the scale's first value)"))
+               Real("init", "init", 1.0, help="init 1 (the scale's first value)"), FROZEN)
     fold = True
     autocast = runs_float32  # its float32 parameters promote a half input
     semantics = "PyTorch (timm's LearnableAffineBlock)"
