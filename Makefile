@@ -64,7 +64,7 @@ readme: $(VENV)/.tested
 
 # rewrite the golden files from the current output, then show what changed: review it
 golden: $(VENV)/.tested
-	$(PY) -m pytest tests/test_cli.py -k golden --update-golden -q
+	$(PY) -m pytest tests/test_cli.py tests/test_import_golden.py -k golden --update-golden -q
 	git --no-pager diff --stat -- tests/golden
 
 # the playground in Debian's chromium (apt install chromium), driven by Playwright

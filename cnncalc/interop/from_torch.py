@@ -1540,8 +1540,10 @@ def _never_run(module, gm) -> str:
 
 
 def _snake(name: str) -> str:
+    """A class name as a network's: ResNet -> res_net, DLA -> dla, VGG16Net -> vgg16_net."""
     import re
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() or "network"
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower() \
+        or "network"
 
 
 def load_factory(where: str, meta: bool = False):
