@@ -7,6 +7,7 @@ output's shape. A sample runs in ``make test``; every model of the lists under
 CNNCALC_ZOO=1 (``make test-zoo``). Models the language cannot say yet are refused with the
 operation named (attention, a convolution of a computed weight, a channel slice)."""
 
+import copy
 import math
 import os
 import warnings
@@ -57,11 +58,14 @@ TIMM = ["resnet18", "resnet50d", "resnext26ts", "seresnet33ts", "regnetx_002", "
         # ConvNeXt V2's global response normalisation: 'grn'
         "convnextv2_atto",
         # TResNet: space to depth in TensorFlow's order, BlurPool's fixed filter ('frozen')
-        "tresnet_m"]
+        "tresnet_m",
+        # attention across a layer's paths: ResNeSt's split attention, SKNet's selective
+        # kernel ('splitsum R', 'rsoftmax R')
+        "resnest14d", "skresnet18", "skresnext50_32x4d"]
 # timm's dynamic 'same' padding (Python on sizes), BatchNormAct2d (F.batch_norm), ConvNeXt's
 # LayerNorm2d (F.layer_norm between permutes), GhostNet's and CSPNet's channel concat
 TIMM_SAMPLE = {"tf_efficientnet_b0", "mobilenetv3_small_050", "convnext_atto", "ghostnet_100",
-               "cspdarknet53", "mixnet_s", "dla34", "rexnet_100"}
+               "cspdarknet53", "mixnet_s", "dla34", "rexnet_100", "resnest14d"}
 
 SMP = ["Unet", "Linknet", "DeepLabV3", "DeepLabV3Plus", "UnetPlusPlus", "FPN", "PAN",
        "UPerNet"]  # UPerNet: its pyramid pooling back to the map's size ('resize')
@@ -232,8 +236,9 @@ def test_segmentation_models_import_exactly(arch):
     ("vit_tiny_patch16_224", "attention: bmm of two computed tensors (3x197x64, 3x64x197) "
                              "in blocks.0.attn"),
     ("swin_tiny_patch4_window7_224", "attention: bmm"),
-    ("skresnet18", "torch.stack (only its sum over the new axis, an add, is read)"),
-    ("resnest14d", "reshape of a channels-first tensor (1, 128, 56, 56) to (1, 2, 64, 56, 56)"),
+    ("edgenext_xx_small", "attention: bmm of two computed tensors (4x12x784, 4x784x12) in "
+                          "stages.1.blocks.1.xca"),
+    ("efficientvit_b0", "attention: bmm"), ("coatnet_0_rw_224", "attention: bmm"),
 ])
 def test_what_the_language_cannot_say_yet_is_named(name, said):
     import timm
@@ -682,3 +687,37 @@ def test_a_backbone_frozen_for_fine_tuning_counts_as_pytorch_trains_it():
     assert [r.name for r in s.rows if r.layer.frozen][:3] == ["conv1", "bn1", "layer1.0.conv1"]
     net = cnncalc.to_torch(s)
     assert sum(p.numel() for p in net.parameters()) == s.totals.trainable
+
+
+@pytest.mark.parametrize("module", ["split_attention", "selective_kernel", "split_input"])
+def test_split_attention_computes_what_timms_modules_compute(module):
+    """ResNeSt's SplitAttn (radix 2 in 2 groups: 'rsoftmax 2 groups 2') and SKNet's
+    SelectiveKernel (two or three paths, on the input or on splits of it) import exactly,
+    and with their own weights, made random, compute what timm computes."""
+    import cnncalc
+    from timm.layers import SelectiveKernel, SplitAttn
+    torch.manual_seed(0)
+    model, channels = {
+        "split_attention": (SplitAttn(16, 32, groups=2, radix=2, norm_layer=nn.BatchNorm2d),
+                            16),
+        "selective_kernel": (SelectiveKernel(16, 32, split_input=False), 16),
+        "split_input": (SelectiveKernel(18, 30, kernel_size=[3, 5, 7], split_input=True), 18),
+    }[module]
+    with torch.no_grad():
+        for t in model.state_dict().values():
+            if t.dtype.is_floating_point:
+                t.uniform_(0.5, 1.5)
+    model.eval()
+    # (_measured moves its module to the meta device: a copy)
+    trainable, buffers, macs, _ = _measured(copy.deepcopy(model), (1, channels, 12, 12))
+    summary = from_torch(model, f"12x12x{channels}").summary
+    assert (summary.totals.trainable, summary.totals.non_trainable, summary.totals.macs) == \
+        (trainable, buffers, macs)
+    assert ("rsoftmax 2 groups 2" in summary.network.text) == (module == "split_attention")
+    net = cnncalc.to_torch(summary).eval()
+    with torch.no_grad():
+        assert _transfer(model, summary, net) == sum(
+            t.numel() for t in model.state_dict().values() if t.dtype.is_floating_point)
+        x = torch.randn(2, channels, 12, 12)
+        want, got = model(x), net(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    assert torch.allclose(got, want, rtol=1e-4, atol=1e-5 * float(want.abs().max()))

@@ -419,6 +419,28 @@ class ChannelShuffle(nn.Module):
             .reshape(-1, c, *self.spatial)
 
 
+class SplitSum(nn.Module):
+    """'splitsum R': (N, R x C, ...) -> (N, C, ...), the R splits summed."""
+
+    def __init__(self, radix, channels):
+        super().__init__()
+        self.shape = (radix, channels // radix)
+
+    def forward(self, x):
+        return x.unflatten(1, self.shape).sum(1)
+
+
+class RadixSoftmax(nn.Module):
+    """'rsoftmax R groups G': channels (g, r, i) in, softmax over r, (r, g, i) out."""
+
+    def __init__(self, radix, groups, channels):
+        super().__init__()
+        self.shape = (groups, radix, channels // (groups * radix))
+
+    def forward(self, x):
+        return x.unflatten(1, self.shape).transpose(1, 2).softmax(1).flatten(1, 3)
+
+
 class Crop(nn.Module):
     def __init__(self, crops, size):
         super().__init__()

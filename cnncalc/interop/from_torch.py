@@ -64,6 +64,8 @@ class _Importer:
         self.skip = set()    # nodes folded into another
         self.shuffles = {}   # a channel shuffle's transpose -> (its input, groups)
         self.failed = set()  # nodes without a counterpart, and those computed from them
+        # a tensor (N, R, C, ...) that is an op's (N, R x C, ...) split in R: node -> R
+        self.radix = {}
         self.used = {}       # a module or parameter with weights -> the node that ran it
         self.ran = {}        # the weights' tensors (ids) -> (the first node, their path)
         self.frozen_later = []  # (node, parameter path): a function's weight, checked after it
@@ -86,7 +88,10 @@ class _Importer:
                 **kw)
         if name is None:  # a function: the module it runs in, if that module makes only it
             stack = node.meta.get("nn_module_stack") or {}
-            op.meta["module"] = list(stack)[-1] if stack else None
+            op.meta["module"] = m = list(stack)[-1] if stack else None
+            op.meta["weighted"] = m is not None and any(
+                getattr(a, "op", None) == "get_attr" and a.target.startswith(m + ".")
+                for a in _flat(node.args))
         self.ops.append(op)
         self.ids[node.name] = op.id
         return op
@@ -95,6 +100,8 @@ class _Importer:
         """The node is its argument again (a layout change, identity, contiguous)."""
         self.ids[node.name] = self.ids[arg.name]
         self.layouts[node.name] = layout or self.layouts[arg.name]
+        if arg.name in self.radix and layout is None:
+            self.radix[node.name] = self.radix[arg.name]
 
     def name_functions(self):
         """A function that is the only op of its module (a wrapper) takes the module's path."""
@@ -106,8 +113,12 @@ class _Importer:
         owned = [op.name for op in self.ops if op.name]
         for op in self.ops:
             m = op.meta.get("module")
-            if m and not op.name and count[m] == 1 and \
-                    not any(n == m or n.startswith(m + ".") for n in owned):
+            # beside its modules' own only when it reads the module's weights (timm's
+            # BatchNormAct2d: 'bn' and its 'bn.act'); a block's add stays unnamed, so that
+            # the block is the module's scope
+            if m and not op.name and count[m] == 1 and m not in owned and (
+                    op.meta.get("weighted") or
+                    not any(n.startswith(m + ".") for n in owned)):
                 op.name = m
 
     def ops_by_id(self):
@@ -241,6 +252,12 @@ class _Importer:
             if handler is None:
                 self.fail(node, f"operator {name[5:]}")
                 return
+            split = next((a for a in _flat(node.args) if getattr(a, "name", None) in
+                          self.radix), None)
+            if split is not None and name not in _SPLIT_AWARE:
+                self.fail(node, f"operator {name[5:]} on {split.name}, channels split in "
+                                f"{self.radix[split.name]} along a new axis {_brief(node)}")
+                return
             try:
                 handler(self, node)
                 for n, target in self.frozen_later:
@@ -278,6 +295,12 @@ def _brief(node) -> str:
         return repr(a)
     return "(" + ", ".join(show(a) for a in node.args)[:160] + ")"
 
+
+# what reads a tensor split along a new axis (N, R, C / R, ...): the paths of SKNet and
+# ResNeSt, summed ('splitsum'), weighted by a softmax across them ('rsoftmax')
+_SPLIT_AWARE = {"aten.sum", "aten.mul", "aten.mul_", "aten._softmax", "aten.view",
+                "aten._unsafe_view", "aten.reshape", "aten.clone", "aten.alias", "aten.detach",
+                "aten.contiguous"}
 
 # the kinds a layer that runs again may be written as ('conv ... shares ID')
 _SHARING = {w for w, k in KINDS.items() if SHARES in k.options}
@@ -638,12 +661,19 @@ def _merge(word):
     def handler(imp, node):
         tensors = [a for a in node.args[:2] if hasattr(a, "op")]
         flowing = [a for a in tensors if a.name in imp.ids]
+        split = {imp.radix.get(a.name) for a in flowing}
+        if split != {None} and (len(split) > 1 or len(flowing) < 2):
+            imp.fail(node, f"{word} of a tensor split in {max(s or 0 for s in split)} along a "
+                           "new axis with one that is not split so")
+            return
         if len(flowing) == 2:
             lay = imp.layout_of(flowing[0])
             lay2 = imp.layout_of(flowing[1])
             main = lay if lay.rank >= lay2.rank else lay2
             imp.add(node, word, flowing)
             imp.layouts[node.name] = main
+            if split != {None}:  # paths times their weights: still split
+                imp.radix[node.name] = split.pop()
             return
         x = flowing[0]
         other = next((a for a in node.args[:2] if a is not x), None)
@@ -730,6 +760,14 @@ def _activation(word):
     def handler(imp, node):
         x = node.args[0]
         text = _leaky(imp, node, None) if word == "leakyrelu" else word
+        if word == "softmax" and x.name in imp.radix:  # across the paths: SKNet's attention
+            if node.args[1] % (imp.layout_of(x).rank + 3) != 1:
+                imp.fail(node, f"a softmax over dimension {node.args[1]} of a split tensor")
+                return
+            imp.add(node, statement("rsoftmax", radix=imp.radix[x.name]), [x])
+            imp.layouts[node.name] = imp.layout_of(x)
+            imp.radix[node.name] = imp.radix[x.name]
+            return
         if word == "softmax" and _softmax(imp, node, None) is None:
             return
         if word == "gelu" and node.kwargs.get("approximate", "none") != "none":
@@ -853,6 +891,8 @@ def _reshape(imp, node):
     if after is None or before is None:
         imp.fail(node, "a reshape of unknown shape")
         return
+    if _split_view(imp, node, x, lay, before, after):
+        return
     source = _shuffled(imp, x)
     if source is not None:  # the end of a channel shuffle
         imp.add(node, f"shuffle {source[1]}", [source[0]])
@@ -887,6 +927,50 @@ def _reshape(imp, node):
         return
     imp.fail(node, f"reshape of a channels-first tensor {before} to {after} (cnncalc reshapes "
                    "in Keras' order: rows, columns, channels)")
+
+
+def _split_view(imp, node, x, lay, before, after) -> bool:
+    """(N, R x C, ...) viewed as (N, R, C, ...), R paths of C channels (SKNet, ResNeSt), and
+    back; ResNeSt's radix softmax, view (N, G, R, K), transpose(1, 2), softmax(1)."""
+    if x.name in imp.radix:
+        if after != (before[0], before[1] * before[2], *before[3:]):
+            return False
+        imp.ids[node.name], imp.layouts[node.name] = imp.ids[x.name], lay
+        return True
+    if not lay.first or lay.rank == 0:
+        return False
+    users = list(node.users)
+    if len(after) == len(before) + 1 and after[0] == before[0] and after[3:] == before[2:] \
+            and after[1] * after[2] == before[1] and after[1] > 1 and not (
+                len(users) == 1 and _target_name(users[0]) == "aten.transpose"):
+        imp.alias(node, x)
+        imp.radix[node.name] = after[1]
+        return True
+    if len(after) == 4 and _prod(before[2:]) == 1 and after[0] == before[0] and \
+            _prod(after[1:]) == before[1] and len(users) == 1 and \
+            _target_name(users[0]) == "aten.transpose" and \
+            {d % 4 for d in users[0].args[1:3]} == {1, 2} and len(users[0].users) == 1:
+        soft = next(iter(users[0].users))
+        if _target_name(soft) == "aten._softmax" and soft.args[1] % 4 == 1:
+            groups, radix = after[1], after[2]
+            imp.skip.update((users[0].name, soft.name))
+            op = imp.add(soft, statement("rsoftmax", radix=radix, groups=groups), [x])
+            imp.layouts[soft.name] = lay
+            for v in _views_after(soft):  # (N, R x C) and (N, R x C, 1, 1): the same values
+                if imp.shape(v) not in ((before[0], before[1]), before):
+                    break
+                imp.skip.add(v.name)
+                imp.ids[v.name], imp.layouts[v.name] = op.id, lay
+            imp.ids[node.name] = op.id
+            return True
+    return False
+
+
+def _views_after(node):
+    """The chain of views that reads ``node`` alone, one after another."""
+    while len(node.users) == 1 and _target_name(next(iter(node.users))) in _VIEWS:
+        node = next(iter(node.users))
+        yield node
 
 
 def _space_to_depth(imp, node, x, lay, before, after) -> bool:
@@ -1296,6 +1380,14 @@ def _stack(imp, node):
     sum, as an add of the parts."""
     parts = [a for a in _flat(node.args[0]) if getattr(a, "name", None) in imp.ids]
     users = list(node.users)
+    lay = imp.layout_of(parts[0]) if parts else None
+    if _arg(node, 1, "dim", 0) == 1 and lay is not None and lay.first and lay.rank and \
+            len(parts) == len(_flat(node.args[0])) and \
+            len({imp.shape(p) for p in parts}) == 1:  # SKNet's paths: (N, R, C, ...)
+        imp.add(node, "concat", parts)
+        imp.layouts[node.name] = lay
+        imp.radix[node.name] = len(parts)
+        return
     if _arg(node, 1, "dim", 0) != 0 or len(parts) != len(_flat(node.args[0])) or \
             len(users) != 1 or _target_name(users[0]) != "aten.sum" or \
             list(_per_axis(_arg(users[0], 1, "dim"), 1)) != [0]:
@@ -1340,6 +1432,18 @@ def _grn(imp, node):
     imp.layouts[out.name] = lay
 
 
+def _sum(imp, node):
+    """The sum of a split tensor's R paths: 'splitsum R'."""
+    x = node.args[0]
+    dims = [d % (imp.layout_of(x).rank + 3) for d in _per_axis(_arg(node, 1, "dim", ()), 1)]
+    if x.name not in imp.radix or dims != [1] or _arg(node, 2, "keepdim", False):
+        imp.fail(node, f"a sum over dimensions {dims} (cnncalc reads the sum of a tensor's "
+                       "paths, split in R along a new axis)")
+        return
+    imp.add(node, statement("splitsum", radix=imp.radix[x.name]), [x])
+    imp.layouts[node.name] = imp.layout_of(x)
+
+
 def _metadata(imp, node):
     """new_full, zeros_like, ...: a new tensor that reads only its argument's shape and
     type (Ultralytics' anchors): a constant, not a consumer of the flow."""
@@ -1369,7 +1473,7 @@ FUNCTIONS = {"add": _merge("add"), "add_": _merge("add"), "mul": _merge("multipl
              _batch_norm, "_native_batch_norm_legit": _batch_norm,
              "native_layer_norm": _layer_norm, "native_group_norm": _group_norm,
              "addmm": _linear_op, "mm": _linear_op, "stack": _stack, "expand": _expand,
-             "linalg_vector_norm": _grn,
+             "linalg_vector_norm": _grn, "sum": _sum,
              "pixel_shuffle": _pixel_f("pixelshuffle"),
              "pixel_unshuffle": _pixel_f("pixelunshuffle")}
 for _name, _word in _ACTS.items():
