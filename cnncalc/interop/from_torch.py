@@ -66,6 +66,9 @@ class _Importer:
         self.failed = set()  # nodes without a counterpart, and those computed from them
         # a tensor (N, R, C, ...) that is an op's (N, R x C, ...) split in R: node -> R
         self.radix = {}
+        # a map with its spatial axes merged into one, (N, C, H x W) or (N, H x W, C), as
+        # Segformer's MLP reads it: node -> the map's spatial sizes (picture order)
+        self.merged = {}
         self.used = {}       # a module or parameter with weights -> the node that ran it
         self.ran = {}        # the weights' tensors (ids) -> (the first node, their path)
         self.frozen_later = []  # (node, parameter path): a function's weight, checked after it
@@ -102,6 +105,8 @@ class _Importer:
         self.layouts[node.name] = layout or self.layouts[arg.name]
         if arg.name in self.radix and layout is None:
             self.radix[node.name] = self.radix[arg.name]
+        if arg.name in self.merged:
+            self.merged[node.name] = self.merged[arg.name]
 
     def name_functions(self):
         """A function that is the only op of its module (a wrapper) takes the module's path."""
@@ -208,6 +213,17 @@ class _Importer:
         if first[0] != node.name:
             self.sharing[node.name] = first
 
+    def per_position(self, node, x) -> bool:
+        """A module on a map with its spatial axes merged must keep them: a Linear on the
+        channels, an activation (it then runs on the map as it is)."""
+        before, after = self.shape(x), self.shape(node)
+        axis = 1 if self.layouts[x.name].first else 2
+        if after is None or len(after) != 3 or after[3 - axis] != before[3 - axis]:
+            self.fail(node, f"module {type(self.modules[node.target]).__name__} on "
+                            f"{x.name}, a map with its spatial axes merged {before}")
+            return False
+        return True
+
     def mark_frozen(self, node, tensors):
         """Weights none of which trains (requires_grad=False: a backbone frozen for
         fine-tuning) make the layer 'frozen': counted with the buffers."""
@@ -242,7 +258,12 @@ class _Importer:
             tensors = tuple(id(p) for p in module._parameters.values() if p is not None)
             if tensors:
                 self.share(node, node.target, tensors)
+            x = node.args[0] if node.args else None
+            if getattr(x, "name", None) in self.merged and not self.per_position(node, x):
+                return
             handler(self, node, module)
+            if getattr(x, "name", None) in self.merged and node.name in self.ids:
+                self.merged[node.name] = self.merged[x.name]
             self.mark_frozen(node, [p for p in module._parameters.values() if p is not None])
             if node.name in self.sharing and node.name not in self.failed:
                 self.mark_shared(node)
@@ -254,6 +275,12 @@ class _Importer:
                 return
             split = next((a for a in _flat(node.args) if getattr(a, "name", None) in
                           self.radix), None)
+            flat = next((a for a in _flat(node.args) if getattr(a, "name", None) in
+                         self.merged), None)
+            if flat is not None and name not in _MERGED_AWARE:
+                self.fail(node, f"operator {name[5:]} on {flat.name}, a map with its spatial "
+                                f"axes merged {_brief(node)}")
+                return
             if split is not None and name not in _SPLIT_AWARE:
                 self.fail(node, f"operator {name[5:]} on {split.name}, channels split in "
                                 f"{self.radix[split.name]} along a new axis {_brief(node)}")
@@ -301,6 +328,12 @@ def _brief(node) -> str:
 _SPLIT_AWARE = {"aten.sum", "aten.mul", "aten.mul_", "aten._softmax", "aten.view",
                 "aten._unsafe_view", "aten.reshape", "aten.clone", "aten.alias", "aten.detach",
                 "aten.contiguous"}
+
+# what reads a map with its spatial axes merged, (N, C, H x W): a transpose to (N, H x W,
+# C) and back, a view back to the map; between them, per-position modules (Linear)
+_MERGED_AWARE = {"aten.view", "aten._unsafe_view", "aten.reshape", "aten.transpose",
+                 "aten.permute",
+                 "aten.clone", "aten.alias", "aten.detach", "aten.contiguous"}
 
 # the kinds a layer that runs again may be written as ('conv ... shares ID')
 _SHARING = {w for w, k in KINDS.items() if SHARES in k.options}
@@ -891,7 +924,8 @@ def _reshape(imp, node):
     if after is None or before is None:
         imp.fail(node, "a reshape of unknown shape")
         return
-    if _split_view(imp, node, x, lay, before, after):
+    if _split_view(imp, node, x, lay, before, after) or \
+            _merged_view(imp, node, x, lay, before, after):
         return
     source = _shuffled(imp, x)
     if source is not None:  # the end of a channel shuffle
@@ -966,6 +1000,23 @@ def _split_view(imp, node, x, lay, before, after) -> bool:
     return False
 
 
+def _merged_view(imp, node, x, lay, before, after) -> bool:
+    """x.flatten(2) of a channels-first map: (N, C, H x W), the map's values as they are
+    (Segformer's MLP, timm's patch embeddings); and the view back to (N, C, H, W)."""
+    if x.name in imp.merged:
+        if not lay.first or after != (*before[:2], *imp.merged[x.name]):
+            imp.fail(node, f"a view of a map with its spatial axes merged {before} to {after}")
+            return True
+        imp.ids[node.name], imp.layouts[node.name] = imp.ids[x.name], lay
+        return True
+    if lay.first and lay.rank >= 2 and len(after) == 3 and after[:2] == before[:2] and \
+            after[2] == _prod(before[2:]):
+        imp.alias(node, x)
+        imp.merged[node.name] = tuple(before[2:])
+        return True
+    return False
+
+
 def _views_after(node):
     """The chain of views that reads ``node`` alone, one after another."""
     while len(node.users) == 1 and _target_name(next(iter(node.users))) in _VIEWS:
@@ -1033,6 +1084,15 @@ def _transpose(imp, node):
         imp.alias(node, imp.shuffles[node.name][0])
         return
     lay = imp.layout_of(x)
+    if x.name in imp.merged:  # (N, C, H x W) <-> (N, H x W, C)
+        axes = _flat(node.args[1:]) if _target_name(node) == "aten.permute" else \
+            [0, *_flat(node.args[1:3])]
+        if sorted(d % 3 for d in axes[-2:]) != [1, 2] or axes[0] % 3 != 0:
+            imp.fail(node, f"a transpose of a map with its spatial axes merged {_brief(node)}")
+            return
+        imp.alias(node, x, Layout(not lay.first, lay.picture, lay.rank))
+        imp.merged[node.name] = imp.merged[x.name]
+        return
     n = lay.rank + 2
     if _target_name(node) == "aten.permute":
         perm = tuple(d % n for d in _flat(node.args[1:]))
