@@ -32,6 +32,38 @@ TINY = ("[net]\nwidth=416\nheight=416\nchannels=3\n\n"
         + "[yolo]\nclasses=80\n")
 
 
+def csp(filters):
+    """YOLOv4-tiny's CSP block: half the channels ('groups=2 group_id=1') through two convs,
+    joined, a 1x1, joined with the block's input."""
+    half = filters // 2
+    return (cbl(filters, 3) + "[route]\nlayers=-1\ngroups=2\ngroup_id=1\n\n" + cbl(half, 3)
+            + cbl(half, 3) + "[route]\nlayers=-1,-2\n\n" + cbl(filters, 1)
+            + "[route]\nlayers=-6,-1\n\n")
+
+
+# darknet's cfg/yolov4-tiny.cfg, layer for layer (training settings left out)
+TINY4 = ("[net]\nwidth=416\nheight=416\nchannels=3\n\n" + cbl(32, 3, 2) + cbl(64, 3, 2)
+         + csp(64) + "[maxpool]\nsize=2\nstride=2\n\n" + csp(128)
+         + "[maxpool]\nsize=2\nstride=2\n\n" + csp(256) + "[maxpool]\nsize=2\nstride=2\n\n"
+         + cbl(512, 3) + cbl(256, 1) + cbl(512, 3) + cbl(255, 1, bn=0, act="linear")
+         + "[yolo]\nclasses=80\n\n[route]\nlayers=-4\n\n" + cbl(128, 1)
+         + "[upsample]\nstride=2\n\n[route]\nlayers=-1, 23\n\n" + cbl(256, 3)
+         + cbl(255, 1, bn=0, act="linear") + "[yolo]\nclasses=80\n")
+
+
+def test_yolov4_tiny_has_the_published_counts():
+    # the Keras ports' yolov4-tiny summary(): Total params: 6,062,814, Trainable params:
+    # 6,056,606; its CSP blocks keep the second half of the channels: 'slice 32 start 32'
+    cfg = from_darknet(_write(TINY4))
+    s = cfg.summary
+    assert (s.totals.params, s.totals.trainable) == (6_062_814, 6_056_606)
+    assert [shape for _, shape in s.outputs] == [(13, 13, 255), (26, 26, 255)]
+    assert "slice 32 start 32" in cfg.text
+    half = torch.arange(64.0).reshape(1, 64, 1, 1)  # group_id=1 of 2: channels 32 to 63
+    module = cnncalc.to_torch("input 1x1x64 | slice 32 start 32").eval()
+    assert torch.equal(module(half.permute(0, 2, 3, 1)).flatten(), half.flatten()[32:])
+
+
 def test_yolov3_has_the_published_counts_and_scales():
     # keras-yolo3's yolo_body(Input((416, 416, 3)), 3, 80).summary(): Total params: 62,001,757,
     # Trainable params: 61,949,149; the paper's three scales 13, 26 and 52 with 3 x (5 + 80)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import CnnCalcError
 from ..limits import MAX_FOREIGN_LAYERS, MAX_SIZE
-from .graph import Imported, Op, Unsupported, emit, foreign, network_name
+from .graph import Imported, Op, Unsupported, emit, foreign, network_name, statement
 
 # options that must be at least 1 (a stride of 0 divides by zero)
 POSITIVE = ("filters", "size", "stride", "stride_x", "stride_y", "groups", "dilation", "output")
@@ -191,9 +191,16 @@ class _Reader:
                 self.here = self.ids[layers[0]]
             else:
                 self.add("concat", [self.ids[i] for i in layers], sec, index)
-            if self.int(sec, "groups", 1) > 1:
-                self.fail(sec, index, "a route that keeps one group of the channels "
-                          "(YOLOv4-tiny's CSP slice) has no cnncalc counterpart yet")
+            groups = self.int(sec, "groups", 1)
+            if groups > 1:  # one group of the channels (YOLOv4-tiny's CSP): a slice
+                part = self.int(sec, "group_id", 0)
+                if channels % groups or part >= groups:
+                    raise CnnCalcError(f"[route] groups={groups} group_id={part} of {channels} "
+                                       f"channels: the groups must divide them and group_id "
+                                       f"be below groups", file=self.file, line=sec.line)
+                channels //= groups
+                self.add(statement("slice", channels=channels, start=part * channels),
+                         [self.here], sec, index)
             return (*self.shapes[layers[0]][:2], channels)
         if kind in ("yolo", "region", "detection"):
             self.outputs.append(self.here)
