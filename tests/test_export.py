@@ -66,13 +66,16 @@ def test_the_file_runs_as_a_script_and_is_ruff_clean(tmp_path, name, published):
 
 
 def _copy_weights(ours, theirs):
-    """cnncalc's module holds kernels in the spec's axis order (width first) and a dense
-    layer on a map as nn.Linear; the exported file as PyTorch does."""
-    mine = list(ours.parameters())
-    other = list(theirs.parameters())
-    assert len(mine) == len(other)
+    """cnncalc's module holds kernels in the spec's axis order (width first); the exported
+    file as PyTorch does. Both name them as the spec does; cnncalc's module wraps some
+    (conv1.op.weight, norm.norm.weight, layer_scale.gamma) where the file does not."""
+    def named(module):
+        return {re.sub(r"\.(op|norm|gamma)(?=\.|$)", "", n): p
+                for n, p in module.named_parameters()}
+    mine, other = named(ours), named(theirs)
+    assert sorted(mine) == sorted(other)
     with torch.no_grad():
-        for a, b in zip(mine, other):
+        for a, b in ((mine[k], other[k]) for k in mine):
             if a.dim() >= 4:
                 a = a.transpose(-2, -1)
             b.copy_(a.reshape(b.shape))

@@ -150,8 +150,9 @@ def _transfer(model, summary, net) -> int:
 @pytest.mark.parametrize("name", _pick(TORCHVISION, TORCHVISION_SAMPLE | {"alexnet"}))
 def test_torchvision_classifiers_compute_their_outputs_with_their_own_weights(name):
     """The strongest test of an importer: every weight and running statistic of the model,
-    made random, goes into the module cnncalc builds from the imported spec, and both
-    compute the same outputs."""
+    made random, goes into the module cnncalc builds from the imported spec, and into the
+    PyTorch file it exports (strictly, by the model's own names), and all three compute
+    the same outputs."""
     import cnncalc
     import torchvision.models as models
     kwargs = {"aux_logits": False, "init_weights": False} \
@@ -179,6 +180,14 @@ def test_torchvision_classifiers_compute_their_outputs_with_their_own_weights(na
     assert copied == sum(t.numel() for t in model.state_dict().values()
                          if t.dtype.is_floating_point)
     assert torch.allclose(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+    # the PyTorch file 'cnncalc export' writes nests its modules as the spec names them
+    # (features.1.0.block.0): the model's own state_dict() loads into it, strictly
+    from cnncalc.interop.to_pytorch import load_class
+    exported = load_class(cnncalc.to_pytorch_code(summary))().eval()
+    exported.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        again = exported(x)
+    assert torch.allclose(again, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
 
 
 ONNX_SAMPLE = {("resnet18", 11), ("resnet18", 17), ("convnext_tiny", 13),

@@ -1422,6 +1422,21 @@ def _linear_op(imp, node):
     imp.layouts[node.name] = lay
 
 
+def _linear_fn(imp, node):
+    """F.linear (a Linear subclass with its own forward, timm's Linear): a dense layer on
+    the channels, of a vector or of a channels-last map."""
+    x, w = node.args[:2]
+    bias = _arg(node, 2, "bias")
+    lay = imp.layout_of(x)
+    if lay.rank and lay.first:
+        imp.fail(node, "Linear on the last spatial axis of a channels-first map")
+        return
+    if not _weight(imp, node, 1, "a linear layer"):
+        return
+    imp.add(node, f"dense {imp.shape(w)[0]}" + ("" if bias is not None else " nobias"), [x])
+    imp.layouts[node.name] = lay
+
+
 def _elu(imp, node):
     """aten.elu(x, alpha, scale, input_scale): F.elu, and F.selu with SELU's constants."""
     alpha, scale, inner = (_arg(node, i, k, 1) for i, k in ((1, "alpha"), (2, "scale"),
@@ -1532,7 +1547,7 @@ FUNCTIONS = {"add": _merge("add"), "add_": _merge("add"), "mul": _merge("multipl
              "native_batch_norm": _batch_norm, "_native_batch_norm_legit_no_training":
              _batch_norm, "_native_batch_norm_legit": _batch_norm,
              "native_layer_norm": _layer_norm, "native_group_norm": _group_norm,
-             "addmm": _linear_op, "mm": _linear_op, "stack": _stack, "expand": _expand,
+             "addmm": _linear_op, "mm": _linear_op, "linear": _linear_fn, "stack": _stack, "expand": _expand,
              "linalg_vector_norm": _grn, "sum": _sum,
              "pixel_shuffle": _pixel_f("pixelshuffle"),
              "pixel_unshuffle": _pixel_f("pixelunshuffle")}

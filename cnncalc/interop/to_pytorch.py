@@ -18,6 +18,13 @@ from ..layers.network import referenced
 _RESERVED = {"forward", "training", "input", "x", "torch", "nn", "self", "add_module", "cuda",
              "cpu", "to", "train", "eval", "parameters", "modules", "children", "apply",
              "float", "half", "double", "type", "state_dict"}
+# nn.ModuleDict's own attributes: a key among them cannot name a module in it
+_DICT = _RESERVED | {"keys", "items", "values", "update", "pop", "clear", "buffers",
+                     "named_modules", "named_parameters", "named_buffers", "register_module",
+                     "get_submodule", "zero_grad", "requires_grad_", "extra_repr", "register_buffer",
+                     "register_parameter", "load_state_dict", "share_memory", "bfloat16",
+                     "named_children", "xpu", "ipu", "mtia", "get_parameter", "get_buffer",
+                     "compile", "dump_patches", "call_super_init"}
 
 
 def _unique(base: str, taken: set) -> str:
@@ -30,10 +37,18 @@ def _unique(base: str, taken: set) -> str:
     return out
 
 
+class _Parameter(str):
+    """A bare parameter's expression in the module tree (not a module)."""
+
+
 class _Writer:
     def __init__(self, summary: Summary):
         self.summary = summary
-        self.attrs = []  # (attribute, expression)
+        self.attrs = []  # (where, expression): self.conv1, self.layer1["0"]["conv1"]
+        # the modules as the spec's names nest them (layer1.0.conv1): key -> expression or
+        # a dict of the same, so that a model's own state_dict() loads into the file's
+        self.tree = {}
+        self.parameters = []  # (where, expression): bare parameters, set after the modules
         self.lines = []  # forward's body
         self.taken, self.variables = set(), set()
         self.saved = {}  # spec name -> variable holding its output
@@ -41,6 +56,67 @@ class _Writer:
         self.keep = referenced(summary.network.layers) | {n for n, _ in summary.outputs}
         self.count = 0
         self.needs_torch_ops = False
+
+    def place(self, name: str, expr: str, parameter: bool = False) -> str:
+        """Puts a module under its dotted name; returns how forward reaches it. A part that
+        an earlier module already holds joins the rest with '_' (bn, then bn_act)."""
+        parts = [p or "_" for p in name.split(".")]
+        level, path = self.tree, []
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(level.get(part), dict):
+                level = level[part]
+            elif part in level:  # a module there already: the rest is one key beside it
+                parts = parts[:i] + ["_".join(parts[i:])]
+                break
+            else:
+                level[part] = {}
+                level = level[part]
+            path.append(part)
+        key = parts[-1]
+        if not path:
+            key = self.attr(key) if not key.isdigit() else _unique(key, self.taken)
+        else:
+            if key in _DICT:
+                key += "_"
+            key = _unique(key, {k for k in level})
+        level[key] = _Parameter(expr) if parameter else expr
+        access = f"self.{key}" if not path and key.isidentifier() else \
+            f'getattr(self, "{key}")' if not path else \
+            "self." + path[0] if path[0].isidentifier() else f'getattr(self, "{path[0]}")'
+        if path:
+            access += "".join(f'["{p}"]' for p in path[1:])
+            access += f".{key}" if parameter else f'["{key}"]'
+        if parameter:  # a module's attribute, set after the modules (nn.ModuleDict holds
+            self.parameters.append((access, expr))  # modules only)
+        else:
+            self.attrs.append((access, expr))
+        return access
+
+    def init_lines(self) -> list:
+        """__init__'s body: each top-level module, nested ones in nn.ModuleDicts."""
+        def render(value, pad):
+            if not isinstance(value, dict):
+                return [value]
+            out = ["nn.ModuleDict({"]
+            for k, v in value.items():
+                if isinstance(v, _Parameter):
+                    continue
+                inner = render(v, pad + 4)
+                out.append(" " * (pad + 4) + f'"{k}": {inner[0]}')
+                out += inner[1:]
+                out[-1] += ","
+            out.append(" " * pad + "})")
+            return out
+        lines = []
+        for key, value in self.tree.items():
+            if isinstance(value, _Parameter):
+                continue
+            inner = render(value, 8)
+            head = f"self.{key} = " if key.isidentifier() else f'self.add_module("{key}", '
+            tail = "" if key.isidentifier() else ")"
+            lines += [" " * 8 + head + inner[0]] + inner[1:]
+            lines[-1] += tail
+        return lines + [f"        {where} = {expr}" for where, expr in self.parameters]
 
     def attr(self, name: str) -> str:
         base = re.sub(r"\W", "_", name).strip("_") or "layer"
@@ -91,14 +167,18 @@ class _Writer:
             theirs = self.modules.get(layer.shares, {})
             mine = self.modules[row.name] = {}
             for suffix, expr in layer.code(row):
+                if suffix == "*":  # a bare parameter that multiplies the input
+                    access = self.place(row.name, expr, parameter=True)
+                    self.emit(f"{dst} = {src} * {access}")
+                    src = dst
+                    continue
                 if layer.frozen and not suffix:  # its weights: not trained
                     expr += ".requires_grad_(False)"
                 name = theirs.get((suffix, expr))  # 'shares ID': ID's module, called again
                 if name is None:
-                    name = self.attr(row.name + (f"_{suffix}" if suffix else ""))
-                    self.attrs.append((name, expr))
+                    name = self.place(row.name + (f"_{suffix}" if suffix else ""), expr)
                 mine[suffix, expr] = name
-                self.emit(f"{dst} = self.{name}({src})")
+                self.emit(f"{dst} = {name}({src})")
                 src = dst
             if layer.shares is not None and not set(theirs.values()) & set(mine.values()):
                 raise CnnCalcError(f"layer '{row.name}' ({layer.describe()}): cnncalc writes "
@@ -188,7 +268,7 @@ def to_pytorch_code(spec, class_name: str | None = None, source: str | None = No
     for h in helpers:
         body += h.rstrip("\n").splitlines() + ["", ""]
     body += [f"class {cls}(nn.Module):", "    def __init__(self):", "        super().__init__()"]
-    body += [f"        self.{a} = {e}" for a, e in w.attrs]
+    body += w.init_lines()
     used = " ".join(w.lines + results)
     lines = [line for line in w.lines  # a saved output nothing reads (the last layer's)
              if not (m := re.match(r"(\w+_out(?:_\d+)?) = \w+$", line))
@@ -252,5 +332,5 @@ def _notes(summary, attrs) -> list:
                      "spec (as Keras)\norders rows, columns, channels: the same counts, but "
                      "Keras weights need reordering.")
     if any(r.kind == "dense" and len(r.input) > 1 for r in summary.rows):
-        notes.append("A dense layer on a map is the 1x1 convolution written here.")
+        notes.append("A dense layer on a map is ChannelLinear: nn.Linear at each position.")
     return notes

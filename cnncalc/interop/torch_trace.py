@@ -90,9 +90,10 @@ _FIRST = {"native_batch_norm", "_native_batch_norm_legit_no_training", "_native_
           "max_pool2d_with_indices", "max_pool3d_with_indices", "adaptive_max_pool1d",
           "adaptive_max_pool2d", "adaptive_max_pool3d", "max_pool1d_with_indices"}
 # torch functions that ATen runs as another operator between an unsqueeze and a squeeze
-# (max_pool1d as max_pool2d): recorded as themselves
+# (max_pool1d as max_pool2d), or as a broadcast matrix product (F.linear on a map's
+# positions: expand, view, bmm): recorded as themselves
 _WHOLE = {"max_pool1d", "max_pool1d_with_indices", "avg_pool1d", "adaptive_avg_pool1d",
-          "adaptive_max_pool1d"}
+          "adaptive_max_pool1d", "linear"}
 
 
 def op_name(target) -> str:

@@ -53,10 +53,18 @@ class Dense(Layer):
         return [nn_call("layers.Dense", self.features, use_bias=None if self.bias else False,
                         activation=keras_act(self.activation))]
 
+    torch_helper = '''class ChannelLinear(nn.Linear):
+    """nn.Linear on the channels at each position of an (N, C, ...) map (ConvNeXt's
+    Permute, Linear, Permute): its weights are a Linear's."""
+
+    def forward(self, x):
+        y = super().forward(x.permute(0, *range(2, x.dim()), 1))
+        return y.permute(0, y.dim() - 1, *range(1, y.dim() - 1))
+'''
+
     def code(self, row):  # pragma: no mutate block (export, tested apart)
-        rank = len(row.input) - 1
-        if rank:  # per position on a map: the same weights as a 1x1 convolution
-            return [("", nn_call(f"nn.Conv{rank}d", row.input[-1], self.features, 1,
+        if len(row.input) > 1:  # per position on a map
+            return [("", nn_call("ChannelLinear", row.input[-1], self.features,
                                  bias=None if self.bias else False))] + act_code(self.activation)
         return [("", nn_call("nn.Linear", row.input[-1], self.features,
                              bias=None if self.bias else False))] + act_code(self.activation)

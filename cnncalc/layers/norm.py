@@ -113,15 +113,11 @@ class LayerNorm(_Normal):
         from ..backends.modules import ChannelNorm
         return ChannelNorm(row.input[-1], self.eps, len(row.input) - 1)
 
-    torch_helper = '''class LayerNorm2d(nn.Module):
+    torch_helper = '''class LayerNorm2d(nn.LayerNorm):
     """LayerNorm over the channels at each position of an (N, C, H, W) map."""
 
-    def __init__(self, channels, eps=1e-6):
-        super().__init__()
-        self.norm = nn.LayerNorm(channels, eps=eps)
-
     def forward(self, x):
-        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 '''
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)

@@ -98,21 +98,11 @@ class LayerScale(Layer):
         from ..backends.modules import LayerScale
         return LayerScale(row.input[-1], self.init, len(row.input) - 1)
 
-    torch_helper = '''class LayerScale(nn.Module):
-    """Multiplies each channel by a learnt scale (ConvNeXt's layer_scale)."""
-
-    def __init__(self, channels, init=1e-6):
-        super().__init__()
-        self.gamma = nn.Parameter(torch.full((channels,), init))
-
-    def forward(self, x):
-        return x * self.gamma[:, None, None]
-'''
-
     def code(self, row):  # pragma: no mutate block (export, tested apart)
-        if len(row.input) != 3:  # the helper is written for pictures, (N, C, H, W)
-            return super().code(row)
-        return [("", nn_call("LayerScale", row.input[-1], init=self.init))]
+        # a bare parameter the input is multiplied by ('*'), as torchvision's ConvNeXt
+        # holds it: its state_dict() loads as it is
+        shape = (row.input[-1],) + (1,) * (len(row.input) - 1)
+        return [("*", f"nn.Parameter(torch.full({shape!r}, {self.init!r}))")]
 
 
 def _prod(x):
