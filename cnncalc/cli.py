@@ -840,7 +840,12 @@ def import_torch(factory, input_shape, layout, meta, out, network, partial):
 @_import_options
 @_errors
 def import_darknet(path, input_shape, out, network, partial):
-    """A Darknet cfg file (YOLO's format; the text is read, the weights are not needed)."""
+    """A Darknet cfg file (YOLO's format; the text is read, the weights are not needed).
+
+    \b
+    examples/yolov3.cfg is Darknet's own:
+      cnncalc import darknet examples/yolov3.cfg
+    """
     from .interop.from_darknet import from_darknet
     _write_spec(from_darknet(path, input_shape, network, partial), out)
 
@@ -853,7 +858,12 @@ def import_darknet(path, input_shape, out, network, partial):
 @_errors
 def import_keras(path, input_shape, out, network, partial):
     """A Keras model: a .keras file, or the JSON of model.to_json() (read as data; Keras
-    is not needed)."""
+    is not needed).
+
+    \b
+    examples/mobilenet_v2.json is keras.applications.MobileNetV2's:
+      cnncalc import keras examples/mobilenet_v2.json
+    """
     from .interop.from_keras import from_keras
     _write_spec(from_keras(path, input_shape, network, partial), out)
 
@@ -867,7 +877,15 @@ def import_keras(path, input_shape, out, network, partial):
 @_import_options
 @_errors
 def import_onnx(path, input_shape, weights_out, out, network, partial):
-    """An ONNX file (its weights stay out of the spec; --weights-out keeps them)."""
+    """An ONNX file (its weights stay out of the spec; --weights-out keeps them).
+
+    \b
+    A torchvision model, exported by PyTorch, then read:
+      python -c "import torch, torchvision; torch.onnx.export(
+        torchvision.models.resnet18(), (torch.randn(1, 3, 224, 224),),
+        'resnet18.onnx', dynamo=False)"
+      cnncalc import onnx resnet18.onnx --weights-out resnet18.safetensors
+    """
     from .interop.from_onnx import from_onnx
     if weights_out:
         writable(weights_out, "--weights-out")
