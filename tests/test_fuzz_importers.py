@@ -179,6 +179,35 @@ def test_onnx_files_with_hostile_fields(tmp_path_factory, data):
     _imports_or_refuses(cnncalc.from_onnx, str(path))
 
 
+@FUZZ
+@given(st.data())
+def test_onnx_files_with_hostile_bytes(tmp_path_factory, data):
+    """The import walks the file's protobuf by hand (to leave the weights' data unread):
+    bytes cut short, flipped or inserted anywhere are imported or refused with a
+    CnnCalcError, never another exception. A tensor as large as the walk leaves unread is
+    in the file."""
+    import numpy as np
+    from onnx import numpy_helper
+    model = onnx.ModelProto()
+    model.CopyFrom(ONNX)
+    model.graph.initializer.append(numpy_helper.from_array(np.ones(2048, np.float32), "big"))
+    raw = bytearray(model.SerializeToString())
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(raw) - 1))
+        what = data.draw(st.sampled_from(["cut", "flip", "insert"]))
+        if what == "cut":
+            del raw[at:]
+            if not raw:
+                raw = bytearray(b"\x08")
+        elif what == "flip":
+            raw[at] ^= 1 << data.draw(st.integers(0, 7))
+        else:
+            raw[at:at] = bytes([data.draw(st.integers(0, 255))])
+    path = tmp_path_factory.mktemp("o") / "model.onnx"
+    path.write_bytes(bytes(raw))
+    _imports_or_refuses(cnncalc.from_onnx, str(path))
+
+
 @pytest.mark.parametrize("first, said", [
     (10**12, "9,000,000,000,000 values"),       # past the limit: refused before its data
     (1000, "need 36,000 bytes, its data has 288")])  # within it, but not what the file holds

@@ -224,3 +224,39 @@ def test_nested_sequential_scopes_name_layers_and_weights_load(tmp_path):
     net = cnncalc.to_torch(imported.summary).eval()
     apply(net, load_file(str(weights)))
     assert np.allclose(net(x.permute(0, 2, 3, 1)).detach().numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("external", [False, True], ids=["in-file", "external-data"])
+def test_weights_stay_in_the_file_until_asked_for(tmp_path, external):
+    """The import walks the file's protobuf and parses all but its large weights' data
+    (ResNet-50: 100 MB left unread); --weights-out then reads them from the file, and
+    cnncalc's module with them computes what ONNX Runtime computes. A file that keeps its
+    weights in external data is read by onnx.load, as before."""
+    import onnx
+    import onnxruntime as ort
+    from cnncalc.backends.weights import apply, load_file
+    from cnncalc.interop.onnx_file import read
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 3), torch.nn.ReLU(),
+                                torch.nn.Conv2d(64, 8, 3), torch.nn.Flatten(),
+                                torch.nn.Linear(8 * 4 * 4, 10)).eval()
+    path, weights = tmp_path / "m.onnx", tmp_path / "w.safetensors"
+    x = torch.rand(1, 3, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(path), dynamo=False, input_names=["x"])
+    if external:
+        proto = onnx.load(str(path))
+        onnx.save(proto, str(path), save_as_external_data=True, size_threshold=0)
+    light = read(str(path))
+    if external:
+        assert light is None
+    else:  # the convs' and the dense layer's weights (5,120 to 18,432 bytes): left unread
+        assert {n.split(".")[-1] for n in light[2]} == {"weight"} and len(light[2]) == 3
+    imported = from_onnx(path, weights_out=str(weights))
+    assert imported.summary.totals.trainable == sum(p.numel() for p in model.parameters())
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x.numpy()})[0]
+    net = cnncalc.to_torch(imported.summary).eval()
+    apply(net, load_file(str(weights)))
+    assert np.allclose(net(x.permute(0, 2, 3, 1)).detach().numpy(), want, rtol=1e-4, atol=1e-4)

@@ -35,9 +35,9 @@ def _scope(node) -> str | None:
 
 
 class _Onnx:
-    def __init__(self, model, source):
+    def __init__(self, model, source, path=None, buf=None, stripped=None):
         import onnx
-        self.source = source
+        self.source, self.path = source, path
         self.model = model
         try:
             inferred = onnx.shape_inference.infer_shapes(_light(model), data_prop=True)
@@ -49,7 +49,8 @@ class _Onnx:
         _fuse_erf_gelu(self.graph)
         _fuse_layernorm(self.graph)
         self.opset = list(model.opset_import)
-        self.consts = _Consts((*model.graph.initializer, *self.graph.initializer))
+        self.consts = _Consts((*model.graph.initializer, *self.graph.initializer), buf,
+                              stripped)
         self.shapes = {}
         for vi in list(self.graph.value_info) + list(self.graph.input) + list(self.graph.output):
             dims = vi.type.tensor_type.shape.dim
@@ -146,8 +147,13 @@ class _Onnx:
         import numpy as np
         import onnx
         from onnx import helper
+        for t in self.model.graph.initializer:  # the run reads every weight: each checked
+            self.consts.get(t.name)
         model = onnx.ModelProto()
-        model.CopyFrom(self.model)
+        if self.consts.stripped:  # read without its weights' data: the whole file now
+            model = onnx.load(self.path)
+        else:
+            model.CopyFrom(self.model)
         types = {vi.name: vi.type.tensor_type.elem_type for vi in
                  list(self.graph.value_info) + list(self.graph.output)}
         names = [o for n in model.graph.node for o in n.output if types.get(o)]
@@ -861,14 +867,17 @@ class _Consts(dict):
     """Initializers as numpy arrays, each made when first read: importing shapes reads a
     few small ones; a weight's data is copied only when its values are asked for."""
 
-    def __init__(self, tensors):
+    def __init__(self, tensors, buf=None, stripped=None):
         super().__init__()
         self.tensors = {t.name: t for t in tensors}
+        self.buf, self.stripped = buf, stripped or {}  # data left in the file (onnx_file)
 
     def __missing__(self, name):
         if name not in self.tensors:
             raise KeyError(name)
-        value = self[name] = _array(self.tensors[name])
+        place = self.stripped.get(name)
+        value = self[name] = _array(self.tensors[name],
+                                    None if place is None else (self.buf, place))
         return value
 
     def __contains__(self, name):
@@ -878,14 +887,32 @@ class _Consts(dict):
         return self[name] if name in self else default
 
 
-def _array(t):
-    """A tensor's values (its data's length was checked on reading the file); raw float
-    data is viewed where it lies, read-only, not copied again."""
+def _array(t, data=None):
+    """A tensor's values, its data's length checked against its dims first; raw float
+    data is viewed where it lies, read-only, not copied again. ``data``: (the file's memory
+    map, (offset, length)) of a raw_data the file was read without (onnx_file)."""
     import sys
+    from math import prod
 
     import numpy as np
     from onnx import numpy_helper
+    if data is not None:
+        buf, (offset, length) = data
+        if length != prod(t.dims) * _ITEMSIZE.get(t.data_type, length + 1):
+            raise CnnCalcError(f"initializer {t.name[:80]!r}: dims {list(t.dims)} need "
+                               f"{prod(t.dims) * _ITEMSIZE.get(t.data_type, 0):,} bytes, its "
+                               f"data has {length:,}")
+        whole = type(t)()
+        whole.CopyFrom(t)
+        if t.data_type == 1:  # float32, as ONNX stores it (little-endian): viewed in the map
+            return np.frombuffer(buf, "<f4", prod(t.dims), offset).reshape(tuple(t.dims))
+        whole.raw_data = bytes(buf[offset:offset + length])
+        t = whole
     raw = t.raw_data
+    size = _ITEMSIZE.get(t.data_type)
+    if size and t.HasField("raw_data") and len(raw) != prod(t.dims) * size:
+        raise CnnCalcError(f"initializer {t.name[:80]!r}: dims {list(t.dims)} need "
+                           f"{prod(t.dims) * size:,} bytes, its data has {len(raw):,}")
     if raw and t.data_type == 1 and sys.byteorder == "little" and not t.external_data:
         return np.frombuffer(raw, np.float32).reshape(tuple(t.dims))
     return numpy_helper.to_array(t)
@@ -930,8 +957,11 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
     from pathlib import Path
     from ..specs import summarize
 
+    from .onnx_file import read
+    light = read(str(path))
+    model, buf, stripped = light if light is not None else (None, None, None)
     try:
-        model = onnx.load(str(path))
+        model = model or onnx.load(str(path))
     except Exception as e:  # noqa: BLE001 - onnx's own verdict on the file, said plainly
         raise CnnCalcError(f"{path}: not an ONNX file ({type(e).__name__}: "
                            f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None
@@ -962,7 +992,7 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
     rank = len(given) - 2
     layout = Layout(True, True, rank)
     spatial, c = layout.spatial([1] + given[1:])
-    imp = _Onnx(model, Path(path).name)
+    imp = _Onnx(model, Path(path).name, str(path), buf, stripped)
     imp.bias_of, imp.shuffle, imp.input_info = {}, {}, inputs[0]
     ops = imp.run(inputs[0].name, layout)
     if imp.problems and not partial:
@@ -1113,8 +1143,9 @@ def _fuse_layernorm(graph):
 
 
 def _check_initializers(graph, path):
-    """Every weight's dims against the limits and its data before any is read: a file
-    claiming 10^12 values is refused, not allocated."""
+    """Every weight's dims against the limits before any is read: a file claiming 10^12
+    values is refused, not allocated. (Its data's length is checked where it is read,
+    ``_array``: an import reads dims alone, and upb copies a bytes field to measure it.)"""
     from math import prod
     for t in graph.initializer:
         dims = list(t.dims)
@@ -1122,11 +1153,6 @@ def _check_initializers(graph, path):
         if any(d < 0 for d in dims) or count > MAX_WEIGHTS:
             raise CnnCalcError(f"initializer {t.name[:80]!r}: dims {dims} ({count:,} values) are "
                                f"not a weight cnncalc reads (at most {MAX_WEIGHTS:,} values)",
-                               file=str(path))
-        size = _ITEMSIZE.get(t.data_type)
-        if size and t.HasField("raw_data") and len(t.raw_data) != count * size:
-            raise CnnCalcError(f"initializer {t.name[:80]!r}: dims {dims} need "
-                               f"{count * size:,} bytes, its data has {len(t.raw_data):,}",
                                file=str(path))
 
 
