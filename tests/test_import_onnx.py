@@ -197,7 +197,6 @@ def test_nested_sequential_scopes_name_layers_and_weights_load(tmp_path):
     ('4.body.0'): the names are PyTorch's own (the language reads a name that starts with an
     index, name=2.body.0), the import counts what PyTorch
     counts, and the weights read lazily (shapes first) compute what ONNX Runtime computes."""
-    import onnxruntime as ort
 
     class Residual(torch.nn.Module):
         def __init__(self, c):
@@ -217,10 +216,17 @@ def test_nested_sequential_scopes_name_layers_and_weights_load(tmp_path):
         torch.onnx.export(model, (x,), str(path), dynamo=False, input_names=["x"])
     imported = from_onnx(path, weights_out=str(weights))
     assert "name=2.body.0" in imported.text
+    _computes_what_onnxruntime_computes(imported, model, path, weights, x)
+
+
+def _computes_what_onnxruntime_computes(imported, model, path, weights, x):
+    """The model's count, and cnncalc's module with the weights --weights-out saved
+    computing what ONNX Runtime computes on the file (a flat output)."""
+    import onnxruntime as ort
+    from cnncalc.backends.weights import apply, load_file
     assert imported.summary.totals.trainable == sum(p.numel() for p in model.parameters())
     want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
         None, {"x": x.numpy()})[0]
-    from cnncalc.backends.weights import apply, load_file
     net = cnncalc.to_torch(imported.summary).eval()
     apply(net, load_file(str(weights)))
     assert np.allclose(net(x.permute(0, 2, 3, 1)).detach().numpy(), want, rtol=1e-4, atol=1e-4)
@@ -233,8 +239,6 @@ def test_weights_stay_in_the_file_until_asked_for(tmp_path, external):
     cnncalc's module with them computes what ONNX Runtime computes. A file that keeps its
     weights in external data is read by onnx.load, as before."""
     import onnx
-    import onnxruntime as ort
-    from cnncalc.backends.weights import apply, load_file
     from cnncalc.interop.onnx_file import read
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 3), torch.nn.ReLU(),
@@ -253,10 +257,5 @@ def test_weights_stay_in_the_file_until_asked_for(tmp_path, external):
         assert light is None
     else:  # the convs' and the dense layer's weights (5,120 to 18,432 bytes): left unread
         assert {n.split(".")[-1] for n in light[2]} == {"weight"} and len(light[2]) == 3
-    imported = from_onnx(path, weights_out=str(weights))
-    assert imported.summary.totals.trainable == sum(p.numel() for p in model.parameters())
-    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
-        None, {"x": x.numpy()})[0]
-    net = cnncalc.to_torch(imported.summary).eval()
-    apply(net, load_file(str(weights)))
-    assert np.allclose(net(x.permute(0, 2, 3, 1)).detach().numpy(), want, rtol=1e-4, atol=1e-4)
+    _computes_what_onnxruntime_computes(from_onnx(path, weights_out=str(weights)), model,
+                                        path, weights, x)
