@@ -14,4 +14,4 @@ def test_wheel_holds_the_parser_and_the_playground(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     # the parser Lark generated from grammar/cnncalc.lark (no Lark at run time), the page
     assert "cnncalc/language/_lark.py" in names and "cnncalc/web/page.html" in names
-    assert "cnncalc/cli.py" in names
+    assert "cnncalc/cli/__init__.py" in names
