@@ -53,3 +53,29 @@ def test_the_flow_after_from_is_the_saved_tensor():
         c = run["c"](b)
         want = run["fuse"](torch.cat([a, c], -1)) + b
     assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_parts_of_a_split_read_apart_are_slices():
+    """MambaOut's gate: split in three, the first part gates a concat of the other two
+    (one of them convolved): no concat reads all the parts, so each is a slice of the
+    split's input, and the spec computes what torch.split does."""
+    import torch
+    ops = [Op("fc", "conv 1x1x16", ["input"], "fc"),
+           Op("parts", "split", ["fc"], sizes=[8, 4, 4]),
+           Op("g", "take", ["parts"], index=0), Op("i", "take", ["parts"], index=1),
+           Op("c", "take", ["parts"], index=2),
+           Op("act", "gelu", ["g"], "act"), Op("conv", "dwconv 3x3 same", ["c"], "conv"),
+           Op("cat", "concat", ["i", "conv"]), Op("gate", "multiply", ["act", "cat"])]
+    text = emit(ops, ["gate"], "8x8x4", "gated")
+    assert "split" not in text and "take" not in text
+    assert "    slice 8\n" in text and "slice 4 start 8" in text and "slice 4 start 12" in text
+    s = cnncalc.summarize(text)
+    assert s.output == (8, 8, 8) and s.totals.params == 4 * 16 + 16 + 9 * 4 + 4
+    net = cnncalc.to_torch(s).eval()
+    x = torch.randn(2, 8, 8, 4)
+    with torch.no_grad():
+        y = net.layers["fc"](x.permute(0, 3, 2, 1))  # cnncalc's modules: (N, C, W, H)
+        g, i, c = torch.split(y, [8, 4, 4], 1)
+        want = torch.nn.functional.gelu(g) * torch.cat([i, net.layers["conv"](c)], 1)
+        got = net(x)
+    assert torch.allclose(got, want.permute(0, 3, 2, 1), atol=1e-6)

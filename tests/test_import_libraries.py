@@ -61,11 +61,18 @@ TIMM = ["resnet18", "resnet50d", "resnext26ts", "seresnet33ts", "regnetx_002", "
         "tresnet_m",
         # attention across a layer's paths: ResNeSt's split attention, SKNet's selective
         # kernel ('splitsum R', 'rsoftmax R')
-        "resnest14d", "skresnet18", "skresnext50_32x4d"]
+        "resnest14d", "skresnet18", "skresnext50_32x4d",
+        # held out: families tried only after the importer was written, exact at once
+        "mobilenetv4_conv_small", "repvit_m1", "regnetz_b16", "starnet_s1", "fasternet_t0",
+        "repghostnet_050", "hgnet_tiny", "cs3darknet_s", "inception_next_tiny", "rdnet_tiny",
+        "ghostnetv3_050", "resnetblur18", "mobilenetv1_100",
+        # MambaOut's gated convolution: a split's parts read apart ('slice N start S')
+        "mambaout_femto"]
 # timm's dynamic 'same' padding (Python on sizes), BatchNormAct2d (F.batch_norm), ConvNeXt's
 # LayerNorm2d (F.layer_norm between permutes), GhostNet's and CSPNet's channel concat
 TIMM_SAMPLE = {"tf_efficientnet_b0", "mobilenetv3_small_050", "convnext_atto", "ghostnet_100",
-               "cspdarknet53", "mixnet_s", "dla34", "rexnet_100", "resnest14d"}
+               "cspdarknet53", "mixnet_s", "dla34", "rexnet_100", "resnest14d",
+               "mambaout_femto"}
 
 SMP = ["Unet", "Linknet", "DeepLabV3", "DeepLabV3Plus", "UnetPlusPlus", "FPN", "PAN",
        "UPerNet",  # UPerNet: its pyramid pooling back to the map's size ('resize')
@@ -249,6 +256,8 @@ def test_segmentation_models_import_exactly(arch):
     ("edgenext_xx_small", "attention: bmm of two computed tensors (4x12x784, 4x784x12) in "
                           "stages.1.blocks.1.xca"),
     ("efficientvit_b0", "attention: bmm"), ("coatnet_0_rw_224", "attention: bmm"),
+    ("gcresnet33ts", "attention: bmm of two computed tensors (1x64x3136, 1x3136x1) in "
+                     "stages.0.0.attn"),  # global context: a softmax over the positions
 ])
 def test_what_the_language_cannot_say_yet_is_named(name, said):
     import timm

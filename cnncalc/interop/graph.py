@@ -521,13 +521,35 @@ def emit(ops: list, outputs: list, input_text: str, network: str = "network") ->
                     first.name += "_"
                 taken.add(first.name)
             op.text += f" shares {first.name}"
-    em = _Emitter(ops, outputs)
-    try:
-        body = _fold(_references(em.build(), em.ops), 0)
-    except _NotNested:  # a graph that does not nest: chains, 'from ID' and references
-        body = _chains(ops, outputs)
+    body = _nested(ops, outputs)
+    if any(line.strip() in ("split", "take") for line in body):
+        # a split whose parts are read apart, not by one concat (MambaOut's gate): each
+        # part is 'slice N start S' of what it splits
+        ops = _slices(ops)
+        body = _nested(ops, outputs)
     lines = [f"network {network}", f"input {input_text}"] + body
     return "\n".join(lines) + "\n"
+
+
+def _nested(ops, outputs) -> list:
+    em = _Emitter(ops, outputs)
+    try:
+        return _fold(_references(em.build(), em.ops), 0)
+    except _NotNested:  # a graph that does not nest: chains, 'from ID' and references
+        return _chains(ops, outputs)
+
+
+def _slices(ops) -> list:
+    """The ops with each part of a split ('take') as a slice of the split's input, and the
+    splits gone."""
+    splits = {op.id: op for op in ops if op.kind == "split"}
+    for op in ops:
+        if op.kind == "take":
+            split = splits[op.inputs[0]]
+            op.text = statement("slice", channels=split.sizes[op.index],
+                                start=sum(split.sizes[:op.index]))
+            op.inputs = list(split.inputs)
+    return [op for op in ops if op.kind != "split"]
 
 
 def _chains(ops, outputs) -> list:
@@ -536,15 +558,7 @@ def _chains(ops, outputs) -> list:
     for each other input in order (the same sums, and the same channels in the same
     order); a side output as 'output' after it. Every op read out of turn is named."""
     plan, cur, read = [], "input", set()
-    splits = {op.id: op for op in ops if op.kind == "split"}
-    for op in ops:
-        if op.kind == "split":  # its parts are slices of what it splits
-            continue
-        if op.kind == "take":  # part k of a split: 'slice N start S' of its input
-            split = splits[op.inputs[0]]
-            start = sum(split.sizes[:op.index])
-            op.text = statement("slice", channels=split.sizes[op.index], start=start)
-            op.inputs = list(split.inputs)
+    for op in _slices(ops):  # a split's parts: slices of what it splits
         first = op.inputs[0] if op.inputs else "input"
         if first != cur:
             plan.append(("from", first))
