@@ -503,6 +503,10 @@ def _merge(word):
         c = [i for i in node.input if i != x][0]
         value = imp.const(c)
         channels = imp.layouts[x].spatial(imp.shape(x))[1]
+        if value is not None and value.size == 1 and word in ("multiply", "add") and \
+                (channels != 1 or word == "add"):
+            _scalar(imp, node, x, float(value.reshape(-1)[0]), word)
+            return
         if word == "multiply" and value is not None and value.size == channels:
             op = imp.add(node, "layerscale", [x])
             imp.weights[op.id] = [("gamma", value.reshape(-1))]
@@ -510,6 +514,28 @@ def _merge(word):
             return
         imp.fail(node, f"{node.op_type} with a constant")
     return handler
+
+
+def _scalar(imp, node, x, value, word):
+    """x times a number, or plus one: 'rescale' (Keras' Rescaling, a constant gain); x * a
+    then + b is one rescale."""
+    import numpy as np
+    value = float(str(np.float32(value)))  # the file's float32, as its shortest decimal
+    if value == (1.0 if word == "multiply" else 0.0):  # x * 1, x + 0: x
+        imp.alias(node, x)
+        return
+    scale, offset = (value, 0.0) if word == "multiply" else (1.0, value)
+    if scale <= 0:
+        imp.fail(node, f"Mul by {scale:g} (rescale takes a positive scale)")
+        return
+    before = next((op for op in imp.ops if op.id == imp.ids[x]), None)
+    if before is not None and before.kind == "rescale" and offset and \
+            before.meta.get("offset") == 0.0 and len(imp.users.get(x, [])) == 1:
+        scale, x = before.meta["scale"], before.meta["of"]
+        imp.ops.remove(before)
+    op = imp.add(node, statement("rescale", scale=scale, offset=offset), [x])
+    op.meta.update(scale=scale, offset=offset, of=x)
+    imp.layouts[node.output[0]] = imp.layouts[x]
 
 
 def _concat(imp, node):

@@ -971,33 +971,46 @@ def _split_view(imp, node, x, lay, before, after) -> bool:
             return False
         imp.ids[node.name], imp.layouts[node.name] = imp.ids[x.name], lay
         return True
+    users = list(node.users)
+    if (lay.first or lay.rank == 0) and _radix_softmax(imp, node, x, lay, before, after, users):
+        return True
     if not lay.first or lay.rank == 0:
         return False
-    users = list(node.users)
     if len(after) == len(before) + 1 and after[0] == before[0] and after[3:] == before[2:] \
             and after[1] * after[2] == before[1] and after[1] > 1 and not (
                 len(users) == 1 and _target_name(users[0]) == "aten.transpose"):
         imp.alias(node, x)
         imp.radix[node.name] = after[1]
         return True
-    if len(after) == 4 and _prod(before[2:]) == 1 and after[0] == before[0] and \
-            _prod(after[1:]) == before[1] and len(users) == 1 and \
-            _target_name(users[0]) == "aten.transpose" and \
-            {d % 4 for d in users[0].args[1:3]} == {1, 2} and len(users[0].users) == 1:
-        soft = next(iter(users[0].users))
-        if _target_name(soft) == "aten._softmax" and soft.args[1] % 4 == 1:
-            groups, radix = after[1], after[2]
-            imp.skip.update((users[0].name, soft.name))
-            op = imp.add(soft, statement("rsoftmax", radix=radix, groups=groups), [x])
-            imp.layouts[soft.name] = lay
-            for v in _views_after(soft):  # (N, R x C) and (N, R x C, 1, 1): the same values
-                if imp.shape(v) not in ((before[0], before[1]), before):
-                    break
-                imp.skip.add(v.name)
-                imp.ids[v.name], imp.layouts[v.name] = op.id, lay
-            imp.ids[node.name] = op.id
-            return True
     return False
+
+
+def _radix_softmax(imp, node, x, lay, before, after, users) -> bool:
+    """ResNeSt's rSoftMax: (N, G x R x K, ...) viewed as (N, G, R, K, ...) (timm: (N, G, R,
+    K) of a 1x1 map), transpose(1, 2), softmax(1), and views back: 'rsoftmax R groups G'."""
+    whole = len(after) == len(before) + 2 and after[4:] == tuple(before[2:])
+    timm = len(after) == 4 and _prod(before[2:]) == 1
+    if not (whole or timm) or after[0] != before[0] or _prod(after[1:4]) * _prod(after[4:]) \
+            != _prod(before[1:]) or len(users) != 1 or \
+            _target_name(users[0]) != "aten.transpose" or \
+            {d % len(after) for d in users[0].args[1:3]} != {1, 2} or len(users[0].users) != 1:
+        return False
+    soft = next(iter(users[0].users))
+    if _target_name(soft) != "aten._softmax" or soft.args[1] % len(after) != 1:
+        return False
+    groups, radix = after[1], after[2]
+    imp.skip.update((users[0].name, soft.name))
+    op = imp.add(soft, statement("rsoftmax", radix=radix, groups=groups), [x])
+    imp.layouts[soft.name] = lay
+    # the views back to (N, R x C, ...) (or timm's (N, R x C)): the op's values as they are
+    chain = list(_views_after(soft))
+    back = [i for i, v in enumerate(chain) if imp.shape(v) in ((before[0], before[1]),
+                                                               tuple(before))]
+    for v in chain[:back[-1] + 1] if back else ():
+        imp.skip.add(v.name)
+        imp.ids[v.name], imp.layouts[v.name] = op.id, lay
+    imp.ids[node.name] = op.id
+    return True
 
 
 def _merged_view(imp, node, x, lay, before, after) -> bool:

@@ -517,14 +517,18 @@ class Layer:
                            f"'{self.kind}' as PyTorch source yet")
 
 
+class Whole(tuple):
+    """A tuple ``nn_call`` writes whole: a shape (4, 4, 4), not a kernel size 4."""
+
+
 def nn_call(cls: str, *args, **kwargs) -> str:  # pragma: no mutate block (export, tested apart)
     """``nn.Conv2d(3, 64, kernel_size=3)``: keyword arguments left out when None; per-axis
     tuples of one repeated value written as that value. A class without 'nn.' is one of
     the file's own (a kind's ``torch_helper``): ``LayerScale(96, init=1e-06)``."""
     def text(v):
-        if isinstance(v, tuple) and v and all(i == v[0] for i in v):
+        if isinstance(v, tuple) and not isinstance(v, Whole) and v and all(i == v[0] for i in v):
             v = v[0]
-        return repr(v)
+        return repr(tuple(v)) if isinstance(v, Whole) else repr(v)
     parts = [text(a) for a in args] + [f"{k}={text(v)}" for k, v in kwargs.items()
                                        if v is not None]
     return f"{cls}({', '.join(parts)})"

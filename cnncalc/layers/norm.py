@@ -198,10 +198,11 @@ class GRN(_Normal):
         self.weight = nn.Parameter(torch.zeros(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
 
-    def forward(self, x):
+    def forward(self, x):  # timm's GlobalResponseNorm, channels first
         g = x.norm(p=2, dim=(2, 3), keepdim=True)
         n = g / (g.mean(dim=1, keepdim=True) + self.eps)
-        return x + self.bias[:, None, None] + self.weight[:, None, None] * (x * n)
+        return x + torch.addcmul(self.bias.view(1, -1, 1, 1), self.weight.view(1, -1, 1, 1),
+                                 x * n)
 '''
 
     def code(self, row):  # pragma: no mutate block (export, tested apart)

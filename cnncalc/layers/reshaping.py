@@ -6,7 +6,7 @@ from __future__ import annotations
 from math import prod
 
 from .. import fmt
-from .base import (Amount, Arg, Choice, Count, Flag, Layer, Outcome, PerAxis, RuleError,
+from .base import (Whole, Amount, Arg, Choice, Count, Flag, Layer, Outcome, PerAxis, RuleError,
                    anywhere, axis_names,
                    need_map, nn_call, picture, same_tensor, saves_nothing, symbolic)
 
@@ -323,13 +323,13 @@ class Reshape(Layer):
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         out = row.output
-        return [nn_call("layers.Reshape", (*picture(out[:-1]), out[-1]))]
+        return [nn_call("layers.Reshape", Whole((*picture(out[:-1]), out[-1])))]
 
     def code(self, row):  # pragma: no mutate block (export, tested apart)
         if len(row.input) != 1 or len(row.output) < 2:
             return super().code(row)
         out = row.output
-        return [("", nn_call("nn.Unflatten", 1, (out[-1], *picture(out[:-1]))))]
+        return [("", nn_call("nn.Unflatten", 1, Whole((out[-1], *picture(out[:-1])))))]
 
     def module(self, row):
         from ..backends.modules import Reshape
