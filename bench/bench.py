@@ -348,6 +348,40 @@ def torch_import():
         True)
 
 
+def library_imports():
+    """from_torch against torchinfo.summary on the same module, a model of each library
+    people train (built without weights; examples/models.py's stand-in lets torchvision's
+    models build where its compiled operators do not load)."""
+    import warnings
+
+    import torch
+    import torchinfo
+    sys.path.insert(0, str(ROOT / "examples"))
+    import models  # noqa: F401 - registers the torchvision stand-in
+    import segmentation_models_pytorch as smp
+    import timm
+    from cnncalc.interop.from_torch import from_torch
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sample = {"timm efficientnet_b0": (timm.create_model("efficientnet_b0"), 224),
+                  "timm convnext_tiny": (timm.create_model("convnext_tiny"), 224),
+                  "timm dla34": (timm.create_model("dla34"), 224),
+                  "timm resnest14d": (timm.create_model("resnest14d"), 224),
+                  "smp Unet(resnet34)": (smp.Unet("resnet34", encoder_weights=None), 256),
+                  "smp DeepLabV3+(resnet34)": (smp.DeepLabV3Plus("resnet34",
+                                                                 encoder_weights=None), 256)}
+    for name, (net, size) in sample.items():
+        net.eval()
+        shape = (1, 3, size, size)
+        from_torch(net, f"{size}x{size}x3")  # warm-up
+        with torch.no_grad():
+            torchinfo.summary(net, shape, verbose=0)
+            ours = median_time(lambda: from_torch(net, f"{size}x{size}x3"), 7)
+            peer = median_time(lambda: torchinfo.summary(net, shape, verbose=0), 7)
+        row(f"import {name}, in process (vs torchinfo.summary on the same module)", ours,
+            peer, "s", "(reference)", None)
+
+
 def server():
     """The playground under load: small requests from 4 clients, alone and while 2 clients
     keep sending heavy ones (5,000 layers with explanations); requests a second and the
@@ -437,6 +471,7 @@ def main():
     sweep_speed()
     onnx_import()
     torch_import()
+    library_imports()
     server()
     backend()
     training_speed()
