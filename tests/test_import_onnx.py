@@ -259,3 +259,36 @@ def test_weights_stay_in_the_file_until_asked_for(tmp_path, external):
         assert {n.split(".")[-1] for n in light[2]} == {"weight"} and len(light[2]) == 3
     _computes_what_onnxruntime_computes(from_onnx(path, weights_out=str(weights)), model,
                                         path, weights, x)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_instance_normalization_imports_and_computes_the_same(tmp_path, affine):
+    """ONNX's InstanceNormalization always takes a scale and a bias: the file's weights
+    when PyTorch's InstanceNorm2d learns them ('instancenorm affine'), Constant nodes of
+    ones and zeros when it does not ('instancenorm'); with the file's weights, cnncalc's
+    module computes what ONNX Runtime computes."""
+    import onnxruntime as ort
+    from cnncalc.backends.weights import apply, load_file
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.InstanceNorm2d(
+        8, affine=affine, eps=1e-3)).eval()
+    if affine:
+        with torch.no_grad():
+            model[1].weight.uniform_(0.5, 1.5)
+            model[1].bias.uniform_(-0.5, 0.5)
+    path, weights = tmp_path / "in.onnx", tmp_path / "w.safetensors"
+    x = torch.rand(1, 3, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(path), dynamo=False, input_names=["x"])
+    imported = from_onnx(path, weights_out=str(weights))
+    assert [r.layer.describe() for r in imported.summary.rows][1] == \
+        ("instancenorm affine eps 0.001" if affine else "instancenorm eps 0.001")
+    assert imported.summary.totals.trainable == sum(p.numel() for p in model.parameters())
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x.numpy()})[0]
+    net = cnncalc.to_torch(imported.summary).eval()
+    apply(net, load_file(str(weights)))
+    with torch.no_grad():
+        got = net(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2).numpy()
+    assert np.allclose(got, want, rtol=1e-4, atol=1e-4)

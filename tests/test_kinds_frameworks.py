@@ -128,7 +128,6 @@ EXPECTED = {
     ("dense", "pytorch"): FUSED, ("dense", "onnx"): FUSED,
     ("groupnorm", "onnx"): "refused: Reshape of a channels-first tensor",
     ("grn", "onnx"): "refused: operator ReduceL2", ("grn", "keras"): f"refused: {KERAS_LACKS}",
-    ("instancenorm", "onnx"): "refused: operator InstanceNormalization",
     ("instancenorm", "keras"): f"refused: {KERAS_LACKS}",
     ("normalize", "pytorch"): "refused: a subtraction from a constant",
     ("normalize", "onnx"): "refused: Sub with a constant",

@@ -358,6 +358,23 @@ def _batchnorm(imp, node):
     imp.layouts[node.output[0]] = imp.layouts[x]
 
 
+def _instancenorm(imp, node):
+    """InstanceNormalization: its scale and bias are inputs always; the file's weights
+    (initializers) are learnt ('affine'), Constant nodes (what PyTorch writes for an
+    InstanceNorm without affine) are not."""
+    x = node.input[0]
+    eps = float(f"{_attrs(node).get('epsilon', 1e-5):.6g}")  # ONNX's default; float32
+    scale, bias = (imp.weight(n) for n in node.input[1:3])
+    if scale is None or bias is None:
+        imp.fail(node, "InstanceNormalization whose scale and bias are not constants")
+        return
+    affine = all(n in imp.consts.tensors for n in node.input[1:3])
+    op = imp.add(node, statement("instancenorm", affine=affine, eps=eps), [x])
+    if affine:
+        imp.weights[op.id] = [("weight", scale), ("bias", bias)]
+    imp.layouts[node.output[0]] = imp.layouts[x]
+
+
 def _simple(word):
     def handler(imp, node):
         x = node.input[0]
@@ -851,7 +868,8 @@ def _layernorm(imp, node):
 
 HANDLERS = {
     "Conv": _conv, "ConvTranspose": _conv_transpose, "Gemm": _gemm, "MatMul": _matmul,
-    "BatchNormalization": _batchnorm, "Clip": _simple(_clip),
+    "BatchNormalization": _batchnorm, "InstanceNormalization": _instancenorm,
+    "Clip": _simple(_clip),
     **{op: _simple(word) for op, word in named("onnx").items()},
     "HardSigmoid": _simple(_hardsigmoid), "LeakyRelu": _simple(_leaky), "Gelu": _simple(_gelu),
     "Softmax": _simple(_softmax), "PRelu": _prelu,
