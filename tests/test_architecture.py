@@ -31,3 +31,36 @@ def test_nothing_below_the_api_imports_it(package):
                     or bare == "cnncalc" and module == "cnncalc":
                 found.append(f"{path.relative_to(ROOT)}: {module} {names}")
     assert not found, found
+
+
+# importers whose kinds read their foreign operations themselves (Layer.keras_reads and
+# from_keras): they write no kind's keyword, so nothing from a foreign file reaches a spec
+# but through a kind's own words. (from_torch, from_onnx and from_darknet still spell them.)
+KINDS_READ = ["interop/from_keras.py"]
+
+
+@pytest.mark.parametrize("module", KINDS_READ)
+def test_an_importer_the_kinds_read_for_spells_no_keyword(module):
+    import re
+
+    from cnncalc.layers import KINDS
+    found = []
+    for node in ast.walk(ast.parse((ROOT / "cnncalc" / module).read_text())):
+        texts = [node.value] if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+            else [v.value for v in node.values[:1] if isinstance(v, ast.Constant)] \
+            if isinstance(node, ast.JoinedStr) else []
+        for text in texts:
+            word = re.match(r"[a-z0-9]*", text)[0]
+            if word in KINDS and text[len(word):len(word) + 1] in ("", " "):
+                found.append(f"line {node.lineno}: {text[:40]!r}")
+    assert not found, found
+
+
+def test_every_keras_layer_class_has_one_kind_that_reads_it():
+    from cnncalc.interop.from_keras import READERS
+    from cnncalc.layers import kinds
+    claimed = [name for cls in kinds() for name in cls.__dict__.get("keras_reads", ())]
+    assert len(claimed) == len(set(claimed)) == len(READERS)
+    # what the export writes, the import reads: each kind's Keras class among its reads
+    assert {"Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Dense",
+            "BatchNormalization", "Add", "Concatenate", "ReLU", "Rescaling"} <= set(READERS)

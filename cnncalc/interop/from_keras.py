@@ -6,20 +6,16 @@ is read as data: no Keras, no code from the file."""
 from __future__ import annotations
 
 import json
-import re
 import zipfile
 from pathlib import Path
 
-from .. import fmt
 from ..errors import CnnCalcError
 from ..limits import MAX_ARCHIVE_BYTES, MAX_FOREIGN_LAYERS
-from ..layers import KINDS
-from ..layers.base import FROZEN, picture
-from .graph import Imported, Op, Unsupported, emit, foreign, named, network_name, statement
-
-# Keras' activation names, as cnncalc's words: the table's, and Keras' own synonyms
-ACTIVATIONS = {**named("keras"), "swish": "silu", "hard_silu": "hardswish", "linear": None}
-
+from ..layers import KINDS, kinds
+from ..layers.base import FROZEN, Foreign, picture
+from ..layers.merge import Add
+from ..layers.norm import Rescale
+from .graph import Imported, Op, Unsupported, emit, foreign, network_name
 
 def read_config(path) -> dict:
     """The model's config from a .keras file or a to_json() JSON file."""
@@ -48,150 +44,30 @@ def read_config(path) -> dict:
                            file=str(path)) from None
 
 
-def _axes(values) -> str:
-    """Keras' per-axis values (rows first) in the spec's order (width first); one value
-    when all axes agree."""
-    return fmt.axes(picture(tuple(values)))
+def _readers() -> dict:
+    """Keras layer class -> the kind that reads it, from each kind's ``keras_reads`` (its
+    own, not inherited: StdConv does not read Conv2D)."""
+    return {name: cls for cls in kinds() for name in cls.__dict__.get("keras_reads", ())}
 
 
-def _kernel(cfg) -> str:
-    """A kernel with every axis, then the filters: 3x3x64."""
-    return "x".join(map(str, (*picture(tuple(cfg["kernel_size"])), cfg["filters"])))
-
-
-def _act(cfg, problems, name):
-    word = cfg.get("activation", "linear")
-    if isinstance(word, dict):
-        word = word.get("config", {}).get("name", word.get("class_name"))
-    if word not in ACTIVATIONS:
-        problems.append((name, f"activation '{word}'"))
-        return ""
-    return f" {ACTIVATIONS[word]}" if ACTIVATIONS[word] else ""
-
-
-def _window_options(cfg, default_stride=None) -> str:
-    words = []
-    if cfg.get("padding", "valid") != "valid":
-        words.append(cfg["padding"])
-    strides = cfg.get("strides") or default_stride
-    # a pool's stride is its size unless written: strides=(1, 1) must be written then
-    if strides and list(strides) != list(default_stride or [1] * len(strides)):
-        words.append(f"stride {_axes(strides)}")
-    dilation = cfg.get("dilation_rate") or [1]
-    if any(d != 1 for d in dilation):
-        words.append(f"dilation {_axes(dilation)}")
-    return "".join(f" {w}" for w in words)
+READERS = _readers()
 
 
 def _layer(cls, cfg, problems, name) -> str | None:
-    """One Keras layer as a cnncalc statement; None for a layer that passes its input on."""
+    """One Keras layer as a cnncalc statement, written by the kind that reads it; None for
+    a layer that passes its input on."""
     if cfg.get("data_format", "channels_last") != "channels_last":
         problems.append((name, f"{cls} with data_format={cfg['data_format']}"))
         return None
-    nobias = "" if cfg.get("use_bias", True) else " nobias"
-    if cls in ("Conv1D", "Conv2D", "Conv3D"):
-        groups = cfg.get("groups", 1)
-        return (f"conv {_kernel(cfg)}{_window_options(cfg)}"
-                + (f" groups {groups}" if groups != 1 else "") + nobias
-                + _act(cfg, problems, name))
-    if cls in ("DepthwiseConv1D", "DepthwiseConv2D"):
-        m = cfg.get("depth_multiplier", 1)
-        return (f"dwconv {_axes(cfg['kernel_size'])}{_window_options(cfg)}"
-                + (f" multiplier {m}" if m != 1 else "") + nobias + _act(cfg, problems, name))
-    if cls in ("SeparableConv1D", "SeparableConv2D"):
-        m = cfg.get("depth_multiplier", 1)
-        return (f"sepconv {_kernel(cfg)}{_window_options(cfg)}"
-                + (f" multiplier {m}" if m != 1 else "") + nobias + _act(cfg, problems, name))
-    if cls in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
-        if cfg.get("output_padding"):
-            problems.append((name, f"{cls} with output_padding"))
-            return None
-        return (f"deconv {_kernel(cfg)}{_window_options(cfg)}"
-                + nobias + _act(cfg, problems, name))
-    if cls == "Dense":
-        return f"dense {cfg['units']}{nobias}{_act(cfg, problems, name)}"
-    if cls == "Flatten":
-        return "flatten"
-    if re.fullmatch(r"(Max|Average)Pooling[123]D", cls):
-        word = "maxpool" if cls.startswith("Max") else "avgpool"
-        pool = cfg["pool_size"]
-        return f"{word} {_axes(pool)}{_window_options(cfg, default_stride=pool)}"
-    if re.fullmatch(r"Global(Max|Average)Pooling[123]D", cls):
-        return statement("globalmaxpool" if "Max" in cls else "globalavgpool",
-                         keepdims=bool(cfg.get("keepdims")))
-    if cls == "BatchNormalization":
-        if cfg.get("axis", -1) not in (-1, [-1], 3, [3]):
-            problems.append((name, f"BatchNormalization on axis {cfg['axis']}"))
-            return None
-        return statement("batchnorm", eps=cfg.get("epsilon", 1e-3),
-                         scale=bool(cfg.get("scale", True)), center=bool(cfg.get("center", True)))
-    if cls == "Rescaling":
-        scale, offset = cfg.get("scale", 1.0), cfg.get("offset", 0.0)
-        if not isinstance(scale, (int, float)) or not isinstance(offset, (int, float)) \
-                or scale <= 0:
-            problems.append((name, f"Rescaling by {scale!r} (per-channel or negative scales)"))
-            return None
-        return statement("rescale", scale=float(scale), offset=float(offset))
-    if cls == "Normalization":
-        if cfg.get("invert"):
-            problems.append((name, "Normalization with invert=True"))
-            return None
-        # constants given in the config are no weights; adapted statistics are Keras' 2C + 1
-        return statement("normalize", stats=cfg.get("mean") is None)
-    if cls == "LayerNormalization":
-        return f"layernorm eps {cfg.get('epsilon', 1e-3):g}"
-    if cls == "GroupNormalization":
-        return f"groupnorm {cfg['groups']} eps {cfg.get('epsilon', 1e-3):g}"
-    if cls == "Activation":
-        word = _act(cfg, problems, name).strip()
-        return word or None
-    if cls == "ReLU":
-        top, slope = cfg.get("max_value"), cfg.get("negative_slope", 0) or 0
-        if top == 6 and not slope and not cfg.get("threshold"):
-            return "relu6"
-        if top is None and not cfg.get("threshold"):
-            return "relu" if not slope else f"leakyrelu slope {slope:g}"
-        problems.append((name, f"ReLU with max_value={top}, threshold={cfg.get('threshold')}"))
+    kind = READERS.get(cls)
+    if kind is None:
+        problems.append((name, f"layer class {cls}"))
         return None
-    if cls == "LeakyReLU":
-        slope = cfg.get("negative_slope", cfg.get("alpha", 0.3))
-        return f"leakyrelu slope {slope:g}"
-    if cls == "Softmax":
-        return "softmax"
-    if cls == "PReLU":
-        return "prelu"
-    if cls in ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"):
-        return f"dropout {cfg['rate']:g}"
-    if cls in ("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D",
-               "Cropping3D"):
-        key = "padding" if cls.startswith("Zero") else "cropping"
-        pads = cfg[key]
-        pads = [pads] if isinstance(pads, int) or (pads and isinstance(pads[0], int)
-                                                   and cls.endswith("1D")) else pads
-        pairs = [(p, p) if isinstance(p, int) else tuple(p) for p in pads]
-        word = "zeropad" if key == "padding" else "crop"
-        return f"{word} {'x'.join(f'{b}x{a}' for b, a in picture(pairs))}"
-    if cls in ("UpSampling1D", "UpSampling2D", "UpSampling3D"):
-        size = cfg["size"] if isinstance(cfg["size"], list) else [cfg["size"]]
-        mode = cfg.get("interpolation", "nearest")
-        if mode not in ("nearest", "bilinear"):
-            problems.append((name, f"UpSampling with interpolation={mode}"))
-            return None
-        return f"upsample {_axes(size)}" + (" bilinear" if mode == "bilinear" else "")
-    if cls == "Reshape":  # every axis written: 1x1x16 is a map, not a 1-D 1x16
-        target = cfg["target_shape"]
-        return "reshape " + "x".join(map(str, (*picture(tuple(target[:-1])), target[-1])))
-    if cls in ("Add", "Multiply", "Subtract"):
-        return cls.lower()
-    if cls == "LayerScale":  # ConvNeXt's: a learnt scale per channel
-        return statement("layerscale", init=float(cfg.get("init_values", 1e-6)))
-    if cls == "Concatenate":
-        if cfg.get("axis", -1) not in (-1, 3):
-            problems.append((name, f"Concatenate on axis {cfg['axis']}, not the channels"))
-            return None
-        return "concat"
-    problems.append((name, f"layer class {cls}"))
-    return None
+    try:
+        return kind.from_keras(cls, cfg)
+    except Foreign as e:  # what the kind cannot say of this layer
+        problems.append((name, str(e)))
+        return None
 
 
 def _constants(node) -> list:
@@ -306,9 +182,9 @@ def from_keras(path, input: str | None = None, network: str | None = None,
                                      {"scale": c, "offset": 0.0})
         if cls == "CustomScaleLayer" and len(sources) == 2:  # Inception-ResNet: a + b x scale
             scaled = f"{name}:scaled"
-            ops.append(Op(scaled, statement("rescale", scale=float(cfg.get("scale", 1.0))),
+            ops.append(Op(scaled, Rescale.write(scale=float(cfg.get("scale", 1.0))),
                           [sources[1]], source=f"layer {name} ({cls})"))
-            ops.append(Op(name, "add", [sources[0], scaled], name=name,
+            ops.append(Op(name, Add.write(), [sources[0], scaled], name=name,
                           source=f"layer {name} ({cls})"))
             ids[name] = previous = name
             continue

@@ -41,13 +41,9 @@ def foreign(kind: str):
 
 
 def statement(keyword: str, **options) -> str:
-    """A statement with options as its kind writes them: those at the kind's own default
-    left out ('batchnorm', not 'batchnorm eps 0.001'), so no importer repeats a default."""
-    cls = KINDS[keyword]
-    words = [keyword] + [a.describe(_Fields(options)) for a in cls.args
-                         if getattr(a, "field", None) in options] \
-        + [o.describe(options[o.field]) for o in cls.options if o.field in options]
-    return " ".join(w for w in words if w)
+    """A statement as its kind writes itself (``Layer.write``): options at the kind's own
+    default left out, so no importer repeats a default."""
+    return KINDS[keyword].write(keyword, **options)
 
 
 _STATEMENT = re.compile(r"[\w.\-+*/=?$()\[\], ]*")  # one statement: no line, '|', '{' or '#'
@@ -61,13 +57,6 @@ def _safe_name(name):
     # a word, a number (nn.Sequential's '0') or an index then a dotted word ('1.conv')
     return name if re.match(r"[A-Za-z_]", name) or re.fullmatch(
         r"\d+|\d+(\.\d+)*\.[A-Za-z_][\w\-]*(\.[\w\-]+)*", name) else f"n{name}"
-
-
-class _Fields:
-    """Options as attributes, for an argument's describe (it reads a layer's field)."""
-
-    def __init__(self, options):
-        self.__dict__.update(options)
 
 
 class Op:

@@ -4,7 +4,7 @@ per value counted in FLOPs (README, 'Conventions')."""
 
 from __future__ import annotations
 
-from .base import FROZEN, Choice, Layer, Outcome, Real, nn_call, runs_half
+from .base import FROZEN, Choice, Foreign, Layer, Outcome, Real, nn_call, runs_half
 
 
 class Activation:
@@ -95,6 +95,25 @@ class Act(Layer):
             raise r.syntax(f"{word}: 'slope' is leakyrelu's option", None)
         return fields
 
+    keras_reads = ("Activation", "ReLU", "LeakyReLU", "Softmax")
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        from . import keras_config as k
+        if keras_class == "Activation":
+            word = k.activation(cfg)
+            return cls.write(word) if word else None
+        if keras_class == "Softmax":
+            return cls.write("softmax")
+        if keras_class == "LeakyReLU":
+            return cls.write("leakyrelu", slope=cfg.get("negative_slope", cfg.get("alpha", 0.3)))
+        top, slope = cfg.get("max_value"), cfg.get("negative_slope", 0) or 0
+        if top == 6 and not slope and not cfg.get("threshold"):
+            return cls.write("relu6")
+        if top is None and not cfg.get("threshold"):
+            return cls.write("leakyrelu", slope=slope) if slope else cls.write("relu")
+        raise Foreign(f"ReLU with max_value={top}, threshold={cfg.get('threshold')}")
+
     @property
     def kind(self):
         return self.activation
@@ -131,6 +150,7 @@ class PReLU(Layer):
            "PReLU(C); Keras PReLU with shared_axes over the spatial axes)")
     example = "prelu"
     options = (FROZEN,)
+    keras_reads = ("PReLU",)
     colour = "#fff9c4"
     fold = True
     autocast = runs_half  # on CPU autocast's list

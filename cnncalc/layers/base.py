@@ -31,6 +31,18 @@ class RuleError(Exception):
     """A short message from a rule; the walk adds the layer and the line."""
 
 
+class Foreign(ValueError):
+    """What a kind cannot say of a foreign layer it reads (Keras' output_padding): the
+    importer names the layer and this."""
+
+
+class _Fields:
+    """Fields as attributes, for an argument's describe (it reads a layer's field)."""
+
+    def __init__(self, fields):
+        self.__dict__.update(fields)
+
+
 class Outcome:
     """What a rule computes for one layer: its output shape; its weights, biases and
     buffers (non-trainable values: batchnorm's moving statistics); MACs and element-wise
@@ -467,6 +479,32 @@ class Layer:
     @classmethod
     def validate(cls, fields, r):
         """Checks that need several fields together; raise ``r.error``."""
+
+    @classmethod
+    def write(cls, word=None, **fields) -> str:
+        """The statement these fields make, as the kind writes itself: options at their
+        defaults left out ('batchnorm', not 'batchnorm eps 0.001'). Importers write through
+        it, so a foreign file's values reach the spec only as the kind's own words."""
+        layer, words = _Fields(fields), [word or cls.keyword]
+        for a in cls.args:
+            try:
+                words.append(a.describe(layer))
+            except AttributeError:  # not given: the importer writes it some other way
+                pass
+        for o in cls.options:
+            text = o.describe(fields[o.field]) if o.field in fields else None
+            if text and text not in words:
+                words.append(text)
+        return " ".join(w for w in words if w)
+
+    #: the Keras layer classes this kind reads ('Conv2D'); ``from_keras`` reads one
+    keras_reads: ClassVar[tuple] = ()
+
+    @classmethod
+    def from_keras(cls, keras_class: str, cfg: dict) -> str | None:
+        """Its statement from a Keras layer's config (the inverse of ``keras_code``); None
+        for a layer that passes its input on. Raises Foreign for what it cannot say."""
+        return cls.write()
 
     @classmethod
     def rank_after(cls, fields, rank: int) -> int:

@@ -8,7 +8,7 @@ from math import prod
 from .. import fmt
 from ..language.records import Kernel
 from . import activations
-from .base import (FROZEN, SHARES, SIDES, Amount, Arg, Choice, Flag, Layer, Outcome, PerAxis, Real, RuleError,
+from .base import (Foreign, FROZEN, SHARES, SIDES, Amount, Arg, Choice, Flag, Layer, Outcome, PerAxis, Real, RuleError,
                    act_code, anywhere, axis_names, keras_act, need_map, nn_call, picture, runs_half,
                    symbolic)
 
@@ -181,6 +181,14 @@ class Conv(Layer):
 
     def code(self, row):  # pragma: no mutate block (export, tested apart)
         return conv_code(self, row, self.filters, self.groups, self.bias)
+
+    keras_reads = ("Conv1D", "Conv2D", "Conv3D")
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        from . import keras_config as k
+        return cls.write(kernel=k.sizes(cfg["kernel_size"]), filters=cfg["filters"],
+                         groups=cfg.get("groups", 1), **k.window(cfg), **k.weighted(cfg))
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return keras_window(self, row, "Conv", self.filters, picture(self.kernel),
@@ -363,6 +371,15 @@ class DWConv(Layer):
     def code(self, row):  # pragma: no mutate block (export, tested apart)
         return conv_code(self, row, row.output[-1], row.input[-1], self.bias)
 
+    keras_reads = ("DepthwiseConv1D", "DepthwiseConv2D")
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        from . import keras_config as k
+        return cls.write(kernel=k.sizes(cfg["kernel_size"]),
+                         multiplier=cfg.get("depth_multiplier", 1), **k.window(cfg),
+                         **k.weighted(cfg))
+
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return keras_window(self, row, "DepthwiseConv", picture(self.kernel),
                             strides=_unless(picture(self.stride), 1),
@@ -414,6 +431,15 @@ class SepConv(Layer):
     def module(self, row):
         from ..backends.modules import SepConv
         return SepConv(self, row)
+
+    keras_reads = ("SeparableConv1D", "SeparableConv2D")
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        from . import keras_config as k
+        return cls.write(kernel=k.sizes(cfg["kernel_size"]), filters=cfg["filters"],
+                         multiplier=cfg.get("depth_multiplier", 1), **k.window(cfg),
+                         **k.weighted(cfg))
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return keras_window(self, row, "SeparableConv", self.filters, picture(self.kernel),
@@ -498,6 +524,16 @@ class Deconv(Layer):
     def module(self, row):
         from ..backends.modules import Deconv
         return Deconv(self, row)
+
+    keras_reads = ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        from . import keras_config as k
+        if cfg.get("output_padding"):
+            raise Foreign(f"{keras_class} with output_padding")
+        return cls.write(kernel=k.sizes(cfg["kernel_size"]), filters=cfg["filters"],
+                         **k.window(cfg), **k.weighted(cfg))
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         rank = len(self.kernel)

@@ -49,6 +49,13 @@ class Dense(Layer):
         from ..backends.modules import Dense
         return Dense(self, row)
 
+    keras_reads = ("Dense",)
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        from . import keras_config as k
+        return cls.write(features=cfg["units"], **k.weighted(cfg))
+
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return [nn_call("layers.Dense", self.features, use_bias=None if self.bias else False,
                         activation=keras_act(self.activation))]
@@ -98,6 +105,8 @@ class Flatten(Layer):
 
     def code(self, row):  # pragma: no mutate block (export, tested apart)
         return [("", "nn.Flatten()")]
+
+    keras_reads = ("Flatten",)
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return ["layers.Flatten()"]

@@ -8,7 +8,7 @@ from math import prod
 
 from .. import fmt
 from ..language.records import Word
-from .base import Flag, Layer, Option, Outcome, RuleError
+from .base import Flag, Foreign, Layer, Option, Outcome, RuleError
 
 
 class Split(Option):
@@ -117,6 +117,7 @@ class Add(_Elementwise):
            "identity), or the saved output of layer ID (add ID); broadcasts 1x1xC")
     example = "add { branch { conv 3x3x64 same } branch { } }"
     infix, keras_merge = " + ", "Add"
+    keras_reads = ("Add",)
 
     def module(self, row):
         from ..backends.modules import Sum
@@ -129,6 +130,7 @@ class Multiply(_Elementwise):
            "branch is broadcast over the map (squeeze-and-excitation, attention gates)")
     example = "multiply { branch { } branch { globalavgpool | dense 16 relu | dense 64 sigmoid } }"
     infix, keras_merge = " * ", "Multiply"
+    keras_reads = ("Multiply",)
     keeps_inputs = True  # each input's gradient is the other's values
 
     def scratch(self, row):  # a broadcast input's gradient: the product, summed over the map
@@ -145,6 +147,7 @@ class Subtract(_Elementwise):
            "minus the saved output of layer ID (subtract ID); broadcasts 1x1xC")
     example = "subtract { branch { conv 3x3x64 same } branch { } }"
     infix, keras_merge = " - ", "Subtract"
+    keras_reads = ("Subtract",)
     ordered = True  # the branches keep their places: a - b is not b - a
 
     def combine(self, shapes, check, ex, names, x=None):
@@ -169,6 +172,14 @@ class Concat(_Merge):
            "'split' gives each branch its share of the channels (ShuffleNet)")
     example = "concat split { branch { } branch { conv 1x1x58 relu } }"
     keras_merge = "Concatenate"
+    keras_reads = ("Concatenate",)
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        if cfg.get("axis", -1) not in (-1, 3):
+            raise Foreign(f"Concatenate on axis {cfg['axis']}, not the channels")
+        return cls.write()
+
     options = (Flag("crop", "crop", True, False, help="crop (with ID)"), Split())
 
     def combine(self, shapes, check, ex, names, x=None):

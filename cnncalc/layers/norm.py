@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import prod
 
-from .base import (FROZEN, Count, Factor, Flag, Layer, Outcome, Real, RuleError, nn_call, runs_float32,
+from .base import (Foreign, FROZEN, Count, Factor, Flag, Layer, Outcome, Real, RuleError, nn_call, runs_float32,
                    saves_nothing)
 
 
@@ -41,6 +41,15 @@ class BatchNorm(Layer):
                                  len(row.input) - 1)
         cls = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[rank - 1]
         return cls(row.input[-1], eps=self.eps, momentum=0.01)  # Keras' momentum 0.99
+
+    keras_reads = ("BatchNormalization",)
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        if cfg.get("axis", -1) not in (-1, [-1], 3, [3]):
+            raise Foreign(f"BatchNormalization on axis {cfg['axis']}")
+        return cls.write(eps=cfg.get("epsilon", 1e-3), scale=bool(cfg.get("scale", True)),
+                         center=bool(cfg.get("center", True)))
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return [nn_call("layers.BatchNormalization", epsilon=None if self.eps == 1e-3 else self.eps,
@@ -120,6 +129,12 @@ class LayerNorm(_Normal):
         return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 '''
 
+    keras_reads = ("LayerNormalization",)
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        return cls.write(eps=cfg.get("epsilon", 1e-3))
+
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return [nn_call("layers.LayerNormalization", epsilon=self.eps)]
 
@@ -153,6 +168,12 @@ class GroupNorm(_Normal):
     def module(self, row):
         from torch import nn
         return nn.GroupNorm(self.groups, row.input[-1], self.eps)
+
+    keras_reads = ("GroupNormalization",)
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        return cls.write(groups=cfg["groups"], eps=cfg.get("epsilon", 1e-3))
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return [nn_call("layers.GroupNormalization", self.groups, epsilon=self.eps)]
@@ -274,6 +295,16 @@ class Rescale(Layer):
         from ..backends.modules import Affine
         return Affine(self.scale, self.offset)
 
+    keras_reads = ("Rescaling",)
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        scale, offset = cfg.get("scale", 1.0), cfg.get("offset", 0.0)
+        if not isinstance(scale, (int, float)) or not isinstance(offset, (int, float)) \
+                or scale <= 0:
+            raise Foreign(f"Rescaling by {scale!r} (per-channel or negative scales)")
+        return cls.write(scale=float(scale), offset=float(offset))
+
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return [nn_call("layers.Rescaling", self.scale, offset=self.offset or None)]
 
@@ -320,6 +351,15 @@ class Normalize(Layer):
         from ..backends.modules import Affine
         return Affine(channels=row.input[-1], rank=len(row.input) - 1) if self.stats \
             else Affine()
+
+    keras_reads = ("Normalization",)
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        if cfg.get("invert"):
+            raise Foreign("Normalization with invert=True")
+        # constants given in the config are no weights; adapted statistics are Keras' 2C + 1
+        return cls.write(stats=cfg.get("mean") is None)
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return ["layers.Normalization()" if self.stats else

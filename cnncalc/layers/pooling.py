@@ -81,6 +81,12 @@ class _Pool(Layer):
         from ..backends.modules import Pool
         return Pool(self, row)
 
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        from . import keras_config as k
+        pool = cfg["pool_size"] if isinstance(cfg["pool_size"], list) else [cfg["pool_size"]]
+        return cls.write(pool=k.sizes(pool), **k.window(cfg, default_stride=pool))
+
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         explicit = not isinstance(self.padding, str) or self.padding == "half"
         padded = any(b or a for b, a in row.geometry["pads"])
@@ -123,6 +129,7 @@ class _Pool(Layer):
 
 class MaxPool(_Pool):
     keyword = "maxpool"
+    keras_reads = ("MaxPooling1D", "MaxPooling2D", "MaxPooling3D")
     also = ("maxpooling2d", "maxpool2d", "maxpooling1d", "maxpool1d")
     doc = ("max pooling; the stride defaults to the pool size; pad P at most half the pool; "
            "ceil is PyTorch's ceil_mode with its last-window rule")
@@ -136,6 +143,7 @@ class MaxPool(_Pool):
 
 class AvgPool(_Pool):
     keyword = "avgpool"
+    keras_reads = ("AveragePooling1D", "AveragePooling2D", "AveragePooling3D")
     also = ("averagepooling2d", "avgpool2d", "averagepooling1d")
     doc = ("average pooling; the average counts real pixels only (Keras), or with countpad "
            "the padding's zeros too (PyTorch's count_include_pad, inception_v3's pools)")
@@ -168,6 +176,10 @@ class _GlobalPool(Layer):
         from ..backends.modules import GlobalPool
         return GlobalPool(self.kind == "globalmaxpool", len(row.input) - 1, self.keepdims)
 
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        return cls.write(keepdims=bool(cfg.get("keepdims")))
+
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         kind = "Max" if self.kind == "globalmaxpool" else "Average"
         keep = "keepdims=True" if self.keepdims else ""
@@ -182,6 +194,7 @@ class _GlobalPool(Layer):
 
 class GlobalAvgPool(_GlobalPool):
     keyword = "globalavgpool"
+    keras_reads = ("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D")
     also = ("globalaveragepooling2d", "globalaveragepooling1d")
     doc = "the mean of each channel: a vector of C values"
     example = "globalavgpool"
@@ -190,6 +203,7 @@ class GlobalAvgPool(_GlobalPool):
 
 class GlobalMaxPool(_GlobalPool):
     keyword = "globalmaxpool"
+    keras_reads = ("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D")
     also = ("globalmaxpooling2d", "globalmaxpooling1d")
     doc = "the maximum of each channel: a vector of C values"
     example = "globalmaxpool"

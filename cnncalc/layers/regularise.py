@@ -30,6 +30,12 @@ class Dropout(Layer):
     def code(self, row):  # pragma: no mutate block (export, tested apart)
         return [("", nn_call("nn.Dropout", self.rate))]
 
+    keras_reads = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        return cls.write(rate=cfg["rate"])
+
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return [nn_call("layers.Dropout", self.rate)]
 
@@ -85,6 +91,11 @@ class LayerScale(Layer):
     fold = True
     autocast = runs_float32  # its float32 scale promotes a half input
     semantics = "PyTorch (torchvision ConvNeXt's layer_scale)"
+    keras_reads = ("LayerScale",)  # Keras' ConvNeXt's
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        return cls.write(init=float(cfg.get("init_values", 1e-6)))
 
     def scratch(self, row):  # the gradient times the input, before its sum per channel
         return row.units

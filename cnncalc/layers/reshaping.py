@@ -6,7 +6,7 @@ from __future__ import annotations
 from math import prod
 
 from .. import fmt
-from .base import (Whole, Amount, Arg, Choice, Count, Flag, Layer, Outcome, PerAxis, RuleError,
+from .base import (Foreign, Whole, Amount, Arg, Choice, Count, Flag, Layer, Outcome, PerAxis, RuleError,
                    anywhere, axis_names,
                    need_map, nn_call, picture, same_tensor, saves_nothing, symbolic)
 
@@ -39,6 +39,14 @@ class Pads(Arg):
         if all(b == a for b, a in pairs):
             return fmt.axes([b for b, _ in pairs])
         return "x".join(f"{b}x{a}" for b, a in pairs)
+
+
+def _keras_pairs(pads, keras_class) -> tuple:
+    """Keras' padding or cropping (one number, one per axis, or a pair per axis; rows
+    first) as (before, after) per axis in the spec's order."""
+    pads = [pads] if isinstance(pads, int) or (pads and isinstance(pads[0], int)
+                                               and keras_class.endswith("1D")) else pads
+    return picture(tuple((p, p) if isinstance(p, int) else tuple(p) for p in pads))
 
 
 class _Pad(Layer):
@@ -76,6 +84,12 @@ class ZeroPad(_Pad):
     def code(self, row):  # pragma: no mutate block (export, tested apart)
         from .conv import pad_code
         return [("", pad_code(picture(self.pads), len(self.pads))[0][1])]
+
+    keras_reads = ("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        return cls.write(pads=_keras_pairs(cfg["padding"], keras_class))
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         from .conv import keras_pad
@@ -128,6 +142,12 @@ class Crop(Layer):
             if ex is not None:
                 ex.append(f"{name}: {n} - {n - o} = {o}")
         return Outcome((*outs, x[-1]), window=tuple((1, 1, -b) for b, _ in self.pads))
+
+    keras_reads = ("Cropping1D", "Cropping2D", "Cropping3D")
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        return cls.write(pads=_keras_pairs(cfg["cropping"], keras_class))
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         rank = len(self.pads)
@@ -194,6 +214,16 @@ class Upsample(Layer):
         k = 1 if self.mode == "bilinear" else 0
         return Outcome((*outs, x[-1]), window=tuple((f + k, f, 0) for f in self.factor),
                        up=True)
+
+    keras_reads = ("UpSampling1D", "UpSampling2D", "UpSampling3D")
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):
+        from . import keras_config as k
+        mode = cfg.get("interpolation", "nearest")
+        if mode not in ("nearest", "bilinear"):
+            raise Foreign(f"UpSampling with interpolation={mode}")
+        return cls.write(factor=k.sizes(cfg["size"]), mode=mode)
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         rank = len(self.factor)
@@ -320,6 +350,13 @@ class Reshape(Layer):
         if ex is not None:
             ex.append(f"{fmt.shape(x)} = {fmt.count(total)} values as {fmt.shape(out)}")
         return Outcome(out, window="all" if len(out) != len(x) else None)
+
+    keras_reads = ("Reshape",)
+
+    @classmethod
+    def from_keras(cls, keras_class, cfg):  # every axis written: 1x1x16 is a map
+        target = cfg["target_shape"]
+        return cls.write(shape=(*picture(tuple(target[:-1])), target[-1]))
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         out = row.output
