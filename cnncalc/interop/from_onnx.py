@@ -9,7 +9,8 @@ from __future__ import annotations
 from ..errors import CnnCalcError
 from ..limits import MAX_FOREIGN_LAYERS, MAX_WEIGHTS
 from ..layers import takes_activation
-from .graph import (Imported, Op, Unsupported, _safe_name, emit, foreign, fuse, named,
+from ..layers.activations import named
+from .graph import (Imported, Op, Unsupported, _safe_name, emit, foreign, fuse,
                     network_name, statement)
 from .from_torch import Layout, _axes, _pad_text, _side_padding
 

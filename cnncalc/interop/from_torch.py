@@ -11,7 +11,8 @@ import operator
 from ..errors import CnnCalcError
 from ..layers import KINDS
 from ..layers.base import FROZEN, SHARES
-from .graph import Imported, Op, Unsupported, emit, fuse, named, statement
+from ..layers.activations import named
+from .graph import Imported, Op, Unsupported, emit, fuse, statement
 from .torch_trace import flat as _flat, op_name
 
 
@@ -287,9 +288,8 @@ class _Importer:
                 return
             try:
                 handler(self, node)
-                for n, target in self.frozen_later:
-                    tensor = _tensor(self.gm.root, target)
-                    self.mark_frozen(n, [tensor] if isinstance(tensor, torch_parameter()) else [])
+                for n, target in self.frozen_later:  # a buffer is fixed too
+                    self.mark_frozen(n, [_tensor(self.gm.root, target)])
                 self.frozen_later.clear()
                 if node.name in self.sharing and node.name not in self.failed:
                     self.mark_shared(node)
@@ -297,11 +297,6 @@ class _Importer:
                     ZeroDivisionError) as e:  # arguments this reader does not follow
                 self.fail(node, f"operator {name[5:]} with arguments {_brief(node)} "
                                 f"({type(e).__name__}: {str(e)[:80]})")
-
-
-def torch_parameter():
-    import torch
-    return torch.nn.Parameter
 
 
 def _tensor(root, target):

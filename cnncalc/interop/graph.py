@@ -475,18 +475,6 @@ def _repeats(items, indent):
     return out
 
 
-def named(framework: str) -> dict:
-    """The activations a framework names with no arguments, by that name → cnncalc's word
-    (the first word wins: silu before swish): "torch" (torch.nn classes), "keras", "onnx"."""
-    found = {}
-    for a in ACTIVATIONS.values():
-        name = a.torch[0] if framework == "torch" and not a.torch[1] else \
-            getattr(a, framework) if framework != "torch" else None
-        if name and a.ops:  # the identity is no activation to import
-            found.setdefault(name, a.word)
-    return found
-
-
 def network_name(name: str | None) -> str:
     """A model's or file's name as the spec's 'network' word."""
     return re.sub(r"[^\w.\-]", "_", name or "") or "network"

@@ -66,6 +66,18 @@ def fused(row):
     return ACTIVATIONS.get(word) if word and row.kind != word else None
 
 
+def named(framework: str) -> dict:
+    """The activations a framework names with no arguments, by that name → cnncalc's word
+    (the first word wins: silu before swish): "torch" (torch.nn classes), "keras", "onnx"."""
+    found = {}
+    for a in ACTIVATIONS.values():
+        name = a.torch[0] if framework == "torch" and not a.torch[1] else \
+            getattr(a, framework) if framework != "torch" else None
+        if name and a.ops:  # the identity is no activation to import
+            found.setdefault(name, a.word)
+    return found
+
+
 def act_module(name):
     from torch import nn
     if not name:

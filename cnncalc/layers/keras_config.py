@@ -3,13 +3,11 @@ terms (sizes width first, as the language writes them; Keras holds rows first)."
 
 from __future__ import annotations
 
-from .activations import ACTIVATIONS
+from .activations import named
 from .base import Foreign, picture
 
 # Keras' activation names as cnncalc's words: each activation's own, and Keras' synonyms
-NAMES = {**{a.keras: a.word for a in reversed(list(ACTIVATIONS.values()))
-            if a.keras and a.ops}, "swish": "silu", "hard_silu": "hardswish",
-         "linear": None}
+NAMES = {**named("keras"), "swish": "silu", "hard_silu": "hardswish", "linear": None}
 
 
 def activation(cfg) -> str | None:
