@@ -16,7 +16,7 @@ import cnncalc
 from cnncalc.cli import main
 from cnncalc.interop.to_pytorch import load_class
 from cnncalc.layers.base import picture
-from conftest import ROOT, SPECS
+from conftest import SPECS
 
 SMALL = {"unet.cnn": "188x188x1", "conv3d.cnn": "8x32x32x3"}
 

@@ -110,7 +110,38 @@ def test_every_kind_says_the_precision_autocast_runs_it_in(word, example):
                 saved = {row.source.name: x} if row.source is not None else {}  # 'from a'
                 y = module(x, saved) if row.branches is not None or row.source is not None \
                     else module(x)
-            want = {"half": torch.bfloat16, "float32": torch.float32, None: given}[declared]
+            want = {"half": torch.bfloat16, "float32": torch.float32, "promotes": torch.float32,
+                    None: given}[declared]
             assert y.dtype == want, (word, context, given, declared)
         ran += 1
     assert ran, word
+
+
+def _in_context(example):
+    """The kind's example after a weighted layer (so a gradient passes), then a global pool
+    where it leaves a map (so that the output is small, as a network's): the first context
+    it builds in."""
+    from cnncalc.errors import CnnCalcError
+    for tail in (" | globalavgpool", ""):
+        for context in CONTEXTS:
+            try:
+                return cnncalc.summarize(context.format(example) + tail)
+            except CnnCalcError:
+                continue
+    raise AssertionError(f"{example!r} builds in no context")
+
+
+@pytest.mark.parametrize("word, example", sorted(_kinds().items()))
+def test_every_kinds_training_step_peaks_where_pytorchs_does(word, example):
+    """Each kind in a two-layer context, SGD at batch 8, float32 and under bfloat16
+    autocast: the step's peak within 10% of the allocator's (the zoo's are within 5%; a kind
+    alone shows what a network of it would, undiluted). Measured so, the per-position dense
+    layer was 0.61 (its activation ran in place on a permuted view: the backend now runs it
+    before the permute), a split concat 1.19, subtract 0.82, grn 0.83, layerscale, affine
+    and PReLU under autocast 0.82-0.86."""
+    s = _in_context(example)
+    for amp in (False, True):
+        dtype = "bfloat16" if amp else "float32"
+        real = measured_step(s, 8, "sgd", False, dtype=dtype, amp=amp)
+        estimate = s.memory(8, dtype, "sgd", False, amp).training_bytes
+        assert 0.9 * real <= estimate <= 1.1 * real, (word, dtype, estimate, real)

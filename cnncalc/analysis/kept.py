@@ -116,7 +116,7 @@ class Keeper:
             self.cur = self.store(prod(row.input))
             if to == "float32":
                 self.wide.add(self.cur)
-        return to == "float32" or to is None and self.cur in self.wide
+        return to in ("float32", "promotes") or to is None and self.cur in self.wide
 
 
 class Entry:
@@ -124,13 +124,14 @@ class Entry:
     (-1: the network's input), whether each needs a gradient, and whether its result is
     a view of its input (a reshape: its gradient is a view too). A block's merge also says
     where its branches begin in the trace, and its input's storage."""
-    __slots__ = ("row", "inputs", "needs", "view", "begin", "storage", "wide", "out")
+    __slots__ = ("row", "inputs", "needs", "view", "begin", "storage", "wide", "out", "split")
 
     def __init__(self, row, inputs, needs, view=False):
         self.row, self.inputs, self.needs, self.view = row, inputs, needs, view
         self.begin = self.storage = None
         self.wide = False  # under autocast, its result is float32
         self.out = None  # its result's storage
+        self.split = None  # a block whose branches read parts of its input: that input's entry
 
 
 def keep(summary, amp: bool = False) -> Keeper:
@@ -169,6 +170,7 @@ def keep(summary, amp: bool = False) -> Keeper:
                     entry.wide, entry.out = _wider(k, outs), k.cur
                     out_fresh = True
                 entry.begin, entry.storage = begin, start
+                entry.split = prev if row.layer.split else None
             elif row.layer.jump:  # 'from ID': the flow goes on with ID's tensor itself
                 source, source_grad, at = named[row.source.name]
                 entry = Entry(row, [at], [source_grad], view=True)
@@ -195,8 +197,9 @@ def keep(summary, amp: bool = False) -> Keeper:
                 wide = k.cast(row) if amp else False
                 made = len(k.units)
                 row.layer.kept(row, k)
-                if wide:
-                    k.wide.update(range(made, len(k.units)))
+                if wide:  # what it makes is float32 (promoted: only its result)
+                    k.wide.update(range(made, len(k.units)) if row.layer.autocast(row) != "promotes"
+                                  else {k.cur} - set(range(made)))
                 entry.wide, entry.out = k.amp and k.cur in k.wide, k.cur
                 # a reshape's gradient is a view of its output's, and so is an identity's;
                 # a crop's (a view too) is a new tensor of its input's size

@@ -14,7 +14,7 @@ from math import prod
 
 from ..errors import CnnCalcError
 from ..layers.activations import fused
-from ..layers.base import anywhere
+from ..layers.base import anywhere, uniform
 from .kept import keep
 from .options import OPTIMIZERS
 
@@ -87,6 +87,7 @@ class _Backward:
         self.amp, self.batch, self.size = amp, batch, size
         self.bytes, self.refs, self.live, self.peak = {}, {}, 0, 0
         self.pending = {}  # entry -> the gradient of its result, when it has one
+        self.parts = {}  # entry -> the gradients of the parts a split block read of it
         self.grads = 0
         parts, held = _kept_parts(k, batch, size, amp)
         self.freed = _by_entry(parts)  # what each entry's backward frees
@@ -132,9 +133,13 @@ class _Backward:
         e = self.k.trace[i]
         return _plain(e.row.units * self.value(e.wide))
 
-    def give(self, p, t):
+    def give(self, p, t, part=False):
         """Gradient ``t`` for entry ``p``'s result, summed with one already there: into
-        whichever nobody else holds (autograd's input buffer), else into a new tensor."""
+        whichever nobody else holds (autograd's input buffer), else into a new tensor;
+        ``part``: of a part a split block read (``gather`` joins the parts)."""
+        if part:
+            self.parts.setdefault(p, []).append(t)
+            return
         a = self.pending.get(p)
         if a is None:
             self.pending[p] = t
@@ -147,14 +152,24 @@ class _Backward:
             self.drop(a)
             self.drop(t)
 
+    def gather(self, p):
+        """A split's backward: the gradients of its parts concatenated into a new tensor
+        (a part no branch changed is a view of the merge's gradient)."""
+        parts = self.parts.pop(p, None)
+        if parts:
+            whole = self.new(self.units(p))
+            for t in parts:
+                self.drop(t)
+            self.give(p, whole)
+
     def merge(self, e, t):
         """A merge hands its gradient to each input (an add the tensor itself, a concat
-        views of it); a multiply, and a cropped reference, make new ones."""
-        crop = getattr(e.row.layer, "crop", False)
+        views of it), or a new one where its kind says (``Layer.fresh_gradient``)."""
         for j, (p, need) in enumerate(zip(e.inputs, e.needs)):
             if need:
-                fresh = e.row.layer.keeps_inputs or (crop and j == 1)
-                self.give(p, self.new(self.units(p)) if fresh else self.share(t))
+                fresh = e.row.layer.fresh_gradient(j)
+                self.give(p, self.new(self.units(p)) if fresh else self.share(t),
+                          p == e.split)
         self.mark(_plain(e.row.layer.scratch(e.row)) * self.per)
 
     def layer(self, i, e, t):
@@ -173,20 +188,30 @@ class _Backward:
             inner = self.new(_plain(first) * self.value(e.wide))
             self.drop(t)
             t = inner
+        # its input's gradient: of a split block's part, the part's size
+        p = e.inputs[0]
+        whole = self.units(p)
+        read = whole if p < 0 else _plain(prod(row.input) * self.value(self.k.trace[p].wide))
         if self.amp and row.layer.autocast(row) == "half":
             # its weights' gradient in half precision, then (its saved tensors freed) cast
             half = trainable * self.size
-            gin = self.new(self.units(e.inputs[0]), half) if e.needs[0] else None
+            scratch = _plain(row.layer.scratch(row)) * self.per
+            gin = self.new(read, half + scratch) if e.needs[0] else None
             self.mark(half)
             self.kept = self.kept - self.freed.pop(i, 0)
             self.mark(half + learnt)
         else:
-            gin = self.new(self.units(e.inputs[0]), learnt) if e.needs[0] else None
-            self.mark(learnt + _plain(row.layer.scratch(row)) * self.per)
+            extra = learnt + _plain(row.layer.scratch(row)) * self.value(e.wide)
+            if self.amp and e.wide and p >= 0 and not self.k.trace[p].wide:
+                # a float32 result of a half input (promoted): its input's gradient is
+                # made in float32, then cast
+                extra = extra + _plain(prod(row.input) * self.value(True))
+            gin = self.new(read, extra) if e.needs[0] else None
+            self.mark(learnt + _plain(row.layer.scratch(row)) * self.value(e.wide))
         self.drop(t)
         self.grads = self.grads + learnt
         if gin is not None:
-            self.give(e.inputs[0], gin)
+            self.give(p, gin, uniform(read != whole))
 
     def forward(self):
         """The forward pass's peak: what is kept so far, and beside it a row's inputs and
@@ -210,6 +235,7 @@ class _Backward:
             if i == len(trace) - 1 or e.row.kind == "output" and not _head(e):
                 self.give(i, self.new(self.units(i)))
         for i in range(len(trace) - 1, -1, -1):
+            self.gather(i)
             e, t = trace[i], self.pending.pop(i, None)
             if i in self.again:  # a checkpointed block's forward pass, run again
                 self.kept = self.kept + self.again[i]

@@ -260,8 +260,12 @@ class Dense(nn.Module):
         self.rank = len(row.input) - 1  # on a map, Keras applies Dense to its last axis
 
     def forward(self, x):
-        y = to_first(self.op(to_last(x, self.rank)), self.rank) if self.rank else self.op(x)
-        return y if self.act is None else self.act(y)
+        # the activation before the channels go back: on the Linear's own contiguous
+        # result, as a model written channels-last runs it (on the permuted view, an
+        # in-place one makes autograd copy the whole map twice)
+        y = self.op(to_last(x, self.rank) if self.rank else x)
+        y = y if self.act is None else self.act(y)
+        return to_first(y, self.rank) if self.rank else y
 
 
 class ChannelNorm(nn.Module):
@@ -337,7 +341,8 @@ class GRN(nn.Module):
         shape = (1, -1) + (1,) * len(self.dims)
         g = x.norm(p=2, dim=self.dims, keepdim=True)
         n = g / (g.mean(dim=1, keepdim=True) + self.eps)
-        return x + self.bias.view(shape) + self.weight.view(shape) * (x * n)
+        # timm's GlobalResponseNorm: one fused product and sum on x * n
+        return x + torch.addcmul(self.bias.view(shape), self.weight.view(shape), x * n)
 
 
 class PassOn(nn.Module):

@@ -74,10 +74,10 @@ def runs_half(self, row):
     return "half"
 
 
-def runs_float32(self, row):
-    """``autocast`` of a kind autocast runs in float32 (or whose float32 parameter promotes
-    a half input: x * gamma)."""
-    return "float32"
+def promotes(self, row):
+    """``autocast`` of a kind whose float32 parameters promote a half input (x * gamma):
+    its result is float32, and it reads (and keeps) the half input itself."""
+    return "promotes"
 
 
 def saves_nothing(self, row, k):
@@ -388,7 +388,8 @@ class Layer:
     def autocast(self, row) -> str | None:
         """The precision it runs in under CPU autocast (mixed precision): "half" (a
         convolution, a matmul: a float32 input and its weights are cast, the copies kept for
-        the backward pass), "float32" (a half input is cast up), or None: its input's."""
+        the backward pass), "float32" (a half input is cast up), "promotes" (a float32
+        result from a half input, read as it is), or None: its input's."""
         return None
 
     def transient(self, row):
@@ -400,6 +401,11 @@ class Layer:
         """Values of a gradient its backward pass makes from its output's before its own
         (a cropped result's: the whole, zero-padded): by default none."""
         return 0
+
+    def fresh_gradient(self, j: int) -> bool:
+        """The gradient a merge hands its ``j``-th input is a new tensor, not a view of its
+        own (a product's: the other input times it): by default where it keeps its inputs."""
+        return self.keeps_inputs
 
     def scratch(self, row):
         """Values its backward pass makes for a moment beside its input's gradient (a

@@ -156,8 +156,8 @@ class Subtract(_Elementwise):
                             f"received {len(shapes)}")
         return super().combine(shapes, check, ex, names, x)
 
-    def scratch(self, row):  # the second input's gradient: the output's, negated
-        return row.units
+    def fresh_gradient(self, j):  # the second input's: the output's, negated
+        return j == 1
 
     def module(self, row):
         from ..backends.modules import Difference
@@ -181,6 +181,9 @@ class Concat(_Merge):
         return cls.write()
 
     options = (Flag("crop", "crop", True, False, help="crop (with ID)"), Split())
+
+    def fresh_gradient(self, j):  # a cropped reference's: zero-padded to its whole size
+        return bool(self.crop) and j == 1
 
     def combine(self, shapes, check, ex, names, x=None):
         x = shapes[0]

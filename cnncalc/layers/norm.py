@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import prod
 
-from .base import (Foreign, FROZEN, Count, Factor, Flag, Layer, Outcome, Real, RuleError, nn_call, runs_float32,
+from .base import (Foreign, FROZEN, Count, Factor, Flag, Layer, Outcome, Real, RuleError, nn_call, promotes,
                    saves_nothing)
 
 
@@ -189,7 +189,7 @@ class GRN(_Normal):
            "parameters")
     example = "grn"
     spatial = True
-    autocast = runs_float32  # its float32 scale and offset promote a half input
+    autocast = promotes  # its float32 scale and offset promote a half input
     options = (Real("eps", "eps", 1e-6, help="eps 1e-6 (ConvNeXt V2's)"), FROZEN)
     semantics = "PyTorch (timm's GlobalResponseNorm)"
 
@@ -205,6 +205,12 @@ class GRN(_Normal):
         k.save(k.store(row.units))
         k.new()
         k.values(2 * row.output[-1] + 1)
+
+    def first_gradient(self, row):  # x * n's, the output's times the scale
+        return row.units
+
+    def scratch(self, row):  # the output's gradient times x * n, summed for the scale's
+        return row.units
 
     def module(self, row):
         from ..backends.modules import GRN
@@ -329,7 +335,7 @@ class Normalize(Layer):
     doc = ("(x - mean) / std per channel (Keras' Normalization); with 'stats' the mean, "
            "variance and count it adapted are kept: 2C + 1 non-trainable")
     example = "normalize stats"
-    autocast = runs_float32  # its float32 mean and std promote a half input
+    autocast = promotes  # its float32 mean and std promote a half input
     options = (Flag("stats", "stats", True, False,
                     help="stats (adapted: mean, variance, count kept)"),)
     colour = "#eceff1"

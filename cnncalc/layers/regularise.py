@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import FROZEN, Flag, Layer, Outcome, Rate, Real, nn_call, runs_float32
+from .base import FROZEN, Flag, Layer, Outcome, Rate, Real, nn_call, promotes
 
 
 class Dropout(Layer):
@@ -89,7 +89,7 @@ class LayerScale(Layer):
     example = "layerscale"
     options = (Real("init", "init", 1e-6, help="init 1e-6"), FROZEN)
     fold = True
-    autocast = runs_float32  # its float32 scale promotes a half input
+    autocast = promotes  # its float32 scale promotes a half input
     semantics = "PyTorch (torchvision ConvNeXt's layer_scale)"
     keras_reads = ("LayerScale",)  # Keras' ConvNeXt's
 
@@ -129,7 +129,7 @@ class ScalarAffine(Layer):
     options = (Flag("noshift", "shift", False, True, help="noshift (the scale alone)"),
                Real("init", "init", 1.0, help="init 1 (the scale's first value)"), FROZEN)
     fold = True
-    autocast = runs_float32  # its float32 parameters promote a half input
+    autocast = promotes  # its float32 parameters promote a half input
     semantics = "PyTorch (timm's LearnableAffineBlock)"
 
     def scratch(self, row):  # the gradient times the input, before its sum
