@@ -49,19 +49,41 @@ def to_torch(spec, inplace: bool = True, checkpoint=()):
 
 
 def check(spec, device: str = "cpu", batch: int = 1, weights: str | None = None,
-          against=None, max_memory: str | None = None):
+          against=None, max_memory: str | None = None, backend: str = "torch",
+          progress=None):
     """Build the spec in PyTorch, run it and compare every layer; ``print`` the result for
     the table, ``result.ok`` for the verdict. ``max_memory`` ('2GiB') refuses a run that
-    would need more, as the command's --max-memory. With ``against`` (an nn.Module, or
-    'FILE.py:FACTORY', 'model.onnx', 'model.cfg'), compare the spec layer for layer with that
-    model instead, imported at the spec's input size."""
+    would need more, as the command's --max-memory; ``progress(1)`` ticks per layer run.
+    ``backend='keras'`` builds it in Keras 3 instead and compares each layer's shape and
+    ``count_params()``. With ``against`` (an nn.Module, or 'FILE.py:FACTORY', 'model.onnx',
+    'model.cfg', 'model.keras'), compare the spec layer for layer with that model instead,
+    imported at the spec's input size."""
     summary = _summary(spec)
+    if backend not in ("torch", "keras"):
+        raise CnnCalcError(f"backend {backend!r}: expected 'torch' or 'keras'")
+    if backend == "keras":
+        from .interop.to_keras import keras_check
+        return keras_check(summary)
     if against is not None:
         from .analysis.compare import compare
         return compare(summary, _import_any(against, summary).summary,
                        against if isinstance(against, str) else type(against).__name__)
     from .backends.check import check as _check
-    return _check(summary, device=device, batch=batch, weights=weights, max_memory=max_memory)
+    return _check(summary, device=device, batch=batch, weights=weights, max_memory=max_memory,
+                  progress=progress)
+
+
+def visualize(spec, layer: str, filters="all", steps: int = 100, seed: int = 0,
+              weights: str | None = None, progress=None) -> list:
+    """Filter visualisation (the lecture notes' gradient ascent): for each of ``layer``'s
+    filters ('all', or a number), the input that maximises its mean activation, from
+    noise in ``steps`` normalised steps. A list of (filter, image, mean before, after), each
+    image a numpy array in the spec's input shape; ``weights``: a trained model's
+    (safetensors or a state dict), else random ones (seed ``seed``)::
+
+        for k, image, before, after in cnncalc.visualize(text, "conv_1", steps=50): ..."""
+    from .backends.visualize import visualize as _visualize
+    return _visualize(_summary(spec), layer, filters, steps, seed, weights, progress)
 
 
 def _import_any(model, summary):

@@ -15,14 +15,25 @@ def parse(text: str, file: str | None = None, limits=None, set: dict | None = No
     return load(text, file, limits, set)
 
 
-def read(path, limits=None, set: dict | None = None):
-    """A spec file → the network."""
+def read_bytes(path, max_bytes: int = 1 << 20) -> bytes:
+    """A spec file's bytes, never more than one past ``max_bytes``: a huge file is refused
+    (by ``parse``'s limit) without being read."""
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            return fh.read(max_bytes + 1)
     except OSError as e:
-        raise CnnCalcError(f"cannot read the spec: {e.strerror}", file=str(path)) from None
-    return parse(data, str(path), limits, set)
+        text = str(path)
+        inline = "|" in text or text.lstrip().startswith("input ")
+        raise CnnCalcError(f"cannot read the spec: {e.strerror}", file=text,
+                           hint="this looks like spec text, not a file name" if inline
+                           else None) from None
+
+
+def read(path, limits=None, set: dict | None = None):
+    """A spec file → the network."""
+    from .language.expand import Limits
+    limits = limits or Limits()
+    return parse(read_bytes(path, limits.max_bytes), str(path), limits, set)
 
 
 def analyse(network, explain: bool = False, open_sizes: bool = False):

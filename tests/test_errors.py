@@ -2,7 +2,7 @@
 
 import pytest
 
-from cnncalc import CnnCalcError, SpecDesignError, SpecSyntaxError, analyse, parse as load
+from cnncalc import CnnCalcError, SpecDesignError, SpecSyntaxError, analyse, parse as load, read
 
 CASES = [
     # text, error type, line, column, words the message must hold
@@ -129,6 +129,9 @@ def test_huge_files_are_refused_unread_and_deep_nesting_is_clean(tmp_path):
     big.write_text("#" * 3_000_000)
     res = CliRunner().invoke(main, ["summary", str(big)])
     assert res.exit_code == 2 and "line 1 is 3,000,000 characters" not in res.output
+    # the API reads files as the command does: one byte past the limit, then refuses
+    with pytest.raises(CnnCalcError, match="larger than the limit of 1,048,576 bytes"):
+        read(big)
     deep = tmp_path / "deep.cnn"
     deep.write_text("input 8x8x1\n" + "add { branch { " * 100 + "relu" + " } }" * 100)
     res = CliRunner().invoke(main, ["check", str(deep), "--max-depth", "200", "-q"])

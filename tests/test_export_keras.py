@@ -72,8 +72,8 @@ def test_the_keras_file_is_lint_clean_and_runs(tmp_path):
 @pytest.mark.parametrize("name", sorted(p.name for p in SPECS.glob("*.cnn")
                                         if p.name not in REFUSED))
 def test_check_backend_keras_agrees_across_the_zoo(name):
-    from cnncalc.interop.to_keras import keras_check
-    result = keras_check(_summary(name))
+    import cnncalc
+    result = cnncalc.check(_summary(name), backend="keras")
     assert result.ok, str(result)
     # every row but output markers and 'from ID' (no layer of their own) is compared
     assert len(result.rows) == sum(r.kind not in ("output", "from") for r in _summary(name).rows)

@@ -5,7 +5,6 @@ counterpart is named."""
 
 import json
 import os
-import re
 import zipfile
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # as test_keras_values.py: one backend a process

@@ -217,3 +217,30 @@ def test_an_encoder_decoder_is_drawn_as_a_u():
     # a network without skips across levels keeps the rows of a chain
     d = layout(cnncalc.summarize(SPECS / "vgg16.cnn"))
     assert not [s for s in d.shapes if s[0] == "line" and s[3]]
+
+
+def test_the_api_visualizes_as_the_command_does():
+    """cnncalc.visualize: each image, run through the trained network for real, gives the
+    mean activation it reports, above the one it started from."""
+    import cnncalc
+    text = (EXAMPLES / "shapes.cnn").read_text()
+    found = cnncalc.visualize(text, "conv1", "all", steps=20,
+                              weights=str(EXAMPLES / "shapes.safetensors"))
+    net = cnncalc.to_torch(text).eval()
+    from cnncalc.backends.weights import apply, load_file
+    apply(net, load_file(str(EXAMPLES / "shapes.safetensors")))
+    out = {}
+    net.layers["conv1"].register_forward_hook(lambda m, a, o: out.__setitem__("y", o))
+    assert [k for k, *_ in found] == list(range(cnncalc.summarize(text).rows[0].output[-1]))
+    alive = 0
+    for k, image, before, after in found:
+        assert image.shape == (16, 16, 1)
+        with torch.no_grad():
+            net(torch.from_numpy(image).swapaxes(0, 1)[None])
+        assert float(out["y"][0, k].mean()) == pytest.approx(after, rel=1e-4, abs=1e-6)
+        alive += after > before
+    assert alive >= 4
+    with pytest.raises(cnncalc.CnnCalcError, match="--filter 99: expected all or 0 to"):
+        cnncalc.visualize(text, "conv1", 99)
+    with pytest.raises(cnncalc.CnnCalcError, match="--layer nope: no such layer"):
+        cnncalc.visualize(text, "nope")

@@ -54,3 +54,33 @@ def tiles(images: list):
     from ..render.pictures import map_grid
     stack = np.stack([img.mean(-1) for img in images], -1)  # one grey tile per input
     return map_grid(stack)
+
+
+def visualize(summary, layer: str, filters="all", steps: int = 100, seed: int = 0,
+              weights: str | None = None, progress=None) -> list:
+    """For each of the layer's filters ('all', or a number) asked for: (filter, the input
+    that maximises its mean activation, the mean before, after). ``progress(1)`` ticks per
+    step."""
+    row = next((r for r in summary.rows if r.name == layer), None)
+    if row is None:
+        some = ", ".join(r.name for r in summary.rows[:5])
+        raise CnnCalcError(f"--layer {layer}: no such layer (its layers: {some}, ...)")
+    count = row.output[-1]
+    if filters == "all":
+        which = list(range(count))
+    elif str(filters).isdigit() and int(filters) < count:
+        which = [int(filters)]
+    else:
+        raise CnnCalcError(f"--filter {filters}: expected all or 0 to {count - 1}")
+    try:
+        import torch
+    except ImportError:
+        raise CnnCalcError("visualising needs PyTorch: pip install 'cnncalc[torch]'") from None
+    from .torch import Net
+    from .weights import apply, load_file
+    torch.manual_seed(seed)
+    net = Net(summary, inplace=False)
+    if weights:
+        apply(net, load_file(weights))
+    return [(k, *maximise(net, layer, k, summary.network.input.shape, steps, seed=seed,
+                          progress=progress)) for k in which]

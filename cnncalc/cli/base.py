@@ -75,14 +75,13 @@ def _read(spec, expr, max_bytes: int) -> tuple[str | bytes, str]:
         raise click.UsageError("give a SPEC file, '-' for standard input, or -e TEXT")
     if spec == "-":
         return sys.stdin.buffer.read(max_bytes + 1), "<stdin>"
+    from ..specs import read_bytes
     try:
-        with open(spec, "rb") as fh:
-            return fh.read(max_bytes + 1), spec
-    except OSError as e:
-        inline = "|" in spec or spec.lstrip().startswith("input ")
-        raise CnnCalcError(f"cannot read the spec: {e.strerror}", file=spec,
-                           hint=f"an inline spec goes after -e: -e '{spec}'" if inline
-                           else None) from None
+        return read_bytes(spec, max_bytes), spec
+    except CnnCalcError as e:
+        if e.hint:  # spec text given as the file
+            e.hint = f"an inline spec goes after -e: -e '{spec}'"
+        raise
 
 
 class Spec:
@@ -94,13 +93,13 @@ class Spec:
 
 def load_spec(spec, expr, input_shape=None, max_bytes=1 << 20, max_layers=100_000,
               max_depth=64) -> Spec:
-    from ..api import with_input
-    from ..language.expand import Limits, load
+    from ..language.expand import Limits
+    from ..specs import parse, with_input
     text, file = _read(spec, expr, max_bytes)
     ctx = click.get_current_context(silent=True)
-    network = load(text, file, Limits(max_layers=max_layers, max_depth=max_depth,
-                                      max_bytes=max_bytes),
-                   ctx.meta.get("knobs") if ctx is not None else None)
+    network = parse(text, file, Limits(max_layers=max_layers, max_depth=max_depth,
+                                       max_bytes=max_bytes),
+                    ctx.meta.get("knobs") if ctx is not None else None)
     if input_shape:
         network = with_input(network, input_shape)
     for w in network.warnings:

@@ -71,37 +71,22 @@ def visualize(spec, expr, input_shape, max_depth, max_layers, max_bytes, weights
     writable(out)
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     s = analyse_or_show(loaded)
-    row = next((r for r in s.rows if r.name == layer_name), None)
-    if row is None:
-        raise CnnCalcError(f"--layer {layer_name}: no such layer")
-    if which == "all":
-        filters = list(range(row.output[-1]))
-    elif which.isdigit() and int(which) < row.output[-1]:
-        filters = [int(which)]
-    else:
-        raise CnnCalcError(f"--filter {which}: expected all or 0 to {row.output[-1] - 1}")
-    import torch
-
-    from ..backends.torch import Net
-    from ..backends.visualize import maximise, tiles
-    from ..backends.weights import apply, load_file
+    from ..api import visualize as api_visualize
+    from ..backends.visualize import tiles
     from ..render.pictures import map_grid, write_png
-    torch.manual_seed(seed)
     _random_weights_notice(weights, seed)
-    net = Net(s, inplace=False)
-    if weights:
-        apply(net, load_file(weights))
+    row = next((r for r in s.rows if r.name == layer_name), None)  # the bar's length
+    filters = row.output[-1] if which == "all" and row is not None else 1
+    with _progress(filters * steps, quiet, f"visualising {layer_name}") as bar:
+        found = api_visualize(s, layer_name, which, steps, seed, weights, bar.update)
     images = []
-    with _progress(len(filters) * steps, quiet, f"visualising {layer_name}") as bar:
-        for k in filters:
-            img, before, after = maximise(net, layer_name, k, s.network.input.shape, steps,
-                                          seed=seed, progress=bar.update)
-            images.append(img)
-            if after == before == 0:
-                click.echo(f"filter {k}: silent for every start tried (a dead ReLU); nothing "
-                           "to maximise", err=True)
-            elif len(filters) == 1 or not quiet:
-                click.echo(f"filter {k}: mean activation {before:.4g} -> {after:.4g}", err=True)
+    for k, img, before, after in found:
+        images.append(img)
+        if after == before == 0:
+            click.echo(f"filter {k}: silent for every start tried (a dead ReLU); nothing "
+                       "to maximise", err=True)
+        elif len(found) == 1 or not quiet:
+            click.echo(f"filter {k}: mean activation {before:.4g} -> {after:.4g}", err=True)
     write_png(map_grid(images[0]) if len(images) == 1 else tiles(images), out)
     click.echo(f"wrote {out}")
 
@@ -131,22 +116,12 @@ def check(spec, expr, input_shape, max_depth, max_layers, max_bytes, device, bat
     the receptive field by gradient. Exits 1 on any mismatch."""
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     summary_ = analyse_or_show(loaded)
-    if backend == "keras":
-        from ..interop.to_keras import keras_check
-        result = keras_check(summary_)
-        click.echo(str(result), nl=False)
-        sys.exit(0 if result.ok else 1)
-    if against:
-        from ..api import check as api_check
-        result = api_check(summary_, against=against)
-        click.echo(str(result), nl=False)
-        sys.exit(0 if result.ok else 1)
-    from ..backends.check import check as run_check
-    from ..backends.check import render_check
-    with _progress(len(summary_.rows), quiet, "forward pass") as bar:
-        result = run_check(summary_, device=device, batch=batch, max_memory=max_memory,
-                           progress=bar.update, weights=weights)
-    click.echo(render_check(result), nl=False)
+    from ..api import check as api_check
+    ticks = len(summary_.rows) if backend == "torch" and not against else 0
+    with _progress(ticks, quiet or not ticks, "forward pass") as bar:
+        result = api_check(summary_, device, batch, weights, against, max_memory, backend,
+                           bar.update)
+    click.echo(str(result), nl=False)
     sys.exit(0 if result.ok else 1)
 
 

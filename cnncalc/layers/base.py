@@ -590,13 +590,15 @@ def keras_act(name):  # pragma: no mutate block (export, tested apart)
     return None if not name or name == "linear" else ACTIVATIONS[name].keras
 
 
-def act_code(name):  # pragma: no mutate block (export, tested apart)
-    """[(suffix, expression)] for a fused activation ('conv 3x3x64 relu'), in place."""
+def act_code(name, inplace=True):  # pragma: no mutate block (export, tested apart)
+    """[(suffix, expression)] for a fused activation ('conv 3x3x64 relu'), in place where
+    ``inplace``."""
     from .activations import ACTIVATIONS
     if not name or name == "linear":
         return []
     code = ACTIVATIONS[name].code()
-    if code in ("nn.ReLU()", "nn.ReLU6()", "nn.Hardswish()", "nn.SiLU()", "nn.Hardsigmoid()"):
+    if inplace and code in ("nn.ReLU()", "nn.ReLU6()", "nn.Hardswish()", "nn.SiLU()",
+                            "nn.Hardsigmoid()"):
         code = code[:-1] + "inplace=True)"
     return [("act", code)]
 

@@ -71,8 +71,10 @@ class Dense(Layer):
 
     def code(self, row):  # pragma: no mutate block (export, tested apart)
         if len(row.input) > 1:  # per position on a map
+            # not in place: on ChannelLinear's permuted result, autograd would copy the map
             return [("", nn_call("ChannelLinear", row.input[-1], self.features,
-                                 bias=None if self.bias else False))] + act_code(self.activation)
+                                 bias=None if self.bias else False))] + \
+                act_code(self.activation, inplace=False)
         return [("", nn_call("nn.Linear", row.input[-1], self.features,
                              bias=None if self.bias else False))] + act_code(self.activation)
 
