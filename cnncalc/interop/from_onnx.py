@@ -12,7 +12,7 @@ from ..layers import takes_activation
 from ..layers.activations import named
 from .graph import (Imported, Op, Unsupported, _safe_name, emit, foreign, fuse,
                     network_name, statement)
-from .from_torch import Layout, _axes, _pad_text, _side_padding
+from .layout import Layout, axes_text, pad_text, side_padding
 
 
 def _attrs(node) -> dict:
@@ -235,7 +235,7 @@ def _conv(imp, node):
             return
     elif pad_op is not None and not any(pads) and len(imp.users.get(x, [])) == 1 and \
             pad_op.meta["value"] == 0 and _inside(node, pad_op):
-        words = _side_padding(pad_op.meta["pads"], kernel, stride, dilation, pad_op.meta["sizes"])
+        words = side_padding(pad_op.meta["pads"], kernel, stride, dilation, pad_op.meta["sizes"])
         if words is not None:
             imp.ops.remove(pad_op)
             x_in = pad_op.meta["of"]
@@ -245,9 +245,9 @@ def _conv(imp, node):
         half = tuple((d * (k - 1) + 1) // 2 for k, d in zip(kernel, dilation))
         p = tuple(b for b, _ in per_axis)
         words = "" if not any(p) else " pad half" if p == half and all(k % 2 for k in kernel) \
-            else f" pad {_axes(p)}"
+            else f" pad {axes_text(p)}"
     else:
-        words = _side_padding(per_axis, kernel, stride, dilation, lay.spatial(imp.shape(x))[0])
+        words = side_padding(per_axis, kernel, stride, dilation, lay.spatial(imp.shape(x))[0])
         if words is None:
             imp.fail(node, f"Conv with padding {per_axis} before and after")
             return
@@ -266,9 +266,9 @@ def _windowed(imp, node, text, x, weight, stride, dilation, lay):
     """A Conv or ConvTranspose node's statement with its stride, dilation and bias, and its
     weights kept for --weights-out."""
     if any(s != 1 for s in stride):
-        text += f" stride {_axes(stride)}"
+        text += f" stride {axes_text(stride)}"
     if any(d != 1 for d in dilation):
-        text += f" dilation {_axes(dilation)}"
+        text += f" dilation {axes_text(dilation)}"
     if len(node.input) < 3 or not node.input[2]:
         text += " nobias"
     op = imp.add(node, text, [x])
@@ -434,26 +434,26 @@ def _pool(kind):
         s = lay.spec(tuple(a.get("strides", (1,) * rank)))
         pads = a.get("pads", (0,) * (2 * rank))
         per_axis = list(lay.spec(list(zip(pads[:rank], pads[rank:]))))
-        text = f"{kind} {_axes(k)}" + (f" stride {_axes(s)}" if s != k else "")
+        text = f"{kind} {axes_text(k)}" + (f" stride {axes_text(s)}" if s != k else "")
         x_in = x
         pad_op = next((op for op in imp.ops if op.id == imp.ids[x] and "pads" in op.meta), None)
         wanted = float("-inf") if kind == "maxpool" else 0
         if pad_op is not None and not any(pads) and pad_op.meta["value"] == wanted and \
                 _inside(node, pad_op) and len(imp.users.get(x, [])) == 1:
-            words = _side_padding(pad_op.meta["pads"], k, s, (1,) * rank, pad_op.meta["sizes"])
+            words = side_padding(pad_op.meta["pads"], k, s, (1,) * rank, pad_op.meta["sizes"])
             if words is not None:
                 text += words
                 imp.ops.remove(pad_op)
                 x_in = pad_op.meta["of"]
         elif any(pads):
             if any(b != e for b, e in per_axis):
-                words = _side_padding(per_axis, k, s, (1,) * rank, lay.spatial(imp.shape(x))[0])
+                words = side_padding(per_axis, k, s, (1,) * rank, lay.spatial(imp.shape(x))[0])
                 if words is None:
                     imp.fail(node, f"{node.op_type} with padding {per_axis}")
                     return
                 text += words
             else:
-                text += f" pad {_axes([b for b, _ in per_axis])}"
+                text += f" pad {axes_text([b for b, _ in per_axis])}"
             if kind == "avgpool" and a.get("count_include_pad", 0):
                 text += " countpad"
         if a.get("ceil_mode", 0):
@@ -661,8 +661,8 @@ def _transpose(imp, node):
         imp.ids[node.output[0]] = imp.ids[x]
         imp.layouts[node.output[0]] = lay
         return
-    from .from_torch import _permuted
-    new = _permuted(lay, tuple(_attrs(node)["perm"]))
+    from .layout import permuted
+    new = permuted(lay, tuple(_attrs(node)["perm"]))
     if new is None:
         imp.fail(node, f"Transpose {tuple(_attrs(node)['perm'])}")
         return
@@ -700,7 +700,7 @@ def _pad(imp, node):
     flat = []
     for b, e in reversed(list(zip(pads[2:n], pads[n + 2:]))):
         flat += [b, e]
-    op = imp.add(node, f"{word} {_pad_text(lay, flat)}", [x])
+    op = imp.add(node, f"{word} {pad_text(lay, flat)}", [x])
     op.meta.update(pads=per_axis, value=value, of=x, sizes=lay.spatial(imp.shape(x))[0],
                    scope=_scope(node))
     imp.layouts[node.output[0]] = lay
@@ -759,7 +759,7 @@ def _slice(imp, node):
         imp.alias(node, x)
         return
     text = "crop " + ("x".join(f"{b}x{a}" for b, a in pairs)
-                      if any(b != a for b, a in pairs) else _axes([b for b, _ in pairs]))
+                      if any(b != a for b, a in pairs) else axes_text([b for b, _ in pairs]))
     op = imp.add(node, text, [x])
     op.meta.update(of=x, pairs=pairs, centre=all(b == (b + a) // 2 for b, a in pairs))
     imp.layouts[node.output[0]] = lay
@@ -807,7 +807,7 @@ def _resize(imp, node):
         imp.layouts[node.output[0]] = lay
         return
     factors = lay.spec([int(v) for v in scales[2:]])
-    imp.add(node, f"upsample {_axes(factors)}" + (" bilinear" if mode == "linear" else "")
+    imp.add(node, f"upsample {axes_text(factors)}" + (" bilinear" if mode == "linear" else "")
             + (" aligncorners" if corners else ""), [x])
     imp.layouts[node.output[0]] = lay
 

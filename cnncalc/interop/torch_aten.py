@@ -1,0 +1,318 @@
+"""ATen-level operators read where no torch.nn layer holds them (timm's BatchNormAct2d
+calls F.batch_norm, StdConv2d F.conv2d with a computed weight), and the table from every
+operator to its handler."""
+
+from __future__ import annotations
+
+from ..layers.activations import named
+from .graph import statement
+from .layout import each_axis
+from .torch_functions import (
+    _activation,
+    _adaptive_f,
+    _arg,
+    _cat,
+    _fpool,
+    _global,
+    _merge,
+    _sub,
+    _truediv,
+)
+from .torch_modules import _conv, _deconv, _groupnorm, _layernorm, _simple
+from .torch_nodes import _target_name, _unview
+from .torch_trace import flat as _flat
+from .torch_views import (
+    _expand,
+    _fpad,
+    _getitem,
+    _hardtanh,
+    _interpolate,
+    _pixel_f,
+    _reshape,
+    _slice,
+    _split,
+    _squeeze,
+    _transpose,
+    _unsqueeze,
+)
+
+
+class _Attrs:
+    """An operator's arguments as the module that calls it holds them (nn.Conv2d's
+    kernel_size, stride, ...), for the module handlers."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def _weight(imp, node, i, what):
+    """The parameter an operator reads, or None (and the node refused) when it is computed
+    from one (weight standardisation): that computation has no statement."""
+    w = node.args[i] if len(node.args) > i else None
+    if w is not None and (getattr(w, "op", None) != "get_attr" or w.target == "_constant"):
+        imp.fail(node, f"{what} with a computed weight ({w.name})")
+        return False
+    if w is not None:
+        imp.share(node, w.target)
+        imp.frozen_later.append((node, w.target))
+    return True
+
+
+
+
+def _standardised(imp, node, w):
+    """The parameter, eps, gain and scale of a weight standardised by batch norm's
+    arithmetic (timm's StdConv2d: F.batch_norm over each filter, training=True; its
+    ScaledStdConv2d scales by a learnable gain times a constant), or None."""
+    bn = _unview(w)
+    if getattr(bn, "op", None) != "call_function" or _target_name(bn) not in (
+            "aten.native_batch_norm", "aten._native_batch_norm_legit") or \
+            any(a is not None for a in bn.args[2:5]) or not bn.args[5]:
+        return None
+    param, gain = _unview(bn.args[0]), bn.args[1]
+    if getattr(param, "op", None) != "get_attr" or param.target == "_constant":
+        return None
+    scale = 1.0
+    if gain is not None:
+        gain = _unview(gain)
+        if getattr(gain, "op", None) == "call_function" and _target_name(gain) == "aten.mul" \
+                and isinstance(gain.args[1], (int, float)):
+            gain, scale = _unview(gain.args[0]), float(gain.args[1])
+        if getattr(gain, "op", None) != "get_attr" or gain.target == "_constant" or \
+                imp.shared(node, gain.target):
+            return None
+    if imp.shared(node, param.target):
+        return None
+    return param, bn.args[-1], gain is not None, scale
+
+
+def _convolution(imp, node):
+    """aten.convolution (F.conv2d, and nn.Conv2d subclasses with a forward of their own)."""
+    x, w, b, stride, padding, dilation, transposed, output_padding, groups = node.args[:9]
+    std = None if getattr(w, "op", None) == "get_attr" or transposed else \
+        _standardised(imp, node, w)
+    if std is not None:
+        w = std[0]
+    elif not _weight(imp, node, 1, "a convolution"):
+        return
+    shape = imp.shape(w)
+    attrs = _Attrs(kernel_size=tuple(shape[2:]), stride=tuple(stride), padding=tuple(padding),
+                   dilation=tuple(dilation), groups=groups, bias=b, padding_mode="zeros",
+                   output_padding=tuple(output_padding),
+                   out_channels=shape[1] * groups if transposed else shape[0])
+    if std is None:
+        (_deconv if transposed else _conv)(imp, node, attrs)
+        if not transposed and imp.ops and imp.ops[-1].id == node.name and \
+                w.target in imp.buffers():  # a fixed filter (timm's BlurPool)
+            imp.ops[-1].text += " frozen"
+        return
+    _conv(imp, node, attrs, grouped=True)  # 'stdconv', written with its groups
+    op = imp.ops[-1]
+    op.text = "std" + op.text + statement("stdconv", eps=std[1], gain=std[2],
+                                          scale=std[3])[len("stdconv"):]
+
+
+def _batch_norm(imp, node):
+    """native_batch_norm (eval: the running statistics) and its no-training form."""
+    x, w, b, mean, var = node.args[:5]
+    eps = node.args[-1]
+    if w is None or b is None or mean is None or var is None:
+        missing = [n for n, v in zip(("scale", "offset", "running statistics"), (w, b, mean))
+                   if v is None]
+        imp.fail(node, f"batch norm without its {' and '.join(missing)}")
+        return
+    if not _weight(imp, node, 1, "a batch norm"):
+        return
+    _simple(lambda imp, node, m: statement("batchnorm", eps=eps))(imp, node)
+
+
+def _layer_norm(imp, node):
+    x, shape, w, b, eps = node.args[:5]
+    attrs = _Attrs(normalized_shape=tuple(shape), elementwise_affine=w is not None and
+                   b is not None, eps=eps)
+    _simple(_layernorm)(imp, node, attrs)
+
+
+def _group_norm(imp, node):
+    x, w, b, _, _, _, groups, eps = node.args[:8]
+    _simple(_groupnorm)(imp, node, _Attrs(num_groups=groups, eps=eps,
+                                          affine=w is not None and b is not None))
+
+
+def _linear_op(imp, node):
+    """addmm(bias, x, weight.t()) and mm(x, weight.t()): F.linear on a vector."""
+    bias, x, wt = (None, *node.args[:2]) if _target_name(node) == "aten.mm" else node.args[:3]
+    lay = imp.layout_of(x)
+    if lay is None or lay.rank or getattr(wt, "op", None) == "placeholder" or \
+            wt.name in imp.ids:
+        imp.fail(node, "a matrix product of two computed tensors")
+        return
+    if not (wt.op == "call_function" and _target_name(wt) in ("aten.t", "aten.permute",
+                                                              "aten.transpose")) \
+            or not _weight(imp, wt, 0, "a linear layer"):
+        imp.fail(node, "a matrix product with a computed weight")
+        return
+    imp.add(node, f"dense {imp.shape(wt)[1]}" + ("" if bias is not None else " nobias"), [x])
+    imp.layouts[node.name] = lay
+
+
+def _linear_fn(imp, node):
+    """F.linear (a Linear subclass with its own forward, timm's Linear): a dense layer on
+    the channels, of a vector or of a channels-last map."""
+    x, w = node.args[:2]
+    bias = _arg(node, 2, "bias")
+    lay = imp.layout_of(x)
+    if lay.rank and lay.first:
+        imp.fail(node, "Linear on the last spatial axis of a channels-first map")
+        return
+    if not _weight(imp, node, 1, "a linear layer"):
+        return
+    imp.add(node, f"dense {imp.shape(w)[0]}" + ("" if bias is not None else " nobias"), [x])
+    imp.layouts[node.name] = lay
+
+
+def _elu(imp, node):
+    """aten.elu(x, alpha, scale, input_scale): F.elu, and F.selu with SELU's constants."""
+    alpha, scale, inner = (_arg(node, i, k, 1) for i, k in ((1, "alpha"), (2, "scale"),
+                                                             (3, "input_scale")))
+    if (alpha, scale, inner) == (1, 1, 1):
+        _activation("elu")(imp, node)
+    elif abs(alpha - 1.6732632423543772) < 1e-6 and abs(scale - 1.0507009873554805) < 1e-6 \
+            and inner == 1:
+        _activation("selu")(imp, node)
+    else:
+        imp.fail(node, f"ELU with alpha {alpha:g}, scale {scale:g} (cnncalc has elu and selu)")
+
+
+def _stack(imp, node):
+    """torch.stack(parts) summed over the new axis (FPN's merge policy 'add'): read at the
+    sum, as an add of the parts."""
+    parts = [a for a in _flat(node.args[0]) if getattr(a, "name", None) in imp.ids]
+    users = list(node.users)
+    lay = imp.layout_of(parts[0]) if parts else None
+    if _arg(node, 1, "dim", 0) == 1 and lay is not None and lay.first and lay.rank and \
+            len(parts) == len(_flat(node.args[0])) and \
+            len({imp.shape(p) for p in parts}) == 1:  # SKNet's paths: (N, R, C, ...)
+        imp.add(node, "concat", parts)
+        imp.layouts[node.name] = lay
+        imp.radix[node.name] = len(parts)
+        return
+    if _arg(node, 1, "dim", 0) != 0 or len(parts) != len(_flat(node.args[0])) or \
+            len(users) != 1 or _target_name(users[0]) != "aten.sum" or \
+            list(each_axis(_arg(users[0], 1, "dim"), 1)) != [0]:
+        imp.fail(node, "torch.stack (only its sum over the new axis, an add, is read)")
+        return
+    imp.skip.add(users[0].name)
+    op = imp.add(users[0], "add", parts)
+    imp.ids[node.name] = op.id
+    imp.layouts[users[0].name] = imp.layouts[node.name] = imp.layout_of(parts[0])
+
+
+def _grn(imp, node):
+    """timm's GlobalResponseNorm, read whole from its operators: g = ||x|| over the map,
+    n = g / (mean of g over the channels + eps), x + addcmul(bias, weight, x * n)."""
+    x = node.args[0]
+    lay = imp.layout_of(x)
+    n = len(imp.shape(x))
+    spatial = set(range(2, n)) if lay.first else set(range(1, n - 1))
+
+    def only(n_, name):
+        users = [u for u in n_.users if _target_name(u) == name]
+        return users[0] if len(users) == 1 else None
+    try:
+        assert node.args[1] == 2 and {d % n for d in node.args[2]} == spatial
+        mean = only(node, "aten.mean")
+        plus = only(mean, "aten.add")
+        div = only(plus, "aten.div")
+        prod_ = next(u for u in div.users if _target_name(u) == "aten.mul" and x in u.args)
+        acm = only(prod_, "aten.addcmul")
+        out = next(u for u in acm.users if _target_name(u) == "aten.add" and x in u.args)
+        bias, weight = _unview(acm.args[0]), _unview(acm.args[1])
+        assert {d % n for d in each_axis(mean.args[1], 1)} == {lay.channel_dim()}
+        assert bias.op == weight.op == "get_attr"
+    except (AssertionError, StopIteration, AttributeError, TypeError, IndexError):
+        imp.fail(node, "a vector norm (only global response normalisation's is read)")
+        return
+    if imp.shared(node, weight.target) or imp.shared(node, bias.target):
+        return
+    imp.skip.update(k.name for k in (mean, plus, div, prod_, acm, out))
+    op = imp.add(out, statement("grn", eps=float(plus.args[1])), [x])
+    imp.ids[node.name] = op.id
+    imp.layouts[out.name] = lay
+
+
+def _sum(imp, node):
+    """The sum of a split tensor's R paths: 'splitsum R'."""
+    x = node.args[0]
+    dims = [d % (imp.layout_of(x).rank + 3) for d in each_axis(_arg(node, 1, "dim", ()), 1)]
+    if x.name not in imp.radix or dims != [1] or _arg(node, 2, "keepdim", False):
+        imp.fail(node, f"a sum over dimensions {dims} (cnncalc reads the sum of a tensor's "
+                       "paths, split in R along a new axis)")
+        return
+    imp.add(node, statement("splitsum", radix=imp.radix[x.name]), [x])
+    imp.layouts[node.name] = imp.layout_of(x)
+
+
+def _metadata(imp, node):
+    """new_full, zeros_like, ...: a new tensor that reads only its argument's shape and
+    type (Ultralytics' anchors): a constant, not a consumer of the flow."""
+    imp.consts.add(node.name)
+
+
+def _alias_first(imp, node):
+    imp.alias(node, node.args[0])
+
+
+# ATen's operators for the activations are their modules' names in lower case (relu, gelu,
+# hardswish, ...), each with an in-place form (relu_)
+_ACTS = {**{cls.lower(): word for cls, word in named("torch").items()},
+         "leaky_relu": "leakyrelu", "_softmax": "softmax"}
+
+
+FUNCTIONS = {"add": _merge("add"), "add_": _merge("add"), "mul": _merge("multiply"),
+             "mul_": _merge("multiply"), "div": _truediv, "div_": _truediv, "sub": _sub,
+             "sub_": _sub, "cat": _cat, "getitem": _getitem,
+             "view": _reshape, "_unsafe_view": _reshape, "reshape": _reshape,
+             "permute": _transpose, "transpose": _transpose, "slice": _slice,
+             "unsqueeze": _unsqueeze, "squeeze": _squeeze,
+             "clone": _alias_first, "alias": _alias_first, "detach": _alias_first,
+             "_to_copy": _alias_first, "lift_fresh_copy": _alias_first,
+             "mean": _global("globalavgpool"), "amax": _global("globalmaxpool"),
+             "split": _split, "split_with_sizes": _split, "constant_pad_nd": _fpad,
+             "hardtanh": _hardtanh, "hardtanh_": _hardtanh, "convolution": _convolution,
+             "native_batch_norm": _batch_norm, "_native_batch_norm_legit_no_training":
+             _batch_norm, "_native_batch_norm_legit": _batch_norm,
+             "native_layer_norm": _layer_norm, "native_group_norm": _group_norm,
+             "addmm": _linear_op, "mm": _linear_op, "linear": _linear_fn, "stack": _stack, "expand": _expand,
+             "linalg_vector_norm": _grn, "sum": _sum,
+             "pixel_shuffle": _pixel_f("pixelshuffle"),
+             "pixel_unshuffle": _pixel_f("pixelunshuffle")}
+
+
+for _name, _word in _ACTS.items():
+    FUNCTIONS[_name] = FUNCTIONS[f"{_name}_"] = _activation(_word)
+
+
+FUNCTIONS["elu"] = FUNCTIONS["elu_"] = _elu
+
+
+for _name in ("new_full", "new_zeros", "new_ones", "new_empty", "empty_like", "zeros_like",
+              "ones_like", "full_like", "new_empty_strided", "empty_strided"):
+    FUNCTIONS[_name] = _metadata
+
+
+for _d in (1, 2, 3):
+    FUNCTIONS[f"max_pool{_d}d_with_indices"] = _fpool("maxpool")
+    FUNCTIONS[f"avg_pool{_d}d"] = _fpool("avgpool")
+    FUNCTIONS[f"_adaptive_avg_pool{_d}d"] = _adaptive_f("adaptiveavgpool")
+    FUNCTIONS[f"adaptive_max_pool{_d}d"] = _adaptive_f("adaptivemaxpool")
+    FUNCTIONS[f"adaptive_avg_pool{_d}d"] = _adaptive_f("adaptiveavgpool")
+    FUNCTIONS[f"max_pool{_d}d"] = _fpool("maxpool")
+    FUNCTIONS[f"reflection_pad{_d}d"] = _fpad
+    for _mode in ("nearest", "linear" if _d == 1 else "bilinear" if _d == 2 else "trilinear",
+                  "nearest_exact", "bicubic"):
+        FUNCTIONS[f"upsample_{_mode}{_d}d"] = _interpolate
+
+
+FUNCTIONS = {f"aten.{k}" if k != "getitem" else k: v for k, v in FUNCTIONS.items()}
+

@@ -1,0 +1,379 @@
+"""Operators that move or cut a tensor: views and reshapes (a flatten, a channel shuffle,
+splits along a new axis, merged spatial axes), transposes, slices, splits, pads,
+interpolation."""
+
+from __future__ import annotations
+
+from .graph import statement
+from .layout import Layout, axes_text, pad_text, permuted
+from .torch_functions import _activation, _arg, _prod
+from .torch_modules import _flatten_to_vector, _upsample_text
+from .torch_nodes import _VIEWS, _brief, _target_name
+from .torch_trace import flat as _flat
+
+
+def _reshape(imp, node):
+    x = node.args[0]
+    lay = imp.layout_of(x)
+    before, after = imp.shape(x), imp.shape(node)
+    if after is None or before is None:
+        imp.fail(node, "a reshape of unknown shape")
+        return
+    if _split_view(imp, node, x, lay, before, after) or \
+            _merged_view(imp, node, x, lay, before, after):
+        return
+    source = _shuffled(imp, x)
+    if source is not None:  # the end of a channel shuffle
+        imp.add(node, f"shuffle {source[1]}", [source[0]])
+        imp.layouts[node.name] = imp.layout_of(source[0])
+        return
+    if len(after) == 2 and len(before) > 2:  # x.view(N, -1): a flatten
+        _flatten_to_vector(imp, node, x)
+        return
+    if _space_to_depth(imp, node, x, lay, before, after):
+        return
+    users = list(node.users)
+    if len(after) == len(before) + 1 and lay.first and len(users) == 1 and \
+            _target_name(users[0]) == "aten.transpose" and \
+            {d % len(after) for d in users[0].args[1:3]} == {1, 2}:
+        imp.shuffles[users[0].name] = (x, after[1])  # view (N, G, C / G, ...), transpose
+        imp.alias(node, x)
+        return
+    if imp.input_layout.first and len(after) > 2 and lay.first and \
+            _plain(before) and _plain(after):
+        # PyTorch's (N, C, ...) where one side is 1 (ECA's (N, C) -> (N, 1, C) -> (N, C, 1,
+        # 1)): its values lie in the order Keras' reshape (rows, columns, channels) reads
+        target = Layout(True, True, len(after) - 2)
+        spatial, c = target.spatial(after)
+        imp.add(node, f"reshape {'x'.join(map(str, (*spatial, c)))}", [x])
+        imp.layouts[node.name] = target
+        return
+    if not lay.first or lay.rank == 0:  # Keras' order: rows, columns, channels
+        target = Layout(False, True, len(after) - 2)
+        spatial, c = target.spatial(after)
+        imp.add(node, f"reshape {'x'.join(map(str, (*spatial, c)))}", [x])
+        imp.layouts[node.name] = target
+        return
+    imp.fail(node, f"reshape of a channels-first tensor {before} to {after} (cnncalc reshapes "
+                   "in Keras' order: rows, columns, channels)")
+
+
+def _split_view(imp, node, x, lay, before, after) -> bool:
+    """(N, R x C, ...) viewed as (N, R, C, ...), R paths of C channels (SKNet, ResNeSt), and
+    back; ResNeSt's radix softmax, view (N, G, R, K), transpose(1, 2), softmax(1)."""
+    if x.name in imp.radix:
+        if after != (before[0], before[1] * before[2], *before[3:]):
+            return False
+        imp.ids[node.name], imp.layouts[node.name] = imp.ids[x.name], lay
+        return True
+    users = list(node.users)
+    if (lay.first or lay.rank == 0) and _radix_softmax(imp, node, x, lay, before, after, users):
+        return True
+    if not lay.first or lay.rank == 0:
+        return False
+    if len(after) == len(before) + 1 and after[0] == before[0] and after[3:] == before[2:] \
+            and after[1] * after[2] == before[1] and after[1] > 1 and not (
+                len(users) == 1 and _target_name(users[0]) == "aten.transpose"):
+        imp.alias(node, x)
+        imp.radix[node.name] = after[1]
+        return True
+    return False
+
+
+def _radix_softmax(imp, node, x, lay, before, after, users) -> bool:
+    """ResNeSt's rSoftMax: (N, G x R x K, ...) viewed as (N, G, R, K, ...) (timm: (N, G, R,
+    K) of a 1x1 map), transpose(1, 2), softmax(1), and views back: 'rsoftmax R groups G'."""
+    whole = len(after) == len(before) + 2 and after[4:] == tuple(before[2:])
+    timm = len(after) == 4 and _prod(before[2:]) == 1
+    if not (whole or timm) or after[0] != before[0] or _prod(after[1:4]) * _prod(after[4:]) \
+            != _prod(before[1:]) or len(users) != 1 or \
+            _target_name(users[0]) != "aten.transpose" or \
+            {d % len(after) for d in users[0].args[1:3]} != {1, 2} or len(users[0].users) != 1:
+        return False
+    soft = next(iter(users[0].users))
+    if _target_name(soft) != "aten._softmax" or soft.args[1] % len(after) != 1:
+        return False
+    groups, radix = after[1], after[2]
+    imp.skip.update((users[0].name, soft.name))
+    op = imp.add(soft, statement("rsoftmax", radix=radix, groups=groups), [x])
+    imp.layouts[soft.name] = lay
+    # the views back to (N, R x C, ...) (or timm's (N, R x C)): the op's values as they are
+    chain = list(_views_after(soft))
+    back = [i for i, v in enumerate(chain) if imp.shape(v) in ((before[0], before[1]),
+                                                               tuple(before))]
+    for v in chain[:back[-1] + 1] if back else ():
+        imp.skip.add(v.name)
+        imp.ids[v.name], imp.layouts[v.name] = op.id, lay
+    imp.ids[node.name] = op.id
+    return True
+
+
+def _merged_view(imp, node, x, lay, before, after) -> bool:
+    """x.flatten(2) of a channels-first map: (N, C, H x W), the map's values as they are
+    (Segformer's MLP, timm's patch embeddings); and the view back to (N, C, H, W)."""
+    if x.name in imp.merged:
+        if not lay.first or after != (*before[:2], *imp.merged[x.name]):
+            imp.fail(node, f"a view of a map with its spatial axes merged {before} to {after}")
+            return True
+        imp.ids[node.name], imp.layouts[node.name] = imp.ids[x.name], lay
+        return True
+    if lay.first and lay.rank >= 2 and len(after) == 3 and after[:2] == before[:2] and \
+            after[2] == _prod(before[2:]):
+        imp.alias(node, x)
+        imp.merged[node.name] = tuple(before[2:])
+        return True
+    return False
+
+
+def _views_after(node):
+    """The chain of views that reads ``node`` alone, one after another."""
+    while len(node.users) == 1 and _target_name(next(iter(node.users))) in _VIEWS:
+        node = next(iter(node.users))
+        yield node
+
+
+def _space_to_depth(imp, node, x, lay, before, after) -> bool:
+    """TResNet's SpaceToDepth: view (N, C, H/R, R, W/R, R), permute (0, 3, 5, 1, 2, 4),
+    view (N, C R^2, H/R, W/R): 'spacetodepth R' (TensorFlow's channel order)."""
+    if len(before) != 4 or len(after) != 6 or not (lay.first and lay.picture):
+        return False
+    n, c, h, w = before
+    r = after[3]
+    if after != (n, c, h // r, r, w // r, r) or r < 2:
+        return False
+    users = list(node.users)
+    if len(users) != 1 or _target_name(users[0]) != "aten.permute" or \
+            list(users[0].args[1]) != [0, 3, 5, 1, 2, 4]:
+        return False
+    chain, last = [users[0]], users[0]
+    while len(last.users) == 1 and _target_name(next(iter(last.users))) == "aten.clone":
+        last = next(iter(last.users))
+        chain.append(last)
+    end = next(iter(last.users)) if len(last.users) == 1 else None
+    if end is None or _target_name(end) not in ("aten.view", "aten._unsafe_view",
+                                                "aten.reshape") or \
+            imp.shape(end) != (n, c * r * r, h // r, w // r):
+        return False
+    imp.skip.update(k.name for k in chain)
+    imp.skip.add(end.name)
+    op = imp.add(end, f"spacetodepth {r}", [x])
+    imp.ids[node.name] = op.id
+    imp.layouts[end.name] = lay
+    return True
+
+
+def _plain(shape) -> bool:
+    """A batch-first shape whose channels-first and channels-last orders agree: a vector,
+    one channel, or one position."""
+    return len(shape) == 2 or shape[1] == 1 or _prod(shape[2:]) == 1
+
+
+def _expand(imp, node):
+    """expand(_as) of a 1x1xC gate to the map it multiplies: the multiply broadcasts."""
+    x = node.args[0]
+    lay = imp.layout_of(x)
+    if lay.rank and all(n == 1 for n in lay.spatial(imp.shape(x))[0]) and \
+            imp.shape(node)[1] == imp.shape(x)[1]:
+        imp.alias(node, x)
+        return
+    imp.fail(node, f"expand of {imp.shape(x)} to {imp.shape(node)}")
+
+
+def _shuffled(imp, x):
+    """(input, groups) when ``x`` is a channel shuffle's transpose (maybe made contiguous)."""
+    while _target_name(x) == "aten.clone":
+        x = x.args[0]
+    return imp.shuffles.get(getattr(x, "name", None))
+
+
+def _transpose(imp, node):
+    x = node.args[0]
+    if node.name in imp.shuffles:  # the middle of a channel shuffle: its end emits it
+        imp.alias(node, imp.shuffles[node.name][0])
+        return
+    lay = imp.layout_of(x)
+    if x.name in imp.merged:  # (N, C, H x W) <-> (N, H x W, C)
+        axes = _flat(node.args[1:]) if _target_name(node) == "aten.permute" else \
+            [0, *_flat(node.args[1:3])]
+        if sorted(d % 3 for d in axes[-2:]) != [1, 2] or axes[0] % 3 != 0:
+            imp.fail(node, f"a transpose of a map with its spatial axes merged {_brief(node)}")
+            return
+        imp.alias(node, x, Layout(not lay.first, lay.picture, lay.rank))
+        imp.merged[node.name] = imp.merged[x.name]
+        return
+    n = lay.rank + 2
+    if _target_name(node) == "aten.permute":
+        perm = tuple(d % n for d in _flat(node.args[1:]))
+    else:
+        a, b = (d % n for d in _flat(node.args[1:3]))
+        perm = list(range(n))
+        perm[a], perm[b] = perm[b], perm[a]
+        perm = tuple(perm)
+    new = permuted(lay, perm)
+    if new is None:
+        imp.fail(node, f"a transpose {perm} that mixes the channels with the spatial axes")
+        return
+    imp.alias(node, x, new)
+
+
+def _getitem(imp, node):
+    """A part of a split's result (chunk, split: the recorder makes one node per part)."""
+    x, index = node.args[:2]
+    op = imp.ops_by_id().get(imp.ids.get(getattr(x, "name", None)))
+    if op is None or op.kind != "split":
+        imp.fail(node, f"part {index} of {getattr(x, 'name', x)}")
+        return
+    take = imp.add(node, "take", [x], index=index)
+    take.index = index
+    imp.layouts[node.name] = imp.layout_of(x)
+
+
+def _slice(imp, node):
+    """x[..., a:b] on a spatial axis: a crop (after a ConvTranspose: its Keras 'same' crop);
+    slices of several axes, one after another, are one crop."""
+    x, dim = node.args[0], _arg(node, 1, "dim", 0)
+    start, end, step = _arg(node, 2, "start"), _arg(node, 3, "end"), _arg(node, 4, "step", 1)
+    lay, shape = imp.layout_of(x), imp.shape(x)
+    dim %= len(shape)
+    begin, stop, _ = slice(start, end, step).indices(shape[dim])
+    if (begin, stop, step) == (0, shape[dim], 1):
+        imp.alias(node, x)
+        return
+    axes = list(range(2, 2 + lay.rank)) if lay.first else list(range(1, 1 + lay.rank))
+    if dim == lay.channel_dim() and step == 1 and stop > begin:  # x[:, a:b]
+        imp.add(node, statement("slice", channels=stop - begin, start=begin), [x])
+        imp.layouts[node.name] = lay
+        return
+    if dim not in axes or step != 1:
+        what = "the channels" if dim == lay.channel_dim() else f"dimension {dim}"
+        imp.fail(node, f"a slice of {what} ({begin}:{stop}" + (f":{step}" if step != 1 else "")
+                 + f" of {shape[dim]})")
+        return
+    pairs = [(0, 0)] * lay.rank
+    before = imp.ops_by_id().get(imp.ids[x.name])
+    if before is not None and before.kind == "crop" and "axes" in before.meta and \
+            len(x.users) == 1:  # the crop of another axis just before: one crop
+        pairs, x = list(before.meta["axes"]), before.meta["of"]
+        imp.drop(before)
+    pairs[axes.index(dim)] = (begin, shape[dim] - stop)
+    spec_pairs = list(lay.spec(pairs))
+    src = imp.ops_by_id().get(imp.ids[x.name])
+    if src is not None and src.kind == "deconv" and len(x.users) == 1 and \
+            src.meta.get("cropped_same") is not None and spec_pairs == src.meta["cropped_same"]:
+        src.text += " same"  # ConvTranspose then its Keras crop: deconv 'same'
+        imp.alias(node, x)
+        return
+    text = "crop " + ("x".join(f"{b}x{a}" for b, a in spec_pairs)
+                      if any(b != a for b, a in spec_pairs) else axes_text([b for b, _ in spec_pairs]))
+    op = imp.add(node, text, [x])
+    op.meta.update(of=x, axes=pairs, centre=all(b == (b + a) // 2 for b, a in spec_pairs),
+                   sizes=lay.spatial(imp.shape(x))[0])
+    imp.layouts[node.name] = lay
+
+
+def _split(imp, node):
+    """split (chunk, split and split_with_sizes all end here) along the channels."""
+    x = node.args[0]
+    lay = imp.layout_of(x)
+    c = lay.spatial(imp.shape(x))[1]
+    dim = _arg(node, 2, "dim", 0)
+    if dim % (lay.rank + 2) != lay.channel_dim():
+        imp.fail(node, f"a split along dimension {dim}, not the channels")
+        return
+    arg = _arg(node, 1, "split_size")
+    sizes = [arg] * (c // arg) + ([c % arg] if c % arg else []) if isinstance(arg, int) \
+        else list(arg)
+    imp.add(node, "split", [x], sizes=sizes)
+    imp.layouts[node.name] = lay
+
+
+def _fpad(imp, node):
+    """constant_pad_nd (F.pad), reflection_pad (F.pad mode 'reflect')."""
+    x = node.args[0]
+    lay = imp.layout_of(x)
+    pads = list(node.args[1])
+    reflect = "reflection" in _target_name(node)
+    value = 0.0 if reflect else (_arg(node, 2, "value", 0.0) or 0.0)
+    per_axis = [(pads[2 * i], pads[2 * i + 1]) for i in range(len(pads) // 2)][::-1]
+    if len(per_axis) > lay.rank:
+        imp.fail(node, f"padding of {len(per_axis)} axes of a tensor with {lay.rank} spatial axes")
+        return
+    per_axis = [(0, 0)] * (lay.rank - len(per_axis)) + per_axis
+    per_axis = list(lay.spec(per_axis))
+    if reflect:
+        text = "reflectpad " + pad_text(lay, pads)
+    elif value in (0, float("-inf")):
+        text = "zeropad " + pad_text(lay, pads)
+    else:
+        imp.fail(node, f"padding with the value {value}")
+        return
+    op = imp.add(node, text, [x])
+    op.meta.update(pads=per_axis, value=value, of=x, sizes=lay.spatial(imp.shape(x))[0])
+    imp.layouts[node.name] = lay
+
+
+def _interpolate(imp, node):
+    """upsample_nearest / upsample_(bi|tri)linear: whole factors, read from the shapes."""
+    x = node.args[0]
+    lay = imp.layout_of(x)
+    name = _target_name(node)
+    (before, _), (after, _) = lay.spatial(imp.shape(x)), lay.spatial(imp.shape(node))
+    linear = "linear" in name
+    if "exact" in name or "bicubic" in name:
+        imp.fail(node, f"interpolation by {name[5:]}")
+        return
+    corners = linear and _arg(node, 2, "align_corners")
+    if any(a % b for a, b in zip(after, before)):  # to a size: PSPNet's pyramid
+        imp.add(node, statement("resize", size=tuple(after), mode="bilinear" if linear
+                                else "nearest", corners=bool(corners)), [x])
+    else:
+        imp.add(node, _upsample_text([a // b for a, b in zip(after, before)], linear, corners),
+                [x])
+    imp.layouts[node.name] = lay
+
+
+def _hardtanh(imp, node):
+    """F.hardtanh(x, 0, 6): what nn.ReLU6 calls (traced as a model of its own)."""
+    lo, hi = _arg(node, 1, "min_val", -1.0), _arg(node, 2, "max_val", 1.0)
+    if (lo, hi) != (0, 6):
+        imp.fail(node, f"hardtanh to [{lo:g}, {hi:g}] (cnncalc has relu6: [0, 6])")
+        return
+    _activation("relu6")(imp, node)
+
+
+# torch's functions are its modules' names in lower case (F.relu6, torch.sigmoid, ...)
+def _pixel_f(word):
+    def handler(imp, node):
+        x = node.args[0]
+        lay = imp.layout_of(x)
+        if lay.rank != 2 or not lay.first or not lay.picture:
+            imp.fail(node, f"{word} on a tensor that is not (N, C, H, W)")
+            return
+        imp.add(node, f"{word} {_arg(node, 1, 'upscale_factor') or _arg(node, 1, 'downscale_factor')}", [x])
+        imp.layouts[node.name] = lay
+    return handler
+
+
+def _unsqueeze(imp, node):
+    """x[:, :, None, None] or x.unsqueeze(-1) on a vector (or a 1x1 map): its channels as a
+    1x1 map (a broadcast, as squeeze-and-excitation writes it)."""
+    x = node.args[0]
+    lay, before, after = imp.layout_of(x), imp.shape(x), imp.shape(node)
+    c = lay.spatial(before)[1]
+    if (lay.rank and not lay.first) or any(n != 1 for n in before[2:]) or len(after) < 3 or \
+            after[1] != c or any(n != 1 for n in after[2:]):
+        imp.fail(node, f"unsqueeze of a tensor {before} to {after}")
+        return
+    imp.alias(node, x, Layout(True, True, len(after) - 2))
+
+
+def _squeeze(imp, node):
+    """A 1x1 map's spatial axes squeezed away: a flatten."""
+    x = node.args[0]
+    lay, after = imp.layout_of(x), imp.shape(node)
+    if lay.rank and len(after) == 2 and after[0] == imp.shape(x)[0] and \
+            all(n == 1 for n in lay.spatial(imp.shape(x))[0]):
+        _flatten_to_vector(imp, node, x)
+        return
+    imp.fail(node, f"squeeze of a tensor {imp.shape(x)} to {after}")
+
