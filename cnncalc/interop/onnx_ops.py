@@ -1,0 +1,395 @@
+"""ONNX operators on computed tensors: merges, a scalar's scale and offset, concat and
+split, flatten, reshape and transpose (a channel shuffle), pads, slices (crops), resizes;
+and the table from each operator type to its handler."""
+
+from __future__ import annotations
+
+from ..layers.activations import named
+from .graph import Op, statement
+from .layout import Layout, axes_text, pad_text
+from .onnx_layers import (
+    _batchnorm,
+    _clip,
+    _conv,
+    _conv_transpose,
+    _gelu,
+    _gemm,
+    _global,
+    _hardsigmoid,
+    _instancenorm,
+    _layernorm,
+    _leaky,
+    _matmul,
+    _pool,
+    _prelu,
+    _reduce,
+    _simple,
+    _softmax,
+)
+from .onnx_nodes import _attrs, _scope
+
+
+def _merge(word):
+    def handler(imp, node):
+        if node.name in imp.bias_of:  # a dense layer's bias, already in it
+            imp.alias(node, imp.bias_of[node.name])
+            return
+        tensors = [i for i in node.input if i in imp.ids]
+        if word == "multiply" and len(tensors) == 2:  # x * sigmoid(x): silu, as exported
+            ops = {op.id: op for op in imp.ops}
+            for a, b in (tensors, tensors[::-1]):
+                gate = ops.get(imp.ids[b])
+                if gate is not None and gate.text == "sigmoid" and gate.inputs == [imp.ids[a]] \
+                        and len(imp.users.get(b, [])) == 1:
+                    gate.text = "silu"
+                    imp.alias(node, b)
+                    return
+        if len(tensors) == 2:
+            imp.add(node, word, tensors)
+            lays = [imp.layouts[t] for t in tensors]
+            imp.layouts[node.output[0]] = max(lays, key=lambda lay: lay.rank)
+            return
+        x = tensors[0]
+        c = [i for i in node.input if i != x][0]
+        value = imp.const(c)
+        channels = imp.layouts[x].spatial(imp.shape(x))[1]
+        if value is not None and value.size == 1 and word in ("multiply", "add") and \
+                (channels != 1 or word == "add"):
+            _scalar(imp, node, x, float(value.reshape(-1)[0]), word)
+            return
+        if word == "multiply" and value is not None and value.size == channels:
+            op = imp.add(node, "layerscale", [x])
+            imp.weights[op.id] = [("gamma", value.reshape(-1))]
+            imp.layouts[node.output[0]] = imp.layouts[x]
+            return
+        imp.fail(node, f"{node.op_type} with a constant")
+    return handler
+
+
+def _scalar(imp, node, x, value, word):
+    """x times a number, or plus one: 'rescale' (Keras' Rescaling, a constant gain); x * a
+    then + b is one rescale."""
+    import numpy as np
+    value = float(str(np.float32(value)))  # the file's float32, as its shortest decimal
+    if value == (1.0 if word == "multiply" else 0.0):  # x * 1, x + 0: x
+        imp.alias(node, x)
+        return
+    scale, offset = (value, 0.0) if word == "multiply" else (1.0, value)
+    if scale <= 0:
+        imp.fail(node, f"Mul by {scale:g} (rescale takes a positive scale)")
+        return
+    before = next((op for op in imp.ops if op.id == imp.ids[x]), None)
+    if before is not None and before.kind == "rescale" and offset and \
+            before.meta.get("offset") == 0.0 and len(imp.users.get(x, [])) == 1:
+        scale, x = before.meta["scale"], before.meta["of"]
+        imp.ops.remove(before)
+    op = imp.add(node, statement("rescale", scale=scale, offset=offset), [x])
+    op.meta.update(scale=scale, offset=offset, of=x)
+    imp.layouts[node.output[0]] = imp.layouts[x]
+
+
+def _concat(imp, node):
+    tensors = [i for i in node.input if i in imp.ids]
+    lay = imp.layouts[tensors[0]]
+    axis = _attrs(node)["axis"] % (lay.rank + 2)
+    if axis != lay.channel_dim():
+        imp.fail(node, f"Concat along axis {axis}, not the channels")
+        return
+    if len(tensors) == 1:  # torch.cat([x]): DenseNet's first layer
+        imp.alias(node, tensors[0])
+        return
+    crop = False
+    if len(tensors) == 2:
+        second = next((op for op in imp.ops if op.id == imp.ids[tensors[1]]), None)
+        if second is not None and second.kind == "crop" and second.meta.get("centre"):
+            imp.ops.remove(second)
+            tensors = [tensors[0], second.meta["of"]]
+            crop = True
+    op = imp.add(node, "concat", tensors)
+    op.meta["crop"] = crop
+    imp.layouts[node.output[0]] = lay
+
+
+def _split(imp, node):
+    x = node.input[0]
+    lay = imp.layouts[x]
+    a = _attrs(node)
+    axis = a.get("axis", 0) % (lay.rank + 2)
+    if axis != lay.channel_dim():
+        imp.fail(node, f"Split along axis {axis}, not the channels")
+        return
+    sizes = a.get("split")
+    if sizes is None and len(node.input) > 1 and node.input[1]:
+        sizes = imp.const(node.input[1]).tolist()
+    if sizes is None:
+        c = lay.spatial(imp.shape(x))[1]
+        sizes = [c // len(node.output)] * len(node.output)
+    op = Op(node.output[0] + ":split", "split", [imp.ids[x]], sizes=list(sizes),
+            source=f"node {node.name}")
+    imp.ops.append(op)
+    for i, out in enumerate(node.output):
+        take = Op(out, "take", [op.id], index=i, source=f"node {node.name}")
+        imp.ops.append(take)
+        imp.ids[out] = out
+        imp.layouts[out] = lay
+
+
+def _flatten(imp, node):
+    x = node.input[0]
+    if _attrs(node).get("axis", 1) != 1:
+        imp.fail(node, "Flatten from an axis other than 1")
+        return
+    lay = imp.layouts[x]
+    if lay.rank == 0:
+        imp.alias(node, x)
+        return
+    op = imp.add(node, "flatten", [x])
+    if lay.first:  # (C, H, W) order: a dense layer after it reads its weights reordered
+        op.meta["channels_first"] = tuple(imp.shape(x)[1:])
+    imp.layouts[node.output[0]] = Layout(True, False, 0)
+
+
+def _reshape(imp, node):
+    x = node.input[0]
+    lay = imp.layouts[x]
+    before, after = imp.shape(x), imp.shape(node.output[0])
+    if after is None:
+        target = imp.const(node.input[1])
+        after = tuple(int(v) for v in target) if target is not None else None
+    if after is None or before is None:
+        imp.fail(node, "Reshape of unknown shape")
+        return
+    if len(after) == 2 and len(before) > 2:
+        imp.add(node, "flatten", [x])
+        imp.layouts[node.output[0]] = Layout(True, False, 0)
+        return
+    users = imp.users.get(node.output[0], [])
+    if len(after) == len(before) + 1 and lay.first and len(users) == 1 and \
+            users[0].op_type == "Transpose" and list(_attrs(users[0])["perm"])[:3] == [0, 2, 1]:
+        imp.shuffle[users[0].output[0]] = (x, after[1])
+        imp.alias(node, x)
+        return
+    if x in imp.shuffle:  # the end of a channel shuffle: view, transpose, view
+        source, groups = imp.shuffle.pop(x)
+        imp.add(node, f"shuffle {groups}", [source])
+        imp.layouts[node.output[0]] = imp.layouts[source]
+        return
+    if len(after) < 2:
+        imp.fail(node, f"Reshape of {before} to {after}, without a batch axis")
+        return
+    if not lay.first or lay.rank == 0:
+        target = Layout(False, True, len(after) - 2)
+        spatial, c = target.spatial(after)
+        imp.add(node, f"reshape {'x'.join(map(str, (*spatial, c)))}", [x])
+        imp.layouts[node.output[0]] = target
+        return
+    imp.fail(node, f"Reshape of a channels-first tensor {before} to {after}")
+
+
+def _transpose(imp, node):
+    x = node.input[0]
+    lay = imp.layouts[x]
+    if node.output[0] in imp.shuffle:  # a channel shuffle's transpose
+        imp.ids[node.output[0]] = imp.ids[x]
+        imp.layouts[node.output[0]] = lay
+        return
+    from .layout import permuted
+    new = permuted(lay, tuple(_attrs(node)["perm"]))
+    if new is None:
+        imp.fail(node, f"Transpose {tuple(_attrs(node)['perm'])}")
+        return
+    imp.alias(node, x, new)
+
+
+def _pad(imp, node):
+    x = node.input[0]
+    lay = imp.layouts[x]
+    a = _attrs(node)
+    mode = a.get("mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    pads = a.get("pads")
+    if pads is None:
+        pads = imp.const(node.input[1])
+    value = 0.0
+    if len(node.input) > 2 and node.input[2]:
+        value = float(imp.const(node.input[2]))
+    if pads is None:
+        imp.fail(node, "Pad whose sizes are not constants")
+        return
+    pads = [int(v) for v in pads]
+    n = len(pads) // 2
+    if any(pads[:2]) or any(pads[n:n + 2]):
+        imp.fail(node, "Pad of the batch or channel axis")
+        return
+    per_axis = list(lay.spec(list(zip(pads[2:n], pads[n + 2:]))))
+    if mode == "reflect":
+        word = "reflectpad"
+    elif mode == "constant" and value in (0.0, float("-inf")):
+        word = "zeropad"
+    else:
+        imp.fail(node, f"Pad in mode {mode} with {value}")
+        return
+    flat = []
+    for b, e in reversed(list(zip(pads[2:n], pads[n + 2:]))):
+        flat += [b, e]
+    op = imp.add(node, f"{word} {pad_text(lay, flat)}", [x])
+    op.meta.update(pads=per_axis, value=value, of=x, sizes=lay.spatial(imp.shape(x))[0],
+                   scope=_scope(node))
+    imp.layouts[node.output[0]] = lay
+
+
+def _div(imp, node):
+    x = node.input[0]
+    op = next((o for o in imp.ops if o.id == imp.ids.get(x)), None)
+    if op is not None and op.kind == "avgpool" and op.meta.get("padded") and \
+            node.input[1] in imp.consts:  # cnncalc's average over real pixels only
+        imp.alias(node, x)
+        return
+    imp.fail(node, "Div")
+
+
+def _slice(imp, node):
+    x = node.input[0]
+    lay = imp.layouts[x]
+    shape = imp.shape(x)
+    starts, ends = imp.const(node.input[1]), imp.const(node.input[2])
+    axes = imp.const(node.input[3]) if len(node.input) > 3 and node.input[3] else \
+        range(len(starts))
+    steps = imp.const(node.input[4]) if len(node.input) > 4 and node.input[4] else None
+    if steps is not None and any(int(s) != 1 for s in steps):
+        imp.fail(node, "Slice with a step")
+        return
+    cuts = {int(a) % len(shape): (int(s), int(e)) for a, s, e in zip(axes, starts, ends)}
+    c = lay.channel_dim()
+    if list(cuts) == [c]:  # x[:, a:b]: 'slice N start S'
+        n = shape[c]
+        s, e = cuts[c]
+        s, e = max(0, s if s >= 0 else n + s), min(n, e if e >= 0 else n + e)
+        if e > s:
+            imp.add(node, statement("slice", channels=e - s, start=s), [x])
+            imp.layouts[node.output[0]] = lay
+            return
+    if not lay.first or any(a < 2 for a in cuts):
+        imp.fail(node, "Slice of the batch or channels")
+        return
+    pairs = []
+    for axis in range(2, len(shape)):
+        n = shape[axis]
+        s, e = cuts.get(axis, (0, n))
+        s, e = max(0, s if s >= 0 else n + s), min(n, e if e >= 0 else n + e)
+        pairs.append((s, n - e))
+    pairs = list(lay.spec(pairs))
+    src = next((o for o in imp.ops if o.id == imp.ids[x]), None)
+    if src is not None and src.kind == "crop" and len(imp.users.get(x, [])) == 1:
+        # the exporter slices one axis at a time: one crop, over both slices
+        pairs = [(b1 + b2, a1 + a2) for (b1, a1), (b2, a2) in zip(src.meta["pairs"], pairs)]
+        imp.ops.remove(src)
+        x = src.meta["of"]
+        src = next((o for o in imp.ops if o.id == imp.ids[x]), None)
+    if src is not None and src.kind == "deconv" and src.meta.get("cropped_same") == pairs:
+        src.text += " same"
+        imp.alias(node, x)
+        return
+    text = "crop " + ("x".join(f"{b}x{a}" for b, a in pairs)
+                      if any(b != a for b, a in pairs) else axes_text([b for b, _ in pairs]))
+    op = imp.add(node, text, [x])
+    op.meta.update(of=x, pairs=pairs, centre=all(b == (b + a) // 2 for b, a in pairs))
+    imp.layouts[node.output[0]] = lay
+
+
+def _shape(imp, node):
+    """Shape of a tensor that flows: its sizes as a constant, an open batch as 1 (what
+    reads it, a Resize to a size, takes the spatial sizes)."""
+    shape = imp.shapes.get(node.input[0])
+    if shape is None or any(n is None for n in shape[1:]):
+        imp.fail(node, "Shape of a tensor whose sizes are not known")
+        return
+    import numpy as np
+    imp.consts[node.output[0]] = np.array([1 if n is None else n for n in shape], np.int64)
+
+
+def _resize(imp, node):
+    x = node.input[0]
+    lay = imp.layouts[x]
+    a = _attrs(node)
+    mode = a.get("mode", b"nearest")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    spatial = list((imp.shapes.get(x) or ())[2:])  # the batch may be open; these are not
+    scales = imp.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    sizes = imp.const(node.input[3]) if len(node.input) > 3 and node.input[3] else None
+    if (scales is None or len(scales) == 0) and sizes is not None:
+        scales = [1, 1] + [s / n for s, n in zip(list(sizes)[2:], spatial)]
+    ct = a.get("coordinate_transformation_mode", b"half_pixel")
+    ct = ct.decode() if isinstance(ct, bytes) else ct
+    if mode == "linear" and ct not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
+        imp.fail(node, f"Resize linear with {ct}")
+        return
+    corners = mode == "linear" and ct == "align_corners"
+    if scales is None or any(float(v) != int(v) for v in scales):  # to a size
+        out = list(sizes)[2:] if sizes is not None else \
+            [int(n * f) for n, f in zip(spatial, list(scales)[2:])] if scales is not None \
+            else None
+        if out is None or mode not in ("nearest", "linear") or \
+                any(not isinstance(n, int) for n in spatial):
+            imp.fail(node, f"Resize ({mode}) to a size this reader cannot work out")
+            return
+        imp.add(node, statement("resize", size=tuple(lay.spec([int(n) for n in out])),
+                                corners=corners,
+                                mode="bilinear" if mode == "linear" else "nearest"), [x])
+        imp.layouts[node.output[0]] = lay
+        return
+    factors = lay.spec([int(v) for v in scales[2:]])
+    imp.add(node, f"upsample {axes_text(factors)}" + (" bilinear" if mode == "linear" else "")
+            + (" aligncorners" if corners else ""), [x])
+    imp.layouts[node.output[0]] = lay
+
+
+def _depth_to_space(imp, node):
+    a = _attrs(node)
+    mode = a.get("mode", b"DCR")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    lay = imp.layouts[node.input[0]]
+    if mode != "CRD" or not lay.picture:
+        imp.fail(node, f"DepthToSpace in {mode} mode (cnncalc's pixelshuffle is PyTorch's, CRD)")
+        return
+    imp.add(node, f"pixelshuffle {a['blocksize']}", [node.input[0]])
+    imp.layouts[node.output[0]] = lay
+
+
+def _identity(imp, node):
+    imp.alias(node, node.input[0])
+
+
+def _unsqueeze(imp, node):
+    """A flat gate given trailing axes of 1 to be broadcast over a map."""
+    x = node.input[0]
+    lay = imp.layouts[x]
+    axes = _attrs(node).get("axes")
+    if axes is None and len(node.input) > 1:
+        axes = imp.const(node.input[1]).tolist()
+    trailing = list(range(2 + lay.rank, 2 + lay.rank + len(axes)))
+    if not (lay.first or lay.rank == 0) or sorted(a % (2 + lay.rank + len(axes)) for a in axes) \
+            != trailing:
+        imp.fail(node, f"Unsqueeze at {axes}")
+        return
+    imp.alias(node, x, Layout(True, True, lay.rank + len(axes)))
+
+
+HANDLERS = {
+    "Conv": _conv, "ConvTranspose": _conv_transpose, "Gemm": _gemm, "MatMul": _matmul,
+    "BatchNormalization": _batchnorm, "InstanceNormalization": _instancenorm,
+    "Clip": _simple(_clip),
+    **{op: _simple(word) for op, word in named("onnx").items()},
+    "HardSigmoid": _simple(_hardsigmoid), "LeakyRelu": _simple(_leaky), "Gelu": _simple(_gelu),
+    "Softmax": _simple(_softmax), "PRelu": _prelu,
+    "MaxPool": _pool("maxpool"), "AveragePool": _pool("avgpool"),
+    "GlobalAveragePool": _global("globalavgpool"), "GlobalMaxPool": _global("globalmaxpool"),
+    "ReduceMean": _reduce("avgpool"), "ReduceMax": _reduce("maxpool"),
+    "Add": _merge("add"), "Sum": _merge("add"),
+    "Mul": _merge("multiply"), "Sub": _merge("subtract"), "Concat": _concat, "Split": _split, "Flatten": _flatten,
+    "Reshape": _reshape, "Transpose": _transpose, "Pad": _pad, "Div": _div, "Slice": _slice,
+    "Resize": _resize, "Upsample": _resize, "Shape": _shape, "DepthToSpace": _depth_to_space,
+    "Dropout": _identity, "Identity": _identity, "LayerNormalization": _layernorm,
+    "Unsqueeze": _unsqueeze,
+}
+
