@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..errors import CnnCalcError
 from ..layers import RuleError
-from ..layers.conv import window_axis
+from ..layers.window import window_axis
 
 
 def windows(n: int, m: int, kernels=range(1, 8), strides=range(1, 5),

@@ -53,7 +53,7 @@ def side_padding(pads, kernel, stride, dilation, sizes):
     """Padding per side (before, after) per axis folded from an F.pad: Keras' 'same' when it
     is exactly that at these sizes, 'causal' for a sequence padded before only, else
     symmetric 'pad P'; None if none of these."""
-    from ..layers.conv import window_axis
+    from ..layers.window import window_axis
     if len(pads) == 1 and pads[0] == (dilation[0] * (kernel[0] - 1), 0) and pads[0][0]:
         return " causal"
     same = []

@@ -8,88 +8,36 @@ from math import prod
 from .. import fmt
 from ..language.records import Kernel
 from . import activations
-from .base import (Foreign, FROZEN, SHARES, SIDES, Amount, Arg, Choice, Flag, Layer, Outcome, PerAxis, Real, RuleError,
-                   act_code, anywhere, axis_names, keras_act, need_map, nn_call, picture, runs_half,
-                   symbolic)
-
-
-def window_axis(n, k, s, d, pad, ceil, axis, ex):
-    """Output size, (before, after) padding and the input rows a floor leaves unused, of a
-    sliding window (conv, pooling). ``n`` may be an int, a formula or a numpy array."""
-    ke = d * (k - 1) + 1
-    kt = f"{ke}" if d == 1 else f"{ke} (kernel {k}, dilation {d})"
-    before, after = SIDES.get(axis, ("before", "after"))
-    if pad == "same":  # Keras: the extra pixel of an odd total goes after
-        out = n if s == 1 else -(-n // s)
-        total = ke - 1 if s == 1 else _relu((out - 1) * s + ke - n)
-        b, a = total // 2, total - total // 2
-        if ex is not None:
-            ex.append(f"{axis}: same padding, stride {s}: ceil({n} / {s}) = {out}, "
-                      f"pad {b} {before}, {a} {after}")
-        return out, b, a, 0
-    if pad == "causal":  # Keras Conv1D: everything before, so no output sees the future
-        out = n if s == 1 else (n - 1) // s + 1
-        if ex is not None:
-            ex.append(f"{axis}: causal padding: {ke - 1} before, none after; "
-                      f"floor(({n} - 1) / {s}) + 1 = {out}")
-        return out, ke - 1, 0, 0 if s == 1 else (n - 1) % s
-    if pad == "half":  # PyTorch's padding=k//2 on both sides (torchvision's layouts)
-        pad = ke // 2
-        if ex is not None:
-            ex.append(f"{axis}: half padding: {ke} // 2 = {pad} on each side")
-    p = 0 if pad == "valid" else pad
-    span = n + 2 * p - ke
-
-    def too_large():  # (made only when raised: n may be an array of a million sizes)
-        return RuleError(f"the window {kt} is larger than the {axis} {n}"
-                         f"{f' + 2 x {p} padding' if p else ''}; use 'same' padding or a "
-                         "smaller kernel")
-    if isinstance(span, int) and span < 0 and not ceil:
-        raise too_large()
-    if ceil:  # PyTorch lets the last window hang over the end, even past a small input
-        out = -(-span // s) + 1
-        text = f"{axis}: ceil(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}" if ex is not None else ""
-        if not symbolic(out):  # (a formula leaves out PyTorch's last-window rule)
-            drop = (out - 1) * s >= n + p  # the last window would start in the padding
-            if drop is True and ex is not None:
-                text += (f"; PyTorch drops the last window, which would start at "
-                         f"{(out - 1) * s}, in the padding after {n} + {p}: {out - 1}")
-            out = out - drop
-            out = out * (out > 0)  # arrays: no window at all gives no output
-        if isinstance(out, int) and out < 1:
-            raise too_large()
-        if ex is not None:
-            ex.append(text)
-        return out, p, p + _relu((out - 1) * s + ke - n - 2 * p), 0
-    out = span + 1 if s == 1 else span // s + 1
-    dropped = 0 if s == 1 else span % s
-    if ex is not None:
-        ex.append(f"{axis}: floor(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}"
-                  + (f" ({dropped} left unused at the {after})" if dropped else ""))
-    return out, p, p, dropped
-
-
-def _relu(v):
-    """max(v, 0) for an int, a numpy array or a formula."""
-    return v.relu() if symbolic(v) else v * (v > 0)
-
-
-def deconv_axis(n, k, s, d, pad, axis, ex):
-    """Keras Conv*DTranspose: output size, (crop_before, crop_after) and output padding."""
-    ke = d * (k - 1) + 1
-    if pad == "same":
-        out = n * s
-        total = max(ke - s, 0)
-        crop = (total // 2, total - total // 2)
-        if ex is not None:
-            ex.append(f"{axis}: same: {n} x {s} = {out}" + (
-                f", crop {crop[0]} before and {crop[1]} after" if total else ""))
-    else:
-        out = (n - 1) * s + max(ke, s)
-        crop = (0, 0)
-        if ex is not None:
-            ex.append(f"{axis}: ({n} - 1) x {s} + max({ke}, {s}) = {out}")
-    return out, crop, max(s - ke, 0)
+from .base import (
+    FROZEN,
+    SHARES,
+    Amount,
+    Arg,
+    Flag,
+    Layer,
+    Outcome,
+    PerAxis,
+    Real,
+    RuleError,
+    act_code,
+    anywhere,
+    axis_names,
+    keras_act,
+    need_map,
+    nn_call,
+    picture,
+    runs_half,
+)
+from .window import (
+    keras_window,
+    pad_code,
+    padding_options,
+    resolve_pad,
+    save_padded,
+    uneven,
+    unless,
+    window_axis,
+)
 
 
 class KernelFilters(Arg):
@@ -109,14 +57,6 @@ class KernelFilters(Arg):
         return fmt.shape((*layer.kernel, layer.filters))
 
 
-def padding_options(words=("valid", "same")):
-    """'valid' (none), 'same' (Keras: the extra pixel after), 'pad P' per axis, and 'pad half'
-    (PyTorch's k // 2 on both sides, as torchvision writes its layers)."""
-    return (Choice("padding", words, "valid", help=" | ".join(words)),
-            Amount("pad", "padding", default=0, minimum=0, example="1",
-                   help="pad P | pad half", value_words=("half",)))
-
-
 def weighted_kept(self, row, k):
     """``kept`` of a layer with weights (conv, dense): its input for the weights' gradient;
     its activation runs in place on the fresh result (the backend's fused module)."""
@@ -125,29 +65,9 @@ def weighted_kept(self, row, k):
     k.act(self.activation, True)
 
 
-def uneven(pads):
-    """Whether padding is uneven (Keras' 'same' with a stride, causal), for every lane of a
-    sweep: the backend pads first, as PyTorch's own padding is even on both sides."""
-    out = False
-    for b, a in pads or ():
-        out = out | (b != a)
-    return out
-
-
-def save_padded(row, k, copied):
-    """A window keeps what it reads: its input, or (``copied``) the padded copy."""
-    pads = (row.geometry or {}).get("pads") or ()
-    k.save_read(False if copied is None else copied,
-                prod(n + b + a for n, (b, a) in zip(row.input, pads)) * row.input[-1])
-
-
 def bias_act_ops(layer, units):
     """One addition per output for the bias, the activation's cost per output."""
     return units * (bool(layer.bias) + activations.act_ops(layer.activation))
-
-
-def _resolve_pad(padding, i):
-    return padding if isinstance(padding, str) else padding[i]
 
 
 class Conv(Layer):
@@ -192,56 +112,11 @@ class Conv(Layer):
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return keras_window(self, row, "Conv", self.filters, picture(self.kernel),
-                            strides=_unless(picture(self.stride), 1),
-                            dilation_rate=_unless(picture(self.dilation), 1),
+                            strides=unless(picture(self.stride), 1),
+                            dilation_rate=unless(picture(self.dilation), 1),
                             groups=self.groups if self.groups != 1 else None,
                             use_bias=None if self.bias else False,
                             activation=keras_act(self.activation))
-
-
-def _unless(values: tuple, default):  # pragma: no mutate block (export, tested apart)
-    """None (an argument left out) when every axis has PyTorch's default."""
-    return None if all(v == default for v in values) else values
-
-
-def pad_code(pads, rank, value=None):  # pragma: no mutate block (export, tested apart)
-    """[(suffix, expression)] padding ahead of a window when PyTorch's own symmetric
-    padding cannot say it: ``nn.ZeroPad2d((0, 1, 0, 1))`` (left, right, top, bottom)."""
-    flat = []
-    for b, a in reversed(pads):
-        flat += [b, a]
-    if value is None:
-        return [("pad", nn_call(f"nn.ZeroPad{rank}d", tuple(flat)))]
-    return [("pad", f"nn.ConstantPad{rank}d({tuple(flat)!r}, {value})")]
-
-
-def keras_pad(pads, rank) -> str:  # pragma: no mutate block (export, tested apart)
-    """Keras' ZeroPadding, rows first: ((top, bottom), (left, right))."""
-    pairs = tuple(tuple(p) for p in picture(pads))  # written whole: one pair per axis
-    return f"layers.ZeroPadding{rank}D({pairs[0] if rank == 1 else pairs!r})"
-
-
-def _flat(v) -> tuple:  # pragma: no mutate block (export, tested apart)
-    return tuple(v) if isinstance(v, tuple) else (v,)
-
-
-def keras_window(layer, row, cls, *args, **kwargs) -> list:  # pragma: no mutate block (export, tested apart)
-    """A windowed Keras layer: Keras' own padding word, or explicit pads first."""
-    rank = len(getattr(layer, "kernel", None) or getattr(layer, "pool"))
-    pads = row.geometry["pads"] if "pads" in (row.geometry or {}) else ()
-    word = layer.padding if isinstance(layer.padding, str) and layer.padding != "half" \
-        else "valid"
-    strides, dilation = kwargs.get("strides") or (1,), kwargs.get("dilation_rate") or (1,)
-    if any(v > 1 for v in _flat(strides)) and any(v > 1 for v in _flat(dilation)):
-        from ..errors import CnnCalcError
-        raise CnnCalcError(f"layer '{row.name}' ({layer.describe()}): Keras refuses a stride "
-                           "above 1 together with a dilation above 1")
-    out = []
-    if word == "valid" and any(b or a for b, a in pads):
-        out.append(keras_pad(pads, rank))
-    out.append(nn_call(f"layers.{cls}{rank}D", *args,
-                       padding=word if word != "valid" else None, **kwargs))
-    return out
 
 
 def conv_code(layer, row, filters, groups, bias, activation=True):  # pragma: no mutate block (export, tested apart)
@@ -250,9 +125,9 @@ def conv_code(layer, row, filters, groups, bias, activation=True):  # pragma: no
     even = all(b == a for b, a in pads)
     out = [] if even else pad_code(pads, rank)
     out.append(("", nn_call(f"nn.Conv{rank}d", row.input[-1], filters, picture(layer.kernel),
-                            stride=_unless(picture(layer.stride), 1),
-                            padding=_unless(tuple(b for b, _ in pads), 0) if even else None,
-                            dilation=_unless(picture(layer.dilation), 1),
+                            stride=unless(picture(layer.stride), 1),
+                            padding=unless(tuple(b for b, _ in pads), 0) if even else None,
+                            dilation=unless(picture(layer.dilation), 1),
                             groups=groups if groups != 1 else None,
                             bias=None if bias else False)))
     return out + (act_code(layer.activation) if activation else [])
@@ -271,7 +146,7 @@ def conv_rule(layer, x, ex, filters, groups):
     outs, pads, dropped = [], [], []
     for i in range(rank):
         o, b, a, d = window_axis(x[i], layer.kernel[i], layer.stride[i], layer.dilation[i],
-                                 _resolve_pad(layer.padding, i), False, names[i], ex)
+                                 resolve_pad(layer.padding, i), False, names[i], ex)
         outs.append(o)
         pads.append((b, a))
         dropped.append(d)
@@ -382,9 +257,9 @@ class DWConv(Layer):
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return keras_window(self, row, "DepthwiseConv", picture(self.kernel),
-                            strides=_unless(picture(self.stride), 1),
+                            strides=unless(picture(self.stride), 1),
                             depth_multiplier=self.multiplier if self.multiplier != 1 else None,
-                            dilation_rate=_unless(picture(self.dilation), 1),
+                            dilation_rate=unless(picture(self.dilation), 1),
                             use_bias=None if self.bias else False,
                             activation=keras_act(self.activation))
 
@@ -443,9 +318,9 @@ class SepConv(Layer):
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return keras_window(self, row, "SeparableConv", self.filters, picture(self.kernel),
-                            strides=_unless(picture(self.stride), 1),
+                            strides=unless(picture(self.stride), 1),
                             depth_multiplier=self.multiplier if self.multiplier != 1 else None,
-                            dilation_rate=_unless(picture(self.dilation), 1),
+                            dilation_rate=unless(picture(self.dilation), 1),
                             use_bias=None if self.bias else False,
                             activation=keras_act(self.activation))
 
@@ -466,100 +341,6 @@ class _Depthwise:
     def __init__(self, layer):
         self.kernel, self.stride, self.dilation = layer.kernel, layer.stride, layer.dilation
         self.padding = layer.padding
-
-
-class Deconv(Layer):
-    keyword = "deconv"
-    autocast = runs_half
-    also = ("conv2dtranspose", "convtranspose2d", "conv1dtranspose", "conv3dtranspose")
-    doc = ("transposed convolution as Keras Conv*DTranspose: valid gives (in - 1) x s + "
-           "max(k, s), same gives in x s")
-    example = "deconv 3x3x32 stride 2 same"
-    args = (KernelFilters(),)
-    options = (Choice("padding", ("valid", "same"), "valid"), Amount("stride"),
-               Amount("dilation"), Flag("nobias", "bias", False, True), activations.option(),
-               FROZEN, SHARES)
-    colour = "#81c784"
-
-    def kept(self, row, k):  # the transposed conv's whole result; the crop is a view of it
-        k.save_input()
-        k.new(self._whole(row))
-        k.act(self.activation, True)
-
-    def first_gradient(self, row):  # the crop's: its whole result's size, zero-padded
-        whole = self._whole(row)
-        return whole if anywhere(whole != row.units) else 0
-
-    def _whole(self, row):
-        return prod(n + b + a for n, (b, a) in zip(row.output, row.geometry["crops"])) * \
-            self.filters
-
-    def rule(self, x, ex):
-        rank = len(self.kernel)
-        need_map(x, rank, "deconv")
-        names, cin = axis_names(rank), x[-1]
-        outs, crops, extra = [], [], []
-        for i in range(rank):
-            o, c, e = deconv_axis(x[i], self.kernel[i], self.stride[i], self.dilation[i],
-                                  self.padding, names[i], ex)
-            outs.append(o)
-            crops.append(c)
-            extra.append(e)
-        weights = prod(self.kernel) * cin * self.filters
-        biases = self.filters if self.bias else 0
-        # every input value is multiplied by the whole kernel (scatter), whatever is cropped
-        macs = prod(x[:-1]) * weights
-        if ex is not None:
-            ex.append(f"weights: {' x '.join(map(str, self.kernel))} x {cin} x {self.filters}"
-                      f" = {weights:,}")
-            ex.append(f"biases: {biases:,}")
-            ex.append(f"MACs: {fmt.shape(x[:-1])} inputs x {weights:,} = {macs:,} (each input "
-                      "scatters the whole kernel)")
-        keff = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
-        shape = (*outs, self.filters)
-        return Outcome(shape, weights, biases, 0, macs, bias_act_ops(self, prod(shape)),
-                       {"crops": tuple(crops), "output_padding": tuple(extra)},
-                       tuple(zip(keff, self.stride, (c[0] for c in crops))), up=True)
-
-    def module(self, row):
-        from ..backends.modules import Deconv
-        return Deconv(self, row)
-
-    keras_reads = ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
-
-    @classmethod
-    def from_keras(cls, keras_class, cfg):
-        from . import keras_config as k
-        if cfg.get("output_padding"):
-            raise Foreign(f"{keras_class} with output_padding")
-        return cls.write(kernel=k.sizes(cfg["kernel_size"]), filters=cfg["filters"],
-                         **k.window(cfg), **k.weighted(cfg))
-
-    def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
-        rank = len(self.kernel)
-        return [nn_call(f"layers.Conv{rank}DTranspose", self.filters, picture(self.kernel),
-                        strides=_unless(picture(self.stride), 1),
-                        padding="same" if self.padding == "same" else None,
-                        dilation_rate=_unless(picture(self.dilation), 1),
-                        use_bias=None if self.bias else False,
-                        activation=keras_act(self.activation))]
-
-    def code(self, row):  # pragma: no mutate block (export, tested apart)
-        crops = picture(row.geometry["crops"])
-        # PyTorch's padding crops both sides alike; Keras' 'same' with an odd total crops
-        # one more after: then the full output, and the file's Crop module after it
-        uneven = any(b != a for b, a in crops)
-        rank = len(self.kernel)
-        extra = picture(row.geometry["output_padding"])
-        deconv = ("", nn_call(f"nn.ConvTranspose{rank}d", row.input[-1], self.filters,
-                              picture(self.kernel), stride=_unless(picture(self.stride), 1),
-                              padding=None if uneven else _unless(tuple(b for b, _ in crops), 0),
-                              output_padding=_unless(extra, 0),
-                              bias=None if self.bias else False,
-                              dilation=_unless(picture(self.dilation), 1)))
-        from .reshaping import crop_code
-        cropped = [("crop", crop_code(crops))] if uneven else []
-        return [deconv, *cropped] + act_code(self.activation)
 
 
 def array_shape(nested) -> tuple:
@@ -584,3 +365,4 @@ def _check_inline(values, expected):
         raise RuleError(f"kernel=: the array is {fmt.shape(given) or 'empty'}, expected "
                         f"{fmt.shape(expected)} (filters x channels x kernel; leading 1s may be "
                         "left out)")
+

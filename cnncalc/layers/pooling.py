@@ -9,7 +9,7 @@ from .. import fmt
 from ..limits import MAX_ADAPTIVE
 from .base import (Amount, Flag, Layer, Outcome, PerAxis, RuleError, anywhere, axis_names,
                    need_map, nn_call, picture, saves_nothing, symbolic)
-from .conv import pad_code, padding_options, save_padded, window_axis
+from .window import pad_code, padding_options, save_padded, window_axis
 
 
 class _Pool(Layer):

@@ -82,7 +82,7 @@ class ZeroPad(_Pad):
         return Pad(self.pads)
 
     def code(self, row):  # pragma: no mutate block (export, tested apart)
-        from .conv import pad_code
+        from .window import pad_code
         return [("", pad_code(picture(self.pads), len(self.pads))[0][1])]
 
     keras_reads = ("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
@@ -92,7 +92,7 @@ class ZeroPad(_Pad):
         return cls.write(pads=_keras_pairs(cfg["padding"], keras_class))
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
-        from .conv import keras_pad
+        from .window import keras_pad
         return [keras_pad(self.pads, len(self.pads))]
 
 
@@ -116,7 +116,7 @@ class ReflectPad(_Pad):
         return Pad(self.pads, "reflect")
 
     def code(self, row):  # pragma: no mutate block (export, tested apart)
-        from .conv import pad_code
+        from .window import pad_code
         zero = pad_code(picture(self.pads), len(self.pads))[0][1]
         return [("", zero.replace("ZeroPad", "ReflectionPad"))]
 
