@@ -3,7 +3,8 @@ DenseNet's growing concats, and the emitter writing a graph that nests as blocks
 that does not as chains with 'from ID' and references."""
 
 import cnncalc
-from cnncalc.interop.graph import Op, emit, nest_concats
+from cnncalc.interop.emit import emit
+from cnncalc.interop.graph import Op, nest_concats
 
 
 def test_a_concat_of_another_concats_inputs_nests():

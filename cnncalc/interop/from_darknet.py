@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ..errors import CnnCalcError
 from ..limits import MAX_FOREIGN_LAYERS, MAX_SIZE
-from .graph import Imported, Op, Unsupported, emit, foreign, network_name, statement
+from .emit import emit
+from .graph import Imported, Op, Unsupported, foreign, network_name, statement
 
 # options that must be at least 1 (a stride of 0 divides by zero)
 POSITIVE = ("filters", "size", "stride", "stride_x", "stride_y", "groups", "dilation", "output")

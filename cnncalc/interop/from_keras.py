@@ -10,12 +10,14 @@ import zipfile
 from pathlib import Path
 
 from ..errors import CnnCalcError
-from ..limits import MAX_ARCHIVE_BYTES, MAX_FOREIGN_LAYERS
 from ..layers import KINDS, kinds
 from ..layers.base import FROZEN, Foreign, picture
 from ..layers.merge import Add
 from ..layers.norm import Rescale
-from .graph import Imported, Op, Unsupported, emit, foreign, network_name
+from ..limits import MAX_ARCHIVE_BYTES, MAX_FOREIGN_LAYERS
+from .emit import emit
+from .graph import Imported, Op, Unsupported, foreign, network_name
+
 
 def read_config(path) -> dict:
     """The model's config from a .keras file or a to_json() JSON file."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ..errors import CnnCalcError
 from ..limits import MAX_FOREIGN_LAYERS, MAX_WEIGHTS
-from .graph import Imported, Unsupported, _safe_name, emit, foreign, fuse, network_name
+from .emit import emit
+from .graph import Imported, Unsupported, foreign, fuse, network_name, safe_name
 from .layout import Layout
 from .onnx_fuse import _fuse_activations
 from .onnx_importer import _Onnx
@@ -118,7 +119,7 @@ def _names(ops, weights):
     for op in ops:
         s = op.meta.get("scope")
         if s and count.get(s) == 1 and op.kind not in ("take", "split"):
-            op.name = _safe_name(s[len(common):] or None)  # nn.Sequential's '4.body'
+            op.name = safe_name(s[len(common):] or None)  # nn.Sequential's '4.body'
         if op.name is None and op.id in weights:
             name = re.sub(r"[^\w.\-]", "_", op.meta["node"]).strip("_.-")
             op.name = name if name[:1].isalpha() else f"node_{name}"

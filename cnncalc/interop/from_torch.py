@@ -1,13 +1,14 @@
 """A PyTorch module as a cnncalc spec: the module runs on meta tensors (``torch_trace``), so
 its own Python decides what runs, and every ATen operator outside torch.nn's layers is
-seen with its shapes; each node maps to a statement (``graph.Op``) and ``graph.emit``
+seen with its shapes; each node maps to a statement (``graph.Op``) and ``emit.emit``
 writes the spec. Module paths become layer names (layer1.0.conv1). Anything without a
 counterpart is listed, with its node and operator, and nothing is guessed."""
 
 from __future__ import annotations
 
 from ..errors import CnnCalcError
-from .graph import Imported, Unsupported, emit, fuse
+from .emit import emit
+from .graph import Imported, Unsupported, fuse
 from .layout import Layout
 from .torch_importer import _Importer
 from .torch_modules import _is_cnncalc, module_handler

@@ -10,7 +10,6 @@ from .onnx_fuse import _fuse_erf_gelu, _fuse_layernorm
 from .onnx_nodes import _attrs, _scope
 from .onnx_ops import HANDLERS
 
-
 _ITEMSIZE = {1: 4, 2: 1, 3: 1, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 16: 2}  # TensorProto types
 
 

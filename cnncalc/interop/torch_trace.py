@@ -259,9 +259,8 @@ class _Recorder:
 def _modes(recorder):
     import torch
     from torch.overrides import TorchFunctionMode
-    from torch.utils._python_dispatch import TorchDispatchMode
-
     from torch.utils._device import _device_constructors
+    from torch.utils._python_dispatch import TorchDispatchMode
     made = _device_constructors()
 
     class Whole(TorchFunctionMode):
