@@ -5,22 +5,20 @@ module paths are), and lets each kind read its own words."""
 from __future__ import annotations
 
 from .. import layers as L
-from ..errors import (CnnCalcError, LimitError, SpecDesignError, SpecSyntaxError, context_line,
-                      paused_gc)
-from ..limits import MAX_SIZE
+from ..errors import (
+    LimitError,
+    SpecDesignError,
+    SpecSyntaxError,
+    context_line,
+    paused_gc,
+)
 from . import expr
-from .records import Block, Call, Def, Float, Knob, Named, Stmt, Value, Word
+from .checks import Limits, check_text, decode, normalise, unknown_kind
+from .header import input_statement, set_knobs
 from .parser import parse
+from .records import Block, Call, Def, Knob, Named, Stmt, Value, Word
 
 STATEMENTS = ("network", "input", "repeat", "branch", "def")
-
-
-class Limits:
-    """How large a spec may be: layers after expansion, nesting, bytes, characters a line."""
-
-    def __init__(self, max_layers=100_000, max_depth=64, max_bytes=1 << 20, max_line=10_000):
-        self.max_layers, self.max_depth = max_layers, max_depth
-        self.max_bytes, self.max_line = max_bytes, max_line
 
 
 class _Scope:
@@ -75,74 +73,11 @@ def load(text, file: str | None = None, limits: Limits | None = None,
     spec's 'param' values ({"width": 48}) in place of those it declares."""
     limits = limits or Limits()
     if isinstance(text, bytes):
-        text = _decode(text, file)
-    text = _normalise(text)
-    _check_text(text, file, limits)
+        text = decode(text, file)
+    text = normalise(text)
+    check_text(text, file, limits)
     with paused_gc():
         return expand(parse(text, file), text, file, limits, knobs)
-
-
-def _decode(data: bytes, file):
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise CnnCalcError(f"the spec is not UTF-8 text (byte {e.start} is {data[e.start]:#04x})",
-                           file=file) from None
-
-
-def _normalise(text: str) -> str:
-    """A byte-order mark (Notepad) and old Mac line endings read as the text they are."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text
-
-
-def _check_text(text: str, file, limits: Limits):
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise CnnCalcError("the spec looks like a binary file (it holds a NUL byte)", file=file,
-                           line=line)
-    if len(text) > limits.max_bytes and len(text.encode("utf-8", "replace")) > limits.max_bytes:
-        raise LimitError(f"the spec is larger than the limit of {limits.max_bytes:,} bytes "
-                         "(raise it with --max-bytes)", file=file)
-    lines = text.split("\n") if len(text) > limits.max_line else ()  # shorter: no line is long
-    for i, src in enumerate(lines, 1):
-        if len(src) > limits.max_line:
-            raise LimitError(f"line {i} is {len(src):,} characters, over the limit of "
-                             f"{limits.max_line:,}", file=file, line=i)
-    _check_braces(text, file, limits)
-    if not text.strip() or all(not s.split("#")[0].strip() for s in text.split("\n")):
-        raise CnnCalcError("the spec is empty; it needs at least an 'input' line, "
-                           "e.g. 'input 224x224x3'", file=file)
-
-
-def _check_braces(text: str, file, limits: Limits):
-    """Refuse deep nesting before parsing, so nothing recurses without bound; report a block
-    that is never closed where it was opened."""
-    if "{" not in text and "}" not in text:
-        return
-    opened = []
-    for i, src in enumerate(text.split("\n"), 1):
-        for j, ch in enumerate(src.split("#")[0], 1):
-            if ch == "{":
-                opened.append((i, j))
-                if len(opened) > limits.max_depth:
-                    raise LimitError(f"blocks nest deeper than {limits.max_depth} levels (raise "
-                                     "it with --max-depth)", file=file, line=i, column=j,
-                                     context=context_line(text, i, j))
-            elif ch == "}":
-                if not opened:
-                    from ..errors import SpecSyntaxError
-                    raise SpecSyntaxError("'}' closes no block", file=file, line=i, column=j,
-                                          context=context_line(text, i, j))
-                opened.pop()
-    if opened:
-        from ..errors import SpecSyntaxError
-        i, j = opened[-1]
-        raise SpecSyntaxError("this block is never closed: add '}'", file=file, line=i,
-                              column=j, context=context_line(text, i, j))
 
 
 def expand(statements: list, text: str = "", file: str | None = None,
@@ -150,7 +85,7 @@ def expand(statements: list, text: str = "", file: str | None = None,
     st = _State(text, file, limits or Limits())
     name = "network"
     body = []
-    _knobs(st, [s for s in statements if isinstance(s, Knob)], knobs or {})
+    set_knobs(st, [s for s in statements if isinstance(s, Knob)], knobs or {})
     for s in statements:
         if isinstance(s, Knob):
             continue
@@ -172,91 +107,11 @@ def expand(statements: list, text: str = "", file: str | None = None,
     if not body or not (isinstance(body[0], Stmt) and body[0].head == "input"):
         raise st.error("the spec must start with an 'input' line such as 'input 224x224x3'"
                        " (after an optional 'network NAME')", body[0] if body else None)
-    inp, warnings = _input(st, body.pop(0))
+    inp, warnings = input_statement(st, body.pop(0))
     st.rank = st.input_rank = inp.rank
     st.reserved = _explicit_names(statements)
     layers = tuple(_expand(st, body, _Scope(dict(st.knobs)), 0))
     return L.Network(name, inp, layers, warnings, text, file)
-
-
-def _knobs(st, declared: list, given: dict):
-    """'param width = 64' in order (a knob's value may use the ones before it); ``given``
-    ('--set width=48') replaces declared values and names only declared knobs."""
-    names = [k.name for k in declared]
-    for name in given:
-        if name not in names:
-            raise CnnCalcError(f"--set {name}: the spec has no 'param {name}'" + (
-                f"; its params: {', '.join(names)}" if names else "; it declares none (write "
-                f"'param {name} = ...' at the top)"), file=st.file)
-    for k in declared:
-        if k.name in st.knobs:
-            raise st.error(f"param {k.name!r} is declared twice", k)
-        if k.name in given and hasattr(given[k.name], "dtype"):  # a sweep's lanes, checked there
-            st.knobs[k.name] = given[k.name]
-        elif k.name in given:
-            st.knobs[k.name] = _knob_value(st, k.name, given[k.name])
-        elif isinstance(k.value, Float):
-            st.knobs[k.name] = _fraction(k.value.text)
-        else:
-            v = st.evaluate(k.value, st.knobs)
-            if len(v) != 1 or isinstance(v[0], str):
-                raise st.error(f"param {k.name}: expected one number, received {k.value.text}",
-                               k.value)
-            st.knobs[k.name] = v[0]
-
-
-def _fraction(text: str):
-    from fractions import Fraction  # only a spec with a fractional knob pays for it
-    v = Fraction(text)
-    return v.numerator if v.denominator == 1 else v
-
-
-def _knob_value(st, name, value):
-    """A knob's value given from outside: a number, or text such as '48' or '1.1'."""
-    try:
-        v = _fraction(str(value).strip())
-    except (ValueError, ZeroDivisionError):
-        raise CnnCalcError(f"--set {name}={value}: expected a number such as 48 or 1.1",
-                           file=st.file) from None
-    if not 0 < v <= MAX_SIZE:
-        raise CnnCalcError(f"--set {name}={value}: expected a number above 0", file=st.file)
-    return v
-
-
-def _input(st: _State, s: Stmt):
-    if len(s.items) != 1 or not isinstance(s.items[0], Value):
-        raise st.error("input needs its sizes, e.g. 'input 224x224x3'", s)
-    value = s.items[0]
-    shape = list(st.evaluate(value, st.knobs))
-    if len(shape) > 4:
-        raise st.error(f"input {value.text}: expected up to 3 spatial sizes then the channels "
-                       "(e.g. 100 for a vector, 100x16, 224x224x3, 16x64x64x1)", value)
-    if isinstance(shape[-1], str):
-        raise st.error(f"input {value.text}: the number of channels must be a number", value)
-    for v in shape:
-        if isinstance(v, int) and not 1 <= v <= MAX_SIZE:
-            raise st.error(f"input {value.text}: sizes must be between 1 and 10^18, received "
-                           f"{v}", value)
-    # each open axis gets its own name: ?x?x3 is WxHx3, Hx?x3 is HxWx3
-    letters = {0: (), 1: ("L",), 2: ("W", "H"), 3: ("D", "W", "H")}[len(shape) - 1]
-    taken = {v for v in shape if isinstance(v, str) and v != "?"}
-    for i, v in enumerate(shape[:-1]):
-        if isinstance(v, str) and v == "?":
-            free = [c for c in (letters[i], *letters, *"ABCEFGIJKMNOPQRSTUVXYZ") if c not in taken]
-            shape[i] = free[0]
-            taken.add(free[0])
-    opens = [v for v in shape if isinstance(v, str)]
-    if len(set(opens)) != len(opens):
-        raise st.error(f"input {value.text}: each open size needs its own name (HxWx3); one "
-                       "name for two axes would tie them together", value)
-    warnings = ()
-    spatial = shape[:-1]
-    if len(spatial) >= 2 and isinstance(spatial[0], int) and spatial[0] <= 4 and \
-            isinstance(shape[-1], int) and shape[-1] >= 16:
-        warnings = (f"input {value.text} reads as {spatial[0]} wide with {shape[-1]} channels; "
-                    "channels come last, as in Keras: did you mean "
-                    f"{'x'.join(map(str, (*shape[1:], shape[0])))}?",)
-    return L.Input(tuple(shape), s.line, s.column), warnings
 
 
 def _expand(st: _State, stmts: list, scope: _Scope, depth: int) -> list:
@@ -401,7 +256,7 @@ def _layer(st, s: Stmt, scope: _Scope, before=None):
         raise st.syntax(f"a statement starts with a layer kind, received {s.head!r}", s)
     cls = L.KINDS.get(s.head)
     if cls is None:
-        raise st.syntax(*_unknown_kind(st, s))
+        raise st.syntax(*unknown_kind(st, s))
     named, items = _split_name(st, s.items)
     fields = _read(st, cls, s.head, items, scope, s)
     if cls.keyword == "output" and fields.get("ref") is None and before is not None:
@@ -412,25 +267,6 @@ def _layer(st, s: Stmt, scope: _Scope, before=None):
         fields["shares"] = _resolve_ref(st, fields["shares"], scope, s)
     st.rank = cls.rank_after(fields, st.rank)
     return _make(st, cls, s.head, fields, named, scope, s)
-
-
-def _unknown_kind(st, s):
-    import difflib
-    if s.head in ("repeat", "branch", "def") or s.head in st.defs:
-        return (f"{s.head!r} needs {'a block { ... }' if s.head != 'def' else 'a name'}"
-                + (f"; call a block with parentheses: {s.head}(...)" if s.head in st.defs
-                   else ""), s)
-    words = list(L.KINDS) + ["network", "input", "repeat"] + list(st.defs)
-    folded = {w.lower(): w for w in words}
-    close = [folded[c] for c in difflib.get_close_matches(s.head.lower(), folded, n=1, cutoff=0.8)]
-    known = L.known_as(s.head)
-    if known is not None:
-        hint = f"cnncalc calls it '{known.keyword}', e.g. '{known.example}'"
-    elif close:
-        hint = f"did you mean {close[0]!r}?"
-    else:
-        hint = "'cnncalc layers' lists every kind with an example"
-    return (f"unknown layer kind {s.head!r}; {hint}", s)
 
 
 def _words(items, env):
@@ -553,3 +389,4 @@ def _bind(st, d: Def, c: Call, outer: dict) -> dict:
                 raise st.error(f"block {c.name!r} needs {p.name!r} ({sig})", c)
             env[p.name] = st.evaluate(p.default, {**st.knobs, **env})
     return {**st.knobs, **env}  # the spec's knobs are seen everywhere; a parameter hides one
+
