@@ -190,7 +190,7 @@ def test_reused_tensors_by_hand(text, by_hand):
     # what the graph computes from the convolution's output a, written out in torch: an
     # in-place layer must not change a tensor that is read again
     import torch
-    from cnncalc.backends.modules import from_keras, to_keras
+    from cnncalc.backends.tensor_ops import from_keras, to_keras
     s = summarize("input 8x8x4 | conv 1x1x4 name=a | " + text)
     net = to_torch(s).eval()
 

@@ -15,7 +15,8 @@ from torch import nn
 from ..analysis.step import checkpointed
 from ..analysis.walk import Summary, analyse
 from ..layers import referenced
-from .modules import align, channels_last, picture, to_first
+from .modules import channels_last, picture, to_first
+from .tensor_ops import align
 
 
 class Seq:

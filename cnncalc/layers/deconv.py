@@ -122,7 +122,7 @@ class Deconv(Layer):
                               output_padding=unless(extra, 0),
                               bias=None if self.bias else False,
                               dilation=unless(picture(self.dilation), 1)))
-        from .reshaping import crop_code
+        from .padding import crop_code
         cropped = [("crop", crop_code(crops))] if uneven else []
         return [deconv, *cropped] + act_code(self.activation)
 

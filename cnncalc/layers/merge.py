@@ -120,7 +120,7 @@ class Add(_Elementwise):
     keras_reads = ("Add",)
 
     def module(self, row):
-        from ..backends.modules import Sum
+        from ..backends.tensor_ops import Sum
         return Sum()
 
 
@@ -137,7 +137,7 @@ class Multiply(_Elementwise):
         return row.units
 
     def module(self, row):
-        from ..backends.modules import Product
+        from ..backends.tensor_ops import Product
         return Product()
 
 
@@ -160,7 +160,7 @@ class Subtract(_Elementwise):
         return j == 1
 
     def module(self, row):
-        from ..backends.modules import Difference
+        from ..backends.tensor_ops import Difference
         return Difference()
 
 
@@ -221,5 +221,5 @@ class Concat(_Merge):
             raise r.error("concat: 'crop' applies to 'concat ID crop' only", None)
 
     def module(self, row):
-        from ..backends.modules import Cat
+        from ..backends.tensor_ops import Cat
         return Cat(row.geometry["offsets"] if row.geometry else None, row.input[:-1])

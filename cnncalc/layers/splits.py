@@ -43,7 +43,7 @@ class SplitSum(Layer):
         return Outcome(out, ops=(self.radix - 1) * prod(out))
 
     def module(self, row):
-        from ..backends.modules import SplitSum as Module
+        from ..backends.tensor_ops import SplitSum as Module
         return Module(self.radix, row.input[-1])
 
     torch_helper = '''class SplitSum(nn.Module):
@@ -89,7 +89,7 @@ class RadixSoftmax(Layer):
         return Outcome(x, ops=prod(x))  # one per value, as softmax counts
 
     def module(self, row):
-        from ..backends.modules import RadixSoftmax as Module
+        from ..backends.tensor_ops import RadixSoftmax as Module
         return Module(self.radix, self.groups, row.input[-1])
 
     torch_helper = '''class RadixSoftmax(nn.Module):
