@@ -19,7 +19,7 @@ _LAZY = {"parse": "api", "read": "api", "analyse": "api", "summarize": "api",
          "from_torch": "interop.from_torch", "from_onnx": "interop.from_onnx",
          "from_darknet": "interop.from_darknet", "from_keras": "interop.from_keras", "to_pytorch_code": "interop.to_pytorch",
          "to_onnx": "interop.to_onnx", "to_keras_code": "interop.to_keras",
-         "Summary": "analysis.walk", "Row": "analysis.walk", "Network": "layers.network"}
+         "Summary": "analysis.summary", "Row": "analysis.summary", "Network": "layers.network"}
 
 
 def __getattr__(name):

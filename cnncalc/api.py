@@ -116,5 +116,5 @@ def _import_any(model, summary):
 
 
 def _summary(spec):
-    from .analysis.walk import Summary
+    from .analysis.summary import Summary
     return spec if isinstance(spec, Summary) else summarize(spec)

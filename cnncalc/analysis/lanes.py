@@ -166,7 +166,8 @@ class Plan:
 
 def _metrics(network, n: int, options) -> tuple[dict, np.ndarray]:
     from .memory import estimate
-    from .walk import Summary, Walk
+    from .walk import Walk
+    from .summary import Summary
     valid = np.ones(n, bool)
 
     def check(condition, axis=None):

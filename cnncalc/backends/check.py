@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from .. import fmt
-from ..analysis.walk import Summary
+from ..analysis.summary import Summary
 from ..errors import CnnCalcError
 
 

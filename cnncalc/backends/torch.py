@@ -13,7 +13,8 @@ from __future__ import annotations
 from torch import nn
 
 from ..analysis.step import checkpointed
-from ..analysis.walk import Summary, analyse
+from ..analysis.walk import analyse
+from ..analysis.summary import Summary
 from ..layers import referenced
 from .modules import channels_last, picture, to_first
 from .tensor_ops import align

@@ -109,7 +109,8 @@ def load_spec(spec, expr, input_shape=None, max_bytes=1 << 20, max_layers=100_00
 
 def analyse_or_show(spec: Spec, fmt="table", explain=False, open_sizes=False):
     """Analyse; on a design error, show the rows up to the failing layer, then fail."""
-    from ..analysis.walk import Summary, analyse
+    from ..analysis.walk import analyse
+    from ..analysis.summary import Summary
     network = spec.network
     try:
         return analyse(network, explain, open_sizes)

@@ -9,7 +9,7 @@ import re
 import sys
 
 from .. import fmt
-from ..analysis.walk import Summary
+from ..analysis.summary import Summary
 from ..errors import CnnCalcError
 from ..layers.base import picture
 from .to_pytorch import _unique

@@ -20,7 +20,7 @@ def to_onnx(spec, path: str, code: str | None = None, module=None) -> None:
     except ImportError:
         raise CnnCalcError("exporting ONNX needs PyTorch and onnx: "
                            "pip install 'cnncalc[torch,onnx]'") from None
-    from ..analysis.walk import Summary
+    from ..analysis.summary import Summary
     from ..specs import summarize
     from .to_pytorch import load_class, to_pytorch_code
     summary = spec if isinstance(spec, Summary) else summarize(spec)

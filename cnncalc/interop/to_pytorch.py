@@ -9,7 +9,7 @@ import keyword
 import re
 
 from .. import fmt
-from ..analysis.walk import Summary
+from ..analysis.summary import Summary
 from ..errors import CnnCalcError
 from ..layers import KINDS
 from ..layers.base import picture
