@@ -10,9 +10,9 @@ from ..errors import CnnCalcError
 from .emit import emit
 from .graph import Imported, Unsupported, fuse
 from .layout import Layout
+from .torch_graph import flat as _flat
 from .torch_importer import _Importer
 from .torch_modules import _is_cnncalc, module_handler
-from .torch_trace import flat as _flat
 
 
 def trace(module, input_shape: tuple, layout: str):

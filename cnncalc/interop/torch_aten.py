@@ -18,9 +18,9 @@ from .torch_functions import (
     _sub,
     _truediv,
 )
+from .torch_graph import flat as _flat
 from .torch_modules import _conv, _deconv, _groupnorm, _layernorm, _simple
 from .torch_nodes import _target_name, _unview
-from .torch_trace import flat as _flat
 from .torch_views import (
     _expand,
     _fpad,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from .graph import statement
 from .layout import Layout, axes_text, each_axis, side_padding
+from .torch_graph import flat as _flat
 from .torch_modules import _leaky, _softmax
-from .torch_trace import flat as _flat
 
 
 def _arg(node, i, key, default=None):

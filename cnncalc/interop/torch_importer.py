@@ -8,9 +8,9 @@ from ..layers import KINDS
 from ..layers.base import FROZEN, SHARES
 from .graph import Op
 from .torch_aten import FUNCTIONS
+from .torch_graph import flat as _flat
 from .torch_modules import module_handler
 from .torch_nodes import _PRODUCTS, _brief, _target_name, _tensor
-from .torch_trace import flat as _flat
 
 
 class _Importer:

@@ -11,84 +11,15 @@ from __future__ import annotations
 
 import operator
 
-
-class Shape:
-    """A node's tensor metadata: what the importer reads of ShapeProp's TensorMetadata."""
-    __slots__ = ("shape",)
-
-    def __init__(self, shape):
-        self.shape = tuple(shape)
-
-
-class Node:
-    """One recorded call: 'placeholder' (the input), 'get_attr' (a parameter, buffer or
-    constant), 'call_module' (a leaf module), 'call_function' (an ATen operator, or a part
-    of a result: operator.getitem) or 'output'."""
-    __slots__ = ("op", "target", "args", "kwargs", "name", "meta", "users")
-
-    def __init__(self, op, target, args, kwargs, name):
-        self.op, self.target, self.args, self.kwargs, self.name = op, target, args, kwargs, name
-        self.meta, self.users = {}, {}
-
-    def __repr__(self):
-        return self.name
-
-
-class Graph:
-    """Nodes in the order they ran, with unique names."""
-
-    def __init__(self):
-        self.nodes, self._taken = [], {}
-
-    def create_node(self, op, target, args=(), kwargs=None, name="node"):
-        n = self._taken.get(name, 0)
-        unique = name if not n else f"{name}_{n}"
-        while unique in self._taken:  # 'split_1' may be a split's part and a second split
-            n += 1
-            unique = f"{name}_{n}"
-        self._taken[name] = n + 1
-        self._taken.setdefault(unique, 1)
-        node = Node(op, target, args, kwargs or {}, unique)
-        for a in flat(args) + flat((kwargs or {}).values()):
-            if isinstance(a, Node):
-                a.users[node] = None
-        self.nodes.append(node)
-        return node
-
-    def output(self, values):
-        return self.create_node("output", "output", (values,), name="output")
-
-
-def flat(values) -> list:
-    """The items of nested lists, tuples and dicts (an operator's arguments, a model's
-    outputs), in order."""
-    out = []
-    for v in values:
-        if isinstance(v, (list, tuple)):
-            out += flat(v)
-        elif isinstance(v, dict):
-            out += flat(v.values())
-        else:
-            out.append(v)
-    return out
-
-
-class Traced:
-    """The recorded graph, and the module whose paths its call_module and get_attr nodes
-    name."""
-
-    def __init__(self, graph, root):
-        self.graph, self.root = graph, root
-
-    def named_modules(self):
-        return self.root.named_modules()
-
+from .torch_graph import Graph, Shape, Traced, flat
 
 # the operators whose first result is the value and the rest statistics or indices
 _FIRST = {"native_batch_norm", "_native_batch_norm_legit_no_training", "_native_batch_norm_legit",
           "native_layer_norm", "native_group_norm", "max_pool1d_with_indices",
           "max_pool2d_with_indices", "max_pool3d_with_indices", "adaptive_max_pool1d",
-          "adaptive_max_pool2d", "adaptive_max_pool3d", "max_pool1d_with_indices"}
+          "adaptive_max_pool2d", "adaptive_max_pool3d"}
+
+
 # torch functions that ATen runs as another operator between an unsqueeze and a squeeze
 # (max_pool1d as max_pool2d), or as a broadcast matrix product (F.linear on a map's
 # positions: expand, view, bmm): recorded as themselves
@@ -101,6 +32,8 @@ def op_name(target) -> str:
     whole function's."""
     schema = getattr(target, "_schema", None)
     return schema.name.split("::")[-1] if schema is not None else getattr(target, "__name__", "")
+
+
 # pointwise operators whose result is not an input-like float tensor (comparisons) or whose
 # layout is their own (copies)
 _NOT_LIKE = {"eq", "ne", "lt", "le", "gt", "ge", "isnan", "isinf", "isfinite", "logical_not",
@@ -399,3 +332,4 @@ def record(module, example_shape, is_leaf) -> Traced:
     outputs = [rec.node_of(t) for t in flat([result]) if isinstance(t, torch.Tensor)]
     rec.graph.output(tuple(outputs))
     return Traced(rec.graph, module)
+

@@ -7,9 +7,9 @@ from __future__ import annotations
 from .graph import statement
 from .layout import Layout, axes_text, pad_text, permuted
 from .torch_functions import _activation, _arg, _prod
+from .torch_graph import flat as _flat
 from .torch_modules import _flatten_to_vector, _upsample_text
 from .torch_nodes import _VIEWS, _brief, _target_name
-from .torch_trace import flat as _flat
 
 
 def _reshape(imp, node):
