@@ -35,9 +35,12 @@ def test_nothing_below_the_api_imports_it(package):
 
 
 # importers whose kinds read their foreign operations themselves (Layer.keras_reads and
-# from_keras): they write no kind's keyword, so nothing from a foreign file reaches a spec
-# but through a kind's own words. (from_torch, from_onnx and from_darknet still spell them.)
-KINDS_READ = ["interop/from_keras.py"]
+# from_keras, Layer.darknet_reads and from_darknet): they write no kind's keyword, so
+# nothing from a foreign file reaches a spec but through a kind's own words. (The PyTorch
+# and ONNX readers still spell them.)
+KINDS_READ = ["interop/from_keras.py", "interop/from_darknet.py"]
+# a format's own words that are also cnncalc's: Darknet's keys 'from=' and 'output='
+ITS_OWN = {"interop/from_darknet.py": {"from", "output"}}
 
 
 @pytest.mark.parametrize("module", KINDS_READ)
@@ -52,9 +55,18 @@ def test_an_importer_the_kinds_read_for_spells_no_keyword(module):
             if isinstance(node, ast.JoinedStr) else []
         for text in texts:
             word = re.match(r"[a-z0-9]*", text)[0]
-            if word in KINDS and text[len(word):len(word) + 1] in ("", " "):
+            if word in KINDS and text[len(word):len(word) + 1] in ("", " ") and \
+                    word not in ITS_OWN.get(module, ()):
                 found.append(f"line {node.lineno}: {text[:40]!r}")
     assert not found, found
+
+
+def test_every_darknet_section_has_one_kind_that_reads_it():
+    from cnncalc.interop.from_darknet import READERS
+    from cnncalc.layers import kinds
+    declared = [(name, cls) for cls in kinds() for name in cls.__dict__.get("darknet_reads", ())]
+    assert len(declared) == len(READERS) == len({n for n, _ in declared})
+    assert {"convolutional", "maxpool", "route", "shortcut", "upsample"} <= set(READERS)
 
 
 def test_every_keras_layer_class_has_one_kind_that_reads_it():

@@ -79,7 +79,7 @@ def test_yolov3_tiny_has_the_published_counts():
     s = cfg.summary
     assert (s.totals.params, s.totals.trainable) == (8_858_734, 8_852_366)
     assert [shape for _, shape in s.outputs] == [(13, 13, 255), (26, 26, 255)]
-    assert "maxpool 2 stride 1 same" in cfg.text
+    assert "maxpool 2 same stride 1" in cfg.text
 
 
 class DarknetSmall(nn.Module):
@@ -105,7 +105,7 @@ def test_darknet_padding_agrees_with_a_module_written_from_darknets_code():
            "[maxpool]\nsize=2\nstride=1\n\n" + cbl(16, 3, 2, bn=0) + cbl(16, 1, bn=0) +
            "[shortcut]\nfrom=-2\nactivation=linear\n\n[upsample]\nstride=2\n\n")
     imported = from_darknet(_write(cfg))
-    assert "maxpool 2 stride 1 same" in imported.text
+    assert "maxpool 2 same stride 1" in imported.text
     torch.manual_seed(0)
     hand, net = DarknetSmall().eval(), cnncalc.to_torch(imported.summary).eval()
     ours = [m for m in net.modules() if isinstance(m, nn.Conv2d)]

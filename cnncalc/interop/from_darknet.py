@@ -9,18 +9,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CnnCalcError
+from ..layers import activations, kinds
+from ..layers.base import Foreign
 from ..limits import MAX_FOREIGN_LAYERS, MAX_SIZE
 from .emit import emit
-from .graph import Imported, Op, Unsupported, foreign, network_name, statement
+from .graph import Imported, Op, Unsupported, foreign, network_name
 
 # options that must be at least 1 (a stride of 0 divides by zero)
 POSITIVE = ("filters", "size", "stride", "stride_x", "stride_y", "groups", "dilation", "output")
 
-# Darknet's activation names, as cnncalc statements ('linear' adds none)
-ACTIVATIONS = {"leaky": "leakyrelu slope 0.1", "relu": "relu", "relu6": "relu6",
-               "logistic": "sigmoid", "tanh": "tanh", "elu": "elu", "selu": "selu",
-               "swish": "silu", "mish": "mish", "gelu": "gelu", "hard_swish": "hardswish",
-               "linear": None}
+# detection heads: the network's outputs
+HEADS = ("yolo", "region", "detection")
+
+
+def _readers() -> dict:
+    """Darknet section -> the kind that reads it, from each kind's ``darknet_reads`` (its
+    own class's, not a parent's)."""
+    return {name: cls for cls in kinds() for name in cls.__dict__.get("darknet_reads", ())}
+
+
+READERS = _readers()
 
 
 class Section:
@@ -97,127 +105,56 @@ class _Reader:
 
     def layer(self, sec, index):
         """Reads one section; returns its output shape, and leaves self.here at its op."""
-        h, w, c = self.shape
+        if sec.kind in HEADS:
+            return self.head(sec, index)
+        kind = READERS.get(sec.kind)
+        if kind is None:
+            self.fail(sec, index, f"[{sec.kind}] has no cnncalc counterpart")
+            return self.shape
+        inputs, shapes = self.inputs(sec, index)
+        try:
+            texts, out = kind.from_darknet(_Section(self, sec, self.shape, shapes))
+            act = activations.from_darknet(sec.values.get("activation"))
+        except Foreign as e:
+            self.fail(sec, index, str(e))
+            return self.shape
+        if not texts:  # a route of one layer: that layer's tensor
+            self.here = inputs[0]
+        for text in texts + ([act] if act else []):
+            self.add(text, inputs, sec, index)
+            inputs = [self.here]
+        return out
+
+    def inputs(self, sec, index):
+        """The ops a section reads, and the shapes of the layers it names."""
         kind = sec.kind
-        if kind in ("convolutional", "conv"):
-            f, k, s = self.int(sec, "filters", 1), self.int(sec, "size", 1), self.int(sec, "stride", 1)
-            p = k // 2 if self.int(sec, "pad", 0) else self.int(sec, "padding", 0)
-            groups = self.int(sec, "groups", 1)
-            dilation = self.int(sec, "dilation", 1)
-            bn = self.int(sec, "batch_normalize", 0)
-            opts = [f"pad {p}" if p else "", f"stride {s}" if s > 1 else "",
-                    f"dilation {dilation}" if dilation > 1 else "", "nobias" if bn else ""]
-            if groups > 1 and groups == c == f:
-                text = f"dwconv {k}x{k} "
-            else:
-                text = f"conv {k}x{k}x{f} " + (f"groups {groups} " if groups > 1 else "")
-            self.add((text + " ".join(o for o in opts if o)).strip(), [self.here], sec, index)
-            if bn:
-                self.add("batchnorm", [self.here], sec, index)
-            self.activation(sec, index)
-            span = dilation * (k - 1) + 1
-            return (h + 2 * p - span) // s + 1, (w + 2 * p - span) // s + 1, f
-        if kind == "maxpool":
-            k = self.int(sec, "size", 1)
-            s = self.int(sec, "stride", 1)
-            pad = self.int(sec, "padding", k - 1)
-            before = pad // 2
-            out = ((h + pad - k) // s + 1, (w + pad - k) // s + 1)
-            # the padding the windows reach: Darknet pads size-1 by default, often unused
-            used = {(before, max((o - 1) * s + k - before - n, 0)) for o, n in zip(out, (h, w))}
-            same = {(t // 2, t - t // 2) for t in
-                    (max((-(-n // s) - 1) * s + k - n, 0) for n in (h, w))}
-            if used == same:
-                text = f"maxpool {k} stride {s}" + (" same" if same != {(0, 0)} else "")
-            elif len(used) == 1 and (b := used.pop())[0] == b[1] and 2 * b[0] <= k:
-                text = f"maxpool {k} stride {s} pad {b[0]}"
-            else:
-                self.fail(sec, index, f"a max pool padded {before} before and {pad - before} "
-                          "after, unlike Keras' 'same'")
-                return out + (c,)
-            self.add(text, [self.here], sec, index)
-            return out + (c,)
-        if kind == "avgpool":
-            self.add("globalavgpool", [self.here], sec, index)
-            return 1, 1, c
-        if kind == "upsample":
-            s = self.int(sec, "stride", 2)
-            self.add(f"upsample {s}", [self.here], sec, index)
-            return h * s, w * s, c
-        if kind in ("connected",):
-            n = self.int(sec, "output", 1)
-            if (h, w) != (1, 1):
-                self.add("flatten", [self.here], sec, index)
-            self.add(f"dense {n}", [self.here], sec, index)
-            self.activation(sec, index)
-            return 1, 1, n
-        if kind == "softmax":
-            self.add("softmax", [self.here], sec, index)
-            return h, w, c
-        if kind == "dropout":
-            p = sec.values.get("probability", "0.5")
-            try:
-                rate = float(p)
-            except ValueError:
-                rate = -1
-            if not 0 <= rate < 1:
-                raise CnnCalcError(f"'probability' should be a number from 0 to 1, got "
-                                   f"'{p[:40]}'", file=self.file,
-                                   line=sec.lines.get("probability", sec.line))
-            self.add(f"dropout {rate:g}", [self.here], sec, index)
-            return h, w, c
         if kind == "shortcut":
             other = self.ref(sec, index, sec.values.get("from", ""), "from", named=False)
             if self.shapes[other] != self.shape:
                 raise CnnCalcError(f"[shortcut] from layer {other} ({_fmt(self.shapes[other])}) "
                                    f"to a {_fmt(self.shape)} tensor: the shapes differ",
                                    file=self.file, line=sec.line)
-            self.add("add", [self.here, self.ids[other]], sec, index)
-            self.activation(sec, index)
-            return h, w, c
+            return [self.here, self.ids[other]], [self.shape, self.shapes[other]]
         if kind == "scale_channels":
             other = self.ref(sec, index, sec.values.get("from", ""), "from", named=False)
-            self.add("multiply", [self.ids[other], self.here], sec, index)
-            return self.shapes[other]
+            return [self.ids[other], self.here], [self.shapes[other], self.shape]
         if kind == "route":
             layers = [self.ref(sec, index, v.strip(), "layers")
                       for v in sec.values.get("layers", "").split(",")]
-            sizes = {self.shapes[i][:2] for i in layers}
-            if len(sizes) > 1:
+            if len({self.shapes[i][:2] for i in layers}) > 1:
                 raise CnnCalcError("[route] joins layers of different sizes: " + ", ".join(
                     f"layer {i} {_fmt(self.shapes[i])}" for i in layers), file=self.file,
                     line=sec.line)
-            channels = sum(self.shapes[i][2] for i in layers)
-            if len(layers) == 1:
-                self.here = self.ids[layers[0]]
-            else:
-                self.add("concat", [self.ids[i] for i in layers], sec, index)
-            groups = self.int(sec, "groups", 1)
-            if groups > 1:  # one group of the channels (YOLOv4-tiny's CSP): a slice
-                part = self.int(sec, "group_id", 0)
-                if channels % groups or part >= groups:
-                    raise CnnCalcError(f"[route] groups={groups} group_id={part} of {channels} "
-                                       f"channels: the groups must divide them and group_id "
-                                       f"be below groups", file=self.file, line=sec.line)
-                channels //= groups
-                self.add(statement("slice", channels=channels, start=part * channels),
-                         [self.here], sec, index)
-            return (*self.shapes[layers[0]][:2], channels)
-        if kind in ("yolo", "region", "detection"):
-            self.outputs.append(self.here)
-            op = self.ops[-1] if self.ops else None
-            if op is not None and op.id == self.here and not op.name:
-                op.name = f"{kind}{index}"
-            return h, w, c
-        self.fail(sec, index, f"[{kind}] has no cnncalc counterpart")
-        return h, w, c
+            return [self.ids[i] for i in layers], [self.shapes[i] for i in layers]
+        return [self.here], []
 
-    def activation(self, sec, index):
-        word = sec.values.get("activation", "linear")
-        if word not in ACTIVATIONS:
-            self.fail(sec, index, f"activation={word} has no cnncalc counterpart")
-        elif ACTIVATIONS[word]:
-            self.add(ACTIVATIONS[word], [self.here], sec, index)
+    def head(self, sec, index):
+        """A detection head: the tensor before it is an output (named after the head)."""
+        self.outputs.append(self.here)
+        op = self.ops[-1] if self.ops else None
+        if op is not None and op.id == self.here and not op.name:
+            op.name = f"{sec.kind}{index}"
+        return self.shape
 
     def ref(self, sec, index, value, key, named=True):
         """A layer another one names: relative (-3) or absolute (61), as Darknet reads it."""
@@ -240,9 +177,69 @@ class _Reader:
         self.problems.append((self.where(sec, index), why))
 
 
+class _Section:
+    """What a kind reads of a section (``Layer.from_darknet``): its whole numbers and
+    fractions, checked, with the line they are on; the shape it reads; the shapes of the
+    layers it names."""
+
+    def __init__(self, reader, sec, shape, inputs):
+        self.reader, self.sec, self.shape, self.inputs = reader, sec, shape, inputs
+        self.file, self.line = reader.file, sec.line
+
+    def int(self, key, default=None):
+        return self.reader.int(self.sec, key, default)
+
+    def fraction(self, key, default):
+        """A number from 0 to 1 (1 excluded): a dropout's probability."""
+        text = self.sec.values.get(key, str(default))
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1
+        if not 0 <= value < 1:
+            raise CnnCalcError(f"'{key}' should be a number from 0 to 1, got '{text[:40]}'",
+                               file=self.file, line=self.sec.lines.get(key, self.sec.line))
+        return value
+
+
 def _fmt(shape) -> str:
     h, w, c = shape
     return f"{w}x{h}x{c}"
+
+
+def _text(path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise CnnCalcError(f"cannot read the cfg: {e.strerror}", file=str(path)) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CnnCalcError("not a Darknet cfg: the file is not text", file=str(path)) from None
+
+
+def _input_size(r, net, input, path) -> tuple:
+    """(width, height, channels): ``input`` ('608x608x3'), else the [net] section's."""
+    if input:
+        from ..language.expand import load
+        shape = load(f"input {input}").input.shape
+        if len(shape) != 3:
+            raise CnnCalcError(f"--input {input}: a Darknet network takes pictures, WxHxC")
+        return shape
+    w, h, c = (r.int(net, k, 0) for k in ("width", "height", "channels"))
+    if not (w and h and c):
+        raise CnnCalcError("[net] gives no width, height and channels; give them with "
+                           "--input, e.g. 416x416x3", file=str(path), line=net.line)
+    return w, h, c
+
+
+def _check_size(sec, index, before, shape, path):
+    if max(shape) > MAX_SIZE:
+        raise CnnCalcError(f"[{sec.kind}] (layer {index}) makes a {_fmt(shape)} tensor: "
+                           "sizes are at most 10^18", file=str(path), line=sec.line)
+    if min(shape) < 1:
+        raise CnnCalcError(f"[{sec.kind}] (layer {index}) leaves nothing: {_fmt(before)} in, "
+                           f"{_fmt(shape)} out", file=str(path), line=sec.line)
 
 
 @foreign("Darknet cfg")
@@ -252,28 +249,9 @@ def from_darknet(path, input: str | None = None, network: str | None = None,
     [net] section's width, height and channels."""
     from ..specs import summarize
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise CnnCalcError(f"cannot read the cfg: {e.strerror}", file=str(path)) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise CnnCalcError("not a Darknet cfg: the file is not text", file=str(path)) from None
-    sections = read_cfg(text, str(path))
-    net = sections[0]
+    sections = read_cfg(_text(path), str(path))
     r = _Reader(path.name, (0, 0), 0)
-    if input:
-        from ..language.expand import load
-        shape = load(f"input {input}").input.shape
-        if len(shape) != 3:
-            raise CnnCalcError(f"--input {input}: a Darknet network takes pictures, WxHxC")
-        w, h, c = shape
-    else:
-        w, h, c = (r.int(net, k, 0) for k in ("width", "height", "channels"))
-        if not (w and h and c):
-            raise CnnCalcError("[net] gives no width, height and channels; give them with "
-                               "--input, e.g. 416x416x3", file=str(path), line=net.line)
+    w, h, c = _input_size(r, sections[0], input, path)
     r.shape = (h, w, c)
     for index, sec in enumerate(sections[1:]):
         if sec.kind in ("net", "network"):
@@ -284,12 +262,7 @@ def from_darknet(path, input: str | None = None, network: str | None = None,
             del r.ops[start:]
             r.here = here
             break
-        if max(shape) > MAX_SIZE:
-            raise CnnCalcError(f"[{sec.kind}] (layer {index}) makes a {_fmt(shape)} tensor: "
-                               "sizes are at most 10^18", file=str(path), line=sec.line)
-        if min(shape) < 1:
-            raise CnnCalcError(f"[{sec.kind}] (layer {index}) leaves nothing: {_fmt(r.shape)} in, "
-                               f"{_fmt(shape)} out", file=str(path), line=sec.line)
+        _check_size(sec, index, r.shape, shape, path)
         r.ids.append(r.here)
         r.shapes.append(shape)
         r.shape = shape

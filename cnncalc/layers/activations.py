@@ -10,16 +10,17 @@ from .base import FROZEN, Choice, Foreign, Layer, Outcome, Real, nn_call, runs_h
 class Activation:
     """One activation: its word, what it computes, its torch.nn class and keyword
     arguments, Keras' name for it, its ONNX operator (when one without attributes computes
-    it) and its FLOPs per value. Exporters and importers read their names here. What
+    it), Darknet's 'activation=' name and its FLOPs per value. Exporters and importers read their names here. What
     autograd saves for the backward pass (analysis/kept.py): ``keeps`` "input" or "output"
     (None: nothing), ``inplace`` whether torch's module can overwrite its input, and
     ``copies`` whether autograd then saves a copy of the input it overwrites."""
-    __slots__ = ("word", "doc", "torch", "keras", "onnx", "ops", "keeps", "inplace", "copies")
+    __slots__ = ("word", "doc", "torch", "keras", "onnx", "ops", "keeps", "inplace", "copies",
+                 "darknet")
 
     def __init__(self, word, doc, torch, keras, onnx=None, ops=1, keeps="input", inplace=True,
-                 copies=False):
+                 copies=False, darknet=None):
         self.word, self.doc, self.torch, self.keras = word, doc, torch, keras
-        self.onnx, self.ops = onnx, ops
+        self.onnx, self.ops, self.darknet = onnx, ops, darknet
         self.keeps, self.inplace, self.copies = keeps, inplace, copies
 
     def code(self) -> str:  # pragma: no mutate block (export, tested apart)
@@ -29,29 +30,33 @@ class Activation:
 
 
 ACTIVATIONS = {a.word: a for a in (
-    Activation("relu", "max(x, 0)", ("ReLU", {}), "relu", "Relu", keeps="output"),
+    Activation("relu", "max(x, 0)", ("ReLU", {}), "relu", "Relu", keeps="output", darknet="relu"),
     Activation("sigmoid", "1 / (1 + exp(-x))", ("Sigmoid", {}), "sigmoid", "Sigmoid",
-               keeps="output", inplace=False),
+               keeps="output", inplace=False, darknet="logistic"),
     Activation("tanh", "hyperbolic tangent", ("Tanh", {}), "tanh", "Tanh", keeps="output",
-               inplace=False),
+               inplace=False, darknet="tanh"),
     Activation("softmax", "over the channels", ("Softmax", {"dim": 1}), "softmax",
                keeps="output", inplace=False),
     Activation("leakyrelu", "x if x > 0 else 0.2 x (Keras' slope)", ("LeakyReLU", {"negative_slope": 0.2}),
                "leaky_relu"),
-    Activation("gelu", "x Φ(x), exact (erf) form", ("GELU", {}), "gelu", inplace=False),
+    Activation("gelu", "x Φ(x), exact (erf) form", ("GELU", {}), "gelu", inplace=False,
+               darknet="gelu"),
     Activation("linear", "the identity; counted as no operation", ("Identity", {}), "linear",
                ops=0, keeps=None),
-    Activation("relu6", "min(max(x, 0), 6) (MobileNet)", ("ReLU6", {}), "relu6", copies=True),
+    Activation("relu6", "min(max(x, 0), 6) (MobileNet)", ("ReLU6", {}), "relu6", copies=True,
+               darknet="relu6"),
     Activation("silu", "x sigmoid(x) (EfficientNet's swish)", ("SiLU", {}), "silu",
-               copies=True),
+               copies=True, darknet="swish"),
     Activation("swish", "the same as silu", ("SiLU", {}), "silu", copies=True),
     Activation("hardswish", "x relu6(x + 3) / 6 (MobileNetV3)", ("Hardswish", {}), "hard_swish",
-               "HardSwish", copies=True),
+               "HardSwish", copies=True, darknet="hard_swish"),
     Activation("hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3's gates)", ("Hardsigmoid", {}),
                "hard_sigmoid", copies=True),
-    Activation("elu", "x if x > 0 else exp(x) - 1", ("ELU", {}), "elu", "Elu"),
-    Activation("selu", "scaled elu (self-normalising)", ("SELU", {}), "selu", "Selu"),
-    Activation("mish", "x tanh(softplus(x))", ("Mish", {}), "mish", "Mish", copies=True),
+    Activation("elu", "x if x > 0 else exp(x) - 1", ("ELU", {}), "elu", "Elu", darknet="elu"),
+    Activation("selu", "scaled elu (self-normalising)", ("SELU", {}), "selu", "Selu",
+               darknet="selu"),
+    Activation("mish", "x tanh(softplus(x))", ("Mish", {}), "mish", "Mish", copies=True,
+               darknet="mish"),
 )}
 
 
@@ -76,6 +81,19 @@ def named(framework: str) -> dict:
         if name and a.ops:  # the identity is no activation to import
             found.setdefault(name, a.word)
     return found
+
+
+def from_darknet(name: str | None) -> str | None:
+    """The statement for Darknet's 'activation=' (None for 'linear', its default);
+    Darknet's leaky slope is 0.1. Raises Foreign for a name cnncalc has no word for."""
+    if name in (None, "linear"):
+        return None
+    if name == "leaky":
+        return Act.write("leakyrelu", slope=0.1)
+    word = named("darknet").get(name)
+    if word is None:
+        raise Foreign(f"activation={name} has no cnncalc counterpart")
+    return Act.write(word)
 
 
 def act_module(name):
@@ -108,6 +126,11 @@ class Act(Layer):
         return fields
 
     keras_reads = ("Activation", "ReLU", "LeakyReLU", "Softmax")
+    darknet_reads = ("softmax",)
+
+    @classmethod
+    def from_darknet(cls, section):
+        return [cls.write("softmax")], section.shape
 
     @classmethod
     def from_keras(cls, keras_class, cfg):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .. import fmt
-from ..language.records import Float, Value, Word
+from ..language.records import Word
 
 # the kinds' toolkit in one import: their arguments and options, and how they write code
 from .code import Whole, act_code, keras_act, keras_code_default, nn_call  # noqa: F401
@@ -32,6 +32,9 @@ from .options import (  # noqa: F401
     Reader,
     Real,
     Shares,
+    is_value,
+    option_value,
+    unknown_option,
 )
 
 KINDS: dict = {}  # keyword → class
@@ -241,9 +244,9 @@ class Layer:
     @classmethod
     def read_args(cls, word, rest, r, fields) -> list:
         for arg in cls.args:
-            if not rest or not _is_value(rest[0]):
+            if not rest or not is_value(rest[0]):
                 got = rest[0] if rest else None
-                later = next((i for i in rest[1:] if _is_value(i)), None)
+                later = next((i for i in rest[1:] if is_value(i)), None)
                 order = f"; found {got.text!r} where it goes: write '{word} {later.text} " \
                         f"{got.text}'" if isinstance(got, Word) and later is not None else ""
                 raise r.syntax(f"{word} needs {arg.label}, e.g. '{word} {arg.example}'{order}",
@@ -261,7 +264,7 @@ class Layer:
             option = by_word.get(item.text) if isinstance(item, Word) else None
             if option is None:
                 raise r.syntax(unknown_option(cls, word, item), item)
-            value, i = _option_value(option, rest, i, r)
+            value, i = option_value(option, rest, i, r)
             written = item.text + (f" {value.text}" if value is not None else "")
             if option.field in given:
                 raise r.error(f"{word}: {given[option.field]!r} and {written!r} both set the "
@@ -299,6 +302,17 @@ class Layer:
         """Its statement from a Keras layer's config (the inverse of ``keras_code``); None
         for a layer that passes its input on. Raises Foreign for what it cannot say."""
         return cls.write()
+
+    #: the Darknet cfg sections this kind reads ('convolutional'); ``from_darknet`` reads one
+    darknet_reads: ClassVar[tuple] = ()
+
+    @classmethod
+    def from_darknet(cls, section) -> tuple:
+        """Its statements from a Darknet cfg section, and the section's output shape as
+        Darknet computes it (``section.int(key, default)``; ``section.shape``: (height,
+        width, channels) in; ``section.inputs``: the shapes of the layers it names). Raises
+        Foreign for what it cannot say."""
+        return [cls.write()], section.shape
 
     @classmethod
     def rank_after(cls, fields, rank: int) -> int:
@@ -347,47 +361,3 @@ class Layer:
         from ..errors import CnnCalcError
         raise CnnCalcError(f"layer '{row.name}' ({self.describe()}): cnncalc cannot write "
                            f"'{self.kind}' as PyTorch source yet")
-
-
-def _option_value(option, rest, i, r):
-    """The item that gives an option's value (or None), and the index after the option."""
-    after = rest[i + 1] if i + 1 < len(rest) else None
-    if isinstance(after, Word) and after.text in option.value_words:
-        return after, i + 2
-    if option.takes_value == "name":  # 'shares conv1': a layer's name
-        if isinstance(after, Word):
-            return after, i + 2
-        raise r.syntax(f"{rest[i].text} needs the name of an earlier layer, e.g. "
-                       f"'{option.help}'", after or rest[i])
-    if option.takes_value and _is_value(after):
-        return after, i + 2
-    if option.takes_value is True:
-        raise r.syntax(f"{rest[i].text} needs a value, e.g. '{option.help}'", rest[i])
-    return None, i + 1
-
-
-def _is_value(item) -> bool:
-    return isinstance(item, (Value, Float))
-
-
-def unknown_option(cls, word, item) -> str:
-    """What a word that this kind does not take is, and what it takes instead."""
-    import difflib
-    text = getattr(item, "text", None)
-    takes = ", ".join(o.help for o in cls.options) or "no options"
-    if text is None:
-        return f"{word}: unexpected {type(item).__name__.lower()} here; {word} takes {takes}"
-    if not isinstance(item, Word):
-        return f"{word}: unexpected value {text!r}; {word} takes {takes}"
-    from . import ACTIVATIONS
-    if text in ACTIVATIONS:
-        return (f"{word}: activation {text!r} does not apply here; write it as its own layer "
-                f"('| {text}'). {word} takes {takes}")
-    others = {w for k in set(KINDS.values()) for o in k.options for w in o.words}
-    if text in others:
-        return f"{word}: option {text!r} does not apply here; {word} takes {takes}"
-    close = difflib.get_close_matches(text.lower(), [w for o in cls.options for w in o.words],
-                                      n=1, cutoff=0.75)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"{word}: unknown word {text!r}; {word} takes {takes}{hint}"
-

@@ -104,6 +104,27 @@ class Conv(Layer):
 
     keras_reads = ("Conv1D", "Conv2D", "Conv3D")
 
+    darknet_reads = ("convolutional", "conv")
+
+    @classmethod
+    def from_darknet(cls, section):  # Darknet pads size // 2 where pad=1; batch norm after
+        f, k, s = section.int("filters", 1), section.int("size", 1), section.int("stride", 1)
+        pad = k // 2 if section.int("pad", 0) else section.int("padding", 0)
+        groups, dilation = section.int("groups", 1), section.int("dilation", 1)
+        bn = section.int("batch_normalize", 0)
+        fields = dict(kernel=(k, k), stride=(s, s), dilation=(dilation, dilation), bias=not bn)
+        if pad:
+            fields["padding"] = (pad, pad)
+        h, w, c = section.shape
+        if groups > 1 and groups == c == f:
+            text = DWConv.write(**fields)
+        else:
+            text = cls.write(filters=f, groups=groups, **fields)
+        from .norm import BatchNorm
+        span = dilation * (k - 1) + 1
+        return [text] + ([BatchNorm.write()] if bn else []), \
+            ((h + 2 * pad - span) // s + 1, (w + 2 * pad - span) // s + 1, f)
+
     @classmethod
     def from_keras(cls, keras_class, cfg):
         from . import keras_config as k

@@ -50,6 +50,13 @@ class Dense(Layer):
         return Dense(self, row)
 
     keras_reads = ("Dense",)
+    darknet_reads = ("connected",)
+
+    @classmethod
+    def from_darknet(cls, section):  # on a map, Darknet flattens it first
+        (h, w, _), n = section.shape, section.int("output", 1)
+        return ([Flatten.write()] if (h, w) != (1, 1) else []) + [cls.write(features=n)], \
+            (1, 1, n)
 
     @classmethod
     def from_keras(cls, keras_class, cfg):

@@ -118,6 +118,7 @@ class Add(_Elementwise):
     example = "add { branch { conv 3x3x64 same } branch { } }"
     infix, keras_merge = " + ", "Add"
     keras_reads = ("Add",)
+    darknet_reads = ("shortcut",)
 
     def module(self, row):
         from ..backends.tensor_ops import Sum
@@ -131,6 +132,11 @@ class Multiply(_Elementwise):
     example = "multiply { branch { } branch { globalavgpool | dense 16 relu | dense 64 sigmoid } }"
     infix, keras_merge = " * ", "Multiply"
     keras_reads = ("Multiply",)
+    darknet_reads = ("scale_channels",)
+
+    @classmethod
+    def from_darknet(cls, section):  # the named layer's map, scaled per channel
+        return [cls.write()], section.inputs[0]
     keeps_inputs = True  # each input's gradient is the other's values
 
     def scratch(self, row):  # a broadcast input's gradient: the product, summed over the map
@@ -173,6 +179,26 @@ class Concat(_Merge):
     example = "concat split { branch { } branch { conv 1x1x58 relu } }"
     keras_merge = "Concatenate"
     keras_reads = ("Concatenate",)
+    darknet_reads = ("route",)
+
+    @classmethod
+    def from_darknet(cls, section):
+        """The layers it names, joined (one is taken as it is); 'groups' then keeps one group
+        of the channels (YOLOv4-tiny's CSP) as a slice."""
+        from ..errors import CnnCalcError
+        from .reshaping import Slice
+        channels = sum(c for _, _, c in section.inputs)
+        texts = [cls.write()] if len(section.inputs) > 1 else []
+        groups = section.int("groups", 1)
+        if groups > 1:
+            part = section.int("group_id", 0)
+            if channels % groups or part >= groups:
+                raise CnnCalcError(f"[route] groups={groups} group_id={part} of {channels} "
+                                   "channels: the groups must divide them and group_id be "
+                                   "below groups", file=section.file, line=section.line)
+            texts.append(Slice.write(channels=channels // groups,
+                                     start=part * channels // groups))
+        return texts, (*section.inputs[0][:2], channels // groups)
 
     @classmethod
     def from_keras(cls, keras_class, cfg):

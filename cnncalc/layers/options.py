@@ -6,7 +6,7 @@ kind takes."""
 from __future__ import annotations
 
 from .. import fmt
-from ..language.records import Float, Value
+from ..language.records import Float, Value, Word
 from ..limits import MAX_SIZE
 
 KINDS: dict = {}  # keyword → class
@@ -119,6 +119,26 @@ class Rate(Factor):
 
     def holds(self, v) -> bool:
         return 0 <= v < 1
+
+
+class Shape(Arg):
+    """reshape's target: sizes then channels, one of them '?'."""
+    label = "the new shape"
+    example = "4x4x1024"
+
+    def read(self, item, r):
+        v = r.numbers(item, "reshape", 1, None, allow_open=True)
+        opens = [n for n in v if isinstance(n, str)]
+        if len(opens) > 1 or any(n != "?" for n in opens):
+            raise r.error(f"reshape {item.text}: one size may be '?' (it is worked out), no "
+                          "other letters", item)
+        if len(v) > 4:  # as an input: every kind's rule and module stop at 3-D maps
+            raise r.error(f"reshape {item.text}: expected up to 3 spatial sizes then the "
+                          "channels, as an input takes", item)
+        return {"shape": v}
+
+    def describe(self, layer):
+        return fmt.shape(layer.shape)
 
 
 class Option:
@@ -237,4 +257,48 @@ SHARES = Shares()
 # weights that are not trained: counted with the buffers (timm's BlurPool filter, a buffer;
 # a layer frozen for fine-tuning: PyTorch's requires_grad=False, Keras' trainable=False)
 FROZEN = Flag("frozen", "frozen", True, False)
+
+
+def option_value(option, rest, i, r):
+    """The item that gives an option's value (or None), and the index after the option."""
+    after = rest[i + 1] if i + 1 < len(rest) else None
+    if isinstance(after, Word) and after.text in option.value_words:
+        return after, i + 2
+    if option.takes_value == "name":  # 'shares conv1': a layer's name
+        if isinstance(after, Word):
+            return after, i + 2
+        raise r.syntax(f"{rest[i].text} needs the name of an earlier layer, e.g. "
+                       f"'{option.help}'", after or rest[i])
+    if option.takes_value and is_value(after):
+        return after, i + 2
+    if option.takes_value is True:
+        raise r.syntax(f"{rest[i].text} needs a value, e.g. '{option.help}'", rest[i])
+    return None, i + 1
+
+
+def is_value(item) -> bool:
+    return isinstance(item, (Value, Float))
+
+
+def unknown_option(cls, word, item) -> str:
+    """What a word that this kind does not take is, and what it takes instead."""
+    import difflib
+    text = getattr(item, "text", None)
+    takes = ", ".join(o.help for o in cls.options) or "no options"
+    if text is None:
+        return f"{word}: unexpected {type(item).__name__.lower()} here; {word} takes {takes}"
+    if not isinstance(item, Word):
+        return f"{word}: unexpected value {text!r}; {word} takes {takes}"
+    from . import ACTIVATIONS
+    if text in ACTIVATIONS:
+        return (f"{word}: activation {text!r} does not apply here; write it as its own layer "
+                f"('| {text}'). {word} takes {takes}")
+    from .base import KINDS  # (at call time: base imports this module)
+    others = {w for k in set(KINDS.values()) for o in k.options for w in o.words}
+    if text in others:
+        return f"{word}: option {text!r} does not apply here; {word} takes {takes}"
+    close = difflib.get_close_matches(text.lower(), [w for o in cls.options for w in o.words],
+                                      n=1, cutoff=0.75)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{word}: unknown word {text!r}; {word} takes {takes}{hint}"
 

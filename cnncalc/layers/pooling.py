@@ -7,7 +7,7 @@ from math import prod
 
 from .. import fmt
 from ..limits import MAX_ADAPTIVE
-from .base import (Amount, Flag, Layer, Outcome, PerAxis, RuleError, anywhere, axis_names,
+from .base import (Amount, Flag, Foreign, Layer, Outcome, PerAxis, RuleError, anywhere, axis_names,
                    need_map, nn_call, picture, saves_nothing, symbolic)
 from .window import pad_code, padding_options, save_padded, window_axis
 
@@ -130,6 +130,27 @@ class _Pool(Layer):
 class MaxPool(_Pool):
     keyword = "maxpool"
     keras_reads = ("MaxPooling1D", "MaxPooling2D", "MaxPooling3D")
+    darknet_reads = ("maxpool",)
+
+    @classmethod
+    def from_darknet(cls, section):
+        """Darknet pads size - 1 (by default), half of it before; its windows often reach
+        less of it. What they reach is Keras' 'same', symmetric padding, or refused."""
+        (h, w, c), k = section.shape, section.int("size", 1)
+        s = section.int("stride", 1)
+        pad = section.int("padding", k - 1)
+        before = pad // 2
+        out = ((h + pad - k) // s + 1, (w + pad - k) // s + 1)
+        used = {(before, max((o - 1) * s + k - before - n, 0)) for o, n in zip(out, (h, w))}
+        same = {(t // 2, t - t // 2) for t in (max((-(-n // s) - 1) * s + k - n, 0)
+                                               for n in (h, w))}
+        if used == same:
+            return [cls.write(pool=(k, k), stride=(s, s),
+                              **({"padding": "same"} if same != {(0, 0)} else {}))], (*out, c)
+        if len(used) == 1 and (b := used.pop())[0] == b[1] and 2 * b[0] <= k:
+            return [cls.write(pool=(k, k), stride=(s, s), padding=(b[0], b[0]))], (*out, c)
+        raise Foreign(f"a max pool padded {before} before and {pad - before} after, unlike "
+                      "Keras' 'same'")
     also = ("maxpooling2d", "maxpool2d", "maxpooling1d", "maxpool1d")
     doc = ("max pooling; the stride defaults to the pool size; pad P at most half the pool; "
            "ceil is PyTorch's ceil_mode with its last-window rule")
@@ -195,6 +216,11 @@ class _GlobalPool(Layer):
 class GlobalAvgPool(_GlobalPool):
     keyword = "globalavgpool"
     keras_reads = ("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D")
+    darknet_reads = ("avgpool",)
+
+    @classmethod
+    def from_darknet(cls, section):  # Darknet's result is a 1x1 map
+        return [cls.write()], (1, 1, section.shape[2])
     also = ("globalaveragepooling2d", "globalaveragepooling1d")
     doc = "the mean of each channel: a vector of C values"
     example = "globalavgpool"

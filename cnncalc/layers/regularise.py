@@ -31,6 +31,11 @@ class Dropout(Layer):
         return [("", nn_call("nn.Dropout", self.rate))]
 
     keras_reads = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
+    darknet_reads = ("dropout",)
+
+    @classmethod
+    def from_darknet(cls, section):
+        return [cls.write(rate=section.fraction("probability", 0.5))], section.shape
 
     @classmethod
     def from_keras(cls, keras_class, cfg):

@@ -8,7 +8,6 @@ from math import prod
 from .. import fmt
 from .base import (
     Amount,
-    Arg,
     Choice,
     Count,
     Flag,
@@ -27,6 +26,7 @@ from .base import (
     saves_nothing,
     symbolic,
 )
+from .options import Shape
 
 
 class Upsample(Layer):
@@ -65,6 +65,12 @@ class Upsample(Layer):
                        up=True)
 
     keras_reads = ("UpSampling1D", "UpSampling2D", "UpSampling3D")
+    darknet_reads = ("upsample",)
+
+    @classmethod
+    def from_darknet(cls, section):
+        (h, w, c), s = section.shape, section.int("stride", 2)
+        return [cls.write(factor=(s, s))], (h * s, w * s, c)
 
     @classmethod
     def from_keras(cls, keras_class, cfg):
@@ -147,26 +153,6 @@ class Resize(Upsample):
             return {"mode": "nearest"}
         return {"mode": ("linear", "bilinear", "trilinear")[len(self.size) - 1],
                 "align_corners": bool(self.corners)}
-
-
-class Shape(Arg):
-    """reshape's target: sizes then channels, one of them '?'."""
-    label = "the new shape"
-    example = "4x4x1024"
-
-    def read(self, item, r):
-        v = r.numbers(item, "reshape", 1, None, allow_open=True)
-        opens = [n for n in v if isinstance(n, str)]
-        if len(opens) > 1 or any(n != "?" for n in opens):
-            raise r.error(f"reshape {item.text}: one size may be '?' (it is worked out), no "
-                          "other letters", item)
-        if len(v) > 4:  # as an input: every kind's rule and module stop at 3-D maps
-            raise r.error(f"reshape {item.text}: expected up to 3 spatial sizes then the "
-                          "channels, as an input takes", item)
-        return {"shape": v}
-
-    def describe(self, layer):
-        return fmt.shape(layer.shape)
 
 
 class Reshape(Layer):
