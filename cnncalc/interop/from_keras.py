@@ -114,12 +114,8 @@ def _sources(node) -> list:
     return [entry[0] for entry in node]  # tf.keras 2: [[name, node, tensor, kwargs], ...]
 
 
-@foreign("Keras model")
-def from_keras(path, input: str | None = None, network: str | None = None,
-               partial: bool = False) -> Imported:
-    """The spec of a Keras model file (.keras, or model.to_json()'s JSON), and its summary."""
-    from ..specs import summarize
-    config = read_config(path)
+def _model_layers(config, path) -> tuple:
+    """(the model's class, its config, its layers), each checked to be what Keras writes."""
     if not isinstance(config, dict) or "config" not in config:
         raise CnnCalcError("not a Keras model file: no 'config' at its top", file=str(path))
     kind, body = config.get("class_name"), config["config"]
@@ -131,52 +127,71 @@ def from_keras(path, input: str | None = None, network: str | None = None,
                            "reads", file=str(path))
     if not all(isinstance(layer, dict) for layer in layers):
         raise CnnCalcError("not a Keras model file: its layers are not objects", file=str(path))
-    sequential = kind == "Sequential"
-    first = layers[0]
-    shape = None
+    return kind, body, layers
+
+
+def _input_text(layers, sequential, input, path) -> str:
+    """The spec's input sizes: ``input``, else the model's input layer's (width first)."""
+    first, shape = layers[0], None
     if first.get("class_name") == "InputLayer":
         cfg = first["config"]
         shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
     elif sequential:
-        shape = layers[0]["config"].get("batch_input_shape") or \
-            (layers[0].get("build_config") or {}).get("input_shape")
+        shape = first["config"].get("batch_input_shape") or \
+            (first.get("build_config") or {}).get("input_shape")
     if input:
-        input_text = input
-    elif shape and all(isinstance(n, int) for n in shape[1:]):
+        return input
+    if shape and all(isinstance(n, int) for n in shape[1:]):
         *spatial, c = shape[1:]
-        input_text = "x".join(map(str, (*picture(spatial), c)))
-    else:
-        raise CnnCalcError(f"the model's input sizes are open ({shape}); give them with "
-                           "--input, e.g. 224x224x3", file=str(path))
-    problems, ops, ids, failed = [], [], {}, set()
-    previous = "input"
-    for layer in layers:
+        return "x".join(map(str, (*picture(spatial), c)))
+    raise CnnCalcError(f"the model's input sizes are open ({shape}); give them with "
+                       "--input, e.g. 224x224x3", file=str(path))
+
+
+class _Reader:
+    """The walk over a model's layers: each to its ops, the layer names to the op each
+    stands for, what has no counterpart (and what follows it: not said again)."""
+
+    def __init__(self, sequential, path):
+        self.sequential, self.path = sequential, path
+        self.problems, self.ops, self.ids, self.failed = [], [], {}, set()
+        self.previous = "input"
+
+    def fail(self, name, why):
+        self.problems.append((name, why))
+        self.failed.add(name)
+
+    def sources(self, layer, name, cls):
+        """The ops a layer reads, or None (said as a problem, or after one)."""
+        if cls in ("Functional", "Model"):
+            self.fail(name, f"a nested {cls} model (import it on its own)")
+            return None
+        if self.sequential:
+            return [self.previous]
+        nodes = layer.get("inbound_nodes", [])
+        if len(nodes) != 1:
+            self.problems.append((name, f"a layer called {len(nodes)} times (shared weights)"))
+            return None
+        names = _sources(nodes[0])
+        if any(n in self.failed for n in names):
+            self.failed.add(name)  # after a layer already named: not reported again
+            return None
+        sources = [self.ids.get(n) for n in names]
+        if None in sources or not sources:
+            self.fail(name, "an input that is not a layer of this model")
+            return None
+        return sources
+
+    def read(self, layer):
         cls, cfg = layer.get("class_name"), layer.get("config", {})
         name = layer.get("name") or cfg.get("name")
         if cls == "InputLayer":
-            ids[name] = "input"
-            continue
-        if cls in ("Functional", "Model"):
-            problems.append((name, f"a nested {cls} model (import it on its own)"))
-            failed.add(name)
-            continue
-        nodes = layer.get("inbound_nodes", [])
-        if sequential:
-            sources = [previous]
-        else:
-            if len(nodes) != 1:
-                problems.append((name, f"a layer called {len(nodes)} times (shared weights)"))
-                continue
-            names = _sources(nodes[0])
-            if any(n in failed for n in names):
-                failed.add(name)  # after a layer already named: not reported again
-                continue
-            sources = [ids.get(n) for n in names]
-            if None in sources or not sources:
-                problems.append((name, "an input that is not a layer of this model"))
-                failed.add(name)
-                continue
-        constants = [] if sequential else _constants(nodes[0])
+            self.ids[name] = "input"
+            return
+        sources = self.sources(layer, name, cls)
+        if sources is None:
+            return
+        constants = [] if self.sequential else _constants(layer["inbound_nodes"][0])
         if cls in ("Add", "Multiply") and len(sources) == 1 and len(constants) == 1:
             # x + 3.0, x * (1 / 6): MobileNetV3's hard sigmoid, a rescale by a constant
             c = float(constants[0])
@@ -184,53 +199,77 @@ def from_keras(path, input: str | None = None, network: str | None = None,
                                      {"scale": c, "offset": 0.0})
         if cls == "CustomScaleLayer" and len(sources) == 2:  # Inception-ResNet: a + b x scale
             scaled = f"{name}:scaled"
-            ops.append(Op(scaled, Rescale.write(scale=float(cfg.get("scale", 1.0))),
-                          [sources[1]], source=f"layer {name} ({cls})"))
-            ops.append(Op(name, Add.write(), [sources[0], scaled], name=name,
-                          source=f"layer {name} ({cls})"))
-            ids[name] = previous = name
-            continue
-        here = sources
-        for icls, icfg, iname in _chain(cls, cfg, name):  # a nested Sequential: its layers
-            count = len(problems)
+            self.ops.append(Op(scaled, Rescale.write(scale=float(cfg.get("scale", 1.0))),
+                               [sources[1]], source=f"layer {name} ({cls})"))
+            self.ops.append(Op(name, Add.write(), [sources[0], scaled], name=name,
+                               source=f"layer {name} ({cls})"))
+            self.ids[name] = self.previous = name
+            return
+        here = self.chain(cls, cfg, name, sources)
+        if here is not None:
+            self.ids[name] = self.previous = here[0]
+
+    def chain(self, cls, cfg, name, here):
+        """A layer's ops (a nested Sequential's, one after another); where they end, or None
+        when one has no counterpart."""
+        for icls, icfg, iname in _chain(cls, cfg, name):
+            count = len(self.problems)
             try:
-                text = _layer(icls, icfg, problems, iname)
+                text = _layer(icls, icfg, self.problems, iname)
             except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
                 raise CnnCalcError(f"layer {iname!r} ({icls}): a configuration this reader "
                                    f"does not know ({type(e).__name__}: {str(e)[:100]})",
-                                   file=str(path)) from None
-            if len(problems) > count:
-                failed.add(name)
-                break
+                                   file=str(self.path)) from None
+            if len(self.problems) > count:
+                self.failed.add(name)
+                return None
             if text is not None and icfg.get("trainable") is False and \
                     FROZEN in getattr(KINDS.get(text.split()[0]), "options", ()):
                 text += " frozen"  # trainable=False: a layer frozen for fine-tuning
             if text is not None:  # else it passes its input on
-                ops.append(Op(iname, text, here, name=iname, source=f"layer {iname} ({icls})"))
+                self.ops.append(Op(iname, text, here, name=iname,
+                                   source=f"layer {iname} ({icls})"))
                 here = [iname]
-        else:
-            ids[name] = previous = here[0]
-    if problems and not partial:
-        raise Unsupported(problems, Path(path).name)
-    if problems:
-        first_bad = problems[0][0]
-        names = [n for layer in layers for n in _names(layer)]
-        stop = names.index(first_bad) if first_bad in names else len(names)
-        kept = set(names[:stop])
-        ops = [op for op in ops if op.id in kept]
-        outputs = [ops[-1].id] if ops else []
-    elif sequential:
-        outputs = [ops[-1].id]
-    else:
+        return here
+
+    def outputs(self, layers, body) -> tuple:
+        """The ops to write and the network's outputs: up to the first problem (partial),
+        the last op (Sequential), else the model's output layers."""
+        ops = self.ops
+        if self.problems:
+            first_bad = self.problems[0][0]
+            names = [n for layer in layers for n in _names(layer)]
+            stop = names.index(first_bad) if first_bad in names else len(names)
+            kept = set(names[:stop])
+            ops = [op for op in ops if op.id in kept]
+            return ops, [ops[-1].id] if ops else []
+        if self.sequential:
+            return ops, [ops[-1].id]
         outs = body.get("output_layers") or []
         outs = [outs] if outs and isinstance(outs[0], str) else outs
-        outputs = [ids[o[0]] for o in outs]
+        return ops, [self.ids[o[0]] for o in outs]
+
+
+@foreign("Keras model")
+def from_keras(path, input: str | None = None, network: str | None = None,
+               partial: bool = False) -> Imported:
+    """The spec of a Keras model file (.keras, or model.to_json()'s JSON), and its summary."""
+    from ..specs import summarize
+    kind, body, layers = _model_layers(read_config(path), path)
+    sequential = kind == "Sequential"
+    input_text = _input_text(layers, sequential, input, path)
+    r = _Reader(sequential, path)
+    for layer in layers:
+        r.read(layer)
+    if r.problems and not partial:
+        raise Unsupported(r.problems, Path(path).name)
+    ops, outputs = r.outputs(layers, body)
     if not ops:
         raise CnnCalcError("nothing to import: the model has no layers cnncalc can write",
                            file=str(path))
     name = network or network_name(body.get("name") or Path(path).stem)
     text = emit(ops, outputs, input_text, name)
-    if problems:
-        text += f"# import stopped at layer {problems[0][0]}: {problems[0][1]} has no " \
+    if r.problems:
+        text += f"# import stopped at layer {r.problems[0][0]}: {r.problems[0][1]} has no " \
                 "cnncalc counterpart\n"
     return Imported(text, summarize(text))
