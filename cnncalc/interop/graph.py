@@ -127,18 +127,27 @@ def fuse(ops, outputs):
     activation (a module named X.act after X), a separable conv's depthwise and pointwise
     halves (X.depthwise, X.pointwise), and a wrapper's inner module (X.op)."""
     nest_concats(ops)
-    by_name = {}
+    by_name, users = {}, {}
     for op in ops:
         if op.name and op.name.endswith(".op"):
             op.name = op.name[:-3]
         if op.name:
             by_name[op.name] = op
-    users = {}
-    for op in ops:
         for i in op.inputs:
             users.setdefault(i, []).append(op)
-    gone = {}
-    for op in list(ops):
+    gone = {}  # an op folded into another -> that op (None: its input stands for it)
+    _fuse_activations(ops, by_name, users, outputs, gone)
+    _fuse_separable(ops, by_name, users, gone)
+    for op in ops:
+        op.inputs = [gone.get(i) or i for i in op.inputs]
+    kept = [op for op in ops if op.id not in gone]
+    outputs = [gone.get(o) or o for o in outputs]
+    return kept, outputs
+
+
+def _fuse_activations(ops, by_name, users, outputs, gone):
+    """X.act right after X, its only reader: X's own activation."""
+    for op in ops:
         if not op.name or op.id in gone:
             continue
         base, _, last = op.name.rpartition(".")
@@ -149,28 +158,25 @@ def fuse(ops, outputs):
         if last == "act" and op.text in ACTIVATIONS and takes_activation(owner.kind):
             owner.text += f" {op.text}"
             gone[op.id] = owner.id
-        elif last == "pointwise" and owner.kind == "dwconv" and op.kind == "conv":
-            pass
-    # X.depthwise then X.pointwise: sepconv (the names leave X itself unnamed)
-    for op in list(ops):
-        if op.name and op.name.endswith(".pointwise") and op.kind == "conv":
-            dw = by_name.get(op.name[:-len("pointwise")] + "depthwise")
-            if dw is None or op.inputs != [dw.id] or dw.kind != "dwconv" or \
-                    len(users.get(dw.id, ())) != 1:
-                continue
-            words = dw.text.split()
-            filters = op.text.split()[1].split("x")[-1]
-            rest = [w for w in words[2:] if w != "nobias"]
-            options = " ".join(dict.fromkeys(rest + [w for w in op.text.split()[2:]]))
-            op.text = f"sepconv {words[1]}x{filters} {options}".strip()
-            op.name = op.name[:-len(".pointwise")]
-            op.inputs = dw.inputs
-            gone[dw.id] = None
+
+
+def _fuse_separable(ops, by_name, users, gone):
+    """X.depthwise then X.pointwise: sepconv (the names leave X itself unnamed)."""
     for op in ops:
-        op.inputs = [gone.get(i) or i for i in op.inputs]
-    kept = [op for op in ops if op.id not in gone]
-    outputs = [gone.get(o) or o for o in outputs]
-    return kept, outputs
+        if not (op.name and op.name.endswith(".pointwise") and op.kind == "conv"):
+            continue
+        dw = by_name.get(op.name[:-len("pointwise")] + "depthwise")
+        if dw is None or op.inputs != [dw.id] or dw.kind != "dwconv" or \
+                len(users.get(dw.id, ())) != 1:
+            continue
+        words = dw.text.split()
+        filters = op.text.split()[1].split("x")[-1]
+        rest = [w for w in words[2:] if w != "nobias"]
+        options = " ".join(dict.fromkeys(rest + [w for w in op.text.split()[2:]]))
+        op.text = f"sepconv {words[1]}x{filters} {options}".strip()
+        op.name = op.name[:-len(".pointwise")]
+        op.inputs = dw.inputs
+        gone[dw.id] = None
 
 
 def network_name(name: str | None) -> str:
