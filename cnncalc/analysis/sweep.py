@@ -178,39 +178,24 @@ def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | N
     and more run as numpy lanes (analysis/lanes.py), in chunks: on Dask's workers when
     ``scheduler`` is an address (or a distributed Client or cluster)."""
     from ..language.parser import parse
-    from ..language.records import Knob
     from .memory import check_options
     check_options(batch, dtype, optimizer)
+    from ..language.checks import Limits, check_text
     text, file = _text(spec, file)
+    check_text(text, file, Limits())  # as every spec is checked before it is parsed
     statements = parse(text, file)
-    keep = condition(where) if where else None
     front = [m.strip() for m in (pareto.split(",") if isinstance(pareto, str) else pareto or ())]
-    for m in front + ([sort] if sort else []):  # '-rf': larger is better, or descending
-        if m.lstrip("-") not in METRICS:
-            raise CnnCalcError(f"unknown metric {m!r}; the metrics are {', '.join(METRICS)} "
-                               "('-rf' for larger is better)")
-    names = list(vary)
-    grid = [vary[n] if isinstance(vary[n], (list, range)) else list(vary[n]) for n in names]
-    if not names or any(not g for g in grid):
-        raise CnnCalcError("sweep: nothing to vary; give --vary NAME=LO:HI[:STEP]")
-    total = 1
-    for g in grid:
-        total *= len(g)
-    if total > MAX_GRID:
-        raise CnnCalcError(f"sweep: {total:,} variants, more than {MAX_GRID:,}")
+    _check_metrics(front + ([sort] if sort else []))
+    names, grid, total = _grid(vary)
     knobs = [n for n in names if n != "input"]
-    declared = [s.name for s in statements if isinstance(s, Knob)]
-    for n in knobs:
-        if n not in declared:
-            raise CnnCalcError(f"--vary {n}: the spec has no 'param {n}'" + (
-                f"; its params: {', '.join(declared)}" if declared else
-                f"; it declares none (write 'param {n} = ...' at the top)") + ", or 'input'")
+    _check_knobs(knobs, statements)
     options = (batch, dtype, optimizer, foreach, amp, tuple(checkpoint))
     if total >= VECTOR_FROM or scheduler is not None:
         from . import lanes
         job = lanes.Job(text, file, dict(zip(names, grid)), knobs, where, options)
         out = lanes.run(job, total, scheduler, progress)
     else:
+        keep = condition(where) if where else None
         out = []
         for combo in itertools.product(*grid):
             record = _variant(statements, text, file, knobs, dict(zip(names, combo)), options)
@@ -224,6 +209,37 @@ def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | N
         key, sign = sort.lstrip("-"), -1 if sort.startswith("-") else 1
         out.sort(key=lambda r: (r[key] is None, sign * (r[key] or 0)))
     return out
+
+
+def _check_metrics(metrics):
+    for m in metrics:  # '-rf': larger is better, or descending
+        if m.lstrip("-") not in METRICS:
+            raise CnnCalcError(f"unknown metric {m!r}; the metrics are {', '.join(METRICS)} "
+                               "('-rf' for larger is better)")
+
+
+def _grid(vary) -> tuple:
+    """The knobs' names, each one's values, and the number of variants."""
+    names = list(vary)
+    grid = [vary[n] if isinstance(vary[n], (list, range)) else list(vary[n]) for n in names]
+    if not names or any(not g for g in grid):
+        raise CnnCalcError("sweep: nothing to vary; give --vary NAME=LO:HI[:STEP]")
+    total = 1
+    for g in grid:
+        total *= len(g)
+    if total > MAX_GRID:
+        raise CnnCalcError(f"sweep: {total:,} variants, more than {MAX_GRID:,}")
+    return names, grid, total
+
+
+def _check_knobs(knobs, statements):
+    from ..language.records import Knob
+    declared = [s.name for s in statements if isinstance(s, Knob)]
+    for n in knobs:
+        if n not in declared:
+            raise CnnCalcError(f"--vary {n}: the spec has no 'param {n}'" + (
+                f"; its params: {', '.join(declared)}" if declared else
+                f"; it declares none (write 'param {n} = ...' at the top)") + ", or 'input'")
 
 
 VECTOR_FROM = 256  # grids this large take the vectorised path (analysis/lanes.py)
@@ -245,10 +261,9 @@ def _variant(statements, text, file, knobs, setting, options) -> dict:
 
 def _text(spec, file):
     import os
-    if isinstance(spec, os.PathLike):
-        with open(spec, "rb") as fh:
-            data = fh.read()
-        return data.decode("utf-8", "replace"), str(spec)
+    if isinstance(spec, os.PathLike):  # read as every spec is (one byte past the limit)
+        from ..specs import read_bytes
+        return read_bytes(spec).decode("utf-8", "replace"), str(spec)
     return (spec.decode("utf-8", "replace") if isinstance(spec, bytes) else spec), file
 
 
