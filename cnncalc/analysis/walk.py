@@ -171,43 +171,9 @@ class Walk:
         self.named[layer.name] = row
         try:
             if layer.branches is not None:
-                row.branches, shapes, rfs = [], [], []
-                inputs = layer.inputs(x, len(layer.branches))
-                for j, (branch, xj) in enumerate(zip(layer.branches, inputs), 1):
-                    rows, y, yrf = self.seq(branch, xj, rf, depth + 1, f"{path}.{layer.kind}.{j}.")
-                    row.branches.append(rows)
-                    shapes.append(y)
-                    rfs.append(yrf)
-                out = layer.combine(shapes, self.check, row.explain,
-                                    [f"branch {j}" for j in range(1, len(shapes) + 1)], x)
-                if layer.kind == "output":  # a head: the flow goes on from the block's input
-                    aligned = True
-                else:
-                    rf, aligned = merge_rf(rfs) if self.fields else (None, True)
-                if not aligned:
-                    row.note = "receptive-field centres of the branches differ"
-                    row.misaligned = True
+                out, rf = self.block(row, layer, x, rf, depth, path)
             elif layer.ref is not None:
-                source = self.saved.get(layer.ref)
-                if source is None:
-                    known = [r.name for r in self.rows[:-1]][-8:]
-                    raise RuleError(f"{layer.ref!r} is not the name of an earlier layer"
-                                    + (f" (earlier: {', '.join(known)})" if known else ""))
-                row.source = source
-                out = layer.combine([x, source.output], self.check, row.explain,
-                                    ["the current tensor", repr(layer.ref)])
-                src = source.rf
-                offsets = (out.geometry or {}).get("offsets")
-                if src and offsets:  # 'concat ID crop' reads ID from its offset on
-                    # (an offset of open sizes leaves the start open, as a padding of them does)
-                    src = tuple((r, j, None if s is None or fmt.symbolic(o) else s + o * j)
-                                for (r, j, s), o in zip(src, offsets))
-                rf, aligned = (src, True) if layer.jump else \
-                    merge_rf([rf, src]) if self.fields else (None, True)
-                if not aligned:
-                    row.note = f"receptive-field centres of {layer.ref!r} and the current " \
-                               "tensor differ"
-                    row.misaligned = True
+                out, rf = self.reference(row, layer, x, rf)
             else:
                 out = layer.rule(x, row.explain)
                 if layer.frozen:
@@ -228,6 +194,51 @@ class Walk:
         if self.after is not None:
             self.after(row, out)
         return row
+
+    def block(self, row, layer, x, rf, depth, path):
+        """A merge block: each branch walked from its input, then combined; the receptive
+        fields merged (a head's flow goes on from the block's input)."""
+        row.branches, shapes, rfs = [], [], []
+        inputs = layer.inputs(x, len(layer.branches))
+        for j, (branch, xj) in enumerate(zip(layer.branches, inputs), 1):
+            rows, y, yrf = self.seq(branch, xj, rf, depth + 1, f"{path}.{layer.kind}.{j}.")
+            row.branches.append(rows)
+            shapes.append(y)
+            rfs.append(yrf)
+        out = layer.combine(shapes, self.check, row.explain,
+                            [f"branch {j}" for j in range(1, len(shapes) + 1)], x)
+        if layer.kind == "output":
+            return out, rf
+        rf, aligned = merge_rf(rfs) if self.fields else (None, True)
+        if not aligned:
+            row.note = "receptive-field centres of the branches differ"
+            row.misaligned = True
+        return out, rf
+
+    def reference(self, row, layer, x, rf):
+        """A layer that reads a saved tensor ('add ID', 'from ID'): combined with the
+        current one, or (a jump) taken instead of it."""
+        source = self.saved.get(layer.ref)
+        if source is None:
+            known = [r.name for r in self.rows[:-1]][-8:]
+            raise RuleError(f"{layer.ref!r} is not the name of an earlier layer"
+                            + (f" (earlier: {', '.join(known)})" if known else ""))
+        row.source = source
+        out = layer.combine([x, source.output], self.check, row.explain,
+                            ["the current tensor", repr(layer.ref)])
+        src = source.rf
+        offsets = (out.geometry or {}).get("offsets")
+        if src and offsets:  # 'concat ID crop' reads ID from its offset on
+            # (an offset of open sizes leaves the start open, as a padding of them does)
+            src = tuple((r, j, None if s is None or fmt.symbolic(o) else s + o * j)
+                        for (r, j, s), o in zip(src, offsets))
+        rf, aligned = (src, True) if layer.jump else \
+            merge_rf([rf, src]) if self.fields else (None, True)
+        if not aligned:
+            row.note = f"receptive-field centres of {layer.ref!r} and the current " \
+                       "tensor differ"
+            row.misaligned = True
+        return out, rf
 
 
 def _freeze(out, ex):
