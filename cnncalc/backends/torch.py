@@ -108,21 +108,7 @@ class Net(nn.Module):
             layer = row.layer
             again = outer and checkpointed(row, self.checkpoint)
             if row.branches is not None:
-                subs, owned = [], []
-                for branch in row.branches:
-                    module, out_fresh = self._seq(branch, False, outer and not again)
-                    subs.append(module)
-                    owned.append(bool(branch) and out_fresh)
-                first = next((j for j, b in enumerate(row.branches) if owned[j]
-                              and b[-1].output == row.output
-                              and (j == 0 or not getattr(layer, "ordered", False))), None) \
-                    if self.inplace and layer.kind != "output" else None
-                split = [c[-1] for c in layer.inputs(row.input, len(row.branches))] \
-                    if layer.split else None
-                ranks = [len(b[-1].output if b else row.input) - 1 for b in row.branches]
-                module = Branches(subs, layer.module(row), first, split,
-                                  ranks if len(set(ranks)) > 1 else None)
-                out_fresh = True
+                module, out_fresh = self._block(row, outer and not again), True
             elif row.source is not None:
                 ranks = [len(row.input) - 1, len(row.source.output) - 1]
                 module = RefMerge(layer.module(row), row.source.name,
@@ -130,23 +116,46 @@ class Net(nn.Module):
                                   ranks if len(set(ranks)) > 1 else None)
                 out_fresh = not layer.jump  # 'from ID' goes on with a saved tensor
             else:
-                module = layer.module(row)
-                if layer.frozen:
-                    _freeze(module)
-                if layer.shares is not None:
-                    _tie(module, self.layers[layer.shares])
-                if layer.fold:  # keeps its input's tensor (in place, or the identity)
-                    if hasattr(module, "inplace"):
-                        module.inplace = self.inplace and fresh and layer.overwrites
-                    out_fresh = fresh
-                else:
-                    out_fresh = True
+                module, out_fresh = self._layer(row, fresh)
             self.layers[row.name] = module
             self._register(row.name, module)
             keep = row.name in self.keep
             items.append((row.name, module, keep, again))
             fresh = out_fresh and not keep
         return Seq(items), fresh
+
+    def _block(self, row, outer):
+        """A merge block's module: its branches' chains, the merge, and the branch (if any)
+        whose result the merge may overwrite."""
+        layer, subs, owned = row.layer, [], []
+        for branch in row.branches:
+            module, out_fresh = self._seq(branch, False, outer)
+            subs.append(module)
+            owned.append(bool(branch) and out_fresh)
+        first = next((j for j, b in enumerate(row.branches) if owned[j]
+                      and b[-1].output == row.output
+                      and (j == 0 or not getattr(layer, "ordered", False))), None) \
+            if self.inplace and layer.kind != "output" else None
+        split = [c[-1] for c in layer.inputs(row.input, len(row.branches))] \
+            if layer.split else None
+        ranks = [len(b[-1].output if b else row.input) - 1 for b in row.branches]
+        return Branches(subs, layer.module(row), first, split,
+                        ranks if len(set(ranks)) > 1 else None)
+
+    def _layer(self, row, fresh):
+        """A layer's module, frozen or tied where the spec says; and whether its result is
+        a tensor of its own (a folded layer keeps its input's, in place)."""
+        layer = row.layer
+        module = layer.module(row)
+        if layer.frozen:
+            _freeze(module)
+        if layer.shares is not None:
+            _tie(module, self.layers[layer.shares])
+        if not layer.fold:
+            return module, True
+        if hasattr(module, "inplace"):  # keeps its input's tensor (in place, or the identity)
+            module.inplace = self.inplace and fresh and layer.overwrites
+        return module, fresh
 
     def _register(self, name, module):
         """Under its dotted name: 'layer1.0.conv1' is module conv1 of 0 of layer1. A name that
