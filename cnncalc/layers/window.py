@@ -16,20 +16,8 @@ def window_axis(n, k, s, d, pad, ceil, axis, ex):
     ke = d * (k - 1) + 1
     kt = f"{ke}" if d == 1 else f"{ke} (kernel {k}, dilation {d})"
     before, after = SIDES.get(axis, ("before", "after"))
-    if pad == "same":  # Keras: the extra pixel of an odd total goes after
-        out = n if s == 1 else -(-n // s)
-        total = ke - 1 if s == 1 else _relu((out - 1) * s + ke - n)
-        b, a = total // 2, total - total // 2
-        if ex is not None:
-            ex.append(f"{axis}: same padding, stride {s}: ceil({n} / {s}) = {out}, "
-                      f"pad {b} {before}, {a} {after}")
-        return out, b, a, 0
-    if pad == "causal":  # Keras Conv1D: everything before, so no output sees the future
-        out = n if s == 1 else (n - 1) // s + 1
-        if ex is not None:
-            ex.append(f"{axis}: causal padding: {ke - 1} before, none after; "
-                      f"floor(({n} - 1) / {s}) + 1 = {out}")
-        return out, ke - 1, 0, 0 if s == 1 else (n - 1) % s
+    if pad in ("same", "causal"):
+        return _keras_axis(n, ke, s, pad, axis, before, after, ex)
     if pad == "half":  # PyTorch's padding=k//2 on both sides (torchvision's layouts)
         pad = ke // 2
         if ex is not None:
@@ -44,15 +32,7 @@ def window_axis(n, k, s, d, pad, ceil, axis, ex):
     if isinstance(span, int) and span < 0 and not ceil:
         raise too_large()
     if ceil:  # PyTorch lets the last window hang over the end, even past a small input
-        out = -(-span // s) + 1
-        text = f"{axis}: ceil(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}" if ex is not None else ""
-        if not symbolic(out):  # (a formula leaves out PyTorch's last-window rule)
-            drop = (out - 1) * s >= n + p  # the last window would start in the padding
-            if drop is True and ex is not None:
-                text += (f"; PyTorch drops the last window, which would start at "
-                         f"{(out - 1) * s}, in the padding after {n} + {p}: {out - 1}")
-            out = out - drop
-            out = out * (out > 0)  # arrays: no window at all gives no output
+        out, text = _ceil_out(n, ke, s, p, span, axis, ex)
         if isinstance(out, int) and out < 1:
             raise too_large()
         if ex is not None:
@@ -64,6 +44,39 @@ def window_axis(n, k, s, d, pad, ceil, axis, ex):
         ex.append(f"{axis}: floor(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}"
                   + (f" ({dropped} left unused at the {after})" if dropped else ""))
     return out, p, p, dropped
+
+
+def _keras_axis(n, ke, s, pad, axis, before, after, ex):
+    """Keras' 'same' (the extra pixel of an odd total goes after) and 'causal' (all
+    before, so no output sees the future)."""
+    if pad == "same":
+        out = n if s == 1 else -(-n // s)
+        total = ke - 1 if s == 1 else _relu((out - 1) * s + ke - n)
+        b, a = total // 2, total - total // 2
+        if ex is not None:
+            ex.append(f"{axis}: same padding, stride {s}: ceil({n} / {s}) = {out}, "
+                      f"pad {b} {before}, {a} {after}")
+        return out, b, a, 0
+    out = n if s == 1 else (n - 1) // s + 1
+    if ex is not None:
+        ex.append(f"{axis}: causal padding: {ke - 1} before, none after; "
+                  f"floor(({n} - 1) / {s}) + 1 = {out}")
+    return out, ke - 1, 0, 0 if s == 1 else (n - 1) % s
+
+
+def _ceil_out(n, ke, s, p, span, axis, ex):
+    """PyTorch's ceil_mode: windows up to one hanging over the end, but none that would
+    start in the padding after; the size and its explanation."""
+    out = -(-span // s) + 1
+    text = f"{axis}: ceil(({n} + {2 * p} - {ke}) / {s}) + 1 = {out}" if ex is not None else ""
+    if not symbolic(out):  # (a formula leaves out PyTorch's last-window rule)
+        drop = (out - 1) * s >= n + p  # the last window would start in the padding
+        if drop is True and ex is not None:
+            text += (f"; PyTorch drops the last window, which would start at "
+                     f"{(out - 1) * s}, in the padding after {n} + {p}: {out - 1}")
+        out = out - drop
+        out = out * (out > 0)  # arrays: no window at all gives no output
+    return out, text
 
 
 def _relu(v):
