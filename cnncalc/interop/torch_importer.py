@@ -212,52 +212,63 @@ class _Importer:
 
     def node(self, node):
         if node.op == "call_module":
-            module = self.modules[node.target]
-            handler = module_handler(module)
-            if handler is None:
-                self.fail(node, f"module {type(module).__name__} ({node.target})")
-                return
-            tensors = tuple(id(p) for p in module._parameters.values() if p is not None)
-            if tensors:
-                self.share(node, node.target, tensors)
-            x = node.args[0] if node.args else None
-            if getattr(x, "name", None) in self.merged and not self.per_position(node, x):
-                return
-            handler(self, node, module)
-            if getattr(x, "name", None) in self.merged and node.name in self.ids:
-                self.merged[node.name] = self.merged[x.name]
-            self.mark_frozen(node, [p for p in module._parameters.values() if p is not None])
+            self.module_node(node)
+            return
+        name = _target_name(node)
+        handler = FUNCTIONS.get(name)
+        if handler is None:
+            self.fail(node, f"operator {name[5:]}")
+            return
+        if not self.reads_as_it_can(node, name):
+            return
+        try:
+            handler(self, node)
+            for n, target in self.frozen_later:  # a buffer is fixed too
+                self.mark_frozen(n, [_tensor(self.gm.root, target)])
+            self.frozen_later.clear()
             if node.name in self.sharing and node.name not in self.failed:
                 self.mark_shared(node)
-        else:
-            name = _target_name(node)
-            handler = FUNCTIONS.get(name)
-            if handler is None:
-                self.fail(node, f"operator {name[5:]}")
-                return
-            split = next((a for a in _flat(node.args) if getattr(a, "name", None) in
-                          self.radix), None)
-            flat = next((a for a in _flat(node.args) if getattr(a, "name", None) in
-                         self.merged), None)
-            if flat is not None and name not in _MERGED_AWARE:
-                self.fail(node, f"operator {name[5:]} on {flat.name}, a map with its spatial "
-                                f"axes merged {_brief(node)}")
-                return
-            if split is not None and name not in _SPLIT_AWARE:
-                self.fail(node, f"operator {name[5:]} on {split.name}, channels split in "
-                                f"{self.radix[split.name]} along a new axis {_brief(node)}")
-                return
-            try:
-                handler(self, node)
-                for n, target in self.frozen_later:  # a buffer is fixed too
-                    self.mark_frozen(n, [_tensor(self.gm.root, target)])
-                self.frozen_later.clear()
-                if node.name in self.sharing and node.name not in self.failed:
-                    self.mark_shared(node)
-            except (AttributeError, TypeError, ValueError, IndexError, KeyError,
-                    ZeroDivisionError) as e:  # arguments this reader does not follow
-                self.fail(node, f"operator {name[5:]} with arguments {_brief(node)} "
-                                f"({type(e).__name__}: {str(e)[:80]})")
+        except (AttributeError, TypeError, ValueError, IndexError, KeyError,
+                ZeroDivisionError) as e:  # arguments this reader does not follow
+            self.fail(node, f"operator {name[5:]} with arguments {_brief(node)} "
+                            f"({type(e).__name__}: {str(e)[:80]})")
+
+    def module_node(self, node):
+        """One of torch.nn's layers, read whole from the module."""
+        module = self.modules[node.target]
+        handler = module_handler(module)
+        if handler is None:
+            self.fail(node, f"module {type(module).__name__} ({node.target})")
+            return
+        tensors = tuple(id(p) for p in module._parameters.values() if p is not None)
+        if tensors:
+            self.share(node, node.target, tensors)
+        x = node.args[0] if node.args else None
+        if getattr(x, "name", None) in self.merged and not self.per_position(node, x):
+            return
+        handler(self, node, module)
+        if getattr(x, "name", None) in self.merged and node.name in self.ids:
+            self.merged[node.name] = self.merged[x.name]
+        self.mark_frozen(node, [p for p in module._parameters.values() if p is not None])
+        if node.name in self.sharing and node.name not in self.failed:
+            self.mark_shared(node)
+
+    def reads_as_it_can(self, node, name) -> bool:
+        """An operator on a tensor split along a new axis, or on a map with its spatial
+        axes merged, must be one that keeps to them; else it is named (False)."""
+        split = next((a for a in _flat(node.args) if getattr(a, "name", None) in
+                      self.radix), None)
+        flat = next((a for a in _flat(node.args) if getattr(a, "name", None) in
+                     self.merged), None)
+        if flat is not None and name not in _MERGED_AWARE:
+            self.fail(node, f"operator {name[5:]} on {flat.name}, a map with its spatial "
+                            f"axes merged {_brief(node)}")
+            return False
+        if split is not None and name not in _SPLIT_AWARE:
+            self.fail(node, f"operator {name[5:]} on {split.name}, channels split in "
+                            f"{self.radix[split.name]} along a new axis {_brief(node)}")
+            return False
+        return True
 
 
 # what reads a tensor split along a new axis (N, R, C / R, ...): the paths of SKNet and
