@@ -20,38 +20,12 @@ def _conv(imp, node):
     kernel = lay.spec(tuple(weight.shape[2:]))
     stride = lay.spec(tuple(a.get("strides", (1,) * rank)))
     dilation = lay.spec(tuple(a.get("dilations", (1,) * rank)))
-    pads = a.get("pads", (0,) * (2 * rank))
-    auto = a.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
-    per_axis = list(lay.spec(list(zip(pads[:rank], pads[rank:]))))
-    group = a.get("group", 1)
+    padded = _conv_padding(imp, node, x, lay, a, rank, kernel, stride, dilation)
+    if padded is None:
+        return
+    words, x_in = padded
+    group, filters = a.get("group", 1), weight.shape[0]
     cin = lay.spatial(imp.shape(x))[1]
-    x_in = x
-    pad_op = next((op for op in imp.ops if op.id == imp.ids[x] and "pads" in op.meta), None)
-    if auto in ("SAME_UPPER", "SAME_LOWER"):
-        words = " same" if auto == "SAME_UPPER" else None
-        if words is None:
-            imp.fail(node, "auto_pad SAME_LOWER (the extra pixel before: Keras puts it after)")
-            return
-    elif pad_op is not None and not any(pads) and len(imp.users.get(x, [])) == 1 and \
-            pad_op.meta["value"] == 0 and _inside(node, pad_op):
-        words = side_padding(pad_op.meta["pads"], kernel, stride, dilation, pad_op.meta["sizes"])
-        if words is not None:
-            imp.ops.remove(pad_op)
-            x_in = pad_op.meta["of"]
-        else:
-            words = ""
-    elif all(b == e for b, e in per_axis):
-        half = tuple((d * (k - 1) + 1) // 2 for k, d in zip(kernel, dilation))
-        p = tuple(b for b, _ in per_axis)
-        words = "" if not any(p) else " pad half" if p == half and all(k % 2 for k in kernel) \
-            else f" pad {axes_text(p)}"
-    else:
-        words = side_padding(per_axis, kernel, stride, dilation, lay.spatial(imp.shape(x))[0])
-        if words is None:
-            imp.fail(node, f"Conv with padding {per_axis} before and after")
-            return
-    filters = weight.shape[0]
     if group == cin and group > 1 and filters % cin == 0:
         text = f"dwconv {'x'.join(map(str, kernel))}" + (
             f" multiplier {filters // cin}" if filters != cin else "")
@@ -60,6 +34,48 @@ def _conv(imp, node):
             f" groups {group}" if group != 1 else "")
     _windowed(imp, node, text + words, x_in, weight, stride, dilation, lay)
     imp.layouts[node.output[0]] = lay
+
+
+def _conv_padding(imp, node, x, lay, a, rank, kernel, stride, dilation):
+    """A Conv's padding words, and the tensor it reads (a Pad before it, in its module, is
+    folded in); None where cnncalc has no words for it (said)."""
+    pads = a.get("pads", (0,) * (2 * rank))
+    auto = a.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    per_axis = list(lay.spec(list(zip(pads[:rank], pads[rank:]))))
+    if auto == "SAME_UPPER":
+        return " same", x
+    if auto == "SAME_LOWER":
+        imp.fail(node, "auto_pad SAME_LOWER (the extra pixel before: Keras puts it after)")
+        return None
+    if not any(pads):
+        folded = _folded_pad(imp, node, x, kernel, stride, dilation)
+        if folded is not None:
+            return folded
+    if all(b == e for b, e in per_axis):
+        half = tuple((d * (k - 1) + 1) // 2 for k, d in zip(kernel, dilation))
+        p = tuple(b for b, _ in per_axis)
+        return ("" if not any(p) else " pad half" if p == half and all(k % 2 for k in kernel)
+                else f" pad {axes_text(p)}"), x
+    words = side_padding(per_axis, kernel, stride, dilation, lay.spatial(imp.shape(x))[0])
+    if words is None:
+        imp.fail(node, f"Conv with padding {per_axis} before and after")
+        return None
+    return words, x
+
+
+def _folded_pad(imp, node, x, kernel, stride, dilation):
+    """A zero Pad before the window, read by it alone in its module: the window's own
+    padding (words, and the Pad's input); ("", x) where it has no words; None: no Pad."""
+    pad_op = next((op for op in imp.ops if op.id == imp.ids[x] and "pads" in op.meta), None)
+    if pad_op is None or len(imp.users.get(x, [])) != 1 or pad_op.meta["value"] != 0 or \
+            not _inside(node, pad_op):
+        return None
+    words = side_padding(pad_op.meta["pads"], kernel, stride, dilation, pad_op.meta["sizes"])
+    if words is None:
+        return "", x
+    imp.ops.remove(pad_op)
+    return words, pad_op.meta["of"]
 
 
 def _windowed(imp, node, text, x, weight, stride, dilation, lay):
