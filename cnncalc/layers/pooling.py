@@ -98,6 +98,14 @@ class _Pool(Layer):
                         strides=None if self.stride == self.pool else picture(self.stride),
                         padding="same" if self.padding == "same" else None)]
 
+    def _ceil_after(self, row, pads) -> bool:  # pragma: no mutate block (export, tested apart)
+        """Padding after only, to take the last partial window: PyTorch's ceil_mode (as
+        torchvision's GoogLeNet writes it)."""
+        return all(b == 0 for b, _ in pads) and all(
+            -(-(n - k) // s) + 1 == o for n, k, s, o in zip(
+                picture(row.input[:-1]), picture(self.pool), picture(self.stride),
+                picture(row.output[:-1])))
+
     def code(self, row):  # pragma: no mutate block (export, tested apart)
         rank, pads = len(self.pool), picture(row.geometry["pads"])
         is_max = self.kind == "maxpool"
@@ -106,25 +114,25 @@ class _Pool(Layer):
             n >= k for n, k in zip(picture(row.input[:-1]), picture(self.pool)))
         out = []
         ceil = self.ceil
-        if padded and not native and is_max and all(b == 0 for b, _ in pads) and all(
-                -(-(n - k) // s) + 1 == o for n, k, s, o in zip(
-                    picture(row.input[:-1]), picture(self.pool), picture(self.stride),
-                    picture(row.output[:-1]))):
-            # padding after only, to take the last partial window: PyTorch's ceil_mode
-            # (as torchvision's GoogLeNet writes it)
+        if padded and not native and is_max and self._ceil_after(row, pads):
             padded, ceil = False, True
         countpad = getattr(self, "countpad", False)
         if padded and not native:
             if not is_max and not countpad:  # Keras averages the real pixels of each window only
                 return super().code(row)
             out = pad_code(pads, rank, "0.0" if countpad else 'float("-inf")')
-        cls = f"nn.{'Max' if is_max else 'Avg'}Pool{rank}d"
-        inside = padded and native
-        return out + [("", nn_call(
-            cls, picture(self.pool), stride=None if self.stride == self.pool else
-            picture(self.stride), padding=tuple(b for b, _ in pads) if inside else None,
+        return out + [("", self._pool_call(rank, pads, padded and native, ceil, countpad))]
+
+    def _pool_call(self, rank, pads, inside, ceil, countpad):  # pragma: no mutate block (export, tested apart)
+        """torch.nn's pool; ``inside``: the padding is its own (even, and smaller than the
+        input)."""
+        is_max = self.kind == "maxpool"
+        return nn_call(
+            f"nn.{'Max' if is_max else 'Avg'}Pool{rank}d", picture(self.pool),
+            stride=None if self.stride == self.pool else picture(self.stride),
+            padding=tuple(b for b, _ in pads) if inside else None,
             ceil_mode=True if ceil else None,
-            count_include_pad=False if inside and not is_max and not countpad else None))]
+            count_include_pad=False if inside and not is_max and not countpad else None)
 
 
 class MaxPool(_Pool):
