@@ -20,45 +20,13 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
               partial: bool = False, weights_out: str | None = None):
     """The spec of an ONNX file, and its summary; ``weights_out`` saves its weights as a
     safetensors file that 'cnncalc run --weights' reads."""
-    try:
-        import onnx
-    except ImportError:
-        raise CnnCalcError("importing ONNX needs the onnx package: pip install 'cnncalc[onnx]'") from None
     from pathlib import Path
 
     from ..specs import summarize
-    from .onnx_file import read
-    light = read(str(path))
-    model, buf, stripped = light if light is not None else (None, None, None)
-    try:
-        model = model or onnx.load(str(path))
-    except Exception as e:  # noqa: BLE001 - onnx's own verdict on the file, said plainly
-        raise CnnCalcError(f"{path}: not an ONNX file ({type(e).__name__}: "
-                           f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None
+    model, buf, stripped = _model(path)
     graph = model.graph
-    if len(graph.node) > MAX_FOREIGN_LAYERS:
-        raise CnnCalcError(f"{path}: {len(graph.node):,} nodes, more than the "
-                           f"{MAX_FOREIGN_LAYERS:,} cnncalc reads")
-    _check_initializers(graph, path)
-    inits = {t.name for t in graph.initializer}
-    inputs = [i for i in graph.input if i.name not in inits]
-    if len(inputs) != 1:
-        raise CnnCalcError(f"{path}: expected one input, found {len(inputs)}")
-    dims = inputs[0].type.tensor_type.shape.dim
-    given = [d.dim_value if d.HasField("dim_value") else None for d in dims]
-    if input:
-        from ..language.expand import load
-        spec = load(f"input {input}").input.shape
-        *spatial, c = spec
-        picture = (*spatial[:-2], *spatial[-2:][::-1]) if len(spatial) >= 2 else tuple(spatial)
-        full = (1, c, *picture)
-        for d, v in zip(dims, full):
-            d.ClearField("dim_param")
-            d.dim_value = v
-        given = list(full)
-    if any(v is None for v in given[1:]):
-        raise CnnCalcError(f"{path}: the input's sizes are open ({given}); give them with "
-                           "--input, e.g. 224x224x3")
+    inputs = _one_input(graph, path)
+    given = _input_sizes(inputs[0], input, path)
     rank = len(given) - 2
     layout = Layout(True, True, rank)
     spatial, c = layout.spatial([1] + given[1:])
@@ -83,6 +51,55 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
     if weights_out:
         _save_weights(summary, ops, imp.weights, weights_out)
     return Imported(text, summary)
+
+
+def _model(path):
+    """The model, its file's memory map and what was left in it unread (the weights' data),
+    or the model as onnx reads it whole (external data, or a file the walk does not expect)."""
+    try:
+        import onnx
+    except ImportError:
+        raise CnnCalcError("importing ONNX needs the onnx package: pip install 'cnncalc[onnx]'") from None
+    from .onnx_file import read
+    light = read(str(path))
+    model, buf, stripped = light if light is not None else (None, None, None)
+    try:
+        model = model or onnx.load(str(path))
+    except Exception as e:  # noqa: BLE001 - onnx's own verdict on the file, said plainly
+        raise CnnCalcError(f"{path}: not an ONNX file ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None
+    if len(model.graph.node) > MAX_FOREIGN_LAYERS:
+        raise CnnCalcError(f"{path}: {len(model.graph.node):,} nodes, more than the "
+                           f"{MAX_FOREIGN_LAYERS:,} cnncalc reads")
+    _check_initializers(model.graph, path)
+    return model, buf, stripped
+
+
+def _one_input(graph, path) -> list:
+    inits = {t.name for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in inits]
+    if len(inputs) != 1:
+        raise CnnCalcError(f"{path}: expected one input, found {len(inputs)}")
+    return inputs
+
+
+def _input_sizes(info, input, path) -> list:
+    """The input's sizes (N, C, *spatial, picture order): the file's, or ``input``'s
+    ('224x224x3', written into the file's input for shape inference)."""
+    dims = info.type.tensor_type.shape.dim
+    given = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    if input:
+        from ..language.expand import load
+        *spatial, c = load(f"input {input}").input.shape
+        picture = (*spatial[:-2], *spatial[-2:][::-1]) if len(spatial) >= 2 else tuple(spatial)
+        given = [1, c, *picture]
+        for d, v in zip(dims, given):
+            d.ClearField("dim_param")
+            d.dim_value = v
+    if any(v is None for v in given[1:]):
+        raise CnnCalcError(f"{path}: the input's sizes are open ({given}); give them with "
+                           "--input, e.g. 224x224x3")
+    return given
 
 
 def _check_initializers(graph, path):
@@ -137,10 +154,6 @@ def _save_weights(summary, ops, weights, path):
     """The file's weights under the imported spec's layer names, as the backend names them:
     kernels in its order, and a dense layer after a channels-first flatten with its columns
     in cnncalc's flatten order (rows, columns, channels)."""
-    import numpy as np
-    import torch
-
-    from ..backends.modules import picture_weight
     from ..backends.torch import Net
     from ..backends.weights import save
     net = Net(summary)
@@ -155,23 +168,33 @@ def _save_weights(summary, ops, weights, path):
         placed.add(op.id)
         keys = sorted((k for k in own if k.startswith(f"{row.name}.") and "num_batches" not in k),
                       key=_order)
+        source = by_id.get(op.inputs[0]) if op.inputs else None
         for (role, value), key in zip(weights[op.id], keys):
-            t = torch.tensor(np.asarray(value, dtype=np.float32))
-            source = by_id.get(op.inputs[0]) if op.inputs else None
-            if role == "weight" and op.kind == "dense" and source is not None and \
-                    source.meta.get("channels_first"):
-                c, *sp = source.meta["channels_first"]
-                t = t.reshape(t.shape[0], c, *sp).movedim(1, -1).reshape(t.shape[0], -1)
-            if op.meta.get("picture", True):  # a kernel of rows first: the module's order
-                new[key] = picture_weight(t.reshape(picture_weight(own[key]).shape))
-            else:
-                new[key] = t.reshape(own[key].shape)
+            new[key] = _placed(op, role, value, own[key], source)
     lost = [by_id[i].source for i in weights if i in by_id and i not in placed]
     if lost:  # never a file of fresh random weights under the model's name
         raise CnnCalcError(f"cannot place the weights of {', '.join(lost[:3])} in the imported "
                            "spec's layers; no weights file written")
     net.load_state_dict(new)
     save(net, path)
+
+
+def _placed(op, role, value, like, source):
+    """One of the file's weights as the module holds it (``like``): a kernel in its axes'
+    order; a dense layer's after a channels-first flatten, its columns in cnncalc's flatten
+    order (rows, columns, channels)."""
+    import numpy as np
+    import torch
+
+    from ..backends.modules import picture_weight
+    t = torch.tensor(np.asarray(value, dtype=np.float32))
+    if role == "weight" and op.kind == "dense" and source is not None and \
+            source.meta.get("channels_first"):
+        c, *sp = source.meta["channels_first"]
+        t = t.reshape(t.shape[0], c, *sp).movedim(1, -1).reshape(t.shape[0], -1)
+    if op.meta.get("picture", True):  # a kernel of rows first: the module's order
+        return picture_weight(t.reshape(picture_weight(like).shape))
+    return t.reshape(like.shape)
 
 
 def _order(key):
