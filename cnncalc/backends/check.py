@@ -134,25 +134,32 @@ def check(summary: Summary, device: str = "cpu", batch: int = 1, max_memory=None
         torch.cuda.synchronize(dev)
         result.peak = torch.cuda.max_memory_allocated(dev) - base
     result.seconds = time.perf_counter() - start
-    flops = {fqn.split(".", 1)[-1]: sum(c.values()) for fqn, c in counter.get_flop_counts().items()}
-    where = {id(mod): fqn for fqn, mod in net.named_modules()}
-    counted = set()  # a tensor two layers share counts once, at the first, as in parameters()
-    for row in summary.rows:
-        mod = net.layers[row.name]
-        own = row.branches is None  # a block's parameters are its layers' rows
-        params = sum(p.numel() for p in mod.parameters() if _first(p, counted)) if own else 0
-        kept = set(mod.state_dict()) - {n for n, _ in mod.named_parameters()}  # persistent buffers
-        buffers = sum(b.numel() for n, b in mod.named_buffers() if n in kept
-                      and not n.endswith("num_batches_tracked") and _first(b, counted)) \
-            if own else 0
-        macs = flops.get(where[id(mod)], 0) // (2 * batch) if own else 0
-        result.layers.append(LayerCheck(row, seen.get(row.name), params, buffers, macs))
+    _compare(result, summary, net, seen, counter, batch)
     # a graph's field is the largest of its paths' when their centres agree: measurable
     if dev.type != "meta" and not any(r.misaligned for r in summary.rows):
         measured = measure_rf(summary, net, dev)
         if measured:
             result.rf, result.rf_from = measured[:3], measured[3:]
     return result
+
+
+def _compare(result, summary, net, seen, counter, batch):
+    """Each row against its module: the output seen, parameters and persistent buffers (a
+    tensor two layers share counted once, at the first, as in parameters()), MACs."""
+    flops = {fqn.split(".", 1)[-1]: sum(c.values()) for fqn, c in counter.get_flop_counts().items()}
+    where = {id(mod): fqn for fqn, mod in net.named_modules()}
+    counted = set()
+    for row in summary.rows:
+        mod = net.layers[row.name]
+        if row.branches is not None:  # a block's parameters are its layers' rows
+            result.layers.append(LayerCheck(row, seen.get(row.name), 0, 0, 0))
+            continue
+        params = sum(p.numel() for p in mod.parameters() if _first(p, counted))
+        kept = set(mod.state_dict()) - {n for n, _ in mod.named_parameters()}  # persistent buffers
+        buffers = sum(b.numel() for n, b in mod.named_buffers() if n in kept
+                      and not n.endswith("num_batches_tracked") and _first(b, counted))
+        macs = flops.get(where[id(mod)], 0) // (2 * batch)
+        result.layers.append(LayerCheck(row, seen.get(row.name), params, buffers, macs))
 
 
 def measure_rf(summary, net, dev):
@@ -174,13 +181,10 @@ def measure_rf(summary, net, dev):
         return None
     shape = summary.network.input.shape
     centre = [n // 2 for n in row.output[:-1]]
-    expected, first = [], []
-    for n, c, (size, jump, start) in zip(shape[:-1], centre, row.rf):
-        mid = start + c * jump
-        if mid - (size - 1) / 2 < 0 or mid + (size - 1) / 2 > n - 1:
-            return None  # cut by the border: padding, floors and holes decide what is seen
-        expected.append(int(size))
-        first.append(mid - (size - 1) / 2)
+    inside = _inside_field(shape, centre, row.rf)
+    if inside is None:
+        return None  # cut by the border: padding, floors and holes decide what is seen
+    expected, first = inside
     from .modules import Pool
     pools = [m for m in net.modules() if isinstance(m, Pool) and m.is_max]
     saved_state = {k: v.clone() for k, v in net.state_dict().items()}
@@ -188,16 +192,7 @@ def measure_rf(summary, net, dev):
         for m in pools:
             m.is_max, m.fn = False, m.avg_fn
         net.double()
-        # weights about an average's (positive: no activation saturates, no paths cancel),
-        # unequal: equal ones give equal channels, which a layernorm turns to constants
-        g = torch.Generator().manual_seed(0)
-        with torch.no_grad():
-            for name, p in net.named_parameters():
-                if p.dim() > 1:
-                    p.copy_((torch.rand(p.shape, generator=g, dtype=torch.float64) + 0.5)
-                            / p[0].numel())
-                else:
-                    p.fill_(float(not name.endswith("bias")))
+        _positive_weights(net)
         out = {}
         hook = net.layers[row.name].register_forward_hook(lambda m, a, o: out.setdefault("y", o))
         from .data import picture_shape
@@ -224,6 +219,33 @@ def measure_rf(summary, net, dev):
         net.float()
         net.load_state_dict(saved_state)
     return row.name, tuple(expected), tuple(measured), tuple(first), tuple(seen_first)
+
+
+def _inside_field(shape, centre, rf):
+    """The central unit's field per axis (its size, its first pixel), or None where the
+    border cuts it."""
+    expected, first = [], []
+    for n, c, (size, jump, start) in zip(shape[:-1], centre, rf):
+        mid = start + c * jump
+        if mid - (size - 1) / 2 < 0 or mid + (size - 1) / 2 > n - 1:
+            return None
+        expected.append(int(size))
+        first.append(mid - (size - 1) / 2)
+    return expected, first
+
+
+def _positive_weights(net):
+    """Weights about an average's (positive: no activation saturates, no paths cancel),
+    unequal: equal ones give equal channels, which a layernorm turns to constants."""
+    import torch
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if p.dim() > 1:
+                p.copy_((torch.rand(p.shape, generator=g, dtype=torch.float64) + 0.5)
+                        / p[0].numel())
+            else:
+                p.fill_(float(not name.endswith("bias")))
 
 
 def _recorder(seen, name, progress=None):
