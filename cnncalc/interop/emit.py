@@ -338,6 +338,36 @@ def _chains(ops, outputs) -> list:
     reads another; a merge as its first input, then 'add ID' ('concat ID', 'multiply ID')
     for each other input in order (the same sums, and the same channels in the same
     order); a side output as 'output' after it. Every op read out of turn is named."""
+    plan, read = _plan(ops, outputs)
+    by_id = {op.id: op for op in ops}
+    taken = {op.name for op in ops if op.name}
+    for k in read - {"input"}:
+        op = by_id[k]
+        if not op.name:
+            op.name = safe_name(op.id)
+            while op.name in taken:
+                op.name += "_"
+            taken.add(op.name)
+
+    def ref(k):
+        return "input_" if k == "input" else by_id[k].name
+    lines = ["linear name=input_" if "input" in read else None]
+    for step in plan:
+        if step[0] == "from":
+            lines.append(f"from {ref(step[1])}")
+        elif step[0] == "output":
+            lines.append("output")
+        else:
+            _, op, other, last = step
+            text = op.text if step[0] == "op" else \
+                f"{op.kind} {ref(other)}{' crop' if op.meta.get('crop') else ''}"
+            lines.append(text + (_name(op.name) if last else ""))
+    return [line for line in lines if line]
+
+
+def _plan(ops, outputs) -> tuple:
+    """The chains' steps in order ('from', 'merge', 'op', 'output'), and the ops read out
+    of turn (which need names)."""
     plan, cur, read = [], "input", set()
     for op in _slices(ops):  # a split's parts: slices of what it splits
         first = op.inputs[0] if op.inputs else "input"
@@ -356,28 +386,4 @@ def _chains(ops, outputs) -> list:
     if cur != outputs[-1]:
         plan.append(("from", outputs[-1]))
         read.add(outputs[-1])
-    by_id = {op.id: op for op in ops}
-    taken = {op.name for op in ops if op.name}
-    for k in read - {"input"}:
-        op = by_id[k]
-        if not op.name:
-            op.name = safe_name(op.id)
-            while op.name in taken:
-                op.name += "_"
-            taken.add(op.name)
-    lines = ["linear name=input_" if "input" in read else None]
-    for step in plan:
-        if step[0] == "from":
-            lines.append(f"from {'input_' if step[1] == 'input' else by_id[step[1]].name}")
-        elif step[0] == "output":
-            lines.append("output")
-        else:
-            _, op, other, last = step
-            if step[0] == "op":
-                text = op.text
-            else:
-                crop = " crop" if op.meta.get("crop") else ""
-                text = f"{op.kind} {'input_' if other == 'input' else by_id[other].name}{crop}"
-            lines.append(text + (_name(op.name) if last else ""))
-    return [line for line in lines if line]
-
+    return plan, read
