@@ -5,11 +5,11 @@ statement, evaluated when a ``def`` or ``repeat`` is expanded."""
 
 from __future__ import annotations
 
-import math
 import re
 
 from ..errors import SpecSyntaxError
 from ..limits import MAX_INTERMEDIATE, MAX_TERMS, power
+from .rounding import ROUNDING, rounded
 
 
 class ExprError(SpecSyntaxError):
@@ -232,19 +232,7 @@ def scalar(node, env, top=None):
         return node.name
     top = top or node
     if isinstance(node, Func):
-        args = [_number(scalar(a, env, top), a, env) for a in node.args]
-        if node.name in ROUNDING:
-            if len(args) != 1:
-                raise ExprError(f"{node.name}() takes one value, received {len(args)}",
-                                line=node.line, column=node.column)
-            if _lanes(args[0]):
-                return _rounded(node.name, args[0])
-            return ROUNDING[node.name](args[0])
-        if any(_lanes(a) for a in args):
-            import numpy as np
-            return (np.minimum if node.name == "min" else np.maximum).reduce(
-                np.broadcast_arrays(*args))
-        return min(args) if node.name == "min" else max(args)
+        return _call(node, [_number(scalar(a, env, top), a, env) for a in node.args])
     a = _number(scalar(node.left, env, top), node.left, env)
     b = _number(scalar(node.right, env, top), node.right, env)
     if node.op in "+-*":
@@ -253,6 +241,27 @@ def scalar(node, env, top=None):
             raise ExprError(f"{_show(top)}: a step of it passes {power(MAX_INTERMEDIATE)}; "
                             "sizes are at most 10^18", line=node.line, column=node.column)
         return v
+    return _divide(node, a, b, top, env)
+
+
+def _call(node, args):
+    """min(), max() and the rounding functions (of lanes too)."""
+    if node.name in ROUNDING:
+        if len(args) != 1:
+            raise ExprError(f"{node.name}() takes one value, received {len(args)}",
+                            line=node.line, column=node.column)
+        if _lanes(args[0]):
+            return rounded(node.name, args[0])
+        return ROUNDING[node.name](args[0])
+    if any(_lanes(a) for a in args):
+        import numpy as np
+        return (np.minimum if node.name == "min" else np.maximum).reduce(
+            np.broadcast_arrays(*args))
+    return min(args) if node.name == "min" else max(args)
+
+
+def _divide(node, a, b, top, env):
+    """'//' rounds down; '/' must divide exactly."""
     if _any(b == 0):
         raise ExprError(f"{_with(top, env)}: division by zero", line=node.line,
                         column=node.column)
@@ -269,19 +278,6 @@ def _ratio(a: int, b: int) -> str:
     from fractions import Fraction
     q = Fraction(a, b)
     return f"{float(q):g}" if abs(q) < 10**300 else f"about 10^{len(str(abs(a // b))) - 1}"
-
-
-def _div8(v) -> int:
-    """MobileNet's and EfficientNet's channel rule (torchvision's _make_divisible(v, 8)): the
-    nearest multiple of 8, at least 8, and never more than 10% below v."""
-    new = max(8, int(v + 4) // 8 * 8)
-    return new + 8 if new < 0.9 * v else new
-
-
-# ways a fraction (a width multiplier times channels) becomes a whole number; exact on
-# fractions (math's ceil and floor of a Fraction are), and round takes a half up
-ROUNDING = {"ceil": math.ceil, "floor": math.floor,
-            "round": lambda v: math.floor(2 * v + 1) // 2, "div8": _div8}
 
 
 def _number(v, node, env):
@@ -364,22 +360,6 @@ def _beyond(v, a, b) -> bool:
         if big * other >= 2.0 ** 62 or big + other >= 2.0 ** 62:
             return True
     return bool((abs(v) > MAX_INTERMEDIATE).any())
-
-
-def _rounded(name: str, v):
-    import numpy as np
-    if v.dtype == object:  # fractions: each lane by the exact rule
-        return np.array([ROUNDING[name](x) for x in v], dtype=np.int64)
-    if v.dtype.kind == "f":  # the float shadow a sweep checks its integers against
-        return {"ceil": np.ceil, "floor": np.floor, "round": lambda x: np.floor(2 * x + 1) // 2,
-                "div8": _div8_lanes}[name](v)
-    return _div8_lanes(v) if name == "div8" else v  # whole numbers round to themselves
-
-
-def _div8_lanes(v):
-    import numpy as np
-    new = np.maximum(8, (v + 4) // 8 * 8)
-    return new + 8 * (new < 0.9 * v)
 
 
 def _whole_lanes(v, node, env):
