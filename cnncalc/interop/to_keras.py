@@ -34,8 +34,7 @@ class _Writer:
         return src
 
     def row(self, row, src, dst):
-        kind = row.kind
-        if kind == "output":
+        if row.kind == "output":
             if row.branches is not None:
                 self.saved[row.name] = self.chain(row.branches[0], src, self.fresh())
             else:
@@ -44,54 +43,63 @@ class _Writer:
         if row.layer.jump:  # 'from ID': ID's tensor goes on
             out = self.saved[row.source.name]
         elif row.branches is not None or row.source is not None:
-            if getattr(row.layer, "split", None):
-                raise CnnCalcError(f"layer '{row.name}' (concat split): cnncalc cannot write a "
-                                   "channel split as Keras source yet")
-            if row.source is not None:
-                values = [src, self.saved[row.source.name]]
-                offsets = (row.geometry or {}).get("offsets")
-                if offsets:  # the centre crop of the saved map to the current size
-                    pairs = tuple((o, big - small - o) for o, big, small in zip(
-                        picture(offsets), picture(row.source.output[:-1]),
-                        picture(row.input[:-1])))
-                    crop = self.name(row.name + "_crop")
-                    self.lines.append(f'{dst}_crop = layers.Cropping{len(pairs)}D('
-                                      f'{pairs!r}, name="{crop}")({values[1]})')
-                    values[1] = f"{dst}_crop"
-            else:
-                values = [self.chain(b, src, self.fresh()) if b else src for b in row.branches]
-            cls = row.layer.keras_merge
-            self.lines.append(f'{dst} = layers.{cls}(name="{self.name(row.name)}")'
-                              f'([{", ".join(values)}])')
-            out = dst
+            out = self.merge(row, src, dst)
         else:
-            exprs = row.layer.keras_code(row)
-            shared = self.layers.get(row.layer.shares, {})
-            if row.layer.shares is not None and not set(exprs) <= set(shared):
-                raise CnnCalcError(f"layer '{row.name}' ({row.layer.describe()}): cnncalc "
-                                   f"writes shared weights as one Keras layer applied twice, "
-                                   f"and {row.layer.shares!r} is written differently")
-            for i, expr in enumerate(exprs):
-                if expr in shared:  # 'shares ID': ID's layer, applied again
-                    self.lines.append(f"{dst} = {shared[expr]}({src})")
-                    src = dst
-                    continue
-                name = self.name(row.name + ("" if i == len(exprs) - 1 else f"_{i + 1}"))
-                frozen = "trainable=False, " if row.layer.frozen and i == len(exprs) - 1 else ""
-                named = expr[:-1] + (", " if not expr.endswith("()") else "") + \
-                    f'{frozen}name="{name}")'
-                if row.name in self.targets:  # applied again later: a variable of its own
-                    self.lines.append(f"layer_{name} = {named}")
-                    self.layers.setdefault(row.name, {})[expr] = named = f"layer_{name}"
-                self.lines.append(f"{dst} = {named}({src})")
-                src = dst
-            out = src
+            out = self.layer(row, src, dst)
         if row.name in self.keep:  # read again later: a variable of its own
             keep = _unique(re.sub(r"\W", "_", row.name).strip("_") + "_out", self.variables)
             self.lines.append(f"{keep} = {out}")
             out = keep
         self.saved[row.name] = out
         return out
+
+    def merge(self, row, src, dst):
+        """A merge block, or a merge with a saved tensor (centre-cropped first where the
+        spec crops it)."""
+        if getattr(row.layer, "split", None):
+            raise CnnCalcError(f"layer '{row.name}' (concat split): cnncalc cannot write a "
+                               "channel split as Keras source yet")
+        if row.source is not None:
+            values = [src, self.saved[row.source.name]]
+            offsets = (row.geometry or {}).get("offsets")
+            if offsets:  # the centre crop of the saved map to the current size
+                pairs = tuple((o, big - small - o) for o, big, small in zip(
+                    picture(offsets), picture(row.source.output[:-1]),
+                    picture(row.input[:-1])))
+                crop = self.name(row.name + "_crop")
+                self.lines.append(f'{dst}_crop = layers.Cropping{len(pairs)}D('
+                                  f'{pairs!r}, name="{crop}")({values[1]})')
+                values[1] = f"{dst}_crop"
+        else:
+            values = [self.chain(b, src, self.fresh()) if b else src for b in row.branches]
+        cls = row.layer.keras_merge
+        self.lines.append(f'{dst} = layers.{cls}(name="{self.name(row.name)}")'
+                          f'([{", ".join(values)}])')
+        return dst
+
+    def layer(self, row, src, dst):
+        """A layer's Keras layers, each applied in turn (a shared one: its variable)."""
+        exprs = row.layer.keras_code(row)
+        shared = self.layers.get(row.layer.shares, {})
+        if row.layer.shares is not None and not set(exprs) <= set(shared):
+            raise CnnCalcError(f"layer '{row.name}' ({row.layer.describe()}): cnncalc "
+                               f"writes shared weights as one Keras layer applied twice, "
+                               f"and {row.layer.shares!r} is written differently")
+        for i, expr in enumerate(exprs):
+            if expr in shared:  # 'shares ID': ID's layer, applied again
+                self.lines.append(f"{dst} = {shared[expr]}({src})")
+                src = dst
+                continue
+            name = self.name(row.name + ("" if i == len(exprs) - 1 else f"_{i + 1}"))
+            frozen = "trainable=False, " if row.layer.frozen and i == len(exprs) - 1 else ""
+            named = expr[:-1] + (", " if not expr.endswith("()") else "") + \
+                f'{frozen}name="{name}")'
+            if row.name in self.targets:  # applied again later: a variable of its own
+                self.lines.append(f"layer_{name} = {named}")
+                self.layers.setdefault(row.name, {})[expr] = named = f"layer_{name}"
+            self.lines.append(f"{dst} = {named}({src})")
+            src = dst
+        return src
 
 
 def to_keras_code(spec, source: str | None = None) -> str:
