@@ -70,7 +70,16 @@ def input_statement(st, s: Stmt):
         if isinstance(v, int) and not 1 <= v <= MAX_SIZE:
             raise st.error(f"input {value.text}: sizes must be between 1 and 10^18, received "
                            f"{v}", value)
-    # each open axis gets its own name: ?x?x3 is WxHx3, Hx?x3 is HxWx3
+    _name_open(shape)
+    opens = [v for v in shape if isinstance(v, str)]
+    if len(set(opens)) != len(opens):
+        raise st.error(f"input {value.text}: each open size needs its own name (HxWx3); one "
+                       "name for two axes would tie them together", value)
+    return L.Input(tuple(shape), s.line, s.column), _channels_first_warning(value, shape)
+
+
+def _name_open(shape):
+    """Each open axis ('?') gets its own name: ?x?x3 is WxHx3, Hx?x3 is HxWx3."""
     letters = {0: (), 1: ("L",), 2: ("W", "H"), 3: ("D", "W", "H")}[len(shape) - 1]
     taken = {v for v in shape if isinstance(v, str) and v != "?"}
     for i, v in enumerate(shape[:-1]):
@@ -78,16 +87,14 @@ def input_statement(st, s: Stmt):
             free = [c for c in (letters[i], *letters, *"ABCEFGIJKMNOPQRSTUVXYZ") if c not in taken]
             shape[i] = free[0]
             taken.add(free[0])
-    opens = [v for v in shape if isinstance(v, str)]
-    if len(set(opens)) != len(opens):
-        raise st.error(f"input {value.text}: each open size needs its own name (HxWx3); one "
-                       "name for two axes would tie them together", value)
-    warnings = ()
+
+
+def _channels_first_warning(value, shape) -> tuple:
+    """'input 3x224x224' reads as 3 wide with 224 channels: say so."""
     spatial = shape[:-1]
     if len(spatial) >= 2 and isinstance(spatial[0], int) and spatial[0] <= 4 and \
             isinstance(shape[-1], int) and shape[-1] >= 16:
-        warnings = (f"input {value.text} reads as {spatial[0]} wide with {shape[-1]} channels; "
-                    "channels come last, as in Keras: did you mean "
-                    f"{'x'.join(map(str, (*shape[1:], shape[0])))}?",)
-    return L.Input(tuple(shape), s.line, s.column), warnings
-
+        return (f"input {value.text} reads as {spatial[0]} wide with {shape[-1]} channels; "
+                "channels come last, as in Keras: did you mean "
+                f"{'x'.join(map(str, (*shape[1:], shape[0])))}?",)
+    return ()
