@@ -243,29 +243,12 @@ def to_pytorch_code(spec, class_name: str | None = None, source: str | None = No
     y = w.chain(summary.tree, "x", "x")
     names = [n for n, _ in summary.outputs]
     results = [w.saved.get(n, y) for n in names] if len(names) > 1 else [y]
-    cls = class_name or "".join(p.capitalize() for p in re.split(r"[^A-Za-z0-9]+", net.name)
-                                if p) or "Network"
-    if cls[0].isdigit():
-        cls = "Net" + cls
-    helpers = [k.torch_helper for k in dict.fromkeys(KINDS.values()) if k.torch_helper
-               and any(e.startswith(k.torch_helper.split()[1].split("(")[0] + "(")
-                       for _, e in w.attrs)]
+    cls = _class_name(class_name, net.name)
     shape = net.input.shape
     picture_in = (shape[-1], *picture(shape[:-1]))
-    t = summary.totals
-    origin = {None: "its spec", "<expr>": "an inline spec", "<stdin>": "standard input"}.get(
-        source, source)
-    head = [f'"""{net.name}, written by cnncalc from {origin}.',
-            "",
-            f"Input (N, {', '.join(map(str, picture_in))}): channels first, rows before columns, "
-            "as PyTorch takes pictures.",
-            f"Output {', '.join(_shape(s) for _, s in summary.outputs)}; "
-            f"{t.trainable:,} trainable parameters"
-            + (f" and {t.non_trainable:,} in buffers" if t.non_trainable else "") + ".",
-            *_notes(summary, w.attrs), '"""',
-            "", "import torch", "from torch import nn", "", ""]
+    head = _head(summary, w, source, picture_in)
     body = []
-    for h in helpers:
+    for h in _helpers(w):
         body += h.rstrip("\n").splitlines() + ["", ""]
     body += [f"class {cls}(nn.Module):", "    def __init__(self):", "        super().__init__()"]
     body += w.init_lines()
@@ -282,6 +265,35 @@ def to_pytorch_code(spec, class_name: str | None = None, source: str | None = No
             "        print(tuple(out.shape))",
             "    print(sum(p.numel() for p in model.parameters()), \"parameters\")"]
     return "\n".join(head + body + demo) + "\n"
+
+
+def _class_name(given, network) -> str:
+    cls = given or "".join(p.capitalize() for p in re.split(r"[^A-Za-z0-9]+", network)
+                           if p) or "Network"
+    return "Net" + cls if cls[0].isdigit() else cls
+
+
+def _helpers(w) -> list:
+    """The helper classes (a kind's ``torch_helper``) the file's modules use."""
+    return [k.torch_helper for k in dict.fromkeys(KINDS.values()) if k.torch_helper
+            and any(e.startswith(k.torch_helper.split()[1].split("(")[0] + "(")
+                    for _, e in w.attrs)]
+
+
+def _head(summary, w, source, picture_in) -> list:
+    """The file's docstring (what it computes, from where) and its imports."""
+    t = summary.totals
+    origin = {None: "its spec", "<expr>": "an inline spec", "<stdin>": "standard input"}.get(
+        source, source)
+    return [f'"""{summary.network.name}, written by cnncalc from {origin}.',
+            "",
+            f"Input (N, {', '.join(map(str, picture_in))}): channels first, rows before columns, "
+            "as PyTorch takes pictures.",
+            f"Output {', '.join(_shape(s) for _, s in summary.outputs)}; "
+            f"{t.trainable:,} trainable parameters"
+            + (f" and {t.non_trainable:,} in buffers" if t.non_trainable else "") + ".",
+            *_notes(summary, w.attrs), '"""',
+            "", "import torch", "from torch import nn", "", ""]
 
 
 def _release(lines: list, keep: set) -> list:
