@@ -30,32 +30,40 @@ def _reshape(imp, node):
     if len(after) == 2 and len(before) > 2:  # x.view(N, -1): a flatten
         _flatten_to_vector(imp, node, x)
         return
-    if _space_to_depth(imp, node, x, lay, before, after):
+    if _space_to_depth(imp, node, x, lay, before, after) or \
+            _shuffle_view(imp, node, x, lay, before, after):
         return
+    _reshape_to(imp, node, x, lay, before, after)
+
+
+def _shuffle_view(imp, node, x, lay, before, after) -> bool:
+    """view (N, G, C / G, ...) then transpose(1, 2): the start of a channel shuffle."""
     users = list(node.users)
     if len(after) == len(before) + 1 and lay.first and len(users) == 1 and \
             _target_name(users[0]) == "aten.transpose" and \
             {d % len(after) for d in users[0].args[1:3]} == {1, 2}:
-        imp.shuffles[users[0].name] = (x, after[1])  # view (N, G, C / G, ...), transpose
+        imp.shuffles[users[0].name] = (x, after[1])
         imp.alias(node, x)
-        return
+        return True
+    return False
+
+
+def _reshape_to(imp, node, x, lay, before, after):
+    """A reshape cnncalc writes as 'reshape': in Keras' order (rows, columns, channels), or
+    PyTorch's (N, C, ...) where one side is 1 (ECA's (N, C) -> (N, 1, C) -> (N, C, 1, 1)):
+    its values lie in the order Keras' reshape reads."""
     if imp.input_layout.first and len(after) > 2 and lay.first and \
             _plain(before) and _plain(after):
-        # PyTorch's (N, C, ...) where one side is 1 (ECA's (N, C) -> (N, 1, C) -> (N, C, 1,
-        # 1)): its values lie in the order Keras' reshape (rows, columns, channels) reads
         target = Layout(True, True, len(after) - 2)
-        spatial, c = target.spatial(after)
-        imp.add(node, f"reshape {'x'.join(map(str, (*spatial, c)))}", [x])
-        imp.layouts[node.name] = target
-        return
-    if not lay.first or lay.rank == 0:  # Keras' order: rows, columns, channels
+    elif not lay.first or lay.rank == 0:
         target = Layout(False, True, len(after) - 2)
-        spatial, c = target.spatial(after)
-        imp.add(node, f"reshape {'x'.join(map(str, (*spatial, c)))}", [x])
-        imp.layouts[node.name] = target
+    else:
+        imp.fail(node, f"reshape of a channels-first tensor {before} to {after} (cnncalc "
+                       "reshapes in Keras' order: rows, columns, channels)")
         return
-    imp.fail(node, f"reshape of a channels-first tensor {before} to {after} (cnncalc reshapes "
-                   "in Keras' order: rows, columns, channels)")
+    spatial, c = target.spatial(after)
+    imp.add(node, f"reshape {'x'.join(map(str, (*spatial, c)))}", [x])
+    imp.layouts[node.name] = target
 
 
 def _split_view(imp, node, x, lay, before, after) -> bool:
@@ -249,13 +257,19 @@ def _slice(imp, node):
         imp.fail(node, f"a slice of {what} ({begin}:{stop}" + (f":{step}" if step != 1 else "")
                  + f" of {shape[dim]})")
         return
+    _crop(imp, node, x, lay, axes.index(dim), (begin, shape[dim] - stop))
+
+
+def _crop(imp, node, x, lay, axis, cut):
+    """A slice of spatial axis ``axis`` (its index among them; ``cut``: before, after): a
+    crop, one with the crop of another axis just before it, or a deconv's 'same' crop."""
     pairs = [(0, 0)] * lay.rank
     before = imp.ops_by_id().get(imp.ids[x.name])
     if before is not None and before.kind == "crop" and "axes" in before.meta and \
             len(x.users) == 1:  # the crop of another axis just before: one crop
         pairs, x = list(before.meta["axes"]), before.meta["of"]
         imp.drop(before)
-    pairs[axes.index(dim)] = (begin, shape[dim] - stop)
+    pairs[axis] = cut
     spec_pairs = list(lay.spec(pairs))
     src = imp.ops_by_id().get(imp.ids[x.name])
     if src is not None and src.kind == "deconv" and len(x.users) == 1 and \
