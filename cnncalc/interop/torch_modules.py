@@ -16,20 +16,9 @@ def _conv(imp, node, m, grouped=False):
     kernel = lay.spec(m.kernel_size)
     dilation = lay.spec(each_axis(m.dilation, rank))
     stride = lay.spec(each_axis(m.stride, rank))
-    if getattr(m, "padding_mode", "zeros") != "zeros":
-        imp.fail(node, f"padding_mode {m.padding_mode!r} (cnncalc pads with zeros; write "
-                       "reflectpad before the conv)")
+    padding = _conv_padding(imp, node, m, lay, rank, kernel, stride, dilation)
+    if padding is None:
         return
-    if isinstance(m.padding, str):
-        if m.padding == "same" and all(s == 1 for s in stride):
-            padding = " same"
-        elif m.padding == "valid":
-            padding = ""
-        else:
-            imp.fail(node, f"padding {m.padding!r} with stride {stride}")
-            return
-    else:
-        padding = padding_words(lay.spec(each_axis(m.padding, rank)), kernel, dilation)
     pad = imp.pad_before(x, node)
     if pad is not None and not padding and pad.meta["value"] == 0:
         words = side_padding(pad.meta["pads"], kernel, stride, dilation, pad.meta["sizes"])
@@ -55,6 +44,22 @@ def _conv(imp, node, m, grouped=False):
     op = imp.add(node, text, [x], _own_name(node))
     op.meta["cin"] = cin
     imp.layouts[node.name] = lay
+
+
+def _conv_padding(imp, node, m, lay, rank, kernel, stride, dilation):
+    """A conv module's padding as words, or None where cnncalc has none (said)."""
+    if getattr(m, "padding_mode", "zeros") != "zeros":
+        imp.fail(node, f"padding_mode {m.padding_mode!r} (cnncalc pads with zeros; write "
+                       "reflectpad before the conv)")
+        return None
+    if not isinstance(m.padding, str):
+        return padding_words(lay.spec(each_axis(m.padding, rank)), kernel, dilation)
+    if m.padding == "same" and all(s == 1 for s in stride):
+        return " same"
+    if m.padding == "valid":
+        return ""
+    imp.fail(node, f"padding {m.padding!r} with stride {stride}")
+    return None
 
 
 def _deconv(imp, node, m):
