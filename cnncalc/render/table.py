@@ -125,6 +125,21 @@ def matrix(summary, options: Options | None = None, rows=None, failed=False) -> 
     keys = list(o.columns or _default(rows))
     cols = [COLUMNS[k] for k in keys]
     inp = summary.input
+    body = _body(inp, rows, keys, cols, o)
+    m = Matrix(f"{summary.network.name}: input {fmt.shape(inp)}", keys,
+               [c.header for c in cols], [c.left for c in cols], body)
+    m.listed = bool(o.columns) and o.columns != ALL
+    m.lines = [summary.network.input.line] + [r.layer.line for r in rows]
+    if not failed:
+        m.total, m.total_values = _total(summary, keys, cols, o)
+        m.footer = footer(summary, o).split("\n")
+    m.notes = [f"{r.name}: {r.note}" for r in rows if r.note]
+    m.notes += list(summary.network.warnings)
+    return m
+
+
+def _body(inp, rows, keys, cols, o) -> list:
+    """(depth, texts, values) of the input's row and each layer's (a failed one marked)."""
     units = prod(inp)
     first = {"#": 0, "name": "input", "layer": "input", "block": "", "output": fmt.shape(inp),
              "units": units, "rf": "1", "jump": "1", "memory": units * o.batch * _itemsize(o)}
@@ -135,21 +150,17 @@ def matrix(summary, options: Options | None = None, rows=None, failed=False) -> 
         if r.error and "name" in keys:
             texts[keys.index("name")] = "✗ " + texts[keys.index("name")]
         body.append((r.depth, texts, values))
-    m = Matrix(f"{summary.network.name}: input {fmt.shape(inp)}", keys,
-               [c.header for c in cols], [c.left for c in cols], body)
-    m.listed = bool(o.columns) and o.columns != ALL
-    m.lines = [summary.network.input.line] + [r.layer.line for r in rows]
-    if not failed:
-        values = [c.total(summary, o) if c.total else "" for c in cols]
-        texts = [c.text(v) if c.total else "" for c, v in zip(cols, values)]
-        for key, label in (("name", "total"), ("output", fmt.shape(summary.output))):
-            if key in keys:
-                texts[keys.index(key)] = values[keys.index(key)] = label
-        m.total, m.total_values = texts, values
-        m.footer = footer(summary, o).split("\n")
-    m.notes = [f"{r.name}: {r.note}" for r in rows if r.note]
-    m.notes += list(summary.network.warnings)
-    return m
+    return body
+
+
+def _total(summary, keys, cols, o) -> tuple:
+    """The total row: texts and values."""
+    values = [c.total(summary, o) if c.total else "" for c in cols]
+    texts = [c.text(v) if c.total else "" for c, v in zip(cols, values)]
+    for key, label in (("name", "total"), ("output", fmt.shape(summary.output))):
+        if key in keys:
+            texts[keys.index(key)] = values[keys.index(key)] = label
+    return texts, values
 
 
 def _cells(values, cols):
