@@ -38,22 +38,26 @@ def steps(rows) -> list:
             for b in branches:
                 out += b
             out.append(Step(row, kind, (kind, _canon(row.output))))
-            continue
-        if row.source is not None:
+        elif row.source is not None:
             out.append(Step(row, kind, (kind, _canon(row.output))))
-            continue
-        act = getattr(row.layer, "activation", None)
-        if act is not None and act == kind:  # an activation as its own layer
-            out.append(Step(row, "act", ("act", act, _canon(row.output))))
-            continue
-        trainable = row.weights + row.biases
-        if trainable == 0 and row.macs == 0 and _canon(row.input or ()) == _canon(row.output) \
-                and all(w[0] == 1 for w in row.window or ()):
-            continue  # an identity: a flatten of 1x1xC, a pool whose windows are one pixel
-        out.append(Step(row, kind, ("layer", _canon(row.output), trainable, row.non_trainable,
-                                    row.macs)))
-        if act and act != "linear":
-            out.append(Step(row, "act", ("act", act, _canon(row.output))))
+        else:
+            out += _layer_steps(row, kind)
+    return out
+
+
+def _layer_steps(row, kind) -> list:
+    """A layer's steps: itself (none for an identity), then its activation."""
+    act = getattr(row.layer, "activation", None)
+    if act is not None and act == kind:  # an activation as its own layer
+        return [Step(row, "act", ("act", act, _canon(row.output)))]
+    trainable = row.weights + row.biases
+    if trainable == 0 and row.macs == 0 and _canon(row.input or ()) == _canon(row.output) \
+            and all(w[0] == 1 for w in row.window or ()):
+        return []  # an identity: a flatten of 1x1xC, a pool whose windows are one pixel
+    out = [Step(row, kind, ("layer", _canon(row.output), trainable, row.non_trainable,
+                            row.macs))]
+    if act and act != "linear":
+        out.append(Step(row, "act", ("act", act, _canon(row.output))))
     return out
 
 

@@ -72,18 +72,8 @@ def plot(records, knobs, x="params", y="macs", title="") -> bytes:
         ax.plot([r[x] for r in front], [r[y] for r in front], c="#d32f2f", lw=1, zorder=2,
                 label="Pareto front")
         ax.legend(loc="best", frameon=False)
-    ax.set_xlabel(_UNITS.get(x, x))
-    ax.set_ylabel(_UNITS.get(y, y))
     ax.set_title(title or f"{len(valid):,} variants", fontsize=11)
-    ax.grid(True, which="both", color="#eceff1")
-    for axis, key, scale in ((ax.xaxis, x, ax.set_xscale), (ax.yaxis, y, ax.set_yscale)):
-        if key != "rf":  # counts and bytes span decades: log axes with 1k, 10M, 2GiB
-            scale("log")
-            axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
-        shown = fmt.nbytes if key in ("memory", "training") else fmt.si
-        axis.set_major_formatter(matplotlib.ticker.FuncFormatter(
-            lambda v, _, s=shown: s(int(v)) if v >= 1 else f"{v:g}"))
-        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    _axes(ax, x, y)
     fig.tight_layout()
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None})  # the same file each run
@@ -93,3 +83,19 @@ def plot(records, knobs, x="params", y="macs", title="") -> bytes:
         from html import escape
         svg = re.sub(rf'(<g id="variant{i}">)', rf"\1<title>{escape(tip)}</title>", svg, count=1)
     return svg.encode("utf-8")
+
+
+def _axes(ax, x, y):
+    """Labelled axes; counts and bytes span decades: log axes with 1k, 10M, 2GiB."""
+    import matplotlib
+    ax.set_xlabel(_UNITS.get(x, x))
+    ax.set_ylabel(_UNITS.get(y, y))
+    ax.grid(True, which="both", color="#eceff1")
+    for axis, key, scale in ((ax.xaxis, x, ax.set_xscale), (ax.yaxis, y, ax.set_yscale)):
+        if key != "rf":
+            scale("log")
+            axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+        shown = fmt.nbytes if key in ("memory", "training") else fmt.si
+        axis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+            lambda v, _, s=shown: s(int(v)) if v >= 1 else f"{v:g}"))
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
