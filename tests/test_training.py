@@ -109,3 +109,16 @@ def test_every_kind_keeps_what_autograd_saves(word, example, amp):
             return saved_bytes(net, torch.randn(batch, *picture_shape(s.network.input.shape)))[0]
     assert saved(3) - saved(2) == keep(s, amp).total(2 if amp else 4), \
         (word, context.format(example))
+
+
+def test_a_dropout_of_rate_zero_keeps_nothing():
+    """PyTorch's dropout of rate 0, and stochastic depth of 0, return their input in
+    training too (timm writes drop_rate=0 layers everywhere): no mask is kept, and the
+    block's add reads the same tensor."""
+    from cnncalc.analysis.memory import estimate
+    s = cnncalc.summarize("input 12x12x16 | conv 3x3x16 same | gelu | dropout 0 | "
+                          "add { branch { conv 1x1x16 | droppath 0 } branch { } }")
+    net = cnncalc.to_torch(s).train()
+    two, _ = saved_bytes(net, torch.randn(2, *picture_shape(s.network.input.shape)))
+    three, _ = saved_bytes(net, torch.randn(3, *picture_shape(s.network.input.shape)))
+    assert three - two == estimate(s).kept_bytes

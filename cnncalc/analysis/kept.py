@@ -217,9 +217,10 @@ def keep(summary, amp: bool = False) -> Keeper:
 
 
 def _identity(row) -> bool:
-    """An activation row that computes nothing ('linear')."""
+    """A row that computes nothing in training: an activation 'linear', a kind that passes
+    its input on (``Layer.passes``: dropout 0)."""
     a = ACTIVATIONS.get(row.kind)
-    return a is not None and a.keeps is None
+    return a is not None and a.keeps is None or row.layer.passes(row)
 
 
 def _wider(k, inputs) -> bool:

@@ -183,6 +183,11 @@ class Layer:
         result from a half input, read as it is), or None: its input's."""
         return None
 
+    def passes(self, row) -> bool:
+        """Its result is its input itself in training too (a dropout of rate 0): it keeps
+        nothing and its gradient is its output's."""
+        return False
+
     def transient(self, row):
         """Values its forward pass makes for a moment beside its input and result (the
         first step of two-step arithmetic: x * s before + o): by default none."""

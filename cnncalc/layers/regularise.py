@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import FROZEN, Flag, Layer, Outcome, Rate, Real, nn_call, promotes
+from .base import FROZEN, Flag, Layer, Outcome, Rate, Real, nn_call, promotes, uniform
 
 
 class Dropout(Layer):
@@ -16,9 +16,13 @@ class Dropout(Layer):
     # (torchvision's AlexNet keeps Dropout out of place too); in inference it is the identity
     overwrites = False
 
+    def passes(self, row):  # PyTorch's dropout of rate 0 returns its input
+        return uniform(self.rate == 0)
+
     def kept(self, row, k):  # the mask it multiplied by, as large as its output
-        k.new()
-        k.values(row.units)
+        if not self.passes(row):
+            k.new()
+            k.values(row.units)
 
     def rule(self, x, ex):
         return Outcome(x)
@@ -55,12 +59,16 @@ class DropPath(Layer):
     fold = True
     semantics = "PyTorch (torchvision's StochasticDepth, row mode)"
 
+    def passes(self, row):  # its module returns its input at rate 0
+        return uniform(self.rate == 0)
+
     def transient(self, row):  # x * mask, before it is divided by 1 - p
-        return row.units
+        return 0 if self.passes(row) else row.units
 
     def kept(self, row, k):  # its mask: one value an example
-        k.new()
-        k.values(1)
+        if not self.passes(row):
+            k.new()
+            k.values(1)
 
     def rule(self, x, ex):
         return Outcome(x)
