@@ -117,7 +117,7 @@ class _Reader:
             act = activations.from_darknet(sec.values.get("activation"))
         except Foreign as e:
             self.fail(sec, index, str(e))
-            return self.shape
+            return e.shape or self.shape
         if not texts:  # a route of one layer: that layer's tensor
             self.here = inputs[0]
         for text in texts + ([act] if act else []):

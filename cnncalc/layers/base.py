@@ -56,7 +56,12 @@ class RuleError(Exception):
 
 class Foreign(ValueError):
     """What a kind cannot say of a foreign layer it reads (Keras' output_padding): the
-    importer names the layer and this."""
+    importer names the layer and this. ``shape``: the layer's output shape where the kind
+    knows it, so that the import reads on and names every layer it cannot say."""
+
+    def __init__(self, message, shape=None):
+        super().__init__(message)
+        self.shape = shape
 
 
 class _Fields:

@@ -158,7 +158,7 @@ class MaxPool(_Pool):
         if len(used) == 1 and (b := used.pop())[0] == b[1] and 2 * b[0] <= k:
             return [cls.write(pool=(k, k), stride=(s, s), padding=(b[0], b[0]))], (*out, c)
         raise Foreign(f"a max pool padded {before} before and {pad - before} after, unlike "
-                      "Keras' 'same'")
+                      "Keras' 'same'", (*out, c))
     also = ("maxpooling2d", "maxpool2d", "maxpooling1d", "maxpool1d")
     doc = ("max pooling; the stride defaults to the pool size; pad P at most half the pool; "
            "ceil is PyTorch's ceil_mode with its last-window rule")
