@@ -33,8 +33,13 @@ class Keeper:
         # autograd saves nothing for an operation no gradient passes through: one on the
         # input before any weight (a pool on the image); ``saving`` is that, for this row
         self.grad = self.saving = False
+        # storages saved by a layer's fused activation (freed after the activation's
+        # backward, before the layer's own)
+        self.by_act, self.in_act = set(), False
 
     def save(self, storage, where=True):
+        if self.saving and self.in_act:
+            self.by_act.add(storage)
         if self.saving:
             self.saved[storage] = self.saved.get(storage, False) | where
             self.first.setdefault(storage, len(self.trace))
@@ -88,6 +93,7 @@ class Keeper:
         if a is None or a.keeps is None:
             return
         inplace = inplace and a.inplace
+        self.in_act = True
         if a.keeps == "output":
             if not inplace:
                 self.new()
@@ -98,6 +104,7 @@ class Keeper:
             self.save_input()
             if not inplace:
                 self.new()
+        self.in_act = False
 
     def size(self, storage, size: int) -> int:
         """Bytes per value of a storage: ``size``, or under autocast float32's where wide."""

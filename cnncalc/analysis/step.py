@@ -90,13 +90,19 @@ class _Backward:
         self.parts = {}  # entry -> the gradients of the parts a split block read of it
         self.grads = 0
         parts, held = _kept_parts(k, batch, size, amp)
-        self.freed = _by_entry(parts)  # what each entry's backward frees
+        # what each entry's backward frees; a fused activation's saved tensors go first,
+        # after the activation's backward
+        fuses = {i for i, e in enumerate(k.trace) if fused(e.row) is not None}
+        first = [(i, n, s) for i, n, s in parts if s in k.by_act and i in fuses]
+        self.freed_act = _by_entry(first)
+        self.freed = _by_entry([p for p in parts if p not in first])
         # a checkpointed block keeps only its input; its backward first runs it again
         self.again = {}
         for end, e in checkpoint:
             self.again[end] = sum(n for i, n, s in parts if e.begin <= i <= end
                                   and s != e.storage and (s is None or k.last[s] <= end))
-        self.kept = held + sum(self.freed.values()) - sum(self.again.values())
+        self.kept = held + sum(self.freed.values()) + sum(self.freed_act.values()) - \
+            sum(self.again.values())
         # what the forward pass has kept when each row runs (not inside checkpointed blocks)
         inside = [(k.trace[end].begin, end) for end in self.again]
         self.saving = _by_entry([(i, n, s) for i, n, s in parts if not any(
@@ -183,6 +189,7 @@ class _Backward:
             inner = self.new(self.units(i))
             self.drop(t)
             t = inner
+        self.kept = self.kept - self.freed_act.pop(i, 0)
         first = row.layer.first_gradient(row)
         if anywhere(first):
             inner = self.new(_plain(first) * self.value(e.wide))
@@ -192,6 +199,7 @@ class _Backward:
         p = e.inputs[0]
         whole = self.units(p)
         read = whole if p < 0 else _plain(prod(row.input) * self.value(self.k.trace[p].wide))
+        cut = False
         if self.amp and row.layer.autocast(row) == "half":
             # its weights' gradient in half precision, then (its saved tensors freed) cast
             half = trainable * self.size
@@ -206,10 +214,18 @@ class _Backward:
                 # a float32 result of a half input (promoted): its input's gradient is
                 # made in float32, then cast
                 extra = extra + _plain(prod(row.input) * self.value(True))
-            gin = self.new(read, extra) if e.needs[0] else None
+            padded = _plain(row.layer.padded_copy(row))
+            cut = e.needs[0] and uniform(padded != 0)
+            # padded first by a copy: its input's gradient is made at the padded size
+            gin = self.new(padded * self.value(self.k.trace[p].wide if p >= 0 else True)
+                           if cut else read, extra) if e.needs[0] else None
             self.mark(learnt + _plain(row.layer.scratch(row)) * self.value(e.wide))
         self.drop(t)
         self.grads = self.grads + learnt
+        if cut:  # then (its saved tensors freed) the pad's backward cuts it to the input's
+            self.kept = self.kept - self.freed.pop(i, 0)
+            gin, padded_gin = self.new(read), gin
+            self.drop(padded_gin)
         if gin is not None:
             self.give(p, gin, uniform(read != whole))
 

@@ -188,6 +188,12 @@ class Layer:
         result from a half input, read as it is), or None: its input's."""
         return None
 
+    def padded_copy(self, row):
+        """Values of the padded copy of its input its module makes first (uneven padding,
+        which PyTorch's own padding is not): its backward makes its input's gradient at
+        that size, which the pad's backward then cuts. By default none."""
+        return 0
+
     def passes(self, row) -> bool:
         """Its result is its input itself in training too (a dropout of rate 0): it keeps
         nothing and its gradient is its output's."""

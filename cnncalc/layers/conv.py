@@ -31,6 +31,7 @@ from .base import (
 from .window import (
     keras_window,
     pad_code,
+    padded_input,
     padding_options,
     resolve_pad,
     save_padded,
@@ -94,6 +95,7 @@ class Conv(Layer):
         return conv_rule(self, x, ex, self.filters, self.groups)
 
     kept = weighted_kept
+    padded_copy = padded_input
 
     def module(self, row):
         from ..backends.modules import Conv
@@ -259,6 +261,7 @@ class DWConv(Layer):
         return conv_rule(self, x, ex, x[-1] * self.multiplier, x[-1])
 
     kept = weighted_kept
+    padded_copy = padded_input
 
     def module(self, row):
         from ..backends.modules import Conv
@@ -316,6 +319,8 @@ class SepConv(Layer):
     def tensors(self, row):  # depthwise, pointwise, bias
         pointwise = row.input[-1] * self.multiplier * self.filters
         return (row.weights - pointwise, pointwise) + ((row.biases,) if self.bias else ())
+
+    padded_copy = padded_input
 
     def kept(self, row, k):  # the input, then the depthwise result the pointwise reads
         save_padded(row, k, uneven(row.geometry.get("pads")))

@@ -110,6 +110,15 @@ def padding_options(words=("valid", "same")):
                    help="pad P | pad half", value_words=("half",)))
 
 
+def padded_input(self, row):
+    """``Layer.padded_copy`` of a window padded first, by a copy, where its padding is
+    uneven (a convolution's)."""
+    pads = (row.geometry or {}).get("pads")
+    if not pads:
+        return 0
+    return prod(n + b + a for n, (b, a) in zip(row.input, pads)) * row.input[-1] * uneven(pads)
+
+
 def uneven(pads):
     """Whether padding is uneven (Keras' 'same' with a stride, causal), for every lane of a
     sweep: the backend pads first, as PyTorch's own padding is even on both sides."""
