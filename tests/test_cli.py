@@ -224,7 +224,9 @@ def test_the_golden_inception_figures_from_the_paper():
     # what autograd keeps: the block's input (read by three convs; the pool on the image
     # keeps nothing, no gradient passes there), the pool's output, and each conv's ReLU
     # output (in place): 150,528 x 2 + 28 x 28 x (64 + 96 + 128 + 16 + 32 + 32) = 589,568
-    # values x 4 B; the training step's peak (6.0 MiB) is measured in test_training_step
+    # values x 4 B; the training step's peak with Adam at batch 1 (5.7 MiB: a real step's
+    # allocator events say 6,028,664 bytes, the estimate 6,028,608) is measured in
+    # test_training_step
     totals = json.loads((ROOT / "tests" / "golden" / "inception3a.json").read_text())["totals"]
     assert totals["kept_activation_bytes"] == (2 * 150_528 + 784 * 368) * 4
-    assert "training with adam 6.0 MiB" in total and "639,744" in total
+    assert "training with adam 5.7 MiB" in total and "639,744" in total

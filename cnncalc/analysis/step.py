@@ -93,9 +93,9 @@ class _Backward:
         # what each entry's backward frees; a fused activation's saved tensors go first,
         # after the activation's backward
         fuses = {i for i, e in enumerate(k.trace) if fused(e.row) is not None}
-        first = [(i, n, s) for i, n, s in parts if s in k.by_act and i in fuses]
-        self.freed_act = _by_entry(first)
-        self.freed = _by_entry([p for p in parts if p not in first])
+        early = [s in k.by_act and i in fuses for i, _, s in parts]
+        self.freed_act = _by_entry([p for p, a in zip(parts, early) if a])
+        self.freed = _by_entry([p for p, a in zip(parts, early) if not a])
         # a checkpointed block keeps only its input; its backward first runs it again
         self.again = {}
         for end, e in checkpoint:
@@ -214,18 +214,23 @@ class _Backward:
                 # a float32 result of a half input (promoted): its input's gradient is
                 # made in float32, then cast
                 extra = extra + _plain(prod(row.input) * self.value(True))
+            # padded first by a copy (in the lanes where ``cut``): its input's gradient is
+            # made at the padded size
             padded = _plain(row.layer.padded_copy(row))
-            cut = e.needs[0] and uniform(padded != 0)
-            # padded first by a copy: its input's gradient is made at the padded size
-            gin = self.new(padded * self.value(self.k.trace[p].wide if p >= 0 else True)
-                           if cut else read, extra) if e.needs[0] else None
+            cut = padded != 0
+            made = read + (padded * self.value(self.k.trace[p].wide if p >= 0 else True)
+                           - read) * cut if e.needs[0] and anywhere(cut) else read
+            gin = self.new(made, extra) if e.needs[0] else None
             self.mark(learnt + _plain(row.layer.scratch(row)) * self.value(e.wide))
         self.drop(t)
         self.grads = self.grads + learnt
-        if cut:  # then (its saved tensors freed) the pad's backward cuts it to the input's
+        if gin is not None and anywhere(cut):
+            # then (its saved tensors freed) the pad's backward cuts it to the input's: both
+            # alive a moment
             self.kept = self.kept - self.freed.pop(i, 0)
-            gin, padded_gin = self.new(read), gin
-            self.drop(padded_gin)
+            self.mark(read * cut)
+            self.live = self.live + read - made
+            self.bytes[gin] = read
         if gin is not None:
             self.give(p, gin, uniform(read != whole))
 
