@@ -208,9 +208,10 @@ def keep(summary, amp: bool = False) -> Keeper:
                     k.wide.update(range(made, len(k.units)) if row.layer.autocast(row) != "promotes"
                                   else {k.cur} - set(range(made)))
                 entry.wide, entry.out = k.amp and k.cur in k.wide, k.cur
-                # a reshape's gradient is a view of its output's, and so is an identity's;
+                # a reshape's gradient is a view of its output's, and so is an identity's
+                # (Layer.passes: 'linear', dropout 0);
                 # a crop's (a view too) is a new tensor of its input's size
-                entry.view = row.layer.grad_view or _identity(row)
+                entry.view = row.layer.grad_view or row.layer.passes(row)
                 k.trace.append(entry)
                 out_fresh = fresh if row.layer.fold else True
             prev = len(k.trace) - 1
@@ -221,13 +222,6 @@ def keep(summary, amp: bool = False) -> Keeper:
 
     seq(summary.tree, False, -1)
     return k
-
-
-def _identity(row) -> bool:
-    """A row that computes nothing in training: an activation 'linear', a kind that passes
-    its input on (``Layer.passes``: dropout 0)."""
-    a = ACTIVATIONS.get(row.kind)
-    return a is not None and a.keeps is None or row.layer.passes(row)
 
 
 def _wider(k, inputs) -> bool:

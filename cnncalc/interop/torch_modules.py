@@ -9,13 +9,18 @@ from .layout import Layout, axes_text, each_axis, pad_text, padding_words, side_
 from .torch_nodes import _own_name
 
 
-def _conv(imp, node, m, grouped=False):
+def _window(imp, node, m):
+    """A conv module's input, its layout, rank, and kernel, stride and dilation in the
+    spec's axis order."""
     x = node.args[0]
     lay = imp.layout_of(x)
     rank = len(m.kernel_size)
-    kernel = lay.spec(m.kernel_size)
-    dilation = lay.spec(each_axis(m.dilation, rank))
-    stride = lay.spec(each_axis(m.stride, rank))
+    return (x, lay, rank, lay.spec(m.kernel_size), lay.spec(each_axis(m.stride, rank)),
+            lay.spec(each_axis(m.dilation, rank)))
+
+
+def _conv(imp, node, m, grouped=False):
+    x, lay, rank, kernel, stride, dilation = _window(imp, node, m)
     padding = _conv_padding(imp, node, m, lay, rank, kernel, stride, dilation)
     if padding is None:
         return
@@ -63,12 +68,7 @@ def _conv_padding(imp, node, m, lay, rank, kernel, stride, dilation):
 
 
 def _deconv(imp, node, m):
-    x = node.args[0]
-    lay = imp.layout_of(x)
-    rank = len(m.kernel_size)
-    kernel = lay.spec(m.kernel_size)
-    stride = lay.spec(each_axis(m.stride, rank))
-    dilation = lay.spec(each_axis(m.dilation, rank))
+    x, lay, rank, kernel, stride, dilation = _window(imp, node, m)
     pad = lay.spec(each_axis(m.padding, rank))
     extra = lay.spec(each_axis(m.output_padding, rank))
     if m.groups != 1:

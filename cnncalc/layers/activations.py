@@ -153,6 +153,9 @@ class Act(Layer):
     def kind(self):
         return self.activation
 
+    def passes(self, row):  # 'linear' computes nothing
+        return ACTIVATIONS[self.activation].keeps is None
+
     def describe(self):
         return self.activation + (f" slope {self.slope:g}" if self.slope != 0.2 else "")
 
