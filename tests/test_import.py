@@ -178,7 +178,7 @@ def test_an_average_pool_that_counts_the_padding_imports_and_computes_pytorchs()
     from torch import nn
     module = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AvgPool2d(3, stride=1, padding=1)).eval()
     imported = cnncalc.from_torch(module, "9x7x3")
-    assert "avgpool 3 stride 1 pad 1 countpad" in imported.text
+    assert "avgpool 3 pad 1 stride 1 countpad" in imported.text
     net = cnncalc.to_torch(imported.summary).eval()
     with torch.no_grad():
         conv = next(m for m in net.modules() if isinstance(m, nn.Conv2d))

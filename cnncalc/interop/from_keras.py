@@ -13,7 +13,7 @@ from ..errors import CnnCalcError
 from ..layers import KINDS, kinds
 from ..layers.base import FROZEN, Foreign, picture
 from ..layers.merge import Add
-from ..layers.norm import Rescale
+from ..layers.scaling import Rescale
 from ..limits import MAX_ARCHIVE_BYTES, MAX_FOREIGN_LAYERS
 from .emit import emit
 from .graph import Imported, Op, Unsupported, foreign, network_name

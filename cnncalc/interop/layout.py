@@ -40,42 +40,12 @@ def each_axis(v, rank):
     return tuple(v) if isinstance(v, (tuple, list)) else (v,) * rank
 
 
-def padding_words(p, kernel, dilation) -> str:
-    if all(v == 0 for v in p):
-        return ""
-    half = tuple((d * (k - 1) + 1) // 2 for k, d in zip(kernel, dilation))
-    if p == half and all(k % 2 for k in kernel):
-        return " pad half"
-    return f" pad {axes_text(p)}"
-
-
-def side_padding(pads, kernel, stride, dilation, sizes):
-    """Padding per side (before, after) per axis folded from an F.pad: Keras' 'same' when it
-    is exactly that at these sizes, 'causal' for a sequence padded before only, else
-    symmetric 'pad P'; None if none of these."""
-    from ..layers.window import window_axis
-    if len(pads) == 1 and pads[0] == (dilation[0] * (kernel[0] - 1), 0) and pads[0][0]:
-        return " causal"
-    same = []
-    for n, k, s, d in zip(sizes, kernel, stride, dilation):
-        _, b, a, _ = window_axis(n, k, s, d, "same", False, "", None)
-        same.append((b, a))
-    if list(pads) == same:
-        return " same"
-    if all(b == a for b, a in pads):
-        return f" pad {axes_text([b for b, _ in pads])}" if any(b for b, _ in pads) else ""
-    return None
-
-
-def pad_text(lay, padding):
-    """F.pad's order (last axis first: left, right, top, bottom) → before and after per axis
+def pad_pairs(lay, padding) -> tuple:
+    """F.pad's order (last axis first: left, right, top, bottom) → (before, after) per axis
     in the spec's order."""
     pads = list(each_axis(padding, 2 * lay.rank))
     per_axis = [(pads[2 * i], pads[2 * i + 1]) for i in range(lay.rank)][::-1]  # first axis first
-    per_axis = list(lay.spec(per_axis)) if lay.rank >= 2 else per_axis
-    if all(b == a for b, a in per_axis):
-        return axes_text([b for b, _ in per_axis])
-    return "x".join(f"{b}x{a}" for b, a in per_axis)
+    return tuple(lay.spec(per_axis)) if lay.rank >= 2 else tuple(per_axis)
 
 
 def axis_labels(lay):

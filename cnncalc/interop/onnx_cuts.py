@@ -5,8 +5,10 @@ Resize (upsampling by a factor or to a size)."""
 
 from __future__ import annotations
 
-from .graph import statement
-from .layout import axes_text, pad_text
+from ..layers.base import Foreign
+from ..layers.padding import Crop
+from ..layers.reading import Read, kind_for
+from ..layers.reshaping import Slice
 from .onnx_nodes import _attrs, _scope
 
 
@@ -30,18 +32,13 @@ def _pad(imp, node):
     if any(pads[:2]) or any(pads[n:n + 2]):
         imp.fail(node, "Pad of the batch or channel axis")
         return
-    per_axis = list(lay.spec(list(zip(pads[2:n], pads[n + 2:]))))
-    if mode == "reflect":
-        word = "reflectpad"
-    elif mode == "constant" and value in (0.0, float("-inf")):
-        word = "zeropad"
-    else:
+    per_axis = tuple(lay.spec(list(zip(pads[2:n], pads[n + 2:]))))
+    if mode not in ("reflect", "constant") or value not in (0.0, float("-inf")):
         imp.fail(node, f"Pad in mode {mode} with {value}")
         return
-    flat = []
-    for b, e in reversed(list(zip(pads[2:n], pads[n + 2:]))):
-        flat += [b, e]
-    op = imp.add(node, f"{word} {pad_text(lay, flat)}", [x])
+    # -inf: a max pool's padding, folded into it
+    read = Read("Pad", pads=per_axis, mode=mode, value=0.0)
+    op = imp.add(node, kind_for("onnx", "Pad").from_read(read), [x])
     op.meta.update(pads=per_axis, value=value, of=x, sizes=lay.spatial(imp.shape(x))[0],
                    scope=_scope(node))
     imp.layouts[node.output[0]] = lay
@@ -69,19 +66,17 @@ def _crop(imp, node, x, lay, pairs):
     """A Slice of the spatial axes: a crop, one with the crop before it, or a deconv's
     'same' crop."""
     src = next((o for o in imp.ops if o.id == imp.ids[x]), None)
-    if src is not None and src.kind == "crop" and len(imp.users.get(x, [])) == 1:
+    if src is not None and src.kind == Crop.keyword and len(imp.users.get(x, [])) == 1:
         # the exporter slices one axis at a time: one crop, over both slices
         pairs = [(b1 + b2, a1 + a2) for (b1, a1), (b2, a2) in zip(src.meta["pairs"], pairs)]
         imp.ops.remove(src)
         x = src.meta["of"]
         src = next((o for o in imp.ops if o.id == imp.ids[x]), None)
-    if src is not None and src.kind == "deconv" and src.meta.get("cropped_same") == pairs:
-        src.text += " same"
+    if src is not None and src.meta.get("cropped_same") == pairs:
+        src.text = src.meta["as_same"]  # the deconv, with Keras' 'same' crop
         imp.alias(node, x)
         return
-    text = "crop " + ("x".join(f"{b}x{a}" for b, a in pairs)
-                      if any(b != a for b, a in pairs) else axes_text([b for b, _ in pairs]))
-    op = imp.add(node, text, [x])
+    op = imp.add(node, Crop.write(pads=tuple(pairs)), [x])
     op.meta.update(of=x, pairs=pairs, centre=all(b == (b + a) // 2 for b, a in pairs))
     imp.layouts[node.output[0]] = lay
 
@@ -111,7 +106,7 @@ def _channel_slice(imp, node, x, lay, n, cut) -> bool:
     s, after = _kept(n, cut)
     if n - after <= s:
         return False
-    imp.add(node, statement("slice", channels=n - after - s, start=s), [x])
+    imp.add(node, Slice.write(channels=n - after - s, start=s), [x])
     imp.layouts[node.output[0]] = lay
     return True
 
@@ -139,10 +134,7 @@ def _resize(imp, node):
     if scales is None or any(float(v) != int(v) for v in scales):  # to a size
         _resize_to(imp, node, x, lay, mode, corners, spatial, scales, sizes)
         return
-    factors = lay.spec([int(v) for v in scales[2:]])
-    imp.add(node, f"upsample {axes_text(factors)}" + (" bilinear" if mode == "linear" else "")
-            + (" aligncorners" if corners else ""), [x])
-    imp.layouts[node.output[0]] = lay
+    _upsample(imp, node, x, lay, mode, corners, factor=lay.spec([int(v) for v in scales[2:]]))
 
 
 def _resize_to(imp, node, x, lay, mode, corners, spatial, scales, sizes):
@@ -154,7 +146,17 @@ def _resize_to(imp, node, x, lay, mode, corners, spatial, scales, sizes):
             any(not isinstance(n, int) for n in spatial):
         imp.fail(node, f"Resize ({mode}) to a size this reader cannot work out")
         return
-    imp.add(node, statement("resize", size=tuple(lay.spec([int(n) for n in out])),
-                            corners=corners,
-                            mode="bilinear" if mode == "linear" else "nearest"), [x])
+    _upsample(imp, node, x, lay, mode, corners, factor=None,
+              out_sizes=tuple(lay.spec([int(n) for n in out])))
+
+
+def _upsample(imp, node, x, lay, mode, corners, **fields):
+    """Written by the kind that reads Resize: by a factor, or to a size."""
+    try:
+        text = kind_for("onnx", node.op_type).from_read(
+            Read(node.op_type, mode=mode, corners=corners, **fields))
+    except Foreign as e:
+        imp.fail(node, str(e))
+        return
+    imp.add(node, text, [x])
     imp.layouts[node.output[0]] = lay

@@ -4,87 +4,99 @@ and the table from each operator type to its handler."""
 
 from __future__ import annotations
 
-from ..layers.activations import named
-from .graph import Op, statement
+from ..layers.activations import GATED, Act
+from ..layers.dense import Flatten
+from ..layers.merge import Add, Concat, Multiply
+from ..layers.padding import Crop
+from ..layers.pooling import AvgPool
+from ..layers.reading import kind_for, registry
+from ..layers.regularise import LayerScale
+from ..layers.reshaping import PixelShuffle, Reshape, Shuffle
+from ..layers.scaling import Rescale
+from .graph import Op
 from .layout import Layout
 from .onnx_cuts import _pad, _resize, _slice
 from .onnx_layers import (
+    _activation,
     _batchnorm,
-    _clip,
     _conv,
-    _conv_transpose,
-    _gelu,
     _gemm,
     _global,
-    _hardsigmoid,
     _instancenorm,
     _layernorm,
-    _leaky,
     _matmul,
     _pool,
     _prelu,
+    _read,
     _reduce,
-    _simple,
-    _softmax,
+    _written,
 )
 from .onnx_nodes import _attrs
 
 
-def _merge(word):
-    def handler(imp, node):
-        if node.name in imp.bias_of:  # a dense layer's bias, already in it
-            imp.alias(node, imp.bias_of[node.name])
-            return
-        tensors = [i for i in node.input if i in imp.ids]
-        if word == "multiply" and len(tensors) == 2:  # x * sigmoid(x): silu, as exported
-            ops = {op.id: op for op in imp.ops}
-            for a, b in (tensors, tensors[::-1]):
-                gate = ops.get(imp.ids[b])
-                if gate is not None and gate.text == "sigmoid" and gate.inputs == [imp.ids[a]] \
-                        and len(imp.users.get(b, [])) == 1:
-                    gate.text = "silu"
-                    imp.alias(node, b)
-                    return
-        if len(tensors) == 2:
-            imp.add(node, word, tensors)
-            lays = [imp.layouts[t] for t in tensors]
-            imp.layouts[node.output[0]] = max(lays, key=lambda lay: lay.rank)
-            return
-        x = tensors[0]
-        c = [i for i in node.input if i != x][0]
-        value = imp.const(c)
-        channels = imp.layouts[x].spatial(imp.shape(x))[1]
-        if value is not None and value.size == 1 and word in ("multiply", "add") and \
-                (channels != 1 or word == "add"):
-            _scalar(imp, node, x, float(value.reshape(-1)[0]), word)
-            return
-        if word == "multiply" and value is not None and value.size == channels:
-            op = imp.add(node, "layerscale", [x])
-            imp.weights[op.id] = [("gamma", value.reshape(-1))]
-            imp.layouts[node.output[0]] = imp.layouts[x]
-            return
-        imp.fail(node, f"{node.op_type} with a constant")
-    return handler
+def _merge(imp, node):
+    """Add, Mul, Sub of two tensors: the kind that reads the operator (x * sigmoid(x) is
+    silu, as exported); of a tensor and one number, a rescale; times a constant per
+    channel, a layer scale."""
+    if node.name in imp.bias_of:  # a dense layer's bias, already in it
+        imp.alias(node, imp.bias_of[node.name])
+        return
+    kind = kind_for("onnx", node.op_type)
+    tensors = [i for i in node.input if i in imp.ids]
+    if kind is Multiply and len(tensors) == 2 and _gated(imp, node, tensors):
+        return
+    if len(tensors) == 2:
+        imp.add(node, kind.write(), tensors)
+        lays = [imp.layouts[t] for t in tensors]
+        imp.layouts[node.output[0]] = max(lays, key=lambda lay: lay.rank)
+        return
+    x = tensors[0]
+    c = [i for i in node.input if i != x][0]
+    value = imp.const(c)
+    channels = imp.layouts[x].spatial(imp.shape(x))[1]
+    if value is not None and value.size == 1 and kind in (Multiply, Add) and \
+            (channels != 1 or kind is Add):
+        _scalar(imp, node, x, float(value.reshape(-1)[0]), kind is Multiply)
+        return
+    if kind is Multiply and value is not None and value.size == channels:
+        op = imp.add(node, LayerScale.write(), [x])
+        imp.weights[op.id] = [("gamma", value.reshape(-1))]
+        imp.layouts[node.output[0]] = imp.layouts[x]
+        return
+    imp.fail(node, f"{node.op_type} with a constant")
 
 
-def _scalar(imp, node, x, value, word):
-    """x times a number, or plus one: 'rescale' (Keras' Rescaling, a constant gain); x * a
+def _gated(imp, node, tensors) -> bool:
+    """x times an activation of x that makes another when so multiplied (sigmoid: silu)."""
+    ops = {op.id: op for op in imp.ops}
+    for a, b in (tensors, tensors[::-1]):
+        gate = ops.get(imp.ids[b])
+        if gate is not None and gate.kind in GATED and gate.inputs == [imp.ids[a]] \
+                and len(imp.users.get(b, [])) == 1:
+            gate.text = Act.write(GATED[gate.kind])
+            imp.alias(node, b)
+            return True
+    return False
+
+
+def _scalar(imp, node, x, value, multiplies):
+    """x times a number, or plus one: a rescale (Keras' Rescaling, a constant gain); x * a
     then + b is one rescale."""
     import numpy as np
     value = float(str(np.float32(value)))  # the file's float32, as its shortest decimal
-    if value == (1.0 if word == "multiply" else 0.0):  # x * 1, x + 0: x
+    if value == (1.0 if multiplies else 0.0):  # x * 1, x + 0: x
         imp.alias(node, x)
         return
-    scale, offset = (value, 0.0) if word == "multiply" else (1.0, value)
+    scale, offset = (value, 0.0) if multiplies else (1.0, value)
     if scale <= 0:
         imp.fail(node, f"Mul by {scale:g} (rescale takes a positive scale)")
         return
     before = next((op for op in imp.ops if op.id == imp.ids[x]), None)
-    if before is not None and before.kind == "rescale" and offset and \
+    if before is not None and before.kind == Rescale.keyword and offset and \
             before.meta.get("offset") == 0.0 and len(imp.users.get(x, [])) == 1:
         scale, x = before.meta["scale"], before.meta["of"]
         imp.ops.remove(before)
-    op = imp.add(node, statement("rescale", scale=scale, offset=offset), [x])
+    op = imp.add(node, Rescale.write(scale=scale, offset=offset), [x])
     op.meta.update(scale=scale, offset=offset, of=x)
     imp.layouts[node.output[0]] = imp.layouts[x]
 
@@ -102,11 +114,11 @@ def _concat(imp, node):
     crop = False
     if len(tensors) == 2:
         second = next((op for op in imp.ops if op.id == imp.ids[tensors[1]]), None)
-        if second is not None and second.kind == "crop" and second.meta.get("centre"):
+        if second is not None and second.kind == Crop.keyword and second.meta.get("centre"):
             imp.ops.remove(second)
             tensors = [tensors[0], second.meta["of"]]
             crop = True
-    op = imp.add(node, "concat", tensors)
+    op = imp.add(node, Concat.write(), tensors)
     op.meta["crop"] = crop
     imp.layouts[node.output[0]] = lay
 
@@ -137,14 +149,10 @@ def _split(imp, node):
 
 def _flatten(imp, node):
     x = node.input[0]
-    if _attrs(node).get("axis", 1) != 1:
-        imp.fail(node, "Flatten from an axis other than 1")
-        return
     lay = imp.layouts[x]
-    if lay.rank == 0:
-        imp.alias(node, x)
+    op = _written(imp, node, _read(imp, node, x, dims=(_attrs(node).get("axis", 1), -1)), x)
+    if op is None:
         return
-    op = imp.add(node, "flatten", [x])
     if lay.first:  # (C, H, W) order: a dense layer after it reads its weights reordered
         op.meta["channels_first"] = tuple(imp.shape(x)[1:])
     imp.layouts[node.output[0]] = Layout(True, False, 0)
@@ -161,7 +169,7 @@ def _reshape(imp, node):
         imp.fail(node, "Reshape of unknown shape")
         return
     if len(after) == 2 and len(before) > 2:
-        imp.add(node, "flatten", [x])
+        imp.add(node, Flatten.write(), [x])
         imp.layouts[node.output[0]] = Layout(True, False, 0)
         return
     users = imp.users.get(node.output[0], [])
@@ -172,7 +180,7 @@ def _reshape(imp, node):
         return
     if x in imp.shuffle:  # the end of a channel shuffle: view, transpose, view
         source, groups = imp.shuffle.pop(x)
-        imp.add(node, f"shuffle {groups}", [source])
+        imp.add(node, Shuffle.write(groups=groups), [source])
         imp.layouts[node.output[0]] = imp.layouts[source]
         return
     if len(after) < 2:
@@ -181,7 +189,7 @@ def _reshape(imp, node):
     if not lay.first or lay.rank == 0:
         target = Layout(False, True, len(after) - 2)
         spatial, c = target.spatial(after)
-        imp.add(node, f"reshape {'x'.join(map(str, (*spatial, c)))}", [x])
+        imp.add(node, Reshape.write(shape=(*spatial, c)), [x])
         imp.layouts[node.output[0]] = target
         return
     imp.fail(node, f"Reshape of a channels-first tensor {before} to {after}")
@@ -205,7 +213,7 @@ def _transpose(imp, node):
 def _div(imp, node):
     x = node.input[0]
     op = next((o for o in imp.ops if o.id == imp.ids.get(x)), None)
-    if op is not None and op.kind == "avgpool" and op.meta.get("padded") and \
+    if op is not None and op.kind == AvgPool.keyword and op.meta.get("padded") and \
             node.input[1] in imp.consts:  # cnncalc's average over real pixels only
         imp.alias(node, x)
         return
@@ -231,7 +239,7 @@ def _depth_to_space(imp, node):
     if mode != "CRD" or not lay.picture:
         imp.fail(node, f"DepthToSpace in {mode} mode (cnncalc's pixelshuffle is PyTorch's, CRD)")
         return
-    imp.add(node, f"pixelshuffle {a['blocksize']}", [node.input[0]])
+    imp.add(node, PixelShuffle.write(factor=a["blocksize"]), [node.input[0]])
     imp.layouts[node.output[0]] = lay
 
 
@@ -255,20 +263,17 @@ def _unsqueeze(imp, node):
 
 
 HANDLERS = {
-    "Conv": _conv, "ConvTranspose": _conv_transpose, "Gemm": _gemm, "MatMul": _matmul,
+    "Conv": _conv, "ConvTranspose": _conv, "Gemm": _gemm, "MatMul": _matmul,
     "BatchNormalization": _batchnorm, "InstanceNormalization": _instancenorm,
-    "Clip": _simple(_clip),
-    **{op: _simple(word) for op, word in named("onnx").items()},
-    "HardSigmoid": _simple(_hardsigmoid), "LeakyRelu": _simple(_leaky), "Gelu": _simple(_gelu),
-    "Softmax": _simple(_softmax), "PRelu": _prelu,
-    "MaxPool": _pool("maxpool"), "AveragePool": _pool("avgpool"),
-    "GlobalAveragePool": _global("globalavgpool"), "GlobalMaxPool": _global("globalmaxpool"),
-    "ReduceMean": _reduce("avgpool"), "ReduceMax": _reduce("maxpool"),
-    "Add": _merge("add"), "Sum": _merge("add"),
-    "Mul": _merge("multiply"), "Sub": _merge("subtract"), "Concat": _concat, "Split": _split, "Flatten": _flatten,
-    "Reshape": _reshape, "Transpose": _transpose, "Pad": _pad, "Div": _div, "Slice": _slice,
-    "Resize": _resize, "Upsample": _resize, "Shape": _shape, "DepthToSpace": _depth_to_space,
-    "Dropout": _identity, "Identity": _identity, "LayerNormalization": _layernorm,
-    "Unsqueeze": _unsqueeze,
+    "PRelu": _prelu, "LayerNormalization": _layernorm,
+    "MaxPool": _pool, "AveragePool": _pool, "GlobalAveragePool": _global,
+    "GlobalMaxPool": _global, "ReduceMean": _reduce, "ReduceMax": _reduce,
+    "Add": _merge, "Sum": _merge, "Mul": _merge, "Sub": _merge, "Concat": _concat,
+    "Split": _split, "Flatten": _flatten, "Reshape": _reshape, "Transpose": _transpose,
+    "Pad": _pad, "Div": _div, "Slice": _slice, "Resize": _resize, "Upsample": _resize,
+    "Shape": _shape, "DepthToSpace": _depth_to_space, "Dropout": _identity,
+    "Identity": _identity, "Unsqueeze": _unsqueeze,
 }
-
+# the activations: every operator the activation kinds read that has no handler above
+HANDLERS.update({op: _activation for op, kind in registry("onnx").items()
+                 if kind is Act and op not in HANDLERS})

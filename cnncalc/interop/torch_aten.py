@@ -19,13 +19,12 @@ from .torch_functions import (
     _truediv,
 )
 from .torch_graph import flat as _flat
-from .torch_modules import _conv, _deconv, _groupnorm, _layernorm, _simple
+from .torch_modules import Record, read_as
 from .torch_nodes import _target_name, _unview
 from .torch_views import (
     _expand,
     _fpad,
     _getitem,
-    _hardtanh,
     _interpolate,
     _pixel_f,
     _reshape,
@@ -35,14 +34,6 @@ from .torch_views import (
     _transpose,
     _unsqueeze,
 )
-
-
-class _Attrs:
-    """An operator's arguments as the module that calls it holds them (nn.Conv2d's
-    kernel_size, stride, ...), for the module handlers."""
-
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
 
 
 def _weight(imp, node, i, what):
@@ -96,20 +87,12 @@ def _convolution(imp, node):
     elif not _weight(imp, node, 1, "a convolution"):
         return
     shape = imp.shape(w)
-    attrs = _Attrs(kernel_size=tuple(shape[2:]), stride=tuple(stride), padding=tuple(padding),
-                   dilation=tuple(dilation), groups=groups, bias=b, padding_mode="zeros",
-                   output_padding=tuple(output_padding),
-                   out_channels=shape[1] * groups if transposed else shape[0])
-    if std is None:
-        (_deconv if transposed else _conv)(imp, node, attrs)
-        if not transposed and imp.ops and imp.ops[-1].id == node.name and \
-                w.target in imp.buffers():  # a fixed filter (timm's BlurPool)
-            imp.ops[-1].text += " frozen"
-        return
-    _conv(imp, node, attrs, grouped=True)  # 'stdconv', written with its groups
-    op = imp.ops[-1]
-    op.text = "std" + op.text + statement("stdconv", eps=std[1], gain=std[2],
-                                          scale=std[3])[len("stdconv"):]
+    frozen = std is None and not transposed and w.target in imp.buffers()  # timm's BlurPool
+    read_as(imp, node, f"Conv{'Transpose' if transposed else ''}{len(shape) - 2}d", Record(
+        kernel_size=tuple(shape[2:]), stride=tuple(stride), padding=tuple(padding),
+        dilation=tuple(dilation), groups=groups, bias=b, output_padding=tuple(output_padding),
+        out_channels=shape[1] * groups if transposed else shape[0], frozen=frozen,
+        standard=None if std is None else std[1:]))
 
 
 def _batch_norm(imp, node):
@@ -123,20 +106,20 @@ def _batch_norm(imp, node):
         return
     if not _weight(imp, node, 1, "a batch norm"):
         return
-    _simple(lambda imp, node, m: statement("batchnorm", eps=eps))(imp, node)
+    read_as(imp, node, f"BatchNorm{max(len(imp.shape(x)) - 2, 1)}d",
+            Record(eps=eps, weight=w, running_mean=mean))
 
 
 def _layer_norm(imp, node):
     x, shape, w, b, eps = node.args[:5]
-    attrs = _Attrs(normalized_shape=tuple(shape), elementwise_affine=w is not None and
-                   b is not None, eps=eps)
-    _simple(_layernorm)(imp, node, attrs)
+    read_as(imp, node, "LayerNorm", Record(normalized_shape=tuple(shape), eps=eps,
+                                           elementwise_affine=w is not None and b is not None))
 
 
 def _group_norm(imp, node):
     x, w, b, _, _, _, groups, eps = node.args[:8]
-    _simple(_groupnorm)(imp, node, _Attrs(num_groups=groups, eps=eps,
-                                          affine=w is not None and b is not None))
+    read_as(imp, node, "GroupNorm", Record(num_groups=groups, eps=eps,
+                                           affine=w is not None and b is not None))
 
 
 def _linear_op(imp, node):
@@ -152,36 +135,23 @@ def _linear_op(imp, node):
             or not _weight(imp, wt, 0, "a linear layer"):
         imp.fail(node, "a matrix product with a computed weight")
         return
-    imp.add(node, f"dense {imp.shape(wt)[1]}" + ("" if bias is not None else " nobias"), [x])
-    imp.layouts[node.name] = lay
+    read_as(imp, node, "Linear", Record(out_features=imp.shape(wt)[1], bias=bias), x)
 
 
 def _linear_fn(imp, node):
     """F.linear (a Linear subclass with its own forward, timm's Linear): a dense layer on
     the channels, of a vector or of a channels-last map."""
-    x, w = node.args[:2]
-    bias = _arg(node, 2, "bias")
-    lay = imp.layout_of(x)
-    if lay.rank and lay.first:
-        imp.fail(node, "Linear on the last spatial axis of a channels-first map")
-        return
+    w = node.args[1]
     if not _weight(imp, node, 1, "a linear layer"):
         return
-    imp.add(node, f"dense {imp.shape(w)[0]}" + ("" if bias is not None else " nobias"), [x])
-    imp.layouts[node.name] = lay
+    read_as(imp, node, "Linear", Record(out_features=imp.shape(w)[0],
+                                        bias=_arg(node, 2, "bias")))
 
 
 def _elu(imp, node):
     """aten.elu(x, alpha, scale, input_scale): F.elu, and F.selu with SELU's constants."""
-    alpha, scale, inner = (_arg(node, i, k, 1) for i, k in ((1, "alpha"), (2, "scale"),
-                                                             (3, "input_scale")))
-    if (alpha, scale, inner) == (1, 1, 1):
-        _activation("elu")(imp, node)
-    elif abs(alpha - 1.6732632423543772) < 1e-6 and abs(scale - 1.0507009873554805) < 1e-6 \
-            and inner == 1:
-        _activation("selu")(imp, node)
-    else:
-        imp.fail(node, f"ELU with alpha {alpha:g}, scale {scale:g} (cnncalc has elu and selu)")
+    read_as(imp, node, "ELU", Record(**{k: _arg(node, i, k, 1) for i, k in (
+        (1, "alpha"), (2, "scale"), (3, "input_scale"))}))
 
 
 def _stack(imp, node):
@@ -265,32 +235,31 @@ def _alias_first(imp, node):
 
 # ATen's operators for the activations are their modules' names in lower case (relu, gelu,
 # hardswish, ...), each with an in-place form (relu_)
-_ACTS = {**{cls.lower(): word for cls, word in named("torch").items()},
-         "leaky_relu": "leakyrelu", "_softmax": "softmax"}
+_ACTS = {**{cls.lower(): cls for cls in named("torch")}, "leaky_relu": "LeakyReLU",
+         "_softmax": "Softmax", "hardtanh": "Hardtanh", "elu": "ELU"}
 
 
-FUNCTIONS = {"add": _merge("add"), "add_": _merge("add"), "mul": _merge("multiply"),
-             "mul_": _merge("multiply"), "div": _truediv, "div_": _truediv, "sub": _sub,
-             "sub_": _sub, "cat": _cat, "getitem": _getitem,
+FUNCTIONS = {"add": _merge, "add_": _merge, "mul": _merge, "mul_": _merge, "div": _truediv,
+             "div_": _truediv, "sub": _sub, "sub_": _sub, "cat": _cat, "getitem": _getitem,
              "view": _reshape, "_unsafe_view": _reshape, "reshape": _reshape,
              "permute": _transpose, "transpose": _transpose, "slice": _slice,
              "unsqueeze": _unsqueeze, "squeeze": _squeeze,
              "clone": _alias_first, "alias": _alias_first, "detach": _alias_first,
              "_to_copy": _alias_first, "lift_fresh_copy": _alias_first,
-             "mean": _global("globalavgpool"), "amax": _global("globalmaxpool"),
+             "mean": _global, "amax": _global,
              "split": _split, "split_with_sizes": _split, "constant_pad_nd": _fpad,
-             "hardtanh": _hardtanh, "hardtanh_": _hardtanh, "convolution": _convolution,
+             "convolution": _convolution,
              "native_batch_norm": _batch_norm, "_native_batch_norm_legit_no_training":
              _batch_norm, "_native_batch_norm_legit": _batch_norm,
              "native_layer_norm": _layer_norm, "native_group_norm": _group_norm,
-             "addmm": _linear_op, "mm": _linear_op, "linear": _linear_fn, "stack": _stack, "expand": _expand,
-             "linalg_vector_norm": _grn, "sum": _sum,
-             "pixel_shuffle": _pixel_f("pixelshuffle"),
-             "pixel_unshuffle": _pixel_f("pixelunshuffle")}
+             "addmm": _linear_op, "mm": _linear_op, "linear": _linear_fn, "stack": _stack,
+             "expand": _expand, "linalg_vector_norm": _grn, "sum": _sum,
+             "pixel_shuffle": _pixel_f("PixelShuffle", "upscale_factor"),
+             "pixel_unshuffle": _pixel_f("PixelUnshuffle", "downscale_factor")}
 
 
-for _name, _word in _ACTS.items():
-    FUNCTIONS[_name] = FUNCTIONS[f"{_name}_"] = _activation(_word)
+for _name, _module in _ACTS.items():
+    FUNCTIONS[_name] = FUNCTIONS[f"{_name}_"] = _activation(_module)
 
 
 FUNCTIONS["elu"] = FUNCTIONS["elu_"] = _elu
@@ -302,12 +271,12 @@ for _name in ("new_full", "new_zeros", "new_ones", "new_empty", "empty_like", "z
 
 
 for _d in (1, 2, 3):
-    FUNCTIONS[f"max_pool{_d}d_with_indices"] = _fpool("maxpool")
-    FUNCTIONS[f"avg_pool{_d}d"] = _fpool("avgpool")
-    FUNCTIONS[f"_adaptive_avg_pool{_d}d"] = _adaptive_f("adaptiveavgpool")
-    FUNCTIONS[f"adaptive_max_pool{_d}d"] = _adaptive_f("adaptivemaxpool")
-    FUNCTIONS[f"adaptive_avg_pool{_d}d"] = _adaptive_f("adaptiveavgpool")
-    FUNCTIONS[f"max_pool{_d}d"] = _fpool("maxpool")
+    FUNCTIONS[f"max_pool{_d}d_with_indices"] = _fpool("MaxPool")
+    FUNCTIONS[f"avg_pool{_d}d"] = _fpool("AvgPool")
+    FUNCTIONS[f"_adaptive_avg_pool{_d}d"] = _adaptive_f("AdaptiveAvgPool")
+    FUNCTIONS[f"adaptive_max_pool{_d}d"] = _adaptive_f("AdaptiveMaxPool")
+    FUNCTIONS[f"adaptive_avg_pool{_d}d"] = _adaptive_f("AdaptiveAvgPool")
+    FUNCTIONS[f"max_pool{_d}d"] = _fpool("MaxPool")
     FUNCTIONS[f"reflection_pad{_d}d"] = _fpad
     for _mode in ("nearest", "linear" if _d == 1 else "bilinear" if _d == 2 else "trilinear",
                   "nearest_exact", "bicubic"):
@@ -315,4 +284,3 @@ for _d in (1, 2, 3):
 
 
 FUNCTIONS = {f"aten.{k}" if k != "getitem" else k: v for k, v in FUNCTIONS.items()}
-

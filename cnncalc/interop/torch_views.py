@@ -4,11 +4,13 @@ interpolation."""
 
 from __future__ import annotations
 
-from .graph import statement
-from .layout import Layout, axes_text, pad_text, permuted
-from .torch_functions import _activation, _arg, _prod
+from ..layers.padding import Crop
+from ..layers.reshaping import Reshape, Shuffle, Slice, SpaceToDepth
+from ..layers.splits import RadixSoftmax
+from .layout import Layout, pad_pairs, permuted
+from .torch_functions import _arg, _prod
 from .torch_graph import flat as _flat
-from .torch_modules import _flatten_to_vector, _upsample_text
+from .torch_modules import Record, flatten, read_as
 from .torch_nodes import _VIEWS, _brief, _target_name
 
 
@@ -24,11 +26,11 @@ def _reshape(imp, node):
         return
     source = _shuffled(imp, x)
     if source is not None:  # the end of a channel shuffle
-        imp.add(node, f"shuffle {source[1]}", [source[0]])
+        imp.add(node, Shuffle.write(groups=source[1]), [source[0]])
         imp.layouts[node.name] = imp.layout_of(source[0])
         return
     if len(after) == 2 and len(before) > 2:  # x.view(N, -1): a flatten
-        _flatten_to_vector(imp, node, x)
+        flatten(imp, node, x)
         return
     if _space_to_depth(imp, node, x, lay, before, after) or \
             _shuffle_view(imp, node, x, lay, before, after):
@@ -62,7 +64,7 @@ def _reshape_to(imp, node, x, lay, before, after):
                        "reshapes in Keras' order: rows, columns, channels)")
         return
     spatial, c = target.spatial(after)
-    imp.add(node, f"reshape {'x'.join(map(str, (*spatial, c)))}", [x])
+    imp.add(node, Reshape.write(shape=(*spatial, c)), [x])
     imp.layouts[node.name] = target
 
 
@@ -103,7 +105,7 @@ def _radix_softmax(imp, node, x, lay, before, after, users) -> bool:
         return False
     groups, radix = after[1], after[2]
     imp.skip.update((users[0].name, soft.name))
-    op = imp.add(soft, statement("rsoftmax", radix=radix, groups=groups), [x])
+    op = imp.add(soft, RadixSoftmax.write(radix=radix, groups=groups), [x])
     imp.layouts[soft.name] = lay
     # the views back to (N, R x C, ...) (or timm's (N, R x C)): the op's values as they are
     chain = list(_views_after(soft))
@@ -164,7 +166,7 @@ def _space_to_depth(imp, node, x, lay, before, after) -> bool:
         return False
     imp.skip.update(k.name for k in chain)
     imp.skip.add(end.name)
-    op = imp.add(end, f"spacetodepth {r}", [x])
+    op = imp.add(end, SpaceToDepth.write(factor=r), [x])
     imp.ids[node.name] = op.id
     imp.layouts[end.name] = lay
     return True
@@ -249,7 +251,7 @@ def _slice(imp, node):
         return
     axes = list(range(2, 2 + lay.rank)) if lay.first else list(range(1, 1 + lay.rank))
     if dim == lay.channel_dim() and step == 1 and stop > begin:  # x[:, a:b]
-        imp.add(node, statement("slice", channels=stop - begin, start=begin), [x])
+        imp.add(node, Slice.write(channels=stop - begin, start=begin), [x])
         imp.layouts[node.name] = lay
         return
     if dim not in axes or step != 1:
@@ -265,21 +267,19 @@ def _crop(imp, node, x, lay, axis, cut):
     crop, one with the crop of another axis just before it, or a deconv's 'same' crop."""
     pairs = [(0, 0)] * lay.rank
     before = imp.ops_by_id().get(imp.ids[x.name])
-    if before is not None and before.kind == "crop" and "axes" in before.meta and \
+    if before is not None and before.kind == Crop.keyword and "axes" in before.meta and \
             len(x.users) == 1:  # the crop of another axis just before: one crop
         pairs, x = list(before.meta["axes"]), before.meta["of"]
         imp.drop(before)
     pairs[axis] = cut
     spec_pairs = list(lay.spec(pairs))
     src = imp.ops_by_id().get(imp.ids[x.name])
-    if src is not None and src.kind == "deconv" and len(x.users) == 1 and \
-            src.meta.get("cropped_same") is not None and spec_pairs == src.meta["cropped_same"]:
-        src.text += " same"  # ConvTranspose then its Keras crop: deconv 'same'
+    if src is not None and len(x.users) == 1 and src.meta.get("cropped_same") is not None \
+            and spec_pairs == src.meta["cropped_same"]:
+        src.text = src.meta["as_same"]  # ConvTranspose then its Keras crop: deconv 'same'
         imp.alias(node, x)
         return
-    text = "crop " + ("x".join(f"{b}x{a}" for b, a in spec_pairs)
-                      if any(b != a for b, a in spec_pairs) else axes_text([b for b, _ in spec_pairs]))
-    op = imp.add(node, text, [x])
+    op = imp.add(node, Crop.write(pads=tuple(spec_pairs)), [x])
     op.meta.update(of=x, axes=pairs, centre=all(b == (b + a) // 2 for b, a in spec_pairs),
                    sizes=lay.spatial(imp.shape(x))[0])
     imp.layouts[node.name] = lay
@@ -302,69 +302,51 @@ def _split(imp, node):
 
 
 def _fpad(imp, node):
-    """constant_pad_nd (F.pad), reflection_pad (F.pad mode 'reflect')."""
+    """constant_pad_nd (F.pad), reflection_pad (F.pad mode 'reflect'): read as the padding
+    module; a later window may fold it in (its pads, fill and input are noted)."""
     x = node.args[0]
     lay = imp.layout_of(x)
     pads = list(node.args[1])
     reflect = "reflection" in _target_name(node)
     value = 0.0 if reflect else (_arg(node, 2, "value", 0.0) or 0.0)
-    per_axis = [(pads[2 * i], pads[2 * i + 1]) for i in range(len(pads) // 2)][::-1]
-    if len(per_axis) > lay.rank:
-        imp.fail(node, f"padding of {len(per_axis)} axes of a tensor with {lay.rank} spatial axes")
+    if len(pads) > 2 * lay.rank:
+        imp.fail(node, f"padding of {len(pads) // 2} axes of a tensor with {lay.rank} "
+                       "spatial axes")
         return
-    per_axis = [(0, 0)] * (lay.rank - len(per_axis)) + per_axis
-    per_axis = list(lay.spec(per_axis))
-    if reflect:
-        text = "reflectpad " + pad_text(lay, pads)
-    elif value in (0, float("-inf")):
-        text = "zeropad " + pad_text(lay, pads)
-    else:
+    pads += [0] * (2 * lay.rank - len(pads))  # F.pad's order: the last axis first
+    if not reflect and value not in (0, float("-inf")):
         imp.fail(node, f"padding with the value {value}")
         return
-    op = imp.add(node, text, [x])
-    op.meta.update(pads=per_axis, value=value, of=x, sizes=lay.spatial(imp.shape(x))[0])
-    imp.layouts[node.name] = lay
+    op = read_as(imp, node, f"{'Reflection' if reflect else 'Constant'}Pad{lay.rank}d",
+                 Record(padding=pads, value=0.0))  # -inf: a max pool's, folded into it
+    if op is not None:
+        op.meta.update(pads=list(pad_pairs(lay, pads)), value=value, of=x,
+                       sizes=lay.spatial(imp.shape(x))[0])
 
 
 def _interpolate(imp, node):
-    """upsample_nearest / upsample_(bi|tri)linear: whole factors, read from the shapes."""
+    """upsample_nearest / upsample_(bi|tri)linear: the factors read from the shapes."""
     x = node.args[0]
     lay = imp.layout_of(x)
     name = _target_name(node)
     (before, _), (after, _) = lay.spatial(imp.shape(x)), lay.spatial(imp.shape(node))
-    linear = "linear" in name
     if "exact" in name or "bicubic" in name:
         imp.fail(node, f"interpolation by {name[5:]}")
         return
-    corners = linear and _arg(node, 2, "align_corners")
-    if any(a % b for a, b in zip(after, before)):  # to a size: PSPNet's pyramid
-        imp.add(node, statement("resize", size=tuple(after), mode="bilinear" if linear
-                                else "nearest", corners=bool(corners)), [x])
-    else:
-        imp.add(node, _upsample_text([a // b for a, b in zip(after, before)], linear, corners),
-                [x])
-    imp.layouts[node.name] = lay
+    linear = "linear" in name
+    read_as(imp, node, "Upsample", Record(
+        mode="bilinear" if linear else "nearest", align_corners=linear and bool(
+            _arg(node, 2, "align_corners")), scale_factor=lay.spec([a / b for a, b in
+                                                                      zip(after, before)])))
 
 
-def _hardtanh(imp, node):
-    """F.hardtanh(x, 0, 6): what nn.ReLU6 calls (traced as a model of its own)."""
-    lo, hi = _arg(node, 1, "min_val", -1.0), _arg(node, 2, "max_val", 1.0)
-    if (lo, hi) != (0, 6):
-        imp.fail(node, f"hardtanh to [{lo:g}, {hi:g}] (cnncalc has relu6: [0, 6])")
-        return
-    _activation("relu6")(imp, node)
-
-
-# torch's functions are its modules' names in lower case (F.relu6, torch.sigmoid, ...)
-def _pixel_f(word):
+def _pixel_f(module, factor):
     def handler(imp, node):
-        x = node.args[0]
-        lay = imp.layout_of(x)
+        lay = imp.layout_of(node.args[0])
         if lay.rank != 2 or not lay.first or not lay.picture:
-            imp.fail(node, f"{word} on a tensor that is not (N, C, H, W)")
+            imp.fail(node, f"{module} on a tensor that is not (N, C, H, W)")
             return
-        imp.add(node, f"{word} {_arg(node, 1, 'upscale_factor') or _arg(node, 1, 'downscale_factor')}", [x])
-        imp.layouts[node.name] = lay
+        read_as(imp, node, module, Record(**{factor: _arg(node, 1, factor)}))
     return handler
 
 
@@ -387,7 +369,7 @@ def _squeeze(imp, node):
     lay, after = imp.layout_of(x), imp.shape(node)
     if lay.rank and len(after) == 2 and after[0] == imp.shape(x)[0] and \
             all(n == 1 for n in lay.spatial(imp.shape(x))[0]):
-        _flatten_to_vector(imp, node, x)
+        flatten(imp, node, x)
         return
     imp.fail(node, f"squeeze of a tensor {imp.shape(x)} to {after}")
 

@@ -39,7 +39,7 @@ ACTIVATIONS = {a.word: a for a in (
                keeps="output", inplace=False),
     Activation("leakyrelu", "x if x > 0 else 0.2 x (Keras' slope)", ("LeakyReLU", {"negative_slope": 0.2}),
                "leaky_relu"),
-    Activation("gelu", "x Φ(x), exact (erf) form", ("GELU", {}), "gelu", inplace=False,
+    Activation("gelu", "x Φ(x), exact (erf) form", ("GELU", {}), "gelu", "Gelu", inplace=False,
                darknet="gelu"),
     Activation("linear", "the identity; counted as no operation", ("Identity", {}), "linear",
                ops=0, keeps=None),
@@ -58,6 +58,10 @@ ACTIVATIONS = {a.word: a for a in (
     Activation("mish", "x tanh(softplus(x))", ("Mish", {}), "mish", "Mish", copies=True,
                darknet="mish"),
 )}
+
+
+# an activation whose product with its own input is another: x * sigmoid(x) is silu
+GATED = {"sigmoid": "silu", "hardsigmoid": "hardswish"}
 
 
 def act_ops(name) -> int:
@@ -96,6 +100,17 @@ def from_darknet(name: str | None) -> str | None:
     return Act.write(word)
 
 
+def _elu(r) -> str:
+    """ELU's alpha, scale and input scale (ATen's elu computes F.selu too): elu or selu."""
+    alpha, scale, inner = r.get("alpha", 1), r.get("scale", 1), r.get("input_scale", 1)
+    if (alpha, scale, inner) == (1, 1, 1):
+        return "elu"
+    if abs(alpha - 1.6732632423543772) < 1e-6 and abs(scale - 1.0507009873554805) < 1e-6 \
+            and inner == 1:
+        return "selu"
+    r.refuse(f"ELU with alpha {alpha:g}, scale {scale:g} (cnncalc has elu and selu)")
+
+
 def act_module(name):
     from torch import nn
     if not name:
@@ -127,6 +142,30 @@ class Act(Layer):
 
     keras_reads = ("Activation", "ReLU", "LeakyReLU", "Softmax")
     darknet_reads = ("softmax",)
+    torch_reads = (*named("torch"), "LeakyReLU", "Softmax", "Hardtanh")
+    onnx_reads = (*named("onnx"), "LeakyRelu", "Softmax", "Clip", "HardSigmoid")
+
+    @classmethod
+    def from_read(cls, r):
+        """An activation by its framework's name; those with arguments checked against
+        cnncalc's (relu6 is a clip to [0, 6], hardsigmoid x / 6 + 0.5, gelu the exact one)."""
+        op = r.op
+        if op in ("LeakyReLU", "LeakyRelu"):
+            return cls.write("leakyrelu", slope=r.slope)
+        if op == "Softmax" and not r.on_channels:
+            r.refuse(f"softmax over dimension {r.axis}, not the channels")
+        if op in ("Clip", "Hardtanh"):
+            if (r.low, r.high) != (0, 6):
+                r.refuse(f"a clip to [{r.low}, {r.high}] (cnncalc clips to [0, 6]: relu6)")
+            return cls.write("relu6")
+        if op == "HardSigmoid" and (abs(r.alpha - 1 / 6) > 1e-6 or abs(r.beta - 0.5) > 1e-6):
+            r.refuse("HardSigmoid with Keras 2's 0.2 slope (cnncalc's is x / 6 + 0.5)")
+        if op in ("GELU", "Gelu") and r.get("approximate", "none") != "none":
+            r.refuse("GELU with the tanh approximation (cnncalc's gelu is the exact one)")
+        if op == "ELU":
+            return cls.write(_elu(r))
+        return cls.write({"Softmax": "softmax", "HardSigmoid": "hardsigmoid"}.get(op) or
+                         named(r.framework)[op])
 
     @classmethod
     def from_darknet(cls, section):
@@ -189,6 +228,14 @@ class PReLU(Layer):
     example = "prelu"
     options = (FROZEN,)
     keras_reads = ("PReLU",)
+    torch_reads = ("PReLU",)
+    onnx_reads = ("PRelu",)
+
+    @classmethod
+    def from_read(cls, r):
+        if r.count != r.channels:
+            r.refuse(f"PReLU with {r.count} slope(s) for {r.channels} channels")
+        return cls.write()
     colour = "#fff9c4"
     fold = True
     autocast = runs_half  # on CPU autocast's list

@@ -330,6 +330,22 @@ class Layer:
         Foreign for what it cannot say."""
         return [cls.write()], section.shape
 
+    #: the torch.nn classes this kind reads ('Conv2d'; ATen operators are read as the
+    #: module PyTorch lowers to them) and the ONNX operators ('Conv'); ``from_read`` reads
+    #: one, from what the importer found (layers.reading)
+    torch_reads: ClassVar[tuple] = ()
+    onnx_reads: ClassVar[tuple] = ()
+    #: the fill of a pad before it that it takes as its own padding (0: a conv's zeros)
+    pad_fill: ClassVar = None
+
+    @classmethod
+    def from_read(cls, r) -> str | None:
+        """Its statement from a foreign operation read framework-neutral (``Read``: kernel,
+        stride, pads, channels, ... in the spec's axis order); None for one that passes its
+        input on. Raises Foreign (``r.refuse``) for what it cannot say. By default the
+        fields read that are its own (a pixel shuffle's factor, a dropout's rate)."""
+        return cls.write(**r.fields())
+
     @classmethod
     def rank_after(cls, fields, rank: int) -> int:
         """Spatial axes after this layer (0: a vector), so that later layers read their

@@ -100,6 +100,39 @@ class Deconv(Layer):
         return cls.write(kernel=k.sizes(cfg["kernel_size"]), filters=cfg["filters"],
                          **k.window(cfg), **k.weighted(cfg))
 
+    torch_reads = ("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
+    onnx_reads = ("ConvTranspose",)
+
+    @classmethod
+    def from_read(cls, r):
+        """'valid' where nothing is cropped, Keras' 'same' where (k - s) // 2 is cropped
+        before and the rest after; a valid one notes the crop after it that would make it
+        'same' (``cropped_same``: an exporter's slice, read back as the padding)."""
+        if r.groups != 1:
+            r.refuse("a transposed convolution with groups")
+        words = set()
+        for k, s, d, (b, e), op in zip(r.kernel, r.stride, r.dilation, r.pads, r.extra):
+            ke = d * (k - 1) + 1
+            if b == e == 0 and op == max(s - ke, 0):
+                words.add("valid")
+            elif ke >= s and (b, e - op) == ((ke - s) // 2, ke - s - (ke - s) // 2):
+                words.add("same")
+            else:
+                r.refuse(f"a transposed convolution cropping {b} before and {e - op} after, "
+                         "which neither 'valid' nor 'same' (Keras' Conv2DTranspose) does")
+        if len(words) > 1:
+            r.refuse("a transposed convolution whose axes differ in padding")
+        fields = dict(kernel=r.kernel, filters=r.filters, stride=r.stride,
+                      dilation=r.dilation, bias=r.bias)
+        padding = words.pop()
+        if padding == "valid":
+            crops = [(max(d * (k - 1) + 1 - s, 0) // 2,
+                      max(d * (k - 1) + 1 - s, 0) - max(d * (k - 1) + 1 - s, 0) // 2)
+                     for k, s, d in zip(r.kernel, r.stride, r.dilation)]
+            r.meta["cropped_same"] = crops if any(b or a for b, a in crops) else None
+            r.meta["as_same"] = cls.write(padding="same", **fields)
+        return cls.write(padding=padding, **fields)
+
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         rank = len(self.kernel)
         return [nn_call(f"layers.Conv{rank}DTranspose", self.filters, picture(self.kernel),

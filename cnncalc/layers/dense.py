@@ -50,6 +50,14 @@ class Dense(Layer):
         return Dense(self, row)
 
     keras_reads = ("Dense",)
+    torch_reads = ("Linear",)
+    onnx_reads = ("Gemm", "MatMul")
+
+    @classmethod
+    def from_read(cls, r):  # on the channels: of a vector, or of a channels-last map
+        if not r.on_channels:
+            r.refuse("a linear layer on the last spatial axis of a channels-first map")
+        return cls.write(features=r.units, bias=r.bias)
     darknet_reads = ("connected",)
 
     @classmethod
@@ -116,6 +124,15 @@ class Flatten(Layer):
         return [("", "nn.Flatten()")]
 
     keras_reads = ("Flatten",)
+    torch_reads = ("Flatten",)
+    onnx_reads = ("Flatten",)
+
+    @classmethod
+    def from_read(cls, r):  # a vector already: it passes its input on
+        if r.get("dims", (1, -1)) != (1, -1):
+            r.refuse(f"a flatten of dimensions {r.dims} (cnncalc's keeps the batch, flattens "
+                     "the rest)")
+        return cls.write() if r.sizes else None
 
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         return ["layers.Flatten()"]

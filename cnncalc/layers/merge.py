@@ -118,6 +118,8 @@ class Add(_Elementwise):
     example = "add { branch { conv 3x3x64 same } branch { } }"
     infix, keras_merge = " + ", "Add"
     keras_reads = ("Add",)
+    torch_reads = ("aten.add",)
+    onnx_reads = ("Add", "Sum")
     darknet_reads = ("shortcut",)
 
     def module(self, row):
@@ -132,6 +134,8 @@ class Multiply(_Elementwise):
     example = "multiply { branch { } branch { globalavgpool | dense 16 relu | dense 64 sigmoid } }"
     infix, keras_merge = " * ", "Multiply"
     keras_reads = ("Multiply",)
+    torch_reads = ("aten.mul",)
+    onnx_reads = ("Mul",)
     darknet_reads = ("scale_channels",)
 
     @classmethod
@@ -154,6 +158,8 @@ class Subtract(_Elementwise):
     example = "subtract { branch { conv 3x3x64 same } branch { } }"
     infix, keras_merge = " - ", "Subtract"
     keras_reads = ("Subtract",)
+    torch_reads = ("aten.sub",)
+    onnx_reads = ("Sub",)
     ordered = True  # the branches keep their places: a - b is not b - a
 
     def combine(self, shapes, check, ex, names, x=None):
@@ -179,6 +185,8 @@ class Concat(_Merge):
     example = "concat split { branch { } branch { conv 1x1x58 relu } }"
     keras_merge = "Concatenate"
     keras_reads = ("Concatenate",)
+    torch_reads = ("aten.cat",)
+    onnx_reads = ("Concat",)
     darknet_reads = ("route",)
 
     @classmethod

@@ -93,6 +93,17 @@ class ZeroPad(_Pad):
         return [("", pad_code(picture(self.pads), len(self.pads))[0][1])]
 
     keras_reads = ("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
+    torch_reads = ("ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d",
+                   "ConstantPad3d")
+    onnx_reads = ("Pad",)
+
+    @classmethod
+    def from_read(cls, r):  # ONNX's Pad has a mode: 'reflect' is reflectpad's
+        if r.get("mode") == "reflect":
+            return ReflectPad.write(pads=r.pads)
+        if r.get("value", 0) != 0 or r.get("mode", "constant") != "constant":
+            r.refuse(f"padding with {r.value}, not zeros")
+        return cls.write(pads=r.pads)
 
     @classmethod
     def from_keras(cls, keras_class, cfg):
@@ -108,6 +119,7 @@ class ReflectPad(_Pad):
     doc = "mirrors the map at its borders (PyTorch ReflectionPad); each pad below the size"
     example = "reflectpad 3"
     semantics = "PyTorch (ReflectionPad; Keras has no such layer)"
+    torch_reads = ("ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d")
     kept = Layer.kept  # (autograd saves the input of a reflection)
 
     def autocast(self, row):  # CPU autocast runs 1-D and 2-D reflection in float32

@@ -25,6 +25,21 @@ class _Pool(Layer):
         if fields["stride"] is None:  # the stride defaults to the pool size, as in Keras
             fields["stride"] = fields["pool"]
 
+    @classmethod
+    def from_read(cls, r):
+        """A pool: its own even padding as sizes ('pad 1', never 'half'), a pad before it
+        folded in as 'same' or sizes; 'countpad' where its own padding's zeros count."""
+        from .reading import read_padding
+        if any(d != 1 for d in r.get("dilation") or ()):
+            r.refuse("a pool with dilation")
+        fields = dict(pool=r.kernel, ceil=bool(r.get("ceil")),
+                      padding=read_padding(r, half=False))
+        if tuple(r.stride) != tuple(r.kernel):
+            fields["stride"] = r.stride
+        if fields["padding"] != "valid" and not r.get("folded") and r.get("countpad"):
+            fields["countpad"] = True
+        return cls.write(**fields)
+
     def describe(self):
         text = super().describe()
         if self.stride == self.pool:
@@ -137,6 +152,9 @@ class _Pool(Layer):
 
 class MaxPool(_Pool):
     keyword = "maxpool"
+    torch_reads = ("MaxPool1d", "MaxPool2d", "MaxPool3d")
+    onnx_reads = ("MaxPool",)
+    pad_fill = float("-inf")
     keras_reads = ("MaxPooling1D", "MaxPooling2D", "MaxPooling3D")
     darknet_reads = ("maxpool",)
 
@@ -172,6 +190,9 @@ class MaxPool(_Pool):
 
 class AvgPool(_Pool):
     keyword = "avgpool"
+    torch_reads = ("AvgPool1d", "AvgPool2d", "AvgPool3d")
+    onnx_reads = ("AveragePool",)
+    pad_fill = 0.0
     keras_reads = ("AveragePooling1D", "AveragePooling2D", "AveragePooling3D")
     also = ("averagepooling2d", "avgpool2d", "averagepooling1d")
     doc = ("average pooling; the average counts real pixels only (Keras), or with countpad "
@@ -209,6 +230,16 @@ class _GlobalPool(Layer):
     def from_keras(cls, keras_class, cfg):
         return cls.write(keepdims=bool(cfg.get("keepdims")))
 
+    @classmethod
+    def from_read(cls, r):
+        """A reduction over the spatial axes (ATen's mean and amax, ONNX's ReduceMean and
+        ReduceMax): kept 1x1 it is written as the adaptive pool to 1."""
+        if not r.on_spatial:
+            r.refuse(f"a reduction over dimensions {r.dims}, not the spatial ones")
+        if r.get("keep"):
+            return cls.adaptive.write(size=(1,) * len(r.sizes))
+        return cls.write()
+
     def keras_code(self, row):  # pragma: no mutate block (export, tested apart)
         kind = "Max" if self.kind == "globalmaxpool" else "Average"
         keep = "keepdims=True" if self.keepdims else ""
@@ -223,6 +254,8 @@ class _GlobalPool(Layer):
 
 class GlobalAvgPool(_GlobalPool):
     keyword = "globalavgpool"
+    torch_reads = ("aten.mean",)
+    onnx_reads = ("ReduceMean",)
     keras_reads = ("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D")
     darknet_reads = ("avgpool",)
 
@@ -237,6 +270,8 @@ class GlobalAvgPool(_GlobalPool):
 
 class GlobalMaxPool(_GlobalPool):
     keyword = "globalmaxpool"
+    torch_reads = ("aten.amax",)
+    onnx_reads = ("ReduceMax",)
     keras_reads = ("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D")
     also = ("globalmaxpooling2d", "globalmaxpooling1d")
     doc = "the maximum of each channel: a vector of C values"
@@ -257,6 +292,13 @@ class _Adaptive(Layer):
     args = (PerAxis("size", "the output size", example="7x7"),)
     colour = "#ffcc80"
     semantics = "PyTorch (AdaptiveAvgPool/AdaptiveMaxPool; Keras has no such layer)"
+
+    @classmethod
+    def from_read(cls, r):  # an ONNX global pool has no size: 1 per axis
+        size = r.get("size")
+        if size is not None and None in size:
+            r.refuse("adaptive pooling that keeps an axis (None)")
+        return cls.write(size=size or (1,) * len(r.sizes))
 
     def autocast(self, row):  # CPU autocast runs 3-D pooling in float32
         return "float32" if len(row.input) == 4 else None
@@ -300,6 +342,8 @@ class _Adaptive(Layer):
 
 class AdaptiveAvgPool(_Adaptive):
     keyword = "adaptiveavgpool"
+    torch_reads = ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")
+    onnx_reads = ("GlobalAveragePool",)  # ONNX keeps the 1x1: a flatten follows
     also = ("adaptiveavgpool2d",)
     doc = ("average pooling to a fixed output size, with PyTorch's windows (torchvision's "
            "classifier heads)")
@@ -326,6 +370,8 @@ class AdaptiveAvgPool(_Adaptive):
 
 class AdaptiveMaxPool(_Adaptive):
     keyword = "adaptivemaxpool"
+    torch_reads = ("AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d")
+    onnx_reads = ("GlobalMaxPool",)
     doc = "max pooling to a fixed output size, with PyTorch's windows"
     example = "adaptivemaxpool 1"
 
@@ -346,3 +392,6 @@ class AdaptiveMaxPool(_Adaptive):
         if any(n != 1 for n in self.size):
             return super().keras_code(row)
         return [f"layers.GlobalMaxPooling{len(self.size)}D(keepdims=True)"]
+
+
+GlobalAvgPool.adaptive, GlobalMaxPool.adaptive = AdaptiveAvgPool, AdaptiveMaxPool

@@ -35,6 +35,13 @@ class Dropout(Layer):
         return [("", nn_call("nn.Dropout", self.rate))]
 
     keras_reads = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
+    torch_reads = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d")
+
+    @classmethod
+    def from_read(cls, r):
+        if not 0 <= r.rate < 1:
+            r.refuse(f"dropout of rate {r.rate:g} (cnncalc's is below 1)")
+        return cls.write(rate=r.rate)
     darknet_reads = ("dropout",)
 
     @classmethod
@@ -58,6 +65,8 @@ class DropPath(Layer):
     args = (Rate("rate", "the rate"),)
     fold = True
     semantics = "PyTorch (torchvision's StochasticDepth, row mode)"
+
+    torch_reads = ("StochasticDepth", "DropPath")  # torchvision's and timm's
 
     def passes(self, row):  # its module returns its input at rate 0
         return uniform(self.rate == 0)

@@ -44,6 +44,20 @@ class Upsample(Layer):
     colour = "#aed581"
 
     kept = saves_nothing
+    torch_reads = ("Upsample",)
+    onnx_reads = ("Resize", "Upsample")
+
+    @classmethod
+    def from_read(cls, r):
+        """Nearest or (bi/tri)linear; by a whole factor per axis, else to the output's size."""
+        if r.mode not in ("nearest", "linear", "bilinear", "trilinear"):
+            r.refuse(f"upsampling mode {r.mode!r}")
+        how = dict(mode="nearest" if r.mode == "nearest" else "bilinear",
+                   corners=bool(r.corners) and r.mode != "nearest")
+        factor = r.get("factor")
+        if factor is None or any(float(f) != int(f) for f in factor):
+            return Resize.write(size=r.out_sizes, **how)
+        return cls.write(factor=tuple(int(f) for f in factor), **how)
 
     @classmethod
     def validate(cls, fields, r):
@@ -215,6 +229,7 @@ class PixelShuffle(Layer):
            "times larger, as ESPCN's upsampling")
     example = "pixelshuffle 3"
     args = (Count("factor", "the factor", example="2"),)
+    torch_reads = ("PixelShuffle",)
     colour = "#c5e1a5"
     semantics = "PyTorch (PixelShuffle)"
 
@@ -245,6 +260,7 @@ class PixelUnshuffle(Layer):
     doc = "space to depth (PyTorch PixelUnshuffle): R x R blocks become R^2 times the channels"
     example = "pixelunshuffle 2"
     args = (Count("factor", "the factor", example="2"),)
+    torch_reads = ("PixelUnshuffle",)
     colour = "#c5e1a5"
     semantics = "PyTorch (PixelUnshuffle)"
 
@@ -346,6 +362,7 @@ class Shuffle(Layer):
            "i x G + g")
     example = "shuffle 2"
     args = (Count("groups", "the number of groups", example="2"),)
+    torch_reads = ("ChannelShuffle",)
     colour = "#e1bee7"
     fold = True
     semantics = "PyTorch (torchvision's channel_shuffle)"
