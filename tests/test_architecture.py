@@ -34,17 +34,26 @@ def test_nothing_below_the_api_imports_it(package):
     assert not found, found
 
 
-# importers whose kinds read their foreign operations themselves (Layer.keras_reads and
-# from_keras, Layer.darknet_reads and from_darknet): they write no kind's keyword, so
-# nothing from a foreign file reaches a spec but through a kind's own words. (The PyTorch
-# and ONNX readers still spell them.)
-KINDS_READ = ["interop/from_keras.py", "interop/from_darknet.py"]
-# a format's own words that are also cnncalc's: Darknet's keys 'from=' and 'output='
-ITS_OWN = {"interop/from_darknet.py": {"from", "output"}}
+# interop/ (importers, exporters, the emitter) spells no kind's keyword: the kinds declare
+# what they read (keras_reads, darknet_reads, torch_reads, onnx_reads) and write their
+# statements (from_keras, from_darknet, from_read; Layer.write), so nothing from a foreign
+# file reaches a spec but through a kind's own words. A format's own words that are also
+# cnncalc's are allowed by name: Darknet's keys 'from=' and 'output=', ATen's operators
+# (aten.add, aten.linear, ...), torch.fx's and ONNX's graph 'output', ONNX's and PyTorch's
+# interpolation mode 'linear', torch.nn's attribute 'affine', Python's 'from' in written code.
+INTEROP = sorted(p.relative_to(ROOT / "cnncalc").as_posix()
+                 for p in (ROOT / "cnncalc" / "interop").glob("*.py"))
+ITS_OWN = {"interop/from_darknet.py": {"from", "output"},
+           "interop/torch_aten.py": {"add", "elu", "linear", "reshape", "slice"},
+           "interop/torch_graph.py": {"output"}, "interop/torch_importer.py": {"output"},
+           "interop/onnx_importer.py": {"output"}, "interop/onnx_cuts.py": {"linear"},
+           "interop/torch_trace.py": {"linear"}, "interop/torch_views.py": {"linear"},
+           "interop/torch_modules.py": {"affine"}, "interop/to_pytorch.py": {"from"},
+           "interop/to_keras.py": {"from"}}
 
 
-@pytest.mark.parametrize("module", KINDS_READ)
-def test_an_importer_the_kinds_read_for_spells_no_keyword(module):
+@pytest.mark.parametrize("module", INTEROP)
+def test_no_interop_module_spells_a_kinds_keyword(module):
     import re
 
     from cnncalc.layers import KINDS
@@ -59,6 +68,22 @@ def test_an_importer_the_kinds_read_for_spells_no_keyword(module):
                     word not in ITS_OWN.get(module, ()):
                 found.append(f"line {node.lineno}: {text[:40]!r}")
     assert not found, found
+
+
+def test_every_foreign_operation_has_one_kind_that_reads_it():
+    """PyTorch's modules and ATen operators, ONNX's operators: each declared by one kind,
+    and the readers dispatch on those declarations (none reads a name no kind declares)."""
+    from cnncalc.interop.onnx_ops import HANDLERS
+    from cnncalc.layers import kinds
+    from cnncalc.layers.reading import registry
+    for framework in ("torch", "onnx"):
+        claimed = [n for cls in kinds() for n in cls.__dict__.get(f"{framework}_reads", ())]
+        assert len(claimed) == len(set(claimed)) == len(registry(framework)), framework
+    assert {"Conv2d", "ConvTranspose2d", "Linear", "BatchNorm2d", "LayerNorm", "MaxPool2d",
+            "AdaptiveAvgPool2d", "ReLU", "GELU", "Upsample", "aten.add", "aten.cat"} <= \
+        set(registry("torch"))
+    # every ONNX operator a kind reads has a handler that finds its attributes
+    assert set(registry("onnx")) <= set(HANDLERS)
 
 
 def test_every_darknet_section_has_one_kind_that_reads_it():

@@ -7,7 +7,12 @@ from __future__ import annotations
 import re
 
 from ..errors import CnnCalcError
-from .graph import MERGES, Op, dominators, safe_name, statement
+from ..layers import KINDS
+from ..layers.activations import IDENTITY, Act
+from ..layers.merge import Concat
+from ..layers.outputs import From, Output
+from ..layers.reshaping import Slice
+from .graph import MERGES, Op, dominators, safe_name
 
 
 class _NotNested(Exception):
@@ -44,9 +49,9 @@ class _Emitter:
                 raise _NotNested(node)
             self.emitted.add(node)
             for head in self.heads.get(node, ()):
-                out.append(Block(None, "output", None, [self.chain(node, head)]))
+                out.append(Block(None, Output.keyword, None, [self.chain(node, head)]))
             if node in self.marked:
-                out.append(Op(f"{node}:output", "output", []))
+                out.append(Op(f"{node}:output", Output.write(), []))
             if op.kind in MERGES and len(op.inputs) > 1:
                 fork = self.idom[node]
                 branches = []
@@ -54,8 +59,9 @@ class _Emitter:
                     if len(members) == 1:
                         branches.append(self.chain(fork, members[0]))
                         continue
-                    inner = Op(f"{op.id}:{members[0]}", "concat", members, source=op.source)
-                    nested = Block(inner, "concat", None, [self.chain(meet, i) for i in members],
+                    inner = Op(f"{op.id}:{members[0]}", Concat.write(), members, source=op.source)
+                    nested = Block(inner, Concat.keyword, None,
+                                   [self.chain(meet, i) for i in members],
                                    meet)
                     branches.append(self.chain(fork, meet) + [nested])
                 block, node = self._split_block(op, fork, branches)
@@ -85,7 +91,7 @@ class _Emitter:
         cat(a, cat(b, c)) into one concat of a, b, c."""
         runs = []
         for i in op.inputs:
-            if op.kind == "concat" and runs:
+            if op.kind == Concat.keyword and runs:
                 members, meet = runs[-1]
                 joined = self._meet(meet, i)
                 if joined != fork:
@@ -103,7 +109,7 @@ class _Emitter:
             if all(isinstance(s, Op) and s.kind == "take" and s.inputs == [fork]
                    for s in starts) and [s.index for s in starts] == list(range(len(starts))):
                 sizes = fork_op.sizes
-                word = "split" if len(set(sizes)) == 1 else "split " + "x".join(map(str, sizes))
+                word = "equal" if len(set(sizes)) == 1 else tuple(sizes)
                 self.emitted.add(fork)
                 return Block(op, op.kind, word, [b[1:] for b in branches]), fork_op.inputs[0]
         return Block(op, op.kind, None, branches, fork), fork
@@ -157,13 +163,13 @@ def _references(body, ops):
         item.branches = [_references(b, ops) for b in item.branches]
         empty = [i for i, b in enumerate(item.branches) if not b]
         fork = ops.get(item.fork)
-        crop = item.op is not None and item.op.meta.get("crop")
+        crop = item.op is not None and item.op.meta.get("centre_crop")
         if item.kind in MERGES and item.word is None and len(item.branches) == 2 \
                 and len(empty) == 1 and fork is not None and fork.name \
-                and (item.kind != "concat" or empty[0] == 1) \
+                and (item.kind != Concat.keyword or empty[0] == 1) \
                 and (crop or _length(item.branches[1 - empty[0]]) > LONG_SKIP):
             out += item.branches[1 - empty[0]]
-            out.append(Op(item.op.id, f"{item.kind} {fork.name}" + (" crop" if crop else ""),
+            out.append(Op(item.op.id, KINDS[item.kind].write(ref=fork.name, crop=bool(crop)),
                           [], item.op.name, item.op.source))
             continue
         if crop:
@@ -204,13 +210,13 @@ def _render(body, indent, strip=""):
         if isinstance(item, Op):
             out.append(f"{pad}{item.text}{_name(item.name, strip)}")
             continue
-        if item.kind == "output":
-            out.append(f"{pad}output {{")
+        if item.kind == Output.keyword:
+            out.append(f"{pad}{Output.write()} {{")
             out += _render(item.branches[0], indent + 1, strip)
             out.append(f"{pad}}}")
             continue
-        word = f" {item.word}" if item.word else ""
-        out.append(f"{pad}{item.kind}{word}{_name(item.op.name, strip)} {{")
+        head = KINDS[item.kind].write(split=item.word)
+        out.append(f"{pad}{head}{_name(item.op.name, strip)} {{")
         for b in item.branches:
             if not b:
                 out.append(f"{pad}  branch {{ }}")
@@ -327,7 +333,7 @@ def _slices(ops) -> list:
     for op in ops:
         if op.kind == "take":
             split = splits[op.inputs[0]]
-            op.text = statement("slice", channels=split.sizes[op.index],
+            op.text = Slice.write(channels=split.sizes[op.index],
                                 start=sum(split.sizes[:op.index]))
             op.inputs = list(split.inputs)
     return [op for op in ops if op.kind != "split"]
@@ -351,16 +357,17 @@ def _chains(ops, outputs) -> list:
 
     def ref(k):
         return "input_" if k == "input" else by_id[k].name
-    lines = ["linear name=input_" if "input" in read else None]
+    # the input, read out of turn: named by an identity ('linear' computes nothing)
+    lines = [Act.write(IDENTITY) + " name=input_" if "input" in read else None]
     for step in plan:
-        if step[0] == "from":
-            lines.append(f"from {ref(step[1])}")
-        elif step[0] == "output":
-            lines.append("output")
+        if step[0] == "jump":
+            lines.append(From.write(ref=ref(step[1])))
+        elif step[0] == "side":
+            lines.append(Output.write())
         else:
             _, op, other, last = step
             text = op.text if step[0] == "op" else \
-                f"{op.kind} {ref(other)}{' crop' if op.meta.get('crop') else ''}"
+                KINDS[op.kind].write(ref=ref(other), crop=bool(op.meta.get("centre_crop")))
             lines.append(text + (_name(op.name) if last else ""))
     return [line for line in lines if line]
 
@@ -372,7 +379,7 @@ def _plan(ops, outputs) -> tuple:
     for op in _slices(ops):  # a split's parts: slices of what it splits
         first = op.inputs[0] if op.inputs else "input"
         if first != cur:
-            plan.append(("from", first))
+            plan.append(("jump", first))
             read.add(first)
         if op.kind in MERGES and len(op.inputs) > 1:
             for i, other in enumerate(op.inputs[1:]):
@@ -381,9 +388,9 @@ def _plan(ops, outputs) -> tuple:
         else:
             plan.append(("op", op, None, True))
         if op.id in outputs[:-1]:
-            plan.append(("output", op.id))
+            plan.append(("side", op.id))
         cur = op.id
     if cur != outputs[-1]:
-        plan.append(("from", outputs[-1]))
+        plan.append(("jump", outputs[-1]))
         read.add(outputs[-1])
     return plan, read

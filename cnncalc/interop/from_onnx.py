@@ -7,6 +7,7 @@ spec; --weights-out saves them for 'cnncalc run --weights'."""
 from __future__ import annotations
 
 from ..errors import CnnCalcError
+from ..layers.dense import Dense
 from ..limits import MAX_FOREIGN_LAYERS, MAX_WEIGHTS
 from .emit import emit
 from .graph import Imported, Unsupported, foreign, fuse, network_name, safe_name
@@ -188,7 +189,7 @@ def _placed(op, role, value, like, source):
 
     from ..backends.modules import picture_weight
     t = torch.tensor(np.asarray(value, dtype=np.float32))
-    if role == "weight" and op.kind == "dense" and source is not None and \
+    if role == "weight" and op.kind == Dense.keyword and source is not None and \
             source.meta.get("channels_first"):
         c, *sp = source.meta["channels_first"]
         t = t.reshape(t.shape[0], c, *sp).movedim(1, -1).reshape(t.shape[0], -1)

@@ -13,6 +13,8 @@ import re
 
 from ..errors import CnnCalcError
 from ..layers import ACTIVATIONS, KINDS, takes_activation
+from ..layers.merge import Concat
+from ..layers.separable import SepConv
 
 MERGES = tuple(w for w, c in KINDS.items() if getattr(c, "merge", False) and w == c.keyword)
 
@@ -111,7 +113,7 @@ def nest_concats(ops):
     the same order, and a graph that nests."""
     earlier = []  # (concat, its inputs as read)
     for op in ops:
-        if op.text != "concat" or op.meta.get("crop"):
+        if op.kind != Concat.keyword or op.meta.get("centre_crop"):
             continue
         read = list(op.inputs)
         best = max(((p, i) for p, i in earlier if len(i) < len(read) and read[:len(i)] == i),
@@ -157,23 +159,24 @@ def _fuse_activations(ops, by_name, users, outputs, gone):
             continue
         if last == "act" and op.text in ACTIVATIONS and takes_activation(owner.kind):
             owner.text += f" {op.text}"
+            owner.meta["activation"] = op.text
             gone[op.id] = owner.id
 
 
 def _fuse_separable(ops, by_name, users, gone):
-    """X.depthwise then X.pointwise: sepconv (the names leave X itself unnamed)."""
+    """X.depthwise then X.pointwise: sepconv (the names leave X itself unnamed), written by
+    the kind from what was read of the two halves."""
     for op in ops:
-        if not (op.name and op.name.endswith(".pointwise") and op.kind == "conv"):
+        if not (op.name and op.name.endswith(".pointwise") and "read" in op.meta):
             continue
         dw = by_name.get(op.name[:-len("pointwise")] + "depthwise")
-        if dw is None or op.inputs != [dw.id] or dw.kind != "dwconv" or \
+        if dw is None or op.inputs != [dw.id] or "read" not in dw.meta or \
                 len(users.get(dw.id, ())) != 1:
             continue
-        words = dw.text.split()
-        filters = op.text.split()[1].split("x")[-1]
-        rest = [w for w in words[2:] if w != "nobias"]
-        options = " ".join(dict.fromkeys(rest + [w for w in op.text.split()[2:]]))
-        op.text = f"sepconv {words[1]}x{filters} {options}".strip()
+        text = SepConv.from_halves(dw.meta["read"], op.meta["read"], op.meta.get("activation"))
+        if text is None:
+            continue
+        op.text = text
         op.name = op.name[:-len(".pointwise")]
         op.inputs = dw.inputs
         gone[dw.id] = None

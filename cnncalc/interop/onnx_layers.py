@@ -63,7 +63,7 @@ def _written(imp, node, r, x, fold=False):
         else:
             imp.ops.remove(pad_op)
             op = imp.add(node, text, [pad_op.meta["of"]])
-            op.meta.update(folded.meta, padded=True)
+            op.meta.update(folded.meta, padded=True, read=folded)
             imp.layouts[node.output[0]] = imp.layouts[x]
             return op
     try:
@@ -75,7 +75,7 @@ def _written(imp, node, r, x, fold=False):
         imp.alias(node, x)
         return None
     op = imp.add(node, text, [x])
-    op.meta.update(r.meta)
+    op.meta.update(r.meta, read=r)
     imp.layouts[node.output[0]] = imp.layouts[x]
     return op
 

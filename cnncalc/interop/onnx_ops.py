@@ -119,7 +119,7 @@ def _concat(imp, node):
             tensors = [tensors[0], second.meta["of"]]
             crop = True
     op = imp.add(node, Concat.write(), tensors)
-    op.meta["crop"] = crop
+    op.meta["centre_crop"] = crop
     imp.layouts[node.output[0]] = lay
 
 

@@ -12,6 +12,7 @@ from .. import fmt
 from ..analysis.summary import Summary
 from ..errors import CnnCalcError
 from ..layers.base import picture
+from ..layers.outputs import Output
 from .to_pytorch import _unique
 
 
@@ -34,7 +35,7 @@ class _Writer:
         return src
 
     def row(self, row, src, dst):
-        if row.kind == "output":
+        if row.kind == Output.keyword:
             if row.branches is not None:
                 self.saved[row.name] = self.chain(row.branches[0], src, self.fresh())
             else:
@@ -214,7 +215,7 @@ def keras_check(summary) -> KerasCheck:
             by_name.setdefault(base, []).append(layer)
     rows, calls = [], {}
     for row in summary.rows:
-        if row.kind == "output" or row.layer.jump:  # no layer of their own
+        if row.kind == Output.keyword or row.layer.jump:  # no layer of their own
             continue
         owner = row.layer.shares or row.name  # 'shares ID': ID's layer, its next call
         call = calls[owner] = calls.get(owner, -1) + 1

@@ -13,7 +13,10 @@ from ..analysis.summary import Summary
 from ..errors import CnnCalcError
 from ..layers import KINDS
 from ..layers.base import picture
+from ..layers.dense import Dense, Flatten
 from ..layers.network import referenced
+from ..layers.outputs import Output
+from ..layers.reshaping import Reshape
 
 _RESERVED = {"forward", "training", "input", "x", "torch", "nn", "self", "add_module", "cuda",
              "cpu", "to", "train", "eval", "parameters", "modules", "children", "apply",
@@ -141,11 +144,11 @@ class _Writer:
 
     def row(self, row, src, dst) -> str:
         layer, kind = row.layer, row.kind
-        if row.branches is not None and kind == "output":  # a head: the flow goes on
+        if row.branches is not None and kind == Output.keyword:  # a head: the flow goes on
             out = self.chain(row.branches[0], src, self.fresh("head"))
             self.saved[row.name] = out
             return src
-        if kind == "output":
+        if kind == Output.keyword:
             self.saved[row.name] = self.saved[layer.ref] if layer.ref else src
             return src
         if row.branches is not None:
@@ -155,7 +158,7 @@ class _Writer:
         elif row.source is not None:
             other = self.align(self.saved[row.source.name], row.source.output, row.output)
             mine = self.align(src, row.input, row.output)
-            if kind == "concat":
+            if layer.infix is None:  # concat: torch.cat, not an operator between them
                 if row.geometry and row.geometry.get("offsets"):
                     other = self.crop(other, row.geometry["offsets"], row.input)
                 self.needs_torch_ops = True
@@ -196,7 +199,7 @@ class _Writer:
         return _unique(re.sub(r"\W", "_", name).strip("_") + "_out", self.variables)
 
     def block(self, row, src, dst):
-        layer, kind = row.layer, row.kind
+        layer = row.layer
         inputs = [src] * len(row.branches)
         if getattr(layer, "split", None):
             sizes = [c[-1] for c in layer.inputs(row.input, len(row.branches))]
@@ -211,7 +214,7 @@ class _Writer:
                 continue
             outs.append((self.chain(branch, x, self.fresh()), branch[-1].output))
         values = [self.align(v, shape, row.output) for v, shape in outs]
-        if kind == "concat":
+        if row.layer.infix is None:
             self.needs_torch_ops = True
             self.emit(f"{dst} = torch.cat([{', '.join(values)}], 1)")
         else:
@@ -338,11 +341,11 @@ def _notes(summary, attrs) -> list:
     if "BatchNorm" in code:
         notes.append("Batchnorm keeps the spec's Keras settings: momentum 0.01 (Keras' 0.99),\nand "
                      "eps 1e-3 unless the spec gives its own.")
-    if any(r.kind in ("flatten", "reshape") and len(r.input) > 1 and any(
-            n != 1 for n in r.input[:-1]) or r.kind == "reshape" for r in summary.rows):
+    if any(isinstance(r.layer, Flatten) and len(r.input) > 1 and any(
+            n != 1 for n in r.input[:-1]) or isinstance(r.layer, Reshape) for r in summary.rows):
         notes.append("nn.Flatten and nn.Unflatten order values channels first, where the "
                      "spec (as Keras)\norders rows, columns, channels: the same counts, but "
                      "Keras weights need reordering.")
-    if any(r.kind == "dense" and len(r.input) > 1 for r in summary.rows):
+    if any(isinstance(r.layer, Dense) and len(r.input) > 1 for r in summary.rows):
         notes.append("A dense layer on a map is ChannelLinear: nn.Linear at each position.")
     return notes

@@ -5,7 +5,9 @@ operator to its handler."""
 from __future__ import annotations
 
 from ..layers.activations import named
-from .graph import statement
+from ..layers.merge import Add, Concat
+from ..layers.norm import GRN
+from ..layers.splits import SplitSum
 from .layout import each_axis
 from .torch_functions import (
     _activation,
@@ -163,7 +165,7 @@ def _stack(imp, node):
     if _arg(node, 1, "dim", 0) == 1 and lay is not None and lay.first and lay.rank and \
             len(parts) == len(_flat(node.args[0])) and \
             len({imp.shape(p) for p in parts}) == 1:  # SKNet's paths: (N, R, C, ...)
-        imp.add(node, "concat", parts)
+        imp.add(node, Concat.write(), parts)
         imp.layouts[node.name] = lay
         imp.radix[node.name] = len(parts)
         return
@@ -173,7 +175,7 @@ def _stack(imp, node):
         imp.fail(node, "torch.stack (only its sum over the new axis, an add, is read)")
         return
     imp.skip.add(users[0].name)
-    op = imp.add(users[0], "add", parts)
+    op = imp.add(users[0], Add.write(), parts)
     imp.ids[node.name] = op.id
     imp.layouts[users[0].name] = imp.layouts[node.name] = imp.layout_of(parts[0])
 
@@ -206,7 +208,7 @@ def _grn(imp, node):
     if imp.shared(node, weight.target) or imp.shared(node, bias.target):
         return
     imp.skip.update(k.name for k in (mean, plus, div, prod_, acm, out))
-    op = imp.add(out, statement("grn", eps=float(plus.args[1])), [x])
+    op = imp.add(out, GRN.write(eps=float(plus.args[1])), [x])
     imp.ids[node.name] = op.id
     imp.layouts[out.name] = lay
 
@@ -219,7 +221,7 @@ def _sum(imp, node):
         imp.fail(node, f"a sum over dimensions {dims} (cnncalc reads the sum of a tensor's "
                        "paths, split in R along a new axis)")
         return
-    imp.add(node, statement("splitsum", radix=imp.radix[x.name]), [x])
+    imp.add(node, SplitSum.write(radix=imp.radix[x.name]), [x])
     imp.layouts[node.name] = imp.layout_of(x)
 
 

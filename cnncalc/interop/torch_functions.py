@@ -23,7 +23,7 @@ def _arg(node, i, key, default=None):
 
 
 def _merge(imp, node):
-    """add and mul of two tensors: the kind that reads the operator; of a tensor and a
+    """Two tensors added or multiplied: the kind that reads the operator; of a tensor and a
     number, a rescale; of a tensor and a learnt scalar, an affine; times a constant per
     channel, a layer scale."""
     kind = kind_for("torch", _target_name(node).rstrip("_"))
@@ -127,8 +127,8 @@ def _cat(imp, node):
             tensors = [tensors[0], second.meta["of"]]
             imp.ops.remove(second)
             crop = True
-    op = imp.add(node, Concat.write(), tensors, meta={"crop": crop})
-    op.meta["crop"] = crop
+    op = imp.add(node, Concat.write(), tensors, meta={"centre_crop": crop})
+    op.meta["centre_crop"] = crop
     imp.layouts[node.name] = lay
 
 

@@ -129,7 +129,7 @@ def _added(imp, node, text, x, r, padded=False):
         imp.alias(node, x)
         return None
     op = imp.add(node, text, [x], _own_name(node))
-    op.meta.update(r.meta, cin=r.channels, padded=padded)
+    op.meta.update(r.meta, cin=r.channels, padded=padded, read=r)
     flat = r.get("dims") is not None  # a flatten's result is a vector
     imp.layouts[node.name] = Layout(True, False, 0) if flat else lay
     return op

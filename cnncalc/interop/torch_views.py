@@ -60,7 +60,7 @@ def _reshape_to(imp, node, x, lay, before, after):
     elif not lay.first or lay.rank == 0:
         target = Layout(False, True, len(after) - 2)
     else:
-        imp.fail(node, f"reshape of a channels-first tensor {before} to {after} (cnncalc "
+        imp.fail(node, f"a reshape of a channels-first tensor {before} to {after} (cnncalc "
                        "reshapes in Keras' order: rows, columns, channels)")
         return
     spatial, c = target.spatial(after)

@@ -60,6 +60,8 @@ ACTIVATIONS = {a.word: a for a in (
 )}
 
 
+IDENTITY = "linear"  # the activation that computes nothing
+
 # an activation whose product with its own input is another: x * sigmoid(x) is silu
 GATED = {"sigmoid": "silu", "hardsigmoid": "hardswish"}
 

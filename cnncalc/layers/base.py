@@ -299,6 +299,8 @@ class Layer:
         defaults left out ('batchnorm', not 'batchnorm eps 0.001'). Importers write through
         it, so a foreign file's values reach the spec only as the kind's own words."""
         layer, words = _Fields(fields), [word or cls.keyword]
+        if fields.get("ref"):  # a reference form: 'add ID', 'from ID'
+            words.append(fields["ref"])
         for a in cls.args:
             try:
                 words.append(a.describe(layer))

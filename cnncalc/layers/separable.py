@@ -59,6 +59,22 @@ class SepConv(Layer):
     keras_reads = ("SeparableConv1D", "SeparableConv2D")
 
     @classmethod
+    def from_halves(cls, depthwise, pointwise, activation=None) -> str | None:
+        """A depthwise convolution then a 1x1 one, each as read (a module's depthwise and
+        pointwise halves), as one separable convolution; None where they are not that."""
+        from .reading import read_padding
+        cin = depthwise.channels
+        if not (depthwise.groups == cin > 0 and depthwise.filters % cin == 0 and
+                pointwise.groups == 1 and set(pointwise.kernel) == {1} and
+                set(pointwise.stride) == {1} and not depthwise.bias and
+                depthwise.get("standard") is None):
+            return None
+        return cls.write(kernel=depthwise.kernel, filters=pointwise.filters,
+                         padding=read_padding(depthwise), stride=depthwise.stride,
+                         dilation=depthwise.dilation, multiplier=depthwise.filters // cin,
+                         bias=pointwise.bias, activation=activation)
+
+    @classmethod
     def from_keras(cls, keras_class, cfg):
         from . import keras_config as k
         return cls.write(kernel=k.sizes(cfg["kernel_size"]), filters=cfg["filters"],
