@@ -14,6 +14,7 @@ from .graph import Imported, Unsupported, foreign, fuse, network_name, safe_name
 from .layout import Layout
 from .onnx_fuse import _fuse_activations
 from .onnx_importer import _Onnx
+from .rewrite import rewrite
 
 
 @foreign("ONNX model")
@@ -41,6 +42,7 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
         first = imp.problems[0][0]
         ops = ops[:next((i for i, op in enumerate(ops) if op.id == first), len(ops))]
         outputs = [ops[-1].id] if ops else []
+    ops, outputs = rewrite(ops, list(outputs))
     _fuse_activations(ops, outputs)
     _names(ops, imp.weights)
     ops, outputs = fuse(ops, outputs)

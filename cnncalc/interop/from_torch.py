@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..errors import CnnCalcError
 from .emit import emit
 from .graph import Imported, Unsupported, fuse
+from .rewrite import rewrite
 from .layout import Layout
 from .torch_graph import flat as _flat
 from .torch_importer import _Importer
@@ -78,7 +79,7 @@ def from_torch(module, input: str = "224x224x3", layout: str | None = None,
     outputs = imp.outputs
     if imp.problems:  # --partial: what the nodes without a counterpart read is the output
         ops, outputs = _frontier(imp, gm, ops)
-    ops, outputs = fuse(ops, outputs)
+    ops, outputs = fuse(*rewrite(ops, list(outputs)))
     name = network or getattr(module, "spec_name", None) or _snake(type(module).__name__)
     text = emit(ops, outputs, "x".join(map(str, shape)), name)
     if imp.problems:

@@ -9,6 +9,7 @@ from ..layers.base import Foreign
 from ..layers.padding import Crop
 from ..layers.reading import Read, kind_for
 from ..layers.reshaping import Slice
+from .rewrite import crop
 from .onnx_nodes import _attrs, _scope
 
 
@@ -63,21 +64,9 @@ def _slice(imp, node):
 
 
 def _crop(imp, node, x, lay, pairs):
-    """A Slice of the spatial axes: a crop, one with the crop before it, or a deconv's
-    'same' crop."""
-    src = next((o for o in imp.ops if o.id == imp.ids[x]), None)
-    if src is not None and src.kind == Crop.keyword and len(imp.users.get(x, [])) == 1:
-        # the exporter slices one axis at a time: one crop, over both slices
-        pairs = [(b1 + b2, a1 + a2) for (b1, a1), (b2, a2) in zip(src.meta["pairs"], pairs)]
-        imp.ops.remove(src)
-        x = src.meta["of"]
-        src = next((o for o in imp.ops if o.id == imp.ids[x]), None)
-    if src is not None and src.meta.get("cropped_same") == pairs:
-        src.text = src.meta["as_same"]  # the deconv, with Keras' 'same' crop
-        imp.alias(node, x)
-        return
-    op = imp.add(node, Crop.write(pads=tuple(pairs)), [x])
-    op.meta.update(of=x, pairs=pairs, centre=all(b == (b + a) // 2 for b, a in pairs))
+    """A Slice of the spatial axes: a crop (the exporter slices one axis at a time; those
+    crops, and a deconv's 'same' crop, are folded by the rewrite)."""
+    crop(imp.add(node, Crop.write(pads=tuple(pairs)), [x]), pairs)
     imp.layouts[node.output[0]] = lay
 
 

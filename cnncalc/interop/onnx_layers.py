@@ -9,6 +9,7 @@ from ..layers.base import Foreign
 from ..layers.reading import Read, kind_for
 from .layout import Layout
 from .onnx_nodes import _attrs, _inside
+from .rewrite import fold_pad
 
 # an ONNX attribute → the neutral field it is; floats are float32 in the file: 6 digits
 _SAME = {"group": "groups", "epsilon": "eps", "count_include_pad": "countpad",
@@ -53,19 +54,13 @@ def _written(imp, node, r, x, fold=False):
         r = Read(r.op, **{**r.fields(), "pads": (), "padding": "same"})
     pad_op = _pad_before(imp, node, x, kind) if fold and not any(
         b or a for b, a in r.get("pads", ())) and auto != "SAME_UPPER" else None
-    if pad_op is not None:
-        folded = Read(r.op, **{**r.fields(), "pads": pad_op.meta["pads"],
-                               "sizes": pad_op.meta["sizes"], "folded": True})
-        try:
-            text = kind.from_read(folded)
-        except Foreign:
-            pass
-        else:
-            imp.ops.remove(pad_op)
-            op = imp.add(node, text, [pad_op.meta["of"]])
-            op.meta.update(folded.meta, padded=True, read=folded)
-            imp.layouts[node.output[0]] = imp.layouts[x]
-            return op
+    folded = fold_pad(kind, r, pad_op)
+    if folded is not None:
+        imp.ops.remove(pad_op)
+        op = imp.add(node, folded[0], [pad_op.meta["of"]])
+        op.meta.update(folded[1].meta, padded=True, read=folded[1])
+        imp.layouts[node.output[0]] = imp.layouts[x]
+        return op
     try:
         text = kind.from_read(r)
     except Foreign as e:
@@ -84,8 +79,7 @@ def _pad_before(imp, node, x, kind):
     """A Pad before the window, with the fill the kind takes as its padding, read by it
     alone in its module; None if none."""
     pad_op = next((op for op in imp.ops if op.id == imp.ids[x] and "pads" in op.meta), None)
-    if pad_op is None or len(imp.users.get(x, [])) != 1 or \
-            pad_op.meta["value"] != kind.pad_fill or not _inside(node, pad_op):
+    if pad_op is None or len(imp.users.get(x, [])) != 1 or not _inside(node, pad_op):
         return None
     return pad_op
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from ..layers.activations import GATED, Act
 from ..layers.dense import Flatten
 from ..layers.merge import Add, Concat, Multiply
-from ..layers.padding import Crop
 from ..layers.pooling import AvgPool
 from ..layers.reading import kind_for, registry
 from ..layers.regularise import LayerScale
@@ -91,13 +90,8 @@ def _scalar(imp, node, x, value, multiplies):
     if scale <= 0:
         imp.fail(node, f"Mul by {scale:g} (rescale takes a positive scale)")
         return
-    before = next((op for op in imp.ops if op.id == imp.ids[x]), None)
-    if before is not None and before.kind == Rescale.keyword and offset and \
-            before.meta.get("offset") == 0.0 and len(imp.users.get(x, [])) == 1:
-        scale, x = before.meta["scale"], before.meta["of"]
-        imp.ops.remove(before)
     op = imp.add(node, Rescale.write(scale=scale, offset=offset), [x])
-    op.meta.update(scale=scale, offset=offset, of=x)
+    op.meta.update(scale=scale, offset=offset)  # x * a + b: one (rewrite)
     imp.layouts[node.output[0]] = imp.layouts[x]
 
 
@@ -111,15 +105,7 @@ def _concat(imp, node):
     if len(tensors) == 1:  # torch.cat([x]): DenseNet's first layer
         imp.alias(node, tensors[0])
         return
-    crop = False
-    if len(tensors) == 2:
-        second = next((op for op in imp.ops if op.id == imp.ids[tensors[1]]), None)
-        if second is not None and second.kind == Crop.keyword and second.meta.get("centre"):
-            imp.ops.remove(second)
-            tensors = [tensors[0], second.meta["of"]]
-            crop = True
-    op = imp.add(node, Concat.write(), tensors)
-    op.meta["centre_crop"] = crop
+    imp.add(node, Concat.write(), tensors)  # a centre-cropped second: folded (rewrite)
     imp.layouts[node.output[0]] = lay
 
 

@@ -4,7 +4,6 @@ offset, activations as functions, global and functional pools."""
 from __future__ import annotations
 
 from ..layers.merge import Add, Concat, Subtract
-from ..layers.padding import Crop
 from ..layers.pooling import AvgPool
 from ..layers.scaling import Rescale
 from ..layers.reading import kind_for
@@ -120,15 +119,7 @@ def _cat(imp, node):
     if len(tensors) == 1:
         imp.alias(node, tensors[0])
         return
-    crop = False
-    if len(tensors) == 2:  # cnncalc's 'concat ID crop': the second centre-cropped to the first
-        second = imp.ops_by_id().get(imp.ids[tensors[1].name])
-        if second is not None and second.kind == Crop.keyword and second.meta.get("centre"):
-            tensors = [tensors[0], second.meta["of"]]
-            imp.ops.remove(second)
-            crop = True
-    op = imp.add(node, Concat.write(), tensors, meta={"centre_crop": crop})
-    op.meta["centre_crop"] = crop
+    imp.add(node, Concat.write(), tensors)
     imp.layouts[node.name] = lay
 
 
@@ -220,13 +211,8 @@ def _scalar(imp, node, x, scale, offset):
     if scale <= 0:
         imp.fail(node, f"a multiplication by {scale:g} (rescale takes a positive scale)")
         return
-    before = imp.ops_by_id().get(imp.ids[x.name])
-    if before is not None and before.kind == Rescale.keyword and len(x.users) == 1 and \
-            offset and before.meta.get("offset") == 0.0:  # x * a, then + b
-        scale, x = before.meta["scale"], before.meta["of"]
-        imp.drop(before)
     op = imp.add(node, Rescale.write(scale=float(scale), offset=float(offset)), [x])
-    op.meta.update(scale=float(scale), offset=float(offset), of=x)
+    op.meta.update(scale=float(scale), offset=float(offset))  # x * a + b: one (rewrite)
     imp.layouts[node.name] = imp.layout_of(x)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..layers.base import Foreign
 from ..layers.reading import Read, kind_for
 from .layout import Layout, each_axis, pad_pairs
+from .rewrite import fold_pad
 from .torch_nodes import _own_name
 
 # a torch.nn attribute → the neutral field it is (the rest are read by _window and _read)
@@ -104,17 +105,10 @@ def read_as(imp, node, name, m, x=None):
         return None
     r = _read(imp, node, name, m, x)
     pad = imp.pad_before(x, node) if kind.pad_fill is not None else None
-    if pad is not None and pad.meta["value"] == kind.pad_fill and \
-            not any(b or a for b, a in r.get("pads", ())) and r.get("padding") is None:
-        folded = Read(name, **{**r.fields(), "pads": pad.meta["pads"],
-                               "sizes": pad.meta["sizes"], "folded": True})
-        try:  # the padding per side, as the window's own (Keras' 'same' with a stride)
-            text = kind.from_read(folded)
-        except Foreign:
-            pass
-        else:
-            imp.drop(pad)
-            return _added(imp, node, text, pad.meta["of"], folded, padded=True)
+    folded = fold_pad(kind, r, pad)
+    if folded is not None:  # the padding per side, as the window's own
+        imp.drop(pad)
+        return _added(imp, node, folded[0], pad.meta["of"], folded[1], padded=True)
     try:
         text = kind.from_read(r)
     except Foreign as e:

@@ -8,6 +8,7 @@ from ..layers.padding import Crop
 from ..layers.reshaping import Reshape, Shuffle, Slice, SpaceToDepth
 from ..layers.splits import RadixSoftmax
 from .layout import Layout, pad_pairs, permuted
+from .rewrite import crop
 from .torch_functions import _arg, _prod
 from .torch_graph import flat as _flat
 from .torch_modules import Record, flatten, read_as
@@ -266,22 +267,8 @@ def _crop(imp, node, x, lay, axis, cut):
     """A slice of spatial axis ``axis`` (its index among them; ``cut``: before, after): a
     crop, one with the crop of another axis just before it, or a deconv's 'same' crop."""
     pairs = [(0, 0)] * lay.rank
-    before = imp.ops_by_id().get(imp.ids[x.name])
-    if before is not None and before.kind == Crop.keyword and "axes" in before.meta and \
-            len(x.users) == 1:  # the crop of another axis just before: one crop
-        pairs, x = list(before.meta["axes"]), before.meta["of"]
-        imp.drop(before)
-    pairs[axis] = cut
-    spec_pairs = list(lay.spec(pairs))
-    src = imp.ops_by_id().get(imp.ids[x.name])
-    if src is not None and len(x.users) == 1 and src.meta.get("cropped_same") is not None \
-            and spec_pairs == src.meta["cropped_same"]:
-        src.text = src.meta["as_same"]  # ConvTranspose then its Keras crop: deconv 'same'
-        imp.alias(node, x)
-        return
-    op = imp.add(node, Crop.write(pads=tuple(spec_pairs)), [x])
-    op.meta.update(of=x, axes=pairs, centre=all(b == (b + a) // 2 for b, a in spec_pairs),
-                   sizes=lay.spatial(imp.shape(x))[0])
+    pairs[axis] = cut  # crops of several axes, a deconv's 'same' crop: folded (rewrite)
+    crop(imp.add(node, Crop.write(pads=tuple(lay.spec(pairs))), [x]), lay.spec(pairs))
     imp.layouts[node.name] = lay
 
 

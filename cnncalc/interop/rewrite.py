@@ -1,0 +1,114 @@
+"""Rewrites of an imported graph that no framework owns, written once for every reader:
+they run on the ops (``graph.Op``) after a reader has written them, and read only what the
+kinds noted (a crop's pairs, a rescale's scale and offset, a transposed conv's 'same'
+statement). Each folds an op into a neighbour that can say it, and rewires its readers."""
+
+from __future__ import annotations
+
+from ..layers.base import Foreign
+from ..layers.merge import Concat
+from ..layers.padding import Crop
+from ..layers.reading import Read
+from ..layers.scaling import Rescale
+
+
+class _Graph:
+    def __init__(self, ops, outputs):
+        self.ops, self.outputs = ops, outputs
+        self.by_id = {op.id: op for op in ops}
+
+    def users(self, op_id):
+        return [op for op in self.ops if op_id in op.inputs]
+
+    def only_reader(self, op_id, reader) -> bool:
+        """``reader`` is all that reads ``op_id``, which is no output of the network."""
+        return op_id not in self.outputs and self.users(op_id) == [reader]
+
+    def source(self, op):
+        return self.by_id.get(op.inputs[0]) if op.inputs else None
+
+    def drop(self, op, into):
+        """``op`` is gone; what read it reads ``into`` (an op id, or what op read)."""
+        self.ops.remove(op)
+        del self.by_id[op.id]
+        for user in self.ops:
+            user.inputs = [into if i == op.id else i for i in user.inputs]
+        self.outputs[:] = [into if o == op.id else o for o in self.outputs]
+
+
+def fold_pad(kind, r: Read, pad):
+    """A pad before a window, taken as the window's own padding where the kind can say it
+    (Keras' 'same' with a stride, a causal sequence); (statement, read) or None. Both
+    readers decide which pad may fold (its fill, its module); the kind decides the words."""
+    if pad is None or pad.meta["value"] != kind.pad_fill or \
+            any(b or a for b, a in r.get("pads", ())) or r.get("padding") is not None:
+        return None
+    folded = Read(r.op, **{**r.fields(), "pads": pad.meta["pads"], "sizes": pad.meta["sizes"],
+                           "folded": True})
+    try:
+        return kind.from_read(folded), folded
+    except Foreign:
+        return None
+
+
+def fold_rescales(g: _Graph):
+    """x * a, then + b (NFNet's gains, relu6(x + 3) / 6 spelt out): one rescale."""
+    for op in list(g.ops):
+        before = g.source(op)
+        if op.kind != Rescale.keyword or before is None or before.kind != Rescale.keyword:
+            continue
+        if op.meta.get("scale") == 1.0 and op.meta.get("offset") and \
+                before.meta.get("offset") == 0.0 and g.only_reader(before.id, op):
+            scale, offset = before.meta["scale"], op.meta["offset"]
+            op.text = Rescale.write(scale=scale, offset=offset)
+            op.meta.update(scale=scale, offset=offset)
+            op.inputs = list(before.inputs)
+            g.ops.remove(before)
+            del g.by_id[before.id]
+
+
+def fold_crops(g: _Graph):
+    """A crop after a crop (exporters slice one axis at a time): one crop; a crop that is a
+    transposed conv's Keras 'same' crop: that conv, 'same'; a centre crop read only by a
+    concat as its second input: 'concat ID crop' (U-Net's skips)."""
+    for op in list(g.ops):
+        before = g.source(op)
+        if op.kind == Crop.keyword and before is not None and before.kind == Crop.keyword \
+                and g.only_reader(before.id, op):
+            pairs = [(b1 + b2, a1 + a2) for (b1, a1), (b2, a2) in
+                     zip(before.meta["pairs"], op.meta["pairs"])]
+            crop(op, pairs)
+            op.inputs = list(before.inputs)
+            g.ops.remove(before)
+            del g.by_id[before.id]
+    for op in list(g.ops):
+        before = g.source(op)
+        if op.kind == Crop.keyword and before is not None and \
+                before.meta.get("cropped_same") == list(op.meta["pairs"]) and \
+                g.only_reader(before.id, op):
+            before.text = before.meta["as_same"]
+            g.drop(op, before.id)
+    for op in list(g.ops):
+        second = g.by_id.get(op.inputs[1]) if len(op.inputs) == 2 else None
+        if op.kind == Concat.keyword and second is not None and second.kind == Crop.keyword \
+                and second.meta.get("centre") and g.only_reader(second.id, op):
+            op.inputs = [op.inputs[0], second.inputs[0]]
+            op.meta["centre_crop"] = True
+            g.ops.remove(second)
+            del g.by_id[second.id]
+
+
+def crop(op, pairs):
+    """A crop's statement and what the passes read of it: its (before, after) pairs in the
+    spec's order, whether it is centred."""
+    op.text = Crop.write(pads=tuple(pairs))
+    op.meta.update(pairs=list(pairs), centre=all(b == (b + a) // 2 for b, a in pairs))
+    return op
+
+
+def rewrite(ops, outputs):
+    """Every pass, in order; the ops and outputs, rewritten in place."""
+    g = _Graph(ops, outputs)
+    fold_rescales(g)
+    fold_crops(g)
+    return g.ops, g.outputs

@@ -1,0 +1,84 @@
+"""The rewrites every importer shares (interop/rewrite.py), on graphs built by hand, with no
+framework: what they fold computes what the unfolded graph computes (both built by
+cnncalc's PyTorch backend and run on the same input), and nothing read twice is folded."""
+
+import pytest
+
+import cnncalc
+from cnncalc.interop.emit import emit
+from cnncalc.interop.graph import Op
+from cnncalc.interop.rewrite import crop, rewrite
+from cnncalc.layers.deconv import Deconv
+from cnncalc.layers.reading import Read
+from cnncalc.layers.scaling import Rescale
+
+
+def _rescale(id, inputs, scale, offset):
+    op = Op(id, Rescale.write(scale=scale, offset=offset), inputs)
+    op.meta.update(scale=scale, offset=offset)
+    return op
+
+
+def _run(spec, x):
+    import torch
+    module = cnncalc.to_torch(cnncalc.summarize(spec)).eval()
+    with torch.no_grad():
+        return module(x)
+
+
+def _same(before, after, shape):
+    import torch
+    x = torch.randn(2, *shape)
+    assert torch.allclose(_run(before, x), _run(after, x), atol=1e-6)
+
+
+def test_a_scale_then_an_offset_is_one_rescale_that_computes_both():
+    ops = [_rescale("a", ["input"], 0.5, 0.0), _rescale("b", ["a"], 1.0, -2.0)]
+    unfolded = emit(list(ops), ["b"], "6x6x3", "net")
+    ops, outputs = rewrite(ops, ["b"])
+    assert [op.text for op in ops] == ["rescale 0.5 minus 2"] and outputs == ["b"]
+    _same(unfolded, emit(ops, outputs, "6x6x3", "net"), (6, 6, 3))
+
+
+def test_a_scale_read_twice_is_not_folded():
+    ops = [_rescale("a", ["input"], 0.5, 0.0), _rescale("b", ["a"], 1.0, 1.0),
+           Op("c", "add", ["a", "b"])]
+    ops, _ = rewrite(ops, ["c"])
+    assert len(ops) == 3
+
+
+def test_crops_of_one_axis_then_another_are_one_crop():
+    ops = [crop(Op("a", "", ["input"]), [(1, 0), (0, 0)]),
+           crop(Op("b", "", ["a"]), [(0, 0), (0, 2)])]
+    unfolded = emit(list(ops), ["b"], "8x7x2", "net")
+    ops, outputs = rewrite(ops, ["b"])
+    assert [op.text for op in ops] == ["crop 1x0x0x2"]
+    _same(unfolded, emit(ops, outputs, "8x7x2", "net"), (8, 7, 2))
+
+
+def test_a_transposed_convs_keras_crop_makes_it_same():
+    """ConvTranspose(k=3, s=2) crops (k - s) // 2 = 0 before and 1 after for Keras' 'same':
+    the exporter writes the crop; the reader notes it; the pass folds it."""
+    r = Read("ConvTranspose2d", kernel=(3, 3), stride=(2, 2), dilation=(1, 1),
+             pads=((0, 0), (0, 0)), extra=(0, 0), groups=1, filters=4, bias=True)
+    deconv = Op("d", Deconv.from_read(r), ["input"], meta=dict(r.meta))
+    assert deconv.text == "deconv 3x3x4 stride 2"
+    ops, outputs = rewrite([deconv, crop(Op("c", "", ["d"]), r.meta["cropped_same"])], ["c"])
+    assert [op.text for op in ops] == ["deconv 3x3x4 same stride 2"] and outputs == ["d"]
+    out = cnncalc.summarize(emit(ops, outputs, "5x5x2", "net")).output
+    assert out == (10, 10, 4)  # Keras' 'same': the input times the stride
+
+
+@pytest.mark.parametrize("readers", [1, 2])
+def test_a_centre_crop_read_by_a_concat_is_its_crop(readers):
+    ops = [Op("s", "conv 1x1x2", ["input"], name="skip"), Op("a", "conv 3x3x4", ["s"]),
+           crop(Op("c", "", ["s"]), [(1, 1), (1, 1)]), Op("j", "concat", ["a", "c"])]
+    if readers == 2:
+        ops.append(Op("k", "add", ["c", "c"]))
+    ops, outputs = rewrite(ops, ["j"] if readers == 1 else ["j", "k"])
+    folded = [op for op in ops if op.meta.get("centre_crop")]
+    assert len(folded) == (1 if readers == 1 else 0)
+    if readers == 1:  # U-Net's skip: 'concat skip crop', the saved map centre-cropped
+        assert folded[0].inputs == ["a", "s"]
+        text = emit(ops, outputs, "9x9x2", "net")
+        assert "concat skip crop" in text and cnncalc.summarize(text).output == (7, 7, 6)
