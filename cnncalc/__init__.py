@@ -11,11 +11,13 @@ from .errors import CnnCalcError, LimitError, SpecDesignError, SpecSyntaxError
 
 __version__ = "0.2.0"
 __all__ = ["parse", "read", "analyse", "summarize", "with_input", "to_torch", "check", "visualize", "sweep",
+           "sizes", "fit", "solve",
            "from_torch", "from_onnx", "from_darknet", "from_keras", "to_pytorch_code", "to_keras_code", "to_onnx", "Summary", "Row", "Network", "CnnCalcError", "SpecSyntaxError", "SpecDesignError",
            "LimitError"]
 
 _LAZY = {"parse": "api", "read": "api", "analyse": "api", "summarize": "api",
          "with_input": "api", "to_torch": "api", "check": "api", "visualize": "api", "sweep": "api",
+         "sizes": "api", "fit": "api", "solve": "api",
          "from_torch": "interop.from_torch", "from_onnx": "interop.from_onnx",
          "from_darknet": "interop.from_darknet", "from_keras": "interop.from_keras", "to_pytorch_code": "interop.to_pytorch",
          "to_onnx": "interop.to_onnx", "to_keras_code": "interop.to_keras",

@@ -4,6 +4,7 @@ prints them (``str(error)``)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .errors import CnnCalcError
@@ -12,7 +13,8 @@ from .specs import analyse, parse, read, summarize, with_input  # noqa: F401 (th
 
 def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | None = None,
           batch: int = 1, dtype: str = "float32", optimizer: str = "adam", frame: bool = False,
-          scheduler=None, foreach: bool = True, amp: bool = False, checkpoint=()):
+          scheduler=None, foreach: bool = True, amp: bool = False, checkpoint=(),
+          file: str | None = None, progress=None):
     """Every combination of the spec's knobs ('param width = 64'): ``vary`` maps a knob (or
     'input') to a list of values or a range text ('16:128:16'). Returns a list of records
     (knobs, params, trainable, macs, flops, rf, memory, training, output, valid, and
@@ -22,12 +24,14 @@ def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | N
                       where="params < 5M and rf >= 100", pareto="params,macs")
 
     Grids of 256 variants and more are walked as numpy lanes, a million variants a second;
-    ``scheduler`` (a Dask address, Client or cluster) runs their chunks on Dask's workers.
+    ``scheduler`` (a Dask address, Client or cluster) runs their chunks on Dask's workers;
+    ``progress(n)`` is told each n variants done; ``file`` names the spec in messages.
     """
     from .analysis.sweep import sweep as _sweep, values
     grid = {k: values(k, v) if isinstance(v, str) else list(v) for k, v in vary.items()}
-    records = _sweep(spec, grid, where, pareto, sort, batch, dtype, optimizer,
-                     scheduler=scheduler, foreach=foreach, amp=amp, checkpoint=checkpoint)
+    records = _sweep(spec, grid, where, pareto, sort, batch, dtype, optimizer, file,
+                     progress=progress, scheduler=scheduler, foreach=foreach, amp=amp,
+                     checkpoint=checkpoint)
     if frame:
         try:
             import pandas
@@ -35,6 +39,50 @@ def sweep(spec, vary: dict, where: str | None = None, pareto=None, sort: str | N
             raise CnnCalcError("frame=True needs pandas: pip install pandas") from None
         return pandas.DataFrame.from_records(records)
     return records
+
+
+def sizes(spec, lo: int = 1, hi: int = 4096, open_all: bool = False) -> list:
+    """Which input sizes the design (text, a file's Path or a network) accepts, per open
+    size of its input ('input ?x?x3';
+    ``open_all`` opens every spatial size): a list of ``Axis`` records (``name``, and numpy
+    arrays ``values``, ``valid`` and ``exact`` masks, ``output``: the output size, or None
+    where the output is a vector). Exact: valid, and no floor leaves input rows unused::
+
+        axis = cnncalc.sizes("input ?x?x3 | conv 3x3x8 stride 2")[0]
+        axis.values[axis.exact][:3]  # array([3, 5, 7])
+    """
+    from .analysis.sizes import sweep as _sweep
+    from .limits import MAX_SIZE, MAX_SIZES
+    if not 1 <= lo <= hi <= MAX_SIZE:
+        raise CnnCalcError(f"sizes from {lo} to {hi}: expected 1 <= lo <= hi <= 10^18")
+    if hi - lo >= MAX_SIZES:  # the answer itself is arrays of this length
+        raise CnnCalcError(f"sizes from {lo} to {hi}: at most {MAX_SIZES:,} sizes at once")
+    network = read(spec) if isinstance(spec, os.PathLike) else \
+        parse(spec) if isinstance(spec, (str, bytes)) else spec
+    if open_all:
+        network = with_input(network, "x".join(["?"] * network.input.rank
+                                               + [str(network.input.shape[-1])]))
+    return _sweep(network, lo, hi)
+
+
+def solve(size_in: int, size_out: int, kernels=range(1, 8), strides=range(1, 5),
+          dilations=range(1, 4)) -> list:
+    """Every window (kernel, stride, padding, dilation) that takes ``size_in`` to
+    ``size_out`` by conv's and pooling's rule: a list of dicts, exact ones (no input row
+    left unused) first: ``cnncalc.solve(32, 16)[0]``."""
+    from .analysis.solve import windows
+    return windows(size_in, size_out, kernels, strides, dilations)
+
+
+def fit(spec, memory, dtype: str = "float32", optimizer: str = "adam", foreach: bool = True,
+        amp: bool = False, checkpoint=()) -> dict:
+    """The largest batch that fits in ``memory`` (bytes, or '16GiB'), for training (with
+    ``optimizer``) and for inference: a dict with 'training' and 'inference' (0 where not
+    even one example fits) and the bytes behind them ('training_bytes', ...)."""
+    from .analysis.memory import fit as _fit
+    from .fmt import parse_bytes
+    size = parse_bytes(memory) if isinstance(memory, str) else int(memory)
+    return _fit(_summary(spec), size, dtype, optimizer, foreach, amp, checkpoint)
 
 
 def to_torch(spec, inplace: bool = True, checkpoint=()):

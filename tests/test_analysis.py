@@ -87,8 +87,13 @@ def test_columns_all_and_json_fields():
 
 
 def test_fit_cli():
+    import cnncalc
     res = run("fit", str(SPECS / "vgg16.cnn"), "--memory", "16GiB")
-    assert res.exit_code == 0 and "training (adam): batch" in res.output
+    best = cnncalc.fit(SPECS / "vgg16.cnn", "16GiB")  # the API the command calls
+    assert res.exit_code == 0 and f"training (adam): batch {best['training']:,}" in res.output
+    s = summarize(spec_text("vgg16.cnn"))
+    assert estimate(s, best["training"]).training_bytes <= 16 * 2**30 < \
+        estimate(s, best["training"] + 1).training_bytes
 
 
 SWEEP_SPECS = [
@@ -124,14 +129,13 @@ def test_sizes_agree_with_brute_force(text):
 
 
 def test_sizes_unet_and_vgg():
-    from cnncalc import parse as load
-    from cnncalc.analysis.sizes import sweep
-    unet = load(spec_text("unet.cnn").replace("input 572x572x1", "input ?x?x1"))
-    axis = sweep(unet, 1, 1000)[0]
+    """Through the API as a user calls it (cnncalc.sizes), the command printing the same."""
+    import cnncalc
+    unet = spec_text("unet.cnn").replace("input 572x572x1", "input ?x?x1")
+    axis = cnncalc.sizes(unet, 1, 1000)[0]
     assert axis.exact[571] and axis.output[571] == 388  # the paper's 572 -> 388
-    vgg = load(spec_text("vgg16.cnn").replace("input 224x224x3", "input HxWx3"))
-    axis = sweep(vgg, 1, 4096)[0]
-    assert list(axis.values[axis.exact]) == list(range(32, 4097, 32))
+    axis = cnncalc.sizes(SPECS / "vgg16.cnn", 1, 4096, open_all=True)[0]
+    assert list(axis.values[axis.exact]) == list(range(32, 4097, 32))  # five pools of 2
     res = run("sizes", "-e", "input ?x?x1 | conv 5x5x1 | maxpool 2", "--range", "1:20")
     assert res.exit_code == 0 and "exact: 6 to 20, every 2" in res.output
 

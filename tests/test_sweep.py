@@ -164,8 +164,7 @@ def test_solve_lists_the_windows_that_take_a_size_to_another():
         "2 window(s) take 224 to 112:",
         "  kernel 7, stride 2, same                 pads 2+3   49 MACs   exact",
         "  kernel 7, stride 2, pad 3                pads 3+3   49 MACs   inexact"]
-    from cnncalc.analysis.solve import windows
-    for w in windows(32, 16):  # each is what the calculator gives for the same layer
+    for w in cnncalc.solve(32, 16):  # each is what the calculator gives for the same layer
         words = f"conv {w['kernel']}x{w['kernel']}x1 stride {w['stride']} {w['padding']}" + \
             (f" dilation {w['dilation']}" if w["dilation"] > 1 else "")
         assert cnncalc.summarize(f"input 32x32x1 | {words}").output == (16, 16, 1), words

@@ -121,7 +121,8 @@ def sizes(spec, expr, input_shape, max_depth, max_layers, max_bytes, span, show,
     \b
     valid: every layer's output is at least 1 and merged branches agree;
     exact: valid, and no floor leaves input rows unused."""
-    from ..analysis.sizes import describe_set, sweep
+    from ..analysis.sizes import describe_set
+    from ..api import sizes as open_sizes
     from ..limits import MAX_SIZE, MAX_SIZES
     lo, _, hi = span.partition(":")
     if not (lo.isdigit() and hi.isdigit() and len(lo) < 20 and len(hi) < 20
@@ -131,12 +132,7 @@ def sizes(spec, expr, input_shape, max_depth, max_layers, max_bytes, span, show,
     if int(hi) - int(lo) >= MAX_SIZES:  # the answer itself is arrays of this length
         raise CnnCalcError(f"--range {span}: at most {MAX_SIZES:,} sizes at once")
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
-    network = loaded.network
-    if open_all:
-        from ..api import with_input
-        network = with_input(network, "x".join(["?"] * network.input.rank
-                                               + [str(network.input.shape[-1])]))
-    for axis in sweep(network, int(lo), int(hi)):
+    for axis in open_sizes(loaded.network, int(lo), int(hi), open_all):
         valid, exact = axis.values[axis.valid], axis.values[axis.exact]
         click.echo(f"{axis.name}, {lo} to {hi}:")
         click.echo(f"  valid: {describe_set(valid)}")
@@ -163,7 +159,7 @@ def sizes(spec, expr, input_shape, max_depth, max_layers, max_bytes, span, show,
 def fit(spec, expr, input_shape, max_depth, max_layers, max_bytes, memory, dtype, optimizer,
         foreach, amp, checkpoint):
     """The largest batch that fits in MEMORY, for training and for inference."""
-    from ..analysis.memory import fit as fit_batch
+    from ..api import fit as fit_batch
     from ..fmt import nbytes, parse_bytes
     size = parse_bytes(memory)
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
@@ -215,7 +211,7 @@ def sweep(spec, expr, input_shape, max_depth, max_layers, max_bytes, vary, where
       cnncalc sweep specs/efficientnet.cnn --vary width=1.0,1.1,1.2 --vary depth=1.0:1.4:0.1
           --where 'macs < 1G' --pareto params,macs"""
     from ..analysis.sweep import parse_vary
-    from ..analysis.sweep import sweep as run_sweep
+    from ..api import sweep as run_sweep
     from ..render.sweep import plot as draw_plot
     from ..render.sweep import render
     if plot:
@@ -229,9 +225,9 @@ def sweep(spec, expr, input_shape, max_depth, max_layers, max_bytes, vary, where
     for v in grid.values():
         total *= len(v)
     with _progress(total, False, "sweeping") as bar:
-        records = run_sweep(text, grid, where, pareto, sort, batch, dtype, optimizer, file,
-                            progress=bar.update, scheduler=scheduler, foreach=foreach,
-                            amp=amp, checkpoint=checkpoint)
+        records = run_sweep(text, grid, where, pareto, sort, batch, dtype, optimizer,
+                            scheduler=scheduler, foreach=foreach, amp=amp,
+                            checkpoint=checkpoint, file=file, progress=bar.update)
     click.echo(render(records, list(grid), fmt.lower(), limit if fmt.lower() == "table" else None),
                nl=False)
     if plot:
@@ -257,7 +253,7 @@ def solve(sizes, kernels, strides, dilations, show_all):
     By the same rule as conv and pooling; exact ones (no input row unused) first. E.g.
       cnncalc solve 32:16      (then 'cnncalc sizes' for input sizes, 'cnncalc sweep'
                                 for widths within a budget)"""
-    from ..analysis.solve import windows
+    from ..api import solve as windows
 
     def span(text, option):
         lo, _, hi = text.partition(":")
