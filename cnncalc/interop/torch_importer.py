@@ -18,7 +18,7 @@ class _Importer:
         self.gm, self.source = gm, source
         self.modules = dict(gm.named_modules())
         self.layouts = {}   # node name -> Layout (None for non-tensors)
-        self.ops = []
+        self.ops, self._by_id = [], {}  # the ops in order, and by id (add and drop keep both)
         self.ids = {}       # node name -> op id standing for its tensor
         self.problems = []
         self.input_layout = layout
@@ -58,6 +58,7 @@ class _Importer:
                 getattr(a, "op", None) == "get_attr" and a.target.startswith(m + ".")
                 for a in _flat(node.args))
         self.ops.append(op)
+        self._by_id[op.id] = op
         self.ids[node.name] = op.id
         return op
 
@@ -89,7 +90,7 @@ class _Importer:
                 op.name = m
 
     def ops_by_id(self):
-        return {op.id: op for op in self.ops}
+        return self._by_id
 
     def pad_before(self, x, node):
         """The F.pad that makes ``x``, when ``node`` is its only reader and both run in one
@@ -105,6 +106,7 @@ class _Importer:
 
     def drop(self, op):
         self.ops.remove(op)
+        del self._by_id[op.id]
 
     def tensor_args(self, node):
         return [a for a in _flat(node.args) + _flat(node.kwargs.values())

@@ -23,20 +23,20 @@ _SAME = {"eps": "eps", "groups": "groups", "affine": "affine", "mode": "mode",
          "standard": "standard", "frozen": "frozen"}  # the last two: an operator's record
 
 
-def _window(lay, m, rank, f):
+def _window(lay, a, rank, f):
     """Kernel, stride, dilation and padding in the spec's axis order; a pool's stride is
     its kernel where it has none."""
-    f["kernel"] = lay.spec(each_axis(m.kernel_size, rank))
-    f["stride"] = lay.spec(each_axis(getattr(m, "stride", None) or m.kernel_size, rank))
-    f["dilation"] = lay.spec(each_axis(getattr(m, "dilation", 1), rank))
-    padding = getattr(m, "padding", 0)
+    f["kernel"] = lay.spec(each_axis(a["kernel_size"], rank))
+    f["stride"] = lay.spec(each_axis(a.get("stride") or a["kernel_size"], rank))
+    f["dilation"] = lay.spec(each_axis(a.get("dilation", 1), rank))
+    padding = a.get("padding", 0)
     if isinstance(padding, str):
         f["padding"] = padding
         f["pads"] = ((0, 0),) * rank
     else:
         f["pads"] = tuple((p, p) for p in lay.spec(each_axis(padding, rank)))
-    if hasattr(m, "output_padding"):
-        f["extra"] = lay.spec(each_axis(m.output_padding, rank))
+    if "output_padding" in a:
+        f["extra"] = lay.spec(each_axis(a["output_padding"], rank))
 
 
 class Record:
@@ -47,50 +47,58 @@ class Record:
         self.__dict__.update(kw)
 
 
+def _attributes(m) -> dict:
+    """A module's attributes, parameters and buffers by name (read from its dictionaries:
+    nn.Module's getattr of a missing name builds an error, a third of an import's time)."""
+    own = vars(m)
+    return {**own.get("_parameters", {}), **own.get("_buffers", {}), **own}
+
+
 def _read(imp, node, name, m, x) -> Read:
     """What a module (or a module-like record of an operator's arguments) holds."""
     lay = imp.layout_of(x)
     shape = imp.shape(x)
     sizes, channels = lay.spatial(shape)
-    out = imp.shape(node)
-    f = {v: getattr(m, k) for k, v in _SAME.items() if hasattr(m, k)}
-    f.update(framework="torch", sizes=sizes, channels=channels,
-             out_sizes=tuple(lay.spatial(out)[0]) if out is not None else None)
+    a = _attributes(m)
+    f = {v: a[k] for k, v in _SAME.items() if k in a}
+    f.update(framework="torch", sizes=sizes, channels=channels)
+    if "scale_factor" in a:  # an upsampling to a size: the output's sizes
+        out = imp.shape(node)
+        f["out_sizes"] = tuple(lay.spatial(out)[0]) if out is not None else None
     rank = lay.rank
-    if hasattr(m, "kernel_size"):
-        _window(lay, m, rank, f)
-    elif hasattr(m, "padding"):  # a padding module: F.pad's order, last axis first
-        f["pads"] = pad_pairs(lay, m.padding)
-    _held(lay, m, rank, shape, f)
+    if "kernel_size" in a:
+        _window(lay, a, rank, f)
+    elif "padding" in a:  # a padding module: F.pad's order, last axis first
+        f["pads"] = pad_pairs(lay, a["padding"])
+    _held(lay, a, rank, shape, f)
     return Read(name, **f)
 
 
-def _held(lay, m, rank, shape, f):
+def _held(lay, a, rank, shape, f):
     """The fields only some modules hold: bias, batch norm's statistics, sizes, factors,
     the axis a norm or softmax works on, a flatten's dimensions."""
-    if hasattr(m, "bias") and not isinstance(getattr(m, "bias"), bool):
-        f["bias"] = m.bias is not None
-    if hasattr(m, "weight") and hasattr(m, "running_mean"):  # batch norm: both, or neither
-        f["affine"], f["stats"] = m.weight is not None, m.running_mean is not None
-    if hasattr(m, "output_size"):
-        size = m.output_size
-        f["size"] = None if size is None else tuple(None if v is None else v for v in
-                                                   lay.spec(each_axis(size, rank)))
-    if getattr(m, "scale_factor", None) is not None:
-        f["factor"] = lay.spec(each_axis(m.scale_factor, rank))
-    if hasattr(m, "normalized_shape"):
-        f["normalized"] = tuple(m.normalized_shape)
+    if "bias" in a and not isinstance(a["bias"], bool):
+        f["bias"] = a["bias"] is not None
+    if "weight" in a and "running_mean" in a:  # batch norm: both, or neither
+        f["affine"], f["stats"] = a["weight"] is not None, a["running_mean"] is not None
+    if "output_size" in a:
+        size = a["output_size"]
+        f["size"] = None if size is None else tuple(lay.spec(each_axis(size, rank)))
+    if a.get("scale_factor") is not None:
+        f["factor"] = lay.spec(each_axis(a["scale_factor"], rank))
+    if "normalized_shape" in a:
+        f["normalized"] = tuple(a["normalized_shape"])
         f["on_channels"] = f["normalized"] == (shape[-1],) and not (rank and lay.first)
-    elif hasattr(m, "dim"):
-        f["axis"] = m.dim
-        f["on_channels"] = m.dim is not None and m.dim % (rank + 2) == lay.channel_dim()
+    elif "dim" in a:
+        f["axis"] = a["dim"]
+        f["on_channels"] = a["dim"] is not None and a["dim"] % (rank + 2) == lay.channel_dim()
     else:
         f["on_channels"] = not (rank and lay.first)
-    if hasattr(m, "start_dim"):
-        f["dims"] = (m.start_dim, m.end_dim)
+    if "start_dim" in a:
+        f["dims"] = (a["start_dim"], a["end_dim"])
     for k in ("on_spatial", "reduced", "keep"):  # a reduction's record (aten.mean)
-        if hasattr(m, k):
-            f[k] = getattr(m, k)
+        if k in a:
+            f[k] = a[k]
 
 
 def read_as(imp, node, name, m, x=None):

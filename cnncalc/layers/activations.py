@@ -4,6 +4,8 @@ per value counted in FLOPs (README, 'Conventions')."""
 
 from __future__ import annotations
 
+import functools
+
 from .base import FROZEN, Choice, Foreign, Layer, Outcome, Real, nn_call, runs_half
 
 
@@ -77,6 +79,7 @@ def fused(row):
     return ACTIVATIONS.get(word) if word and row.kind != word else None
 
 
+@functools.cache
 def named(framework: str) -> dict:
     """The activations a framework names with no arguments, by that name → cnncalc's word
     (the first word wins: silu before swish): "torch" (torch.nn classes), "keras", "onnx"."""

@@ -28,6 +28,7 @@ from .base import (
     picture,
     runs_half,
 )
+from .reading import read_padding
 from .window import (
     keras_window,
     pad_code,
@@ -142,7 +143,6 @@ class Conv(Layer):
         """A convolution: depthwise where each channel has its own group (and not
         standardised, which writes its groups), weight-standardised where ``r.standard``
         holds (eps, gain, scale)."""
-        from .reading import read_padding
         if r.get("padding_mode", "zeros") != "zeros":
             r.refuse(f"padding_mode {r.padding_mode!r} (cnncalc pads with zeros; write "
                      "reflectpad before the conv)")

@@ -9,6 +9,7 @@ from .. import fmt
 from ..limits import MAX_ADAPTIVE
 from .base import (Amount, Flag, Foreign, Layer, Outcome, PerAxis, RuleError, anywhere, axis_names,
                    need_map, nn_call, picture, saves_nothing, symbolic)
+from .reading import read_padding
 from .window import pad_code, padding_options, save_padded, window_axis
 
 
@@ -29,7 +30,6 @@ class _Pool(Layer):
     def from_read(cls, r):
         """A pool: its own even padding as sizes ('pad 1', never 'half'), a pad before it
         folded in as 'same' or sizes; 'countpad' where its own padding's zeros count."""
-        from .reading import read_padding
         if any(d != 1 for d in r.get("dilation") or ()):
             r.refuse("a pool with dilation")
         fields = dict(pool=r.kernel, ceil=bool(r.get("ceil")),

@@ -8,6 +8,7 @@ from math import prod
 from .. import fmt
 from .base import Layer, Outcome, act_code, keras_act, need_map, nn_call, picture, runs_half
 from .conv import DWConv, KernelFilters, bias_act_ops, conv_code, conv_rule
+from .reading import read_padding
 from .window import keras_window, padded_input, save_padded, uneven, unless
 
 
@@ -62,7 +63,6 @@ class SepConv(Layer):
     def from_halves(cls, depthwise, pointwise, activation=None) -> str | None:
         """A depthwise convolution then a 1x1 one, each as read (a module's depthwise and
         pointwise halves), as one separable convolution; None where they are not that."""
-        from .reading import read_padding
         cin = depthwise.channels
         if not (depthwise.groups == cin > 0 and depthwise.filters % cin == 0 and
                 pointwise.groups == 1 and set(pointwise.kernel) == {1} and
