@@ -21,6 +21,7 @@ def _rescale(id, inputs, scale, offset):
 
 def _run(spec, x):
     import torch
+    torch.manual_seed(0)  # the same weights for a layer in either graph: drawn in one order
     module = cnncalc.to_torch(cnncalc.summarize(spec)).eval()
     with torch.no_grad():
         return module(x)
@@ -82,3 +83,31 @@ def test_a_centre_crop_read_by_a_concat_is_its_crop(readers):
         assert folded[0].inputs == ["a", "s"]
         text = emit(ops, outputs, "9x9x2", "net")
         assert "concat skip crop" in text and cnncalc.summarize(text).output == (7, 7, 6)
+
+
+def test_x_times_its_sigmoid_is_silu_and_computes_the_same():
+    ops = [Op("a", "conv 3x3x4 same", ["input"]), Op("s", "sigmoid", ["a"]),
+           Op("m", "multiply", ["a", "s"])]
+    unfolded = emit(list(ops), ["m"], "6x6x2", "net")
+    ops, outputs = rewrite(ops, ["m"])
+    assert [op.text for op in ops] == ["conv 3x3x4 same", "silu"] and outputs == ["s"]
+    _same(unfolded, emit(ops, outputs, "6x6x2", "net"), (6, 6, 2))
+
+
+@pytest.mark.parametrize("how", ["names", "scopes"])
+def test_an_activation_its_module_applies_is_the_layers_own(how):
+    """PyTorch names the activation 'X.act' after the layer X; ONNX's exporter scopes both
+    in X's module ('/X/op/Conv', '/X/act/Relu'). Read by anything else, it stays a row."""
+    conv, act = Op("c", "conv 3x3x4 same", ["input"]), Op("r", "relu", ["c"])
+    if how == "names":
+        conv.name, act.name = "block.conv", "block.conv.act"
+    else:
+        conv.meta["role"], act.meta["role"] = ("block", "op"), ("block", "act")
+    unfolded = emit([conv, act], ["r"], "6x6x2", "net")
+    ops, outputs = rewrite([conv, act], ["r"])
+    assert [op.text for op in ops] == ["conv 3x3x4 same relu"] and outputs == ["c"]
+    _same(unfolded, emit(ops, outputs, "6x6x2", "net"), (6, 6, 2))
+    conv2, act2 = Op("c", "conv 3x3x4 same", ["input"]), Op("r", "relu", ["c"])
+    conv2.meta["role"], act2.meta["role"] = ("block", "op"), ("block", "act")
+    ops, _ = rewrite([conv2, act2, Op("k", "add", ["c", "r"])], ["k"])
+    assert len(ops) == 3  # the conv's result is read by the add too

@@ -12,7 +12,6 @@ from ..limits import MAX_FOREIGN_LAYERS, MAX_WEIGHTS
 from .emit import emit
 from .graph import Imported, Unsupported, foreign, fuse, network_name, safe_name
 from .layout import Layout
-from .onnx_fuse import _fuse_activations
 from .onnx_importer import _Onnx
 from .rewrite import rewrite
 
@@ -43,7 +42,6 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
         ops = ops[:next((i for i, op in enumerate(ops) if op.id == first), len(ops))]
         outputs = [ops[-1].id] if ops else []
     ops, outputs = rewrite(ops, list(outputs))
-    _fuse_activations(ops, outputs)
     _names(ops, imp.weights)
     ops, outputs = fuse(ops, outputs)
     text = emit(ops, outputs, "x".join(map(str, (*spatial, c))), network or _network(path, graph))

@@ -12,7 +12,7 @@ import os
 import re
 
 from ..errors import CnnCalcError
-from ..layers import ACTIVATIONS, KINDS, takes_activation
+from ..layers import KINDS
 from ..layers.merge import Concat
 from ..layers.separable import SepConv
 
@@ -125,9 +125,9 @@ def nest_concats(ops):
 
 
 def fuse(ops, outputs):
-    """Statements that cnncalc writes as one but a module runs as two: a conv's fused
-    activation (a module named X.act after X), a separable conv's depthwise and pointwise
-    halves (X.depthwise, X.pointwise), and a wrapper's inner module (X.op)."""
+    """Statements that cnncalc writes as one but a module runs as two: a separable conv's
+    depthwise and pointwise halves (X.depthwise, X.pointwise), and a wrapper's inner module
+    (X.op). (A layer's activation is fused before, by the rewrite every reader runs.)"""
     nest_concats(ops)
     by_name, users = {}, {}
     for op in ops:
@@ -138,29 +138,12 @@ def fuse(ops, outputs):
         for i in op.inputs:
             users.setdefault(i, []).append(op)
     gone = {}  # an op folded into another -> that op (None: its input stands for it)
-    _fuse_activations(ops, by_name, users, outputs, gone)
     _fuse_separable(ops, by_name, users, gone)
     for op in ops:
         op.inputs = [gone.get(i) or i for i in op.inputs]
     kept = [op for op in ops if op.id not in gone]
     outputs = [gone.get(o) or o for o in outputs]
     return kept, outputs
-
-
-def _fuse_activations(ops, by_name, users, outputs, gone):
-    """X.act right after X, its only reader: X's own activation."""
-    for op in ops:
-        if not op.name or op.id in gone:
-            continue
-        base, _, last = op.name.rpartition(".")
-        owner = by_name.get(base)
-        if owner is None or op.inputs != [owner.id] or len(users.get(owner.id, ())) != 1 \
-                or owner.id in outputs:
-            continue
-        if last == "act" and op.text in ACTIVATIONS and takes_activation(owner.kind):
-            owner.text += f" {op.text}"
-            owner.meta["activation"] = op.text
-            gone[op.id] = owner.id
 
 
 def _fuse_separable(ops, by_name, users, gone):

@@ -1,9 +1,8 @@
 """Rewrites of an ONNX graph before it is read: GELU written with Erf (before opset 20),
-LayerNormalization decomposed (before opset 17), activations into the layer before."""
+LayerNormalization decomposed (before opset 17)."""
 
 from __future__ import annotations
 
-from ..layers import takes_activation
 
 
 class _Nodes:
@@ -145,28 +144,3 @@ def _normalised(g, square, div):
             and scale and shift:
         return var, plus, root, scale, shift
     return None
-
-
-def _fuse_activations(ops, outputs):
-    """An activation the exporter scoped as X/act right after X/op is the layer's own
-    (cnncalc's 'conv 3x3x64 relu'): one statement again."""
-    by_id = {op.id: op for op in ops}
-    users = {}
-    for op in ops:
-        for i in op.inputs:
-            users.setdefault(i, []).append(op)
-    for op in list(ops):
-        role = op.meta.get("role")
-        if not role or role[1] != "act" or len(op.inputs) != 1 or " " in op.text:
-            continue
-        owner = by_id.get(op.inputs[0])
-        if owner is None or owner.meta.get("role") != (role[0], "op") or \
-                not takes_activation(owner.kind) or len(users.get(owner.id, ())) != 1 or \
-                owner.id in outputs:
-            continue
-        owner.text += f" {op.text}"
-        ops.remove(op)
-        for user in users.get(op.id, ()):
-            user.inputs = [owner.id if i == op.id else i for i in user.inputs]
-        outputs[:] = [owner.id if o == op.id else o for o in outputs]
-

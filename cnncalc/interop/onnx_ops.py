@@ -4,7 +4,7 @@ and the table from each operator type to its handler."""
 
 from __future__ import annotations
 
-from ..layers.activations import GATED, Act
+from ..layers.activations import Act
 from ..layers.dense import Flatten
 from ..layers.merge import Add, Concat, Multiply
 from ..layers.pooling import AvgPool
@@ -34,16 +34,14 @@ from .onnx_nodes import _attrs
 
 
 def _merge(imp, node):
-    """Add, Mul, Sub of two tensors: the kind that reads the operator (x * sigmoid(x) is
-    silu, as exported); of a tensor and one number, a rescale; times a constant per
+    """Add, Mul, Sub of two tensors: the kind that reads the operator; of a tensor and one
+    number, a rescale; times a constant per
     channel, a layer scale."""
     if node.name in imp.bias_of:  # a dense layer's bias, already in it
         imp.alias(node, imp.bias_of[node.name])
         return
     kind = kind_for("onnx", node.op_type)
     tensors = [i for i in node.input if i in imp.ids]
-    if kind is Multiply and len(tensors) == 2 and _gated(imp, node, tensors):
-        return
     if len(tensors) == 2:
         imp.add(node, kind.write(), tensors)
         lays = [imp.layouts[t] for t in tensors]
@@ -63,19 +61,6 @@ def _merge(imp, node):
         imp.layouts[node.output[0]] = imp.layouts[x]
         return
     imp.fail(node, f"{node.op_type} with a constant")
-
-
-def _gated(imp, node, tensors) -> bool:
-    """x times an activation of x that makes another when so multiplied (sigmoid: silu)."""
-    ops = {op.id: op for op in imp.ops}
-    for a, b in (tensors, tensors[::-1]):
-        gate = ops.get(imp.ids[b])
-        if gate is not None and gate.kind in GATED and gate.inputs == [imp.ids[a]] \
-                and len(imp.users.get(b, [])) == 1:
-            gate.text = Act.write(GATED[gate.kind])
-            imp.alias(node, b)
-            return True
-    return False
 
 
 def _scalar(imp, node, x, value, multiplies):

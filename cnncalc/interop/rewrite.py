@@ -5,8 +5,10 @@ statement). Each folds an op into a neighbour that can say it, and rewires its r
 
 from __future__ import annotations
 
+from ..layers import ACTIVATIONS, takes_activation
+from ..layers.activations import GATED, Act
 from ..layers.base import Foreign
-from ..layers.merge import Concat
+from ..layers.merge import Concat, Multiply
 from ..layers.padding import Crop
 from ..layers.reading import Read
 from ..layers.scaling import Rescale
@@ -106,9 +108,53 @@ def crop(op, pairs):
     return op
 
 
+def fold_gates(g: _Graph):
+    """x times an activation of x that makes another when so multiplied (x * sigmoid(x):
+    silu, as exporters write it), the activation read by the product alone."""
+    for op in list(g.ops):
+        if op.kind != Multiply.keyword or len(op.inputs) != 2:
+            continue
+        for a, b in (op.inputs, op.inputs[::-1]):
+            gate = g.by_id.get(b)
+            if gate is not None and gate.text in GATED and gate.inputs == [a] and \
+                    g.only_reader(b, op):
+                gate.text = Act.write(GATED[gate.text])
+                g.drop(op, b)
+                break
+
+
+def _role(op):
+    """(module, part): 'op' for a layer, 'act' for the activation its module applies after
+    it; from the exporter's scope (ONNX: '/layer1/conv/act/Relu') or the module path
+    (PyTorch: 'layer1.conv' and 'layer1.conv.act'; a wrapper's 'X.op' is X's layer)."""
+    role = op.meta.get("role")
+    if role or not op.name:
+        return role
+    base, _, last = op.name.rpartition(".")
+    return (base, last) if last in ("act", "op") else (op.name, "op")
+
+
+def fuse_activations(g: _Graph):
+    """An activation its module applies right after its layer, read by it alone: the
+    layer's own activation option (cnncalc's 'conv 3x3x64 relu'), one statement again."""
+    for op in list(g.ops):
+        role = _role(op)
+        if not role or role[1] != "act" or len(op.inputs) != 1 or op.text not in ACTIVATIONS:
+            continue
+        owner = g.source(op)
+        if owner is None or _role(owner) != (role[0], "op") or \
+                not takes_activation(owner.kind) or not g.only_reader(owner.id, op):
+            continue
+        owner.text += f" {op.text}"
+        owner.meta["activation"] = op.text
+        g.drop(op, owner.id)
+
+
 def rewrite(ops, outputs):
     """Every pass, in order; the ops and outputs, rewritten in place."""
     g = _Graph(ops, outputs)
     fold_rescales(g)
     fold_crops(g)
+    fold_gates(g)
+    fuse_activations(g)
     return g.ops, g.outputs
