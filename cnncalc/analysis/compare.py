@@ -7,6 +7,7 @@ or multiply may come in either order, a concat's may not."""
 from __future__ import annotations
 
 from .. import fmt
+from ..layers.activations import IDENTITY
 
 class Step:
     __slots__ = ("row", "what", "key")
@@ -17,7 +18,7 @@ class Step:
     def describe(self) -> str:
         if self.what == "act":
             return f"{self.key[1]} on {fmt.shape(self.key[2])}"
-        if self.what in ("add", "multiply", "concat"):
+        if getattr(self.row.layer, "merge", False):
             return f"{self.what} to {fmt.shape(self.key[1])}"
         out, trainable, frozen, macs = self.key[1:]
         return (f"{fmt.shape(out)}, {trainable:,} params" + (f" + {frozen:,} buffers" if frozen
@@ -33,7 +34,7 @@ def steps(rows) -> list:
             continue
         if row.branches is not None:
             branches = [steps(b) for b in row.branches]
-            if kind in ("add", "multiply"):
+            if getattr(row.layer, "commutative", False):
                 branches.sort(key=lambda b: [s.key for s in b])
             for b in branches:
                 out += b
@@ -56,7 +57,7 @@ def _layer_steps(row, kind) -> list:
         return []  # an identity: a flatten of 1x1xC, a pool whose windows are one pixel
     out = [Step(row, kind, ("layer", _canon(row.output), trainable, row.non_trainable,
                             row.macs))]
-    if act and act != "linear":
+    if act and act != IDENTITY:
         out.append(Step(row, "act", ("act", act, _canon(row.output))))
     return out
 

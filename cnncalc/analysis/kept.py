@@ -160,7 +160,7 @@ def keep(summary, amp: bool = False) -> Keeper:
                     ends.append(seq(branch, False, prev))
                     outs.append(k.cur)
                     grads.append(k.grad)
-                if row.kind == "output":  # a head: its branch's result goes out, the input on
+                if row.layer.marks_output:  # a head: its branch's result goes out, the input on
                     entry = Entry(row, ends + [prev], grads + [grad])
                     k.trace.append(entry)
                     k.cur, k.grad = start, grad

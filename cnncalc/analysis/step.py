@@ -52,7 +52,7 @@ def _kept_parts(k, batch, size, amp):
     storage 0) for the loss."""
     parts = [(i, _plain((u * size + b) * batch), None) for i, (u, b) in k.extras.items()]
     outputs = {k.trace[e.inputs[0]].out if _head(e) else e.out for e in k.trace
-               if e.row.kind == "output"} | ({k.trace[-1].out} if k.trace else set())
+               if e.row.layer.marks_output} | ({k.trace[-1].out} if k.trace else set())
     held = sum(_plain(k.units[s] * k.size(s, size) * batch) for s in outputs if s)
     parts += [(i, _plain(k.units[s] * k.saved[s] * k.size(s, size) * batch), s)
               for s, i in k.first.items() if s and s not in outputs]
@@ -66,7 +66,7 @@ def _kept_parts(k, batch, size, amp):
 
 def _head(e) -> bool:
     """An 'output { ... }' head: its branch's result is a side output, its input goes on."""
-    return e.row.kind == "output" and e.row.branches is not None
+    return e.row.layer.marks_output and e.row.branches is not None
 
 
 def _by_entry(parts) -> dict:
@@ -253,7 +253,7 @@ class _Backward:
         for i, e in enumerate(trace):  # the loss's gradient of each output
             if _head(e):
                 self.give(e.inputs[0], self.new(self.units(e.inputs[0])))
-            if i == len(trace) - 1 or e.row.kind == "output" and not _head(e):
+            if i == len(trace) - 1 or e.row.layer.marks_output and not _head(e):
                 self.give(i, self.new(self.units(i)))
         for i in range(len(trace) - 1, -1, -1):
             self.gather(i)

@@ -122,11 +122,11 @@ class Summary:
     def outputs(self) -> list:
         """The network's outputs, in order: (name, shape) of each 'output' and of the last
         layer (when it is not one already)."""
-        marked = [_marked(r) for r in self.rows if r.kind == "output"]
+        marked = [_marked(r) for r in self.rows if r.layer.marks_output]
         last = self.tree[-1] if self.tree else None
         if last is None:
             return marked
-        if last.kind != "output":
+        if not last.layer.marks_output:
             marked.append((last.name, last.output))
         return marked
 

@@ -207,7 +207,7 @@ class Walk:
             rfs.append(yrf)
         out = layer.combine(shapes, self.check, row.explain,
                             [f"branch {j}" for j in range(1, len(shapes) + 1)], x)
-        if layer.kind == "output":
+        if layer.marks_output:
             return out, rf
         rf, aligned = merge_rf(rfs) if self.fields else (None, True)
         if not aligned:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from .. import fmt
 from ..analysis.summary import Summary
 from ..errors import CnnCalcError
+from ..layers.activations import SOFTMAX
 
 
 @dataclass
@@ -176,7 +177,7 @@ def measure_rf(summary, net, dev):
     # Araujo et al.'s setting is convolution and pooling: an upsampling layer can leave
     # output units that see no input at all, and a softmax of the equal channels that equal
     # weights make is 1 / C whatever comes in: no gradient
-    if any(r.up or getattr(r.layer, "activation", None) == "softmax"
+    if any(r.up or getattr(r.layer, "activation", None) == SOFTMAX
            for r in summary.rows[:row.index]):
         return None
     shape = summary.network.input.shape

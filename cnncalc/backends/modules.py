@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers.activations import act_module
+from ..layers.activations import IDENTITY, act_module
+from ..layers.pooling import MaxPool
 
 
 def picture(x, rank):
@@ -102,7 +103,7 @@ class StdConv(Conv):
 
 def _fused(name):
     """An activation applied to a layer's own fresh output: in place where torch can."""
-    if not name or name == "linear":
+    if not name or name == IDENTITY:
         return None
     module = act_module(name)
     if hasattr(module, "inplace"):
@@ -152,7 +153,7 @@ class Pool(nn.Module):
     def __init__(self, layer, row):
         super().__init__()
         rank, pads = len(layer.pool), row.geometry["pads"]
-        self.is_max = layer.kind == "maxpool"
+        self.is_max = isinstance(layer, MaxPool)
         self.pads = flat_pads(pads) if any(b or a for b, a in pads) else None
         # symmetric padding (at most half the window, as the rule checks) runs inside the
         # kernel, which PyTorch allows only when the input alone is as large as the window

@@ -135,7 +135,7 @@ class Net(nn.Module):
         first = next((j for j, b in enumerate(row.branches) if owned[j]
                       and b[-1].output == row.output
                       and (j == 0 or not getattr(layer, "ordered", False))), None) \
-            if self.inplace and layer.kind != "output" else None
+            if self.inplace and not layer.marks_output else None
         split = [c[-1] for c in layer.inputs(row.input, len(row.branches))] \
             if layer.split else None
         ranks = [len(b[-1].output if b else row.input) - 1 for b in row.branches]

@@ -309,7 +309,7 @@ def _make(st, cls, word, fields, named, scope: _Scope, s):
             raise st.error(f"the name {name!r} is already used on line {st.names[name]}; names "
                            "must be unique", named)
     else:
-        base = fields.get("activation") if cls is L.KINDS.get("relu") else word
+        base = fields.get("activation") if cls.words else word
         if scope.named:
             stem = ".".join(scope.prefix) + "." + base
         else:

@@ -63,6 +63,7 @@ ACTIVATIONS = {a.word: a for a in (
 
 
 IDENTITY = "linear"  # the activation that computes nothing
+SOFTMAX = "softmax"  # the one over the channels: equal inputs give 1 / C, whatever they are
 
 # an activation whose product with its own input is another: x * sigmoid(x) is silu
 GATED = {"sigmoid": "silu", "hardsigmoid": "hardswish"}

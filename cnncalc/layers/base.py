@@ -312,6 +312,9 @@ class Layer:
                 words.append(text)
         return " ".join(w for w in words if w)
 
+    #: whether it marks an output of the network ('output'), which consumers ask
+    marks_output: ClassVar[bool] = False
+
     #: the Keras layer classes this kind reads ('Conv2D'); ``from_keras`` reads one
     keras_reads: ClassVar[tuple] = ()
 

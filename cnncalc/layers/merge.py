@@ -35,6 +35,8 @@ class _Merge(Layer):
     block = True  # takes { branch { ... } ... }
     merge = True
     infix = None        # the operator a PyTorch file writes between its inputs (' + ')
+    sign = "c"          # what a drawing writes in its box
+    commutative = False  # its inputs in any order give the same result
     keras_merge = None  # its Keras layer (Add)
     options = (Split(),)
     split = None
@@ -116,7 +118,7 @@ class Add(_Elementwise):
     doc = ("sums its branches (add { branch {...} branch {} }: an empty branch is the "
            "identity), or the saved output of layer ID (add ID); broadcasts 1x1xC")
     example = "add { branch { conv 3x3x64 same } branch { } }"
-    infix, keras_merge = " + ", "Add"
+    infix, keras_merge, sign, commutative = " + ", "Add", "+", True
     keras_reads = ("Add",)
     torch_reads = ("aten.add",)
     onnx_reads = ("Add", "Sum")
@@ -132,7 +134,7 @@ class Multiply(_Elementwise):
     doc = ("multiplies its branches, or the saved output of layer ID; a 1x1xC or flat C "
            "branch is broadcast over the map (squeeze-and-excitation, attention gates)")
     example = "multiply { branch { } branch { globalavgpool | dense 16 relu | dense 64 sigmoid } }"
-    infix, keras_merge = " * ", "Multiply"
+    infix, keras_merge, sign, commutative = " * ", "Multiply", "x", True
     keras_reads = ("Multiply",)
     torch_reads = ("aten.mul",)
     onnx_reads = ("Mul",)
@@ -156,7 +158,7 @@ class Subtract(_Elementwise):
     doc = ("the first of two branches minus the second (Keras Subtract), or the current tensor "
            "minus the saved output of layer ID (subtract ID); broadcasts 1x1xC")
     example = "subtract { branch { conv 3x3x64 same } branch { } }"
-    infix, keras_merge = " - ", "Subtract"
+    infix, keras_merge, sign = " - ", "Subtract", "-"
     keras_reads = ("Subtract",)
     torch_reads = ("aten.sub",)
     onnx_reads = ("Sub",)

@@ -17,6 +17,7 @@ class Output(Layer):
     colour = "#ef9a9a"
     block = True
     bare = True  # its block is one body, without 'branch'
+    marks_output = True
     kept = same_tensor
     grad_view = True  # the identity: its gradient is its output's
 

@@ -68,9 +68,6 @@ def _chain_size(items):
     return sum(s[0] for s in sizes) + GAP * (len(items) - 1), max(s[1] for s in sizes)
 
 
-_MERGE_SIGNS = {"add": "+", "multiply": "x", "concat": "c"}
-
-
 def _items(rows, input_row=None):
     """The row tree as boxes; a layer that keeps the shape (an activation, batchnorm) folds
     into the box before it."""
@@ -78,7 +75,7 @@ def _items(rows, input_row=None):
     for row in rows:
         if row.branches is not None:
             branches = [_items(b) for b in row.branches]
-            items.append(_Item(row, branches, _MERGE_SIGNS.get(row.kind, row.kind[0])))
+            items.append(_Item(row, branches, getattr(row.layer, "sign", row.kind[0])))
         elif row.layer.fold and items and row.source is None:
             items[-1].folded.append(row)
         else:
