@@ -230,3 +230,22 @@ def test_every_keras_activation_imports(tmp_path, name, word):
     x = np.random.default_rng(0).normal(size=(2, 4, 5, 3)).astype("float32") * 3
     got = net(torch.tensor(x)).detach().numpy()  # the module takes Keras' arrays
     np.testing.assert_allclose(got, np.asarray(model(x)), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_a_resizing_layer_imports_where_it_computes_cnncalcs_resize(tmp_path, interpolation):
+    """Keras' bilinear Resizing samples at half-pixel centres, as cnncalc's bilinear resize
+    (test_keras_values.py compares the values); its nearest rounds where PyTorch's floors,
+    so it is refused by name rather than read as something else."""
+    inp = keras.Input((20, 30, 3))
+    x = layers.Resizing(45, 60, interpolation=interpolation, name="up")(inp)
+    model = keras.Model(inp, layers.Conv2D(4, 3, name="conv")(x))
+    path = tmp_path / "net.keras"
+    model.save(path)
+    if interpolation == "bilinear":
+        imported = cnncalc.from_keras(str(path))
+        assert "resize 60x45 bilinear name=up" in imported.text
+        assert _same_rows(imported, model) == 2
+    else:
+        res = CliRunner().invoke(main, ["import", "keras", str(path)])
+        assert res.exit_code == 2 and "up: Resizing by 'nearest'" in res.output

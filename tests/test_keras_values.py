@@ -169,6 +169,11 @@ CASES = [
     ("input 5x4x2 | upsample 3x2", [L.UpSampling2D((2, 3))], (4, 5, 2)),
     ("input 5x4x2 | upsample 2 bilinear", [L.UpSampling2D(2, interpolation="bilinear")],
      (4, 5, 2)),
+    # Keras' bilinear Resizing (what 'import keras' reads as resize), up and down
+    ("input 5x4x2 | resize 9x7 bilinear", [L.Resizing(7, 9, interpolation="bilinear")],
+     (4, 5, 2)),
+    ("input 9x7x2 | resize 5x4 bilinear", [L.Resizing(4, 5, interpolation="bilinear")],
+     (7, 9, 2)),
     ("input 9x7x2 | zeropad 1x2x3x4", [L.ZeroPadding2D(((3, 4), (1, 2)))], (7, 9, 2)),
     ("input 9x7x2 | crop 1x2x0x3", [L.Cropping2D(((0, 3), (1, 2)))], (7, 9, 2)),
     ("input 4x3x2 | flatten", [L.Flatten()], (3, 4, 2)),

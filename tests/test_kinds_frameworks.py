@@ -138,7 +138,6 @@ EXPECTED = {
     ("affine", "onnx"): "lossy: a learnt scalar is a constant in the file (x * 1 + 0: nothing)",
     ("affine", "keras"): f"refused: {KERAS_LACKS}",
     ("reflectpad", "keras"): f"refused: {KERAS_LACKS}",
-    ("resize", "keras"): "refused: layer class Resizing",
     ("reshape", "pytorch"): GLOBAL, ("reshape", "onnx"): GLOBAL,
     ("pixelshuffle", "keras"): f"refused: {KERAS_LACKS}",
     ("pixelunshuffle", "onnx"): "refused: Reshape of a channels-first tensor",

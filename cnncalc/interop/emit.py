@@ -11,7 +11,7 @@ from ..layers import KINDS
 from ..layers.activations import IDENTITY, Act
 from ..layers.merge import Concat
 from ..layers.outputs import From, Output
-from ..layers.reshaping import Slice
+from ..layers.channels import Slice
 from .graph import MERGES, Op, dominators, safe_name
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..layers.base import Foreign
 from ..layers.padding import Crop
 from ..layers.reading import Read, kind_for
-from ..layers.reshaping import Slice
+from ..layers.channels import Slice
 from .rewrite import crop
 from .onnx_nodes import _attrs, _scope
 

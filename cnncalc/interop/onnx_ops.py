@@ -10,7 +10,8 @@ from ..layers.merge import Add, Concat, Multiply
 from ..layers.pooling import AvgPool
 from ..layers.reading import kind_for, registry
 from ..layers.regularise import LayerScale
-from ..layers.reshaping import PixelShuffle, Reshape, Shuffle
+from ..layers.reshaping import PixelShuffle, Reshape
+from ..layers.channels import Shuffle
 from ..layers.scaling import Rescale
 from .graph import Op
 from .layout import Layout

@@ -5,7 +5,8 @@ interpolation."""
 from __future__ import annotations
 
 from ..layers.padding import Crop
-from ..layers.reshaping import Reshape, Shuffle, Slice, SpaceToDepth
+from ..layers.reshaping import Reshape
+from ..layers.channels import Shuffle, Slice, SpaceToDepth
 from ..layers.splits import RadixSoftmax
 from .layout import Layout, pad_pairs, permuted
 from .rewrite import crop

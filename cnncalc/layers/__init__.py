@@ -3,7 +3,7 @@ Importing this package imports every family; ``KINDS`` maps keywords to classes.
 
 from .base import KINDS, Layer, Outcome, RuleError, axis_names  # noqa: F401
 from .activations import ACTIVATIONS  # noqa: F401
-from . import conv, separable, deconv, pooling, dense, norm, scaling, regularise, padding, reshaping, merge, outputs, splits  # noqa: F401
+from . import conv, separable, deconv, pooling, dense, norm, scaling, regularise, padding, reshaping, channels, merge, outputs, splits  # noqa: F401
 from .network import Input, Network, referenced  # noqa: F401
 
 

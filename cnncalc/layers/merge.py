@@ -196,7 +196,7 @@ class Concat(_Merge):
         """The layers it names, joined (one is taken as it is); 'groups' then keeps one group
         of the channels (YOLOv4-tiny's CSP) as a slice."""
         from ..errors import CnnCalcError
-        from .reshaping import Slice
+        from .channels import Slice
         channels = sum(c for _, _, c in section.inputs)
         texts = [cls.write()] if len(section.inputs) > 1 else []
         groups = section.int("groups", 1)
