@@ -286,3 +286,40 @@ def test_instance_normalization_imports_and_computes_the_same(tmp_path, affine):
     assert [r.layer.describe() for r in imported.summary.rows][1] == \
         ("instancenorm affine eps 0.001" if affine else "instancenorm eps 0.001")
     _computes_what_onnxruntime_computes(imported, model, path, weights, x)
+
+
+@pytest.mark.parametrize("auto_pad, stride", [("SAME_UPPER", 2), ("SAME_UPPER", 1),
+                                              ("SAME_LOWER", 2)])
+def test_auto_pad_is_keras_same_at_any_stride(tmp_path, auto_pad, stride):
+    """ONNX's SAME_UPPER pads ceil(n / s) outputs' worth, the extra pixel after: Keras'
+    'same' (TensorFlow exports write it), which ONNX Runtime computes the same; SAME_LOWER
+    puts the extra pixel before, which cnncalc has no word for: refused by name."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(1)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3],
+                           rng.normal(size=108).astype(np.float32).tolist())
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", auto_pad=auto_pad,
+                              strides=[stride, stride])]
+    graph = helper.make_graph(nodes, "same", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 3, 8, 9])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, None)], [w])
+    path = tmp_path / "same.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    if auto_pad == "SAME_LOWER":
+        res = CliRunner().invoke(main, ["import", "onnx", str(path)])
+        assert res.exit_code == 2 and "conv: auto_pad SAME_LOWER" in res.output
+        return
+    weights = tmp_path / "w.safetensors"
+    imported = from_onnx(path, weights_out=str(weights))
+    assert imported.summary.rows[0].layer.describe() == \
+        "conv 3x3x4 same" + (f" stride {stride}" if stride > 1 else "") + " nobias"
+    x = rng.normal(size=(1, 3, 8, 9)).astype(np.float32)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0]
+    from cnncalc.backends.weights import apply, load_file
+    net = cnncalc.to_torch(imported.summary).eval()
+    apply(net, load_file(str(weights)))
+    got = net(torch.tensor(x).permute(0, 2, 3, 1)).detach().permute(0, 3, 1, 2).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

@@ -69,9 +69,7 @@ def read_padding(r: Read, half=True):
     ``r.folded``; ONNX's uneven pads) as window_padding says it."""
     ones = (1,) * len(r.kernel)
     stride, dilation = r.get("stride") or ones, r.get("dilation") or ones
-    if r.get("padding") in ("same", "valid"):
-        if r.padding == "same" and any(s != 1 for s in stride):
-            r.refuse(f"padding 'same' with stride {stride}")
+    if r.get("padding") in ("same", "valid"):  # ONNX's SAME_UPPER is Keras' 'same' at any stride
         return r.padding
     pads = [tuple(p) for p in r.pads]
     if not r.get("folded") and all(b == a for b, a in pads):
