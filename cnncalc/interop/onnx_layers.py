@@ -184,7 +184,7 @@ def _layernorm(imp, node):
 def _prelu(imp, node):
     x = node.input[0]
     slope = imp.const(node.input[1])
-    op = _written(imp, node, _read(imp, node, x, count=-1 if slope is None else slope.size), x)
+    op = _written(imp, node, _read(imp, node, x, count=None if slope is None else slope.size), x)
     if op is not None:
         imp.weights[op.id] = [("weight", slope.reshape(-1))]
 

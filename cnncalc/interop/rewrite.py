@@ -18,9 +18,15 @@ class _Graph:
     def __init__(self, ops, outputs):
         self.ops, self.outputs = ops, outputs
         self.by_id = {op.id: op for op in ops}
+        self._readers = None  # op id -> the ops that read it, made again after a change
 
     def users(self, op_id):
-        return [op for op in self.ops if op_id in op.inputs]
+        if self._readers is None:
+            self._readers = {}
+            for op in self.ops:
+                for i in dict.fromkeys(op.inputs):
+                    self._readers.setdefault(i, []).append(op)
+        return self._readers.get(op_id, [])
 
     def only_reader(self, op_id, reader) -> bool:
         """``reader`` is all that reads ``op_id``, which is no output of the network."""
@@ -29,6 +35,13 @@ class _Graph:
     def source(self, op):
         return self.by_id.get(op.inputs[0]) if op.inputs else None
 
+    def absorb(self, op, inputs, gone):
+        """``op`` reads ``inputs`` now; ``gone``, folded into it, leaves the graph."""
+        op.inputs = list(inputs)
+        self.ops.remove(gone)
+        del self.by_id[gone.id]
+        self._readers = None
+
     def drop(self, op, into):
         """``op`` is gone; what read it reads ``into`` (an op id, or what op read)."""
         self.ops.remove(op)
@@ -36,6 +49,7 @@ class _Graph:
         for user in self.ops:
             user.inputs = [into if i == op.id else i for i in user.inputs]
         self.outputs[:] = [into if o == op.id else o for o in self.outputs]
+        self._readers = None
 
 
 def fold_pad(kind, r: Read, pad):
@@ -64,9 +78,7 @@ def fold_rescales(g: _Graph):
             scale, offset = before.meta["scale"], op.meta["offset"]
             op.text = Rescale.write(scale=scale, offset=offset)
             op.meta.update(scale=scale, offset=offset)
-            op.inputs = list(before.inputs)
-            g.ops.remove(before)
-            del g.by_id[before.id]
+            g.absorb(op, before.inputs, before)
 
 
 def fold_crops(g: _Graph):
@@ -80,9 +92,7 @@ def fold_crops(g: _Graph):
             pairs = [(b1 + b2, a1 + a2) for (b1, a1), (b2, a2) in
                      zip(before.meta["pairs"], op.meta["pairs"])]
             crop(op, pairs)
-            op.inputs = list(before.inputs)
-            g.ops.remove(before)
-            del g.by_id[before.id]
+            g.absorb(op, before.inputs, before)
     for op in list(g.ops):
         before = g.source(op)
         if op.kind == Crop.keyword and before is not None and \
@@ -94,10 +104,8 @@ def fold_crops(g: _Graph):
         second = g.by_id.get(op.inputs[1]) if len(op.inputs) == 2 else None
         if op.kind == Concat.keyword and second is not None and second.kind == Crop.keyword \
                 and second.meta.get("centre") and g.only_reader(second.id, op):
-            op.inputs = [op.inputs[0], second.inputs[0]]
             op.meta["centre_crop"] = True
-            g.ops.remove(second)
-            del g.by_id[second.id]
+            g.absorb(op, [op.inputs[0], second.inputs[0]], second)
 
 
 def crop(op, pairs):

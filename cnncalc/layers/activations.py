@@ -239,6 +239,8 @@ class PReLU(Layer):
 
     @classmethod
     def from_read(cls, r):
+        if r.count is None:
+            r.refuse("PReLU whose slopes are not constants")
         if r.count != r.channels:
             r.refuse(f"PReLU with {r.count} slope(s) for {r.channels} channels")
         return cls.write()
