@@ -249,3 +249,21 @@ def test_a_resizing_layer_imports_where_it_computes_cnncalcs_resize(tmp_path, in
     else:
         res = CliRunner().invoke(main, ["import", "keras", str(path)])
         assert res.exit_code == 2 and "up: Resizing by 'nearest'" in res.output
+
+
+def test_mobilenet_v3s_spelt_out_activations_import_as_themselves(tmp_path):
+    """keras.applications' MobileNetV3 writes hard_sigmoid(x) = ReLU(6)(x + 3) * (1 / 6) and
+    hard_swish(x) = Multiply()([x, hard_sigmoid(x)]) (applications/mobilenet_v3.py): the
+    rewrite every reader runs reads them as hardsigmoid and hardswish, which compute what
+    Keras computes on the same input."""
+    inp = keras.Input((5, 4, 3))
+    gate = layers.ReLU(6.0)(inp + 3.0) * (1.0 / 6.0)
+    model = keras.Model(inp, layers.Multiply()([inp, gate]))
+    path = tmp_path / "hs.keras"
+    model.save(path)
+    imported = cnncalc.from_keras(str(path))
+    assert [r.layer.describe() for r in imported.summary.rows] == ["hardswish"]
+    x = np.random.default_rng(0).normal(scale=4, size=(2, 5, 4, 3)).astype(np.float32)
+    import torch
+    ours = cnncalc.to_torch(imported.summary).eval()(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(ours, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

@@ -111,3 +111,12 @@ def test_an_activation_its_module_applies_is_the_layers_own(how):
     conv2.meta["role"], act2.meta["role"] = ("block", "op"), ("block", "act")
     ops, _ = rewrite([conv2, act2, Op("k", "add", ["c", "r"])], ["k"])
     assert len(ops) == 3  # the conv's result is read by the add too
+
+
+def test_relu6_of_x_plus_3_over_6_is_hardsigmoid_and_computes_the_same():
+    ops = [Op("c", "conv 3x3x4 same", ["input"]), _rescale("p", ["c"], 1.0, 3.0),
+           Op("r", "relu6", ["p"]), _rescale("d", ["r"], 1 / 6, 0.0)]
+    unfolded = emit(list(ops), ["d"], "6x6x2", "net")
+    ops, outputs = rewrite(ops, ["d"])
+    assert [op.text for op in ops] == ["conv 3x3x4 same", "hardsigmoid"] and outputs == ["p"]
+    _same(unfolded, emit(ops, outputs, "6x6x2", "net"), (6, 6, 2))

@@ -16,6 +16,7 @@ from ..layers.merge import Add
 from ..layers.scaling import Rescale
 from ..limits import MAX_ARCHIVE_BYTES, MAX_FOREIGN_LAYERS
 from .emit import emit
+from .rewrite import rewrite
 from .graph import Imported, Op, Unsupported, foreign, network_name
 
 
@@ -227,8 +228,12 @@ class _Reader:
                     FROZEN in getattr(KINDS.get(text.split()[0]), "options", ()):
                 text += " frozen"  # trainable=False: a layer frozen for fine-tuning
             if text is not None:  # else it passes its input on
-                self.ops.append(Op(iname, text, here, name=iname,
-                                   source=f"layer {iname} ({icls})"))
+                op = Op(iname, text, here, name=iname, source=f"layer {iname} ({icls})")
+                scale, offset = icfg.get("scale", 1.0), icfg.get("offset", 0.0)
+                if icls == "Rescaling" and all(isinstance(v, (int, float))
+                                               for v in (scale, offset)):
+                    op.meta.update(scale=float(scale), offset=float(offset))  # for the rewrite
+                self.ops.append(op)
                 here = [iname]
         return here
 
@@ -268,7 +273,7 @@ def from_keras(path, input: str | None = None, network: str | None = None,
         raise CnnCalcError("nothing to import: the model has no layers cnncalc can write",
                            file=str(path))
     name = network or network_name(body.get("name") or Path(path).stem)
-    text = emit(ops, outputs, input_text, name)
+    text = emit(*rewrite(ops, list(outputs)), input_text, name)
     if r.problems:
         text += f"# import stopped at layer {r.problems[0][0]}: {r.problems[0][1]} has no " \
                 "cnncalc counterpart\n"

@@ -189,6 +189,10 @@ def _div(imp, node):
             node.input[1] in imp.consts:  # cnncalc's average over real pixels only
         imp.alias(node, x)
         return
+    value = imp.const(node.input[1])
+    if x in imp.ids and value is not None and value.size == 1 and float(value.reshape(-1)[0]):
+        _scalar(imp, node, x, 1.0 / float(value.reshape(-1)[0]), True)  # x / 6: a rescale
+        return
     imp.fail(node, "Div")
 
 

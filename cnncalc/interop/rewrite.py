@@ -6,7 +6,7 @@ statement). Each folds an op into a neighbour that can say it, and rewires its r
 from __future__ import annotations
 
 from ..layers import ACTIVATIONS, takes_activation
-from ..layers.activations import GATED, Act
+from ..layers.activations import GATED, SPELT, Act
 from ..layers.base import Foreign
 from ..layers.merge import Concat, Multiply
 from ..layers.padding import Crop
@@ -81,29 +81,34 @@ def fold_rescales(g: _Graph):
             g.absorb(op, before.inputs, before)
 
 
+def _noted(op) -> bool:
+    """A crop whose pairs a reader noted (``crop``); the passes leave others be."""
+    return op.kind == Crop.keyword and "pairs" in op.meta
+
+
 def fold_crops(g: _Graph):
     """A crop after a crop (exporters slice one axis at a time): one crop; a crop that is a
     transposed conv's Keras 'same' crop: that conv, 'same'; a centre crop read only by a
     concat as its second input: 'concat ID crop' (U-Net's skips)."""
     for op in list(g.ops):
         before = g.source(op)
-        if op.kind == Crop.keyword and before is not None and before.kind == Crop.keyword \
-                and g.only_reader(before.id, op):
+        if _noted(op) and before is not None and _noted(before) and \
+                g.only_reader(before.id, op):
             pairs = [(b1 + b2, a1 + a2) for (b1, a1), (b2, a2) in
                      zip(before.meta["pairs"], op.meta["pairs"])]
             crop(op, pairs)
             g.absorb(op, before.inputs, before)
     for op in list(g.ops):
         before = g.source(op)
-        if op.kind == Crop.keyword and before is not None and \
+        if _noted(op) and before is not None and \
                 before.meta.get("cropped_same") == list(op.meta["pairs"]) and \
                 g.only_reader(before.id, op):
             before.text = before.meta["as_same"]
             g.drop(op, before.id)
     for op in list(g.ops):
         second = g.by_id.get(op.inputs[1]) if len(op.inputs) == 2 else None
-        if op.kind == Concat.keyword and second is not None and second.kind == Crop.keyword \
-                and second.meta.get("centre") and g.only_reader(second.id, op):
+        if op.kind == Concat.keyword and second is not None and _noted(second) \
+                and second.meta["centre"] and g.only_reader(second.id, op):
             op.meta["centre_crop"] = True
             g.absorb(op, [op.inputs[0], second.inputs[0]], second)
 
@@ -114,6 +119,24 @@ def crop(op, pairs):
     op.text = Crop.write(pads=tuple(pairs))
     op.meta.update(pairs=list(pairs), centre=all(b == (b + a) // 2 for b, a in pairs))
     return op
+
+
+def fold_spelt_activations(g: _Graph):
+    """An activation spelt out as rescales around another (relu6(x + 3) / 6): itself,
+    where each step is read by the next alone."""
+    for word, (inner, offset, scale) in SPELT.items():
+        for op in list(g.ops):
+            mid = g.source(op)
+            first = g.source(mid) if mid is not None else None
+            if op.kind == Rescale.keyword and abs(op.meta.get("scale", 0) - scale) < 1e-6 \
+                    and not op.meta.get("offset") and mid is not None and mid.text == inner \
+                    and first is not None and first.kind == Rescale.keyword and \
+                    first.meta.get("scale") == 1.0 and first.meta.get("offset") == offset \
+                    and g.only_reader(first.id, mid) and g.only_reader(mid.id, op):
+                first.text = Act.write(word)
+                first.meta.pop("scale"), first.meta.pop("offset")
+                g.drop(op, first.id)
+                g.drop(mid, first.id)
 
 
 def fold_gates(g: _Graph):
@@ -163,6 +186,7 @@ def rewrite(ops, outputs):
     g = _Graph(ops, outputs)
     fold_rescales(g)
     fold_crops(g)
+    fold_spelt_activations(g)
     fold_gates(g)
     fuse_activations(g)
     return g.ops, g.outputs

@@ -67,6 +67,9 @@ SOFTMAX = "softmax"  # the one over the channels: equal inputs give 1 / C, whate
 
 # an activation whose product with its own input is another: x * sigmoid(x) is silu
 GATED = {"sigmoid": "silu", "hardsigmoid": "hardswish"}
+# an activation as code spells it out: another one of x plus an offset, times a scale
+# (MobileNetV3's relu6(x + 3) / 6 in Keras, timm and their ONNX exports)
+SPELT = {"hardsigmoid": ("relu6", 3.0, 1 / 6)}
 
 
 def act_ops(name) -> int:
