@@ -323,3 +323,36 @@ def test_auto_pad_is_keras_same_at_any_stride(tmp_path, auto_pad, stride):
     apply(net, load_file(str(weights)))
     got = net(torch.tensor(x).permute(0, 2, 3, 1)).detach().permute(0, 3, 1, 2).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("order", ["x * t", "t * x"])
+def test_mish_spelt_out_before_opset_18_imports_as_mish(tmp_path, order):
+    """Before opset 18 an exporter writes Mish as x * tanh(softplus(x)): one 'mish' row,
+    which computes what ONNX Runtime computes on the file."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(2)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3],
+                           rng.normal(size=108).astype(np.float32).tolist())
+    product = ["c", "t"] if order == "x * t" else ["t", "c"]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             helper.make_node("Softplus", ["c"], ["s"], name="soft"),
+             helper.make_node("Tanh", ["s"], ["t"], name="tanh"),
+             helper.make_node("Mul", product, ["y"], name="mish")]
+    graph = helper.make_graph(nodes, "mish", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 3, 6, 7])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, None)], [w])
+    path = tmp_path / "mish.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    weights = tmp_path / "w.safetensors"
+    imported = from_onnx(path, weights_out=str(weights))
+    assert [r.layer.describe() for r in imported.summary.rows] == ["conv 3x3x4 nobias", "mish"]
+    x = rng.normal(size=(1, 3, 6, 7)).astype(np.float32)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0]
+    from cnncalc.backends.weights import apply, load_file
+    net = cnncalc.to_torch(imported.summary).eval()
+    apply(net, load_file(str(weights)))
+    got = net(torch.tensor(x).permute(0, 2, 3, 1)).detach().permute(0, 3, 1, 2).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

@@ -108,7 +108,6 @@ EXPECTED = {
     ("linear", "onnx"): "equivalent: the identity writes no layer",
     ("linear", "keras"): "refused: nothing to import",
     **{("swish", f): "equivalent: swish is silu's other name" for f in FRAMEWORKS},
-    ("mish", "onnx"): "refused: operator Softplus",
     ("conv", "pytorch"): PADDED, ("conv", "onnx"): PADDED,
     ("dwconv", "pytorch"): PADDED, ("dwconv", "onnx"): PADDED,
     ("stdconv", "pytorch"): "equivalent: 'same' at stride 1 reads as 'pad half'",

@@ -1,5 +1,6 @@
 """Rewrites of an ONNX graph before it is read: GELU written with Erf (before opset 20),
-LayerNormalization decomposed (before opset 17)."""
+LayerNormalization decomposed (before opset 17), Mish as x * tanh(softplus(x)) (before
+opset 18)."""
 
 from __future__ import annotations
 
@@ -96,6 +97,22 @@ def _gelu_at(g, erf):
         chain = [div, erf, plus, half, first]
     last = chain[-1]
     return chain, helper.make_node("Gelu", [x], [last.output[0]], name=last.name or erf.name)
+
+
+def _fuse_softplus_mish(graph):
+    """Mish as exporters write it before opset 18, x * tanh(softplus(x)) (the product in
+    either order): one Mish node."""
+    from onnx import helper
+    g = _Nodes(graph)
+    found = []
+    for soft in (n for n in graph.node if n.op_type == "Softplus"):
+        x = soft.input[0]
+        tanh = g.one(soft.output[0], "Tanh")
+        mul = tanh and g.one(tanh.output[0], "Mul")
+        if mul and _other(mul, tanh.output[0]) == x:
+            found.append(([soft, tanh, mul], helper.make_node(
+                "Mish", [x], [mul.output[0]], name=mul.name or soft.name)))
+    g.replace(found)
 
 
 def _fuse_layernorm(graph):

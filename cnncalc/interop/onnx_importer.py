@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..errors import CnnCalcError
 from .graph import Op
-from .onnx_fuse import _fuse_erf_gelu, _fuse_layernorm
+from .onnx_fuse import _fuse_erf_gelu, _fuse_layernorm, _fuse_softplus_mish
 from .onnx_nodes import _attrs, _scope
 from .onnx_ops import HANDLERS
 
@@ -27,6 +27,7 @@ class _Onnx:
         # after shape inference: the fused nodes' shapes are known
         _fuse_erf_gelu(self.graph)
         _fuse_layernorm(self.graph)
+        _fuse_softplus_mish(self.graph)
         self.opset = list(model.opset_import)
         self.consts = _Consts((*model.graph.initializer, *self.graph.initializer), buf,
                               stripped)
