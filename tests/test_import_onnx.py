@@ -102,6 +102,18 @@ def test_unsupported_operators_and_open_sizes(tmp_path):
     assert res.exit_code == 2 and "not an ONNX file" in res.output
 
 
+def _computes_what_onnx_runtime_does(path, imported, weights, x):
+    """cnncalc's module on the imported weights, against ONNX Runtime on the file."""
+    import onnxruntime as ort
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0]
+    from cnncalc.backends.weights import apply, load_file
+    net = cnncalc.to_torch(imported.summary).eval()
+    apply(net, load_file(str(weights)))
+    got = net(torch.tensor(x).permute(0, 2, 3, 1)).detach().permute(0, 3, 1, 2).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 # every ONNX operator without attributes that computes one of cnncalc's activations (the
 # operator names of the ONNX specification), after a convolution: cnncalc's module on the
 # imported weights computes what ONNX Runtime computes on the file
@@ -110,7 +122,6 @@ def test_unsupported_operators_and_open_sizes(tmp_path):
     ("Elu", "elu"), ("Selu", "selu"), ("Mish", "mish")])
 def test_every_onnx_activation_imports(tmp_path, op, word):
     import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper
     rng = np.random.default_rng(0)
     w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3],
@@ -130,13 +141,7 @@ def test_every_onnx_activation_imports(tmp_path, op, word):
         f"conv 3x3x4 nobias {word}"  # the activation a layer of its own, or fused
     assert imported.summary.rows[0].name == ("c" if op == "Relu" else "conv")
     x = rng.normal(size=(1, 3, 6, 7)).astype(np.float32)
-    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
-        None, {"x": x})[0]
-    from cnncalc.backends.weights import apply, load_file
-    net = cnncalc.to_torch(imported.summary).eval()
-    apply(net, load_file(str(weights)))
-    got = net(torch.tensor(x).permute(0, 2, 3, 1)).detach().permute(0, 3, 1, 2).numpy()
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    _computes_what_onnx_runtime_does(path, imported, weights, x)
 
 
 def test_batchnorm_keeps_the_models_epsilon(tmp_path):
@@ -295,7 +300,6 @@ def test_auto_pad_is_keras_same_at_any_stride(tmp_path, auto_pad, stride):
     'same' (TensorFlow exports write it), which ONNX Runtime computes the same; SAME_LOWER
     puts the extra pixel before, which cnncalc has no word for: refused by name."""
     import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper
     rng = np.random.default_rng(1)
     w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3],
@@ -316,13 +320,7 @@ def test_auto_pad_is_keras_same_at_any_stride(tmp_path, auto_pad, stride):
     assert imported.summary.rows[0].layer.describe() == \
         "conv 3x3x4 same" + (f" stride {stride}" if stride > 1 else "") + " nobias"
     x = rng.normal(size=(1, 3, 8, 9)).astype(np.float32)
-    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
-        None, {"x": x})[0]
-    from cnncalc.backends.weights import apply, load_file
-    net = cnncalc.to_torch(imported.summary).eval()
-    apply(net, load_file(str(weights)))
-    got = net(torch.tensor(x).permute(0, 2, 3, 1)).detach().permute(0, 3, 1, 2).numpy()
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    _computes_what_onnx_runtime_does(path, imported, weights, x)
 
 
 @pytest.mark.parametrize("order", ["x * t", "t * x"])
@@ -330,7 +328,6 @@ def test_mish_spelt_out_before_opset_18_imports_as_mish(tmp_path, order):
     """Before opset 18 an exporter writes Mish as x * tanh(softplus(x)): one 'mish' row,
     which computes what ONNX Runtime computes on the file."""
     import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper
     rng = np.random.default_rng(2)
     w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3],
@@ -349,10 +346,4 @@ def test_mish_spelt_out_before_opset_18_imports_as_mish(tmp_path, order):
     imported = from_onnx(path, weights_out=str(weights))
     assert [r.layer.describe() for r in imported.summary.rows] == ["conv 3x3x4 nobias", "mish"]
     x = rng.normal(size=(1, 3, 6, 7)).astype(np.float32)
-    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
-        None, {"x": x})[0]
-    from cnncalc.backends.weights import apply, load_file
-    net = cnncalc.to_torch(imported.summary).eval()
-    apply(net, load_file(str(weights)))
-    got = net(torch.tensor(x).permute(0, 2, 3, 1)).detach().permute(0, 3, 1, 2).numpy()
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    _computes_what_onnx_runtime_does(path, imported, weights, x)
