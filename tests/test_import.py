@@ -111,6 +111,28 @@ def test_unsupported_operators_are_named():
     assert "# import stopped at node sin" in partial.text
 
 
+@pytest.mark.parametrize("dims, read", [((2, 3), "globalavgpool"), ((1,), None)])
+def test_a_mean_is_a_global_pool_over_the_spatial_axes_only(dims, read):
+    """x.mean((2, 3)) is a global average pool (what torchvision's heads write in
+    functional code); a mean over the channels is no layer of cnncalc's: refused, saying
+    which dimensions it reduced."""
+    from torch import nn
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3)
+
+        def forward(self, x):
+            return self.conv(x).mean(dims)
+    if read:
+        assert read in from_torch(Head().eval(), "16x16x3").text
+        return
+    with pytest.raises(cnncalc.CnnCalcError, match=r"a reduction over dimensions \(1,\), "
+                       "not the spatial ones"):
+        from_torch(Head().eval(), "16x16x3")
+
+
 def test_import_torch_cli(tmp_path):
     path = ROOT / "tests" / "families" / "models.py"
     out = tmp_path / "resnet.cnn"

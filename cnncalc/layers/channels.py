@@ -3,7 +3,6 @@ a channel shuffle."""
 
 from __future__ import annotations
 
-
 from .base import (
     Amount,
     Count,

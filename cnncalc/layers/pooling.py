@@ -235,7 +235,7 @@ class _GlobalPool(Layer):
         """A reduction over the spatial axes (ATen's mean and amax, ONNX's ReduceMean and
         ReduceMax): kept 1x1 it is written as the adaptive pool to 1."""
         if not r.on_spatial:
-            r.refuse(f"a reduction over dimensions {r.dims}, not the spatial ones")
+            r.refuse(f"a reduction over dimensions {r.reduced}, not the spatial ones")
         if r.get("keep"):
             return cls.adaptive.write(size=(1,) * len(r.sizes))
         return cls.write()
