@@ -347,3 +347,28 @@ def test_mish_spelt_out_before_opset_18_imports_as_mish(tmp_path, order):
     assert [r.layer.describe() for r in imported.summary.rows] == ["conv 3x3x4 nobias", "mish"]
     x = rng.normal(size=(1, 3, 6, 7)).astype(np.float32)
     _computes_what_onnx_runtime_does(path, imported, weights, x)
+
+
+@pytest.mark.parametrize("op", ["BatchNormalization", "InstanceNormalization"])
+def test_a_norm_without_its_epsilon_has_onnxs_default(tmp_path, op):
+    """ONNX's norms default epsilon to 1e-5 where a file leaves it out (PyTorch's exporter
+    writes it; other producers need not): read as that, computing what ONNX Runtime does."""
+    import onnx
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(3)
+    names = ("g", "b", "m", "v") if op == "BatchNormalization" else ("g", "b")
+    inits = [helper.make_tensor(n, TensorProto.FLOAT, [4], (rng.random(4) + 0.5).astype(
+        np.float32).tolist()) for n in names]
+    nodes = [helper.make_node(op, ["x", *names], ["y"], name="norm")]
+    graph = helper.make_graph(nodes, "norm", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 4, 5, 6])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, None)], inits)
+    path = tmp_path / "norm.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)]), str(path))
+    weights = tmp_path / "w.safetensors"
+    imported = from_onnx(path, weights_out=str(weights))
+    assert imported.summary.rows[0].layer.describe() == {  # instancenorm's default is 1e-5
+        "BatchNormalization": "batchnorm eps 1e-05",
+        "InstanceNormalization": "instancenorm affine"}[op]
+    x = rng.normal(size=(1, 4, 5, 6)).astype(np.float32)
+    _computes_what_onnx_runtime_does(path, imported, weights, x)

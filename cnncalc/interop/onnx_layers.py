@@ -22,6 +22,7 @@ def _read(imp, node, x, kernel=None, **fields) -> Read:
     lay = imp.layouts[x]
     sizes, channels = lay.spatial(imp.shape(x))
     f = {"framework": "onnx", "sizes": sizes, "channels": channels, "groups": 1,
+         "eps": 1e-5,  # the norms' default epsilon in ONNX
          "on_channels": a.get("axis", -1) % (lay.rank + 2) == lay.channel_dim()}
     for k, v in a.items():
         if k in _SAME:
