@@ -51,12 +51,8 @@ def sizes(spec, lo: int = 1, hi: int = 4096, open_all: bool = False) -> list:
         axis = cnncalc.sizes("input ?x?x3 | conv 3x3x8 stride 2")[0]
         axis.values[axis.exact][:3]  # array([3, 5, 7])
     """
-    from .analysis.sizes import sweep as _sweep
-    from .limits import MAX_SIZE, MAX_SIZES
-    if not 1 <= lo <= hi <= MAX_SIZE:
-        raise CnnCalcError(f"sizes from {lo} to {hi}: expected 1 <= lo <= hi <= 10^18")
-    if hi - lo >= MAX_SIZES:  # the answer itself is arrays of this length
-        raise CnnCalcError(f"sizes from {lo} to {hi}: at most {MAX_SIZES:,} sizes at once")
+    from .analysis.sizes import check_range, sweep as _sweep
+    check_range(lo, hi, f"sizes from {lo} to {hi}")
     network = read(spec) if isinstance(spec, os.PathLike) else \
         parse(spec) if isinstance(spec, (str, bytes)) else spec
     if open_all:

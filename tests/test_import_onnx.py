@@ -102,6 +102,18 @@ def test_unsupported_operators_and_open_sizes(tmp_path):
     assert res.exit_code == 2 and "not an ONNX file" in res.output
 
 
+def _saved(path, nodes, initializers, shape, opset):
+    """An ONNX file by hand: input x of ``shape``, the nodes, output y."""
+    import onnx
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(nodes, path.stem, [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, shape)], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, None)], initializers)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]),
+              str(path))
+    return path
+
+
 def _computes_what_onnx_runtime_does(path, imported, weights, x):
     """cnncalc's module on the imported weights, against ONNX Runtime on the file."""
     import onnxruntime as ort
@@ -121,7 +133,6 @@ def _computes_what_onnx_runtime_does(path, imported, weights, x):
     ("Relu", "relu"), ("Sigmoid", "sigmoid"), ("Tanh", "tanh"), ("HardSwish", "hardswish"),
     ("Elu", "elu"), ("Selu", "selu"), ("Mish", "mish")])
 def test_every_onnx_activation_imports(tmp_path, op, word):
-    import onnx
     from onnx import TensorProto, helper
     rng = np.random.default_rng(0)
     w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3],
@@ -130,11 +141,7 @@ def test_every_onnx_activation_imports(tmp_path, op, word):
     # weights are placed by the node's name, or its output's
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="" if op == "Relu" else "conv"),
              helper.make_node(op, ["c"], ["y"], name="act")]
-    graph = helper.make_graph(nodes, "acts", [helper.make_tensor_value_info(
-        "x", TensorProto.FLOAT, [1, 3, 6, 7])], [helper.make_tensor_value_info(
-            "y", TensorProto.FLOAT, None)], [w])
-    path = tmp_path / "acts.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    path = _saved(tmp_path / "acts.onnx", nodes, [w], [1, 3, 6, 7], 18)
     weights = tmp_path / "w.safetensors"
     imported = from_onnx(path, weights_out=str(weights))
     assert " ".join(r.layer.describe() for r in imported.summary.rows) == \
@@ -299,18 +306,13 @@ def test_auto_pad_is_keras_same_at_any_stride(tmp_path, auto_pad, stride):
     """ONNX's SAME_UPPER pads ceil(n / s) outputs' worth, the extra pixel after: Keras'
     'same' (TensorFlow exports write it), which ONNX Runtime computes the same; SAME_LOWER
     puts the extra pixel before, which cnncalc has no word for: refused by name."""
-    import onnx
     from onnx import TensorProto, helper
     rng = np.random.default_rng(1)
     w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3],
                            rng.normal(size=108).astype(np.float32).tolist())
     nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", auto_pad=auto_pad,
                               strides=[stride, stride])]
-    graph = helper.make_graph(nodes, "same", [helper.make_tensor_value_info(
-        "x", TensorProto.FLOAT, [1, 3, 8, 9])], [helper.make_tensor_value_info(
-            "y", TensorProto.FLOAT, None)], [w])
-    path = tmp_path / "same.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    path = _saved(tmp_path / "same.onnx", nodes, [w], [1, 3, 8, 9], 17)
     if auto_pad == "SAME_LOWER":
         res = CliRunner().invoke(main, ["import", "onnx", str(path)])
         assert res.exit_code == 2 and "conv: auto_pad SAME_LOWER" in res.output
@@ -327,7 +329,6 @@ def test_auto_pad_is_keras_same_at_any_stride(tmp_path, auto_pad, stride):
 def test_mish_spelt_out_before_opset_18_imports_as_mish(tmp_path, order):
     """Before opset 18 an exporter writes Mish as x * tanh(softplus(x)): one 'mish' row,
     which computes what ONNX Runtime computes on the file."""
-    import onnx
     from onnx import TensorProto, helper
     rng = np.random.default_rng(2)
     w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3],
@@ -337,11 +338,7 @@ def test_mish_spelt_out_before_opset_18_imports_as_mish(tmp_path, order):
              helper.make_node("Softplus", ["c"], ["s"], name="soft"),
              helper.make_node("Tanh", ["s"], ["t"], name="tanh"),
              helper.make_node("Mul", product, ["y"], name="mish")]
-    graph = helper.make_graph(nodes, "mish", [helper.make_tensor_value_info(
-        "x", TensorProto.FLOAT, [1, 3, 6, 7])], [helper.make_tensor_value_info(
-            "y", TensorProto.FLOAT, None)], [w])
-    path = tmp_path / "mish.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    path = _saved(tmp_path / "mish.onnx", nodes, [w], [1, 3, 6, 7], 17)
     weights = tmp_path / "w.safetensors"
     imported = from_onnx(path, weights_out=str(weights))
     assert [r.layer.describe() for r in imported.summary.rows] == ["conv 3x3x4 nobias", "mish"]
@@ -353,18 +350,13 @@ def test_mish_spelt_out_before_opset_18_imports_as_mish(tmp_path, order):
 def test_a_norm_without_its_epsilon_has_onnxs_default(tmp_path, op):
     """ONNX's norms default epsilon to 1e-5 where a file leaves it out (PyTorch's exporter
     writes it; other producers need not): read as that, computing what ONNX Runtime does."""
-    import onnx
     from onnx import TensorProto, helper
     rng = np.random.default_rng(3)
     names = ("g", "b", "m", "v") if op == "BatchNormalization" else ("g", "b")
     inits = [helper.make_tensor(n, TensorProto.FLOAT, [4], (rng.random(4) + 0.5).astype(
         np.float32).tolist()) for n in names]
     nodes = [helper.make_node(op, ["x", *names], ["y"], name="norm")]
-    graph = helper.make_graph(nodes, "norm", [helper.make_tensor_value_info(
-        "x", TensorProto.FLOAT, [1, 4, 5, 6])], [helper.make_tensor_value_info(
-            "y", TensorProto.FLOAT, None)], inits)
-    path = tmp_path / "norm.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)]), str(path))
+    path = _saved(tmp_path / "norm.onnx", nodes, inits, [1, 4, 5, 6], 15)
     weights = tmp_path / "w.safetensors"
     imported = from_onnx(path, weights_out=str(weights))
     assert imported.summary.rows[0].layer.describe() == {  # instancenorm's default is 1e-5

@@ -54,6 +54,17 @@ class _Masks:
                 self.exact[i] &= np.asarray(d == 0)
 
 
+def check_range(lo: int, hi: int, said: str):
+    """The sizes to try: 1 <= lo <= hi <= 10^18, and at most MAX_SIZES of them (the answer
+    itself is arrays this long); ``said`` is how the user gave them, for the message."""
+    from ..errors import CnnCalcError
+    from ..limits import MAX_SIZE, MAX_SIZES
+    if not 1 <= lo <= hi <= MAX_SIZE:
+        raise CnnCalcError(f"{said}: expected LO:HI with 1 <= LO <= HI <= 10^18, e.g. 1:4096")
+    if hi - lo >= MAX_SIZES:
+        raise CnnCalcError(f"{said}: at most {MAX_SIZES:,} sizes at once")
+
+
 def sweep(network, lo: int, hi: int) -> list[Axis]:
     """Valid and exact sizes, and output sizes, for every open axis over lo..hi."""
     spatial = network.input.shape[:-1]

@@ -121,16 +121,11 @@ def sizes(spec, expr, input_shape, max_depth, max_layers, max_bytes, span, show,
     \b
     valid: every layer's output is at least 1 and merged branches agree;
     exact: valid, and no floor leaves input rows unused."""
-    from ..analysis.sizes import describe_set
+    from ..analysis.sizes import check_range, describe_set
     from ..api import sizes as open_sizes
-    from ..limits import MAX_SIZE, MAX_SIZES
     lo, _, hi = span.partition(":")
-    if not (lo.isdigit() and hi.isdigit() and len(lo) < 20 and len(hi) < 20
-            and 1 <= int(lo) <= int(hi) <= MAX_SIZE):
-        raise CnnCalcError(f"--range {span}: expected LO:HI with 1 <= LO <= HI <= 10^18, "
-                           "e.g. 1:4096")
-    if int(hi) - int(lo) >= MAX_SIZES:  # the answer itself is arrays of this length
-        raise CnnCalcError(f"--range {span}: at most {MAX_SIZES:,} sizes at once")
+    digits = lo.isdigit() and hi.isdigit() and len(lo) < 20 and len(hi) < 20
+    check_range(int(lo) if digits else 0, int(hi) if digits else 0, f"--range {span}")
     loaded = load_spec(spec, expr, input_shape, max_bytes, max_layers, max_depth)
     for axis in open_sizes(loaded.network, int(lo), int(hi), open_all):
         valid, exact = axis.values[axis.valid], axis.values[axis.exact]

@@ -1,9 +1,8 @@
-"""An imported model as a graph of cnncalc statements, and the emitter that writes it as a
-spec: chains as lines; merges as blocks whose branches meet where the paths fork (or as
-'add ID' when one path is the identity); channel splits as 'concat split'; side outputs as
-'output { ... }'; runs of identically built modules (layer1.1, layer1.2, ...) as
-'repeat N from K name=layer1 { ... }'. A graph the language cannot express is refused,
-with the node named."""
+"""An imported model as a graph of cnncalc statements (``Op``), as every reader makes it: the
+kinds write the statements, ``rewrite.py`` rewrites the graph the same way for every reader,
+``emit.py`` writes it as a spec. Here: the op, the importers' entry guard (``foreign``),
+the refusal that names every node without a counterpart, concats nested as DenseNet's list
+grows, a separable conv's two halves made one, and the dominator tree the emitter reads."""
 
 from __future__ import annotations
 
@@ -40,12 +39,6 @@ def foreign(kind: str):
                                    f"{str(e)[:120]})", file=str(path)) from None
         return run
     return wrap
-
-
-def statement(keyword: str, **options) -> str:
-    """A statement as its kind writes itself (``Layer.write``): options at the kind's own
-    default left out, so no importer repeats a default."""
-    return KINDS[keyword].write(keyword, **options)
 
 
 _STATEMENT = re.compile(r"[\w.\-+*/=?$()\[\], ]*")  # one statement: no line, '|', '{' or '#'

@@ -1,5 +1,5 @@
 """Where a tensor keeps its channels and in which order its spatial axes run, and the
-spec words for padding and axis sizes: what every importer (PyTorch, ONNX) shares."""
+per-side padding of F.pad in the spec's order: what the PyTorch and ONNX readers share."""
 
 from __future__ import annotations
 
@@ -29,11 +29,6 @@ class Layout:
 
     def channel_dim(self):
         return 1 if self.first or self.rank == 0 else self.rank + 1
-
-
-def axes_text(values) -> str:
-    values = tuple(values)
-    return str(values[0]) if len(set(values)) == 1 else "x".join(map(str, values))
 
 
 def each_axis(v, rank):

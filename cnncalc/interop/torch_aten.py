@@ -5,6 +5,7 @@ operator to its handler."""
 from __future__ import annotations
 
 from ..layers.activations import named
+from ..layers.reading import registry
 from ..layers.merge import Add, Concat
 from ..layers.norm import GRN
 from ..layers.splits import SplitSum
@@ -150,12 +151,6 @@ def _linear_fn(imp, node):
                                         bias=_arg(node, 2, "bias")))
 
 
-def _elu(imp, node):
-    """aten.elu(x, alpha, scale, input_scale): F.elu, and F.selu with SELU's constants."""
-    read_as(imp, node, "ELU", Record(**{k: _arg(node, i, k, 1) for i, k in (
-        (1, "alpha"), (2, "scale"), (3, "input_scale"))}))
-
-
 def _stack(imp, node):
     """torch.stack(parts) summed over the new axis (FPN's merge policy 'add'): read at the
     sum, as an add of the parts."""
@@ -238,11 +233,10 @@ def _alias_first(imp, node):
 # ATen's operators for the activations are their modules' names in lower case (relu, gelu,
 # hardswish, ...), each with an in-place form (relu_)
 _ACTS = {**{cls.lower(): cls for cls in named("torch")}, "leaky_relu": "LeakyReLU",
-         "_softmax": "Softmax", "hardtanh": "Hardtanh", "elu": "ELU"}
+         "_softmax": "Softmax", "hardtanh": "Hardtanh"}
 
 
-FUNCTIONS = {"add": _merge, "add_": _merge, "mul": _merge, "mul_": _merge, "div": _truediv,
-             "div_": _truediv, "sub": _sub, "sub_": _sub, "cat": _cat, "getitem": _getitem,
+FUNCTIONS = {"div": _truediv, "div_": _truediv, "sub": _sub, "sub_": _sub, "cat": _cat, "getitem": _getitem,
              "view": _reshape, "_unsafe_view": _reshape, "reshape": _reshape,
              "permute": _transpose, "transpose": _transpose, "slice": _slice,
              "unsqueeze": _unsqueeze, "squeeze": _squeeze,
@@ -260,11 +254,15 @@ FUNCTIONS = {"add": _merge, "add_": _merge, "mul": _merge, "mul_": _merge, "div"
              "pixel_unshuffle": _pixel_f("PixelUnshuffle", "downscale_factor")}
 
 
+# the merges whose inputs commute (add, mul) read a number or a learnt scalar beside the
+# tensor too (_merge); each with its in-place form
+for _name, _kind in registry("torch").items():
+    if _name.startswith("aten.") and getattr(_kind, "commutative", False):
+        FUNCTIONS[_name[5:]] = FUNCTIONS[f"{_name[5:]}_"] = _merge
+
+
 for _name, _module in _ACTS.items():
     FUNCTIONS[_name] = FUNCTIONS[f"{_name}_"] = _activation(_module)
-
-
-FUNCTIONS["elu"] = FUNCTIONS["elu_"] = _elu
 
 
 for _name in ("new_full", "new_zeros", "new_ones", "new_empty", "empty_like", "zeros_like",

@@ -123,6 +123,21 @@ def _cat(imp, node):
     imp.layouts[node.name] = lay
 
 
+def named_args(node) -> Record:
+    """An ATen operator's arguments by their names in its schema, defaults filled in
+    (aten.elu(x, alpha, scale, input_scale), aten.leaky_relu(x, negative_slope)): the
+    names torch.nn's modules hold them by."""
+    args = {}
+    for i, a in enumerate(node.target._schema.arguments[1:], 1):
+        if len(node.args) > i:
+            args[a.name] = node.args[i]
+        elif a.name in node.kwargs:
+            args[a.name] = node.kwargs[a.name]
+        elif a.has_default_value():
+            args[a.name] = a.default_value
+    return Record(**args)
+
+
 def _activation(module):
     """An activation's operator, read as its module ('ReLU' for aten.relu); a softmax
     across a split tensor's paths (SKNet's attention) is the split's."""
@@ -136,13 +151,7 @@ def _activation(module):
             imp.layouts[node.name] = imp.layout_of(x)
             imp.radix[node.name] = imp.radix[x.name]
             return
-        record = Record(negative_slope=_arg(node, 1, "negative_slope", 0.01),
-                        approximate=node.kwargs.get("approximate", "none"),
-                        min_val=_arg(node, 1, "min_val", -1.0),
-                        max_val=_arg(node, 2, "max_val", 1.0))
-        if module == "Softmax":
-            record.dim = _arg(node, 1, "dim")
-        read_as(imp, node, module, record)
+        read_as(imp, node, module, named_args(node))
     return handler
 
 
