@@ -61,15 +61,45 @@ FLAT = [
     "param w = 16\ninput 32x32x3 # rgb\n\n" + "conv 3x3x$w same | relu\n" * 150 +
     "  conv 1x1x($w * 2) pad 1 // 1 | dense max($w, 2)\n# end\n" * 60 +
     "conv 3x3x3 kernel=[[1,-2,3],[4,5,6],[7,8,9]] | dropout 0.5\n",
+    # blocks one brace a line and names at the lines' ends, as an importer writes them:
+    # the names are read apart so that the lines share a parse
+    "network r\ninput 64x64x3\n" + "add {\n  branch {\n    conv 1x1x8 nobias name=4.body.0\n"
+    "    relu name=layer1_relu\n    conv 3x3x8 pad half name=7\n  }\n  branch { }\n}\n"
+    "relu name=H\nrepeat 2 {\n  conv 3x3x8 same | relu name=b-2.x\n}\n" * 40 +
+    "conv 3 # name=in_a_comment\nconcat name=c {\n  branch {\n    conv 1x1x4\n  }\n}\n",
+]
+
+# texts the line-by-line reading leaves to the whole parse, which reads them as always
+NOT_BY_LINE = [
+    "input 8x8x3\nH {\n  conv 3\n}\n",  # 'H' is a size to the lexer, not a block's word
+    "input 8x8x3\nadd { branch { conv 3 }\n} relu\n",
+    "input 8x8x3\nadd {\n  conv 3\n",
+    "input 8x8x3\ndef f(c) {\n  conv 3x3x$c\n}\nf(4)\n",
+    "input 8x8x3\nconv 3 name=1.5\n",
 ]
 
 
 @pytest.mark.parametrize("text", FLAT)
-def test_long_flat_specs_parse_line_by_line_as_whole(text):
+def test_long_specs_parse_line_by_line_as_whole(text):
     from cnncalc.language import parser
     text = text if text.count("\n") >= parser.FLAT_LINES else text + "\n" * parser.FLAT_LINES
     assert _dump(parser._by_line(text)) == _dump(parser._parser().parse(text))
     assert _dump(parser.parse(text)) == _dump(parser._parser().parse(text))
+
+
+@pytest.mark.parametrize("text", NOT_BY_LINE)
+def test_what_the_lines_cannot_say_alone_is_parsed_whole(text):
+    from cnncalc.errors import SpecSyntaxError
+    from cnncalc.language import parser
+    text += "\n" * parser.FLAT_LINES
+    assert parser._by_line(text) is None
+    try:
+        whole = _dump(parser._parser().parse(text))
+    except Exception:
+        with pytest.raises(SpecSyntaxError):
+            parser.parse(text)
+    else:
+        assert _dump(parser.parse(text)) == whole
 
 
 def test_a_long_flat_spec_with_a_mistake_reports_it_as_always():

@@ -63,7 +63,10 @@ def _check_braces(text: str, file, limits: Limits):
         return
     opened = []
     for i, src in enumerate(text.split("\n"), 1):
-        for j, ch in enumerate(src.split("#")[0], 1):
+        if "{" not in src and "}" not in src:
+            continue
+        code = src.split("#")[0]
+        for j, ch in ((j, ch) for j, ch in enumerate(code, 1) if ch in "{}"):
             if ch == "{":
                 opened.append((i, j))
                 if len(opened) > limits.max_depth:

@@ -5,6 +5,7 @@ turns each rule into a small record; a layer's words are read later by its kind.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from . import _lark
@@ -95,14 +96,15 @@ def _parser():
     return _lark.Lark_StandAlone(transformer=_ToStatements())
 
 
-# a spec this long without braces is read line by line, each distinct line parsed once: long
-# generated specs repeat their lines, and the token loop was most of their time
+# a spec this long is read line by line, each distinct line parsed once: long generated specs
+# repeat their lines (an imported one but for its names, which are read apart), and the
+# token loop was most of their time
 FLAT_LINES = 200
 
 
 def parse(text: str, file: str | None = None) -> list:
     """Spec text → a list of statements; a syntax error carries the position."""
-    if text.count("\n") >= FLAT_LINES and not any(c in text for c in "{}\r"):
+    if text.count("\n") >= FLAT_LINES and "\r" not in text:
         flat = _by_line(text)
         if flat is not None:
             return flat
@@ -125,32 +127,92 @@ def parse(text: str, file: str | None = None) -> list:
         raise syntax_error(e, text, file) from None
 
 
+# a name at a line's end that the lexer reads whole as the name (a word, a number, an
+# nn.Sequential index path), so the line without it parses alone and is cached
+_LAST_NAME = re.compile(r" name=([A-Za-z_][A-Za-z0-9_.\-]*|\d+|\d+(?:\.\d+)*\.[A-Za-z_]"
+                        r"[\w\-]*(?:\.[\w\-]+)*)$")
+
+
 def _by_line(text: str) -> list | None:
-    """The statements of a spec without blocks, parsing each distinct line once (lines of
-    such a spec are independent: a statement ends at the line's end). None when a line does
-    not parse alone: the whole text's parse then says where, as always."""
-    parser, seen, out = _parser(), {}, []
+    """The statements of a spec parsed line by line, each distinct line once. Lines are
+    independent (a statement ends at the line's end) but for braces: a line that ends with
+    '{' opens a block, one that is only '}' closes it, 'head { }' is an empty block. None
+    for anything else (a brace elsewhere, a def): the whole text's parse then reads it and
+    says where any mistake is, as always."""
+    seen: dict = {}
+    out: list = []
+    outer: list = []  # the lists that the open blocks' bodies were opened from
     for n, line in enumerate(text.split("\n"), 1):
         if not line or line.isspace():
             continue
-        got = seen.get(line)
-        if got is None:
-            try:
-                got = seen[line] = parser.parse(line)
-            except (_lark.VisitError, _lark.UnexpectedInput, CnnCalcError):
+        if "{" not in line and "}" not in line:
+            got = _line(line, n, seen)
+            if got is None:
                 return None
-        out.extend(_at_line(r, n) for r in got)
-    return out
+            out.extend(got)
+        elif line.strip() == "}" and outer:
+            out = outer.pop()
+        else:
+            block = _opener(line, n, seen)
+            if block is None:
+                return None
+            out.append(block)
+            if not line.rstrip().endswith("{ }"):
+                outer.append(out)
+                out = block.body
+    return None if outer else out
+
+
+def _opener(line: str, n: int, seen: dict):
+    """'head items {' or 'head items { }' as a block with an empty body, else None."""
+    bare = line.strip()
+    if "#" in line or bare.count("{") != 1 or "}" in bare[:-1] or \
+            not (bare.endswith("{") or bare.endswith("{ }")):
+        return None
+    head = _line(line[:line.rindex("{")], n, seen)
+    # a head in lower case is a word to the lexer; 'H {' would be a size, not a block
+    if head is None or len(head) != 1 or type(head[0]) is not Stmt or \
+            not (head[0].head[:1].islower() or head[0].head[:1] == "_"):
+        return None
+    s = head[0]
+    return Block(s.head, list(s.items), [], s.line, s.column)
+
+
+def _line(line: str, n: int, seen: dict) -> list | None:
+    """One line's statements on line ``n``, its parse shared with each equal line; a name
+    at its end is read apart, so lines differing only by their names share a parse."""
+    m = None if "#" in line else _LAST_NAME.search(line)
+    key = line[:m.start()] if m else line
+    got = seen.get(key)
+    if got is None:
+        try:
+            got = seen[key] = _parser().parse(key)
+        except (_lark.VisitError, _lark.UnexpectedInput, CnnCalcError):
+            return None
+    got = [_at_line(r, n) for r in got]
+    if m:
+        if not got or type(got[-1]) is not Stmt:
+            return None
+        last = got[-1]
+        last.items = [*last.items, Named(m.group(1), n, m.start() + 2)]
+    return got
+
+
+_SHARED = frozenset((int, float, str, bool, type(None)))
 
 
 def _at_line(o, n: int):
     """A copy of a record (and the records and expressions inside it) on line ``n``."""
-    if type(o) in (list, tuple):
-        return o if all(type(x) is int for x in o) else type(o)(_at_line(x, n) for x in o)
-    slots = getattr(type(o), "__slots__", None)
-    if not slots:  # ints, floats, text: shared
+    t = type(o)
+    if t in _SHARED:
         return o
-    new = object.__new__(type(o))
+    if t is list or t is tuple:
+        return t([x if type(x) in _SHARED else _at_line(x, n) for x in o])
+    slots = getattr(t, "__slots__", None)
+    if slots is None:
+        return o
+    new = object.__new__(t)
     for k in slots:
-        setattr(new, k, n if k == "line" else _at_line(getattr(o, k), n))
+        v = getattr(o, k)
+        setattr(new, k, n if k == "line" else v if type(v) in _SHARED else _at_line(v, n))
     return new
