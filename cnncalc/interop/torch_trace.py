@@ -47,6 +47,19 @@ def conv_sizes(sizes, kernel, stride, padding, dilation) -> tuple:
                  zip(sizes, kernel, stride, padding, dilation))
 
 
+def _new(x, shape):
+    """A contiguous tensor like ``x`` of ``shape``: torch.empty's meta kernel is C++, while
+    new_empty's and empty_like's are Python references (most of a trace's time)."""
+    import torch
+    return torch.empty(shape, dtype=x.dtype, device=x.device)
+
+
+def _like(x):
+    """A tensor of ``x``'s shape and strides (a permuted input's layout is kept)."""
+    import torch
+    return _new(x, x.shape) if x.is_contiguous() else torch.empty_like(x)
+
+
 _KINDS = {}  # an operator -> how its result's metadata is made ('' for its meta kernel)
 
 
@@ -78,7 +91,7 @@ def _shortcut(func, args, kwargs):
         if not x.is_floating_point() or any(isinstance(a, torch.Tensor) for a in args[1:]) \
                 or any(isinstance(a, torch.Tensor) for a in kwargs.values()):
             return None
-        return x if kind == "inplace" else torch.empty_like(x)
+        return x if kind == "inplace" else _like(x)
     if not x.is_contiguous():
         return None
     if kind == "convolution":
@@ -86,15 +99,15 @@ def _shortcut(func, args, kwargs):
         if transposed or not w.is_contiguous():
             return None
         sizes = conv_sizes(x.shape[2:], w.shape[2:], stride, padding, dilation)
-        return x.new_empty((x.shape[0], w.shape[0], *sizes))
+        return _new(x, (x.shape[0], w.shape[0], *sizes))
     if kind == "native_layer_norm":
         kept = x.shape[:x.dim() - len(args[1])] + (1,) * len(args[1])
-        return torch.empty_like(x), x.new_empty(kept), x.new_empty(kept)
+        return _like(x), _new(x, kept), _new(x, kept)
     if kind == "native_group_norm":
         stats = (x.shape[0], args[6])
-        return torch.empty_like(x), x.new_empty(stats), x.new_empty(stats)
+        return _like(x), _new(x, stats), _new(x, stats)
     c = x.shape[1] if x.dim() > 1 else 0  # batch norm
-    return torch.empty_like(x), x.new_empty((c,)), x.new_empty((c,))
+    return _like(x), _new(x, (c,)), _new(x, (c,))
 
 
 class _Recorder:
@@ -103,12 +116,10 @@ class _Recorder:
     def __init__(self, root, is_leaf):
         self.graph = Graph()
         self.root, self.is_leaf = root, is_leaf
-        self.names = {id(m): n for n, m in root.named_modules()}
         self.nodes = {}     # id(tensor) -> (tensor, node): the tensor kept, so no id is reused
         self.state = {}     # id(a parameter's or buffer's meta tensor) -> its name
         self.stack = []     # (path, type) of the modules running now, outermost first
         self.leaf = 0       # > 0 inside a leaf module: its operators are not recorded
-        self.entered = []   # per module call: its path, or None where not recorded
 
     def node_of(self, t):
         """The node standing for tensor ``t``; a tensor made outside the recorded code (a
@@ -142,6 +153,11 @@ class _Recorder:
 
     def record(self, op, target, args, kwargs, result, name, module=None):
         import torch
+        with torch._C.DisableTorchFunction():  # a tensor's .shape would reach the mode
+            return self._record(op, target, args, kwargs, result, name, module)
+
+    def _record(self, op, target, args, kwargs, result, name, module):
+        import torch
         node = self.graph.create_node(op, target, self.wrap(args), self.wrap(kwargs), name=name)
         node.meta["nn_module_stack"] = self.stack_meta(module)
         if isinstance(result, torch.Tensor):
@@ -162,31 +178,36 @@ class _Recorder:
         return node
 
     # --- module scopes ---------------------------------------------------------------------
-    def before(self, module, args, kwargs):
-        path = self.names.get(id(module))
-        if self.leaf or path is None:
-            self.entered.append(None)
-            if self.leaf:
-                self.leaf += 1
-            return
-        self.entered.append(path)
-        if path and self.is_leaf(module):
-            self.leaf = 1
-        elif path:
-            self.stack.append((path, type(module)))
+    def scoped(self, module, path, forward, leaf, fast=False):
+        """``forward`` run inside the module's scope: a leaf's operators are not recorded,
+        the leaf is one node; another module's operators carry its path. A ``fast`` one
+        (``_fast``: metadata only) runs without the modes, which would see each .shape it
+        reads and each tensor it makes."""
+        import torch
+        scope = (path, type(module))
+        no_function, no_dispatch = torch._C.DisableTorchFunction, torch._C._DisableTorchDispatch
 
-    def after(self, module, args, kwargs, result):
-        path = self.entered.pop()
-        if path is None:
-            if self.leaf:
-                self.leaf -= 1
-            return
-        if self.leaf:
-            self.leaf = 0
-            self.record("call_module", path, args, kwargs, result, path.replace(".", "_"),
-                        (path, type(module)))
-        elif path:
-            self.stack.pop()
+        def call(*args, **kwargs):
+            if self.leaf:  # inside a leaf or a whole function: nothing is recorded
+                return forward(*args, **kwargs)
+            if leaf:
+                self.leaf = 1
+                try:
+                    if fast:
+                        with no_function(), no_dispatch():
+                            result = forward(*args, **kwargs)
+                    else:
+                        result = forward(*args, **kwargs)
+                finally:
+                    self.leaf = 0
+                self.record("call_module", path, args, {}, result, path.replace(".", "_"), scope)
+                return result
+            self.stack.append(scope)
+            try:
+                return forward(*args, **kwargs)
+            finally:
+                self.stack.pop()
+        return call
 
 
 def _modes(recorder):
@@ -228,23 +249,25 @@ def _modes(recorder):
 
     class Mode(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            kwargs = kwargs or {}
-            run_args, run_kwargs = args, kwargs
-            given = [a for a in flat(args) + flat(kwargs.values())
-                     if isinstance(a, torch.Tensor)]
-            if any(a.is_meta for a in given) and not all(a.is_meta for a in given):
-                # a plain tensor attribute (Ultralytics' strides) meets the flow: its meta
-                # twin runs; alone, it computes for real (its values may steer Python)
-                run_args, run_kwargs = tree_map(meta, args), tree_map(meta, kwargs)
-            result = _shortcut(func, run_args, run_kwargs)
-            if result is None:
-                result = func(*run_args, **run_kwargs)
+            with torch._C.DisableTorchFunction():  # each .shape read would reach Whole
+                return dispatch(func, args, kwargs or {})
 
-            if not recorder.leaf and any(isinstance(a, torch.Tensor) for a in
-                                         flat(args) + flat(kwargs.values())):
-                recorder.record("call_function", func, args, kwargs, result,
-                                op_name(func))
-            return result
+    def dispatch(func, args, kwargs):
+        run_args, run_kwargs = args, kwargs
+        given = [a for a in flat(args) + flat(kwargs.values())
+                 if isinstance(a, torch.Tensor)]
+        if any(a.is_meta for a in given) and not all(a.is_meta for a in given):
+            # a plain tensor attribute (Ultralytics' strides) meets the flow: its meta
+            # twin runs; alone, it computes for real (its values may steer Python)
+            run_args, run_kwargs = tree_map(meta, args), tree_map(meta, kwargs)
+        result = _shortcut(func, run_args, run_kwargs)
+        if result is None:
+            result = func(*run_args, **run_kwargs)
+        if not recorder.leaf and any(isinstance(a, torch.Tensor) for a in
+                                     flat(args) + flat(kwargs.values())):
+            recorder.record("call_function", func, args, kwargs, result,
+                            op_name(func))
+        return result
     return Whole(), Mode()
 
 
@@ -257,18 +280,17 @@ def _fast(m):
     """A forward for torch.nn's own leaf layers that makes its result's metadata only (the
     importer reads the layer from the module itself): the layers' own forwards, their
     functional wrappers and meta kernels cost most of a trace. None: run the real one."""
-    import torch
     cls = type(m)
     if not cls.__module__.startswith("torch.nn.modules"):
         return None
     name = cls.__name__
     if name in _SAME_SHAPE:
         inplace = getattr(m, "inplace", False)
-        return lambda x: x if inplace else torch.empty_like(x)
+        return lambda x: x if inplace else _like(x)
     if name == "Identity":
         return lambda x, *a, **k: x
     if name == "Linear":
-        return lambda x: x.new_empty((*x.shape[:-1], m.out_features))
+        return lambda x: _new(x, (*x.shape[:-1], m.out_features))
     if name in ("Conv1d", "Conv2d", "Conv3d"):
         def conv(x):
             sizes = x.shape[2:]
@@ -277,9 +299,48 @@ def _fast(m):
             else:
                 pad = (0,) * len(sizes) if m.padding == "valid" else m.padding
                 out = conv_sizes(sizes, m.kernel_size, m.stride, pad, m.dilation)
-            return x.new_empty((x.shape[0], m.out_channels, *out))
+            return _new(x, (x.shape[0], m.out_channels, *out))
         return conv
     return None
+
+
+_ABSENT = object()
+
+
+def _prepare(module, rec, is_leaf, saved):
+    """Each module once (a shared one under its first path): in eval mode, its parameters
+    and buffers swapped for meta tensors (a tensor held under two names stays one; a model
+    on the meta device keeps its own), its forward wrapped in its scope (a leaf's made
+    metadata-only where ``_fast`` can). All written straight into the module's dictionaries,
+    what was there noted in ``saved``: Module.__setattr__'s checks and torch.func's
+    swapping cost more, and global hooks would send every call down Module's slow path."""
+    import torch
+    seen, metas = set(), {}
+    for path, m in module.named_modules(remove_duplicate=False):
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        saved.append((m.__dict__, "training", m.training))
+        m.__dict__["training"] = False
+        for store in (m._parameters, m._buffers):
+            for k, t in list(store.items()):
+                if t is None:
+                    continue
+                meta = metas.get(id(t))
+                if meta is None:
+                    meta = metas[id(t)] = t if t.is_meta else torch.empty_like(t, device="meta")
+                    rec.state[id(meta)] = f"{path}.{k}" if path else k
+                    rec.nodes[id(meta)] = (meta, None)  # kept alive; its node made when read
+                if meta is not t:
+                    saved.append((store, k, t))
+                    store[k] = meta
+        if not path:  # the root is traced, never a leaf
+            continue
+        own = m.__dict__.get("forward", _ABSENT)
+        leaf = is_leaf(m)
+        fast = _fast(m) if leaf and own is _ABSENT else None
+        saved.append((m.__dict__, "forward", own))
+        m.__dict__["forward"] = rec.scoped(m, path, fast or m.forward, leaf, fast is not None)
 
 
 def record(module, example_shape, is_leaf) -> Traced:
@@ -287,48 +348,24 @@ def record(module, example_shape, is_leaf) -> Traced:
     with meta copies of its parameters and buffers (a model on the meta device runs as it
     is), and return the recorded graph. ``is_leaf(m)``: read this module as a whole."""
     import torch
-    from torch.nn.modules import module as nn_module
 
     rec = _Recorder(module, is_leaf)
-    state, metas = {}, {}
-    for name, t in [*module.named_parameters(remove_duplicate=False),
-                    *module.named_buffers(remove_duplicate=False)]:
-        meta = metas.get(id(t))
-        if meta is None:  # a tensor used under two names (tied weights) stays one tensor
-            meta = metas[id(t)] = t if t.is_meta else torch.empty_like(t, device="meta")
-            rec.state[id(meta)] = name
-            rec.nodes[id(meta)] = (meta, None)  # kept alive; its node made when first read
-        state[name] = meta
     x = torch.empty(example_shape, device="meta")
     inp = rec.graph.create_node("placeholder", "x", name="x")
     inp.meta["tensor_meta"] = Shape(x.shape)
     rec.nodes[id(x)] = (x, inp)
-    pre = nn_module.register_module_forward_pre_hook(
-        lambda m, a: rec.before(m, a, {}))
-    post = nn_module.register_module_forward_hook(
-        lambda m, a, r: rec.after(m, a, {}, r))
-    # eval mode, and the leaves' metadata-only forwards, written straight into each
-    # module's __dict__ and put back after: Module.__setattr__'s checks cost more
-    modes, fast = [], []
-    for path, m in module.named_modules(remove_duplicate=False):
-        modes.append((m, m.training))
-        m.__dict__["training"] = False
-        f = _fast(m) if path and "forward" not in m.__dict__ and is_leaf(m) else None
-        if f is not None:  # not the root: it is traced, never a leaf
-            m.__dict__["forward"] = f
-            fast.append(m)
+    saved = []  # (a dict of a module's, its key, the value to put back)
     try:
+        _prepare(module, rec, is_leaf, saved)
         whole, dispatch = _modes(rec)
         with torch.no_grad(), whole, dispatch:
-            result = torch.func.functional_call(module, state, (x,), tie_weights=False,
-                                                strict=False)
+            result = module(x)
     finally:
-        for m in fast:
-            m.__dict__.pop("forward", None)
-        for m, mode in modes:
-            m.__dict__["training"] = mode
-        pre.remove()
-        post.remove()
+        for store, key, value in reversed(saved):
+            if value is _ABSENT:
+                store.pop(key, None)
+            else:
+                store[key] = value
     outputs = [rec.node_of(t) for t in flat([result]) if isinstance(t, torch.Tensor)]
     rec.graph.output(tuple(outputs))
     return Traced(rec.graph, module)
