@@ -227,6 +227,31 @@ def test_a_module_built_on_the_meta_device_imports_the_same(factory):
     assert from_torch(module, "32x32x3").text == real.text
 
 
+def test_importing_leaves_the_module_as_it_was():
+    """The import swaps each module's weights for meta tensors, its forward for a scoped
+    one and sets eval mode, in place: all is put back, a module used twice included (it
+    was once left in eval mode, its second visit saving the mode the first had set)."""
+    from torch import nn
+    shared = nn.Conv2d(4, 4, 3, padding=1)
+    module = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), shared, nn.ReLU(),
+                           shared).train()
+    params = [id(p) for p in module.parameters()] + [id(b) for b in module.buffers()]
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 9, 9)
+    module.eval()
+    with torch.no_grad():
+        before = module(x)
+    module.train()
+    from_torch(module, "9x9x3")
+    assert all(m.training for m in module.modules())
+    assert [id(p) for p in module.parameters()] + [id(b) for b in module.buffers()] == params
+    assert not any(p.is_meta for p in module.parameters())
+    assert not any("forward" in m.__dict__ for m in module.modules())
+    module.eval()
+    with torch.no_grad():
+        assert torch.equal(module(x), before)
+
+
 def test_a_model_larger_than_memory_imports_from_the_meta_device(tmp_path):
     # a dense layer of 57,600 x 200,000 weights: 46 GB of float32, imported in no memory
     # (conv 3x3x64 on 32x32x3: 1,792 params; 30 x 30 x 64 = 57,600 features)

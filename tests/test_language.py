@@ -151,6 +151,19 @@ add a"""
     assert refs == {"one.add_1": "one.a", "two.add_1": "two.a", "add_1": "a"}
 
 
+def test_a_layer_named_by_a_number_is_referenced_by_it():
+    """'name=2' is a name (nn.Sequential's), so 'add 2', 'from 2', 'output 2' and
+    'shares 2' read it as one: the same network as with a word for the name."""
+    worded = ("input 8x8x4\nconv 3x3x4 same name=c\nrelu name=r\nadd c\noutput r\nfrom c\n"
+              "conv 3x3x4 same shares c\nconcat r")
+    numbered = worded.replace("=c", "=2").replace(" c\n", " 2\n").replace(" c", " 2")
+    assert "from 2" in numbered and "shares 2" in numbered and "add 2" in numbered
+    a, b = cnncalc.summarize(worded), cnncalc.summarize(numbered)
+    assert [(r.kind, r.output, r.params, r.macs) for r in a] == \
+        [(r.kind, r.output, r.params, r.macs) for r in b]
+    assert b.totals.params == 148  # one conv's 144 weights and 4 biases, shared
+
+
 def test_the_torch_module_is_named_as_the_spec():
     import torch  # noqa: F401
     net = cnncalc.to_torch(BLOCKS + "stage(8, 2) name=layer1")

@@ -10,6 +10,7 @@ from ..errors import CnnCalcError
 from ..layers import KINDS
 from ..layers.activations import IDENTITY, Act
 from ..layers.merge import Concat
+from ..layers.options import SHARES
 from ..layers.outputs import From, Output
 from ..layers.channels import Slice
 from .graph import MERGES, Op, dominators, safe_name
@@ -296,8 +297,8 @@ def emit(ops: list, outputs: list, input_text: str, network: str = "network") ->
     for op in ops:  # a module called twice (torchvision's self.relu): relu, relu_2, ...
         if op.name:
             n = names[op.name] = names.get(op.name, 0) + 1
-            if n > 1:
-                op.name = f"{op.name}_{n}"
+            if n > 1:  # safe: '2_2' would read as the size 2 then a word
+                op.name = safe_name(f"{op.name}_{n}")
     taken = {op.name for op in ops if op.name}
     for op in ops:  # 'shares ID': the layer whose weights it uses, named
         first = op.meta.get("shares")
@@ -307,7 +308,7 @@ def emit(ops: list, outputs: list, input_text: str, network: str = "network") ->
                 while first.name in taken:
                     first.name += "_"
                 taken.add(first.name)
-            op.text += f" shares {first.name}"
+            op.text += " " + SHARES.describe(first.name)
     body = _nested(ops, outputs)
     if any(line.strip() in ("split", "take") for line in body):
         # a split whose parts are read apart, not by one concat (MambaOut's gate): each

@@ -7,7 +7,7 @@ from __future__ import annotations
 from math import prod
 
 from .. import fmt
-from ..language.records import Word
+from .options import layer_name
 from .base import Flag, Foreign, Layer, Option, Outcome, RuleError
 
 
@@ -62,7 +62,7 @@ class _Merge(Layer):
     @classmethod
     def read_args(cls, word, rest, r, fields):
         """``add ID``: a first word that is no option names the layer; blocks have none."""
-        if rest and isinstance(rest[0], Word) and rest[0].text not in \
+        if rest and layer_name(rest[0]) is not None and rest[0].text not in \
                 {w for o in cls.options for w in o.words}:
             fields["ref"] = rest.pop(0).text
         elif not r.block:

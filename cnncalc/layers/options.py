@@ -265,7 +265,7 @@ def option_value(option, rest, i, r):
     if isinstance(after, Word) and after.text in option.value_words:
         return after, i + 2
     if option.takes_value == "name":  # 'shares conv1': a layer's name
-        if isinstance(after, Word):
+        if layer_name(after) is not None:
             return after, i + 2
         raise r.syntax(f"{rest[i].text} needs the name of an earlier layer, e.g. "
                        f"'{option.help}'", after or rest[i])
@@ -274,6 +274,16 @@ def option_value(option, rest, i, r):
     if option.takes_value is True:
         raise r.syntax(f"{rest[i].text} needs a value, e.g. '{option.help}'", rest[i])
     return None, i + 1
+
+
+def layer_name(item) -> str | None:
+    """The layer an item names ('conv1', '1.conv'; '2', as nn.Sequential names its
+    layers and 'name=2' writes), or None."""
+    if isinstance(item, Word):
+        return item.text
+    if isinstance(item, Value) and item.text.isdigit():
+        return item.text
+    return None
 
 
 def is_value(item) -> bool:

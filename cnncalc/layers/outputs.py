@@ -3,7 +3,7 @@ network's answer, not dead ends."""
 
 from __future__ import annotations
 
-from ..language.records import Word
+from .options import layer_name
 from .. import fmt
 from .base import Layer, Outcome, same_tensor
 
@@ -26,7 +26,7 @@ class Output(Layer):
 
     @classmethod
     def read_args(cls, word, rest, r, fields):
-        if rest and isinstance(rest[0], Word):
+        if rest and layer_name(rest[0]) is not None:
             fields["ref"] = rest.pop(0).text
         return rest
 
@@ -62,7 +62,7 @@ class From(Layer):
 
     @classmethod
     def read_args(cls, word, rest, r, fields):
-        if not rest or not isinstance(rest[0], Word):
+        if not rest or layer_name(rest[0]) is None:
             raise r.error("from needs the name of an earlier layer: 'from ID'",
                           rest[0] if rest else None)
         fields["ref"] = rest.pop(0).text
