@@ -7,7 +7,7 @@ import pytest
 import cnncalc
 from cnncalc.interop.emit import emit
 from cnncalc.interop.graph import Op
-from cnncalc.interop.rewrite import crop, rewrite
+from cnncalc.interop.rewrite import GROUP, SWAP, UNGROUP, crop, primitive, rewrite, unfolded
 from cnncalc.layers.deconv import Deconv
 from cnncalc.layers.reading import Read
 from cnncalc.layers.scaling import Rescale
@@ -120,3 +120,29 @@ def test_relu6_of_x_plus_3_over_6_is_hardsigmoid_and_computes_the_same():
     ops, outputs = rewrite(ops, ["d"])
     assert [op.text for op in ops] == ["conv 3x3x4 same", "hardsigmoid"] and outputs == ["p"]
     _same(unfolded, emit(ops, outputs, "6x6x2", "net"), (6, 6, 2))
+
+
+def _shuffle_steps(groups):
+    return [Op("g", "", ["input"], meta=primitive(GROUP, "a view as groups", groups=groups)),
+            Op("s", "", ["g"], meta=primitive(SWAP, "a transpose of groups")),
+            Op("u", "", ["s"], meta=primitive(UNGROUP, "a view back"))]
+
+
+def test_channels_viewed_as_groups_swapped_and_viewed_back_are_a_shuffle():
+    """Both readers write ShuffleNet's view (N, G, C / G, H, W), transpose(1, 2), view as
+    three primitives; the pass makes them one 'shuffle G', which computes what PyTorch's
+    three steps compute."""
+    import torch
+    ops, outputs = rewrite(_shuffle_steps(3), ["u"])
+    assert [op.text for op in ops] == ["shuffle 3"] and outputs == ["u"] and not unfolded(ops)
+    x = torch.randn(2, 6, 5, 4)  # N, C, H, W
+    want = x.view(2, 3, 2, 5, 4).transpose(1, 2).reshape(2, 6, 5, 4)
+    got = _run(emit(ops, outputs, "4x5x6", "net"), x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    assert torch.equal(got, want)
+
+
+def test_a_primitive_no_pass_folds_is_refused_by_what_it_is():
+    ops = _shuffle_steps(2) + [Op("c", "concat", ["g", "u"])]  # the groups read twice
+    ops, _ = rewrite(ops, ["c"])
+    assert unfolded(ops) == [("g", "a view as groups"), ("s", "a transpose of groups"),
+                             ("u", "a view back")]

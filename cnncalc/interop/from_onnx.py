@@ -13,7 +13,7 @@ from .emit import emit
 from .graph import Imported, Unsupported, foreign, fuse, network_name, safe_name
 from .layout import Layout
 from .onnx_importer import _Onnx
-from .rewrite import rewrite
+from .rewrite import rewrite, unfolded
 
 
 @foreign("ONNX model")
@@ -32,7 +32,7 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
     layout = Layout(True, True, rank)
     spatial, c = layout.spatial([1] + given[1:])
     imp = _Onnx(model, Path(path).name, str(path), buf, stripped)
-    imp.bias_of, imp.shuffle, imp.input_info = {}, {}, inputs[0]
+    imp.bias_of, imp.input_info = {}, inputs[0]
     ops = imp.run(inputs[0].name, layout)
     if imp.problems and not partial:
         raise Unsupported(imp.problems, Path(path).name)
@@ -42,6 +42,8 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
         ops = ops[:next((i for i, op in enumerate(ops) if op.id == first), len(ops))]
         outputs = [ops[-1].id] if ops else []
     ops, outputs = rewrite(ops, list(outputs))
+    if unfolded(ops):
+        raise Unsupported(unfolded(ops), Path(path).name)
     _names(ops, imp.weights)
     ops, outputs = fuse(ops, outputs)
     text = emit(ops, outputs, "x".join(map(str, (*spatial, c))), network or _network(path, graph))

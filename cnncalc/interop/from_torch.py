@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..errors import CnnCalcError
 from .emit import emit
 from .graph import Imported, Unsupported, fuse
-from .rewrite import rewrite
+from .rewrite import rewrite, unfolded
 from .layout import Layout
 from .torch_graph import flat as _flat
 from .torch_importer import _Importer
@@ -79,7 +79,10 @@ def from_torch(module, input: str = "224x224x3", layout: str | None = None,
     outputs = imp.outputs
     if imp.problems:  # --partial: what the nodes without a counterpart read is the output
         ops, outputs = _frontier(imp, gm, ops)
-    ops, outputs = fuse(*rewrite(ops, list(outputs)))
+    ops, outputs = rewrite(ops, list(outputs))
+    if unfolded(ops):
+        raise Unsupported(unfolded(ops), type(module).__name__)
+    ops, outputs = fuse(ops, outputs)
     name = network or getattr(module, "spec_name", None) or _snake(type(module).__name__)
     text = emit(ops, outputs, "x".join(map(str, shape)), name)
     if imp.problems:

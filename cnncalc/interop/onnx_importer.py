@@ -37,6 +37,7 @@ class _Onnx:
             self.shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else None
                                          for d in dims)
         self.ids, self.layouts, self.ops, self.problems = {}, {}, [], []
+        self.by_id = {}  # op id -> op
         self.users = {}
         for node in self.graph.node:
             for i in node.input:
@@ -58,6 +59,7 @@ class _Onnx:
             import re
             op.meta["role"] = ("/".join(parts[:-1]), re.sub(r"_\d+$", "", parts[-1]))
         self.ops.append(op)
+        self.by_id[op.id] = op
         for out in node.output:
             self.ids[out] = op.id
         return op

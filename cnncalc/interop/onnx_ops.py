@@ -11,11 +11,11 @@ from ..layers.pooling import AvgPool
 from ..layers.reading import kind_for, registry
 from ..layers.regularise import LayerScale
 from ..layers.reshaping import PixelShuffle, Reshape
-from ..layers.channels import Shuffle
 from ..layers.scaling import Rescale
 from .graph import Op
 from .layout import Layout
 from .onnx_cuts import _pad, _resize, _slice
+from .rewrite import GROUP, SWAP, UNGROUP, primitive
 from .onnx_layers import (
     _activation,
     _batchnorm,
@@ -147,13 +147,15 @@ def _reshape(imp, node):
     users = imp.users.get(node.output[0], [])
     if len(after) == len(before) + 1 and lay.first and len(users) == 1 and \
             users[0].op_type == "Transpose" and list(_attrs(users[0])["perm"])[:3] == [0, 2, 1]:
-        imp.shuffle[users[0].output[0]] = (x, after[1])
-        imp.alias(node, x)
+        imp.add(node, "", [x], meta=primitive(   # the channels as groups, then swapped
+            GROUP, f"Reshape of {before} to {after}, its channels in {after[1]} groups, not "
+                   "then viewed back as channels", groups=after[1]))
+        imp.layouts[node.output[0]] = lay
         return
-    if x in imp.shuffle:  # the end of a channel shuffle: view, transpose, view
-        source, groups = imp.shuffle.pop(x)
-        imp.add(node, Shuffle.write(groups=groups), [source])
-        imp.layouts[node.output[0]] = imp.layouts[source]
+    if _primitive(imp, x) == SWAP and len(after) == len(before) - 1:  # viewed back
+        imp.add(node, "", [x], meta=primitive(UNGROUP, f"Reshape of {before} to {after} after "
+                                                       "a Transpose"))
+        imp.layouts[node.output[0]] = lay
         return
     if len(after) < 2:
         imp.fail(node, f"Reshape of {before} to {after}, without a batch axis")
@@ -167,11 +169,18 @@ def _reshape(imp, node):
     imp.fail(node, f"Reshape of a channels-first tensor {before} to {after}")
 
 
+def _primitive(imp, x):
+    """The primitive that makes tensor ``x``, or None."""
+    op = imp.by_id.get(imp.ids.get(x))
+    return op.meta.get("primitive") if op is not None else None
+
+
 def _transpose(imp, node):
     x = node.input[0]
     lay = imp.layouts[x]
-    if node.output[0] in imp.shuffle:  # a channel shuffle's transpose
-        imp.ids[node.output[0]] = imp.ids[x]
+    if _primitive(imp, x) == GROUP:  # the groups' two axes swapped (its Reshape checked)
+        imp.add(node, "", [x], meta=primitive(SWAP, f"Transpose {tuple(_attrs(node)['perm'])} "
+                                                    "of channel groups"))
         imp.layouts[node.output[0]] = lay
         return
     from .layout import permuted

@@ -1,13 +1,16 @@
 """Rewrites of an imported graph that no framework owns, written once for every reader:
 they run on the ops (``graph.Op``) after a reader has written them, and read only what the
 kinds noted (a crop's pairs, a rescale's scale and offset, a transposed conv's 'same'
-statement). Each folds an op into a neighbour that can say it, and rewires its readers."""
+statement) and the primitives the readers write where no kind says an operation alone (a
+view of the channels as groups). Each folds an op into a neighbour that can say it, and
+rewires its readers; a primitive no pass folds is refused (``unfolded``)."""
 
 from __future__ import annotations
 
 from ..layers import ACTIVATIONS, takes_activation
 from ..layers.activations import GATED, SPELT, Act
 from ..layers.base import Foreign
+from ..layers.channels import Shuffle
 from ..layers.merge import Concat, Multiply
 from ..layers.padding import Crop
 from ..layers.reading import Read
@@ -50,6 +53,28 @@ class _Graph:
             user.inputs = [into if i == op.id else i for i in user.inputs]
         self.outputs[:] = [into if o == op.id else o for o in self.outputs]
         self._readers = None
+
+
+# primitives: the channels viewed as (groups, channels per group), those two axes swapped,
+# and viewed back as channels
+GROUP, SWAP, UNGROUP = "group", "swap", "ungroup"
+
+
+def primitive(what: str, refused: str, **fields) -> dict:
+    """The meta of an op that is primitive ``what`` (its text is empty): ``refused`` says
+    what it is where no pass folds it into a kind."""
+    return {"primitive": what, "refused": refused, **fields}
+
+
+def inner(op) -> bool:
+    """A primitive that a pass folds into the op after it (it names nothing of its own)."""
+    return op.meta.get("primitive") in (GROUP, SWAP)
+
+
+def unfolded(ops) -> list:
+    """(node, what it is) for each primitive no pass made a kind: the reader refuses them."""
+    return [(op.meta.get("node", op.id), op.meta["refused"]) for op in ops
+            if op.meta.get("primitive")]
 
 
 def fold_pad(kind, r: Read, pad):
@@ -181,9 +206,26 @@ def fuse_activations(g: _Graph):
         g.drop(op, owner.id)
 
 
+def fold_shuffles(g: _Graph):
+    """The channels viewed as G groups, the groups' two axes swapped, viewed back: a channel
+    shuffle of G groups (ShuffleNet's), each step read by the next alone."""
+    for op in list(g.ops):
+        swap = g.source(op) if op.meta.get("primitive") == UNGROUP else None
+        group = g.source(swap) if swap is not None else None
+        if swap is None or swap.meta.get("primitive") != SWAP or group is None or \
+                group.meta.get("primitive") != GROUP or not g.only_reader(swap.id, op) or \
+                not g.only_reader(group.id, swap):
+            continue
+        op.text = Shuffle.write(groups=group.meta["groups"])
+        del op.meta["primitive"], op.meta["refused"]
+        g.drop(swap, group.id)
+        g.absorb(op, group.inputs, group)
+
+
 def rewrite(ops, outputs):
     """Every pass, in order; the ops and outputs, rewritten in place."""
     g = _Graph(ops, outputs)
+    fold_shuffles(g)
     fold_rescales(g)
     fold_crops(g)
     fold_spelt_activations(g)

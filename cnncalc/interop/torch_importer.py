@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..layers import KINDS
 from ..layers.base import FROZEN, SHARES
 from .graph import Op
+from .rewrite import inner
 from .torch_aten import FUNCTIONS
 from .torch_graph import flat as _flat
 from .torch_modules import module_handler
@@ -24,7 +25,6 @@ class _Importer:
         self.input_layout = layout
         self.consts = set()  # nodes computed without the input (buffers, shapes, constants)
         self.skip = set()    # nodes folded into another
-        self.shuffles = {}   # a channel shuffle's transpose -> (its input, groups)
         self.failed = set()  # nodes without a counterpart, and those computed from them
         # a tensor (N, R, C, ...) that is an op's (N, R x C, ...) split in R: node -> R
         self.radix = {}
@@ -74,9 +74,9 @@ class _Importer:
     def name_functions(self):
         """A function that is the only op of its module (a wrapper) takes the module's path."""
         count = {}
-        for op in self.ops:
+        for op in self.ops:  # a chain of primitives counts as the op it will be
             m = op.meta.get("module")
-            if m and not op.name:
+            if m and not op.name and not inner(op):
                 count[m] = count.get(m, 0) + 1
         owned = [op.name for op in self.ops if op.name]
         for op in self.ops:
@@ -84,7 +84,7 @@ class _Importer:
             # beside its modules' own only when it reads the module's weights (timm's
             # BatchNormAct2d: 'bn' and its 'bn.act'); a block's add stays unnamed, so that
             # the block is the module's scope
-            if m and not op.name and count[m] == 1 and m not in owned and (
+            if m and not op.name and not inner(op) and count[m] == 1 and m not in owned and (
                     op.meta.get("weighted") or
                     not any(n.startswith(m + ".") for n in owned)):
                 op.name = m

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from ..layers.padding import Crop
 from ..layers.reshaping import Reshape
-from ..layers.channels import Shuffle, Slice, SpaceToDepth
+from ..layers.channels import Slice, SpaceToDepth
 from ..layers.splits import RadixSoftmax
 from .layout import Layout, pad_pairs, permuted
-from .rewrite import crop
+from .rewrite import GROUP, SWAP, UNGROUP, crop, primitive
 from .torch_functions import _arg, _prod
 from .torch_graph import flat as _flat
 from .torch_modules import Record, flatten, read_as
@@ -26,10 +26,10 @@ def _reshape(imp, node):
     if _split_view(imp, node, x, lay, before, after) or \
             _merged_view(imp, node, x, lay, before, after):
         return
-    source = _shuffled(imp, x)
-    if source is not None:  # the end of a channel shuffle
-        imp.add(node, Shuffle.write(groups=source[1]), [source[0]])
-        imp.layouts[node.name] = imp.layout_of(source[0])
+    if _primitive(imp, x) == SWAP and len(after) == len(before) - 1:  # groups viewed back
+        imp.add(node, "", [x], meta=primitive(
+            UNGROUP, f"a view of {before} as {after} after a transpose"))
+        imp.layouts[node.name] = imp.layout_of(x)
         return
     if len(after) == 2 and len(before) > 2:  # x.view(N, -1): a flatten
         flatten(imp, node, x)
@@ -41,15 +41,24 @@ def _reshape(imp, node):
 
 
 def _shuffle_view(imp, node, x, lay, before, after) -> bool:
-    """view (N, G, C / G, ...) then transpose(1, 2): the start of a channel shuffle."""
+    """view (N, G, C / G, ...) read by a transpose of those two axes: the channels as
+    groups (a channel shuffle's start, which ``rewrite.fold_shuffles`` reads)."""
     users = list(node.users)
     if len(after) == len(before) + 1 and lay.first and len(users) == 1 and \
             _target_name(users[0]) == "aten.transpose" and \
             {d % len(after) for d in users[0].args[1:3]} == {1, 2}:
-        imp.shuffles[users[0].name] = (x, after[1])
-        imp.alias(node, x)
+        imp.add(node, "", [x], meta=primitive(
+            GROUP, f"a view of {before} as {after}, its channels in {after[1]} groups, not "
+                   "then viewed back as channels", groups=after[1]))
+        imp.layouts[node.name] = lay
         return True
     return False
+
+
+def _primitive(imp, x):
+    """The primitive that makes ``x`` (through copies: contiguous, clone), or None."""
+    op = imp.ops_by_id().get(imp.ids.get(getattr(x, "name", None)))
+    return op.meta.get("primitive") if op is not None else None
 
 
 def _reshape_to(imp, node, x, lay, before, after):
@@ -191,19 +200,14 @@ def _expand(imp, node):
     imp.fail(node, f"expand of {imp.shape(x)} to {imp.shape(node)}")
 
 
-def _shuffled(imp, x):
-    """(input, groups) when ``x`` is a channel shuffle's transpose (maybe made contiguous)."""
-    while _target_name(x) == "aten.clone":
-        x = x.args[0]
-    return imp.shuffles.get(getattr(x, "name", None))
-
-
 def _transpose(imp, node):
     x = node.args[0]
-    if node.name in imp.shuffles:  # the middle of a channel shuffle: its end emits it
-        imp.alias(node, imp.shuffles[node.name][0])
-        return
     lay = imp.layout_of(x)
+    if _primitive(imp, x) == GROUP:  # the groups' two axes swapped (its view checked them)
+        imp.add(node, "", [x], meta=primitive(SWAP, f"a transpose of channel groups "
+                                                    f"{_brief(node)}"))
+        imp.layouts[node.name] = lay
+        return
     if x.name in imp.merged:  # (N, C, H x W) <-> (N, H x W, C)
         axes = _flat(node.args[1:]) if _target_name(node) == "aten.permute" else \
             [0, *_flat(node.args[1:3])]
