@@ -13,7 +13,7 @@ from ..layers.merge import Concat
 from ..layers.options import SHARES
 from ..layers.outputs import From, Output
 from ..layers.channels import Slice
-from .graph import MERGES, Op, dominators, safe_name
+from .graph import MERGES, SPLIT, TAKE, Op, dominators, safe_name
 
 
 class _NotNested(Exception):
@@ -67,10 +67,10 @@ class _Emitter:
                     branches.append(self.chain(fork, meet) + [nested])
                 block, node = self._split_block(op, fork, branches)
                 out.append(block)
-            elif op.kind == "take" and op.inputs == [stop]:  # a branch's share of a split
+            elif op.kind == TAKE and op.inputs == [stop]:  # a branch's share of a split
                 out.append(op)
                 node = stop
-            elif op.kind == "take":
+            elif op.kind == TAKE:
                 self.fail(node, "a part of a channel split that is not merged back by concat")
             else:
                 out.append(op)
@@ -105,9 +105,9 @@ class _Emitter:
         """The block, and where the walk goes on: 'concat split { ... }' when every branch
         starts with its share of one split (the walk then goes on before the split)."""
         fork_op = self.ops.get(fork)
-        if fork_op is not None and fork_op.kind == "split":
+        if fork_op is not None and fork_op.kind == SPLIT:
             starts = [b[0] if b else None for b in branches]
-            if all(isinstance(s, Op) and s.kind == "take" and s.inputs == [fork]
+            if all(isinstance(s, Op) and s.kind == TAKE and s.inputs == [fork]
                    for s in starts) and [s.index for s in starts] == list(range(len(starts))):
                 sizes = fork_op.sizes
                 word = "equal" if len(set(sizes)) == 1 else tuple(sizes)
@@ -310,7 +310,7 @@ def emit(ops: list, outputs: list, input_text: str, network: str = "network") ->
                 taken.add(first.name)
             op.text += " " + SHARES.describe(first.name)
     body = _nested(ops, outputs)
-    if any(line.strip() in ("split", "take") for line in body):
+    if any(line.strip() in (SPLIT, TAKE) for line in body):
         # a split whose parts are read apart, not by one concat (MambaOut's gate): each
         # part is 'slice N start S' of what it splits
         ops = _slices(ops)
@@ -330,14 +330,14 @@ def _nested(ops, outputs) -> list:
 def _slices(ops) -> list:
     """The ops with each part of a split ('take') as a slice of the split's input, and the
     splits gone."""
-    splits = {op.id: op for op in ops if op.kind == "split"}
+    splits = {op.id: op for op in ops if op.kind == SPLIT}
     for op in ops:
-        if op.kind == "take":
+        if op.kind == TAKE:
             split = splits[op.inputs[0]]
             op.text = Slice.write(channels=split.sizes[op.index],
                                 start=sum(split.sizes[:op.index]))
             op.inputs = list(split.inputs)
-    return [op for op in ops if op.kind != "split"]
+    return [op for op in ops if op.kind != SPLIT]
 
 
 def _chains(ops, outputs) -> list:

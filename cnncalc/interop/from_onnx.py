@@ -10,7 +10,7 @@ from ..errors import CnnCalcError
 from ..layers.dense import Dense
 from ..limits import MAX_FOREIGN_LAYERS, MAX_WEIGHTS
 from .emit import emit
-from .graph import Imported, Unsupported, foreign, fuse, network_name, safe_name
+from .graph import SPLIT, TAKE, Imported, Unsupported, foreign, fuse, network_name, safe_name
 from .layout import Layout
 from .onnx_importer import _Onnx
 from .rewrite import rewrite, unfolded
@@ -133,12 +133,12 @@ def _names(ops, weights):
     count = {}
     for op in ops:
         s = op.meta.get("scope")
-        if s and op.kind not in ("take", "split"):
+        if s and op.kind not in (TAKE, SPLIT):
             count[s] = count.get(s, 0) + 1
     common = _common_prefix([s for s in count])
     for op in ops:
         s = op.meta.get("scope")
-        if s and count.get(s) == 1 and op.kind not in ("take", "split"):
+        if s and count.get(s) == 1 and op.kind not in (TAKE, SPLIT):
             op.name = safe_name(s[len(common):] or None)  # nn.Sequential's '4.body'
         if op.name is None and op.id in weights:
             name = re.sub(r"[^\w.\-]", "_", op.meta["node"]).strip("_.-")

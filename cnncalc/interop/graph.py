@@ -15,6 +15,10 @@ from ..layers import KINDS
 from ..layers.merge import Concat
 from ..layers.separable import SepConv
 
+# a channel split (its parts' 'sizes') and each part ('index'): ops the readers write and
+# the emitter places (a block's branches, or slices), no kind's
+SPLIT, TAKE = "split", "take"
+
 MERGES = tuple(w for w, c in KINDS.items() if getattr(c, "merge", False) and w == c.keyword)
 
 

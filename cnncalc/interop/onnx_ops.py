@@ -12,7 +12,7 @@ from ..layers.reading import kind_for, registry
 from ..layers.regularise import LayerScale
 from ..layers.reshaping import PixelShuffle, Reshape
 from ..layers.scaling import Rescale
-from .graph import Op
+from .graph import SPLIT, TAKE, Op
 from .layout import Layout
 from .onnx_cuts import _pad, _resize, _slice
 from .rewrite import GROUP, SWAP, UNGROUP, primitive
@@ -109,11 +109,11 @@ def _split(imp, node):
     if sizes is None:
         c = lay.spatial(imp.shape(x))[1]
         sizes = [c // len(node.output)] * len(node.output)
-    op = Op(node.output[0] + ":split", "split", [imp.ids[x]], sizes=list(sizes),
+    op = Op(node.output[0] + ":split", SPLIT, [imp.ids[x]], sizes=list(sizes),
             source=f"node {node.name}")
     imp.ops.append(op)
     for i, out in enumerate(node.output):
-        take = Op(out, "take", [op.id], index=i, source=f"node {node.name}")
+        take = Op(out, TAKE, [op.id], index=i, source=f"node {node.name}")
         imp.ops.append(take)
         imp.ids[out] = out
         imp.layouts[out] = lay

@@ -79,12 +79,13 @@ def _kind(func) -> str:
 def _shortcut(func, args, kwargs):
     """The result's metadata without PyTorch's meta kernels where those are slow Python
     (batch and layer norm's decompositions, the pointwise activations' and convolution's
-    shape rules), on contiguous inputs; None where the real meta kernel should run."""
+    shape rules), on contiguous meta inputs; None where the real kernel should run (a
+    tensor off the meta device computes its values, which may steer Python)."""
     import torch
     kind = _KINDS.get(func)
     if kind is None:
         kind = _KINDS[func] = _kind(func)
-    if not kind or not args or not isinstance(args[0], torch.Tensor):
+    if not kind or not args or not isinstance(args[0], torch.Tensor) or not args[0].is_meta:
         return None
     x = args[0]
     if kind == "pointwise" or kind == "inplace":
@@ -95,11 +96,16 @@ def _shortcut(func, args, kwargs):
     if not x.is_contiguous():
         return None
     if kind == "convolution":
-        w, _, stride, padding, dilation, transposed, extra, groups = args[1:9]
+        w, _, stride, padding, dilation, transposed = args[1:7]
         if transposed or not w.is_contiguous():
             return None
         sizes = conv_sizes(x.shape[2:], w.shape[2:], stride, padding, dilation)
         return _new(x, (x.shape[0], w.shape[0], *sizes))
+    return _normalised(kind, x, args)
+
+
+def _normalised(kind, x, args):
+    """A norm's result and its two statistics (what the ATen operator returns)."""
     if kind == "native_layer_norm":
         kept = x.shape[:x.dim() - len(args[1])] + (1,) * len(args[1])
         return _like(x), _new(x, kept), _new(x, kept)
@@ -178,14 +184,21 @@ class _Recorder:
         return node
 
     # --- module scopes ---------------------------------------------------------------------
-    def scoped(self, module, path, forward, leaf, fast=False):
+    def scoped(self, module, path, forward, leaf, fast=None):
         """``forward`` run inside the module's scope: a leaf's operators are not recorded,
-        the leaf is one node; another module's operators carry its path. A ``fast`` one
-        (``_fast``: metadata only) runs without the modes, which would see each .shape it
-        reads and each tensor it makes."""
+        the leaf is one node; another module's operators carry its path. On a meta tensor
+        a leaf runs ``fast`` where it has one (``_fast``: metadata only), without the modes,
+        which would see each .shape it reads and each tensor it makes."""
         import torch
         scope = (path, type(module))
         no_function, no_dispatch = torch._C.DisableTorchFunction, torch._C._DisableTorchDispatch
+
+        def run(args, kwargs):
+            if fast is not None:
+                with no_function(), no_dispatch():
+                    if args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+                        return fast(*args, **kwargs)
+            return forward(*args, **kwargs)
 
         def call(*args, **kwargs):
             if self.leaf:  # inside a leaf or a whole function: nothing is recorded
@@ -193,11 +206,7 @@ class _Recorder:
             if leaf:
                 self.leaf = 1
                 try:
-                    if fast:
-                        with no_function(), no_dispatch():
-                            result = forward(*args, **kwargs)
-                    else:
-                        result = forward(*args, **kwargs)
+                    result = run(args, kwargs)
                 finally:
                     self.leaf = 0
                 self.record("call_module", path, args, {}, result, path.replace(".", "_"), scope)
@@ -340,7 +349,7 @@ def _prepare(module, rec, is_leaf, saved):
         leaf = is_leaf(m)
         fast = _fast(m) if leaf and own is _ABSENT else None
         saved.append((m.__dict__, "forward", own))
-        m.__dict__["forward"] = rec.scoped(m, path, fast or m.forward, leaf, fast is not None)
+        m.__dict__["forward"] = rec.scoped(m, path, m.forward, leaf, fast)
 
 
 def record(module, example_shape, is_leaf) -> Traced:

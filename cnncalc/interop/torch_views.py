@@ -8,6 +8,7 @@ from ..layers.padding import Crop
 from ..layers.reshaping import Reshape
 from ..layers.channels import Slice, SpaceToDepth
 from ..layers.splits import RadixSoftmax
+from .graph import SPLIT, TAKE
 from .layout import Layout, pad_pairs, permuted
 from .rewrite import GROUP, SWAP, UNGROUP, crop, primitive
 from .torch_functions import _arg, _prod
@@ -236,10 +237,10 @@ def _getitem(imp, node):
     """A part of a split's result (chunk, split: the recorder makes one node per part)."""
     x, index = node.args[:2]
     op = imp.ops_by_id().get(imp.ids.get(getattr(x, "name", None)))
-    if op is None or op.kind != "split":
+    if op is None or op.kind != SPLIT:
         imp.fail(node, f"part {index} of {getattr(x, 'name', x)}")
         return
-    take = imp.add(node, "take", [x], index=index)
+    take = imp.add(node, TAKE, [x], index=index)
     take.index = index
     imp.layouts[node.name] = imp.layout_of(x)
 
@@ -289,7 +290,7 @@ def _split(imp, node):
     arg = _arg(node, 1, "split_size")
     sizes = [arg] * (c // arg) + ([c % arg] if c % arg else []) if isinstance(arg, int) \
         else list(arg)
-    imp.add(node, "split", [x], sizes=sizes)
+    imp.add(node, SPLIT, [x], sizes=sizes)
     imp.layouts[node.name] = lay
 
 
