@@ -364,3 +364,22 @@ def test_a_norm_without_its_epsilon_has_onnxs_default(tmp_path, op):
         "InstanceNormalization": "instancenorm affine"}[op]
     x = rng.normal(size=(1, 4, 5, 6)).astype(np.float32)
     _computes_what_onnx_runtime_does(path, imported, weights, x)
+
+
+def test_weights_of_nodes_no_output_reads_are_named(tmp_path):
+    """A branch an exporter left behind (a conv whose result nothing reads): the spec is
+    what computes the output, and says which weights of the file it leaves out, as the
+    PyTorch import does for modules that never run; the command line says it too."""
+    from onnx import helper, numpy_helper
+    live, dead = np.zeros((4, 3, 3, 3), np.float32), np.zeros((5, 3, 1, 1), np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv"),
+             helper.make_node("Conv", ["x", "w2"], ["z"], name="unused_conv")]
+    path = _saved(tmp_path / "dead.onnx", nodes, [numpy_helper.from_array(live, "w"),
+                                                 numpy_helper.from_array(dead, "w2")],
+                  [1, 3, 8, 8], 13)
+    imported = from_onnx(str(path))
+    assert imported.summary.totals.params == live.size
+    assert f"# not in this spec: {dead.size:,} weight values of nodes whose results no " \
+           "output reads (unused_conv)" in imported.text
+    res = CliRunner().invoke(main, ["import", "onnx", str(path), "-o", str(tmp_path / "d.cnn")])
+    assert res.exit_code == 0 and "note: not in this spec: 15 weight values" in res.output

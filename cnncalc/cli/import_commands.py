@@ -20,6 +20,9 @@ def _write_spec(imported, out):
         s = imported.summary
         click.echo(f"wrote {out}: {len(s.rows)} layers, {s.totals.params:,} params, output "
                    f"{'x'.join(map(str, s.output))}")
+        for line in imported.text.splitlines():  # the importer's notes: what it left out
+            if line.startswith("# "):
+                click.echo(f"note: {line[2:]}")
     else:
         click.echo(imported.text, nl=False)
 

@@ -50,10 +50,37 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
     if imp.problems:
         text += (f"# import stopped at node {imp.problems[0][0]}: {imp.problems[0][1]} has no "
                  "cnncalc counterpart\n")
+    else:
+        text += _unread(graph)
     summary = summarize(text)
     if weights_out:
         _save_weights(summary, ops, imp.weights, weights_out)
     return Imported(text, summary)
+
+
+def _unread(graph) -> str:
+    """A comment naming the nodes with weights whose results no output reads (a branch an
+    exporter left behind): the file holds their weights, the spec, which is what computes
+    the outputs, does not."""
+    from math import prod
+    made = {o: node for node in graph.node for o in node.output}
+    live, todo = set(), [o.name for o in graph.output]
+    while todo:
+        node = made.get(todo.pop())
+        if node is not None and id(node) not in live:
+            live.add(id(node))
+            todo += list(node.input)
+    dims = {t.name: list(t.dims) for t in graph.initializer}
+    read = {i for node in graph.node if id(node) in live for i in node.input}
+    dead = [node for node in graph.node if id(node) not in live]
+    weights = {i: prod(dims[i]) for node in dead for i in node.input
+               if i in dims and i not in read}
+    if not weights:
+        return ""
+    names = list(dict.fromkeys(n.name or n.output[0] for n in dead
+                               if any(i in weights for i in n.input)))
+    return (f"# not in this spec: {sum(weights.values()):,} weight values of nodes whose results "
+            f"no output reads ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''})\n")
 
 
 def _model(path):
