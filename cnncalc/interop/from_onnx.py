@@ -63,16 +63,8 @@ def _unread(graph) -> str:
     exporter left behind): the file holds their weights, the spec, which is what computes
     the outputs, does not."""
     from math import prod
-    made = {o: node for node in graph.node for o in node.output}
-    live, todo = set(), [o.name for o in graph.output]
-    while todo:
-        node = made.get(todo.pop())
-        if node is not None and id(node) not in live:
-            live.add(id(node))
-            todo += list(node.input)
+    dead, read = _dead(graph)
     dims = {t.name: list(t.dims) for t in graph.initializer}
-    read = {i for node in graph.node if id(node) in live for i in node.input}
-    dead = [node for node in graph.node if id(node) not in live]
     weights = {i: prod(dims[i]) for node in dead for i in node.input
                if i in dims and i not in read}
     if not weights:
@@ -81,6 +73,19 @@ def _unread(graph) -> str:
                                if any(i in weights for i in n.input)))
     return (f"# not in this spec: {sum(weights.values()):,} weight values of nodes whose results "
             f"no output reads ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''})\n")
+
+
+def _dead(graph):
+    """The nodes no output of the graph depends on, and the names the others read."""
+    made = {o: node for node in graph.node for o in node.output}
+    live, todo = set(), [o.name for o in graph.output]
+    while todo:
+        node = made.get(todo.pop())
+        if node is not None and id(node) not in live:
+            live.add(id(node))
+            todo += list(node.input)
+    read = {i for node in graph.node if id(node) in live for i in node.input}
+    return [node for node in graph.node if id(node) not in live], read
 
 
 def _model(path):
