@@ -264,3 +264,24 @@ def test_a_model_larger_than_memory_imports_from_the_meta_device(tmp_path):
     assert res.exit_code == 0, res.output
     s = cnncalc.summarize(tmp_path / "big.cnn")
     assert s.totals.params == 1_792 + big and s.output == (200_000,)
+
+
+@pytest.mark.parametrize("pads", [(-1, 1, -1, 1), (-1, -1, -2, 0), (2, -1, 0, -1)])
+def test_a_negative_padding_crops_as_pytorch_does(pads):
+    """PyTorch's ZeroPad2d and F.pad crop where a pad is negative (timm's NASNet shifts a
+    map by one pixel so): a crop, then the padding left. cnncalc's module of the imported
+    spec computes what PyTorch's does."""
+    from torch import nn
+    from torch.nn import functional as F
+
+    class Functional(nn.Module):
+        def forward(self, x):
+            return F.max_pool2d(F.pad(x, pads), 1, 2)
+    for module in (nn.Sequential(nn.ZeroPad2d(pads), nn.MaxPool2d(1, 2)), Functional()):
+        imported = from_torch(module, "11x9x3")
+        assert any(line.startswith("crop ") for line in imported.text.splitlines())
+        x = torch.randn(2, 3, 9, 11)  # N, C, H, W
+        net = cnncalc.to_torch(imported.summary).eval()
+        with torch.no_grad():
+            want, got = module(x), net(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        assert got.shape == want.shape and torch.equal(got, want)

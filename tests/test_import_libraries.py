@@ -67,12 +67,15 @@ TIMM = ["resnet18", "resnet50d", "resnext26ts", "seresnet33ts", "regnetx_002", "
         "repghostnet_050", "hgnet_tiny", "cs3darknet_s", "inception_next_tiny", "rdnet_tiny",
         "ghostnetv3_050", "resnetblur18", "mobilenetv1_100",
         # MambaOut's gated convolution: a split's parts read apart ('slice N start S')
-        "mambaout_femto"]
+        "mambaout_femto",
+        # NASNet's and PNASNet's shift by a pixel, ZeroPad2d((-1, 1, -1, 1)): a negative
+        # padding crops ('crop 1x0x1x0' then 'zeropad 0x1x0x1')
+        "nasnetalarge", "pnasnet5large"]
 # timm's dynamic 'same' padding (Python on sizes), BatchNormAct2d (F.batch_norm), ConvNeXt's
 # LayerNorm2d (F.layer_norm between permutes), GhostNet's and CSPNet's channel concat
 TIMM_SAMPLE = {"tf_efficientnet_b0", "mobilenetv3_small_050", "convnext_atto", "ghostnet_100",
                "cspdarknet53", "mixnet_s", "dla34", "rexnet_100", "resnest14d",
-               "mambaout_femto"}
+               "mambaout_femto", "pnasnet5large"}
 
 SMP = ["Unet", "Linknet", "DeepLabV3", "DeepLabV3Plus", "UnetPlusPlus", "FPN", "PAN",
        "UPerNet",  # UPerNet: its pyramid pooling back to the map's size ('resize')

@@ -383,3 +383,21 @@ def test_weights_of_nodes_no_output_reads_are_named(tmp_path):
            "output reads (unused_conv)" in imported.text
     res = CliRunner().invoke(main, ["import", "onnx", str(path), "-o", str(tmp_path / "d.cnn")])
     assert res.exit_code == 0 and "note: not in this spec: 15 weight values" in res.output
+
+
+def test_a_negative_pad_crops_as_onnx_runtime_does(tmp_path):
+    """ONNX's Pad crops where a pad is negative: a crop, then the padding left, before a
+    convolution that does not take it as its own padding."""
+    from onnx import helper, numpy_helper
+    rng = np.random.default_rng(2)
+    w = numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
+    pads = numpy_helper.from_array(np.array([0, 0, -1, 2, 0, 0, 1, -2], np.int64), "pads")
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["p"], name="pad"),
+             helper.make_node("Conv", ["p", "w"], ["y"], name="conv")]
+    path = _saved(tmp_path / "crop.onnx", nodes, [w, pads], [1, 3, 8, 9], 13)
+    weights = tmp_path / "w.safetensors"
+    imported = from_onnx(path, weights_out=str(weights))
+    assert [r.layer.describe() for r in imported.summary.rows] == \
+        ["crop 0x2x1x0", "zeropad 2x0x0x1", "conv 3x3x4 nobias"]
+    x = rng.normal(size=(1, 3, 8, 9)).astype(np.float32)
+    _computes_what_onnx_runtime_does(path, imported, weights, x)

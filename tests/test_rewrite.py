@@ -146,3 +146,17 @@ def test_a_primitive_no_pass_folds_is_refused_by_what_it_is():
     ops, _ = rewrite(ops, ["c"])
     assert unfolded(ops) == [("g", "a view as groups"), ("s", "a transpose of groups"),
                              ("u", "a view back")]
+
+
+def test_a_padding_that_crops_is_its_crop_then_its_padding():
+    """A negative pad (PyTorch's ZeroPad2d((-1, 1, -1, 1)), NASNet's shift): the kind
+    writes the padding that is left and notes the crop; the pass puts the crop first. The
+    two compute what F.pad does with the negative pads."""
+    import torch
+    from torch.nn import functional as F
+    ops, outputs = rewrite([Op("p", "zeropad 0x1x0x1", ["input"],
+                               meta={"crop_before": ((1, 0), (1, 0))})], ["p"])
+    assert [op.text for op in ops] == ["crop 1x0x1x0", "zeropad 0x1x0x1"] and outputs == ["p"]
+    x = torch.randn(2, 3, 5, 4)  # N, C, H, W
+    got = _run(emit(ops, outputs, "4x5x3", "net"), x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    assert torch.equal(got, F.pad(x, (-1, 1, -1, 1)))

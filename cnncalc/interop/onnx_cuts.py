@@ -40,8 +40,9 @@ def _pad(imp, node):
     # -inf: a max pool's padding, folded into it
     read = Read("Pad", pads=per_axis, mode=mode, value=0.0)
     op = imp.add(node, kind_for("onnx", "Pad").from_read(read), [x])
-    op.meta.update(pads=per_axis, value=value, of=x, sizes=lay.spatial(imp.shape(x))[0],
-                   scope=_scope(node))
+    op.meta.update(read.meta, scope=_scope(node))
+    if min(pads) >= 0:  # a window may take it as its own padding
+        op.meta.update(pads=per_axis, value=value, of=x, sizes=lay.spatial(imp.shape(x))[0])
     imp.layouts[node.output[0]] = lay
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..layers import ACTIVATIONS, takes_activation
 from ..layers.activations import GATED, SPELT, Act
 from ..layers.base import Foreign
+from .graph import Op
 from ..layers.channels import Shuffle
 from ..layers.merge import Concat, Multiply
 from ..layers.padding import Crop
@@ -90,6 +91,20 @@ def fold_pad(kind, r: Read, pad):
         return kind.from_read(folded), folded
     except Foreign:
         return None
+
+
+def split_cropping_pads(g: _Graph):
+    """A padding that crops some sides (a negative pad, ``ZeroPad.from_read``): the crop
+    its kind noted, then the padding."""
+    for op in list(g.ops):
+        cut = op.meta.pop("crop_before", None)
+        if cut is None:
+            continue
+        first = crop(Op(f"{op.id}:crop", "", op.inputs, source=op.source), cut)
+        g.ops.insert(g.ops.index(op), first)
+        g.by_id[first.id] = first
+        op.inputs = [first.id]
+        g._readers = None
 
 
 def fold_rescales(g: _Graph):
@@ -225,6 +240,7 @@ def fold_shuffles(g: _Graph):
 def rewrite(ops, outputs):
     """Every pass, in order; the ops and outputs, rewritten in place."""
     g = _Graph(ops, outputs)
+    split_cropping_pads(g)
     fold_shuffles(g)
     fold_rescales(g)
     fold_crops(g)

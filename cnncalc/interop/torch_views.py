@@ -312,7 +312,7 @@ def _fpad(imp, node):
         return
     op = read_as(imp, node, f"{'Reflection' if reflect else 'Constant'}Pad{lay.rank}d",
                  Record(padding=pads, value=0.0))  # -inf: a max pool's, folded into it
-    if op is not None:
+    if op is not None and min(pads) >= 0:  # a window may take it as its own padding
         op.meta.update(pads=list(pad_pairs(lay, pads)), value=value, of=x,
                        sizes=lay.spatial(imp.shape(x))[0])
 

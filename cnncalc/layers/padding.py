@@ -99,11 +99,27 @@ class ZeroPad(_Pad):
 
     @classmethod
     def from_read(cls, r):  # ONNX's Pad has a mode: 'reflect' is reflectpad's
+        if any(p < 0 for pair in r.pads for p in pair):
+            return cls._cropping(r)
         if r.get("mode") == "reflect":
             return ReflectPad.write(pads=r.pads)
         if r.get("value", 0) != 0 or r.get("mode", "constant") != "constant":
             r.refuse(f"padding with {r.value}, not zeros")
         return cls.write(pads=r.pads)
+
+    @classmethod
+    def _cropping(cls, r):
+        """A negative pad crops (PyTorch's and ONNX's; timm's NASNet shifts a map by one
+        with ZeroPad2d((-1, 1, -1, 1))): a crop, noted for the reader to put before the
+        padding that is left ('crop_before')."""
+        if r.get("mode", "constant") != "constant" or r.get("value", 0) != 0:
+            r.refuse(f"a negative padding in mode {r.get('mode')} with {r.get('value', 0)}")
+        cut = tuple((max(-b, 0), max(-a, 0)) for b, a in r.pads)
+        pads = tuple((max(b, 0), max(a, 0)) for b, a in r.pads)
+        if not any(b or a for b, a in pads):
+            return Crop.write(pads=cut)
+        r.meta["crop_before"] = cut
+        return cls.write(pads=pads)
 
     @classmethod
     def from_keras(cls, keras_class, cfg):
