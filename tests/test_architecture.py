@@ -53,6 +53,7 @@ SHAPE = {"output"}
 ITS_OWN = {"interop/from_darknet.py": {"from", "output"},
            "interop/torch_aten.py": {"linear", "reshape", "slice"},
            "interop/torch_graph.py": {"output"}, "interop/torch_importer.py": {"output"},
+           "interop/from_torch.py": {"output"},
            "interop/onnx_importer.py": {"output"}, "interop/onnx_cuts.py": {"linear"},
            "interop/torch_trace.py": {"linear"}, "interop/torch_views.py": {"linear"},
            "interop/torch_modules.py": {"affine"}, "interop/to_pytorch.py": {"from"},

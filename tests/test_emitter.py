@@ -80,3 +80,17 @@ def test_parts_of_a_split_read_apart_are_slices():
         want = torch.nn.functional.gelu(g) * torch.cat([i, net.layers["conv"](c)], 1)
         got = net(x)
     assert torch.allclose(got, want.permute(0, 3, 2, 1), atol=1e-6)
+
+
+def test_what_no_output_reads_is_not_written():
+    """A chain computed and never read (an encoder's stage a decoder skips) is no part of
+    the spec: the outputs' own layers are, with the numbers they have alone."""
+    ops = [Op("a", "conv 3x3x8 same", ["input"], "a"),
+           Op("b", "conv 3x3x16", ["a"], "b"), Op("c", "conv 1x1x4", ["b"], "c"),
+           Op("d", "relu", ["a"], "d")]
+    text = emit(ops, ["d"], "16x16x3", "net")
+    assert [line.split()[0] for line in text.splitlines()[2:]] == ["conv", "relu"]
+    alone = cnncalc.summarize("input 16x16x3 | conv 3x3x8 same | relu")
+    got = cnncalc.summarize(text).totals
+    assert (got.params, got.macs) == (alone.totals.params, alone.totals.macs)
+    assert got.params == 3 * 3 * 3 * 8 + 8 and got.macs == 16 * 16 * 8 * 27

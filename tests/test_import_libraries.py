@@ -252,6 +252,36 @@ def test_segmentation_models_import_exactly(arch):
     _imports_exactly(module, 128)
 
 
+def test_a_timm_encoder_without_a_stride_2_stage_imports_exactly():
+    """smp's timm-universal encoder gives ConvNeXt (which starts at stride 4) an empty
+    stand-in for the stride-2 features, which the decoder concatenates: 0 channels, a part
+    that adds nothing (it stopped the import with a KeyError)."""
+    import segmentation_models_pytorch as smp
+    with torch.device("meta"):
+        module = smp.Unet("tu-convnext_atto", encoder_weights=None, classes=3)
+    _imports_exactly(module, 128)
+
+
+def test_layers_whose_results_no_output_reads_are_named_not_written():
+    """smp's PSPNet on an EfficientNet runs the encoder's blocks past the depth it reads:
+    their results reach no output. The spec is what computes the output (it failed: 'not
+    on a path to an output'); the comment names what it leaves out, and with it PyTorch's
+    count is whole."""
+    import re
+
+    import segmentation_models_pytorch as smp
+    with torch.device("meta"):
+        module = smp.PSPNet("efficientnet-b0", encoder_weights=None, classes=3).eval()
+    trainable, buffers, macs, out = _measured(module, (1, 3, 128, 128))
+    imported = from_torch(module, "128x128x3")
+    note = re.search(r"# not in this spec: ([\d,]+) parameters of modules that never run or "
+                     r"whose results no output reads \(encoder\._blocks, ", imported.text)
+    assert note is not None
+    assert imported.summary.totals.trainable + int(note[1].replace(",", "")) == trainable
+    assert imported.summary.totals.macs < macs  # what runs unread is not counted
+    assert imported.summary.output == (*out[1:][::-1], out[0])
+
+
 @pytest.mark.parametrize("name, said", [
     ("vit_tiny_patch16_224", "attention: bmm of two computed tensors (3x197x64, 3x64x197) "
                              "in blocks.0.attn"),
@@ -480,7 +510,8 @@ def test_parameters_that_never_run_are_named_not_counted():
                if n.startswith(("encoder.layer3.", "encoder.layer4.")))
     assert imported.summary.totals.trainable == trainable - idle
     assert imported.summary.totals.macs == macs  # all that runs is counted
-    assert f"# not in this spec: {idle:,} parameters of modules that never run " \
+    assert f"# not in this spec: {idle:,} parameters of modules that never run or whose " \
+           "results no output reads " \
            "(encoder.layer3, encoder.layer4)" in imported.text
 
 

@@ -13,7 +13,7 @@ from ..layers.merge import Concat
 from ..layers.options import SHARES
 from ..layers.outputs import From, Output
 from ..layers.channels import Slice
-from .graph import MERGES, SPLIT, TAKE, Op, dominators, safe_name
+from .graph import MERGES, SPLIT, TAKE, Op, dominators, reaching, safe_name
 
 
 class _NotNested(Exception):
@@ -293,6 +293,7 @@ def _repeats(items, indent):
 
 def emit(ops: list, outputs: list, input_text: str, network: str = "network") -> str:
     """The spec of an imported graph, in cnncalc's language."""
+    ops = reaching(ops, outputs)
     names = {}
     for op in ops:  # a module called twice (torchvision's self.relu): relu, relu_2, ...
         if op.name:
@@ -302,7 +303,7 @@ def emit(ops: list, outputs: list, input_text: str, network: str = "network") ->
     taken = {op.name for op in ops if op.name}
     for op in ops:  # 'shares ID': the layer whose weights it uses, named
         first = op.meta.get("shares")
-        if first is not None:
+        if first is not None and first in ops:  # (else this one holds the weights)
             if not first.name:
                 first.name = safe_name(first.id)
                 while first.name in taken:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..errors import CnnCalcError
 from .emit import emit
-from .graph import Imported, Unsupported, fuse
+from .graph import Imported, Unsupported, fuse, reaching
 from .rewrite import rewrite, unfolded
 from .layout import Layout
 from .torch_graph import flat as _flat
@@ -106,15 +106,9 @@ def _frontier(imp, gm, ops):
                 if k is not None and k != "input" and k not in outputs:
                     outputs.append(k)
     outputs += [o for o in imp.outputs if o not in outputs and o != "input"]
-    by_id, keep, todo = {op.id: op for op in ops}, set(), list(outputs)
-    while todo:
-        k = todo.pop()
-        if k in by_id and k not in keep:
-            keep.add(k)
-            todo += by_id[k].inputs
     order = {op.id: i for i, op in enumerate(ops)}
     outputs.sort(key=lambda k: order.get(k, -1))
-    return [op for op in ops if op.id in keep], outputs
+    return reaching(ops, outputs), outputs
 
 
 def _owners(name, used):
@@ -124,14 +118,13 @@ def _owners(name, used):
 
 
 def _never_run(module, gm) -> str:
-    """A comment naming the parameters of modules that never ran (smp's PSPNet keeps a
-    ResNet's layer3 and layer4 it does not use): PyTorch's parameters() counts them, the
-    spec, which is what runs, does not."""
+    """A comment naming the parameters of modules that never run (smp's PSPNet keeps a
+    ResNet's layer3 and layer4 it does not use) or whose results no output reads (an
+    encoder's stage a decoder skips): PyTorch's parameters() counts them, the spec, which
+    is what computes the outputs, does not."""
     used = set()
-    for node in gm.graph.nodes:
-        if node.op == "get_attr":
-            used.add(node.target)
-        elif node.op == "call_module":  # a leaf: its own parameters (and any below)
+    for node in _reaching_output(gm.graph):
+        if node.op in ("get_attr", "call_module"):  # a leaf: its parameters (and any below)
             used.add(node.target)
     idle = [(n, p.numel()) for n, p in module.named_parameters() if n not in used and
             not any(n.startswith(u + ".") for u in _owners(n, used))]
@@ -139,7 +132,19 @@ def _never_run(module, gm) -> str:
         return ""
     owners = list(dict.fromkeys(".".join(n.split(".")[:2]) for n, _ in idle))
     return (f"# not in this spec: {sum(c for _, c in idle):,} parameters of modules that never "
-            f"run ({', '.join(owners[:4])}{', ...' if len(owners) > 4 else ''})\n")
+            f"run or whose results no output reads ({', '.join(owners[:4])}{', ...' if len(owners) > 4 else ''})\n")
+
+
+def _reaching_output(graph) -> list:
+    """The nodes of a recorded graph that the output is computed from."""
+    live, todo = {}, [n for n in graph.nodes if n.op == "output"]
+    while todo:
+        node = todo.pop()
+        if node.name not in live:
+            live[node.name] = node
+            todo += [a for a in _flat(node.args) + _flat(node.kwargs.values())
+                     if hasattr(a, "op")]
+    return list(live.values())
 
 
 def _snake(name: str) -> str:

@@ -187,3 +187,16 @@ def dominators(ops: dict, order: list) -> dict:
             d = meet(d, p)
         idom[k] = d
     return idom
+
+
+def reaching(ops, outputs) -> list:
+    """The ops the outputs are computed from, in order: what a model computes and leaves
+    unread (a branch an exporter kept, an encoder stage a decoder skips) is no part of the
+    spec (the readers name its weights in a comment)."""
+    by_id, keep, todo = {op.id: op for op in ops}, set(), list(outputs)
+    while todo:
+        k = todo.pop()
+        if k in by_id and k not in keep:
+            keep.add(k)
+            todo += by_id[k].inputs
+    return [op for op in ops if op.id in keep]

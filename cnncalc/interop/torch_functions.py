@@ -112,6 +112,9 @@ def _prod(v):
 def _cat(imp, node):
     tensors = [a for a in _flat(_arg(node, 0, "tensors", ())) if hasattr(a, "op")]
     dim = _arg(node, 1, "dim", 0)
+    # a part of no size along the axis adds nothing (smp's empty stand-in for a stage
+    # its timm encoder lacks)
+    tensors = [t for t in tensors if (imp.shape(t) or (1,) * (dim + 1))[dim] != 0] or tensors
     lay = imp.layout_of(tensors[0])
     if dim % (lay.rank + 2) != lay.channel_dim():
         imp.fail(node, f"torch.cat along dimension {dim}, not the channels")
