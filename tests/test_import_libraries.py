@@ -703,13 +703,22 @@ def test_a_factory_that_returns_no_module_and_a_model_that_reads_values_are_told
     assert res.exit_code == 2 and "its forward reads a tensor's values" in res.output
 
 
-def test_space_to_depth_keeps_tresnets_channel_order():
+@pytest.mark.parametrize("through", ["pytorch", "onnx"])
+def test_space_to_depth_keeps_tresnets_channel_order(tmp_path, through):
+    """timm's SpaceToDepth (view, permute, view), read from the module and from its ONNX
+    export (Reshape, Transpose, Reshape): 'spacetodepth 4', computing what timm's does."""
     import cnncalc
+    from cnncalc.interop.from_onnx import from_onnx
     from timm.layers import SpaceToDepth
     module = nn.Sequential(SpaceToDepth(4)).eval()
-    imported = from_torch(module, "16x8x3")
-    assert [r.layer.describe() for r in imported.summary.rows] == ["spacetodepth 4"]
     x = torch.randn(2, 3, 8, 16)
+    if through == "onnx":
+        torch.onnx.export(module, (x[:1],), str(tmp_path / "s2d.onnx"), opset_version=13,
+                          dynamo=False)
+        imported = from_onnx(str(tmp_path / "s2d.onnx"))
+    else:
+        imported = from_torch(module, "16x8x3")
+    assert [r.layer.describe() for r in imported.summary.rows] == ["spacetodepth 4"]
     got = cnncalc.to_torch(imported.summary).eval()(x.permute(0, 2, 3, 1))
     assert torch.equal(got, module(x).permute(0, 2, 3, 1))
 

@@ -139,10 +139,8 @@ EXPECTED = {
     ("reflectpad", "keras"): f"refused: {KERAS_LACKS}",
     ("reshape", "pytorch"): GLOBAL, ("reshape", "onnx"): GLOBAL,
     ("pixelshuffle", "keras"): f"refused: {KERAS_LACKS}",
-    ("pixelunshuffle", "onnx"): "refused: Reshape of a channels-first tensor",
     ("pixelunshuffle", "keras"): f"refused: {KERAS_LACKS}",
     ("slice", "keras"): f"refused: {KERAS_LACKS}",
-    ("spacetodepth", "onnx"): "refused: Reshape of a channels-first tensor",
     ("spacetodepth", "keras"): f"refused: {KERAS_LACKS}",
     ("shuffle", "keras"): f"refused: {KERAS_LACKS}",
     **{(k, f): f"equivalent: '{k} ID' of an earlier layer comes back as a block"

@@ -7,7 +7,7 @@ import pytest
 import cnncalc
 from cnncalc.interop.emit import emit
 from cnncalc.interop.graph import Op
-from cnncalc.interop.rewrite import GROUP, SWAP, UNGROUP, crop, primitive, rewrite, unfolded
+from cnncalc.interop.rewrite import PERMUTE, VIEW, crop, primitive, rewrite, unfolded
 from cnncalc.layers.deconv import Deconv
 from cnncalc.layers.reading import Read
 from cnncalc.layers.scaling import Rescale
@@ -122,30 +122,74 @@ def test_relu6_of_x_plus_3_over_6_is_hardsigmoid_and_computes_the_same():
     _same(unfolded, emit(ops, outputs, "6x6x2", "net"), (6, 6, 2))
 
 
-def _shuffle_steps(groups):
-    return [Op("g", "", ["input"], meta=primitive(GROUP, "a view as groups", groups=groups)),
-            Op("s", "", ["g"], meta=primitive(SWAP, "a transpose of groups")),
-            Op("u", "", ["s"], meta=primitive(UNGROUP, "a view back"))]
+def _view_permute_view(before, split, perm):
+    """The three primitives both readers write for x.view(split).permute(perm).reshape(...)
+    on a channels-first tensor of shape ``before`` (batch first)."""
+    after = [split[p] for p in perm]
+    after = (after[0], after[1] * after[2], *after[3:]) if len(split) == len(before) + 1 else \
+        (after[0], after[1] * after[2] * after[3], after[4], after[5])
+    return [Op("v", "", ["input"], meta=primitive(VIEW, "a view", before=before, after=split,
+                                                 opens=True)),
+            Op("p", "", ["v"], meta=primitive(PERMUTE, "a permutation", perm=perm)),
+            Op("b", "", ["p"], meta=primitive(VIEW, "a view back", before=tuple(after),
+                                              after=after))]
+
+
+def _pytorchs(ops, x, split, perm):
+    """What cnncalc's module of the rewritten graph computes, and PyTorch's three steps."""
+    spec = emit(ops, ["b"], "x".join(map(str, (x.shape[3], x.shape[2], x.shape[1]))), "net")
+    got = _run(spec, x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    want = x.view(*split).permute(*perm).reshape(got.shape)
+    return got, want
 
 
 def test_channels_viewed_as_groups_swapped_and_viewed_back_are_a_shuffle():
-    """Both readers write ShuffleNet's view (N, G, C / G, H, W), transpose(1, 2), view as
-    three primitives; the pass makes them one 'shuffle G', which computes what PyTorch's
-    three steps compute."""
+    """ShuffleNet's view (N, G, C / G, H, W), transpose(1, 2), view: one 'shuffle G', which
+    computes what PyTorch's three steps compute."""
     import torch
-    ops, outputs = rewrite(_shuffle_steps(3), ["u"])
-    assert [op.text for op in ops] == ["shuffle 3"] and outputs == ["u"] and not unfolded(ops)
-    x = torch.randn(2, 6, 5, 4)  # N, C, H, W
-    want = x.view(2, 3, 2, 5, 4).transpose(1, 2).reshape(2, 6, 5, 4)
-    got = _run(emit(ops, outputs, "4x5x6", "net"), x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    before, split, perm = (2, 6, 5, 4), (2, 3, 2, 5, 4), (0, 2, 1, 3, 4)
+    ops, outputs = rewrite(_view_permute_view(before, split, perm), ["b"])
+    assert [op.text for op in ops] == ["shuffle 3"] and outputs == ["b"] and not unfolded(ops)
+    got, want = _pytorchs(ops, torch.randn(*before), split, perm)
+    assert torch.equal(got, want)
+
+
+def test_blocks_viewed_permuted_and_merged_are_space_to_depth():
+    """TResNet's view (N, C, H / 4, 4, W / 4, 4), permute (0, 3, 5, 1, 2, 4), view: one
+    'spacetodepth 4' (TensorFlow's channel order), which computes what PyTorch's do."""
+    import torch
+    before, split, perm = (2, 3, 8, 12), (2, 3, 2, 4, 3, 4), (0, 3, 5, 1, 2, 4)
+    ops, outputs = rewrite(_view_permute_view(before, split, perm), ["b"])
+    assert [op.text for op in ops] == ["spacetodepth 4"] and not unfolded(ops)
+    got, want = _pytorchs(ops, torch.randn(*before), split, perm)
+    assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("before, split, perm, kind", [
+    ((2, 3, 8, 12), (2, 3, 2, 4, 3, 4), (0, 1, 3, 5, 2, 4), "pixelunshuffle 4"),
+    ((2, 12, 3, 5), (2, 3, 2, 2, 3, 5), (0, 1, 4, 2, 5, 3), "pixelshuffle 2")])
+def test_pixel_shuffles_written_out_are_themselves(before, split, perm, kind):
+    """F.pixel_unshuffle as ONNX exporters write it (Reshape, Transpose, Reshape), and
+    pixel_shuffle written by hand: the kinds, computing what the three steps compute."""
+    import torch
+    steps = _view_permute_view(before, split, perm)
+    if kind.startswith("pixelshuffle"):  # channels to blocks: the view back is not a merge
+        n, c, r, _, h, w = split
+        steps[2].meta["after"] = (n, c, h * r, w * r)
+    ops, _ = rewrite(steps, ["b"])
+    assert [op.text for op in ops] == [kind] and not unfolded(ops)
+    got, want = _pytorchs(ops, torch.randn(*before), split, perm)
     assert torch.equal(got, want)
 
 
 def test_a_primitive_no_pass_folds_is_refused_by_what_it_is():
-    ops = _shuffle_steps(2) + [Op("c", "concat", ["g", "u"])]  # the groups read twice
-    ops, _ = rewrite(ops, ["c"])
-    assert unfolded(ops) == [("g", "a view as groups"), ("s", "a transpose of groups"),
-                             ("u", "a view back")]
+    # a permutation no kind says: block row, channel, block column
+    ops, _ = rewrite(_view_permute_view((2, 3, 8, 12), (2, 3, 2, 4, 3, 4),
+                                        (0, 3, 1, 5, 2, 4)), ["b"])
+    assert unfolded(ops) == [("v", "a view"), ("p", "a permutation"), ("b", "a view back")]
+    ops = _view_permute_view((2, 6, 5, 4), (2, 3, 2, 5, 4), (0, 2, 1, 3, 4))
+    ops, _ = rewrite(ops + [Op("c", "concat", ["v", "b"])], ["c"])  # the view read twice
+    assert len(unfolded(ops)) == 3
 
 
 def test_a_padding_that_crops_is_its_crop_then_its_padding():

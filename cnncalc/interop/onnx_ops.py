@@ -15,7 +15,7 @@ from ..layers.scaling import Rescale
 from .graph import SPLIT, TAKE, Op
 from .layout import Layout
 from .onnx_cuts import _pad, _resize, _slice
-from .rewrite import GROUP, SWAP, UNGROUP, primitive
+from .rewrite import PERMUTE, VIEW, primitive
 from .onnx_layers import (
     _activation,
     _batchnorm,
@@ -140,22 +140,19 @@ def _reshape(imp, node):
     if after is None or before is None:
         imp.fail(node, "Reshape of unknown shape")
         return
+    users = imp.users.get(node.output[0], [])
+    opens = lay.first and lay.rank > 0 and len(after) > len(before) and len(users) == 1 \
+        and users[0].op_type == "Transpose" and _primitive(imp, x) is None
+    if opens or _primitive(imp, x) is not None:  # a view a Transpose reads, or of one
+        imp.add(node, "", [x], meta=primitive(  # rewrite.fold_views makes them a kind
+            VIEW, f"Reshape of a channels-first tensor {before} to {after}" +
+                  ("" if opens else " after a Transpose"),
+            before=tuple(before), after=tuple(after), opens=opens))
+        imp.layouts[node.output[0]] = lay
+        return
     if len(after) == 2 and len(before) > 2:
         imp.add(node, Flatten.write(), [x])
         imp.layouts[node.output[0]] = Layout(True, False, 0)
-        return
-    users = imp.users.get(node.output[0], [])
-    if len(after) == len(before) + 1 and lay.first and len(users) == 1 and \
-            users[0].op_type == "Transpose" and list(_attrs(users[0])["perm"])[:3] == [0, 2, 1]:
-        imp.add(node, "", [x], meta=primitive(   # the channels as groups, then swapped
-            GROUP, f"Reshape of {before} to {after}, its channels in {after[1]} groups, not "
-                   "then viewed back as channels", groups=after[1]))
-        imp.layouts[node.output[0]] = lay
-        return
-    if _primitive(imp, x) == SWAP and len(after) == len(before) - 1:  # viewed back
-        imp.add(node, "", [x], meta=primitive(UNGROUP, f"Reshape of {before} to {after} after "
-                                                       "a Transpose"))
-        imp.layouts[node.output[0]] = lay
         return
     if len(after) < 2:
         imp.fail(node, f"Reshape of {before} to {after}, without a batch axis")
@@ -178,9 +175,10 @@ def _primitive(imp, x):
 def _transpose(imp, node):
     x = node.input[0]
     lay = imp.layouts[x]
-    if _primitive(imp, x) == GROUP:  # the groups' two axes swapped (its Reshape checked)
-        imp.add(node, "", [x], meta=primitive(SWAP, f"Transpose {tuple(_attrs(node)['perm'])} "
-                                                    "of channel groups"))
+    if _primitive(imp, x) == VIEW:  # the axes of a view: for the Reshape after it
+        perm = tuple(_attrs(node)["perm"])
+        imp.add(node, "", [x], meta=primitive(PERMUTE, f"Transpose {perm} of a Reshape",
+                                              perm=perm))
         imp.layouts[node.output[0]] = lay
         return
     from .layout import permuted

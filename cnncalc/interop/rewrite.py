@@ -2,8 +2,9 @@
 they run on the ops (``graph.Op``) after a reader has written them, and read only what the
 kinds noted (a crop's pairs, a rescale's scale and offset, a transposed conv's 'same'
 statement) and the primitives the readers write where no kind says an operation alone (a
-view of the channels as groups). Each folds an op into a neighbour that can say it, and
-rewires its readers; a primitive no pass folds is refused (``unfolded``)."""
+view of a channels-first tensor as more axes, a permutation of those). Each folds an op
+into a neighbour that can say it, and rewires its readers; a primitive no pass folds is
+refused (``unfolded``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from ..layers import ACTIVATIONS, takes_activation
 from ..layers.activations import GATED, SPELT, Act
 from ..layers.base import Foreign
 from .graph import Op
-from ..layers.channels import Shuffle
+from ..layers.channels import Shuffle, SpaceToDepth
+from ..layers.reshaping import PixelShuffle, PixelUnshuffle
 from ..layers.merge import Concat, Multiply
 from ..layers.padding import Crop
 from ..layers.reading import Read
@@ -56,9 +58,9 @@ class _Graph:
         self._readers = None
 
 
-# primitives: the channels viewed as (groups, channels per group), those two axes swapped,
-# and viewed back as channels
-GROUP, SWAP, UNGROUP = "group", "swap", "ungroup"
+# primitives, on a channels-first tensor in the framework's own order (N, C, H, W): a view
+# as other sizes ('before' and 'after' its shapes), a permutation of its axes ('perm')
+VIEW, PERMUTE = "view", "permute"
 
 
 def primitive(what: str, refused: str, **fields) -> dict:
@@ -68,8 +70,10 @@ def primitive(what: str, refused: str, **fields) -> dict:
 
 
 def inner(op) -> bool:
-    """A primitive that a pass folds into the op after it (it names nothing of its own)."""
-    return op.meta.get("primitive") in (GROUP, SWAP)
+    """A primitive that a pass folds into the op after it: a view that a permutation
+    reads, or the permutation (a chain's last view becomes the kind, named as its op)."""
+    return op.meta.get("primitive") == PERMUTE or \
+        op.meta.get("primitive") == VIEW and op.meta.get("opens", False)
 
 
 def unfolded(ops) -> list:
@@ -221,27 +225,57 @@ def fuse_activations(g: _Graph):
         g.drop(op, owner.id)
 
 
-def fold_shuffles(g: _Graph):
-    """The channels viewed as G groups, the groups' two axes swapped, viewed back: a channel
-    shuffle of G groups (ShuffleNet's), each step read by the next alone."""
+def fold_views(g: _Graph):
+    """A view, a permutation of its axes and a view back, each read by the next alone,
+    that a kind says (``_viewed``): ShuffleNet's channel shuffle, TResNet's space to
+    depth, pixel (un)shuffle written out, as PyTorch and ONNX write them."""
     for op in list(g.ops):
-        swap = g.source(op) if op.meta.get("primitive") == UNGROUP else None
-        group = g.source(swap) if swap is not None else None
-        if swap is None or swap.meta.get("primitive") != SWAP or group is None or \
-                group.meta.get("primitive") != GROUP or not g.only_reader(swap.id, op) or \
-                not g.only_reader(group.id, swap):
+        mid = g.source(op) if op.meta.get("primitive") == VIEW else None
+        first = g.source(mid) if mid is not None else None
+        if mid is None or mid.meta.get("primitive") != PERMUTE or first is None or \
+                first.meta.get("primitive") != VIEW or not g.only_reader(mid.id, op) or \
+                not g.only_reader(first.id, mid):
             continue
-        op.text = Shuffle.write(groups=group.meta["groups"])
+        text = _viewed(first.meta["before"], first.meta["after"], mid.meta["perm"],
+                       op.meta["after"])
+        if text is None:
+            continue
+        op.text = text
         del op.meta["primitive"], op.meta["refused"]
-        g.drop(swap, group.id)
-        g.absorb(op, group.inputs, group)
+        g.drop(mid, first.id)
+        g.absorb(op, first.inputs, first)
+
+
+def _viewed(before, split, perm, after):
+    """The statement of view ``before`` -> ``split``, permute ``perm``, view -> ``after``
+    (batch and channels first; the batch, which an exporter may leave open, unread), or
+    None."""
+    (c, *sizes), split, after, perm = before[1:], tuple(split[1:]), tuple(after[1:]), \
+        tuple(perm)
+    if after == (c, *sizes) and len(split) == len(sizes) + 2 and split[0] * split[1] == c \
+            and list(split[2:]) == sizes and perm == (0, 2, 1, *range(3, len(split) + 1)):
+        return Shuffle.write(groups=split[0])  # (N, G, C / G, ...), the groups swapped
+    if len(sizes) != 2 or len(split) != 5:
+        return None
+    (h, w), r = sizes, split[2]
+    blocks = r > 1 and split == (c, h // r, r, w // r, r) and \
+        after == (c * r * r, h // r, w // r)  # R x R blocks to channels
+    if blocks and perm == (0, 3, 5, 1, 2, 4):  # block row, column, channel: TensorFlow's
+        return SpaceToDepth.write(factor=r)
+    if blocks and perm == (0, 1, 3, 5, 2, 4):  # channel first: pixel_unshuffle
+        return PixelUnshuffle.write(factor=r)
+    r = split[1]
+    if r > 1 and split == (c // (r * r), r, r, h, w) and perm == (0, 1, 4, 2, 5, 3) and \
+            after == (c // (r * r), h * r, w * r):
+        return PixelShuffle.write(factor=r)  # channels to R x R blocks: pixel_shuffle
+    return None
 
 
 def rewrite(ops, outputs):
     """Every pass, in order; the ops and outputs, rewritten in place."""
     g = _Graph(ops, outputs)
     split_cropping_pads(g)
-    fold_shuffles(g)
+    fold_views(g)
     fold_rescales(g)
     fold_crops(g)
     fold_spelt_activations(g)

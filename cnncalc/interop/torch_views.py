@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from ..layers.padding import Crop
 from ..layers.reshaping import Reshape
-from ..layers.channels import Slice, SpaceToDepth
+from ..layers.channels import Slice
 from ..layers.splits import RadixSoftmax
 from .graph import SPLIT, TAKE
 from .layout import Layout, pad_pairs, permuted
-from .rewrite import GROUP, SWAP, UNGROUP, crop, primitive
+from .rewrite import PERMUTE, VIEW, crop, primitive
 from .torch_functions import _arg, _prod
 from .torch_graph import flat as _flat
 from .torch_modules import Record, flatten, read_as
@@ -24,36 +24,36 @@ def _reshape(imp, node):
     if after is None or before is None:
         imp.fail(node, "a reshape of unknown shape")
         return
+    if _primitive(imp, x) is not None:
+        _primitive_view(imp, node, x, lay, before, after)
+        return
     if _split_view(imp, node, x, lay, before, after) or \
             _merged_view(imp, node, x, lay, before, after):
-        return
-    if _primitive(imp, x) == SWAP and len(after) == len(before) - 1:  # groups viewed back
-        imp.add(node, "", [x], meta=primitive(
-            UNGROUP, f"a view of {before} as {after} after a transpose"))
-        imp.layouts[node.name] = imp.layout_of(x)
         return
     if len(after) == 2 and len(before) > 2:  # x.view(N, -1): a flatten
         flatten(imp, node, x)
         return
-    if _space_to_depth(imp, node, x, lay, before, after) or \
-            _shuffle_view(imp, node, x, lay, before, after):
+    if _primitive_view(imp, node, x, lay, before, after):
         return
     _reshape_to(imp, node, x, lay, before, after)
 
 
-def _shuffle_view(imp, node, x, lay, before, after) -> bool:
-    """view (N, G, C / G, ...) read by a transpose of those two axes: the channels as
-    groups (a channel shuffle's start, which ``rewrite.fold_shuffles`` reads)."""
+def _primitive_view(imp, node, x, lay, before, after) -> bool:
+    """A view of a channels-first map as more axes that a permutation reads, or a view of
+    such a permutation: a primitive, which ``rewrite.fold_views`` makes a kind (a shuffle, space
+    to depth) with the permutation and the view after it."""
     users = list(node.users)
-    if len(after) == len(before) + 1 and lay.first and len(users) == 1 and \
-            _target_name(users[0]) == "aten.transpose" and \
-            {d % len(after) for d in users[0].args[1:3]} == {1, 2}:
-        imp.add(node, "", [x], meta=primitive(
-            GROUP, f"a view of {before} as {after}, its channels in {after[1]} groups, not "
-                   "then viewed back as channels", groups=after[1]))
-        imp.layouts[node.name] = lay
-        return True
-    return False
+    opens = lay.first and lay.rank > 0 and len(after) > len(before) and len(users) == 1 \
+        and _primitive(imp, x) is None and \
+        _target_name(users[0]) in ("aten.transpose", "aten.permute")
+    if not opens and _primitive(imp, x) is None:
+        return False
+    imp.add(node, "", [x], meta=primitive(
+        VIEW, f"a reshape of a channels-first tensor {before} to {after}" +
+              (" after a permutation" if not opens else ""),
+        before=tuple(before), after=tuple(after), opens=opens))
+    imp.layouts[node.name] = lay
+    return True
 
 
 def _primitive(imp, x):
@@ -154,36 +154,6 @@ def _views_after(node):
         yield node
 
 
-def _space_to_depth(imp, node, x, lay, before, after) -> bool:
-    """TResNet's SpaceToDepth: view (N, C, H/R, R, W/R, R), permute (0, 3, 5, 1, 2, 4),
-    view (N, C R^2, H/R, W/R): 'spacetodepth R' (TensorFlow's channel order)."""
-    if len(before) != 4 or len(after) != 6 or not (lay.first and lay.picture):
-        return False
-    n, c, h, w = before
-    r = after[3]
-    if after != (n, c, h // r, r, w // r, r) or r < 2:
-        return False
-    users = list(node.users)
-    if len(users) != 1 or _target_name(users[0]) != "aten.permute" or \
-            list(users[0].args[1]) != [0, 3, 5, 1, 2, 4]:
-        return False
-    chain, last = [users[0]], users[0]
-    while len(last.users) == 1 and _target_name(next(iter(last.users))) == "aten.clone":
-        last = next(iter(last.users))
-        chain.append(last)
-    end = next(iter(last.users)) if len(last.users) == 1 else None
-    if end is None or _target_name(end) not in ("aten.view", "aten._unsafe_view",
-                                                "aten.reshape") or \
-            imp.shape(end) != (n, c * r * r, h // r, w // r):
-        return False
-    imp.skip.update(k.name for k in chain)
-    imp.skip.add(end.name)
-    op = imp.add(end, SpaceToDepth.write(factor=r), [x])
-    imp.ids[node.name] = op.id
-    imp.layouts[end.name] = lay
-    return True
-
-
 def _plain(shape) -> bool:
     """A batch-first shape whose channels-first and channels-last orders agree: a vector,
     one channel, or one position."""
@@ -204,9 +174,12 @@ def _expand(imp, node):
 def _transpose(imp, node):
     x = node.args[0]
     lay = imp.layout_of(x)
-    if _primitive(imp, x) == GROUP:  # the groups' two axes swapped (its view checked them)
-        imp.add(node, "", [x], meta=primitive(SWAP, f"a transpose of channel groups "
-                                                    f"{_brief(node)}"))
+    if _primitive(imp, x) == VIEW:  # the axes of a view: a primitive for the view after it
+        n = len(imp.shape(x))
+        perm = tuple(d % n for d in _flat(node.args[1:])) \
+            if _target_name(node) == "aten.permute" else _swap(n, *_flat(node.args[1:3]))
+        imp.add(node, "", [x], meta=primitive(PERMUTE, f"a transpose {perm} of a view",
+                                              perm=perm))
         imp.layouts[node.name] = lay
         return
     if x.name in imp.merged:  # (N, C, H x W) <-> (N, H x W, C)
@@ -219,18 +192,20 @@ def _transpose(imp, node):
         imp.merged[node.name] = imp.merged[x.name]
         return
     n = lay.rank + 2
-    if _target_name(node) == "aten.permute":
-        perm = tuple(d % n for d in _flat(node.args[1:]))
-    else:
-        a, b = (d % n for d in _flat(node.args[1:3]))
-        perm = list(range(n))
-        perm[a], perm[b] = perm[b], perm[a]
-        perm = tuple(perm)
+    perm = tuple(d % n for d in _flat(node.args[1:])) \
+        if _target_name(node) == "aten.permute" else _swap(n, *_flat(node.args[1:3]))
     new = permuted(lay, perm)
     if new is None:
         imp.fail(node, f"a transpose {perm} that mixes the channels with the spatial axes")
         return
     imp.alias(node, x, new)
+
+
+def _swap(n, a, b) -> tuple:
+    """The permutation of ``n`` axes that transpose(a, b) makes."""
+    perm = list(range(n))
+    perm[a % n], perm[b % n] = perm[b % n], perm[a % n]
+    return tuple(perm)
 
 
 def _getitem(imp, node):
