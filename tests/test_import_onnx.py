@@ -401,3 +401,28 @@ def test_a_negative_pad_crops_as_onnx_runtime_does(tmp_path):
         ["crop 0x2x1x0", "zeropad 2x0x0x1", "conv 3x3x4 nobias"]
     x = rng.normal(size=(1, 3, 8, 9)).astype(np.float32)
     _computes_what_onnx_runtime_does(path, imported, weights, x)
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_groupnorm_as_pytorch_exports_it_imports_and_computes_the_same(tmp_path, opset):
+    """PyTorch writes GroupNorm as Reshape to (N, G, -1), InstanceNormalization, Reshape
+    back, Mul and Add per channel: read as one 'groupnorm G' with its epsilon and weights,
+    which compute what ONNX Runtime computes on the file."""
+    from torch import nn
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Conv2d(3, 8, 3), nn.GroupNorm(4, 8, eps=1e-4)).eval()
+    with torch.no_grad():
+        module[1].weight.uniform_(0.5, 2)
+        module[1].bias.uniform_(-1, 1)
+    path = tmp_path / "gn.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.zeros(1, 3, 10, 12),), str(path), input_names=["x"],
+                          opset_version=opset, dynamo=False)
+    weights = tmp_path / "w.safetensors"
+    imported = from_onnx(str(path), weights_out=str(weights))
+    norm = imported.summary.rows[1].layer
+    assert (norm.kind, norm.groups, norm.eps) == ("groupnorm", 4, 1e-4)
+    assert imported.summary.totals.params == sum(p.numel() for p in module.parameters())
+    x = np.random.default_rng(3).normal(size=(1, 3, 10, 12)).astype(np.float32)
+    _computes_what_onnx_runtime_does(path, imported, weights, x)

@@ -1,6 +1,6 @@
 """Rewrites of an ONNX graph before it is read: GELU written with Erf (before opset 20),
 LayerNormalization decomposed (before opset 17), Mish as x * tanh(softplus(x)) (before
-opset 18)."""
+opset 18), PyTorch's GroupNorm as an InstanceNormalization of the groups."""
 
 from __future__ import annotations
 
@@ -161,3 +161,35 @@ def _normalised(g, square, div):
             and scale and shift:
         return var, plus, root, scale, shift
     return None
+
+
+def _fuse_groupnorm(graph):
+    """GroupNorm as PyTorch exports it: Reshape to (N, G, -1), InstanceNormalization with
+    scale 1 and bias 0, Reshape back, Mul by the scale and Add the offset per channel: one
+    GroupNormalization node, its scale and offset per channel (as opset 21 has them)."""
+    g = _Nodes(graph)
+    g.replace([m for m in (_groupnorm_at(g, n) for n in graph.node
+                           if n.op_type == "InstanceNormalization") if m])
+
+
+def _groupnorm_at(g, norm):
+    from onnx import helper
+    first = g.made.get(norm.input[0])
+    shape = g.consts.get(first.input[1]) if first is not None and \
+        first.op_type == "Reshape" else None
+    ones, zeros = (g.consts.get(i) for i in norm.input[1:3])
+    if shape is None or list(shape.reshape(-1))[::2] != [0, -1] or shape.size != 3 or \
+            ones is None or zeros is None or (ones != 1).any() or (zeros != 0).any():
+        return None
+    back = g.one(norm.output[0], "Reshape")
+    scale = back and g.one(back.output[0], "Mul")
+    shift = scale and g.one(scale.output[0], "Add")
+    if not shift:
+        return None
+    eps = next((a.f for a in norm.attribute if a.name == "epsilon"), 1e-5)
+    x = first.input[0]
+    return [first, norm, back, scale, shift], helper.make_node(
+        "GroupNormalization", [x, _other(scale, back.output[0]),
+                               _other(shift, scale.output[0])], [shift.output[0]],
+        num_groups=int(shape.reshape(-1)[1]), epsilon=float(f"{eps:.6g}"),
+        name=shift.name or norm.name)

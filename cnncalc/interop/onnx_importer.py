@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..errors import CnnCalcError
 from .graph import Op
-from .onnx_fuse import _fuse_erf_gelu, _fuse_layernorm, _fuse_softplus_mish
+from .onnx_fuse import _fuse_erf_gelu, _fuse_groupnorm, _fuse_layernorm, _fuse_softplus_mish
 from .onnx_nodes import _attrs, _scope
 from .onnx_ops import HANDLERS
 
@@ -28,6 +28,7 @@ class _Onnx:
         _fuse_erf_gelu(self.graph)
         _fuse_layernorm(self.graph)
         _fuse_softplus_mish(self.graph)
+        _fuse_groupnorm(self.graph)
         self.opset = list(model.opset_import)
         self.consts = _Consts((*model.graph.initializer, *self.graph.initializer), buf,
                               stripped)
@@ -115,7 +116,7 @@ class _Onnx:
 
     def shape(self, name):
         shape = self.shapes.get(name)
-        if shape is None or None in shape:
+        if not shape or None in shape:  # open, or of a rank inference could not tell
             self.measure()
             shape = self.shapes.get(name)
         return shape

@@ -171,6 +171,22 @@ def _instancenorm(imp, node):
         imp.weights[op.id] = [("weight", scale), ("bias", bias)]
 
 
+def _groupnorm(imp, node):
+    """GroupNormalization with a scale and an offset per channel (opset 21's, and what
+    ``onnx_fuse`` makes of PyTorch's export); opset 18's per group is refused."""
+    x = node.input[0]
+    scale, bias = (imp.const(n) for n in node.input[1:3])
+    c = imp.layouts[x].spatial(imp.shape(x))[1]
+    if scale is None or bias is None or scale.size != c or bias.size != c:
+        imp.fail(node, "GroupNormalization whose scale and offset are not constants per "
+                       "channel (opset 18 has them per group)")
+        return
+    op = _written(imp, node, _read(imp, node, x, affine=True,
+                                   groups=_attrs(node)["num_groups"]), x)
+    if op is not None:
+        imp.weights[op.id] = [("weight", scale.reshape(-1)), ("bias", bias.reshape(-1))]
+
+
 def _layernorm(imp, node):
     x = node.input[0]
     lay = imp.layouts[x]

@@ -189,6 +189,7 @@ class GroupNorm(_Normal):
 
     keras_reads = ("GroupNormalization",)
     torch_reads = ("GroupNorm",)
+    onnx_reads = ("GroupNormalization",)
 
     @classmethod
     def from_read(cls, r):
