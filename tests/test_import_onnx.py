@@ -426,3 +426,42 @@ def test_groupnorm_as_pytorch_exports_it_imports_and_computes_the_same(tmp_path,
     assert imported.summary.totals.params == sum(p.numel() for p in module.parameters())
     x = np.random.default_rng(3).normal(size=(1, 3, 10, 12)).astype(np.float32)
     _computes_what_onnx_runtime_does(path, imported, weights, x)
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_global_response_norm_as_exported_imports_and_computes_the_same(tmp_path,
+                                                                       channels_last):
+    """timm's GlobalResponseNorm (ConvNeXt V2) exports as ReduceL2, ReduceMean, Add, Div and
+    products and sums: read as one 'grn' with its epsilon and weights, on a channels-last
+    tensor (ConvNeXt V2's MLP) or a channels-first one, computing what ONNX Runtime does."""
+    from timm.layers.grn import GlobalResponseNorm
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3)
+            self.grn = GlobalResponseNorm(8, eps=1e-5, channels_last=channels_last)
+
+        def forward(self, x):
+            x = self.conv(x)
+            if channels_last:
+                return self.grn(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+            return self.grn(x)
+    torch.manual_seed(0)
+    module = Block().eval()
+    with torch.no_grad():
+        module.grn.weight.uniform_(0.5, 2)
+        module.grn.bias.uniform_(-1, 1)
+    path = tmp_path / "grn.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.zeros(1, 3, 9, 11),), str(path), input_names=["x"],
+                          opset_version=17, dynamo=False)
+    weights = tmp_path / "w.safetensors"
+    imported = from_onnx(str(path), weights_out=str(weights))
+    grn = imported.summary.rows[-1].layer
+    assert (grn.kind, grn.eps) == ("grn", 1e-5)
+    assert imported.summary.totals.params == sum(p.numel() for p in module.parameters())
+    x = np.random.default_rng(4).normal(size=(1, 3, 9, 11)).astype(np.float32)
+    _computes_what_onnx_runtime_does(path, imported, weights, x)

@@ -1,6 +1,7 @@
 """Rewrites of an ONNX graph before it is read: GELU written with Erf (before opset 20),
 LayerNormalization decomposed (before opset 17), Mish as x * tanh(softplus(x)) (before
-opset 18), PyTorch's GroupNorm as an InstanceNormalization of the groups."""
+opset 18), PyTorch's GroupNorm as an InstanceNormalization of the groups, timm's global
+response normalisation (ConvNeXt V2) as ReduceL2 and the arithmetic after it."""
 
 from __future__ import annotations
 
@@ -193,3 +194,51 @@ def _groupnorm_at(g, norm):
                                _other(shift, scale.output[0])], [shift.output[0]],
         num_groups=int(shape.reshape(-1)[1]), epsilon=float(f"{eps:.6g}"),
         name=shift.name or norm.name)
+
+
+def _fuse_grn(graph):
+    """Global response normalisation as exporters write timm's: g = ReduceL2 over the map,
+    n = g / (ReduceMean of g over the channels + eps), then x * n times the scale (times 1,
+    addcmul's value), plus the offset, plus x: one node, 'GlobalResponseNormalization'
+    (cnncalc's name: ONNX has none), its axes kept for the reader to check against the
+    tensor's layout."""
+    g = _Nodes(graph)
+    g.replace([m for m in (_grn_at(g, n) for n in graph.node if n.op_type == "ReduceL2")
+               if m])
+
+
+def _axes(g, node):
+    """A reduction's axes: its attribute (before opset 18) or its constant input."""
+    found = [list(a.ints) for a in node.attribute if a.name == "axes"]
+    if found:
+        return found[0]
+    v = g.consts.get(node.input[1]) if len(node.input) > 1 else None
+    return None if v is None else [int(a) for a in v.reshape(-1)]
+
+
+def _grn_at(g, l2):
+    from onnx import helper
+    x, out = l2.input[0], l2.output[0]
+    mean, div = g.user(out, "ReduceMean"), g.user(out, "Div")
+    plus = mean and g.one(mean.output[0], "Add")
+    eps = plus and g.consts.get(_other(plus, mean.output[0]))
+    if not (div and plus and eps is not None and eps.size == 1 and
+            list(div.input) == [out, plus.output[0]] and len(g.users.get(out, [])) == 2):
+        return None
+    prod = g.one(div.output[0], "Mul")
+    scale = prod and x in prod.input and g.one(prod.output[0], "Mul")
+    if not scale:
+        return None
+    chain, last = [l2, mean, plus, div, prod, scale], scale
+    once = g.one(scale.output[0], "Mul")  # addcmul's value, 1
+    if once is not None and g.const(_other(once, scale.output[0]), 1.0):
+        chain, last = chain + [once], once
+    shift = g.one(last.output[0], "Add")
+    skip = shift and g.one(shift.output[0], "Add")
+    if not skip or _other(skip, shift.output[0]) != x:
+        return None
+    return chain + [shift, skip], helper.make_node(
+        "GlobalResponseNormalization",
+        [x, _other(scale, prod.output[0]), _other(shift, last.output[0])], [skip.output[0]],
+        epsilon=float(f"{float(eps.reshape(-1)[0]):.6g}"), spatial=_axes(g, l2) or [],
+        channel=_axes(g, mean) or [], name=skip.name or l2.name)

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from ..errors import CnnCalcError
 from .graph import Op
-from .onnx_fuse import _fuse_erf_gelu, _fuse_groupnorm, _fuse_layernorm, _fuse_softplus_mish
+from .onnx_fuse import (
+    _fuse_erf_gelu,
+    _fuse_grn,
+    _fuse_groupnorm,
+    _fuse_layernorm,
+    _fuse_softplus_mish,
+)
 from .onnx_nodes import _attrs, _scope
 from .onnx_ops import HANDLERS
 
@@ -29,6 +35,7 @@ class _Onnx:
         _fuse_layernorm(self.graph)
         _fuse_softplus_mish(self.graph)
         _fuse_groupnorm(self.graph)
+        _fuse_grn(self.graph)
         self.opset = list(model.opset_import)
         self.consts = _Consts((*model.graph.initializer, *self.graph.initializer), buf,
                               stripped)

@@ -187,6 +187,28 @@ def _groupnorm(imp, node):
         imp.weights[op.id] = [("weight", scale.reshape(-1)), ("bias", bias.reshape(-1))]
 
 
+def _grn(imp, node):
+    """Global response normalisation (``onnx_fuse._fuse_grn``): its norm over the map's
+    axes and its mean over the channels, for the tensor's layout; the scale and offset per
+    channel."""
+    x = node.input[0]
+    lay = imp.layouts[x]
+    n = lay.rank + 2
+    spatial = set(range(2, n)) if lay.first else set(range(1, n - 1))
+    a = _attrs(node)
+    scale, bias = (imp.const(i) for i in node.input[1:3])
+    c = lay.spatial(imp.shape(x))[1]
+    if {d % n for d in a["spatial"]} != spatial or [d % n for d in a["channel"]] != \
+            [lay.channel_dim()] or scale is None or bias is None or scale.size != c or \
+            bias.size != c:
+        imp.fail(node, "ReduceL2 and the arithmetic of a global response normalisation on "
+                       "other axes, or with weights that are not constants per channel")
+        return
+    op = _written(imp, node, _read(imp, node, x), x)
+    if op is not None:
+        imp.weights[op.id] = [("weight", scale.reshape(-1)), ("bias", bias.reshape(-1))]
+
+
 def _layernorm(imp, node):
     x = node.input[0]
     lay = imp.layouts[x]

@@ -22,6 +22,7 @@ from .onnx_layers import (
     _conv,
     _gemm,
     _global,
+    _grn,
     _groupnorm,
     _instancenorm,
     _layernorm,
@@ -249,7 +250,7 @@ def _unsqueeze(imp, node):
 HANDLERS = {
     "Conv": _conv, "ConvTranspose": _conv, "Gemm": _gemm, "MatMul": _matmul,
     "BatchNormalization": _batchnorm, "InstanceNormalization": _instancenorm,
-    "GroupNormalization": _groupnorm,
+    "GroupNormalization": _groupnorm, "GlobalResponseNormalization": _grn,
     "PRelu": _prelu, "LayerNormalization": _layernorm,
     "MaxPool": _pool, "AveragePool": _pool, "GlobalAveragePool": _global,
     "GlobalMaxPool": _global, "ReduceMean": _reduce, "ReduceMax": _reduce,

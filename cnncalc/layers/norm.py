@@ -218,6 +218,8 @@ class GRN(_Normal):
     autocast = promotes  # its float32 scale and offset promote a half input
     options = (Real("eps", "eps", 1e-6, help="eps 1e-6 (ConvNeXt V2's)"), FROZEN)
     semantics = "PyTorch (timm's GlobalResponseNorm)"
+    # ONNX has no such operator: the reader makes one of the ReduceL2 chain exporters write
+    onnx_reads = ("GlobalResponseNormalization",)
 
     def rule(self, x, ex):
         if len(x) < 2:
