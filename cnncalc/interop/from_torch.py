@@ -131,8 +131,9 @@ def _never_run(module, gm) -> str:
     if not idle:
         return ""
     owners = list(dict.fromkeys(".".join(n.split(".")[:2]) for n, _ in idle))
+    more = ", ..." if len(owners) > 4 else ""
     return (f"# not in this spec: {sum(c for _, c in idle):,} parameters of modules that never "
-            f"run or whose results no output reads ({', '.join(owners[:4])}{', ...' if len(owners) > 4 else ''})\n")
+            f"run or whose results no output reads ({', '.join(owners[:4])}{more})\n")
 
 
 def _reaching_output(graph) -> list:

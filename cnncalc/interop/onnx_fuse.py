@@ -176,24 +176,33 @@ def _fuse_groupnorm(graph):
 def _groupnorm_at(g, norm):
     from onnx import helper
     first = g.made.get(norm.input[0])
-    shape = g.consts.get(first.input[1]) if first is not None and \
-        first.op_type == "Reshape" else None
-    ones, zeros = (g.consts.get(i) for i in norm.input[1:3])
-    if shape is None or list(shape.reshape(-1))[::2] != [0, -1] or shape.size != 3 or \
-            ones is None or zeros is None or (ones != 1).any() or (zeros != 0).any():
+    groups = _grouped(g, first, norm)
+    back = groups and g.one(norm.output[0], "Reshape")
+    size = back and g.made.get(back.input[1])  # back to x's own shape
+    if not back or size is None or size.op_type != "Shape" or \
+            list(size.input) != [first.input[0]]:
         return None
-    back = g.one(norm.output[0], "Reshape")
-    scale = back and g.one(back.output[0], "Mul")
+    scale = g.one(back.output[0], "Mul")
     shift = scale and g.one(scale.output[0], "Add")
     if not shift:
         return None
     eps = next((a.f for a in norm.attribute if a.name == "epsilon"), 1e-5)
-    x = first.input[0]
     return [first, norm, back, scale, shift], helper.make_node(
-        "GroupNormalization", [x, _other(scale, back.output[0]),
+        "GroupNormalization", [first.input[0], _other(scale, back.output[0]),
                                _other(shift, scale.output[0])], [shift.output[0]],
-        num_groups=int(shape.reshape(-1)[1]), epsilon=float(f"{eps:.6g}"),
-        name=shift.name or norm.name)
+        num_groups=groups, epsilon=float(f"{eps:.6g}"), name=shift.name or norm.name)
+
+
+def _grouped(g, first, norm):
+    """G, where ``first`` reshapes to (N, G, -1) for an InstanceNormalization that only
+    normalises (scale 1, bias 0); else None."""
+    shape = g.consts.get(first.input[1]) if first is not None and \
+        first.op_type == "Reshape" else None
+    ones, zeros = (g.consts.get(i) for i in norm.input[1:3])
+    if shape is None or shape.size != 3 or list(shape.reshape(-1))[::2] != [0, -1] or \
+            ones is None or zeros is None or (ones != 1).any() or (zeros != 0).any():
+        return None
+    return int(shape.reshape(-1)[1])
 
 
 def _fuse_grn(graph):

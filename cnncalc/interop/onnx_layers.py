@@ -176,8 +176,7 @@ def _groupnorm(imp, node):
     ``onnx_fuse`` makes of PyTorch's export); opset 18's per group is refused."""
     x = node.input[0]
     scale, bias = (imp.const(n) for n in node.input[1:3])
-    c = imp.layouts[x].spatial(imp.shape(x))[1]
-    if scale is None or bias is None or scale.size != c or bias.size != c:
+    if not _per_channel(imp, x, scale, bias):
         imp.fail(node, "GroupNormalization whose scale and offset are not constants per "
                        "channel (opset 18 has them per group)")
         return
@@ -185,6 +184,15 @@ def _groupnorm(imp, node):
                                    groups=_attrs(node)["num_groups"]), x)
     if op is not None:
         imp.weights[op.id] = [("weight", scale.reshape(-1)), ("bias", bias.reshape(-1))]
+
+
+def _per_channel(imp, x, *weights) -> bool:
+    """Constants that broadcast along ``x``'s channels: C values on its channel axis."""
+    lay = imp.layouts[x]
+    c = lay.spatial(imp.shape(x))[1]
+    k = lay.rank + 1 if lay.first else 1  # the channel axis, counted from the last
+    return all(w is not None and w.size == c and w.ndim >= k and w.shape[-k] == c
+               for w in weights)
 
 
 def _grn(imp, node):
@@ -197,10 +205,8 @@ def _grn(imp, node):
     spatial = set(range(2, n)) if lay.first else set(range(1, n - 1))
     a = _attrs(node)
     scale, bias = (imp.const(i) for i in node.input[1:3])
-    c = lay.spatial(imp.shape(x))[1]
     if {d % n for d in a["spatial"]} != spatial or [d % n for d in a["channel"]] != \
-            [lay.channel_dim()] or scale is None or bias is None or scale.size != c or \
-            bias.size != c:
+            [lay.channel_dim()] or not _per_channel(imp, x, scale, bias):
         imp.fail(node, "ReduceL2 and the arithmetic of a global response normalisation on "
                        "other axes, or with weights that are not constants per channel")
         return

@@ -48,6 +48,13 @@ class _Graph:
         del self.by_id[gone.id]
         self._readers = None
 
+    def insert(self, new, op):
+        """``new`` reads what ``op`` read, and ``op`` reads ``new``."""
+        self.ops.insert(self.ops.index(op), new)
+        self.by_id[new.id] = new
+        op.inputs = [new.id]
+        self._readers = None
+
     def drop(self, op, into):
         """``op`` is gone; what read it reads ``into`` (an op id, or what op read)."""
         self.ops.remove(op)
@@ -104,11 +111,7 @@ def split_cropping_pads(g: _Graph):
         cut = op.meta.pop("crop_before", None)
         if cut is None:
             continue
-        first = crop(Op(f"{op.id}:crop", "", op.inputs, source=op.source), cut)
-        g.ops.insert(g.ops.index(op), first)
-        g.by_id[first.id] = first
-        op.inputs = [first.id]
-        g._readers = None
+        g.insert(crop(Op(f"{op.id}:crop", "", op.inputs, source=op.source), cut), op)
 
 
 def fold_rescales(g: _Graph):

@@ -39,12 +39,13 @@ def _reshape(imp, node):
 
 
 def _primitive_view(imp, node, x, lay, before, after) -> bool:
-    """A view of a channels-first map as more axes that a permutation reads, or a view of
-    such a permutation: a primitive, which ``rewrite.fold_views`` makes a kind (a shuffle, space
-    to depth) with the permutation and the view after it."""
+    """A view of a channels-first map (rows before columns, as the framework holds it) as
+    more axes that a permutation reads, or a view of such a permutation: a primitive, which
+    ``rewrite.fold_views`` makes a kind (a shuffle, space to depth) with the permutation
+    and the view after it."""
     users = list(node.users)
-    opens = lay.first and lay.rank > 0 and len(after) > len(before) and len(users) == 1 \
-        and _primitive(imp, x) is None and \
+    opens = lay.first and lay.picture and lay.rank > 0 and len(after) > len(before) and \
+        len(users) == 1 and _primitive(imp, x) is None and \
         _target_name(users[0]) in ("aten.transpose", "aten.permute")
     if not opens and _primitive(imp, x) is None:
         return False
