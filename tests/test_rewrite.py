@@ -190,6 +190,11 @@ def test_a_primitive_no_pass_folds_is_refused_by_what_it_is():
     ops = _view_permute_view((2, 6, 5, 4), (2, 3, 2, 5, 4), (0, 2, 1, 3, 4))
     ops, _ = rewrite(ops + [Op("c", "concat", ["v", "b"])], ["c"])  # the view read twice
     assert len(unfolded(ops)) == 3
+    # TResNet's blocks on a map held columns first (cnncalc's own modules): not its order
+    ops = _view_permute_view((2, 3, 8, 12), (2, 3, 2, 4, 3, 4), (0, 3, 5, 1, 2, 4))
+    ops[0].meta["picture"] = False
+    ops, _ = rewrite(ops, ["b"])
+    assert len(unfolded(ops)) == 3
 
 
 def test_a_padding_that_crops_is_its_crop_then_its_padding():

@@ -143,13 +143,13 @@ def _reshape(imp, node):
         imp.fail(node, "Reshape of unknown shape")
         return
     users = imp.users.get(node.output[0], [])
-    opens = lay.first and lay.picture and lay.rank > 0 and len(after) > len(before) and \
+    opens = lay.first and lay.rank > 0 and len(after) > len(before) and \
         len(users) == 1 and users[0].op_type == "Transpose" and _primitive(imp, x) is None
     if opens or _primitive(imp, x) is not None:  # a view a Transpose reads, or of one
         imp.add(node, "", [x], meta=primitive(  # rewrite.fold_views makes them a kind
             VIEW, f"Reshape of a channels-first tensor {before} to {after}" +
                   ("" if opens else " after a Transpose"),
-            before=tuple(before), after=tuple(after), opens=opens))
+            before=tuple(before), after=tuple(after), opens=opens, picture=lay.picture))
         imp.layouts[node.output[0]] = lay
         return
     if len(after) == 2 and len(before) > 2:

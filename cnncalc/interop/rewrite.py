@@ -65,8 +65,9 @@ class _Graph:
         self._readers = None
 
 
-# primitives, on a channels-first tensor in the framework's own order (N, C, H, W): a view
-# as other sizes ('before' and 'after' its shapes), a permutation of its axes ('perm')
+# primitives, on a channels-first tensor (N, C, ...): a view as other sizes ('before' and
+# 'after' its shapes; 'picture': rows before columns, as frameworks hold a map), a
+# permutation of its axes ('perm')
 VIEW, PERMUTE = "view", "permute"
 
 
@@ -240,7 +241,7 @@ def fold_views(g: _Graph):
                 not g.only_reader(first.id, mid):
             continue
         text = _viewed(first.meta["before"], first.meta["after"], mid.meta["perm"],
-                       op.meta["after"])
+                       op.meta["after"], first.meta.get("picture", True))
         if text is None:
             continue
         op.text = text
@@ -249,16 +250,16 @@ def fold_views(g: _Graph):
         g.absorb(op, first.inputs, first)
 
 
-def _viewed(before, split, perm, after):
+def _viewed(before, split, perm, after, picture=True):
     """The statement of view ``before`` -> ``split``, permute ``perm``, view -> ``after``
     (batch and channels first; the batch, which an exporter may leave open, unread), or
-    None."""
+    None. Blocks of a map need its rows before its columns (``picture``)."""
     (c, *sizes), split, after, perm = before[1:], tuple(split[1:]), tuple(after[1:]), \
         tuple(perm)
     if after == (c, *sizes) and len(split) == len(sizes) + 2 and split[0] * split[1] == c \
             and list(split[2:]) == sizes and perm == (0, 2, 1, *range(3, len(split) + 1)):
         return Shuffle.write(groups=split[0])  # (N, G, C / G, ...), the groups swapped
-    if len(sizes) != 2 or len(split) != 5:
+    if len(sizes) != 2 or len(split) != 5 or not picture:
         return None
     (h, w), r = sizes, split[2]
     blocks = r > 1 and split == (c, h // r, r, w // r, r) and \

@@ -39,12 +39,11 @@ def _reshape(imp, node):
 
 
 def _primitive_view(imp, node, x, lay, before, after) -> bool:
-    """A view of a channels-first map (rows before columns, as the framework holds it) as
-    more axes that a permutation reads, or a view of such a permutation: a primitive, which
-    ``rewrite.fold_views`` makes a kind (a shuffle, space to depth) with the permutation
-    and the view after it."""
+    """A view of a channels-first map as more axes that a permutation reads, or a view of
+    such a permutation: a primitive, which ``rewrite.fold_views`` makes a kind (a shuffle,
+    space to depth) with the permutation and the view after it."""
     users = list(node.users)
-    opens = lay.first and lay.picture and lay.rank > 0 and len(after) > len(before) and \
+    opens = lay.first and lay.rank > 0 and len(after) > len(before) and \
         len(users) == 1 and _primitive(imp, x) is None and \
         _target_name(users[0]) in ("aten.transpose", "aten.permute")
     if not opens and _primitive(imp, x) is None:
@@ -52,7 +51,7 @@ def _primitive_view(imp, node, x, lay, before, after) -> bool:
     imp.add(node, "", [x], meta=primitive(
         VIEW, f"a reshape of a channels-first tensor {before} to {after}" +
               (" after a permutation" if not opens else ""),
-        before=tuple(before), after=tuple(after), opens=opens))
+        before=tuple(before), after=tuple(after), opens=opens, picture=lay.picture))
     imp.layouts[node.name] = lay
     return True
 
