@@ -285,3 +285,31 @@ def test_a_negative_padding_crops_as_pytorch_does(pads):
         with torch.no_grad():
             want, got = module(x), net(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         assert got.shape == want.shape and torch.equal(got, want)
+
+
+def test_a_view_no_kind_says_is_named_first_and_partial_stops_before_it():
+    """A window partition (view to (N, C, 2, 3, 2, 3), permute, view): no kind says it. The
+    refusal names the view first, before what fails after it; --partial writes the layers
+    before it, its input the output."""
+    from torch import nn
+
+    class Windows(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+            self.norm = nn.LayerNorm(8)
+
+        def forward(self, x):
+            x = self.conv(x)
+            n, c, h, w = x.shape
+            x = x.view(n, c, 2, h // 2, 2, w // 2).permute(0, 2, 4, 3, 5, 1)
+            return self.norm(x.reshape(n * 4, h * w // 4, c))
+    with pytest.raises(cnncalc.CnnCalcError) as e:
+        from_torch(Windows().eval(), "6x6x3")
+    lines = str(e.value).splitlines()
+    assert lines[1].startswith("  view: a reshape of a channels-first tensor (1, 8, 6, 6) to "
+                               "(1, 8, 2, 3, 2, 3)")
+    imported = from_torch(Windows().eval(), "6x6x3", partial=True)
+    assert [r.kind for r in imported.summary.rows] == ["conv"]
+    assert imported.summary.output == (6, 6, 8)
+    assert "# import stopped at node view: a reshape" in imported.text

@@ -209,3 +209,17 @@ def test_a_padding_that_crops_is_its_crop_then_its_padding():
     x = torch.randn(2, 3, 5, 4)  # N, C, H, W
     got = _run(emit(ops, outputs, "4x5x3", "net"), x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
     assert torch.equal(got, F.pad(x, (-1, 1, -1, 1)))
+
+
+def test_partial_stops_before_a_primitive_no_pass_folds():
+    """--partial: what the first unfolded primitive reads is an output; what depends on
+    the primitives is left out, outputs that do not are kept."""
+    from cnncalc.interop.rewrite import before_unfolded
+    ops = [Op("a", "conv 3x3x8 same", ["input"])] + \
+        _view_permute_view((1, 8, 6, 6), (1, 8, 2, 3, 2, 3), (0, 2, 4, 3, 5, 1)) + \
+        [Op("r", "relu", ["b"]), Op("s", "conv 1x1x4", ["a"])]
+    ops[1].inputs = ["a"]
+    ops, outputs = rewrite(ops, ["r", "s"])
+    assert len(unfolded(ops)) == 3
+    kept, outputs = before_unfolded(ops, outputs)
+    assert [op.id for op in kept] == ["a", "s"] and outputs == ["a", "s"]

@@ -13,7 +13,7 @@ from .emit import emit
 from .graph import SPLIT, TAKE, Imported, Unsupported, foreign, fuse, network_name, safe_name
 from .layout import Layout
 from .onnx_importer import _Onnx
-from .rewrite import rewrite, unfolded
+from .rewrite import rewrite, settled, unfolded
 
 
 @foreign("ONNX model")
@@ -34,16 +34,17 @@ def from_onnx(path, input: str | None = None, network: str | None = None,
     imp = _Onnx(model, Path(path).name, str(path), buf, stripped)
     imp.bias_of, imp.input_info = {}, inputs[0]
     ops = imp.run(inputs[0].name, layout)
-    if imp.problems and not partial:
-        raise Unsupported(imp.problems, Path(path).name)
+    if imp.problems and not partial:  # with the views no pass reads, which come first
+        order = {n.name or n.output[0]: i for i, n in enumerate(imp.graph.node)}
+        left = unfolded(rewrite(list(ops), list(imp.outputs))[0])
+        raise Unsupported(sorted(imp.problems + left, key=lambda p: order.get(p[0], 0)),
+                          Path(path).name)
     outputs = imp.outputs
     if imp.problems:
         first = imp.problems[0][0]
         ops = ops[:next((i for i, op in enumerate(ops) if op.id == first), len(ops))]
         outputs = [ops[-1].id] if ops else []
-    ops, outputs = rewrite(ops, list(outputs))
-    if unfolded(ops):
-        raise Unsupported(unfolded(ops), Path(path).name)
+    ops, outputs = settled(ops, outputs, partial, imp.problems, Path(path).name)
     _names(ops, imp.weights)
     ops, outputs = fuse(ops, outputs)
     text = emit(ops, outputs, "x".join(map(str, (*spatial, c))), network or _network(path, graph))

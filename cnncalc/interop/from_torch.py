@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..errors import CnnCalcError
 from .emit import emit
 from .graph import Imported, Unsupported, fuse, reaching
-from .rewrite import rewrite, unfolded
+from .rewrite import rewrite, settled, unfolded
 from .layout import Layout
 from .torch_graph import flat as _flat
 from .torch_importer import _Importer
@@ -74,14 +74,14 @@ def from_torch(module, input: str = "224x224x3", layout: str | None = None,
     imp.name_functions()
     order = {node.name: i for i, node in enumerate(gm.graph.nodes)}
     imp.problems.sort(key=lambda p: order.get(p[0], 0))
-    if imp.problems and not partial:
-        raise Unsupported(imp.problems, type(module).__name__)
+    if imp.problems and not partial:  # with the views no pass reads, which come first
+        left = unfolded(rewrite(list(ops), list(imp.outputs))[0])
+        raise Unsupported(sorted(imp.problems + left, key=lambda p: order.get(p[0], 0)),
+                          type(module).__name__)
     outputs = imp.outputs
     if imp.problems:  # --partial: what the nodes without a counterpart read is the output
         ops, outputs = _frontier(imp, gm, ops)
-    ops, outputs = rewrite(ops, list(outputs))
-    if unfolded(ops):
-        raise Unsupported(unfolded(ops), type(module).__name__)
+    ops, outputs = settled(ops, outputs, partial, imp.problems, type(module).__name__)
     ops, outputs = fuse(ops, outputs)
     name = network or getattr(module, "spec_name", None) or _snake(type(module).__name__)
     text = emit(ops, outputs, "x".join(map(str, shape)), name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..layers import ACTIVATIONS, takes_activation
 from ..layers.activations import GATED, SPELT, Act
 from ..layers.base import Foreign
-from .graph import Op
+from .graph import Op, Unsupported
 from ..layers.channels import Shuffle, SpaceToDepth
 from ..layers.reshaping import PixelShuffle, PixelUnshuffle
 from ..layers.merge import Concat, Multiply
@@ -103,6 +103,32 @@ def fold_pad(kind, r: Read, pad):
         return kind.from_read(folded), folded
     except Foreign:
         return None
+
+
+def settled(ops, outputs, partial, problems, source):
+    """The graph rewritten; a primitive no pass folded refuses the import, or with
+    --partial the graph stops before it (and ``problems`` names it first)."""
+    ops, outputs = rewrite(ops, list(outputs))
+    left = unfolded(ops)
+    if left and not partial:
+        raise Unsupported(left, source)
+    if left:  # --partial: what those primitives read is the output
+        ops, outputs = before_unfolded(ops, outputs)
+        problems[:0] = left[:1]
+    return ops, outputs
+
+
+def before_unfolded(ops, outputs):
+    """--partial: the ops before the primitives no pass folded, and as outputs the tensors
+    those primitives read, with the outputs that do not depend on them (ops in order)."""
+    bad = {op.id for op in ops if op.meta.get("primitive")}
+    gone = set(bad)
+    for op in ops:
+        if any(i in gone for i in op.inputs):
+            gone.add(op.id)
+    read = [i for op in ops if op.id in bad for i in op.inputs if i not in gone]
+    kept = list(dict.fromkeys(read + [o for o in outputs if o not in gone]))
+    return [op for op in ops if op.id not in gone], [o for o in kept if o != "input"]
 
 
 def split_cropping_pads(g: _Graph):
