@@ -67,6 +67,8 @@ FLAT = [
     "    relu name=layer1_relu\n    conv 3x3x8 pad half name=7\n  }\n  branch { }\n}\n"
     "relu name=H\nrepeat 2 {\n  conv 3x3x8 same | relu name=b-2.x\n}\n" * 40 +
     "conv 3 # name=in_a_comment\nconcat name=c {\n  branch {\n    conv 1x1x4\n  }\n}\n",
+    # calls named at their lines' ends (a def's calls: parsing does not look the def up)
+    "input 8x8x3\n" + "f(4) name=s1\nf(8, c=2) name=s2.b | relu\nf(1) name=3\n" * 80,
 ]
 
 # texts the line-by-line reading leaves to the whole parse, which reads them as always

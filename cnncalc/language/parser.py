@@ -169,7 +169,7 @@ def _opener(line: str, n: int, seen: dict):
     if "#" in line or bare.count("{") != 1 or "}" in bare[:-1] or \
             not (bare.endswith("{") or bare.endswith("{ }")):
         return None
-    head = _line(line[:line.rindex("{")], n, seen)
+    head = _line(line[:line.rindex("{")].rstrip(), n, seen)
     # a head in lower case is a word to the lexer; 'H {' would be a size, not a block
     if head is None or len(head) != 1 or type(head[0]) is not Stmt or \
             not (head[0].head[:1].islower() or head[0].head[:1] == "_"):
@@ -190,8 +190,8 @@ def _line(line: str, n: int, seen: dict) -> list | None:
         except (_lark.VisitError, _lark.UnexpectedInput, CnnCalcError):
             return None
     got = [_at_line(r, n) for r in got]
-    if m:
-        if not got or type(got[-1]) is not Stmt:
+    if m:  # the name belongs to the line's last statement or call: 'stage(8) name=layer1'
+        if not got or type(got[-1]) not in (Stmt, Call):
             return None
         last = got[-1]
         last.items = [*last.items, Named(m.group(1), n, m.start() + 2)]
