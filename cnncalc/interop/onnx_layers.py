@@ -58,6 +58,7 @@ def _written(imp, node, r, x, fold=False):
     folded = fold_pad(kind, r, pad_op)
     if folded is not None:
         imp.ops.remove(pad_op)
+        del imp.by_id[pad_op.id]
         op = imp.add(node, folded[0], [pad_op.meta["of"]])
         op.meta.update(folded[1].meta, padded=True, read=folded[1])
         imp.layouts[node.output[0]] = imp.layouts[x]
@@ -79,7 +80,8 @@ def _written(imp, node, r, x, fold=False):
 def _pad_before(imp, node, x, kind):
     """A Pad before the window, with the fill the kind takes as its padding, read by it
     alone in its module; None if none."""
-    pad_op = next((op for op in imp.ops if op.id == imp.ids[x] and "pads" in op.meta), None)
+    pad_op = imp.by_id.get(imp.ids[x])
+    pad_op = pad_op if pad_op is not None and "pads" in pad_op.meta else None
     if pad_op is None or len(imp.users.get(x, [])) != 1 or not _inside(node, pad_op):
         return None
     return pad_op

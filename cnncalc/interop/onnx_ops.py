@@ -193,7 +193,7 @@ def _transpose(imp, node):
 
 def _div(imp, node):
     x = node.input[0]
-    op = next((o for o in imp.ops if o.id == imp.ids.get(x)), None)
+    op = imp.by_id.get(imp.ids.get(x))
     if op is not None and op.kind == AvgPool.keyword and op.meta.get("padded") and \
             node.input[1] in imp.consts:  # cnncalc's average over real pixels only
         imp.alias(node, x)
